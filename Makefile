@@ -1,0 +1,62 @@
+# gptoss developer entry points. Everything installs itself from nothing:
+#   make demo     the system on its embedded default (local control plane, fake GPU nodes)
+#   make test     lint, type checks, import contracts and every test (the cluster ones included)
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+CACHE ?= $(HOME)/.cache/gptoss
+UV_DIR := $(CACHE)/uv-$(UV_VERSION)
+UV := $(UV_DIR)/bin/uv
+VENV := .venv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help
+help:
+	@grep -E '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(UV_DIR)
+	$(UV_DIR)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON) --quiet
+	touch $@
+
+.PHONY: venv
+venv: $(VENV)/.synced ## create .venv with the project and its dev tools (from uv.lock)
+
+.PHONY: toolchain
+toolchain: ## build etcd/kube-*/kwok from Go modules and install kubectl+helm (cached in ~/.cache/gptoss)
+	bash localkube/build.sh >/dev/null
+	bash localkube/install-kube-tools.sh >/dev/null
+
+.PHONY: lint
+lint: venv ## ruff, mypy --strict, import-linter
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+.PHONY: test
+test: venv toolchain lint ## everything: lint, unit tests, tests against the local control plane
+	$(VENV)/bin/pytest
+
+.PHONY: demo
+demo: venv toolchain ## the system on its embedded default
+	$(VENV)/bin/gptoss-localkube up --exit
+
+.PHONY: cluster
+cluster: venv toolchain ## a local cluster to poke by hand; prints its kubeconfig; Ctrl-C stops it
+	$(VENV)/bin/gptoss-localkube up
+
+.PHONY: bench-cluster
+bench-cluster: venv toolchain ## cold build time, warm start time and memory of the control plane
+	$(VENV)/bin/python bench/cluster_start.py
+
+.PHONY: clean
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,48 @@
+"""Shared fixtures: one local Kubernetes control plane per test session, a namespace per test.
+
+The cluster is real (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) with KWOK
+playing the kubelets of the fake GPU node catalog; it is built on first use (minutes) and then
+starts in seconds from the cache. Its pod network is a random loopback /16 so that two sessions
+on one machine do not hand out the same pod IPs.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from kubernetes import client, config
+
+from gptoss_localkube.cluster import ClusterInfo, LocalCluster
+from gptoss_localkube.toolchain import Toolchain, ensure_toolchain
+
+
+@pytest.fixture(scope="session")
+def toolchain() -> Toolchain:
+    return ensure_toolchain()
+
+
+@pytest.fixture(scope="session")
+def cluster(toolchain: Toolchain) -> Iterator[ClusterInfo]:
+    pod_network = f"127.{2 + secrets.randbelow(249)}.0.0/16"
+    with LocalCluster(toolchain, pod_network=pod_network) as info:
+        yield info
+
+
+@pytest.fixture(scope="session")
+def api_client(cluster: ClusterInfo) -> Iterator[client.ApiClient]:
+    api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+    yield api
+    api.close()
+
+
+@pytest.fixture
+def namespace(api_client: client.ApiClient) -> Iterator[str]:
+    """A fresh namespace, deleted (with everything in it) after the test."""
+    core = client.CoreV1Api(api_client)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    core.delete_namespace(name, propagation_policy="Background")
