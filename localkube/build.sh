@@ -84,7 +84,7 @@ chmod u+w "$out.partial/stages/"*
 "$out.partial/bin/kube-apiserver" --version >&2
 "$out.partial/bin/etcd" --version >&2
 printf '%s\n' "$k8s_version" > "$out.partial/k8s-version"
-printf 'cold build: %ss\n' "$((SECONDS - start))" > "$out.partial/build-time"
+printf '%ss (GOCACHE=%s)\n' "$((SECONDS - start))" "$(go env GOCACHE)" > "$out.partial/build-time"
 touch "$out.partial/.complete"
 rm -rf "$out"
 mv "$out.partial" "$out"
