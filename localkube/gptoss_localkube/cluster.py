@@ -28,6 +28,7 @@ from gptoss_localkube.kubeapi import ApiClient, node_is_ready, wait_until
 from gptoss_localkube.nodes import CATALOG, NodeSpec, build_nodes
 from gptoss_localkube.pki import make_credentials
 from gptoss_localkube.processes import Supervisor
+from gptoss_localkube.runtime import PodRuntime, RuntimeCommand, run_container_command
 from gptoss_localkube.toolchain import Toolchain
 
 __all__ = ["ClusterInfo", "LocalCluster"]
@@ -74,6 +75,7 @@ class LocalCluster:
         pod_network: str = DEFAULT_POD_NETWORK,
         catalog: tuple[NodeSpec, ...] = CATALOG,
         keep_files: bool = False,
+        runtimes: dict[str, RuntimeCommand] | None = None,
     ) -> None:
         self._toolchain = toolchain
         self._own_root = root is None
@@ -82,11 +84,23 @@ class LocalCluster:
         self._catalog = catalog
         self._keep_files = keep_files
         self._supervisor = Supervisor(self._root / "logs")
+        self._pod_supervisor = Supervisor(self._root / "logs" / "pods")
+        self._runtimes: dict[str, RuntimeCommand] = {
+            "process": run_container_command,
+            **(runtimes or {}),
+        }
+        self._runtime: PodRuntime | None = None
         self._info: ClusterInfo | None = None
 
     @property
     def supervisor(self) -> Supervisor:
+        """The control plane's processes."""
         return self._supervisor
+
+    @property
+    def pod_supervisor(self) -> Supervisor:
+        """The processes run for annotated pods by the pod runtime."""
+        return self._pod_supervisor
 
     def __enter__(self) -> ClusterInfo:
         try:
@@ -184,6 +198,10 @@ class LocalCluster:
             )
         finally:
             api.close()
+        if self._runtimes:
+            runtime_api = ApiClient(layout.server, token=token, ca_file=layout.pki / "ca.crt")
+            self._runtime = PodRuntime(runtime_api, self._pod_supervisor, self._runtimes)
+            self._runtime.start()
         timings["total"] = time.monotonic() - t0
         self._info = ClusterInfo(
             root=self._root,
@@ -199,6 +217,10 @@ class LocalCluster:
         return self._info
 
     def stop(self) -> None:
+        if self._runtime is not None:
+            self._runtime.stop()
+            self._runtime = None
+        self._pod_supervisor.stop_all()
         self._supervisor.stop_all()
         if self._own_root and not self._keep_files:
             with contextlib.suppress(OSError):

@@ -87,6 +87,21 @@ class ApiClient:
         body: dict[str, Any] = response.json()
         return body
 
+    def merge_patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any] | None:
+        """JSON merge-patch ``path``; None if the object is gone."""
+        response = self._http.patch(
+            path, json=patch, headers={"Content-Type": "application/merge-patch+json"}
+        )
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+    def pods(self) -> list[dict[str, Any]]:
+        body = self.get("/api/v1/pods")
+        return list((body or {}).get("items", []))
+
     def nodes(self) -> list[dict[str, Any]]:
         body = self.get("/api/v1/nodes")
         return list((body or {}).get("items", []))

@@ -1,0 +1,291 @@
+"""A process runtime for fake nodes: the part of a kubelet that KWOK does not play.
+
+A pod annotated ``localkube.gptoss.dev/runtime: <name>`` is started Running-but-not-Ready by
+KWOK (stage ``pod-start``), with an IP from its node's loopback pod CIDR. This runtime then runs
+the pod's first container as a local process listening on that IP (the command comes from the
+runtime registered under ``<name>``), probes it with the container's own startup, readiness and
+liveness probes (semantics in ``probing``), writes ``Ready``/``ContainersReady`` and the
+container status back to the pod, restarts the process when a probe says so (counting
+``restartCount``), and stops it when the pod is deleted.
+
+    runtime = PodRuntime(api, supervisor, {"process": run_container_command})
+    runtime.start(); ...; runtime.stop()
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from gptoss_localkube.kubeapi import ApiClient
+from gptoss_localkube.probing import ContainerHealth, Kind, Probe, Verdict
+from gptoss_localkube.processes import Supervisor
+
+__all__ = [
+    "RUNTIME_ANNOTATION",
+    "Container",
+    "PodRuntime",
+    "RuntimeCommand",
+    "expand",
+    "run_container_command",
+]
+
+RUNTIME_ANNOTATION = "localkube.gptoss.dev/runtime"
+
+
+@dataclass(frozen=True)
+class Container:
+    """What a runtime needs to know to start a pod's container as a process."""
+
+    namespace: str
+    pod: str
+    ip: str
+    port: int
+    image: str
+    command: tuple[str, ...]
+    args: tuple[str, ...]
+    env: dict[str, str]
+
+
+RuntimeCommand = Callable[[Container], list[str]]
+
+
+@dataclass
+class _Running:
+    uid: str
+    runtime: str
+    container: Container
+    process_name: str
+    probes: dict[Kind, Probe]
+    health: ContainerHealth
+    started_at: float
+    restarts: int = 0
+    due: dict[Kind, float] = field(default_factory=dict)
+
+
+def _container(pod: dict[str, Any]) -> Container | None:
+    status, spec, meta = pod.get("status", {}), pod.get("spec", {}), pod["metadata"]
+    ip = status.get("podIP")
+    if not ip or status.get("phase") != "Running" or meta.get("deletionTimestamp"):
+        return None
+    main = spec["containers"][0]
+    ports = [p["containerPort"] for p in main.get("ports", []) if "containerPort" in p]
+    fields = {
+        "status.podIP": ip,
+        "metadata.name": meta["name"],
+        "metadata.namespace": meta["namespace"],
+        "spec.nodeName": spec.get("nodeName", ""),
+    }
+    env: dict[str, str] = {}
+    for entry in main.get("env", []):
+        field_path = entry.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+        if field_path in fields:
+            env[entry["name"]] = fields[field_path]
+        elif "value" in entry:
+            env[entry["name"]] = expand(str(entry["value"]), env)
+    return Container(
+        namespace=meta["namespace"],
+        pod=meta["name"],
+        ip=ip,
+        port=int(ports[0]) if ports else 8000,
+        image=main.get("image", ""),
+        command=tuple(main.get("command", [])),
+        args=tuple(main.get("args", [])),
+        env=env,
+    )
+
+
+_REFERENCE = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """Kubernetes' ``$(VAR)`` expansion in command, args and env values (``$$`` escapes;
+    references to undefined variables stay as written)."""
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        return env.get(match.group(1), match.group(0))
+
+    return _REFERENCE.sub(replace, text)
+
+
+def run_container_command(container: Container) -> list[str]:
+    """The ``process`` runtime: the container's own command and args, run on this machine."""
+    argv = [*container.command, *container.args]
+    if not argv:
+        raise ValueError(f"pod {container.namespace}/{container.pod} has no command to run")
+    return [expand(arg, container.env) for arg in argv]
+
+
+def _probes(pod: dict[str, Any], port: int) -> dict[Kind, Probe]:
+    main = pod["spec"]["containers"][0]
+    found = {
+        Kind.STARTUP: Probe.from_pod(main.get("startupProbe"), default_port=port),
+        Kind.READINESS: Probe.from_pod(main.get("readinessProbe"), default_port=port),
+        Kind.LIVENESS: Probe.from_pod(main.get("livenessProbe"), default_port=port),
+    }
+    return {kind: probe for kind, probe in found.items() if probe is not None}
+
+
+def _now_rfc3339() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class PodRuntime:
+    """Runs, probes and reports the annotated pods of a local cluster, in a background thread."""
+
+    def __init__(
+        self,
+        api: ApiClient,
+        supervisor: Supervisor,
+        runtimes: dict[str, RuntimeCommand],
+        *,
+        tick: float = 0.2,
+    ) -> None:
+        self._api = api
+        self._supervisor = supervisor
+        self._runtimes = runtimes
+        self._tick = tick
+        self._running: dict[str, _Running] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="pod-runtime", daemon=True)
+        self._http = httpx.Client(timeout=1.0)
+        self.errors: list[str] = []
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+        for running in list(self._running.values()):
+            self._supervisor.stop(running.process_name, grace=5)
+        self._running.clear()
+        self._http.close()
+        self._api.close()
+
+    def running_pods(self) -> list[str]:
+        return sorted(f"{r.container.namespace}/{r.container.pod}" for r in self._running.values())
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._tick):
+            try:
+                self._sync(self._api.pods())
+                self._probe_due(time.monotonic())
+            except (httpx.HTTPError, OSError, KeyError, ValueError) as exc:
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+                del self.errors[:-50]
+
+    def _sync(self, pods: list[dict[str, Any]]) -> None:
+        wanted: dict[str, dict[str, Any]] = {}
+        for pod in pods:
+            runtime = pod["metadata"].get("annotations", {}).get(RUNTIME_ANNOTATION)
+            if runtime in self._runtimes and _container(pod) is not None:
+                wanted[pod["metadata"]["uid"]] = pod
+        for uid in set(self._running) - set(wanted):
+            self._supervisor.stop(self._running.pop(uid).process_name, grace=5)
+        for uid, pod in wanted.items():
+            if uid not in self._running:
+                self._launch(uid, pod)
+
+    def _launch(self, uid: str, pod: dict[str, Any]) -> None:
+        container = _container(pod)
+        assert container is not None
+        runtime = pod["metadata"]["annotations"][RUNTIME_ANNOTATION]
+        name = f"pod-{container.namespace}-{container.pod}"
+        self._supervisor.start(name, self._runtimes[runtime](container), env=container.env)
+        probes = _probes(pod, container.port)
+        now = time.monotonic()
+        running = _Running(
+            uid=uid,
+            runtime=runtime,
+            container=container,
+            process_name=name,
+            probes=probes,
+            health=self._fresh_health(probes),
+            started_at=now,
+            due={kind: now + probe.initial_delay for kind, probe in probes.items()},
+        )
+        self._running[uid] = running
+        self._report(running)
+
+    @staticmethod
+    def _fresh_health(probes: dict[Kind, Probe]) -> ContainerHealth:
+        return ContainerHealth(
+            has_startup_probe=Kind.STARTUP in probes,
+            has_readiness_probe=Kind.READINESS in probes,
+        )
+
+    def _probe_due(self, now: float) -> None:
+        for running in list(self._running.values()):
+            for kind, probe in running.probes.items():
+                if not running.health.runs(kind) or running.due.get(kind, 0) > now:
+                    continue
+                running.due[kind] = now + probe.period
+                ok = self._check(running.container.ip, probe)
+                verdict = running.health.record(kind, ok, probe)
+                if verdict is Verdict.RESTART:
+                    self._restart(running)
+                    break
+                if verdict is Verdict.CHANGED:
+                    self._report(running)
+
+    def _check(self, ip: str, probe: Probe) -> bool:
+        try:
+            response = self._http.get(
+                f"http://{ip}:{probe.port}{probe.path}", timeout=probe.timeout
+            )
+        except httpx.HTTPError:
+            return False
+        return 200 <= response.status_code < 400
+
+    def _restart(self, running: _Running) -> None:
+        self._supervisor.stop(running.process_name, grace=5)
+        self._supervisor.start(
+            running.process_name,
+            self._runtimes[running.runtime](running.container),
+            env=running.container.env,
+        )
+        running.restarts += 1
+        running.health = self._fresh_health(running.probes)
+        now = time.monotonic()
+        running.started_at = now
+        running.due = {kind: now + probe.initial_delay for kind, probe in running.probes.items()}
+        self._report(running)
+
+    def _report(self, running: _Running) -> None:
+        ready = "True" if running.health.ready else "False"
+        now = _now_rfc3339()
+        c = running.container
+        conditions = [
+            {"type": "PodScheduled", "status": "True", "lastTransitionTime": now},
+            {"type": "Initialized", "status": "True", "lastTransitionTime": now},
+            {"type": "ContainersReady", "status": ready, "lastTransitionTime": now},
+            {"type": "Ready", "status": ready, "lastTransitionTime": now},
+        ]
+        pod_path = f"/api/v1/namespaces/{c.namespace}/pods/{c.pod}"
+        current = self._api.get(pod_path)
+        if current is None:
+            return
+        name = current["spec"]["containers"][0]["name"]
+        status = {
+            "name": name,
+            "image": c.image,
+            "ready": running.health.ready,
+            "started": running.health.started,
+            "restartCount": running.restarts,
+            "state": {"running": {"startedAt": now}},
+        }
+        self._api.merge_patch(
+            f"{pod_path}/status",
+            {"status": {"conditions": conditions, "containerStatuses": [status]}},
+        )
