@@ -1,0 +1,184 @@
+"""Typed views of a ``GptOssDeployment``'s spec and status (group ``gptoss.dev/v1alpha1``).
+
+The hand-written CRD in ``crds/gptossdeployments.gptoss.dev.yaml`` is the source of truth for
+the API server; these models are what the operator's code reads and writes. A test walks both
+and requires the same fields, types, defaults and bounds. Field names are snake_case here and
+camelCase on the wire (``model_validate`` accepts the wire form; dump with ``by_alias=True``).
+Descriptions live in the CRD, where ``kubectl explain`` shows them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "Autoscaling",
+    "Cache",
+    "Condition",
+    "EnvVar",
+    "GptOssDeploymentSpec",
+    "GptOssDeploymentStatus",
+    "GpuSpec",
+    "PriceCap",
+    "Serving",
+    "SizingStatus",
+    "Source",
+    "Spillover",
+    "Toleration",
+    "VolumeClaim",
+]
+
+ModelName = Literal["gpt-oss-120b", "gpt-oss-20b"]
+ProductName = Literal["H100-80GB", "A100-80GB", "L4", "MI300X"]
+SpillCondition = Literal["Saturated", "ScaledToZero", "Unavailable"]
+ObjectName = Annotated[
+    str, StringConstraints(max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+]
+LabelValue = Annotated[str, StringConstraints(max_length=63)]
+ProviderName = Annotated[
+    str, StringConstraints(max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+]
+Argument = Annotated[str, StringConstraints(max_length=256)]
+
+
+class _Wire(BaseModel):
+    """camelCase on the wire, unknown fields refused, values immutable."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class Source(_Wire):
+    uri: str | None = Field(None, max_length=1024, pattern=r"^(hf|s3|gs|pvc)://.+$")
+    secret_name: ObjectName | None = None
+
+
+class Toleration(_Wire):
+    key: str | None = Field(None, max_length=253)
+    operator: Literal["Equal", "Exists"] = "Equal"
+    value: str | None = Field(None, max_length=63)
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = Field(None, ge=0)
+
+
+class GpuSpec(_Wire):
+    product: ProductName
+    count: int | None = Field(None, ge=1, le=8)
+    resource_name: str | None = Field(
+        None, max_length=253, pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]*/[A-Za-z0-9][-A-Za-z0-9_.]*$"
+    )
+    node_selector: dict[str, LabelValue] | None = Field(None, max_length=16)
+    tolerations: list[Toleration] | None = Field(None, max_length=16)
+
+
+class Autoscaling(_Wire):
+    min_replicas: int = Field(1, ge=0, le=64)
+    max_replicas: int = Field(ge=1, le=64)
+    target_queue_depth: int = Field(5, ge=1, le=1000)
+    scale_down_delay: str = Field("10m", max_length=16, pattern=r"^([0-9]+(s|m|h))+$")
+
+
+class EnvVar(_Wire):
+    name: str = Field(max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    value: str | None = Field(None, max_length=4096)
+
+
+class Serving(_Wire):
+    max_model_len: int = Field(131072, ge=256)
+    gpu_memory_utilization: float | None = Field(None, ge=0.5, le=0.98)
+    max_num_batched_tokens: int | None = Field(None, ge=256, le=65536)
+    max_num_seqs: int | None = Field(None, ge=1, le=1024)
+    tool_calling: bool = True
+    reasoning_parser: bool = True
+    image: str | None = Field(None, max_length=512)
+    extra_args: list[Argument] | None = Field(None, max_length=32)
+    env: list[EnvVar] | None = Field(None, max_length=32)
+
+
+class VolumeClaim(_Wire):
+    name: ObjectName | None = None
+    create: bool = True
+    size: str = Field(
+        "150Gi", max_length=32, pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
+    )
+    storage_class_name: str | None = Field(None, max_length=253)
+    access_mode: Literal["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany"] = "ReadWriteOnce"
+
+
+class Cache(_Wire):
+    pvc: VolumeClaim | None = None
+    tiktoken_encodings_url: str | None = Field(None, max_length=1024, pattern=r"^https?://.+$")
+
+
+class PriceCap(_Wire):
+    input: float | None = Field(None, ge=0)
+    output: float | None = Field(None, ge=0)
+
+
+class Spillover(_Wire):
+    providers: list[ProviderName] | None = Field(None, max_length=8)
+    max_price_per_million_tokens: PriceCap | None = None
+    when: list[SpillCondition] = Field(
+        default=["Saturated", "ScaledToZero", "Unavailable"], max_length=3
+    )
+
+
+class GptOssDeploymentSpec(_Wire):
+    model: ModelName
+    source: Source | None = None
+    gpu: GpuSpec
+    replicas: int = Field(1, ge=0, le=64)
+    autoscaling: Autoscaling | None = None
+    # The CRD defaults serving to {} so that its own defaults apply; the instance here is the same.
+    serving: Serving = Field(default=Serving.model_validate({}), json_schema_extra={"default": {}})
+    cache: Cache | None = None
+    spillover: Spillover | None = None
+
+
+ConditionType = Annotated[
+    str,
+    StringConstraints(
+        max_length=316,
+        pattern=(
+            r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+            r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
+        ),
+    ),
+]
+
+
+class Condition(_Wire):
+    """A ``metav1.Condition`` (research/operator-anchors.md §4.1)."""
+
+    type: ConditionType
+    status: Literal["True", "False", "Unknown"]
+    observed_generation: int | None = Field(None, ge=0)
+    last_transition_time: datetime
+    reason: str = Field(
+        min_length=1, max_length=1024, pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+    )
+    message: str = Field(max_length=32768)
+
+
+class SizingStatus(_Wire):
+    tensor_parallel_size: int | None = Field(None, ge=1)
+    max_model_len: int | None = Field(None, ge=1)
+    gpu_memory_utilization: float | None = None
+    max_num_batched_tokens: int | None = Field(None, ge=1)
+    kv_cache_gib: float | None = Field(None, alias="kvCacheGiB")
+    max_full_length_sequences: int | None = Field(None, ge=0)
+
+
+class GptOssDeploymentStatus(_Wire):
+    observed_generation: int | None = Field(None, ge=0)
+    conditions: list[Condition] | None = Field(None, max_length=8)
+    replicas: int | None = Field(None, ge=0)
+    ready_replicas: int | None = Field(None, ge=0)
+    selector: str | None = Field(None, max_length=1024)
+    endpoint: str | None = Field(None, max_length=512)
+    sizing: SizingStatus | None = None

@@ -1,0 +1,73 @@
+"""The CRD's CEL rule and ``sizing.py`` give the same verdict, and the same message, for every
+model x GPU product x GPU count, under several serving options, in a real API server."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.architectures import MODELS
+from gptoss_operator.errors import SizingError
+from gptoss_operator.gpus import PRODUCTS
+from gptoss_operator.sizing import size_spec
+from tests.operator.gptoss_crd import GROUP, PLURAL, VERSION, manifest
+
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("gptoss_crd")]
+
+COUNTS = (None, 1, 2, 4, 8)
+SERVING: tuple[dict[str, Any], ...] = (
+    {},
+    {"maxModelLen": 32768},
+    {"maxModelLen": 8192, "gpuMemoryUtilization": 0.95},
+    {"maxModelLen": 65536, "gpuMemoryUtilization": 0.85, "maxNumBatchedTokens": 2048},
+)
+
+
+def _server_verdict(api: client.CustomObjectsApi, namespace: str, spec: dict[str, Any]) -> str:
+    """'' if the API server accepts ``spec`` (dry run), else its error message."""
+    try:
+        api.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, manifest("grid", spec), dry_run="All"
+        )
+    except ApiException as refused:
+        assert refused.status == 422, refused.body
+        return str(json.loads(refused.body)["message"])
+    return ""
+
+
+def _sizing_verdict(spec: dict[str, Any]) -> str:
+    """'' if ``sizing.py`` places ``spec``, else its refusal."""
+    try:
+        size_spec(GptOssDeploymentSpec.model_validate(spec))
+    except SizingError as refused:
+        return str(refused)
+    return ""
+
+
+def test_cel_and_sizing_agree_over_every_model_product_count_and_serving_option(
+    api_client: client.ApiClient, namespace: str
+) -> None:
+    api = client.CustomObjectsApi(api_client)
+    disagreements = []
+    verdicts = []
+    for model, product, count, serving in itertools.product(MODELS, PRODUCTS, COUNTS, SERVING):
+        gpu: dict[str, Any] = {"product": product.name}
+        if count is not None:
+            gpu["count"] = count
+        spec = {"model": model.name, "gpu": gpu, "serving": serving}
+        server, sizing = _server_verdict(api, namespace, spec), _sizing_verdict(spec)
+        verdicts.append(bool(server))
+        agrees = (server == sizing == "") or (
+            bool(sizing) and f"spec.gpu: Invalid value: {sizing}" in server
+        )
+        if not agrees:
+            disagreements.append((spec, server, sizing))
+    assert disagreements == []
+    assert len(verdicts) == 2 * 4 * 5 * 4
+    assert any(verdicts) and not all(verdicts)  # the grid holds both fits and misfits
