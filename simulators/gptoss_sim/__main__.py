@@ -1,0 +1,3 @@
+from gptoss_sim.cli import main
+
+main()

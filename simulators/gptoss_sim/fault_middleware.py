@@ -1,0 +1,144 @@
+"""ASGI middleware that applies faults to requests, by header or by schedule."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gptoss_sim import transport
+from gptoss_sim.clock import Clock
+from gptoss_sim.errors import SimError
+from gptoss_sim.faults import FAULT_HEADER, Fault, FaultSchedule, parse_fault
+
+ErrorRenderer = Callable[[SimError], tuple[dict[str, Any], dict[str, str]]]
+TRICKLE_BYTES = 16
+
+
+class FaultInjector:
+    """The fault state of one simulator: its schedule and its request count."""
+
+    def __init__(self, clock: Clock, schedule: FaultSchedule | None = None) -> None:
+        self._clock = clock
+        self._started = clock.now()
+        self.schedule = schedule or FaultSchedule()
+        self.requests = 0
+        self._release: asyncio.Event | None = None
+
+    def set_schedule(self, schedule: FaultSchedule) -> None:
+        self.schedule = schedule
+
+    def decide(self, header: str | None) -> Fault | None:
+        self.requests += 1
+        if header:
+            return parse_fault(header)
+        fault, self.schedule = self.schedule.pick(self.requests, self._clock.now() - self._started)
+        return fault
+
+    def release_event(self) -> asyncio.Event:
+        if self._release is None:
+            self._release = asyncio.Event()
+        return self._release
+
+    def release_hangs(self) -> None:
+        """End every hanging request (called when the server stops)."""
+        self.release_event().set()
+
+
+class FaultMiddleware:
+    def __init__(
+        self, app: ASGIApp, injector: FaultInjector, render: ErrorRenderer, *, skip: str = "/_sim"
+    ) -> None:
+        self.app = app
+        self.injector = injector
+        self.render = render
+        self.skip = skip
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(self.skip):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", []))
+        header = headers.get(FAULT_HEADER.encode())
+        try:
+            fault = self.injector.decide(header.decode() if header else None)
+        except SimError as error:
+            await self._error(send, error)
+            return
+        if fault is None:
+            await self.app(scope, receive, send)
+            return
+        await self._apply(fault, scope, receive, send)
+
+    async def _apply(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
+        if fault.latency:
+            await asyncio.sleep(fault.latency)
+        if fault.reset:
+            if not transport.cut(scope, reset=True):
+                raise ConnectionResetError("fault: reset")
+            return
+        if fault.hang:
+            await self._hang(scope, receive)
+            return
+        if fault.status is not None:
+            headers = {"retry-after": f"{fault.retry_after:g}"} if fault.retry_after else {}
+            message = f"simulated fault: HTTP {fault.status}"
+            await self._error(send, SimError(fault.status, message, headers=headers))
+            return
+        await self.app(scope, receive, self._shaped_send(fault, scope, send))
+
+    async def _hang(self, scope: Scope, receive: Receive) -> None:
+        async def client_left() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        waits = {
+            asyncio.ensure_future(client_left()),
+            asyncio.ensure_future(self.injector.release_event().wait()),
+        }
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        transport.cut(scope, reset=False)
+
+    async def _error(self, send: Send, error: SimError) -> None:
+        body, extra = self.render(error)
+        payload = json.dumps(body).encode()
+        headers = [(b"content-type", b"application/json")]
+        headers += [(k.encode(), v.encode()) for k, v in {**extra, **error.headers}.items()]
+        await send({"type": "http.response.start", "status": error.status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    def _shaped_send(self, fault: Fault, scope: Scope, send: Send) -> Send:
+        sent = 0
+        cut = False
+
+        async def shaped(message: Message) -> None:
+            nonlocal sent, cut
+            if cut:
+                return
+            if message["type"] != "http.response.body" or not (
+                fault.trickle or fault.disconnect_after
+            ):
+                await send(message)
+                return
+            body: bytes = message.get("body", b"")
+            size = TRICKLE_BYTES if fault.trickle else max(1, len(body))
+            slices = [body[i : i + size] for i in range(0, len(body), size)] or [b""]
+            for i, piece in enumerate(slices):
+                if fault.disconnect_after is not None and sent >= fault.disconnect_after:
+                    cut = True
+                    transport.cut(scope, reset=False)
+                    return
+                if fault.trickle:
+                    await asyncio.sleep(fault.trickle)
+                last = i + 1 == len(slices)
+                more = message.get("more_body", False) or not last
+                await send({"type": "http.response.body", "body": piece, "more_body": more})
+                if piece:
+                    sent += 1
+
+        return shaped

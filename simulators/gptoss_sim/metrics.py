@@ -1,0 +1,130 @@
+"""vLLM's Prometheus metrics, under their real names and types, in an injected registry.
+
+Names, types and labels follow operator-anchors.md §3.4 (vLLM ``vllm/v1/metrics/loggers.py``
+and ``docs/design/metrics.md``): every series carries ``model_name`` and ``engine``; counters
+are exposed with the ``_total`` suffix; ``vllm:kv_cache_usage_perc`` replaced the removed
+``vllm:gpu_cache_usage_perc`` (vLLM PRs #18354, #29330).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from gptoss_sim.capacity import CapacityParams, EngineState, TokenEvent
+
+# Bucket edges as vLLM declares them: TTFT 0.001 … 2560 s, e2e 0.3 … 7680 s (§3.4).
+TTFT_BUCKETS = (
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75,
+    1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
+)  # fmt: skip
+E2E_BUCKETS = (
+    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0,
+    30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0,
+)  # fmt: skip
+LABELS = ("model_name", "engine")
+
+
+class VllmMetrics:
+    """The metric families one simulated vLLM server exposes."""
+
+    def __init__(self, registry: CollectorRegistry, model_name: str) -> None:
+        self._labels = {"model_name": model_name, "engine": "0"}
+        labels = self._labels
+
+        def gauge(name: str, doc: str) -> Gauge:
+            return Gauge(name, doc, LABELS, registry=registry)
+
+        self.running = gauge("vllm:num_requests_running", "Requests in model execution batches.")
+        self.waiting = gauge("vllm:num_requests_waiting", "Requests waiting to be processed.")
+        self.kv_usage = gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent.")
+        self.cache_info = Gauge(
+            "vllm:cache_config_info",
+            "Information of the LLMEngine CacheConfig.",
+            ("block_size", "num_gpu_blocks", "enable_prefix_caching"),
+            registry=registry,
+        )
+        self.preemptions = Counter(
+            "vllm:num_preemptions", "Cumulative number of preemptions.", LABELS, registry=registry
+        )
+        self.prompt_tokens = Counter(
+            "vllm:prompt_tokens", "Number of prefill tokens processed.", LABELS, registry=registry
+        )
+        self.generation_tokens = Counter(
+            "vllm:generation_tokens",
+            "Number of generation tokens processed.",
+            LABELS,
+            registry=registry,
+        )
+        self.request_success = Counter(
+            "vllm:request_success",
+            "Count of successfully processed requests.",
+            (*LABELS, "finished_reason"),
+            registry=registry,
+        )
+        self.ttft = Histogram(
+            "vllm:time_to_first_token_seconds",
+            "Histogram of time to first token in seconds.",
+            LABELS,
+            buckets=TTFT_BUCKETS,
+            registry=registry,
+        )
+        self.e2e = Histogram(
+            "vllm:e2e_request_latency_seconds",
+            "Histogram of e2e request latency in seconds.",
+            LABELS,
+            buckets=E2E_BUCKETS,
+            registry=registry,
+        )
+        self.queue_time = Histogram(
+            "vllm:request_queue_time_seconds",
+            "Histogram of time spent in WAITING phase for request.",
+            LABELS,
+            buckets=E2E_BUCKETS,
+            registry=registry,
+        )
+        # Touch every labelled child so the families show up before the first request.
+        for family in (self.preemptions, self.prompt_tokens, self.generation_tokens):
+            family.labels(**labels)
+        for histogram in (self.ttft, self.e2e, self.queue_time):
+            histogram.labels(**labels)
+
+    def bind_engine(
+        self,
+        params: CapacityParams,
+        running: Callable[[], float],
+        waiting: Callable[[], float],
+        kv_usage: Callable[[], float],
+    ) -> None:
+        """Read the queue gauges from the engine at scrape time."""
+        self.running.labels(**self._labels).set_function(running)
+        self.waiting.labels(**self._labels).set_function(waiting)
+        self.kv_usage.labels(**self._labels).set_function(kv_usage)
+        self.cache_info.labels(
+            block_size=str(params.block_size),
+            num_gpu_blocks=str(params.total_blocks),
+            enable_prefix_caching="False",
+        ).set(1)
+
+    def observe_step(
+        self, events: tuple[TokenEvent, ...], state: EngineState, preempted: int
+    ) -> None:
+        """Count the tokens and finished requests of one engine step."""
+        labels = self._labels
+        if events:
+            self.generation_tokens.labels(**labels).inc(len(events))
+        if preempted:
+            self.preemptions.labels(**labels).inc(preempted)
+        for event in events:
+            seq = event.seq
+            if seq.generated == 1:
+                self.ttft.labels(**labels).observe(state.now - seq.arrived_at)
+                self.prompt_tokens.labels(**labels).inc(seq.prompt_tokens)
+                if seq.scheduled_at is not None:
+                    self.queue_time.labels(**labels).observe(seq.scheduled_at - seq.arrived_at)
+            if event.finished:
+                self.e2e.labels(**labels).observe(state.now - seq.arrived_at)
+
+    def finished(self, reason: str) -> None:
+        self.request_success.labels(**self._labels, finished_reason=reason).inc()

@@ -1,0 +1,1 @@
+"""Simulated hosted providers of gpt-oss: Groq, Fireworks AI, Together AI, a generic one."""

@@ -1,0 +1,57 @@
+"""Requests each provider refuses outright (pure checks over the request body)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gptoss_sim.errors import SimError
+from gptoss_sim.providers.profiles import Kind
+
+
+def _json_mode(body: Mapping[str, Any]) -> bool:
+    return (body.get("response_format") or {}).get("type") in ("json_object", "json_schema")
+
+
+def check_chat(kind: Kind, body: Mapping[str, Any]) -> None:
+    if kind != "groq":
+        return
+    for message in body.get("messages") or []:
+        if isinstance(message, dict) and "reasoning_content" in message:
+            # Groq: 400 "property 'reasoning_content' is unsupported" on input messages
+            # (router-anchors.md §3, agentjido/req_llm #772).
+            raise SimError(
+                400,
+                "'messages.1' : for 'role:assistant' the following must be satisfied"
+                "[('messages.1' : property 'reasoning_content' is unsupported)]",
+                code="invalid_request_error",
+                type_="invalid_request_error",
+            )
+    if _json_mode(body) and body.get("tools"):
+        # Groq rejects JSON mode together with tool calling (router-anchors.md §3,
+        # pydantic-ai PR #3858 discussion).
+        raise SimError(
+            400,
+            "json mode cannot be combined with tool/function calling",
+            type_="invalid_request_error",
+        )
+    if body.get("reasoning_format") == "raw" and (_json_mode(body) or body.get("tools")):
+        # Groq: `raw` reasoning with JSON mode or tools is a 400 (router-anchors.md §3).
+        raise SimError(
+            400,
+            "reasoning_format=raw is not supported with JSON mode or tools",
+            param="reasoning_format",
+            type_="invalid_request_error",
+        )
+
+
+def check_responses(kind: Kind, stateful: bool, body: Mapping[str, Any]) -> None:
+    if body.get("previous_response_id") and not stateful:
+        # Groq's Responses API keeps no conversations, Together stores no responses
+        # (router-anchors.md §3 "Responses API").
+        raise SimError(
+            400,
+            f"previous_response_id is not supported by {kind}",
+            param="previous_response_id",
+            type_="invalid_request_error",
+        )
