@@ -1,0 +1,52 @@
+"""``gptoss-router``: load the settings, serve on uvicorn with uvloop and httptools."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from gptoss_router.app import create_app
+from gptoss_router.errors import ConfigError
+from gptoss_router.settings import load_settings
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the router until interrupted; the exit status says whether it could start."""
+    parser = argparse.ArgumentParser(prog="gptoss-router", description=__doc__)
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=os.environ.get("GPTOSS_ROUTER_CONFIG"),
+        help="YAML configuration file (default: $GPTOSS_ROUTER_CONFIG)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as err:
+        print(f"gptoss-router: {err}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level,
+        access_log=False,
+        lifespan="on",
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

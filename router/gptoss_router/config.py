@@ -1,0 +1,203 @@
+"""The shape of the router's configuration: models, local pools, providers, apps, tuning.
+
+Pure data (pydantic models). Reading the file and the environment lives in ``settings.py``.
+Secrets are ``SecretStr`` and may come inline, from a mounted Secret file or from a named
+environment variable; they are resolved once, when the configuration is validated.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from gptoss_router.errors import ConfigError
+
+__all__ = [
+    "ROUTES",
+    "AppConfig",
+    "LocalPoolConfig",
+    "ModelConfig",
+    "Price",
+    "PriceCap",
+    "ProviderConfig",
+    "ProviderKind",
+    "ProviderModel",
+    "SpillCondition",
+    "SpilloverConfig",
+    "Tuning",
+]
+
+ROUTES = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/models"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretRef(_Strict):
+    """A secret given inline (``key``), by file (``key_file``) or by env variable (``key_env``)."""
+
+    key: SecretStr | None = None
+    key_file: Path | None = None
+    key_env: str | None = None
+
+    @model_validator(mode="after")
+    def _resolve(self) -> Self:
+        if self.key is not None:
+            return self
+        value: str | None = None
+        if self.key_file is not None:
+            try:
+                value = self.key_file.read_text().strip()
+            except OSError as err:
+                raise ConfigError(f"cannot read key_file {self.key_file}: {err.strerror}") from None
+        elif self.key_env is not None:
+            value = os.environ.get(self.key_env)
+            if not value:
+                raise ConfigError(f"environment variable {self.key_env} is empty or unset")
+        if value is not None:
+            object.__setattr__(self, "key", SecretStr(value))
+        return self
+
+
+class Price(_Strict):
+    """US dollars per million tokens."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+class PriceCap(_Strict):
+    """Most a request may pay per million tokens; ``None`` means no cap on that side."""
+
+    input: float | None = Field(default=None, ge=0)
+    output: float | None = Field(default=None, ge=0)
+
+    def admits(self, price: Price) -> bool:
+        """Whether a backend at ``price`` stays within this cap."""
+        within_in = self.input is None or price.input <= self.input
+        return within_in and (self.output is None or price.output <= self.output)
+
+    def tighten(self, other: PriceCap) -> PriceCap:
+        """The stricter of two caps, side by side."""
+
+        def low(a: float | None, b: float | None) -> float | None:
+            return b if a is None else a if b is None else min(a, b)
+
+        return PriceCap(input=low(self.input, other.input), output=low(self.output, other.output))
+
+
+class ProviderKind(StrEnum):
+    """Dialects the router knows (research §3, §4); ``openai`` is any compatible API."""
+
+    VLLM = "vllm"
+    GROQ = "groq"
+    FIREWORKS = "fireworks"
+    TOGETHER = "together"
+    CEREBRAS = "cerebras"
+    OPENAI = "openai"
+
+
+class ProviderModel(_Strict):
+    """How one provider names and prices one of our models."""
+
+    id: str
+    price: Price
+
+
+class ProviderConfig(SecretRef):
+    """A hosted OpenAI-compatible provider."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,30}$")
+    kind: ProviderKind = ProviderKind.OPENAI
+    base_url: str
+    models: dict[str, ProviderModel]
+    # Priors until measurements arrive (EWMA seeds); research §3 "Published speed".
+    expected_ttft_s: float = Field(default=1.0, gt=0)
+    expected_tokens_per_s: float = Field(default=300.0, gt=0)
+    capabilities: frozenset[str] | None = None
+    drop_params: frozenset[str] = frozenset()
+
+
+class SpillCondition(StrEnum):
+    """Why local pods cannot take a request."""
+
+    SCALED_TO_ZERO = "scaled_to_zero"
+    UNAVAILABLE = "unavailable"
+    SATURATED = "saturated"
+
+
+class SpilloverConfig(_Strict):
+    """Which providers may take a model's overflow, at what price, and when."""
+
+    providers: frozenset[str] | None = None
+    max_price: PriceCap = PriceCap()
+    when: frozenset[SpillCondition] = frozenset(SpillCondition)
+    latency_target_s: float = Field(default=20.0, gt=0)
+
+
+class LocalPoolConfig(_Strict):
+    """Local vLLM pods serving one model, listed statically."""
+
+    pods: list[str] = []
+    served_model: str | None = None
+    # A pod with this many requests waiting has no free capacity; the GIE saturation detector
+    # defaults to 5 (research §1.10), the CRD's targetQueueDepth example to 4.
+    max_queue_depth: int = Field(default=4, ge=0)
+    max_inflight: int = Field(default=256, ge=1)
+    scrape: bool = True
+
+
+class ModelConfig(_Strict):
+    """One model the router serves."""
+
+    local: LocalPoolConfig = LocalPoolConfig()
+    spillover: SpilloverConfig = SpilloverConfig()
+    default_output_tokens: int = Field(default=1024, ge=1)
+
+
+class AppConfig(SecretRef):
+    """An app allowed to call the router, and what it may do."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    routes: frozenset[str] = ROUTES
+    strip_reasoning: bool = False
+    local: bool = True
+    hosted: bool = True
+    max_price: PriceCap = PriceCap()
+
+    @model_validator(mode="after")
+    def _known_routes(self) -> Self:
+        unknown = self.routes - ROUTES
+        if unknown:
+            raise ConfigError(f"app {self.name}: unknown routes {sorted(unknown)}")
+        if self.key is None:
+            raise ConfigError(f"app {self.name}: no key, key_file or key_env")
+        return self
+
+
+class Tuning(_Strict):
+    """Timeouts, failover and health knobs; defaults follow Envoy where it has one (§5)."""
+
+    connect_timeout_s: float = Field(default=2.0, gt=0)
+    first_byte_timeout_s: float = Field(default=60.0, gt=0)
+    response_timeout_s: float = Field(default=600.0, gt=0)
+    idle_timeout_s: float = Field(default=60.0, gt=0)
+    max_attempts: int = Field(default=4, ge=1, le=5)  # gRPC A6 caps attempts at 5
+    retry_budget_ratio: float = Field(default=0.2, ge=0, le=1)  # Envoy retry_budget 20 %
+    retry_budget_min: int = Field(default=3, ge=0)  # Envoy min_retry_concurrency 3
+    consecutive_failures: int = Field(default=5, ge=1)  # Envoy consecutive_5xx 5
+    base_ejection_s: float = Field(default=30.0, gt=0)  # Envoy base_ejection_time 30 s
+    max_ejection_s: float = Field(default=300.0, gt=0)  # Envoy max_ejection_time 300 s
+    probe_interval_s: float = Field(default=5.0, gt=0)
+    scrape_interval_s: float = Field(default=0.5, gt=0)
+    stale_after_s: float = Field(default=3.0, gt=0)
+    ewma_alpha: float = Field(default=0.3, gt=0, le=1)
+    max_body_bytes: int = Field(default=8 << 20, ge=1024)
+
+
+DiscoveryMode = Literal["static", "kubernetes"]

@@ -1,0 +1,41 @@
+"""Where local pods come from: an interface, and the static implementation.
+
+A ``Discovery`` keeps ``LocalPools`` in step with the world for as long as it runs. The static
+one copies the configured pod lists once; the cluster one (``kube_discovery``) watches
+GptOssDeployments and their ready pods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+from gptoss_router.pools import LocalPools
+from gptoss_router.settings import RouterSettings
+
+__all__ = ["Discovery", "StaticDiscovery"]
+
+
+class Discovery(Protocol):
+    """Keeps local pools current until cancelled."""
+
+    async def run(self, pools: LocalPools) -> None:
+        """Fill ``pools`` and keep it current; returns only when there is nothing to watch."""
+
+
+class StaticDiscovery:
+    """Pods listed in the configuration, per model."""
+
+    def __init__(self, settings: RouterSettings) -> None:
+        self._settings = settings
+
+    def fill(self, pools: LocalPools) -> None:
+        """Copy the configured pods into ``pools`` (synchronously, at start-up)."""
+        for model, cfg in self._settings.models.items():
+            urls = [url.rstrip("/") for url in cfg.local.pods]
+            pools.replace(model, urls, served_model=cfg.local.served_model or model)
+
+    async def run(self, pools: LocalPools) -> None:
+        """Fill ``pools``; a static list never changes, so this returns at once."""
+        self.fill(pools)
+        await asyncio.sleep(0)

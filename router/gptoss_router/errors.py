@@ -1,0 +1,117 @@
+"""The router's errors, each of which knows the OpenAI-shaped answer it becomes.
+
+    RouterError                       anything the router raises on purpose
+    ├── ClientError                   the caller's request is at fault (4xx)
+    │   ├── BadRequest                400 invalid_request_error, names the parameter
+    │   ├── Unauthorized              401 missing or unknown app key
+    │   ├── Forbidden                 403 the app may not use this route or override
+    │   └── ModelNotFound             404 the model is not served here
+    ├── NoBackend                     503 nothing could take the request (carries the reason)
+    └── UpstreamFailed                the last attempt failed; status and Retry-After to pass on
+    ConfigError (ValueError)          the configuration cannot be used (raised at start-up)
+
+Only ``envelopes.error_body`` turns these into JSON; the request path catches ``RouterError``
+once, at its top.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadRequest",
+    "ClientError",
+    "ConfigError",
+    "Forbidden",
+    "ModelNotFound",
+    "NoBackend",
+    "RouterError",
+    "Unauthorized",
+    "UpstreamFailed",
+]
+
+
+class RouterError(Exception):
+    """Base of every error the router raises on purpose."""
+
+    status = 500
+    kind = "server_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Extra response headers (such as Retry-After) that go with this error."""
+        return {}
+
+
+class ClientError(RouterError):
+    """The caller's request is at fault."""
+
+    status = 400
+    kind = "invalid_request_error"
+
+
+class BadRequest(ClientError):
+    """A parameter is missing, of the wrong type or has an unsupported value."""
+
+    code = "invalid_value"
+
+
+class Unauthorized(ClientError):
+    """No app key, or one the router does not know."""
+
+    status = 401
+    kind = "authentication_error"
+    code = "invalid_api_key"
+
+
+class Forbidden(ClientError):
+    """The app is known but may not do this."""
+
+    status = 403
+    kind = "permission_error"
+    code = "forbidden"
+
+
+class ModelNotFound(ClientError):
+    """The requested model is neither served locally nor allowed to spill anywhere."""
+
+    status = 404
+    code = "model_not_found"
+
+
+class NoBackend(RouterError):
+    """Every candidate was excluded before any attempt (ejected, spent, over the price cap)."""
+
+    status = 503
+    kind = "service_unavailable"
+    code = "no_backend"
+
+
+class UpstreamFailed(RouterError):
+    """Every attempt failed; the last failure decides the status passed on to the caller."""
+
+    kind = "upstream_error"
+    code = "upstream_unavailable"
+
+    def __init__(self, message: str, *, status: int, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+        if status == 429:
+            self.kind, self.code = "rate_limit_error", "rate_limit_exceeded"
+        elif status == 504:
+            self.kind, self.code = "timeout_error", "upstream_timeout"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if self.retry_after is None:
+            return {}
+        return {"retry-after": str(max(1, round(self.retry_after)))}
+
+
+class ConfigError(ValueError):
+    """The router's configuration is unusable; raised once, at start-up."""

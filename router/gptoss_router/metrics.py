@@ -1,0 +1,95 @@
+"""Prometheus metrics, built against an injected registry.
+
+Labels stay low-cardinality: ``route`` is one of three, ``model`` one of the configured models,
+``backend`` is ``local`` or a configured provider name (never a pod or a URL), ``outcome`` and
+``reason`` come from short fixed lists. No label ever carries a key, a header or a prompt.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["OUTCOMES", "RouterMetrics"]
+
+OUTCOMES = ("ok", "client_error", "upstream_error", "no_backend", "interrupted", "cancelled")
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+class RouterMetrics:
+    """Every metric the router exports."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.requests = Counter(
+            "gptoss_router_requests",
+            "Requests answered, by route, model, backend that served them and outcome.",
+            ["route", "model", "backend", "outcome"],
+            registry=registry,
+        )
+        self.ttft = Histogram(
+            "gptoss_router_time_to_first_token_seconds",
+            "Seconds from receiving a request to its first upstream byte, by backend.",
+            ["backend"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "gptoss_router_request_duration_seconds",
+            "Seconds from receiving a request to its last byte, by backend and outcome.",
+            ["backend", "outcome"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.tokens = Counter(
+            "gptoss_router_tokens",
+            "Tokens reported in usage, by backend, direction (input/output) and outcome.",
+            ["backend", "direction", "outcome"],
+            registry=registry,
+        )
+        self.dollars = Counter(
+            "gptoss_router_cost_dollars",
+            "Dollars spent at list price, by backend and outcome.",
+            ["backend", "outcome"],
+            registry=registry,
+        )
+        self.spills = Counter(
+            "gptoss_router_spilled_requests",
+            "Requests for a model sent to a provider, by why local pods did not take them.",
+            ["model", "reason"],
+            registry=registry,
+        )
+        self.spilled_inflight = Gauge(
+            "gptoss_router_spilled_inflight",
+            "Requests for a model being served by providers right now (spilled demand).",
+            ["model"],
+            registry=registry,
+        )
+        self.retries = Counter(
+            "gptoss_router_retries",
+            "Attempts after the first, by the backend that failed and why.",
+            ["backend", "reason"],
+            registry=registry,
+        )
+        self.retries_denied = Counter(
+            "gptoss_router_retry_budget_exhausted",
+            "Retries refused because the retry budget was spent.",
+            registry=registry,
+        )
+        self.ejections = Counter(
+            "gptoss_router_ejections",
+            "Backends taken out of rotation as outliers, by backend.",
+            ["backend"],
+            registry=registry,
+        )
+        self.local_queue = Gauge(
+            "gptoss_router_local_queue",
+            "Requests on a model's local pods as last scraped, by state (waiting/running).",
+            ["model", "state"],
+            registry=registry,
+        )
+        self.local_pods = Gauge(
+            "gptoss_router_local_pods",
+            "Local pods per model, by state (ready/ejected/stale).",
+            ["model", "state"],
+            registry=registry,
+        )

@@ -1,0 +1,166 @@
+"""The request path: authenticate, check, plan, try candidates in order, relay the winner.
+
+Failover happens only before the first byte goes to the client; once an attempt is committed
+(``upstream.attempt``) its answer is the answer. Attempts are bounded by ``max_attempts`` and
+by the shared retry budget.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from gptoss_router.access import AppKeys, limits_for
+from gptoss_router.envelopes import error_body
+from gptoss_router.errors import BadRequest, ModelNotFound, NoBackend, RouterError, UpstreamFailed
+from gptoss_router.inbound import Inbound, Route, read_inbound
+from gptoss_router.ledger import Ledger, Shared
+from gptoss_router.outbound import outbound_body
+from gptoss_router.policy import Plan
+from gptoss_router.registry import Target
+from gptoss_router.relay import relay_document, relay_stream
+from gptoss_router.reshape import Reshape
+from gptoss_router.upstream import Failure, Opened, Rejected, attempt
+
+__all__ = ["Proxy"]
+
+_PATHS: dict[Route, str] = {
+    "chat": "chat/completions",
+    "completions": "completions",
+    "responses": "responses",
+}
+_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    inbound: Inbound
+    body: bytes
+    strip_reasoning: bool
+    plan: Plan
+
+
+class Proxy:
+    """Serves the three generating routes over the shared state."""
+
+    def __init__(self, shared: Shared, keys: AppKeys, client: httpx.AsyncClient) -> None:
+        self._shared = shared
+        self._keys = keys
+        self._client = client
+        self._settings = shared.registry.settings
+
+    async def handle(self, route: Route, request: Request) -> Response:
+        """Answer one request on ``route``."""
+        started = time.perf_counter()
+        model = "unknown"
+        try:
+            call = await self._prepare(route, request)
+            model = call.inbound.model
+            return await self._dispatch(route, call, started)
+        except RouterError as err:
+            outcome = "client_error" if err.status < 500 else "no_backend"
+            if isinstance(err, UpstreamFailed):
+                outcome = "upstream_error"
+            if not isinstance(err, UpstreamFailed | NoBackend):
+                self._shared.metrics.requests.labels(route, model, "none", outcome).inc()
+            return JSONResponse(error_body(err), status_code=err.status, headers=err.headers)
+
+    async def _prepare(self, route: Route, request: Request) -> _Call:
+        app = self._keys.identify(request.headers.get("authorization"), request.url.path)
+        body = await _read_body(request, self._settings.tuning.max_body_bytes)
+        inbound = read_inbound(route, body)
+        if not self._shared.registry.serves(inbound.model):
+            raise ModelNotFound(f"The model '{inbound.model}' does not exist.", param="model")
+        limits = limits_for(app, self._settings.models[inbound.model], request.headers)
+        plan = self._shared.registry.plan_for(inbound, limits)
+        return _Call(inbound, body, app.strip_reasoning, plan)
+
+    async def _dispatch(self, route: Route, call: _Call, started: float) -> Response:
+        inbound, tuning = call.inbound, self._settings.tuning
+        ledger = Ledger(self._shared, route=route, model=inbound.model, started=started)
+        last: tuple[Target, Failure] | None = None
+        try:
+            for candidate in call.plan.candidates[: tuning.max_attempts]:
+                if last is not None and not ledger.may_retry(*last):
+                    break
+                target = self._shared.registry.target(candidate, inbound.model)
+                if target is None:
+                    continue
+                ledger.attempting(target)
+                result = await attempt(
+                    self._client,
+                    target,
+                    _PATHS[route],
+                    outbound_body(
+                        inbound, call.body, model_id=target.model_id, dialect=target.dialect
+                    ),
+                    stream=inbound.stream,
+                    first_byte_s=tuning.first_byte_timeout_s
+                    if inbound.stream
+                    else tuning.response_timeout_s,
+                    connect_s=tuning.connect_timeout_s,
+                )
+                if isinstance(result, Failure):
+                    ledger.failed(target, result)
+                    last = (target, result)
+                    continue
+                spill = call.plan.spill or ("unavailable" if last else None)
+                ledger.served(target, ttft_s=_ttft(result), spill=spill, stream=inbound.stream)
+                return self._respond(call, target, result, ledger)
+        except BaseException:
+            ledger.close("cancelled")
+            raise
+        outcome = "no_backend" if last is None else "upstream_error"
+        ledger.close(outcome)
+        if last is None:
+            raise NoBackend(f"No backend can serve '{inbound.model}' right now.")
+        failure = last[1]
+        raise UpstreamFailed(
+            failure.message, status=failure.status, retry_after=failure.retry_after
+        )
+
+    def _respond(
+        self, call: _Call, target: Target, result: Opened | Rejected, ledger: Ledger
+    ) -> Response:
+        if isinstance(result, Rejected):
+            ledger.close("client_error")
+            return JSONResponse(result.body, status_code=result.status)
+        how = Reshape(
+            route=call.inbound.route,
+            model=call.inbound.model,
+            backend_model=target.model_id,
+            reasoning_out=target.dialect.reasoning_out,
+            strip_reasoning=call.strip_reasoning,
+            keep_usage_chunk=call.inbound.wants_usage,
+        )
+        headers = {"x-gptoss-backend": target.label}
+        if not call.inbound.stream:
+            body, usage = relay_document(result.first, how)
+            ledger.close("ok", usage)
+            return Response(body, media_type="application/json", headers=headers)
+        stream = relay_stream(result, how, ledger, idle_s=self._settings.tuning.idle_timeout_s)
+        return StreamingResponse(
+            stream, media_type="text/event-stream", headers={**_SSE_HEADERS, **headers}
+        )
+
+
+def _ttft(result: Opened | Rejected) -> float:
+    return result.ttft_s if isinstance(result, Opened) else 0.0
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BadRequest(f"The request body is larger than {limit} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BadRequest(f"The request body is larger than {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,127 @@
+"""One attempt against one backend, up to its first byte, and what became of it.
+
+An attempt is *committed* once it yields its first body byte, and only then does anything go
+to the client (the gRPC commit rule, research §5: servers and proxies delay headers until the
+first message). Before that, every failure is a ``Failure`` the caller may retry elsewhere:
+
+    connect errors, resets, timeouts      (Envoy ``connect-failure``/``reset``/``5xx``)
+    5xx, 429, the dialect's overload codes (Groq 498; 503 from Fireworks and Together, §3, §6.3)
+    401/403 from a provider               the router's own credentials, not the caller's
+
+Other 4xx are the caller's fault and come back as ``Rejected`` with an OpenAI-shaped body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from gptoss_router.envelopes import normalise_error
+from gptoss_router.ratelimits import retry_after_seconds, spent_for
+from gptoss_router.registry import Target
+
+__all__ = ["Failure", "Opened", "Rejected", "attempt"]
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """An attempt that failed before its first byte."""
+
+    reason: str
+    status: int
+    message: str
+    retry_after: float | None = None
+    spent_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """The backend refused the request itself; pass its error on."""
+
+    status: int
+    body: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Opened:
+    """A committed attempt: its response, its first bytes and how long they took."""
+
+    response: httpx.Response
+    chunks: AsyncIterator[bytes]
+    first: bytes
+    ttft_s: float
+
+
+async def attempt(
+    client: httpx.AsyncClient,
+    target: Target,
+    path: str,
+    body: bytes,
+    *,
+    stream: bool,
+    first_byte_s: float,
+    connect_s: float,
+) -> Opened | Failure | Rejected:
+    """Send ``body`` to ``target`` and wait for its first byte (all of it when not streaming)."""
+    headers = {"content-type": "application/json", **target.headers}
+    if stream:
+        headers["accept-encoding"] = "identity"
+    request = client.build_request(
+        "POST",
+        f"{target.base_url}/{path}",
+        content=body,
+        headers=headers,
+        timeout=httpx.Timeout(connect_s, read=None),
+    )
+    started = time.perf_counter()
+    response: httpx.Response | None = None
+    try:
+        async with asyncio.timeout(first_byte_s):
+            response = await client.send(request, stream=True)
+            if response.status_code >= 400:
+                refusal = _refusal(target, response, await response.aread())
+                await response.aclose()
+                return refusal
+            chunks = response.aiter_bytes()
+            first = await _first(chunks) if stream else await response.aread()
+    except TimeoutError:
+        failure = Failure("timeout", 504, f"{target.label} did not answer in time")
+    except httpx.ConnectError:
+        failure = Failure("connect", 502, f"could not connect to {target.label}")
+    except httpx.TransportError:
+        failure = Failure("reset", 502, f"{target.label} dropped the connection")
+    else:
+        if first:
+            return Opened(response, chunks, first, time.perf_counter() - started)
+        failure = Failure("reset", 502, f"{target.label} sent an empty response")
+    if response is not None:
+        await response.aclose()
+    return failure
+
+
+async def _first(chunks: AsyncIterator[bytes]) -> bytes:
+    async for chunk in chunks:
+        if chunk:
+            return chunk
+    return b""
+
+
+def _refusal(target: Target, response: httpx.Response, body: bytes) -> Failure | Rejected:
+    status = response.status_code
+    hosted_auth = target.kind == "hosted" and status in (401, 403)
+    if status >= 500 or status == 429 or status in target.dialect.overload_statuses or hosted_auth:
+        now = time.time()
+        passed_on = 429 if status == 429 else 503 if status in (503, 498) else 502
+        return Failure(
+            reason=f"status_{status}",
+            status=passed_on,
+            message=f"{target.label} answered {status}",
+            retry_after=retry_after_seconds(response.headers, now=now),
+            spent_s=spent_for(status, response.headers, now=now),
+        )
+    return Rejected(status, normalise_error(status, body))

@@ -1,0 +1,177 @@
+"""The routing decision: local first by P2C, then providers by cost under a latency target."""
+
+from __future__ import annotations
+
+import random
+
+from gptoss_router.config import Price, PriceCap, SpillCondition
+from gptoss_router.policy import Demand, Limits, PodView, ProviderView, plan
+from gptoss_router.speed import SpeedEstimate
+
+
+def seeded(seed: int) -> random.Random:
+    return random.Random(seed)  # noqa: S311 - reproducible choices, not secrets
+
+
+DEMAND = Demand(features=frozenset({"chat"}), input_tokens=1000, output_tokens=500)
+FEATURES = frozenset({"chat", "tools", "json_schema", "json_schema_strict"})
+
+
+def pod(
+    key: str,
+    *,
+    waiting: int = 0,
+    running: int = 0,
+    inflight: int = 0,
+    fresh: bool = True,
+    ejected: bool = False,
+) -> PodView:
+    return PodView(key, waiting, running, inflight, fresh, ejected)
+
+
+def provider(
+    key: str,
+    price_out: float,
+    *,
+    ttft: float = 0.5,
+    tps: float = 500.0,
+    caps: frozenset[str] = FEATURES,
+    ejected: bool = False,
+    spent: bool = False,
+) -> ProviderView:
+    return ProviderView(
+        key, Price(input=0.1, output=price_out), SpeedEstimate(ttft, tps), caps, ejected, spent
+    )
+
+
+def limits(**changes: object) -> Limits:
+    base: dict[str, object] = {
+        "local": True,
+        "hosted": True,
+        "providers": None,
+        "max_price": PriceCap(),
+        "spill_when": frozenset(SpillCondition),
+        "latency_target_s": 10.0,
+        "max_queue_depth": 2,
+        "max_inflight": 100,
+    }
+    base.update(changes)
+    return Limits(**base)  # type: ignore[arg-type]
+
+
+def keys(pods: list[PodView], hosted: list[ProviderView], **changes: object) -> list[str]:
+    chosen = plan(pods, hosted, DEMAND, limits(**changes), seeded(7))
+    return [c.key for c in chosen.candidates]
+
+
+def test_a_local_pod_with_room_leads_and_providers_follow_for_failover() -> None:
+    order = keys([pod("a")], [provider("groq", 0.6)])
+    assert order == ["a", "groq"]
+
+
+def test_two_random_choices_pick_the_pod_with_the_shorter_queue() -> None:
+    pods = [pod("a", waiting=1), pod("b", waiting=0)]
+    for seed in range(20):
+        chosen = plan(pods, [], DEMAND, limits(), seeded(seed))
+        assert chosen.candidates[0].key == "b"
+
+
+def test_saturated_pods_spill_to_the_cheapest_provider_and_stay_as_last_resort() -> None:
+    pods = [pod("a", waiting=2), pod("b", waiting=3)]
+    chosen = plan(
+        pods, [provider("pricey", 0.9), provider("cheap", 0.3)], DEMAND, limits(), seeded(1)
+    )
+    assert [c.key for c in chosen.candidates] == ["cheap", "pricey", "a", "b"]
+    assert chosen.spill == "saturated"
+
+
+def test_no_pods_at_all_is_a_spill_because_the_model_is_scaled_to_zero() -> None:
+    chosen = plan([], [provider("groq", 0.6)], DEMAND, limits(), seeded(1))
+    assert chosen.spill == "scaled_to_zero"
+
+
+def test_ejected_or_stale_pods_make_local_unavailable() -> None:
+    chosen = plan(
+        [pod("a", ejected=True), pod("b", fresh=False)],
+        [provider("groq", 0.6)],
+        DEMAND,
+        limits(),
+        seeded(1),
+    )
+    assert chosen.spill == "unavailable" and [c.key for c in chosen.candidates] == ["groq"]
+
+
+def test_a_provider_missing_the_latency_target_goes_after_those_that_meet_it() -> None:
+    slow_cheap = provider("slow", 0.1, ttft=30.0)
+    order = keys([], [slow_cheap, provider("fast", 0.6)])
+    assert order == ["fast", "slow"]
+
+
+def test_a_provider_over_the_price_cap_is_never_a_candidate() -> None:
+    order = keys(
+        [], [provider("cheap", 0.3), provider("pricey", 0.9)], max_price=PriceCap(output=0.5)
+    )
+    assert order == ["cheap"]
+
+
+def test_providers_that_cannot_serve_the_features_are_skipped() -> None:
+    demand = Demand(
+        features=frozenset({"chat", "json_schema_strict"}), input_tokens=10, output_tokens=10
+    )
+    chosen = plan(
+        [],
+        [provider("cerebras", 0.1, caps=frozenset({"chat"})), provider("groq", 0.6)],
+        demand,
+        limits(),
+        seeded(1),
+    )
+    assert [c.key for c in chosen.candidates] == ["groq"]
+
+
+def test_ejected_and_rate_limited_providers_are_skipped() -> None:
+    order = keys(
+        [],
+        [
+            provider("out", 0.1, ejected=True),
+            provider("spent", 0.1, spent=True),
+            provider("ok", 0.6),
+        ],
+    )
+    assert order == ["ok"]
+
+
+def test_only_providers_the_spillover_allows_are_used() -> None:
+    order = keys(
+        [], [provider("groq", 0.6), provider("together", 0.6)], providers=frozenset({"together"})
+    )
+    assert order == ["together"]
+
+
+def test_a_model_that_may_not_spill_when_saturated_queues_locally() -> None:
+    order = keys(
+        [pod("a", waiting=5)],
+        [provider("groq", 0.6)],
+        spill_when=frozenset({SpillCondition.SCALED_TO_ZERO}),
+    )
+    assert order == ["a"]
+
+
+def test_hosted_only_skips_local_pods_even_with_room() -> None:
+    chosen = plan([pod("a")], [provider("groq", 0.6)], DEMAND, limits(local=False), seeded(1))
+    assert [c.key for c in chosen.candidates] == ["groq"] and chosen.spill == "hosted_only"
+
+
+def test_local_only_never_lists_a_provider() -> None:
+    chosen = plan(
+        [pod("a", waiting=9)],
+        [provider("groq", 0.6)],
+        DEMAND,
+        limits(hosted=False),
+        seeded(1),
+    )
+    assert [c.key for c in chosen.candidates] == ["a"]
+
+
+def test_the_routers_own_inflight_count_fills_a_pod_between_scrapes() -> None:
+    order = keys([pod("a", inflight=100)], [provider("groq", 0.6)])
+    assert order[0] == "groq"

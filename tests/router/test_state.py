@@ -1,0 +1,110 @@
+"""Outlier ejection, rate-limit bookkeeping, the retry budget and speed estimates."""
+
+from __future__ import annotations
+
+import pytest
+
+from gptoss_router.budget import RetryBudget
+from gptoss_router.health import OutlierDetector
+from gptoss_router.ratelimits import RateLimitBook, parse_duration, retry_after_seconds, spent_for
+from gptoss_router.speed import SpeedBook, SpeedEstimate
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def detector(clock: Clock) -> OutlierDetector:
+    return OutlierDetector(consecutive=3, base_ejection_s=30, max_ejection_s=100, clock=clock)
+
+
+def test_consecutive_failures_eject_a_backend_for_the_base_time() -> None:
+    clock = Clock()
+    health = detector(clock)
+    assert [health.record_failure("a") for _ in range(3)] == [False, False, True]
+    assert health.is_ejected("a")
+    clock.now += 30.5
+    assert not health.is_ejected("a")
+
+
+def test_a_success_ends_the_failure_streak() -> None:
+    health = detector(Clock())
+    health.record_failure("a")
+    health.record_failure("a")
+    health.record_success("a")
+    assert not health.record_failure("a")
+
+
+def test_each_ejection_lasts_longer_up_to_the_cap() -> None:
+    clock = Clock()
+    health = detector(clock)
+    spans = []
+    for _ in range(5):
+        for _ in range(3):
+            health.record_failure("a")
+        start = clock.now
+        while health.is_ejected("a"):
+            clock.now += 1
+        spans.append(clock.now - start)
+    assert spans == [30, 60, 90, 100, 100]
+
+
+def test_a_passing_active_check_readmits_at_once() -> None:
+    health = detector(Clock())
+    for _ in range(3):
+        health.record_failure("a")
+    health.readmit("a")
+    assert not health.is_ejected("a") and health.ejected() == []
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("7.66s", 7.66), ("2m59.56s", 179.56), ("500ms", 0.5), ("3", 3.0), ("1h", 3600.0)],
+)
+def test_groq_style_durations_are_read(text: str, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+def test_retry_after_as_an_http_date_is_measured_from_now() -> None:
+    headers = {"retry-after": "Wed, 21 Oct 2015 07:28:10 GMT"}
+    assert retry_after_seconds(headers, now=1445412480.0) == pytest.approx(10.0)
+
+
+def test_a_spent_request_quota_marks_the_provider_until_its_reset() -> None:
+    headers = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "2m"}
+    assert spent_for(200, headers, now=0) == 120.0
+    assert spent_for(200, {"x-ratelimit-remaining-requests": "12"}, now=0) is None
+
+
+def test_a_429_with_retry_after_is_spent_for_that_long() -> None:
+    clock = Clock()
+    book = RateLimitBook(clock)
+    book.note("groq", spent_for(429, {"retry-after": "2"}, now=0) or 0)
+    assert book.is_spent("groq")
+    clock.now += 2.1
+    assert not book.is_spent("groq")
+
+
+def test_the_retry_budget_allows_a_floor_then_a_share_of_active_requests() -> None:
+    budget = RetryBudget(ratio=0.2, minimum=3)
+    for _ in range(20):
+        budget.start()
+    granted = sum(budget.try_retry() for _ in range(10))
+    assert granted == 4
+    budget.finish(retries=4)
+    assert budget.retrying == 0 and budget.active == 19
+
+
+def test_speed_starts_at_the_prior_and_moves_toward_measurements() -> None:
+    book = SpeedBook(alpha=0.5)
+    prior = SpeedEstimate(1.0, 100.0)
+    assert book.estimate("g", prior) == prior
+    book.observe_ttft("g", 0.2)
+    book.observe_ttft("g", 0.4)
+    book.observe_generation("g", 1000, 2.0)
+    estimate = book.estimate("g", prior)
+    assert estimate.ttft_s == pytest.approx(0.3) and estimate.tokens_per_s == pytest.approx(500.0)
