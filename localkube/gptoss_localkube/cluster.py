@@ -29,6 +29,7 @@ from gptoss_localkube.nodes import CATALOG, NodeSpec, build_nodes
 from gptoss_localkube.pki import make_credentials
 from gptoss_localkube.processes import Supervisor
 from gptoss_localkube.runtime import PodRuntime, RuntimeCommand, run_container_command
+from gptoss_localkube.simruntime import vllm_sim_command
 from gptoss_localkube.toolchain import Toolchain
 
 __all__ = ["ClusterInfo", "LocalCluster"]
@@ -87,6 +88,7 @@ class LocalCluster:
         self._pod_supervisor = Supervisor(self._root / "logs" / "pods")
         self._runtimes: dict[str, RuntimeCommand] = {
             "process": run_container_command,
+            "vllm-sim": vllm_sim_command,
             **(runtimes or {}),
         }
         self._runtime: PodRuntime | None = None

@@ -52,6 +52,7 @@ class Container:
     command: tuple[str, ...]
     args: tuple[str, ...]
     env: dict[str, str]
+    annotations: dict[str, str] = field(default_factory=dict)
 
 
 RuntimeCommand = Callable[[Container], list[str]]
@@ -99,6 +100,7 @@ def _container(pod: dict[str, Any]) -> Container | None:
         command=tuple(main.get("command", [])),
         args=tuple(main.get("args", [])),
         env=env,
+        annotations=dict(meta.get("annotations") or {}),
     )
 
 

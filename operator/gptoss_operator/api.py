@@ -23,6 +23,7 @@ __all__ = [
     "GptOssDeploymentSpec",
     "GptOssDeploymentStatus",
     "GpuSpec",
+    "PodSettings",
     "PriceCap",
     "Serving",
     "SizingStatus",
@@ -128,6 +129,15 @@ class Spillover(_Wire):
     )
 
 
+class PodSettings(_Wire):
+    labels: dict[str, LabelValue] | None = Field(None, max_length=32)
+    annotations: dict[str, Annotated[str, StringConstraints(max_length=4096)]] | None = Field(
+        None, max_length=32
+    )
+    priority_class_name: str | None = Field(None, max_length=253)
+    service_account_name: str | None = Field(None, max_length=253)
+
+
 class GptOssDeploymentSpec(_Wire):
     model: ModelName
     source: Source | None = None
@@ -138,6 +148,7 @@ class GptOssDeploymentSpec(_Wire):
     serving: Serving = Field(default=Serving.model_validate({}), json_schema_extra={"default": {}})
     cache: Cache | None = None
     spillover: Spillover | None = None
+    pod: PodSettings | None = None
 
 
 ConditionType = Annotated[

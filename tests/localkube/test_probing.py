@@ -80,3 +80,37 @@ def test_the_process_runtime_runs_the_container_command_with_expanded_args() -> 
         env={"POD_IP": "127.3.1.4"},
     )
     assert run_container_command(container) == ["serve", "--bind", "127.3.1.4"]
+
+
+def test_the_vllm_sim_runtime_keeps_the_serving_limits_of_the_vllm_command_line() -> None:
+    from gptoss_localkube.simruntime import STARTUP_ANNOTATION, vllm_sim_command
+
+    container = Container(
+        namespace="ns",
+        pod="p",
+        ip="127.3.1.4",
+        port=8000,
+        image="vllm/vllm-openai:v0.17.0",
+        command=("vllm", "serve"),
+        args=(
+            "openai/gpt-oss-20b",
+            "--served-model-name",
+            "gpt-oss-20b",
+            "--port",
+            "8000",
+            "--max-model-len=32768",
+            "--max-num-seqs",
+            "64",
+            "--no-enable-prefix-caching",
+        ),
+        env={},
+        annotations={STARTUP_ANNOTATION: "5"},
+    )
+    argv = vllm_sim_command(container)
+    assert argv[1:4] == ["-m", "gptoss_sim", "vllm"]
+    assert argv[argv.index("--host") + 1] == "127.3.1.4"
+    assert argv[argv.index("--model") + 1] == "gpt-oss-20b"
+    assert argv[argv.index("--max-model-len") + 1] == "32768"
+    assert argv[argv.index("--max-num-seqs") + 1] == "64"
+    assert int(argv[argv.index("--kv-cache-tokens") + 1]) >= 2 * 32768
+    assert argv[argv.index("--startup-seconds") + 1] == "5"

@@ -1,0 +1,186 @@
+"""Status conditions computed from what was observed (pure), and run coalescing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from gptoss_operator.handlers import Coalescer
+from gptoss_operator.observe import DeploymentView, JobView, Observed, PodView, view_pod
+from gptoss_operator.status import compute_status, judge
+
+NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+
+
+def _deployment(
+    *, replicas: int = 1, ready: int = 0, updated: int = 1, generation: int = 1, seen: int = 1
+) -> DeploymentView:
+    return DeploymentView(
+        generation=generation,
+        observed_generation=seen,
+        replicas=replicas,
+        ready_replicas=ready,
+        updated_replicas=updated,
+        progress_deadline_exceeded=False,
+    )
+
+
+def _pod(**fields: Any) -> PodView:
+    base: dict[str, Any] = {
+        "name": "chat-vllm-abc",
+        "phase": "Running",
+        "ready": False,
+        "started": False,
+        "unschedulable": None,
+        "waiting_reason": None,
+        "waiting_message": None,
+        "restarts": 0,
+        "terminating": False,
+    }
+    return PodView(**{**base, **fields})
+
+
+def _observed(
+    *pods: PodView, deployment: DeploymentView | None = None, job: JobView | None = None
+) -> Observed:
+    return Observed(deployment=deployment or _deployment(), pods=pods, job=job)
+
+
+def test_a_pod_no_node_can_take_says_it_waits_for_a_gpu_node_in_the_schedulers_words() -> None:
+    message = "0/6 nodes are available: 2 Insufficient nvidia.com/gpu, 4 node(s) didn't match"
+    pod = _pod(phase="Pending", unschedulable=message)
+    verdicts = judge(wanted=1, sizing_error=None, observed=_observed(pod))
+    assert verdicts["Ready"].reason == "WaitingForGPUNode"
+    assert message in verdicts["Ready"].message
+    assert verdicts["Degraded"].status == "True"
+
+
+def test_a_started_pod_that_has_not_passed_its_startup_probe_is_loading_weights() -> None:
+    verdicts = judge(wanted=1, sizing_error=None, observed=_observed(_pod()))
+    assert (verdicts["Ready"].status, verdicts["Ready"].reason) == ("False", "LoadingWeights")
+    assert verdicts["Degraded"].status == "False"
+    assert verdicts["Progressing"] == verdicts["Progressing"].__class__(
+        "True", "ScalingUp", "0 of 1 replicas ready"
+    )
+
+
+def test_one_ready_replica_makes_the_deployment_ready() -> None:
+    observed = _observed(_pod(ready=True, started=True), deployment=_deployment(ready=1))
+    verdicts = judge(wanted=1, sizing_error=None, observed=observed)
+    assert (verdicts["Ready"].status, verdicts["Ready"].reason) == ("True", "Serving")
+    assert verdicts["Progressing"].reason == "Complete"
+
+
+def test_zero_wanted_replicas_are_reported_as_scaled_to_zero_not_as_a_failure() -> None:
+    observed = _observed(deployment=_deployment(replicas=0, updated=0))
+    verdicts = judge(wanted=0, sizing_error=None, observed=observed)
+    assert verdicts["Ready"].reason == "ScaledToZero"
+    assert verdicts["Degraded"].status == "False"
+
+
+def test_image_pull_and_crash_loops_are_named_with_the_kubelets_message() -> None:
+    pulling = _pod(
+        phase="Pending",
+        waiting_reason="ImagePullBackOff",
+        waiting_message='Back-off pulling image "vllm/vllm-openai:nope"',
+    )
+    verdicts = judge(wanted=1, sizing_error=None, observed=_observed(pulling))
+    assert verdicts["Ready"].reason == "ImagePullFailing"
+    assert "vllm-openai:nope" in verdicts["Ready"].message
+    crashing = _pod(waiting_reason="CrashLoopBackOff", restarts=4, started=False)
+    verdicts = judge(wanted=1, sizing_error=None, observed=_observed(crashing))
+    assert verdicts["Ready"].reason == "CrashLooping"
+    assert "4 times" in verdicts["Ready"].message
+
+
+def test_a_download_in_progress_holds_replicas_and_a_failed_one_degrades() -> None:
+    running = JobView(active=1, succeeded=False, failed=False, message=None)
+    verdicts = judge(wanted=2, sizing_error=None, observed=_observed(job=running))
+    assert verdicts["Ready"].reason == "DownloadingWeights"
+    assert verdicts["Progressing"].status == "True"
+    failed = JobView(active=0, succeeded=False, failed=True, message="BackoffLimitExceeded")
+    verdicts = judge(wanted=2, sizing_error=None, observed=_observed(job=failed))
+    assert verdicts["Degraded"].reason == "DownloadFailed"
+    assert "BackoffLimitExceeded" in verdicts["Degraded"].message
+
+
+def test_an_old_generation_is_never_reported_as_complete() -> None:
+    observed = _observed(
+        _pod(ready=True, started=True),
+        deployment=_deployment(ready=1, updated=1, generation=3, seen=2),
+    )
+    verdicts = judge(wanted=1, sizing_error=None, observed=observed)
+    assert verdicts["Progressing"].reason == "RollingOut"
+
+
+def test_a_condition_keeps_its_transition_time_while_its_status_holds() -> None:
+    observed = _observed(_pod())
+    first = compute_status(
+        cr_name="chat",
+        namespace="ml",
+        generation=1,
+        wanted=1,
+        sizing=None,
+        sizing_error=None,
+        observed=observed,
+        previous={},
+        now=NOW,
+    )
+    later = NOW + dt.timedelta(minutes=5)
+    second = compute_status(
+        cr_name="chat",
+        namespace="ml",
+        generation=1,
+        wanted=1,
+        sizing=None,
+        sizing_error=None,
+        observed=observed,
+        previous=first,
+        now=later,
+    )
+    assert second == first
+    ready_now = _observed(_pod(ready=True, started=True), deployment=_deployment(ready=1))
+    third = compute_status(
+        cr_name="chat",
+        namespace="ml",
+        generation=1,
+        wanted=1,
+        sizing=None,
+        sizing_error=None,
+        observed=ready_now,
+        previous=second,
+        now=later,
+    )
+    ready = next(c for c in third["conditions"] if c["type"] == "Ready")
+    assert ready["lastTransitionTime"] == "2026-11-25T12:05:00Z"
+    assert third["selector"] == "gptoss.dev/deployment=chat"
+    assert third["endpoint"] == "http://chat.ml.svc:8000/v1"
+
+
+def test_the_scheduler_message_is_read_from_the_pod_condition() -> None:
+    pod = {
+        "metadata": {"name": "p"},
+        "status": {
+            "phase": "Pending",
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/6 nodes are available: 6 Insufficient nvidia.com/gpu.",
+                }
+            ],
+        },
+    }
+    assert view_pod(pod).unschedulable == "0/6 nodes are available: 6 Insufficient nvidia.com/gpu."
+
+
+def test_triggers_during_a_run_coalesce_into_exactly_one_rerun() -> None:
+    runs = Coalescer()
+    assert runs.enter("ml/chat")
+    assert not runs.enter("ml/chat")
+    assert not runs.enter("ml/chat")
+    assert runs.enter("ml/other")
+    assert runs.leave("ml/chat") is True
+    assert runs.leave("ml/chat") is False
+    assert runs.enter("ml/chat")
