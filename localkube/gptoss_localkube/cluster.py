@@ -48,6 +48,7 @@ class ClusterInfo:
     ca_file: Path
     pod_network: str
     log_dir: Path
+    audit_log: Path
     node_names: tuple[str, ...]
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -147,6 +148,8 @@ class LocalCluster:
             path = layout.pki / name
             path.write_bytes(content)
             path.chmod(0o600)
+        (layout.root / "audit-policy.yaml").write_text(flags.dump_kubeconfig(flags.AUDIT_POLICY))
+        layout.logs.mkdir(parents=True, exist_ok=True)
         config = flags.kubeconfig(layout, token=creds.admin_token)
         layout.kubeconfig.write_text(flags.dump_kubeconfig(config))
         layout.kubeconfig.chmod(0o600)
@@ -213,6 +216,7 @@ class LocalCluster:
             ca_file=layout.pki / "ca.crt",
             pod_network=self._pod_network,
             log_dir=layout.logs,
+            audit_log=layout.audit_log,
             node_names=names,
             timings=timings,
         )

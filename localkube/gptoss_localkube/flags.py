@@ -63,6 +63,10 @@ class Layout:
         return self.root / "logs"
 
     @property
+    def audit_log(self) -> Path:
+        return self.root / "logs" / "audit.log"
+
+    @property
     def kubeconfig(self) -> Path:
         return self.root / "kubeconfig"
 
@@ -111,9 +115,27 @@ def apiserver_args(layout: Layout) -> list[str]:
         f"--service-account-key-file={pki / 'sa.key'}",
         f"--service-account-signing-key-file={pki / 'sa.key'}",
         "--enable-priority-and-fairness=false",
+        f"--audit-policy-file={layout.root / 'audit-policy.yaml'}",
+        f"--audit-log-path={layout.audit_log}",
+        "--audit-log-format=json",
+        "--audit-log-mode=blocking",
         "--profiling=false",
         "--v=1",
     ]
+
+
+# Every write (create, update, patch, delete) at Metadata level, no reads: tests count the
+# writes a component makes, e.g. that the operator makes none when nothing changed.
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        {"level": "None", "verbs": ["get", "list", "watch"]},
+        {"level": "None", "resources": [{"group": "coordination.k8s.io", "resources": ["leases"]}]},
+        {"level": "Metadata"},
+    ],
+}
 
 
 def controller_manager_args(layout: Layout) -> list[str]:
@@ -201,4 +223,5 @@ def kubeconfig(layout: Layout, *, token: str, name: str = "gptoss-local") -> dic
 
 
 def dump_kubeconfig(config: dict[str, Any]) -> str:
+    """YAML text of a kubeconfig (or any plain document)."""
     return yaml.safe_dump(config, sort_keys=False)

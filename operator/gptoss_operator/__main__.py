@@ -13,7 +13,7 @@ from typing import Any
 
 import kopf
 
-from gptoss_operator.handlers import build_registry, configure
+from gptoss_operator.handlers import build_registry
 from gptoss_operator.kube import connect
 from gptoss_operator.settings import OperatorSettings
 
@@ -38,11 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = OperatorSettings()
     kube = connect(args.kubeconfig)
-    registry = build_registry(settings, kube)
-
-    @kopf.on.startup(registry=registry)
-    def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-        configure(settings)
+    registry = build_registry(settings, kube, namespaces=tuple(args.namespace))
 
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig  # read by Kopf's kubeconfig login below

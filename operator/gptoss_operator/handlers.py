@@ -1,14 +1,19 @@
 """Kopf wiring, and only that: which events run ``reconcile``, and how the operator's errors
 become Kopf's retry decisions (the one place that translation happens).
 
-Triggers, all level-based: create/update/resume of a GptOssDeployment, a resync timer, and any
-change of a pod or Deployment the operator manages (so status follows readiness within a
-second instead of a timer period). Runs for the same CR coalesce: while one runs, further
-triggers mark it dirty and it runs once more at the end.
+Triggers, all level-based: create/update/resume of a GptOssDeployment, a resync timer that
+re-reads every CR each ``resync_seconds``, and any change of a pod or Deployment the operator
+manages (so status follows readiness within a second instead of a timer period). Runs for the
+same CR coalesce: while one runs, further triggers mark it dirty and it runs once more.
+
+The timer is a task of the operator, not a Kopf per-object timer: those put a finalizer on
+every CR, and nothing outside the cluster needs cleaning when a CR goes (owner references do
+the rest), so a CR never waits for the operator to be deleted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import threading
@@ -55,8 +60,14 @@ class Coalescer:
             return False
 
 
-def build_registry(settings: OperatorSettings, kube: Kube) -> kopf.OperatorRegistry:
-    """Every handler of the operator, registered on a fresh registry (no module state)."""
+def build_registry(
+    settings: OperatorSettings, kube: Kube, *, namespaces: tuple[str, ...] = ()
+) -> kopf.OperatorRegistry:
+    """Every handler of the operator, registered on a fresh registry (no module state).
+
+    ``namespaces`` limits the resync to those namespaces (empty: the whole cluster), matching
+    what Kopf itself is told to watch.
+    """
     registry = kopf.OperatorRegistry()
     coalescer = Coalescer()
     resource = (names.GROUP, names.VERSION, names.PLURAL)
@@ -99,9 +110,43 @@ def build_registry(settings: OperatorSettings, kube: Kube) -> kopf.OperatorRegis
     def on_change(body: kopf.Body, logger: Any, **_: Any) -> None:
         translated(dict(body), logger)
 
-    @kopf.timer(*resource, registry=registry, interval=settings.resync_seconds, idle=None)
-    def on_resync(body: kopf.Body, logger: Any, **_: Any) -> None:
-        translated(dict(body), logger)
+    def resync_once(logger: logging.Logger) -> None:
+        scopes: tuple[str | None, ...] = namespaces or (None,)
+        checked = 0
+        for scope in scopes:
+            for cr in kube.list(names.API_VERSION, names.KIND, scope):
+                checked += 1
+                try:
+                    run(cr, logger)
+                except (KubeUnavailable, KubeConflict, KubeRejected, InvalidSpec) as exc:
+                    logger.warning(
+                        "resync of %s/%s failed: %s",
+                        cr["metadata"]["namespace"],
+                        cr["metadata"]["name"],
+                        exc,
+                    )
+        logger.info("resync: %d GptOssDeployments checked", checked)
+
+    async def resync_forever(logger: logging.Logger) -> None:
+        while True:
+            await asyncio.sleep(settings.resync_seconds)
+            try:
+                await asyncio.to_thread(resync_once, logger)
+            except (KubeUnavailable, KubeConflict, KubeRejected) as exc:
+                logger.warning("resync could not list GptOssDeployments: %s", exc)
+
+    @kopf.on.startup(registry=registry)
+    async def start(
+        settings: kopf.OperatorSettings, memo: kopf.Memo, logger: Any, **_: Any
+    ) -> None:
+        configure(settings)
+        memo["resync"] = asyncio.create_task(resync_forever(logger), name="gptoss-resync")
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop(memo: kopf.Memo, **_: Any) -> None:
+        task = memo.get("resync")
+        if isinstance(task, asyncio.Task):
+            task.cancel()
 
     def owner_changed(namespace: str, owner: str | None, logger: Any) -> None:
         if not owner:

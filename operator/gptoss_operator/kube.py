@@ -17,6 +17,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as TransportError
 
+from gptoss_operator import __version__
 from gptoss_operator.errors import KubeConflict, KubeError, KubeRejected, KubeUnavailable
 
 __all__ = ["FIELD_MANAGER", "Kube", "ResourceKind"]
@@ -69,6 +70,7 @@ class Kube:
     """Synchronous calls through one shared kubernetes ``ApiClient``."""
 
     def __init__(self, api: client.ApiClient, *, field_manager: str = FIELD_MANAGER) -> None:
+        api.user_agent = f"{field_manager}/{__version__}"
         self._api = api
         self._field_manager = field_manager
 

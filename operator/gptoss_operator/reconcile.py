@@ -18,16 +18,17 @@ from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.children.deployment import Owner, PodExtras, build_deployment
 from gptoss_operator.children.network import build_pdb, build_service
 from gptoss_operator.children.storage import build_download_job, build_weights_claim
+from gptoss_operator.drift import needs_apply, stamp
 from gptoss_operator.errors import GptOssError, InvalidSpec
 from gptoss_operator.gpus import Vendor, product_named
-from gptoss_operator.kube import Kube
+from gptoss_operator.kube import FIELD_MANAGER, Kube
 from gptoss_operator.observe import Observed, view_deployment, view_job, view_pod
 from gptoss_operator.settings import OperatorSettings
 from gptoss_operator.sizing import Sizing, size_spec
 from gptoss_operator.status import compute_status
 from gptoss_operator.weights import WeightsPlan, plan_weights
 
-__all__ = ["Event", "Outcome", "Plan", "plan", "reconcile"]
+__all__ = ["Event", "Outcome", "Plan", "ensure", "plan", "reconcile"]
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,18 @@ def _events(previous: dict[str, Any], status: dict[str, Any]) -> tuple[Event, ..
     return tuple(events)
 
 
+def ensure(kube: Kube, desired: dict[str, Any]) -> dict[str, Any]:
+    """Apply ``desired`` only if that would change something the operator owns; the live
+    object either way."""
+    stamped = stamp(desired)
+    meta = desired["metadata"]
+    live = kube.get(desired["apiVersion"], desired["kind"], meta.get("namespace"), meta["name"])
+    if needs_apply(live, stamped, FIELD_MANAGER):
+        return kube.apply(stamped)
+    assert live is not None
+    return live
+
+
 def _status_differs(current: dict[str, Any], desired: dict[str, Any]) -> bool:
     return any(current.get(key) != value for key, value in desired.items())
 
@@ -139,11 +152,12 @@ def reconcile(
     owner, spec = decided.owner, decided.spec
     wanted = spec.replicas
     job_body: dict[str, Any] | None = None
+    deployment: dict[str, Any] | None
 
     if decided.sizing is not None and decided.weights is not None:
         weights = decided.weights
         if weights.claim_name is not None and spec.cache and spec.cache.pvc:
-            kube.apply(build_weights_claim(owner, spec.model, spec.cache.pvc))
+            ensure(kube, build_weights_claim(owner, spec.model, spec.cache.pvc))
         if weights.download is not None:
             claim = (
                 weights.claim_name
@@ -157,7 +171,8 @@ def reconcile(
                     build_download_job(owner, spec.model, weights.download, claim)
                 )
         job_done = job_body is None or view_job(job_body).succeeded
-        kube.apply(
+        deployment = ensure(
+            kube,
             build_deployment(
                 owner,
                 spec,
@@ -168,14 +183,14 @@ def reconcile(
                 extras=pod_extras(spec),
                 startup_timeout_seconds=settings.startup_timeout_seconds,
                 shm_size=settings.shm_size,
-            )
+            ),
         )
-        kube.apply(build_service(owner, spec.model))
-        kube.apply(build_pdb(owner, spec.model))
-
-    deployment = kube.get(
-        "apps/v1", "Deployment", owner.namespace, names.deployment_name(owner.name)
-    )
+        ensure(kube, build_service(owner, spec.model))
+        ensure(kube, build_pdb(owner, spec.model))
+    else:
+        deployment = kube.get(
+            "apps/v1", "Deployment", owner.namespace, names.deployment_name(owner.name)
+        )
     pods = kube.list("v1", "Pod", owner.namespace, labels=names.selector(owner.name))
     observed = Observed(
         deployment=view_deployment(deployment) if deployment else None,

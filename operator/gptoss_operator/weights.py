@@ -7,7 +7,8 @@
   folders vLLM does not read (research/operator-anchors.md §3.2).
 * ``pvc://claim/path``: a checkpoint already on a volume (a fine-tune, say), mounted read-only;
   nothing is downloaded and the hub is switched off (``HF_HUB_OFFLINE=1``).
-* ``s3://`` / ``gs://``: needs ``spec.cache.pvc``; the download Job syncs the prefix into it.
+* ``s3://`` / ``gs://``: with ``spec.cache.pvc`` the download Job syncs the prefix into the
+  claim once; without, an init container copies it into each replica's own volume.
 * ``spec.cache.tiktokenEncodingsUrl``: air-gapped clusters cannot fetch the harmony vocabulary
   at start (vllm #22525, silent empty ``tool_calls`` per dynamo #15155). An init container
   copies ``o200k_base.tiktoken`` and ``cl100k_base.tiktoken`` from that mirror into a volume and
@@ -22,7 +23,6 @@ from typing import Any
 from gptoss_operator import names
 from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.architectures import model_named
-from gptoss_operator.errors import GptOssError
 
 __all__ = ["Download", "WeightsPlan", "plan_weights"]
 
@@ -76,6 +76,33 @@ def _tiktoken_init(url: str, image: str) -> dict[str, Any]:
     }
 
 
+def _object_store_download(scheme: str, path: str, target: str, secret: str | None) -> Download:
+    if scheme == "s3":
+        command: tuple[str, ...] = (
+            "aws",
+            "s3",
+            "sync",
+            f"s3://{path}",
+            target,
+            "--only-show-errors",
+        )
+    else:
+        command = ("gcloud", "storage", "rsync", "--recursive", f"gs://{path}", target)
+    return Download(image=CLI_IMAGES[scheme], command=command, secret_name=secret)
+
+
+def _download_container(download: Download, *, mount: str) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": "download",
+        "image": download.image,
+        "command": list(download.command),
+        "volumeMounts": [{"name": mount, "mountPath": MODELS_DIR}],
+    }
+    if download.secret_name:
+        container["envFrom"] = [{"secretRef": {"name": download.secret_name}}]
+    return container
+
+
 def plan_weights(cr_name: str, spec: GptOssDeploymentSpec, *, image: str) -> WeightsPlan:
     """The weights plan for ``spec``; ``image`` is the vLLM image (it carries the ``hf`` CLI)."""
     model = model_named(spec.model)
@@ -115,22 +142,23 @@ def plan_weights(cr_name: str, spec: GptOssDeploymentSpec, *, image: str) -> Wei
                 "--exclude", "original/*", "--exclude", "metal/*",
             )  # fmt: skip
             download = Download(image=image, command=command, secret_name=secret)
-        elif scheme == "s3":
-            command = ("aws", "s3", "sync", f"s3://{path}", target, "--only-show-errors")
-            download = Download(image=CLI_IMAGES["s3"], command=command, secret_name=secret)
         else:
-            command = ("gcloud", "storage", "rsync", "--recursive", f"gs://{path}", target)
-            download = Download(image=CLI_IMAGES["gs"], command=command, secret_name=secret)
+            download = _object_store_download(scheme, path, target, secret)
     elif scheme == "hf":
         volumes.append({"name": "model-cache", "emptyDir": {}})
         mounts.append({"name": "model-cache", "mountPath": MODELS_DIR})
         env["HF_HOME"] = f"{MODELS_DIR}/huggingface"
         model_arg = path
     else:
-        raise GptOssError(
-            f"spec.source.uri {uri} needs spec.cache.pvc: weights from {scheme}:// are copied "
-            "into a volume before vLLM starts"
-        )
+        # No claim to fill once: each replica copies the prefix into its own volume first, the
+        # way a storage initializer does; a claim (spec.cache.pvc) makes later starts faster.
+        target = f"{MODELS_DIR}/{scheme}/{path}"
+        volumes.append({"name": "model-cache", "emptyDir": {}})
+        mounts.append({"name": "model-cache", "mountPath": MODELS_DIR})
+        fetch = _object_store_download(scheme, path, target, secret)
+        init.append(_download_container(fetch, mount="model-cache"))
+        model_arg = target
+        env["HF_HUB_OFFLINE"] = "1"
 
     if spec.cache and spec.cache.tiktoken_encodings_url:
         volumes.append({"name": "tiktoken", "emptyDir": {}})

@@ -11,11 +11,13 @@ from pathlib import Path
 
 
 @contextmanager
-def operator_running(kubeconfig: Path, log: Path, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+def operator_running(
+    kubeconfig: Path, log: Path, *args: str, **env: str
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``python -m gptoss_operator`` against ``kubeconfig`` until the block ends."""
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gptoss_operator", "--kubeconfig", str(kubeconfig)],
+            [sys.executable, "-m", "gptoss_operator", "--kubeconfig", str(kubeconfig), *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, **env},

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.children.deployment import Owner, PodExtras, build_deployment
 from gptoss_operator.children.network import build_pdb, build_service
 from gptoss_operator.children.probes import STARTUP_PERIOD_SECONDS
 from gptoss_operator.children.storage import build_download_job
-from gptoss_operator.errors import GptOssError
 from gptoss_operator.gpus import product_named
 from gptoss_operator.reconcile import plan
 from gptoss_operator.settings import OperatorSettings
@@ -163,12 +160,18 @@ def test_a_checkpoint_on_a_volume_is_mounted_read_only_and_the_hub_is_off() -> N
     assert weights.env["HF_HUB_OFFLINE"] == "1"
 
 
-def test_object_store_weights_without_a_cache_claim_are_refused_with_the_fix() -> None:
+def test_object_store_weights_without_a_claim_are_copied_by_an_init_container() -> None:
     spec = _spec(
-        model="gpt-oss-20b", gpu={"product": "H100-80GB"}, source={"uri": "s3://bucket/gpt-oss-20b"}
+        model="gpt-oss-20b",
+        gpu={"product": "MI300X"},
+        source={"uri": "s3://models/openai/gpt-oss-20b", "secretName": "store"},
     )
-    with pytest.raises(GptOssError, match=r"spec.cache.pvc"):
-        plan_weights("chat", spec, image="img")
+    weights = plan_weights("chat", spec, image="img")
+    (init,) = weights.init_containers
+    assert init["command"][:3] == ["aws", "s3", "sync"]
+    assert init["envFrom"] == [{"secretRef": {"name": "store"}}]
+    assert weights.model_arg == init["command"][4]
+    assert weights.download is None
 
 
 def test_a_cache_claim_is_filled_once_by_a_job_that_skips_unused_folders() -> None:

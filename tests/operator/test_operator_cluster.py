@@ -9,7 +9,9 @@ operator built, and are probed like a kubelet would.
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +22,48 @@ from kubernetes import client
 from gptoss_localkube.cluster import ClusterInfo
 from gptoss_localkube.runtime import RUNTIME_ANNOTATION
 from gptoss_localkube.simruntime import STARTUP_ANNOTATION
+from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.children.deployment import vllm_args
+from gptoss_operator.gpus import product_named
+from gptoss_operator.reconcile import plan
+from gptoss_operator.settings import OperatorSettings
 from tests.operator.conftest import Kubectl
-from tests.operator.gptoss_crd import GROUP, PLURAL, VERSION, manifest
+from tests.operator.gptoss_crd import EXAMPLES, GROUP, PLURAL, VERSION, load_yaml, manifest
 from tests.operator.operator_process import operator_running
 from tests.waiting import eventually
+
+
+@dataclass(frozen=True)
+class Operator:
+    log: Path
+    liveness: str
 
 
 @pytest.fixture(scope="module")
 def operator(
     cluster: ClusterInfo, gptoss_crd: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Path]:
+) -> Iterator[Operator]:
     log = tmp_path_factory.mktemp("operator") / "operator.log"
-    with operator_running(cluster.kubeconfig, log, GPTOSS_OPERATOR_RESYNC_SECONDS="3") as process:
-        yield log
+    liveness = f"http://127.0.0.1:{_free_port()}/healthz"
+    with operator_running(
+        cluster.kubeconfig, log, "--liveness", liveness, GPTOSS_OPERATOR_RESYNC_SECONDS="3"
+    ) as process:
+        eventually(lambda: _answers(liveness), timeout=60, what="the liveness endpoint")
+        yield Operator(log, liveness)
         assert process.poll() is None, log.read_text()[-3000:]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _cr(api_client: client.ApiClient, namespace: str, name: str) -> dict[str, Any]:
@@ -65,8 +95,14 @@ def _wait_reason(
     return eventually(probe, timeout=timeout, what=f"{kind} reason {reason} on {name}")
 
 
+def test_the_operator_reports_itself_alive_on_its_liveness_endpoint(operator: Operator) -> None:
+    response = httpx.get(operator.liveness, timeout=5)
+    assert response.status_code == 200
+    assert isinstance(response.json(), dict)
+
+
 def test_a_gptossdeployment_becomes_ready_on_h100_nodes_with_its_children(
-    operator: Path, api_client: client.ApiClient, namespace: str, kubectl: Kubectl
+    operator: Operator, api_client: client.ApiClient, namespace: str, kubectl: Kubectl
 ) -> None:
     spec = {"model": "gpt-oss-20b", "gpu": {"product": "H100-80GB"}}
     assert kubectl.apply(namespace, manifest("chat", spec)).returncode == 0
@@ -94,7 +130,7 @@ def test_a_gptossdeployment_becomes_ready_on_h100_nodes_with_its_children(
 
 
 def test_status_says_loading_weights_until_vllm_answers_its_health_check(
-    operator: Path, api_client: client.ApiClient, namespace: str, kubectl: Kubectl
+    operator: Operator, api_client: client.ApiClient, namespace: str, kubectl: Kubectl
 ) -> None:
     spec = {
         "model": "gpt-oss-20b",
@@ -121,7 +157,7 @@ def test_status_says_loading_weights_until_vllm_answers_its_health_check(
 
 
 def test_no_free_gpu_node_degrades_with_the_schedulers_reason(
-    operator: Path, api_client: client.ApiClient, namespace: str, kubectl: Kubectl
+    operator: Operator, api_client: client.ApiClient, namespace: str, kubectl: Kubectl
 ) -> None:
     spec = {"model": "gpt-oss-120b", "gpu": {"product": "H100-80GB", "count": 8}, "replicas": 3}
     assert kubectl.apply(namespace, manifest("big", spec)).returncode == 0
@@ -138,7 +174,7 @@ def test_no_free_gpu_node_degrades_with_the_schedulers_reason(
 
 
 def test_scaling_the_cr_through_its_scale_subresource_drives_the_replicas(
-    operator: Path, api_client: client.ApiClient, namespace: str, kubectl: Kubectl
+    operator: Operator, api_client: client.ApiClient, namespace: str, kubectl: Kubectl
 ) -> None:
     spec = {"model": "gpt-oss-20b", "gpu": {"product": "H100-80GB"}}
     assert kubectl.apply(namespace, manifest("scaled", spec)).returncode == 0
@@ -162,7 +198,7 @@ def test_scaling_the_cr_through_its_scale_subresource_drives_the_replicas(
 
 
 def test_a_change_made_to_a_child_by_another_writer_is_put_back(
-    operator: Path, api_client: client.ApiClient, namespace: str, kubectl: Kubectl
+    operator: Operator, api_client: client.ApiClient, namespace: str, kubectl: Kubectl
 ) -> None:
     spec = {"model": "gpt-oss-20b", "gpu": {"product": "H100-80GB"}}
     assert kubectl.apply(namespace, manifest("owned", spec)).returncode == 0
@@ -179,7 +215,7 @@ def test_a_change_made_to_a_child_by_another_writer_is_put_back(
 
 
 def test_deleting_the_cr_deletes_everything_it_owns(
-    operator: Path, api_client: client.ApiClient, namespace: str, kubectl: Kubectl
+    operator: Operator, api_client: client.ApiClient, namespace: str, kubectl: Kubectl
 ) -> None:
     spec = {"model": "gpt-oss-20b", "gpu": {"product": "H100-80GB"}}
     assert kubectl.apply(namespace, manifest("gone", spec)).returncode == 0
@@ -193,3 +229,131 @@ def test_deleting_the_cr_deletes_everything_it_owns(
     )
     core = client.CoreV1Api(api_client)
     eventually(lambda: not core.list_namespaced_pod(namespace).items, timeout=60, what="no pods")
+
+
+def _volume(api_client: client.ApiClient, name: str, size: str = "500Gi") -> None:
+    """A statically provisioned volume any claim without a storage class can bind to."""
+    client.CoreV1Api(api_client).create_persistent_volume(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": name},
+            "spec": {
+                "capacity": {"storage": size},
+                "accessModes": ["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany"],
+                "storageClassName": "",
+                "persistentVolumeReclaimPolicy": "Delete",
+                "hostPath": {"path": f"/tmp/{name}"},
+            },
+        }
+    )
+
+
+def _prepare(api_client: client.ApiClient, namespace: str, spec: GptOssDeploymentSpec) -> None:
+    """What an example expects to exist already: volumes, claims and secrets."""
+    core = client.CoreV1Api(api_client)
+    if spec.cache and spec.cache.pvc:
+        _volume(api_client, f"{namespace}-cache")
+    if spec.source and spec.source.uri and spec.source.uri.startswith("pvc://"):
+        claim = spec.source.uri.removeprefix("pvc://").split("/")[0]
+        _volume(api_client, f"{namespace}-source")
+        core.create_namespaced_persistent_volume_claim(
+            namespace,
+            {
+                "metadata": {"name": claim},
+                "spec": {
+                    "accessModes": ["ReadOnlyMany"],
+                    "storageClassName": "",
+                    "resources": {"requests": {"storage": "100Gi"}},
+                },
+            },
+        )
+    if spec.source and spec.source.secret_name:
+        core.create_namespaced_secret(
+            namespace, {"metadata": {"name": spec.source.secret_name}, "stringData": {"K": "v"}}
+        )
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_every_example_runs_ready_on_matching_gpu_nodes_as_built(
+    example: Path,
+    operator: Operator,
+    api_client: client.ApiClient,
+    namespace: str,
+    kubectl: Kubectl,
+) -> None:
+    body = load_yaml(example)
+    spec = GptOssDeploymentSpec.model_validate(body["spec"])
+    name = body["metadata"]["name"]
+    _prepare(api_client, namespace, spec)
+    try:
+        assert kubectl.apply(namespace, body).returncode == 0
+        waited = kubectl(
+            "wait", f"gptoss/{name}", "-n", namespace, "--for=condition=Ready", "--timeout=120s"
+        )
+        assert waited.returncode == 0, waited.stderr + str(_cr(api_client, namespace, name))
+
+        cr = _cr(api_client, namespace, name)
+        decided = plan(cr, OperatorSettings())
+        assert decided.sizing is not None and decided.weights is not None
+        apps, core = client.AppsV1Api(api_client), client.CoreV1Api(api_client)
+        deployment = apps.read_namespaced_deployment(f"{name}-vllm", namespace).to_dict()
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert container["args"] == vllm_args(spec, decided.sizing, decided.weights)
+        product = product_named(spec.gpu.product)
+        assert container["resources"]["limits"][product.resource_name] == str(
+            decided.sizing.tensor_parallel_size
+        )
+        assert cr["status"]["sizing"]["tensorParallelSize"] == decided.sizing.tensor_parallel_size
+        assert cr["status"]["endpoint"] == f"http://{name}.{namespace}.svc:8000/v1"
+        pods = core.list_namespaced_pod(namespace, label_selector=cr["status"]["selector"]).items
+        assert pods
+        for pod in pods:
+            labels = core.read_node(pod.spec.node_name).metadata.labels
+            assert labels[product.label_key] == product.label_value
+    finally:
+        for volume in (f"{namespace}-cache", f"{namespace}-source"):
+            kubectl("delete", "pv", volume, "--ignore-not-found", "--wait=false")
+
+
+def test_a_spec_change_rolls_out_while_every_gpu_of_the_nodes_is_taken(
+    operator: Operator, api_client: client.ApiClient, namespace: str, kubectl: Kubectl
+) -> None:
+    spec = {"model": "gpt-oss-120b", "gpu": {"product": "H100-80GB", "count": 8}, "replicas": 2}
+    assert kubectl.apply(namespace, manifest("full", spec)).returncode == 0
+    _wait_reason(api_client, namespace, "full", "Progressing", "Complete")
+    changed = {**spec, "serving": {"maxNumSeqs": 64}}
+    assert kubectl.apply(namespace, manifest("full", changed)).returncode == 0
+
+    def rolled_out() -> dict[str, Any] | None:
+        cr = _cr(api_client, namespace, "full")
+        progressing = _condition(cr, "Progressing")
+        done = (
+            progressing.get("reason") == "Complete"
+            and progressing.get("observedGeneration") == cr["metadata"]["generation"]
+        )
+        return cr if done and cr["status"].get("readyReplicas") == 2 else None
+
+    eventually(rolled_out, timeout=120, what="the rollout to complete on full nodes")
+    deployment = client.AppsV1Api(api_client).read_namespaced_deployment("full-vllm", namespace)
+    assert deployment.status.updated_replicas == 2
+    assert "--max-num-seqs" in deployment.spec.template.spec.containers[0].args
+
+
+def test_a_users_annotation_on_a_child_survives_reconciles(
+    operator: Operator, api_client: client.ApiClient, namespace: str, kubectl: Kubectl
+) -> None:
+    spec = {"model": "gpt-oss-20b", "gpu": {"product": "H100-80GB"}}
+    assert kubectl.apply(namespace, manifest("noted", spec)).returncode == 0
+    _wait_reason(api_client, namespace, "noted", "Ready", "Serving")
+    annotated = kubectl("annotate", "deployment/noted-vllm", "-n", namespace, "team/owner=ml")
+    assert annotated.returncode == 0
+    # A spec change makes the operator apply the Deployment again.
+    kubectl("scale", "gptoss/noted", "--replicas=2", "-n", namespace)
+    eventually(
+        lambda: _cr(api_client, namespace, "noted")["status"].get("readyReplicas") == 2,
+        timeout=60,
+        what="the scale-up to be applied",
+    )
+    live = client.AppsV1Api(api_client).read_namespaced_deployment("noted-vllm", namespace)
+    assert live.metadata.annotations["team/owner"] == "ml"
