@@ -156,6 +156,7 @@ def controller_manager_args(layout: Layout) -> list[str]:
         f"--service-cluster-ip-range={layout.service_network}",
         "--allocate-node-cidrs=false",
         "--node-monitor-period=5s",
+        "--horizontal-pod-autoscaler-sync-period=5s",
         "--node-monitor-grace-period=40s",
         "--concurrent-gc-syncs=10",
         "--profiling=false",

@@ -17,6 +17,7 @@ from pydantic.alias_generators import to_camel
 
 __all__ = [
     "Autoscaling",
+    "AutoscalingStatus",
     "Cache",
     "Condition",
     "EnvVar",
@@ -185,6 +186,13 @@ class SizingStatus(_Wire):
     max_full_length_sequences: int | None = Field(None, ge=0)
 
 
+class AutoscalingStatus(_Wire):
+    desired_replicas: int | None = Field(None, ge=0)
+    reason: str | None = Field(None, max_length=64)
+    message: str | None = Field(None, max_length=1024)
+    last_scale_time: datetime | None = None
+
+
 class GptOssDeploymentStatus(_Wire):
     observed_generation: int | None = Field(None, ge=0)
     conditions: list[Condition] | None = Field(None, max_length=8)
@@ -193,3 +201,4 @@ class GptOssDeploymentStatus(_Wire):
     selector: str | None = Field(None, max_length=1024)
     endpoint: str | None = Field(None, max_length=512)
     sizing: SizingStatus | None = None
+    autoscaling: AutoscalingStatus | None = None

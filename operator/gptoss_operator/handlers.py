@@ -20,9 +20,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import kopf
 
 from gptoss_operator import names
+from gptoss_operator.autoscaler import Autoscaler
 from gptoss_operator.errors import InvalidSpec, KubeConflict, KubeRejected, KubeUnavailable
 from gptoss_operator.kube import Kube
 from gptoss_operator.reconcile import reconcile
@@ -69,6 +71,7 @@ def build_registry(
     what Kopf itself is told to watch.
     """
     registry = kopf.OperatorRegistry()
+    operator_settings = settings
     coalescer = Coalescer()
     resource = (names.GROUP, names.VERSION, names.PLURAL)
 
@@ -140,13 +143,21 @@ def build_registry(
         settings: kopf.OperatorSettings, memo: kopf.Memo, logger: Any, **_: Any
     ) -> None:
         configure(settings)
-        memo["resync"] = asyncio.create_task(resync_forever(logger), name="gptoss-resync")
+        http = httpx.AsyncClient(timeout=httpx.Timeout(1.0))
+        autoscaler = Autoscaler(kube, operator_settings, http, namespaces=namespaces)
+        memo["http"] = http
+        memo["tasks"] = [
+            asyncio.create_task(resync_forever(logger), name="gptoss-resync"),
+            asyncio.create_task(autoscaler.forever(logger), name="gptoss-autoscaler"),
+        ]
 
     @kopf.on.cleanup(registry=registry)
     async def stop(memo: kopf.Memo, **_: Any) -> None:
-        task = memo.get("resync")
-        if isinstance(task, asyncio.Task):
+        for task in memo.get("tasks", []):
             task.cancel()
+        http = memo.get("http")
+        if isinstance(http, httpx.AsyncClient):
+            await http.aclose()
 
     def owner_changed(namespace: str, owner: str | None, logger: Any) -> None:
         if not owner:

@@ -191,6 +191,16 @@ class Kube:
         with contextlib.suppress(KubeError):
             self.create(event)
 
+    def scale(self, api_version: str, kind: str, namespace: str, name: str, replicas: int) -> None:
+        """Set ``spec.replicas`` through the scale subresource (as HPA and KEDA do)."""
+        path = kind_of(api_version, kind).path(namespace, name) + "/scale"
+        self._call(
+            "PATCH",
+            path,
+            body={"spec": {"replicas": replicas}},
+            content_type="application/merge-patch+json",
+        )
+
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
         path = kind_of(obj["apiVersion"], obj["kind"]).path(meta.get("namespace"))

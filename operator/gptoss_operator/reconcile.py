@@ -208,6 +208,7 @@ def reconcile(
         observed=observed,
         previous=previous,
         now=now,
+        spills=bool(spec.spillover and spec.spillover.providers),
     )
     written = _status_differs(previous, status)
     if written:

@@ -35,3 +35,16 @@ class OperatorSettings(BaseSettings):
         ),
     )
     shm_size: str = Field("16Gi", description="size of /dev/shm (NCCL needs it with several GPUs)")
+    autoscale_interval_seconds: float = Field(
+        1.0, gt=0, description="how often the autoscaler reads queues and decides replicas"
+    )
+    router_metrics_url: str | None = Field(
+        None,
+        description=(
+            "the router's Prometheus endpoint (e.g. http://gptoss-router.gptoss.svc:8080/metrics),"
+            " read for spilled demand; unset, the autoscaler sees only the replicas' queues"
+        ),
+    )
+    default_max_num_seqs: int = Field(
+        1024, ge=1, description="vLLM's batch size on 80 GB cards when spec.serving leaves it unset"
+    )

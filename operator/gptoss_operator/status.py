@@ -83,13 +83,21 @@ def _why_not_ready(observed: Observed, wanted: int) -> Verdict:
     return Verdict("False", "CreatingPods", f"waiting for {wanted} replicas to be created")
 
 
+def _meanwhile(spills: bool) -> str:
+    if spills:
+        return "the router spills this model's requests to hosted providers meanwhile"
+    return "the router holds this model's requests (up to its bound) meanwhile"
+
+
 def judge(
     *,
     wanted: int,
     sizing_error: str | None,
     observed: Observed,
+    spills: bool = False,
 ) -> dict[str, Verdict]:
-    """The three conditions for this observation."""
+    """The three conditions for this observation; ``spills``: may the router send this
+    model's requests to providers while no replica serves (the CR's spillover block)."""
     ready_count = observed.deployment.ready_replicas if observed.deployment else 0
     job = observed.job
     if sizing_error is not None:
@@ -105,13 +113,10 @@ def judge(
     elif ready_count > 0:
         ready = Verdict("True", "Serving", f"{ready_count} of {wanted} replicas serving")
     elif wanted == 0:
-        ready = Verdict(
-            "False",
-            "ScaledToZero",
-            "0 replicas wanted; the router spills this model's requests to providers",
-        )
+        ready = Verdict("False", "ScaledToZero", f"0 replicas wanted; {_meanwhile(spills)}")
     else:
-        ready = _why_not_ready(observed, wanted)
+        why = _why_not_ready(observed, wanted)
+        ready = Verdict(why.status, why.reason, f"{why.message}; {_meanwhile(spills)}")
 
     deployment = observed.deployment
     if ready.reason in {"DoesNotFit", "DownloadFailed", "DownloadingWeights"} or deployment is None:
@@ -173,10 +178,11 @@ def compute_status(
     observed: Observed,
     previous: dict[str, Any],
     now: dt.datetime,
+    spills: bool = False,
 ) -> dict[str, Any]:
     """The whole ``status`` object to write (compare with the current one before writing)."""
     stamp = now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    verdicts = judge(wanted=wanted, sizing_error=sizing_error, observed=observed)
+    verdicts = judge(wanted=wanted, sizing_error=sizing_error, observed=observed, spills=spills)
     before = {c.get("type", ""): c for c in previous.get("conditions", []) or []}
     deployment = observed.deployment
     status: dict[str, Any] = {

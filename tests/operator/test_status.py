@@ -76,6 +76,15 @@ def test_zero_wanted_replicas_are_reported_as_scaled_to_zero_not_as_a_failure() 
     verdicts = judge(wanted=0, sizing_error=None, observed=observed)
     assert verdicts["Ready"].reason == "ScaledToZero"
     assert verdicts["Degraded"].status == "False"
+    assert "holds" in verdicts["Ready"].message
+
+
+def test_the_ready_message_says_whether_requests_spill_while_no_replica_serves() -> None:
+    loading = _observed(_pod())
+    spilling = judge(wanted=1, sizing_error=None, observed=loading, spills=True)
+    holding = judge(wanted=1, sizing_error=None, observed=loading, spills=False)
+    assert "spills this model's requests to hosted providers" in spilling["Ready"].message
+    assert "holds this model's requests" in holding["Ready"].message
 
 
 def test_image_pull_and_crash_loops_are_named_with_the_kubelets_message() -> None:

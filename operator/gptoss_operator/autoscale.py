@@ -1,0 +1,101 @@
+"""How many replicas a GptOssDeployment should run, from its queues (pure: no clock, no I/O).
+
+Signal: the queue is the requests waiting in the ready replicas' vLLM engines
+(``vllm:num_requests_waiting``) plus the requests for this model the router is serving from
+hosted providers right now (its spilled demand): both are demand the replicas did not absorb.
+``targetQueueDepth`` is the queue each ready replica may carry.
+
+* Queue above target: one more replica per ``targetQueueDepth`` queued requests, on top of the
+  ready ones, at once (no scale-up window: GPUs are slow to start, so react early).
+* From zero: any spilled request asks for one replica at once.
+* Busy, no queue: hold, or give back one replica when the others could carry the running
+  requests at half their batch capacity.
+* Idle (nothing running, waiting or spilled): ``minReplicas``, which may be 0.
+* Scale-down is stabilized: the decision is the highest recommendation seen during the last
+  ``scaleDownDelay`` (the way the HPA's scale-down stabilization window works), so replicas
+  go only after demand stayed low for that long, and a dip does not make them flap.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+__all__ = ["Policy", "Recommendation", "Signals", "Stabilizer", "parse_duration", "recommend"]
+
+_DURATION = re.compile(r"([0-9]+)(s|m|h)")
+_SECONDS = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds of a duration such as ``10m`` or ``1h30m``."""
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a duration like 10m or 1h30m: {text!r}")
+    return float(sum(int(n) * _SECONDS[u] for n, u in parts))
+
+
+@dataclass(frozen=True)
+class Policy:
+    min_replicas: int
+    max_replicas: int
+    target_queue_depth: int
+    scale_down_delay_s: float
+    max_num_seqs: int  # batch capacity of one replica (vLLM's --max-num-seqs)
+
+
+@dataclass(frozen=True)
+class Signals:
+    """One observation of the model's demand."""
+
+    ready: int  # ready replicas whose metrics were read
+    waiting: int  # sum of vllm:num_requests_waiting over them
+    running: int  # sum of vllm:num_requests_running over them
+    spilled: int  # requests the router is serving from providers right now
+
+    @property
+    def queue(self) -> int:
+        return self.waiting + self.spilled
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    replicas: int
+    reason: str  # CamelCase, for Events and status
+    message: str
+
+
+def recommend(signals: Signals, policy: Policy) -> Recommendation:
+    """What this observation alone asks for (before stabilization and bounds)."""
+    s, target = signals, policy.target_queue_depth
+    detail = (
+        f"queue {s.queue} (waiting {s.waiting} + spilled {s.spilled}), running {s.running}, "
+        f"{s.ready} ready, target {target} queued per replica"
+    )
+    if s.queue > target * max(s.ready, 1) or (s.ready == 0 and s.queue > 0):
+        wanted = s.ready + max(1, math.ceil((s.queue - target * s.ready) / target))
+        return Recommendation(wanted, "QueueAboveTarget", detail)
+    if s.queue == 0 and s.running == 0:
+        return Recommendation(policy.min_replicas, "Idle", detail)
+    if s.ready > 1 and s.queue == 0 and s.running <= (s.ready - 1) * policy.max_num_seqs // 2:
+        return Recommendation(s.ready - 1, "Underused", detail)
+    return Recommendation(max(s.ready, 1), "WithinTarget", detail)
+
+
+@dataclass
+class Stabilizer:
+    """Scale-down stabilization over a window of past recommendations (one per CR)."""
+
+    history: list[tuple[float, int]] = field(default_factory=list)
+
+    def decide(self, now: float, wanted: int, *, current: int, policy: Policy) -> int:
+        """The replicas to run: up at once, down only to the window's highest wish."""
+        self.history.append((now, wanted))
+        horizon = now - policy.scale_down_delay_s
+        self.history = [(t, r) for t, r in self.history if t >= horizon]
+        bounded = min(max(wanted, policy.min_replicas), policy.max_replicas)
+        if bounded >= current:
+            return bounded
+        highest = max(r for _, r in self.history)
+        return min(max(bounded, min(highest, current)), policy.max_replicas)

@@ -1,0 +1,184 @@
+"""The autoscaler: every ``autoscale_interval_seconds``, for each GptOssDeployment with
+``spec.autoscaling``, read the queues, decide (``autoscale``), and write replicas through the
+CR's ``/scale`` subresource, the one writer of replicas; the operator's reconcile carries the
+new count to the Deployment. Each change is an Event and is kept in ``status.autoscaling``.
+
+A CR without ``spec.autoscaling`` is never scaled here, so HPA or KEDA can own its ``/scale``.
+State (the stabilization windows) lives in memory; after a restart each window starts from the
+current replicas, so a restart never scales anything down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from gptoss_operator import names
+from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.autoscale import Policy, Signals, Stabilizer, parse_duration, recommend
+from gptoss_operator.errors import KubeError
+from gptoss_operator.kube import Kube
+from gptoss_operator.settings import OperatorSettings
+from gptoss_operator.signals import RouterSpill, parse_router, read_pod
+
+__all__ = ["Autoscaler", "Decision"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    namespace: str
+    name: str
+    current: int
+    replicas: int
+    reason: str
+    message: str
+
+
+def _policy(spec: GptOssDeploymentSpec, settings: OperatorSettings) -> Policy | None:
+    auto = spec.autoscaling
+    if auto is None:
+        return None
+    return Policy(
+        min_replicas=auto.min_replicas,
+        max_replicas=auto.max_replicas,
+        target_queue_depth=auto.target_queue_depth,
+        scale_down_delay_s=parse_duration(auto.scale_down_delay),
+        max_num_seqs=spec.serving.max_num_seqs or settings.default_max_num_seqs,
+    )
+
+
+def _ready_ips(pods: list[dict[str, Any]]) -> list[str]:
+    ips = []
+    for pod in pods:
+        status = pod.get("status", {})
+        ready = any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in status.get("conditions", []) or []
+        )
+        if ready and status.get("podIP") and not pod["metadata"].get("deletionTimestamp"):
+            ips.append(status["podIP"])
+    return ips
+
+
+@dataclass
+class Autoscaler:
+    kube: Kube
+    settings: OperatorSettings
+    http: httpx.AsyncClient
+    namespaces: tuple[str, ...] = ()
+    clock: Callable[[], float] = time.monotonic
+    _windows: dict[str, Stabilizer] = field(default_factory=dict)
+    _spilled_totals: dict[str, int] = field(default_factory=dict)
+
+    async def forever(self, logger: logging.Logger) -> None:
+        while True:
+            started = self.clock()
+            try:
+                await self.tick(logger)
+            except KubeError as exc:
+                logger.warning("autoscaler could not read or scale: %s", exc)
+            elapsed = self.clock() - started
+            await asyncio.sleep(max(0.0, self.settings.autoscale_interval_seconds - elapsed))
+
+    async def _router_text(self) -> str | None:
+        if not self.settings.router_metrics_url:
+            return None
+        try:
+            response = await self.http.get(self.settings.router_metrics_url)
+            response.raise_for_status()
+        except httpx.HTTPError:
+            return None
+        return response.text
+
+    async def tick(self, logger: logging.Logger) -> list[Decision]:
+        scopes: tuple[str | None, ...] = self.namespaces or (None,)
+        crs: list[dict[str, Any]] = []
+        for scope in scopes:
+            crs += await asyncio.to_thread(self.kube.list, names.API_VERSION, names.KIND, scope)
+        crs = [cr for cr in crs if (cr.get("spec") or {}).get("autoscaling")]
+        if not crs:
+            return []
+        router_text = await self._router_text()
+        decisions = await asyncio.gather(*(self._one(cr, router_text) for cr in crs))
+        done = [d for d in decisions if d is not None]
+        for decision in done:
+            logger.info(
+                "scaled %s/%s from %d to %d: %s",
+                decision.namespace,
+                decision.name,
+                decision.current,
+                decision.replicas,
+                decision.message,
+            )
+        return done
+
+    async def _signals(self, cr: dict[str, Any], model: str, router_text: str | None) -> Signals:
+        namespace = cr["metadata"]["namespace"]
+        pods = await asyncio.to_thread(
+            self.kube.list, "v1", "Pod", namespace, labels=names.selector(cr["metadata"]["name"])
+        )
+        urls = [f"http://{ip}:{names.VLLM_PORT}/metrics" for ip in _ready_ips(pods)]
+        queues = [q for q in await asyncio.gather(*(read_pod(self.http, u) for u in urls)) if q]
+        spill = parse_router(router_text, model) if router_text else RouterSpill(0, 0)
+        key = f"{namespace}/{cr['metadata']['name']}"
+        previous = self._spilled_totals.get(key)
+        self._spilled_totals[key] = spill.total
+        fresh = spill.total - previous if previous is not None and spill.total >= previous else 0
+        return Signals(
+            ready=len(queues),
+            waiting=sum(q.waiting for q in queues),
+            running=sum(q.running for q in queues),
+            spilled=max(spill.inflight, fresh),
+        )
+
+    async def _one(self, cr: dict[str, Any], router_text: str | None) -> Decision | None:
+        meta = cr["metadata"]
+        try:
+            spec = GptOssDeploymentSpec.model_validate(cr["spec"])
+            policy = _policy(spec, self.settings)
+        except ValueError:
+            return None
+        if policy is None:
+            return None
+        signals = await self._signals(cr, spec.model, router_text)
+        wish = recommend(signals, policy)
+        now = self.clock()
+        current = spec.replicas
+        window = self._windows.setdefault(meta["uid"], Stabilizer([(now, current)]))
+        replicas = window.decide(now, wish.replicas, current=current, policy=policy)
+        if replicas == current:
+            return None
+        decision = Decision(
+            meta["namespace"], meta["name"], current, replicas, wish.reason, wish.message
+        )
+        await asyncio.to_thread(self._write, cr, decision)
+        return decision
+
+    def _write(self, cr: dict[str, Any], decision: Decision) -> None:
+        ns, name = decision.namespace, decision.name
+        self.kube.scale(names.API_VERSION, names.KIND, ns, name, decision.replicas)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        direction = "ScaledUp" if decision.replicas > decision.current else "ScaledDown"
+        message = f"{decision.current} -> {decision.replicas} replicas: {decision.message}"
+        self.kube.post_event(cr, type="Normal", reason=direction, message=message, now=stamp)
+        self.kube.patch_status(
+            names.API_VERSION,
+            names.KIND,
+            ns,
+            name,
+            {
+                "autoscaling": {
+                    "desiredReplicas": decision.replicas,
+                    "reason": decision.reason,
+                    "message": decision.message,
+                    "lastScaleTime": stamp,
+                }
+            },
+        )
