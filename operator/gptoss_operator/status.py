@@ -11,7 +11,8 @@ Three ``metav1.Condition`` types (research/operator-anchors.md §4.1):
   serve than are wanted (``RollingOut``, ``ScalingUp``, ``ScalingDown``, ``Complete``).
   Success is judged on this generation's updated replicas, never on old ones (dynamo #3567).
 * ``Degraded``: something needs a human (``DoesNotFit``, ``DownloadFailed``,
-  ``WaitingForGPUNode``, ``ImagePullFailing``, ``CrashLooping``, ``RolloutStuck``), else
+  ``WaitingForGPUNode``, ``ImagePullFailing``, ``CrashLooping``, ``RolloutStuck``,
+  ``ReplicasUnavailable`` when some started replicas fail their readiness probe), else
   ``AsExpected``.
 
 A condition keeps its ``lastTransitionTime`` while its status stays the same.
@@ -147,6 +148,14 @@ def judge(
         degraded = Verdict("True", not_ready.reason, not_ready.message)
     elif deployment is not None and deployment.progress_deadline_exceeded:
         degraded = Verdict("True", "RolloutStuck", "the rollout passed its progress deadline")
+    elif (
+        not_ready is not None and not_ready.reason == "EngineNotReady" and 0 < ready_count < wanted
+    ):
+        degraded = Verdict(
+            "True",
+            "ReplicasUnavailable",
+            f"{wanted - ready_count} of {wanted} replicas started but fail their readiness probe",
+        )
     else:
         degraded = Verdict("False", "AsExpected", "nothing needs attention")
     return {"Ready": ready, "Progressing": progressing, "Degraded": degraded}

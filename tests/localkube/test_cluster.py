@@ -202,7 +202,8 @@ def test_a_cel_rule_in_a_crd_rejects_a_bad_object_with_the_rule_message(
 
     def established() -> bool:
         crd = extensions.read_custom_resource_definition(f"widgets.{group}")
-        return any(c.type == "Established" and c.status == "True" for c in crd.status.conditions)
+        conditions = (crd.status and crd.status.conditions) or []
+        return any(c.type == "Established" and c.status == "True" for c in conditions)
 
     eventually(established, timeout=30, what="CRD Established")
     custom = client.CustomObjectsApi(api_client)

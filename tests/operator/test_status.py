@@ -193,3 +193,17 @@ def test_triggers_during_a_run_coalesce_into_exactly_one_rerun() -> None:
     assert runs.leave("ml/chat") is True
     assert runs.leave("ml/chat") is False
     assert runs.enter("ml/chat")
+
+
+def test_a_started_replica_failing_readiness_beside_a_serving_one_degrades() -> None:
+    observed = _observed(
+        _pod(name="a", ready=True, started=True),
+        _pod(name="b", ready=False, started=True),
+        deployment=_deployment(replicas=2, ready=1, updated=2),
+    )
+    verdicts = judge(wanted=2, sizing_error=None, observed=observed)
+    assert verdicts["Ready"].status == "True"
+    assert (verdicts["Degraded"].status, verdicts["Degraded"].reason) == (
+        "True",
+        "ReplicasUnavailable",
+    )
