@@ -6,7 +6,6 @@ and ended on exit.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -15,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
 from gptoss_localkube.cluster import ClusterInfo, LocalCluster
 from gptoss_localkube.kubeapi import wait_until
+from gptoss_localkube.net import answers, free_port
 from gptoss_localkube.processes import Supervisor
 from gptoss_localkube.toolchain import Toolchain, ensure_toolchain
 
@@ -63,19 +62,6 @@ class Stack:
             [str(self.toolchain.kubectl), f"--kubeconfig={self.cluster.kubeconfig}", *args],
             input=stdin, capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def router_config(port: int, providers: dict[str, str], namespace: str) -> dict[str, Any]:
@@ -149,7 +135,7 @@ def _start(
     say("starting simulated Groq, Fireworks and Together AI")
     providers: dict[str, str] = {}
     for name, (kind, *_rest) in PROVIDERS.items():
-        port = _free_port()
+        port = free_port()
         processes.start(
             name,
             [
@@ -170,13 +156,13 @@ def _start(
         faults = f"{url}/_sim/faults"
         wait_until(
             f"{name} simulator",
-            lambda: _answers(faults),  # noqa: B023 - called before the next iteration
+            lambda: answers(faults),  # noqa: B023 - called before the next iteration
             timeout=60,
             check=processes.check,
         )
 
     say("starting the router (pods discovered from the cluster, spillover from the CRs)")
-    router_port = _free_port()
+    router_port = free_port()
     config = workdir / "router.yaml"
     config.write_text(yaml.safe_dump(router_config(router_port, providers, NAMESPACE)))
     keys = {f"{name.upper()}_API_KEY": key for name, key in DEMO_KEYS.items()}
@@ -188,7 +174,7 @@ def _start(
     router_url = f"http://127.0.0.1:{router_port}"
     wait_until(
         "router health",
-        lambda: _answers(f"{router_url}/healthz"),
+        lambda: answers(f"{router_url}/healthz"),
         timeout=60,
         check=processes.check,
     )

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import httpx
 
 from gptoss_localkube import flags
 from gptoss_localkube.kubeapi import ApiClient, node_is_ready, wait_until
+from gptoss_localkube.net import free_ports
 from gptoss_localkube.nodes import CATALOG, NodeSpec, build_nodes
 from gptoss_localkube.pki import make_credentials
 from gptoss_localkube.processes import Supervisor
@@ -51,19 +51,6 @@ class ClusterInfo:
     audit_log: Path
     node_names: tuple[str, ...]
     timings: dict[str, float] = field(default_factory=dict)
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind((flags.HOST, 0))
-            sockets.append(sock)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 class LocalCluster:
@@ -121,7 +108,7 @@ class LocalCluster:
         self.stop()
 
     def _layout(self) -> flags.Layout:
-        ports = _free_ports(7)
+        ports = free_ports(7, flags.HOST)
         return flags.Layout(
             root=self._root,
             bin_dir=self._toolchain.bin_dir,

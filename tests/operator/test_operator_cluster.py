@@ -9,7 +9,6 @@ operator built, and are probed like a kubelet would.
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 from kubernetes import client
 
 from gptoss_localkube.cluster import ClusterInfo
+from gptoss_localkube.net import answers, free_port
 from gptoss_localkube.runtime import RUNTIME_ANNOTATION
 from gptoss_localkube.simruntime import STARTUP_ANNOTATION
 from gptoss_operator.api import GptOssDeploymentSpec
@@ -44,26 +44,13 @@ def operator(
     cluster: ClusterInfo, gptoss_crd: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Operator]:
     log = tmp_path_factory.mktemp("operator") / "operator.log"
-    liveness = f"http://127.0.0.1:{_free_port()}/healthz"
+    liveness = f"http://127.0.0.1:{free_port()}/healthz"
     with operator_running(
         cluster.kubeconfig, log, "--liveness", liveness, GPTOSS_OPERATOR_RESYNC_SECONDS="3"
     ) as process:
-        eventually(lambda: _answers(liveness), timeout=60, what="the liveness endpoint")
+        eventually(lambda: answers(liveness), timeout=60, what="the liveness endpoint")
         yield Operator(log, liveness)
         assert process.poll() is None, log.read_text()[-3000:]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _cr(api_client: client.ApiClient, namespace: str, name: str) -> dict[str, Any]:
