@@ -1,8 +1,8 @@
 """The Starlette application and its lifespan, which owns every long-lived resource.
 
 ``create_app(settings)`` builds the routes; the lifespan opens the one upstream
-``httpx.AsyncClient``, fills the local pools, starts the scraper, the prober and discovery,
-and closes them all on shutdown. Nothing lives at module level.
+``aiohttp.ClientSession`` (``session.py``), fills the local pools, starts the scraper, the
+prober and discovery, and closes them all on shutdown. Nothing lives at module level.
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
+from aiohttp.abc import AbstractResolver
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 
 from gptoss_router.access import AppKeys
+from gptoss_router.asgi import GENERATING, Receive, Scope, Send, send_answer
 from gptoss_router.budget import RetryBudget
-from gptoss_router.discovery import Discovery, StaticDiscovery
+from gptoss_router.discovery import Discovery, StaticDiscovery, discovery_for
 from gptoss_router.endpoints import info_routes
 from gptoss_router.inbound import Route as ApiRoute
 from gptoss_router.ledger import Shared
@@ -34,11 +34,13 @@ from gptoss_router.pools import Pod
 from gptoss_router.probes import probe_forever
 from gptoss_router.proxy import Proxy
 from gptoss_router.registry import Registry
+from gptoss_router.session import open_session
 from gptoss_router.settings import RouterSettings
 
-__all__ = ["State", "create_app"]
+__all__ = ["RouterApp", "State", "create_app"]
 
 log = logging.getLogger(__name__)
+Lifespan = Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]
 
 
 @dataclass(slots=True)
@@ -51,15 +53,56 @@ class State:
     started_at: int
 
 
+class RouterApp:
+    """The ASGI app: POSTs to the generating routes go straight to the proxy, the rest (and the
+    lifespan) to Starlette."""
+
+    def __init__(self, *, info: list[Route], lifespan: Lifespan) -> None:
+        self._generating = {path: _Generating(self, route) for path, route in GENERATING.items()}
+        # Reached for the generating paths only with other methods, which answers 405.
+        posts = [Route(path, app, methods=["POST"]) for path, app in self._generating.items()]
+        self.starlette = Starlette(routes=[*posts, *info], lifespan=lifespan)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            endpoint = self._generating.get(scope["path"])
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+                return
+        await self.starlette(scope, receive, send)
+
+    @property
+    def state(self) -> State:
+        """What the lifespan built (AttributeError before it ran)."""
+        state: State = self.starlette.state.router
+        return state
+
+    def lifespan(self) -> contextlib.AbstractAsyncContextManager[object]:
+        """Start and stop the router outside a server (tests)."""
+        return self.starlette.router.lifespan_context(self.starlette)
+
+
+class _Generating:
+    __slots__ = ("_front", "_route")
+
+    def __init__(self, front: RouterApp, route: ApiRoute) -> None:
+        self._front = front
+        self._route = route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        answer = await self._front.state.proxy.handle(self._route, scope, receive)
+        await send_answer(answer, send, receive)
+
+
 def create_app(
     settings: RouterSettings,
     *,
     registry: CollectorRegistry | None = None,
     discovery: Discovery | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
+    resolver: AbstractResolver | None = None,
     clock: Callable[[], float] = time.monotonic,
-) -> Starlette:
-    """The router as an ASGI app; ``transport`` replaces the network in tests."""
+) -> RouterApp:
+    """The router as an ASGI app; ``resolver`` replaces DNS (tests name loopback servers)."""
     metrics = RouterMetrics(registry if registry is not None else CollectorRegistry())
     keys = AppKeys(settings.apps)
 
@@ -77,12 +120,12 @@ def create_app(
         )
         if keys.open:
             log.warning("no apps configured: every caller is accepted")
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=1024)
-        async with httpx.AsyncClient(transport=transport, limits=limits, trust_env=False) as client:
+        async with open_session(resolver) as session:
             app.state.router = State(
-                settings, shared, Proxy(shared, keys, client), int(time.time())
+                settings, shared, Proxy(shared, keys, session), int(time.time())
             )
-            tasks = _background(client, backends, settings, discovery)
+            follow = discovery if discovery is not None else discovery_for(settings)
+            tasks = _background(session, backends, settings, follow)
             try:
                 yield
             finally:
@@ -90,24 +133,11 @@ def create_app(
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
 
-    def generating(route: ApiRoute) -> Callable[[Request], object]:
-        async def endpoint(request: Request) -> Response:
-            state: State = request.app.state.router
-            return await state.proxy.handle(route, request)
-
-        return endpoint
-
-    routes = [
-        Route("/v1/chat/completions", generating("chat"), methods=["POST"]),
-        Route("/v1/completions", generating("completions"), methods=["POST"]),
-        Route("/v1/responses", generating("responses"), methods=["POST"]),
-        *info_routes(keys, metrics),
-    ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return RouterApp(info=info_routes(keys, metrics), lifespan=lifespan)
 
 
 def _background(
-    client: httpx.AsyncClient,
+    session: aiohttp.ClientSession,
     backends: Registry,
     settings: RouterSettings,
     discovery: Discovery | None,
@@ -115,17 +145,17 @@ def _background(
     tuning = settings.tuning
 
     def scraped(pod: Pod) -> bool:
-        model = settings.models.get(pod.model)
+        model = backends.models.get(pod.model)
         return model is not None and model.local.scrape
 
     tasks = [
         asyncio.create_task(
             scrape_forever(
-                client, backends.pools, interval_s=tuning.scrape_interval_s, scraped=scraped
+                session, backends.pools, interval_s=tuning.scrape_interval_s, scraped=scraped
             )
         ),
-        asyncio.create_task(probe_forever(client, backends, interval_s=tuning.probe_interval_s)),
+        asyncio.create_task(probe_forever(session, backends, interval_s=tuning.probe_interval_s)),
     ]
     if discovery is not None:
-        tasks.append(asyncio.create_task(discovery.run(backends.pools)))
+        tasks.append(asyncio.create_task(discovery.run(backends.pools, backends.models)))
     return tasks

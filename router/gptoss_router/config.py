@@ -84,6 +84,10 @@ class PriceCap(_Strict):
 
     def tighten(self, other: PriceCap) -> PriceCap:
         """The stricter of two caps, side by side."""
+        if other.input is None and other.output is None:
+            return self
+        if self.input is None and self.output is None:
+            return other
 
         def low(a: float | None, b: float | None) -> float | None:
             return b if a is None else a if b is None else min(a, b)

@@ -1,8 +1,9 @@
-"""Where local pods come from: an interface, and the static implementation.
+"""Where local pods come from: an interface, the static implementation, and the choice.
 
-A ``Discovery`` keeps ``LocalPools`` in step with the world for as long as it runs. The static
-one copies the configured pod lists once; the cluster one (``kube_discovery``) watches
-GptOssDeployments and their ready pods.
+A ``Discovery`` keeps ``LocalPools`` (and, for the cluster, the served models' policies in the
+``ModelTable``) in step with the world for as long as it runs. The static one copies the
+configured pod lists once; the cluster one (``kube_discovery``) watches GptOssDeployments and
+their ready pods, and is imported only when chosen (it brings the Kubernetes client).
 """
 
 from __future__ import annotations
@@ -10,16 +11,17 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
+from gptoss_router.model_table import ModelTable
 from gptoss_router.pools import LocalPools
 from gptoss_router.settings import RouterSettings
 
-__all__ = ["Discovery", "StaticDiscovery"]
+__all__ = ["Discovery", "StaticDiscovery", "discovery_for"]
 
 
 class Discovery(Protocol):
-    """Keeps local pools current until cancelled."""
+    """Keeps local pools and served models current until cancelled."""
 
-    async def run(self, pools: LocalPools) -> None:
+    async def run(self, pools: LocalPools, models: ModelTable) -> None:
         """Fill ``pools`` and keep it current; returns only when there is nothing to watch."""
 
 
@@ -35,7 +37,16 @@ class StaticDiscovery:
             urls = [url.rstrip("/") for url in cfg.local.pods]
             pools.replace(model, urls, served_model=cfg.local.served_model or model)
 
-    async def run(self, pools: LocalPools) -> None:
+    async def run(self, pools: LocalPools, models: ModelTable) -> None:
         """Fill ``pools``; a static list never changes, so this returns at once."""
         self.fill(pools)
         await asyncio.sleep(0)
+
+
+def discovery_for(settings: RouterSettings) -> Discovery | None:
+    """The discovery ``settings`` ask for beyond the static lists (None: nothing to follow)."""
+    if settings.discovery != "kubernetes":
+        return None
+    from gptoss_router.kube_discovery import KubeDiscovery  # only when chosen
+
+    return KubeDiscovery(namespaces=settings.watched_namespaces(), kubeconfig=settings.kubeconfig)

@@ -32,7 +32,7 @@ def info_routes(keys: AppKeys, metrics: RouterMetrics) -> list[Route]:
         state: State = request.app.state.router
         data = [
             {"id": name, "object": "model", "created": state.started_at, "owned_by": "gptoss"}
-            for name in state.settings.models
+            for name in state.shared.registry.models.names()
         ]
         return JSONResponse({"object": "list", "data": data})
 
@@ -43,8 +43,8 @@ def info_routes(keys: AppKeys, metrics: RouterMetrics) -> list[Route]:
         state: State | None = getattr(request.app.state, "router", None)
         if state is None:
             return JSONResponse({"status": "starting"}, status_code=503)
-        if not state.settings.models:
-            return JSONResponse({"status": "no models configured"}, status_code=503)
+        if not state.shared.registry.models.names():
+            return JSONResponse({"status": "no models served"}, status_code=503)
         return JSONResponse({"status": "ready"})
 
     async def prometheus(request: Request) -> Response:
@@ -57,7 +57,7 @@ def info_routes(keys: AppKeys, metrics: RouterMetrics) -> list[Route]:
         return JSONResponse(
             {
                 model: {"inflight": sample("gptoss_router_spilled_inflight", {"model": model}) or 0}
-                for model in state.settings.models
+                for model in state.shared.registry.models.names()
             }
         )
 
@@ -76,7 +76,7 @@ def info_routes(keys: AppKeys, metrics: RouterMetrics) -> list[Route]:
 
 def _refresh_gauges(state: State, metrics: RouterMetrics) -> None:
     registry = state.shared.registry
-    for model, cfg in state.settings.models.items():
+    for model, cfg in registry.models.items():
         views = [registry.pod_view(p, scraped=cfg.local.scrape) for p in registry.pools.pods(model)]
         fresh = [v for v in views if v.fresh and not v.ejected]
         metrics.local_queue.labels(model, "waiting").set(sum(v.waiting for v in fresh))

@@ -8,7 +8,9 @@
 - streamed chat and completions always ask for usage, so tokens and dollars are counted (§4:
   ``stream_options.include_usage`` adds a final usage chunk).
 
-When nothing changes the original bytes are sent as they came.
+When nothing changes the original bytes are sent as they came; when members are only added
+(``stream_options`` on a streamed request to a pod) they are appended to the original bytes,
+so a long prompt is not encoded again.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ GPT_OSS_EFFORT = {
     "max": "high",
 }
 _REASONING_FIELDS = ("reasoning", "reasoning_content")
+_GONE = object()
 
 
 def outbound_body(inbound: Inbound, body: bytes, *, model_id: str, dialect: Dialect) -> bytes:
@@ -50,9 +53,17 @@ def outbound_body(inbound: Inbound, body: bytes, *, model_id: str, dialect: Dial
         options = dict(payload.get("stream_options") or {})
         options["include_usage"] = True
         changed["stream_options"] = options
-    if changed == payload:
+    if any(changed.get(name, _GONE) is not value for name, value in payload.items()):
+        return json.dumps(changed, separators=(",", ":")).encode()
+    if len(changed) == len(payload):
         return body
-    return json.dumps(changed, separators=(",", ":")).encode()
+    return _appended(body, {k: v for k, v in changed.items() if k not in payload})
+
+
+def _appended(body: bytes, extra: dict[str, Any]) -> bytes:
+    """``body`` (a JSON object) with ``extra``'s members added before its closing brace."""
+    end = body.rstrip()
+    return end[:-1] + b"," + json.dumps(extra, separators=(",", ":")).encode()[1:]
 
 
 def _map_effort(changed: dict[str, Any], inbound: Inbound) -> None:

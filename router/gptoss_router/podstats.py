@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-import httpx
+import aiohttp
 
 from gptoss_router.pools import LocalPools, Pod, PodStats
 
@@ -43,16 +43,19 @@ def parse_queue(text: str) -> PodStats | None:
 
 
 async def scrape_once(
-    client: httpx.AsyncClient, pools: LocalPools, pod: Pod, limit_s: float
+    session: aiohttp.ClientSession, pools: LocalPools, pod: Pod, limit_s: float
 ) -> bool:
     """Scrape one pod; True if its figures were updated."""
     try:
-        response = await client.get(f"{pod.url}/metrics", timeout=limit_s)
-    except httpx.HTTPError:
+        async with session.get(
+            f"{pod.url}/metrics", timeout=aiohttp.ClientTimeout(total=limit_s)
+        ) as response:
+            if response.status != 200:
+                return False
+            text = await response.text(errors="replace")
+    except (aiohttp.ClientError, TimeoutError):
         return False
-    if response.status_code != 200:
-        return False
-    stats = parse_queue(response.text)
+    stats = parse_queue(text)
     if stats is None:
         return False
     pools.record_stats(pod, stats)
@@ -60,7 +63,7 @@ async def scrape_once(
 
 
 async def scrape_forever(
-    client: httpx.AsyncClient,
+    session: aiohttp.ClientSession,
     pools: LocalPools,
     *,
     interval_s: float,
@@ -70,5 +73,5 @@ async def scrape_forever(
     while True:
         pods = [pod for pod in pools if scraped(pod)]
         if pods:
-            await asyncio.gather(*(scrape_once(client, pools, p, interval_s * 2) for p in pods))
+            await asyncio.gather(*(scrape_once(session, pools, p, interval_s * 2) for p in pods))
         await asyncio.sleep(interval_s)

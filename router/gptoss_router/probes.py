@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
+import aiohttp
 
 from gptoss_router.registry import Registry
 
 __all__ = ["probe_ejected", "probe_forever"]
 
 
-async def probe_ejected(client: httpx.AsyncClient, registry: Registry, *, limit_s: float) -> None:
+async def probe_ejected(
+    session: aiohttp.ClientSession, registry: Registry, *, limit_s: float
+) -> None:
     """Probe every ejected backend once; readmit those that answer 200."""
     keys = registry.health.ejected()
     pods = {pod.url for pod in registry.pools}
     results = await asyncio.gather(
-        *(_probe(client, registry, key, local=key in pods, limit_s=limit_s) for key in keys)
+        *(_probe(session, registry, key, local=key in pods, limit_s=limit_s) for key in keys)
     )
     for key, healthy in zip(keys, results, strict=True):
         if healthy:
@@ -29,16 +31,16 @@ async def probe_ejected(client: httpx.AsyncClient, registry: Registry, *, limit_
 
 
 async def probe_forever(
-    client: httpx.AsyncClient, registry: Registry, *, interval_s: float
+    session: aiohttp.ClientSession, registry: Registry, *, interval_s: float
 ) -> None:
     """Probe ejected backends every ``interval_s`` until cancelled."""
     while True:
         await asyncio.sleep(interval_s)
-        await probe_ejected(client, registry, limit_s=interval_s)
+        await probe_ejected(session, registry, limit_s=interval_s)
 
 
 async def _probe(
-    client: httpx.AsyncClient, registry: Registry, key: str, *, local: bool, limit_s: float
+    session: aiohttp.ClientSession, registry: Registry, key: str, *, local: bool, limit_s: float
 ) -> bool:
     if local:
         url, headers = f"{key}/health", dict[str, str]()
@@ -52,7 +54,9 @@ async def _probe(
         if provider.key is not None:
             headers["authorization"] = f"Bearer {provider.key.get_secret_value()}"
     try:
-        response = await client.get(url, headers=headers, timeout=limit_s)
-    except httpx.HTTPError:
+        async with session.get(
+            url, headers=headers, timeout=aiohttp.ClientTimeout(total=limit_s)
+        ) as response:
+            return response.status == 200
+    except (aiohttp.ClientError, TimeoutError):
         return False
-    return response.status_code == 200

@@ -7,16 +7,16 @@ by the shared retry budget.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 
-import httpx
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+import aiohttp
 
 from gptoss_router.access import AppKeys, limits_for
+from gptoss_router.asgi import Receive, Scope, Streamed, Whole, read_body, read_headers
 from gptoss_router.envelopes import error_body
-from gptoss_router.errors import BadRequest, ModelNotFound, NoBackend, RouterError, UpstreamFailed
+from gptoss_router.errors import ModelNotFound, NoBackend, RouterError, UpstreamFailed
 from gptoss_router.inbound import Inbound, Route, read_inbound
 from gptoss_router.ledger import Ledger, Shared
 from gptoss_router.outbound import outbound_body
@@ -33,7 +33,6 @@ _PATHS: dict[Route, str] = {
     "completions": "completions",
     "responses": "responses",
 }
-_SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,18 +46,21 @@ class _Call:
 class Proxy:
     """Serves the three generating routes over the shared state."""
 
-    def __init__(self, shared: Shared, keys: AppKeys, client: httpx.AsyncClient) -> None:
+    def __init__(self, shared: Shared, keys: AppKeys, session: aiohttp.ClientSession) -> None:
         self._shared = shared
         self._keys = keys
-        self._client = client
+        self._session = session
         self._settings = shared.registry.settings
+        self._connect = aiohttp.ClientTimeout(
+            total=None, connect=self._settings.tuning.connect_timeout_s
+        )
 
-    async def handle(self, route: Route, request: Request) -> Response:
+    async def handle(self, route: Route, scope: Scope, receive: Receive) -> Whole | Streamed:
         """Answer one request on ``route``."""
         started = time.perf_counter()
         model = "unknown"
         try:
-            call = await self._prepare(route, request)
+            call = await self._prepare(route, scope, receive)
             model = call.inbound.model
             return await self._dispatch(route, call, started)
         except RouterError as err:
@@ -67,19 +69,21 @@ class Proxy:
                 outcome = "upstream_error"
             if not isinstance(err, UpstreamFailed | NoBackend):
                 self._shared.metrics.requests.labels(route, model, "none", outcome).inc()
-            return JSONResponse(error_body(err), status_code=err.status, headers=err.headers)
+            return Whole(err.status, _json(error_body(err)), err.headers)
 
-    async def _prepare(self, route: Route, request: Request) -> _Call:
-        app = self._keys.identify(request.headers.get("authorization"), request.url.path)
-        body = await _read_body(request, self._settings.tuning.max_body_bytes)
+    async def _prepare(self, route: Route, scope: Scope, receive: Receive) -> _Call:
+        headers = read_headers(scope)
+        app = self._keys.identify(headers.get("authorization"), scope["path"])
+        body = await read_body(receive, headers, self._settings.tuning.max_body_bytes)
         inbound = read_inbound(route, body)
-        if not self._shared.registry.serves(inbound.model):
+        model = self._shared.registry.models.get(inbound.model)
+        if model is None:
             raise ModelNotFound(f"The model '{inbound.model}' does not exist.", param="model")
-        limits = limits_for(app, self._settings.models[inbound.model], request.headers)
-        plan = self._shared.registry.plan_for(inbound, limits)
+        limits = limits_for(app, model, headers)
+        plan = self._shared.registry.plan_for(inbound, model, limits)
         return _Call(inbound, body, app.strip_reasoning, plan)
 
-    async def _dispatch(self, route: Route, call: _Call, started: float) -> Response:
+    async def _dispatch(self, route: Route, call: _Call, started: float) -> Whole | Streamed:
         inbound, tuning = call.inbound, self._settings.tuning
         ledger = Ledger(self._shared, route=route, model=inbound.model, started=started)
         last: tuple[Target, Failure] | None = None
@@ -92,7 +96,7 @@ class Proxy:
                     continue
                 ledger.attempting(target)
                 result = await attempt(
-                    self._client,
+                    self._session,
                     target,
                     _PATHS[route],
                     outbound_body(
@@ -102,7 +106,7 @@ class Proxy:
                     first_byte_s=tuning.first_byte_timeout_s
                     if inbound.stream
                     else tuning.response_timeout_s,
-                    connect_s=tuning.connect_timeout_s,
+                    connect=self._connect,
                 )
                 if isinstance(result, Failure):
                     ledger.failed(target, result)
@@ -125,10 +129,10 @@ class Proxy:
 
     def _respond(
         self, call: _Call, target: Target, result: Opened | Rejected, ledger: Ledger
-    ) -> Response:
+    ) -> Whole | Streamed:
         if isinstance(result, Rejected):
             ledger.close("client_error")
-            return JSONResponse(result.body, status_code=result.status)
+            return Whole(result.status, _json(result.body), {})
         how = Reshape(
             route=call.inbound.route,
             model=call.inbound.model,
@@ -141,26 +145,14 @@ class Proxy:
         if not call.inbound.stream:
             body, usage = relay_document(result.first, how)
             ledger.close("ok", usage)
-            return Response(body, media_type="application/json", headers=headers)
+            return Whole(200, body, headers)
         stream = relay_stream(result, how, ledger, idle_s=self._settings.tuning.idle_timeout_s)
-        return StreamingResponse(
-            stream, media_type="text/event-stream", headers={**_SSE_HEADERS, **headers}
-        )
+        return Streamed(stream, headers)
 
 
 def _ttft(result: Opened | Rejected) -> float:
     return result.ttft_s if isinstance(result, Opened) else 0.0
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BadRequest(f"The request body is larger than {limit} bytes.")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BadRequest(f"The request body is larger than {limit} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _json(doc: object) -> bytes:
+    return json.dumps(doc, separators=(",", ":")).encode()

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gptoss_router.catalog import Dialect, dialect_for
-from gptoss_router.config import Price, ProviderConfig, ProviderKind, Tuning
+from gptoss_router.config import ModelConfig, Price, ProviderConfig, ProviderKind, Tuning
 from gptoss_router.health import OutlierDetector
 from gptoss_router.inbound import Inbound
+from gptoss_router.model_table import ModelTable
 from gptoss_router.policy import Candidate, Demand, Limits, Plan, PodView, ProviderView, plan
 from gptoss_router.pools import LocalPools, Pod
 from gptoss_router.ratelimits import RateLimitBook
@@ -49,6 +50,7 @@ class Registry:
     ) -> None:
         tuning: Tuning = settings.tuning
         self.settings = settings
+        self.models = ModelTable(settings.models)
         self.pools = LocalPools(clock)
         self.health = OutlierDetector(
             consecutive=tuning.consecutive_failures,
@@ -65,13 +67,8 @@ class Registry:
             for p in settings.providers
         }
 
-    def serves(self, model: str) -> bool:
-        """Whether ``model`` is configured here."""
-        return model in self.settings.models
-
-    def plan_for(self, inbound: Inbound, limits: Limits) -> Plan:
-        """Candidates for ``inbound`` under ``limits``."""
-        model = self.settings.models[inbound.model]
+    def plan_for(self, inbound: Inbound, model: ModelConfig, limits: Limits) -> Plan:
+        """Candidates for ``inbound`` (for ``model``, configured thus) under ``limits``."""
         demand = Demand(
             features=inbound.features,
             input_tokens=inbound.input_tokens,

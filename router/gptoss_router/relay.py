@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
-import httpx
+import aiohttp
 
 from gptoss_router.envelopes import error_event
 from gptoss_router.ledger import Ledger
@@ -51,21 +51,21 @@ class _StreamState:
 
 async def relay_stream(
     opened: Opened, how: Reshape, ledger: Ledger, *, idle_s: float
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """Yield the client's stream; close the upstream and the ledger however it ends."""
     state = _StreamState()
     splitter = EventSplitter()
     outcome = "ok"
     chunk = opened.first
+    content = opened.response.content
     try:
         while True:
             out = _rewrite(splitter.feed(chunk), how, state)
             if out:
                 yield out
-            try:
-                async with asyncio.timeout(idle_s):
-                    chunk = await anext(opened.chunks)
-            except StopAsyncIteration:
+            async with asyncio.timeout(idle_s):
+                chunk = await content.readany()
+            if not chunk:
                 break
         if not state.finished:
             outcome = "interrupted"
@@ -73,7 +73,7 @@ async def relay_stream(
     except TimeoutError:
         outcome = "interrupted"
         yield error_event("The upstream stopped sending.", responses=_responses(how))
-    except httpx.HTTPError:
+    except aiohttp.ClientError:
         outcome = "interrupted"
         yield error_event("The upstream connection broke.", responses=_responses(how))
     except (asyncio.CancelledError, GeneratorExit):
@@ -81,7 +81,10 @@ async def relay_stream(
         raise
     finally:
         ledger.close(outcome, state.usage)
-        await opened.response.aclose()
+        if outcome == "ok":
+            opened.response.release()
+        else:
+            opened.response.close()
 
 
 def _responses(how: Reshape) -> bool:

@@ -36,8 +36,13 @@ class RouterSettings(BaseSettings):
     host: str = "0.0.0.0"  # noqa: S104 - a server inside a pod listens on every interface
     port: int = Field(default=8080, ge=1, le=65535)
     log_level: str = "info"
+    # "kubernetes": local pods and spillover policies from GptOssDeployments in ``namespace``
+    # and ``namespaces`` (neither: every namespace), with credentials from ``kubeconfig``, or
+    # the pod's service account when that is unset inside a cluster.
     discovery: DiscoveryMode = "static"
     namespace: str | None = None
+    namespaces: list[str] = []
+    kubeconfig: Path | None = None
     models: dict[str, ModelConfig] = {}
     providers: list[ProviderConfig] = []
     apps: list[AppConfig] = []
@@ -67,6 +72,11 @@ class RouterSettings(BaseSettings):
                     f"model {model}: spillover names unknown providers {sorted(unknown)}"
                 )
         return self
+
+    def watched_namespaces(self) -> list[str]:
+        """Namespaces cluster discovery follows; empty means every namespace."""
+        named = [self.namespace] if self.namespace else []
+        return list(dict.fromkeys([*named, *self.namespaces]))
 
     def provider(self, name: str) -> ProviderConfig:
         """The provider called ``name``."""

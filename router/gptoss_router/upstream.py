@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 
 from gptoss_router.envelopes import normalise_error
 from gptoss_router.ratelimits import retry_after_seconds, spent_for
 from gptoss_router.registry import Target
 
 __all__ = ["Failure", "Opened", "Rejected", "attempt"]
+
+_STREAM_HEADERS = {"content-type": "application/json", "accept-encoding": "identity"}
+_DOCUMENT_HEADERS = {"content-type": "application/json"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,70 +51,77 @@ class Rejected:
 
 @dataclass(slots=True)
 class Opened:
-    """A committed attempt: its response, its first bytes and how long they took."""
+    """A committed attempt: its response, its first bytes and how long they took.
 
-    response: httpx.Response
-    chunks: AsyncIterator[bytes]
+    The rest of a stream is read with ``response.content.readany()`` (``b""`` at its end);
+    whoever reads it calls ``response.release()`` when done, or ``close()`` if it gives up.
+    """
+
+    response: aiohttp.ClientResponse
     first: bytes
     ttft_s: float
 
 
 async def attempt(
-    client: httpx.AsyncClient,
+    session: aiohttp.ClientSession,
     target: Target,
     path: str,
     body: bytes,
     *,
     stream: bool,
     first_byte_s: float,
-    connect_s: float,
+    connect: aiohttp.ClientTimeout,
 ) -> Opened | Failure | Rejected:
-    """Send ``body`` to ``target`` and wait for its first byte (all of it when not streaming)."""
-    headers = {"content-type": "application/json", **target.headers}
-    if stream:
-        headers["accept-encoding"] = "identity"
-    request = client.build_request(
-        "POST",
-        f"{target.base_url}/{path}",
-        content=body,
-        headers=headers,
-        timeout=httpx.Timeout(connect_s, read=None),
-    )
+    """Send ``body`` to ``target`` and wait for its first byte (all of it when not streaming).
+
+    ``connect`` bounds connecting; ``first_byte_s`` bounds everything up to the first byte.
+    """
+    headers = _STREAM_HEADERS if stream else _DOCUMENT_HEADERS
+    if target.headers:
+        headers = {**headers, **target.headers}
     started = time.perf_counter()
-    response: httpx.Response | None = None
+    response: aiohttp.ClientResponse | None = None
     try:
         async with asyncio.timeout(first_byte_s):
-            response = await client.send(request, stream=True)
-            if response.status_code >= 400:
-                refusal = _refusal(target, response, await response.aread())
-                await response.aclose()
-                return refusal
-            chunks = response.aiter_bytes()
-            first = await _first(chunks) if stream else await response.aread()
+            response = await session.post(
+                f"{target.base_url}/{path}",
+                data=body,
+                headers=headers,
+                timeout=connect,
+                allow_redirects=False,
+            )
+            if response.status >= 400:
+                return _refusal(target, response, await response.read())
+            first = await _first(response) if stream else await response.read()
+    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
+        failure = Failure("connect", 502, f"could not connect to {target.label}")
     except TimeoutError:
         failure = Failure("timeout", 504, f"{target.label} did not answer in time")
-    except httpx.ConnectError:
-        failure = Failure("connect", 502, f"could not connect to {target.label}")
-    except httpx.TransportError:
+    except aiohttp.ClientError:
         failure = Failure("reset", 502, f"{target.label} dropped the connection")
+    except BaseException:
+        if response is not None:
+            response.close()
+        raise
     else:
         if first:
-            return Opened(response, chunks, first, time.perf_counter() - started)
+            return Opened(response, first, time.perf_counter() - started)
         failure = Failure("reset", 502, f"{target.label} sent an empty response")
     if response is not None:
-        await response.aclose()
+        response.close()
     return failure
 
 
-async def _first(chunks: AsyncIterator[bytes]) -> bytes:
-    async for chunk in chunks:
-        if chunk:
+async def _first(response: aiohttp.ClientResponse) -> bytes:
+    content = response.content
+    while True:
+        chunk = await content.readany()
+        if chunk or content.at_eof():
             return chunk
-    return b""
 
 
-def _refusal(target: Target, response: httpx.Response, body: bytes) -> Failure | Rejected:
-    status = response.status_code
+def _refusal(target: Target, response: aiohttp.ClientResponse, body: bytes) -> Failure | Rejected:
+    status = response.status
     hosted_auth = target.kind == "hosted" and status in (401, 403)
     if status >= 500 or status == 429 or status in target.dialect.overload_statuses or hosted_auth:
         now = time.time()

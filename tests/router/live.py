@@ -82,6 +82,35 @@ def fleet(
         yield Fleet(vllm, local, providers, sims)
 
 
+def provider_entries(
+    found: Fleet,
+    *,
+    model: str = "gpt-oss-120b",
+    prices: dict[str, tuple[float, float]] | None = None,
+) -> list[dict[str, Any]]:
+    """Router configuration entries for the fleet's provider simulators."""
+    prices = prices or {}
+    return [
+        {
+            "name": name,
+            "kind": name,
+            "base_url": running_.openai_base_url,
+            "key": KEYS[name],
+            "models": {
+                model: {
+                    "id": MODEL_IDS[name][model],
+                    "price": dict(
+                        zip(("input", "output"), prices.get(name, (0.15, 0.60)), strict=True)
+                    ),
+                }
+            },
+            "expected_ttft_s": PROFILES[name].ttft_s,
+            "expected_tokens_per_s": PROFILES[name].tokens_per_s,
+        }
+        for name, running_ in found.providers.items()
+    ]
+
+
 def router_settings(
     found: Fleet,
     *,
@@ -92,7 +121,6 @@ def router_settings(
     tuning: dict[str, Any] | None = None,
     prices: dict[str, tuple[float, float]] | None = None,
 ) -> RouterSettings:
-    prices = prices or {}
     return RouterSettings(
         models={
             model: {
@@ -100,25 +128,7 @@ def router_settings(
                 "spillover": spillover or {},
             }
         },
-        providers=[
-            {
-                "name": name,
-                "kind": name,
-                "base_url": running_.openai_base_url,
-                "key": KEYS[name],
-                "models": {
-                    model: {
-                        "id": MODEL_IDS[name][model],
-                        "price": dict(
-                            zip(("input", "output"), prices.get(name, (0.15, 0.60)), strict=True)
-                        ),
-                    }
-                },
-                "expected_ttft_s": PROFILES[name].ttft_s,
-                "expected_tokens_per_s": PROFILES[name].tokens_per_s,
-            }
-            for name, running_ in found.providers.items()
-        ],
+        providers=provider_entries(found, model=model, prices=prices),
         apps=apps or [],
         tuning={
             "first_byte_timeout_s": 2.0,

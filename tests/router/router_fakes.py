@@ -1,14 +1,23 @@
-"""Test doubles for the router: settings builders, scripted upstreams, a lifespan runner."""
+"""Test doubles for the router: settings builders, scripted upstreams, a lifespan runner.
+
+Scripted upstreams are real: one loopback HTTP server answers for every fake host name
+(``pod-a.test``, ``groq.test``…), each name with its own handler, and the router's session is
+given a resolver that points those names at it. A name without a handler does not resolve, so
+the router sees a connect error, as it would for a host that is down.
+"""
 
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
 from prometheus_client import CollectorRegistry
 
 from gptoss_router.app import create_app
@@ -121,24 +130,77 @@ class Upstreams:
     by_host: dict[str, Handler] = field(default_factory=dict)
     seen: list[tuple[str, str, dict[str, Any], httpx.Headers]] = field(default_factory=list)
 
-    def handle(self, request: httpx.Request) -> httpx.Response:
+    async def serve(self, incoming: web.BaseRequest) -> web.Response:
+        request = httpx.Request(
+            incoming.method,
+            f"http://{incoming.host}{incoming.path}",
+            headers=list(incoming.headers.items()),
+            content=await incoming.read(),
+        )
         body = json.loads(request.content) if request.content else {}
         self.seen.append((request.url.host, request.url.path, body, request.headers))
-        handler = self.by_host.get(request.url.host)
-        if handler is None:
-            raise httpx.ConnectError("no route to host", request=request)
-        return handler(request)
+        answer = self.by_host[request.url.host](request)
+        headers = {
+            k: v
+            for k, v in answer.headers.items()
+            if k.lower() not in ("content-length", "transfer-encoding", "content-encoding")
+        }
+        return web.Response(status=answer.status_code, body=answer.content, headers=headers)
 
     def hosts(self) -> list[str]:
         return [host for host, *_ in self.seen]
+
+
+class LoopbackNames(AbstractResolver):
+    """Resolves the scripted host names to the one loopback server; others do not resolve."""
+
+    def __init__(self, names: dict[str, Handler], port: int) -> None:
+        self._names = names
+        self._port = port
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        if host not in self._names:
+            raise OSError(f"{host} does not resolve")
+        return [
+            ResolveResult(
+                hostname=host,
+                host="127.0.0.1",
+                port=self._port,
+                family=socket.AF_INET,
+                proto=0,
+                flags=socket.AI_NUMERICHOST,
+            )
+        ]
+
+    async def close(self) -> None:
+        return None
+
+
+@asynccontextmanager
+async def serving(upstreams: Upstreams) -> AsyncIterator[LoopbackNames]:
+    """Serve ``upstreams`` on loopback; yield the resolver that reaches them."""
+    runner = web.ServerRunner(web.Server(upstreams.serve), handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        _, port = runner.addresses[0][:2]
+        yield LoopbackNames(upstreams.by_host, port)
+    finally:
+        await runner.cleanup()
 
 
 @asynccontextmanager
 async def running_router(
     config: RouterSettings, upstreams: Upstreams, registry: CollectorRegistry | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(config, registry=registry, transport=httpx.MockTransport(upstreams.handle))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://router.test") as client:
-            yield client
+    async with serving(upstreams) as names:
+        app = create_app(config, registry=registry, resolver=names)
+        async with app.lifespan():
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://router.test"
+            ) as client:
+                yield client

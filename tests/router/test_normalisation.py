@@ -125,3 +125,11 @@ def test_usage_is_read_from_a_completed_responses_event() -> None:
     }
     usage = usage_of(event)
     assert usage is not None and usage.output_tokens == 9
+
+
+def test_a_streamed_request_to_a_pod_gains_include_usage_without_its_prompt_reencoded() -> None:
+    raw = b'{"model": "gpt-oss-120b", "messages": [{"role": "user", "content": "h\\u00e9"}], '
+    raw += b'"stream": true}  '
+    out = outbound_body(read_inbound("chat", raw), raw, model_id="gpt-oss-120b", dialect=VLLM)
+    assert out.startswith(raw.rstrip()[:-1])
+    assert json.loads(out)["stream_options"] == {"include_usage": True}

@@ -1,4 +1,4 @@
-"""The request path against scripted upstreams (httpx.MockTransport)."""
+"""The request path against scripted upstreams (a loopback server per test)."""
 
 from __future__ import annotations
 

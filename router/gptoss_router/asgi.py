@@ -1,0 +1,156 @@
+"""The ASGI seam of the request path: read a request off the wire, write an answer back.
+
+The three generating routes skip Starlette's middleware, routing and ``Request`` objects, which
+cost more per request than the routing decision itself; everything else (the information
+routes, the lifespan) still goes to Starlette. Only the headers the router reads are decoded.
+
+A streamed answer is sent chunk by chunk in the request's own task while one small task waits
+for the client to leave; if it does, the stream is cancelled, which closes the upstream call
+(so the pod stops generating) and the request's ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from gptoss_router.errors import BadRequest
+from gptoss_router.inbound import Route
+
+__all__ = [
+    "GENERATING",
+    "Incoming",
+    "Streamed",
+    "Whole",
+    "read_body",
+    "read_headers",
+    "send_answer",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+GENERATING: dict[str, Route] = {
+    "/v1/chat/completions": "chat",
+    "/v1/completions": "completions",
+    "/v1/responses": "responses",
+}
+_READ = frozenset({b"authorization", b"content-length", b"x-gptoss-route", b"x-gptoss-max-price"})
+_JSON = (b"content-type", b"application/json")
+_SSE = (
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """What the request path reads of a request: its path, a few headers, its body."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Whole:
+    """An answer sent in one piece (JSON)."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Streamed:
+    """A 200 answer sent as server-sent events while ``chunks`` yields them."""
+
+    chunks: AsyncGenerator[bytes, None]
+    headers: dict[str, str]
+
+
+def read_headers(scope: Scope) -> dict[str, str]:
+    """The headers the router reads (names are lower case in ASGI)."""
+    return {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in scope["headers"]
+        if name in _READ
+    }
+
+
+async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+    """The whole request body, refused once it is larger than ``limit`` bytes."""
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BadRequest(f"The request body is larger than {limit} bytes.")
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        if len(body) > limit:
+            raise BadRequest(f"The request body is larger than {limit} bytes.")
+        return body
+    chunks, size = [body], len(body)
+    while message.get("more_body", False):
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BadRequest(f"The request body is larger than {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def send_answer(answer: Whole | Streamed, send: Send, receive: Receive) -> None:
+    """Write ``answer`` to the client."""
+    if isinstance(answer, Whole):
+        head = [_JSON, (b"content-length", str(len(answer.body)).encode())]
+        head += _encoded(answer.headers)
+        await send({"type": "http.response.start", "status": answer.status, "headers": head})
+        await send({"type": "http.response.body", "body": answer.body})
+        return
+    try:
+        head = [*_SSE, *_encoded(answer.headers)]
+        await send({"type": "http.response.start", "status": 200, "headers": head})
+        await _stream(answer.chunks, send, receive)
+    finally:
+        with contextlib.suppress(Exception):
+            await answer.chunks.aclose()
+
+
+async def _stream(chunks: AsyncGenerator[bytes, None], send: Send, receive: Receive) -> None:
+    task = asyncio.current_task()
+    assert task is not None
+    left = False
+
+    async def watch() -> None:
+        nonlocal left
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        left = True
+        task.cancel()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        async for chunk in chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        watcher.cancel()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    except asyncio.CancelledError:
+        if not left:
+            raise
+        task.uncancel()
+    finally:
+        watcher.cancel()
+        await chunks.aclose()
+
+
+def _encoded(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]

@@ -1,0 +1,52 @@
+"""The models the router serves and each one's configuration, as discovery last left them.
+
+Statically, exactly the configured models. With cluster discovery, a model with a
+GptOssDeployment is served with the spillover policy the deployment gives (its other knobs,
+the latency target among them, stay as configured, or default); a configured model without
+one keeps its configuration. The table is replaced whole, never edited in place, so a request
+reads one consistent version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from gptoss_router.config import ModelConfig, SpilloverConfig
+
+__all__ = ["ModelTable"]
+
+
+class ModelTable:
+    """Served models by name."""
+
+    def __init__(self, configured: Mapping[str, ModelConfig]) -> None:
+        self._configured = dict(configured)
+        self._current = dict(configured)
+
+    def get(self, model: str) -> ModelConfig | None:
+        """The configuration of ``model``, if it is served."""
+        return self._current.get(model)
+
+    def __contains__(self, model: object) -> bool:
+        return model in self._current
+
+    def names(self) -> list[str]:
+        """Every served model, configured ones first."""
+        return list(self._current)
+
+    def items(self) -> list[tuple[str, ModelConfig]]:
+        """Served models and their configurations."""
+        return list(self._current.items())
+
+    def configured(self, model: str) -> ModelConfig | None:
+        """What the configuration file says of ``model``."""
+        return self._configured.get(model)
+
+    def discovered(self, spillover: Mapping[str, SpilloverConfig]) -> None:
+        """The cluster serves these models with these policies (and no others)."""
+        current = dict(self._configured)
+        for model, policy in spillover.items():
+            base = self._configured.get(model, ModelConfig())
+            tuned = policy.model_copy(update={"latency_target_s": base.spillover.latency_target_s})
+            current[model] = base.model_copy(update={"spillover": tuned})
+        self._current = current
