@@ -1,5 +1,5 @@
 # gptoss developer entry points. Everything installs itself from nothing:
-#   make demo     the system on its embedded default (local control plane, fake GPU nodes)
+#   make demo     the whole system on its embedded default (ARGS=--keep keeps it running)
 #   make test     lint, type checks, import contracts and every test (the cluster ones included)
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -46,8 +46,8 @@ test: venv toolchain lint ## everything: lint, unit tests, tests against the loc
 	$(VENV)/bin/pytest
 
 .PHONY: demo
-demo: venv toolchain ## the system on its embedded default
-	$(VENV)/bin/gptoss-localkube up --exit
+demo: venv toolchain ## the whole system on its embedded default (ARGS=--keep keeps it running)
+	$(VENV)/bin/gptoss-demo $(ARGS)
 
 .PHONY: cluster
 cluster: venv toolchain ## a local cluster to poke by hand; prints its kubeconfig; Ctrl-C stops it

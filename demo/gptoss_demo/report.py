@@ -50,8 +50,10 @@ def plot(samples: list[Sample], path: Path) -> Path | None:
         return None
     t = [s.t for s in samples]
     fig, left = plt.subplots(figsize=(9, 4.5), dpi=110)
-    left.step(t, [s.desired for s in samples], where="post", label="replicas wanted")
-    left.step(t, [s.ready for s in samples], where="post", label="replicas ready")
+    left.step(t, [s.ready for s in samples], where="post", label="replicas ready", linewidth=2)
+    left.step(
+        t, [s.desired for s in samples], where="post", label="replicas wanted", linestyle="--"
+    )
     left.set_xlabel("seconds")
     left.set_ylabel("replicas")
     right = left.twinx()

@@ -18,7 +18,7 @@ import yaml
 
 from gptoss_localkube.cluster import ClusterInfo, LocalCluster
 from gptoss_localkube.kubeapi import wait_until
-from gptoss_localkube.net import answers, free_port
+from gptoss_localkube.net import answers, free_port, listening
 from gptoss_localkube.processes import Supervisor
 from gptoss_localkube.toolchain import Toolchain, ensure_toolchain
 
@@ -153,10 +153,10 @@ def _start(
         )
         providers[name] = f"http://127.0.0.1:{port}"
     for name, url in providers.items():
-        faults = f"{url}/_sim/faults"
+        port = int(url.rsplit(":", 1)[1])
         wait_until(
             f"{name} simulator",
-            lambda: answers(faults),  # noqa: B023 - called before the next iteration
+            lambda: listening("127.0.0.1", port),  # noqa: B023 - called before the next iteration
             timeout=60,
             check=processes.check,
         )

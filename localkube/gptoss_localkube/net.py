@@ -6,7 +6,7 @@ import socket
 
 import httpx
 
-__all__ = ["answers", "free_port", "free_ports"]
+__all__ = ["answers", "free_port", "free_ports", "listening"]
 
 
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
@@ -32,4 +32,13 @@ def answers(url: str, *, timeout: float = 2.0) -> bool:
     try:
         return httpx.get(url, timeout=timeout).status_code == 200
     except httpx.HTTPError:
+        return False
+
+
+def listening(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections on ``host:port`` now."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
         return False
