@@ -209,6 +209,24 @@ class LocalCluster:
         )
         return self._info
 
+    def restart(self, component: str, *, kill: bool = False, timeout: float = 120.0) -> None:
+        """Restart one control-plane process (``etcd``, ``kube-apiserver``, ...) in place, with
+        its data, and wait until the API server answers ``/readyz`` again."""
+        info = self._info
+        if info is None:
+            raise RuntimeError("the cluster is not running")
+        self._supervisor.restart(component, kill=kill)
+        api = ApiClient(info.server, token=info.token, ca_file=info.ca_file)
+        try:
+            wait_until(
+                f"the API server ready after restarting {component}",
+                api.readyz,
+                timeout=timeout,
+                check=self._supervisor.check,
+            )
+        finally:
+            api.close()
+
     def stop(self) -> None:
         if self._runtime is not None:
             self._runtime.stop()

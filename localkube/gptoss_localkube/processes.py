@@ -41,6 +41,8 @@ class _Child:
     name: str
     popen: subprocess.Popen[bytes]
     log: Path
+    argv: list[str]
+    env: dict[str, str] | None
 
 
 @dataclass
@@ -62,7 +64,7 @@ class Supervisor:
                 start_new_session=True,
                 env={**os.environ, **(env or {})},
             )
-        self.children.append(_Child(name, popen, log))
+        self.children.append(_Child(name, popen, log, argv, env))
 
     def check(self) -> None:
         """Raise ProcessExited if any supervised process has ended."""
@@ -81,6 +83,13 @@ class Supervisor:
         for child in [c for c in self.children if c.name == name]:
             _terminate(child, grace)
             self.children.remove(child)
+
+    def restart(self, name: str, *, grace: float = 10.0, kill: bool = False) -> None:
+        """Stop ``name`` (SIGKILL at once with ``kill``) and start it again as it was started."""
+        child = next(c for c in self.children if c.name == name)
+        self.children.remove(child)
+        _terminate(child, 0.0 if kill else grace)
+        self.start(name, child.argv, env=child.env)
 
     def stop_all(self, *, grace: float = 10.0) -> None:
         while self.children:
