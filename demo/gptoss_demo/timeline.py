@@ -73,8 +73,9 @@ class Timeline:
         try:
             text = (await http.get(f"{self.stack.router_url}/metrics")).text
             spilled, dollars = _router_totals(text)
-        except httpx.HTTPError:
-            spilled, dollars = 0, 0.0
+        except httpx.HTTPError:  # a busy moment: keep the last figures rather than zeros
+            last = self.samples[-1] if self.samples else None
+            spilled, dollars = (last.spilled, last.dollars) if last else (0, 0.0)
         sample = Sample(
             t=time.monotonic() - self.started,
             phase=self.phase,

@@ -76,8 +76,10 @@ async def test_a_stream_reaches_the_client_while_the_pod_is_still_generating() -
     with fleet(step_s=0.02) as sims:
         async with live_router(router_settings(sims)) as router:
             await wait_until_local_ready(router)
+            # A long reply (2000 tokens at 20 ms a step) so that even a starved client reads its
+            # first chunk while the engine is still generating.
             stream = await client_for(router).chat.completions.create(
-                model="gpt-oss-120b", messages=MESSAGES, stream=True
+                model="gpt-oss-120b", messages=MESSAGES, stream=True, max_tokens=2000
             )
             running_at_first_chunk = None
             pieces = []
@@ -88,6 +90,9 @@ async def test_a_stream_reaches_the_client_while_the_pod_is_still_generating() -
                 if chunk.choices:
                     delta = chunk.choices[0].delta
                     pieces.append(delta.content or getattr(delta, "reasoning", None) or "")
+                if len(pieces) > 20:
+                    break
+            await stream.close()
     assert running_at_first_chunk == 1
     assert len(pieces) > 10 and "".join(pieces)
 
