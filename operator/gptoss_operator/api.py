@@ -30,6 +30,7 @@ __all__ = [
     "SizingStatus",
     "Source",
     "Spillover",
+    "TokenPrice",
     "Toleration",
     "VolumeClaim",
 ]
@@ -78,11 +79,20 @@ class GpuSpec(_Wire):
     tolerations: list[Toleration] | None = Field(None, max_length=16)
 
 
+class TokenPrice(_Wire):
+    input: float | None = Field(None, ge=0)
+    output: float | None = Field(None, ge=0)
+
+
 class Autoscaling(_Wire):
     min_replicas: int = Field(1, ge=0, le=64)
     max_replicas: int = Field(ge=1, le=64)
     target_queue_depth: int = Field(5, ge=1, le=1000)
     scale_down_delay: str = Field("10m", max_length=16, pattern=r"^([0-9]+(s|m|h))+$")
+    policy: Literal["Queue", "Cost"] = "Queue"
+    gpu_hourly_price: float | None = Field(None, ge=0)
+    hosted_price_per_million_tokens: TokenPrice | None = None
+    cold_start: str = Field("3m", max_length=16, pattern=r"^([0-9]+(s|m|h))+$")
 
 
 class EnvVar(_Wire):
@@ -191,6 +201,10 @@ class AutoscalingStatus(_Wire):
     reason: str | None = Field(None, max_length=64)
     message: str | None = Field(None, max_length=1024)
     last_scale_time: datetime | None = None
+    demand_tokens_per_second: float | None = Field(None, ge=0)
+    replica_tokens_per_second: float | None = Field(None, ge=0)
+    local_dollars_per_hour: float | None = Field(None, ge=0)
+    hosted_dollars_per_hour: float | None = Field(None, ge=0)
 
 
 class GptOssDeploymentStatus(_Wire):

@@ -3,9 +3,14 @@
 CR's ``/scale`` subresource, the one writer of replicas; the operator's reconcile carries the
 new count to the Deployment. Each change is an Event and is kept in ``status.autoscaling``.
 
+With ``spec.autoscaling.policy: Cost`` the count comes from ``economics`` instead: the model's
+demand in tokens/s (``DemandMeter``), each replica's measured capacity, and the GPU and provider
+prices; its cold-start hysteresis replaces the stabilization window, and the dollars per hour it
+compared go to ``status.autoscaling`` with the change.
+
 A CR without ``spec.autoscaling`` is never scaled here, so HPA or KEDA can own its ``/scale``.
-State (the stabilization windows) lives in memory; after a restart each window starts from the
-current replicas, so a restart never scales anything down.
+State (the stabilization windows, demand meters, cost governors) lives in memory; after a restart
+each starts from the current replicas, so a restart never scales anything down at once.
 """
 
 from __future__ import annotations
@@ -23,10 +28,22 @@ import httpx
 from gptoss_operator import names
 from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.autoscale import Policy, Signals, Stabilizer, parse_duration, recommend
-from gptoss_operator.errors import KubeError
+from gptoss_operator.economics import (
+    DEFAULT_GPU_HOURLY_PRICE,
+    DEFAULT_HOSTED_PRICE,
+    DEFAULT_REPLICA_TOKENS_PER_S,
+    CostDecision,
+    CostGovernor,
+    CostPolicy,
+    Demand,
+    Prices,
+    updated_capacity,
+)
+from gptoss_operator.errors import KubeError, SizingError
 from gptoss_operator.kube import Kube
 from gptoss_operator.settings import OperatorSettings
-from gptoss_operator.signals import RouterSpill, parse_router, read_pod
+from gptoss_operator.signals import DemandMeter, RouterSpill, parse_router, read_pod
+from gptoss_operator.sizing import size_spec
 
 __all__ = ["Autoscaler", "Decision"]
 
@@ -39,6 +56,32 @@ class Decision:
     replicas: int
     reason: str
     message: str
+    economics: dict[str, float] = field(default_factory=dict)  # status fields of policy Cost
+
+
+def _cost_policy(spec: GptOssDeploymentSpec) -> CostPolicy | None:
+    auto = spec.autoscaling
+    if auto is None or auto.policy != "Cost":
+        return None
+    try:
+        gpus = size_spec(spec).tensor_parallel_size
+    except SizingError:
+        gpus = spec.gpu.count or 1
+    gpu_price = auto.gpu_hourly_price
+    if gpu_price is None:
+        gpu_price = DEFAULT_GPU_HOURLY_PRICE[spec.gpu.product]
+    hosted_in, hosted_out = DEFAULT_HOSTED_PRICE[spec.model]
+    if (given := auto.hosted_price_per_million_tokens) is not None:
+        hosted_in = hosted_in if given.input is None else given.input
+        hosted_out = hosted_out if given.output is None else given.output
+    spill = spec.spillover
+    return CostPolicy(
+        min_replicas=auto.min_replicas,
+        max_replicas=auto.max_replicas,
+        cold_start_s=parse_duration(auto.cold_start),
+        prices=Prices(gpu_price * gpus, hosted_in, hosted_out),
+        may_spill=spill is not None and "Saturated" in spill.when and spill.providers != [],
+    )
 
 
 def _policy(spec: GptOssDeploymentSpec, settings: OperatorSettings) -> Policy | None:
@@ -76,6 +119,9 @@ class Autoscaler:
     clock: Callable[[], float] = time.monotonic
     _windows: dict[str, Stabilizer] = field(default_factory=dict)
     _spilled_totals: dict[str, int] = field(default_factory=dict)
+    _meters: dict[str, DemandMeter] = field(default_factory=dict)
+    _governors: dict[str, CostGovernor] = field(default_factory=dict)
+    _capacities: dict[str, float] = field(default_factory=dict)
 
     async def forever(self, logger: logging.Logger) -> None:
         while True:
@@ -125,11 +171,14 @@ class Autoscaler:
             self.kube.list, "v1", "Pod", namespace, labels=names.selector(cr["metadata"]["name"])
         )
         urls = [f"http://{ip}:{names.VLLM_PORT}/metrics" for ip in _ready_ips(pods)]
-        queues = [q for q in await asyncio.gather(*(read_pod(self.http, u) for u in urls)) if q]
+        read = await asyncio.gather(*(read_pod(self.http, u) for u in urls))
+        by_url = {u: q for u, q in zip(urls, read, strict=True) if q}
+        queues = list(by_url.values())
         spill = parse_router(router_text, model) if router_text else RouterSpill(0, 0)
         key = f"{namespace}/{cr['metadata']['name']}"
         previous = self._spilled_totals.get(key)
         self._spilled_totals[key] = spill.total
+        self._meters.setdefault(key, DemandMeter()).observe(self.clock(), by_url, spill)
         fresh = spill.total - previous if previous is not None and spill.total >= previous else 0
         return Signals(
             ready=len(queues),
@@ -148,6 +197,9 @@ class Autoscaler:
         if policy is None:
             return None
         signals = await self._signals(cr, spec.model, router_text)
+        cost = _cost_policy(spec)
+        if cost is not None:
+            return await self._one_by_cost(cr, spec.replicas, signals, cost)
         wish = recommend(signals, policy)
         now = self.clock()
         current = spec.replicas
@@ -157,6 +209,37 @@ class Autoscaler:
             return None
         decision = Decision(
             meta["namespace"], meta["name"], current, replicas, wish.reason, wish.message
+        )
+        await asyncio.to_thread(self._write, cr, decision)
+        return decision
+
+    async def _one_by_cost(
+        self, cr: dict[str, Any], current: int, signals: Signals, policy: CostPolicy
+    ) -> Decision | None:
+        meta = cr["metadata"]
+        key = f"{meta['namespace']}/{meta['name']}"
+        meter = self._meters[key]
+        capacity = self._capacities.get(key, DEFAULT_REPLICA_TOKENS_PER_S)
+        if signals.ready:
+            saturated = signals.waiting > 0 or signals.spilled > 0
+            per_replica = meter.local_tokens_per_s / signals.ready
+            capacity = updated_capacity(capacity, per_replica, saturated=saturated)
+        self._capacities[key] = capacity
+        governor = self._governors.setdefault(meta["uid"], CostGovernor())
+        demand = Demand(meter.tokens_per_s, meter.input_per_output)
+        wish = governor.decide(
+            self.clock(), demand, current=current, capacity=capacity, policy=policy
+        )
+        if wish.replicas == current:
+            return None
+        decision = Decision(
+            meta["namespace"],
+            meta["name"],
+            current,
+            wish.replicas,
+            wish.reason,
+            wish.message,
+            _economics(wish, demand, capacity),
         )
         await asyncio.to_thread(self._write, cr, decision)
         return decision
@@ -179,6 +262,16 @@ class Autoscaler:
                     "reason": decision.reason,
                     "message": decision.message,
                     "lastScaleTime": stamp,
+                    **decision.economics,
                 }
             },
         )
+
+
+def _economics(wish: CostDecision, demand: Demand, capacity: float) -> dict[str, float]:
+    return {
+        "demandTokensPerSecond": round(demand.tokens_per_s, 1),
+        "replicaTokensPerSecond": round(capacity, 1),
+        "localDollarsPerHour": round(wish.local_dollars_per_hour, 4),
+        "hostedDollarsPerHour": round(wish.hosted_dollars_per_hour, 4),
+    }

@@ -53,13 +53,19 @@ class Coalescer:
             return True
 
     def leave(self, key: str) -> bool:
-        """True if the caller must run again (it was triggered meanwhile)."""
+        """True if the caller must run again (it was triggered meanwhile); else the key is free."""
         with self._lock:
             if key in self._dirty:
                 self._dirty.discard(key)
                 return True
             self._running.discard(key)
             return False
+
+    def abandon(self, key: str) -> None:
+        """Free the key after a run failed (the failure's retry will trigger it again)."""
+        with self._lock:
+            self._running.discard(key)
+            self._dirty.discard(key)
 
 
 def build_registry(
@@ -79,25 +85,26 @@ def build_registry(
         key = f"{body['metadata']['namespace']}/{body['metadata']['name']}"
         if not coalescer.enter(key):
             return
-        again = True
-        while again:
-            try:
+        try:
+            while True:
                 outcome = reconcile(body, kube, settings, now=dt.datetime.now(dt.UTC))
-            finally:
-                again = coalescer.leave(key)
-            stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            for event in outcome.events:
-                kube.post_event(
-                    body, type=event.type, reason=event.reason, message=event.message, now=stamp
-                )
-            if outcome.status_written:
-                logger.info("status: %s", _summary(outcome.status))
-            if again:
+                stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                for event in outcome.events:
+                    kube.post_event(
+                        body, type=event.type, reason=event.reason, message=event.message, now=stamp
+                    )
+                if outcome.status_written:
+                    logger.info("status: %s", _summary(outcome.status))
+                if not coalescer.leave(key):
+                    return
                 fresh = kube.get(names.API_VERSION, names.KIND, *key.split("/", 1))
                 if fresh is None:
-                    coalescer.leave(key)
+                    coalescer.abandon(key)
                     return
                 body = fresh
+        except BaseException:
+            coalescer.abandon(key)
+            raise
 
     def translated(body: dict[str, Any], logger: Any) -> None:
         try:

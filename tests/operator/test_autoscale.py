@@ -104,3 +104,13 @@ def test_the_vllm_queue_is_read_from_its_prometheus_text() -> None:
 def test_the_routers_spilled_demand_is_read_per_model() -> None:
     spill = parse_router(_router_metrics(), "gpt-oss-20b")
     assert (spill.inflight, spill.total) == (3, 15)
+
+
+def test_requests_the_router_holds_count_as_demand_like_spilled_ones() -> None:
+    registry = CollectorRegistry()
+    held = Gauge("gptoss_router_held_requests", "x", ["model"], registry=registry)
+    held.labels("gpt-oss-20b").set(5)
+    held.labels("gpt-oss-120b").set(2)
+    text = _router_metrics() + generate_latest(registry).decode()
+    spill = parse_router(text, "gpt-oss-20b")
+    assert (spill.inflight, spill.total) == (3 + 5, 15)

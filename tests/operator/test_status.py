@@ -207,3 +207,11 @@ def test_a_started_replica_failing_readiness_beside_a_serving_one_degrades() -> 
         "True",
         "ReplicasUnavailable",
     )
+
+
+def test_a_failed_run_frees_its_key_so_the_retry_is_not_swallowed() -> None:
+    runs = Coalescer()
+    assert runs.enter("ml/chat")
+    assert not runs.enter("ml/chat")
+    runs.abandon("ml/chat")
+    assert runs.enter("ml/chat")

@@ -1,0 +1,147 @@
+"""The cost model (break-even, cheapest plan) and the cost policy's cold-start hysteresis."""
+
+from __future__ import annotations
+
+import pytest
+
+from gptoss_operator.economics import (
+    CostGovernor,
+    CostPolicy,
+    Demand,
+    Prices,
+    break_even_tokens_per_s,
+    cheapest_replicas,
+    hosted_dollars_per_hour,
+    plan_dollars_per_hour,
+    updated_capacity,
+)
+
+# One replica at $2.70/h; providers at $0.15 in / $0.60 out per million; two input tokens per
+# output token. By hand: a hosted output token costs (0.60 + 2 x 0.15) / 1e6 = $0.9e-6, so one
+# replica-hour buys 2.70 / 0.9e-6 = 3,000,000 output tokens, i.e. 3e6 / 3600 = 833.33 tokens/s.
+PRICES = Prices(replica_hourly=2.70, input_per_million=0.15, output_per_million=0.60)
+RATIO = 2.0
+BREAK_EVEN = 3_000_000 / 3600
+CAPACITY = 1000.0
+COLD_START_S = 180.0
+POLICY = CostPolicy(
+    min_replicas=0, max_replicas=8, cold_start_s=COLD_START_S, prices=PRICES, may_spill=True
+)
+
+
+def _demand(tokens_per_s: float) -> Demand:
+    return Demand(tokens_per_s=tokens_per_s, input_per_output=RATIO)
+
+
+def test_the_break_even_is_the_demand_where_one_replica_costs_what_hosting_it_costs() -> None:
+    assert break_even_tokens_per_s(_demand(0), PRICES) == pytest.approx(BREAK_EVEN)
+    at_break_even = _demand(BREAK_EVEN)
+    local = plan_dollars_per_hour(1, at_break_even, CAPACITY, PRICES)
+    hosted = hosted_dollars_per_hour(BREAK_EVEN, at_break_even, PRICES)
+    assert local == pytest.approx(2.70)
+    assert hosted == pytest.approx(2.70)
+
+
+def test_below_the_break_even_hosting_is_cheapest_and_above_it_a_replica_is() -> None:
+    assert cheapest_replicas(_demand(BREAK_EVEN - 1), CAPACITY, PRICES, 0, 8) == 0
+    assert cheapest_replicas(_demand(BREAK_EVEN + 1), CAPACITY, PRICES, 0, 8) == 1
+
+
+def test_the_last_replica_is_added_only_if_its_share_of_demand_passes_the_break_even() -> None:
+    # Two full replicas carry 2,000 tokens/s; the third sees only the remainder.
+    assert cheapest_replicas(_demand(2000 + 800), CAPACITY, PRICES, 0, 8) == 2
+    assert cheapest_replicas(_demand(2000 + 900), CAPACITY, PRICES, 0, 8) == 3
+    overflow = plan_dollars_per_hour(2, _demand(2800), CAPACITY, PRICES)
+    assert overflow == pytest.approx(2 * 2.70 + 800 * 3600 * 0.9e-6)
+
+
+def test_the_cheapest_plan_stays_within_the_bounds() -> None:
+    assert cheapest_replicas(_demand(0), CAPACITY, PRICES, 2, 8) == 2
+    assert cheapest_replicas(_demand(50_000), CAPACITY, PRICES, 0, 3) == 3
+
+
+def test_a_saturated_replica_pulls_the_capacity_estimate_towards_what_it_served() -> None:
+    lowered = updated_capacity(1000.0, 600.0, saturated=True)
+    assert 600.0 < lowered < 1000.0
+    assert updated_capacity(1000.0, 600.0, saturated=False) == 1000.0
+    assert updated_capacity(1000.0, 1400.0, saturated=False) == 1400.0
+
+
+def _run(governor: CostGovernor, demand: float, current: int, times: range) -> list[int]:
+    return [
+        governor.decide(
+            float(t), _demand(demand), current=current, capacity=CAPACITY, policy=POLICY
+        ).replicas
+        for t in times
+    ]
+
+
+def test_sustained_demand_buys_a_replica_once_it_has_overspent_two_cold_starts() -> None:
+    # All hosted, 1,000 tokens/s cost 3,600 x 1,000 x 0.9e-6 = $3.24/h; one replica $2.70/h: the
+    # plan overspends $0.54/h. A cold start costs 2.70 x 180 / 3600 = $0.135, two $0.27: 0.5 h.
+    governor = CostGovernor()
+    decided = _run(governor, 1000.0, 0, range(0, 1800, 10))
+    assert set(decided) == {0}
+    wish = governor.decide(1801.0, _demand(1000.0), current=0, capacity=CAPACITY, policy=POLICY)
+    assert (wish.replicas, wish.reason) == (1, "LocalCheaper")
+    assert wish.local_dollars_per_hour == pytest.approx(2.70)
+    assert wish.hosted_dollars_per_hour == pytest.approx(3.24)
+
+
+def test_a_burst_shorter_than_the_payback_time_is_served_hosted() -> None:
+    governor = CostGovernor()
+    burst = _run(governor, 3000.0, 0, range(0, 900, 5))  # fifteen minutes
+    after = _run(governor, 100.0, 0, range(300, 3600, 5))
+    assert set(burst) | set(after) == {0}
+
+
+def test_demand_wandering_around_the_break_even_never_flips_the_plan() -> None:
+    governor = CostGovernor()
+    decided = []
+    for minute in range(24 * 60):
+        demand = BREAK_EVEN * (1.1 if minute % 10 < 5 else 0.9)  # 5 minutes above, 5 below
+        wish = governor.decide(
+            minute * 60.0, _demand(demand), current=1, capacity=CAPACITY, policy=POLICY
+        )
+        decided.append(wish.replicas)
+    assert set(decided) == {1}
+
+
+def test_an_idle_replica_is_given_back_after_one_cold_start_of_idle_gpu_time() -> None:
+    # Idle, the replica overspends its whole $2.70/h; a cold start is $0.135: 180 s.
+    governor = CostGovernor()
+    assert set(_run(governor, 0.0, 1, range(0, 180, 5))) == {1}
+    wish = governor.decide(181.0, _demand(0.0), current=1, capacity=CAPACITY, policy=POLICY)
+    assert (wish.replicas, wish.reason) == (0, "HostedCheaper")
+
+
+def test_a_change_of_direction_starts_the_evidence_afresh() -> None:
+    governor = CostGovernor()
+    _run(governor, 1000.0, 0, range(0, 1700, 10))  # 17/18 of the way to buying a replica
+    _run(governor, 0.0, 0, range(1700, 1710, 10))  # demand gone: nothing to buy
+    assert set(_run(governor, 1000.0, 0, range(1710, 3400, 10))) == {0}
+
+
+def test_without_spill_the_replicas_to_carry_the_demand_come_at_once() -> None:
+    no_spill = CostPolicy(
+        min_replicas=0, max_replicas=8, cold_start_s=COLD_START_S, prices=PRICES, may_spill=False
+    )
+    wish = CostGovernor().decide(
+        0.0, _demand(2500.0), current=1, capacity=CAPACITY, policy=no_spill
+    )
+    assert (wish.replicas, wish.reason) == (3, "LatencyBound")
+
+
+def test_the_message_names_the_dollars_it_compared() -> None:
+    wish = CostGovernor().decide(0.0, _demand(1000.0), current=0, capacity=CAPACITY, policy=POLICY)
+    assert "all hosted $3.24/h" in wish.message
+    assert "1 replicas $2.70/h" in wish.message
+    assert wish.reason == "WithinColdStartCost"
+
+
+def test_a_count_below_the_minimum_is_raised_at_once() -> None:
+    floor = CostPolicy(
+        min_replicas=2, max_replicas=8, cold_start_s=COLD_START_S, prices=PRICES, may_spill=True
+    )
+    wish = CostGovernor().decide(0.0, _demand(0.0), current=0, capacity=CAPACITY, policy=floor)
+    assert (wish.replicas, wish.reason) == (2, "BelowMinReplicas")
