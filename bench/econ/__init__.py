@@ -1,0 +1,1 @@
+"""The economic autoscaler's trace-driven simulator (``python bench/economics.py``)."""
