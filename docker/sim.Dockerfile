@@ -1,0 +1,44 @@
+# syntax=docker/dockerfile:1.7
+# The gptoss simulator image. Build from the repository root:
+#   docker build -f docker/sim.Dockerfile -t gptoss-sim .
+# Dependencies come from uv.lock (no resolution at build time); the runtime stage holds the
+# virtual environment and Python only, and runs as an unprivileged user.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG UV_VERSION=0.13.9
+
+FROM ghcr.io/astral-sh/uv:${UV_VERSION} AS uv
+
+FROM ${PYTHON_IMAGE} AS build
+COPY --from=uv /uv /usr/local/bin/uv
+ENV UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PYTHON=/usr/local/bin/python3.11 \
+    UV_PROJECT_ENVIRONMENT=/opt/gptoss
+WORKDIR /src
+# Third-party dependencies first: this layer is reused until uv.lock changes.
+RUN --mount=type=cache,target=/root/.cache/uv \
+    --mount=type=bind,source=uv.lock,target=uv.lock \
+    --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
+    uv sync --frozen --no-dev --no-install-project
+COPY pyproject.toml uv.lock README.md ./
+COPY operator/ operator/
+COPY router/ router/
+COPY simulators/ simulators/
+COPY localkube/gptoss_localkube/ localkube/gptoss_localkube/
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-editable
+# The operator runs `vllm serve <model> ...`: here that starts the vLLM simulator.
+RUN printf '#!/opt/gptoss/bin/python\nfrom gptoss_sim.vllm_shim import main\nmain()\n' > /opt/gptoss/bin/vllm \
+    && chmod 0755 /opt/gptoss/bin/vllm
+
+FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.title="gptoss-sim" \
+      org.opencontainers.image.description="Simulators of vLLM serving gpt-oss and of hosted providers (tests and demos)" \
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=build /opt/gptoss /opt/gptoss
+ENV PATH=/opt/gptoss/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+USER 65532:65532
+ENTRYPOINT ["python", "-m", "gptoss_sim"]
