@@ -53,9 +53,32 @@ demo: venv toolchain ## the whole system on its embedded default (ARGS=--keep ke
 cluster: venv toolchain ## a local cluster to poke by hand; prints its kubeconfig; Ctrl-C stops it
 	$(VENV)/bin/gptoss-localkube up
 
+.PHONY: crds
+crds: ## copy crds/ into the chart (a test fails when they drift)
+	cp crds/*.yaml charts/gptoss/crds/
+
+.PHONY: chart
+chart: venv toolchain ## helm lint, render and install tests of charts/gptoss
+	$$(bash localkube/install-kube-tools.sh)/helm lint --strict charts/gptoss
+	$(VENV)/bin/pytest -q tests/chart
+
+.PHONY: images
+images: ## build the operator, router and simulator images (needs a Docker engine)
+	docker build -f docker/operator.Dockerfile -t gptoss-operator:dev .
+	docker build -f docker/router.Dockerfile -t gptoss-router:dev .
+	docker build -f docker/sim.Dockerfile -t gptoss-sim:dev .
+
 .PHONY: bench-cluster
 bench-cluster: venv toolchain ## cold build time, warm start time and memory of the control plane
 	$(VENV)/bin/python bench/cluster_start.py
+
+.PHONY: bench-autoscaler
+bench-autoscaler: venv toolchain ## queue spike -> /scale write, and the replicas trace
+	$(VENV)/bin/python bench/autoscaler_reaction.py
+
+.PHONY: bench-economics
+bench-economics: venv ## cost policy vs static policies over demand traces (table and plot)
+	$(VENV)/bin/python bench/economics.py
 
 .PHONY: clean
 clean:
