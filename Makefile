@@ -76,6 +76,18 @@ bench-cluster: venv toolchain ## cold build time, warm start time and memory of 
 bench-autoscaler: venv toolchain ## queue spike -> /scale write, and the replicas trace
 	$(VENV)/bin/python bench/autoscaler_reaction.py
 
+.PHONY: bench-gateway
+bench-gateway: venv ## gptoss vs LiteLLM's proxy vs direct, pinned cores, 1..256 concurrent
+	$(VENV)/bin/python bench/gateway_vs_litellm.py
+
+.PHONY: bench-memory
+bench-memory: venv ## router RSS over a long run (1 M requests by default)
+	$(VENV)/bin/python bench/router_memory.py
+
+.PHONY: bench-operator
+bench-operator: venv toolchain ## 500 GptOssDeployments: time to settle, writes and CPU per resync
+	$(VENV)/bin/python bench/operator_scale.py --profile
+
 .PHONY: bench-economics
 bench-economics: venv ## cost policy vs static policies over demand traces (table and plot)
 	$(VENV)/bin/python bench/economics.py

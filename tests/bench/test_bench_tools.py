@@ -1,0 +1,117 @@
+"""The benchmarks' own parts, fast: what counts as settled, which audit events are the
+operator's writes, the gateways' configurations, and the compiled load generator end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import gateway_vs_litellm as gw
+from bench import operator_scale as ops
+
+
+def _cr(replicas: int, generation: int, observed: int, **conditions: tuple[str, str]) -> Any:
+    return {
+        "metadata": {"generation": generation},
+        "spec": {"replicas": replicas},
+        "status": {
+            "observedGeneration": observed,
+            "conditions": [
+                {"type": kind, "status": status, "reason": reason}
+                for kind, (status, reason) in conditions.items()
+            ],
+        },
+    }
+
+
+def test_settled_follows_the_spec_and_the_generation() -> None:
+    done = {"Progressing": ("False", "Complete"), "Degraded": ("False", "AsExpected")}
+    running = _cr(1, 2, 2, Ready=("True", "Serving"), **done)
+    zero = _cr(0, 1, 1, Ready=("False", "ScaledToZero"), **done)
+    assert ops.settled(running) and ops.converged(running)
+    assert ops.settled(zero) and ops.converged(zero)
+    assert not ops.settled(_cr(1, 2, 1, Ready=("True", "Serving")))  # stale status
+    assert not ops.settled(_cr(1, 1, 1, Ready=("False", "ScaledToZero")))
+    assert not ops.settled(_cr(0, 1, 1, Ready=("False", "DoesNotFit")))
+    rolling = _cr(0, 1, 1, Ready=("False", "ScaledToZero"), Progressing=("True", "RollingOut"))
+    assert ops.settled(rolling) and not ops.converged(rolling)
+
+
+def test_only_the_operators_completed_writes_count(tmp_path: Path) -> None:
+    def event(agent: str, verb: str, stage: str = "ResponseComplete") -> str:
+        ref = {"resource": "gptossdeployments", "subresource": "status"}
+        return json.dumps({"stage": stage, "verb": verb, "userAgent": agent, "objectRef": ref})
+
+    audit = tmp_path / "audit.log"
+    lines = [
+        event("gptoss-operator/0.1.0", "patch"),
+        event("gptoss-operator/0.1.0", "patch", stage="ResponseStarted"),
+        event("kopf/1.38", "patch"),
+        event("kubectl/v1.35", "patch"),
+        event("gptoss-operator/0.1.0", "get"),
+        "not json",
+    ]
+    audit.write_text("\n".join(lines) + "\n")
+    writes = ops.operator_writes(audit, 0)
+    assert len(writes) == 2
+    assert ops.breakdown(writes) == {
+        "gptoss-operator patch gptossdeployments/status": 1,
+        "kopf patch gptossdeployments/status": 1,
+    }
+    assert ops.operator_writes(audit, audit.stat().st_size) == []
+
+
+def test_profile_frames_are_shortened() -> None:
+    assert ops._short("run (/x/site-packages/kopf/_core/a.py:12)") == "run (kopf/_core/a.py)"
+    assert ops._short("plan (/w/operator/gptoss_operator/r.py:3)") == "plan (gptoss_operator/r.py)"
+
+
+def test_gateway_configurations_have_no_database_and_one_key() -> None:
+    lite = gw.litellm_config(9000)
+    assert "database_url" not in lite["general_settings"]
+    assert lite["general_settings"]["master_key"] == gw.KEY
+    assert lite["litellm_settings"]["set_verbose"] is False
+    assert lite["model_list"][0]["litellm_params"]["api_base"] == "http://127.0.0.1:9000/v1"
+    ours = gw.gptoss_config(8000, 9000)
+    assert ours["apps"] == [{"name": "bench", "key": gw.KEY}]
+    assert ours["models"][gw.MODEL]["local"]["pods"] == ["http://127.0.0.1:9000"]
+
+
+@pytest.mark.skipif(shutil.which("go") is None, reason="needs the Go toolchain")
+@pytest.mark.timeout(180)
+def test_load_generator_against_the_fake_upstream(tmp_path: Path) -> None:
+    gwload = gw.ensure_gwload()
+    port = gw.free_port()
+    upstream = subprocess.Popen([str(gwload), "upstream", "-addr", f"127.0.0.1:{port}"])
+    try:
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        for _ in range(100):  # until the upstream listens
+            done = subprocess.run(
+                [str(gwload), "load", "-url", url, "-c", "1", "-n", "1"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if json.loads(done.stdout or "{}").get("requests") == 1:
+                break
+            time.sleep(0.05)
+        for extra in ([], ["-stream"], ["-rate", "200"]):
+            run = json.loads(
+                subprocess.run(
+                    [str(gwload), "load", "-url", url, "-c", "4", "-d", "0.3s",
+                     "-warmup", "0.1s", *extra],
+                    capture_output=True, text=True, check=True,
+                ).stdout
+            )  # fmt: skip
+            assert run["errors"] == 0, run
+            assert run["requests"] > 10
+            assert 0 < run["ttft_ms"]["p50"] <= run["latency_ms"]["p50"] + 1e-6
+    finally:
+        upstream.terminate()
+        upstream.wait(timeout=10)
