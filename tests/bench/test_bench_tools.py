@@ -4,7 +4,6 @@ operator's writes, the gateways' configurations, and the compiled load generator
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -83,7 +82,6 @@ def test_gateway_configurations_have_no_database_and_one_key() -> None:
     assert ours["models"][gw.MODEL]["local"]["pods"] == ["http://127.0.0.1:9000"]
 
 
-@pytest.mark.skipif(shutil.which("go") is None, reason="needs the Go toolchain")
 @pytest.mark.timeout(180)
 def test_load_generator_against_the_fake_upstream(tmp_path: Path) -> None:
     gwload = gw.ensure_gwload()
