@@ -14,6 +14,7 @@ Overrides, each within what the app may do (a request can only narrow):
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -105,7 +106,7 @@ def _price_header(value: str) -> PriceCap:
         numbers = [float(p) for p in parts]
     except ValueError:
         numbers = []
-    if len(numbers) not in (1, 2) or any(n < 0 for n in numbers):
+    if len(numbers) not in (1, 2) or not all(0 <= n < math.inf for n in numbers):
         raise BadRequest(
             f"{PRICE_HEADER} must be '<output>' or '<input>/<output>' dollars per million tokens.",
             param=PRICE_HEADER,

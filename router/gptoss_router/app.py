@@ -51,6 +51,7 @@ class State:
     shared: Shared
     proxy: Proxy
     started_at: int
+    session: aiohttp.ClientSession
 
 
 class RouterApp:
@@ -122,7 +123,7 @@ def create_app(
             log.warning("no apps configured: every caller is accepted")
         async with open_session(resolver) as session:
             app.state.router = State(
-                settings, shared, Proxy(shared, keys, session), int(time.time())
+                settings, shared, Proxy(shared, keys, session), int(time.time()), session
             )
             follow = discovery if discovery is not None else discovery_for(settings)
             tasks = _background(session, backends, settings, follow)

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from gptoss_router.errors import BadRequest
+from gptoss_router.errors import SlowClient, TooLarge
 from gptoss_router.inbound import Route
 
 __all__ = [
@@ -84,17 +84,39 @@ def read_headers(scope: Scope) -> dict[str, str]:
     }
 
 
-async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
-    """The whole request body, refused once it is larger than ``limit`` bytes."""
+async def read_body(
+    receive: Receive, headers: dict[str, str], limit: int, timeout_s: float
+) -> bytes:
+    """The whole request body, refused once larger than ``limit`` bytes or slower than
+    ``timeout_s`` seconds to arrive."""
     declared = headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BadRequest(f"The request body is larger than {limit} bytes.")
-    message = await receive()
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"The request body is larger than {limit} bytes.")
+    # Almost always the body came with the headers and the first receive() does not wait;
+    # only a read that would wait pays for a timer (about as much as the rest of this path).
+    steps = receive().__await__()
+    try:
+        waiting_on = steps.send(None)
+    except StopIteration as done:
+        message: Message = done.value
+        if not message.get("more_body", False):
+            body: bytes = message.get("body", b"")
+            if len(body) > limit:
+                raise TooLarge(f"The request body is larger than {limit} bytes.") from None
+            return body
+        first: Awaitable[Message] = _Ready(message)
+    else:
+        first = _Rest(steps, waiting_on)
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _rest_of_body(first, receive, limit)
+    except TimeoutError:
+        raise SlowClient(f"The request body did not arrive within {timeout_s:g} s.") from None
+
+
+async def _rest_of_body(first: Awaitable[Message], receive: Receive, limit: int) -> bytes:
+    message = await first
     body: bytes = message.get("body", b"")
-    if not message.get("more_body", False):
-        if len(body) > limit:
-            raise BadRequest(f"The request body is larger than {limit} bytes.")
-        return body
     chunks, size = [body], len(body)
     while message.get("more_body", False):
         message = await receive()
@@ -103,9 +125,56 @@ async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> by
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise BadRequest(f"The request body is larger than {limit} bytes.")
+            raise TooLarge(f"The request body is larger than {limit} bytes.")
         chunks.append(chunk)
+    if size > limit:
+        raise TooLarge(f"The request body is larger than {limit} bytes.")
     return b"".join(chunks)
+
+
+class _Ready:
+    """An awaitable of a message already received."""
+
+    __slots__ = ("_message",)
+
+    def __init__(self, message: Message) -> None:
+        self._message = message
+
+    def __await__(self) -> Generator[Any, Any, Message]:
+        return self._message
+        yield  # pragma: no cover - makes this a generator
+
+
+class _Rest:
+    """The rest of an awaitable whose first step was already taken: awaiting this goes on
+    from where it stopped (passing results, cancellation and timeouts through)."""
+
+    __slots__ = ("_steps", "_waiting_on")
+
+    def __init__(self, steps: Generator[Any, Any, Message], waiting_on: Any) -> None:
+        self._steps = steps
+        self._waiting_on = waiting_on
+
+    def __await__(self) -> Generator[Any, Any, Message]:
+        steps, waiting_on = self._steps, self._waiting_on
+        while True:
+            try:
+                sent = yield waiting_on
+            except GeneratorExit:
+                steps.close()
+                raise
+            except BaseException as err:
+                try:
+                    waiting_on = steps.throw(err)
+                except StopIteration as done:
+                    result: Message = done.value
+                    return result
+            else:
+                try:
+                    waiting_on = steps.send(sent)
+                except StopIteration as done:
+                    result = done.value
+                    return result
 
 
 async def send_answer(answer: Whole | Streamed, send: Send, receive: Receive) -> None:

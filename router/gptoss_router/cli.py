@@ -13,6 +13,7 @@ import uvicorn
 from gptoss_router.app import create_app
 from gptoss_router.errors import ConfigError
 from gptoss_router.settings import load_settings
+from gptoss_router.wire import limited_protocol
 
 __all__ = ["main"]
 
@@ -40,7 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=limited_protocol(
+            max_header_bytes=settings.tuning.max_header_bytes,
+            header_timeout_s=settings.tuning.header_timeout_s,
+        ),
         log_level=settings.log_level,
         access_log=False,
         lifespan="on",

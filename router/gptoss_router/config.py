@@ -192,8 +192,10 @@ class Tuning(_Strict):
     response_timeout_s: float = Field(default=600.0, gt=0)
     idle_timeout_s: float = Field(default=60.0, gt=0)
     max_attempts: int = Field(default=4, ge=1, le=5)  # gRPC A6 caps attempts at 5
-    retry_budget_ratio: float = Field(default=0.2, ge=0, le=1)  # Envoy retry_budget 20 %
-    retry_budget_min: int = Field(default=3, ge=0)  # Envoy min_retry_concurrency 3
+    # Retries add at most this share of the requests of the last 10 s (budget.py; Envoy and
+    # Finagle both default to 20 %), plus ``retry_budget_min`` retries per second at any traffic.
+    retry_budget_ratio: float = Field(default=0.2, ge=0, le=1)
+    retry_budget_min: float = Field(default=3.0, ge=0)
     consecutive_failures: int = Field(default=5, ge=1)  # Envoy consecutive_5xx 5
     base_ejection_s: float = Field(default=30.0, gt=0)  # Envoy base_ejection_time 30 s
     max_ejection_s: float = Field(default=300.0, gt=0)  # Envoy max_ejection_time 300 s
@@ -202,6 +204,15 @@ class Tuning(_Strict):
     stale_after_s: float = Field(default=3.0, gt=0)
     ewma_alpha: float = Field(default=0.3, gt=0, le=1)
     max_body_bytes: int = Field(default=8 << 20, ge=1024)
+    # Slow or oversized requests (wire.py, asgi.read_body): 408 past a time, 413/431 past a size.
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    max_header_bytes: int = Field(default=60 * 1024, ge=1024)  # Envoy max_request_headers_kb 60
+    # With no local pod able to take a request and no provider allowed to, the request waits
+    # this long for one (a pod starting, coming back); at most ``max_held`` per model wait.
+    hold_timeout_s: float = Field(default=120.0, ge=0)
+    max_held: int = Field(default=256, ge=0)
+    hold_retry_after_s: float = Field(default=10.0, gt=0)
 
 
 DiscoveryMode = Literal["static", "kubernetes"]

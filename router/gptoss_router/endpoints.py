@@ -56,13 +56,17 @@ def info_routes(keys: AppKeys, metrics: RouterMetrics) -> list[Route]:
         sample = metrics.registry.get_sample_value
         return JSONResponse(
             {
-                model: {"inflight": sample("gptoss_router_spilled_inflight", {"model": model}) or 0}
+                model: {
+                    "inflight": sample("gptoss_router_spilled_inflight", {"model": model}) or 0,
+                    "held": state.proxy.holds.held(model),
+                }
                 for model in state.shared.registry.models.names()
             }
         )
 
     async def openapi(request: Request) -> Response:
-        return JSONResponse(openapi_document())
+        state: State = request.app.state.router
+        return JSONResponse(openapi_document(state.shared.registry.models.names()))
 
     return [
         Route("/v1/models", models, methods=["GET"]),

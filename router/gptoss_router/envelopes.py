@@ -45,7 +45,7 @@ def normalise_error(status: int, body: bytes) -> dict[str, Any]:
     fallback_type = _TYPES_BY_STATUS.get(status, "server_error" if status >= 500 else "error")
     try:
         parsed = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         parsed = None
     inner: Any = parsed.get("error", parsed) if isinstance(parsed, dict) else None
     if isinstance(inner, str):  # {"error": "text"}

@@ -5,8 +5,12 @@
     │   ├── BadRequest                400 invalid_request_error, names the parameter
     │   ├── Unauthorized              401 missing or unknown app key
     │   ├── Forbidden                 403 the app may not use this route or override
-    │   └── ModelNotFound             404 the model is not served here
+    │   ├── ModelNotFound             404 the model is not served here
+    │   ├── SlowClient                408 the body did not arrive within the time limit
+    │   └── TooLarge                  413 the body is over the size limit
     ├── NoBackend                     503 nothing could take the request (carries the reason)
+    ├── NotHeld                       503 held as long as allowed, or too many held; Retry-After
+    ├── ClientLeft                    the caller went away while its request was held
     └── UpstreamFailed                the last attempt failed; status and Retry-After to pass on
     ConfigError (ValueError)          the configuration cannot be used (raised at start-up)
 
@@ -19,11 +23,15 @@ from __future__ import annotations
 __all__ = [
     "BadRequest",
     "ClientError",
+    "ClientLeft",
     "ConfigError",
     "Forbidden",
     "ModelNotFound",
     "NoBackend",
+    "NotHeld",
     "RouterError",
+    "SlowClient",
+    "TooLarge",
     "Unauthorized",
     "UpstreamFailed",
 ]
@@ -35,6 +43,7 @@ class RouterError(Exception):
     status = 500
     kind = "server_error"
     code: str | None = None
+    model: str | None = None  # a served model the error is about, for metrics
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
@@ -83,12 +92,59 @@ class ModelNotFound(ClientError):
     code = "model_not_found"
 
 
+class SlowClient(ClientError):
+    """The request body arrived too slowly."""
+
+    status = 408
+    code = "request_timeout"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        # The rest of the body may still come: it must not be read as the next request.
+        return {"connection": "close"}
+
+
+class TooLarge(SlowClient):
+    """The request body is larger than the router accepts."""
+
+    status = 413
+    code = "request_too_large"
+
+
 class NoBackend(RouterError):
     """Every candidate was excluded before any attempt (ejected, spent, over the price cap)."""
 
     status = 503
     kind = "service_unavailable"
     code = "no_backend"
+
+
+class NotHeld(RouterError):
+    """No local pod took a held request in time, or the model already holds all it may."""
+
+    status = 503
+    kind = "service_unavailable"
+    code = "no_capacity"
+
+    def __init__(self, message: str, *, model: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.model = model
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": str(max(1, round(self.retry_after)))}
+
+
+class ClientLeft(RouterError):
+    """The caller disconnected while its request was held; nobody reads the answer."""
+
+    status = 499
+    kind = "client_closed_request"
+
+    def __init__(self, message: str, *, model: str) -> None:
+        super().__init__(message)
+        self.model = model
 
 
 class UpstreamFailed(RouterError):

@@ -18,6 +18,11 @@ Route = Literal["chat", "completions", "responses"]
 # OpenAI's ReasoningEffort enum (research §4); gpt-oss itself knows only low/medium/high.
 REASONING_EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh", "max"})
 _REQUIRED: dict[Route, str] = {"chat": "messages", "completions": "prompt", "responses": "input"}
+_REQUIRED_TYPES: dict[Route, type | tuple[type, ...]] = {
+    "chat": list,
+    "completions": (str, list),
+    "responses": (str, list),
+}
 _MAX_TOKENS: dict[Route, tuple[str, ...]] = {
     "chat": ("max_completion_tokens", "max_tokens"),
     "completions": ("max_tokens",),
@@ -45,7 +50,7 @@ def read_inbound(route: Route, body: bytes) -> Inbound:
     """Parse ``body`` for ``route``; raise ``BadRequest`` naming the parameter at fault."""
     try:
         payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # bad JSON or UTF-8, 4300+ digit numbers, deep nesting
         raise BadRequest("The request body is not valid JSON.") from None
     if not isinstance(payload, dict):
         raise BadRequest("The request body must be a JSON object.")
@@ -55,6 +60,9 @@ def read_inbound(route: Route, body: bytes) -> Inbound:
     required = _REQUIRED[route]
     if required not in payload:
         raise BadRequest(f"Missing required parameter: '{required}'.", param=required)
+    if not isinstance(payload[required], _REQUIRED_TYPES[route]):
+        expected = "an array" if route == "chat" else "a string or an array"
+        raise BadRequest(f"Invalid type for '{required}': expected {expected}.", param=required)
     stream = _optional(payload, "stream", bool, False)
     options = _optional(payload, "stream_options", dict, {})
     if options and not stream:
@@ -101,7 +109,7 @@ def _check_effort(payload: dict[str, Any], route: Route) -> None:
         param = "reasoning.effort"
     else:
         effort, param = payload.get("reasoning_effort"), "reasoning_effort"
-    if effort is not None and effort not in REASONING_EFFORTS:
+    if effort is not None and (not isinstance(effort, str) or effort not in REASONING_EFFORTS):
         allowed = ", ".join(sorted(REASONING_EFFORTS))
         raise BadRequest(f"Invalid value for '{param}': expected one of {allowed}.", param=param)
 

@@ -35,7 +35,6 @@ class Ledger:
         self._route = route
         self._model = model
         self._started = started
-        self._retries = 0
         self._served: Target | None = None
         self._spilled = False
         self._first_byte_at: float | None = None
@@ -48,7 +47,6 @@ class Ledger:
         if not self._shared.budget.try_retry():
             metrics.retries_denied.inc()
             return False
-        self._retries += 1
         metrics.retries.labels(failed.label, failure.reason).inc()
         return True
 
@@ -85,7 +83,6 @@ class Ledger:
             return
         self._closed = True
         shared, target = self._shared, self._served
-        shared.budget.finish(self._retries)
         label = target.label if target is not None else "none"
         now = time.perf_counter()
         shared.metrics.requests.labels(self._route, self._model, label, outcome).inc()

@@ -104,6 +104,22 @@ class RouterMetrics:
                 registry=registry,
             )
         )
+        self.held = Children(
+            Gauge(
+                "gptoss_router_held_requests",
+                "Requests for a model waiting for a local pod, none being allowed to spill.",
+                ["model"],
+                registry=registry,
+            )
+        )
+        self.holds = Children(
+            Counter(
+                "gptoss_router_holds",
+                "Held requests by how the hold ended (released/timeout/full/left).",
+                ["model", "outcome"],
+                registry=registry,
+            )
+        )
         self.retries = Children(
             Counter(
                 "gptoss_router_retries",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from gptoss_router import __version__
+from gptoss_router.inbound import REASONING_EFFORTS
 
 __all__ = ["openapi_document"]
 
@@ -44,7 +45,23 @@ _HEADERS = [
 ]
 
 
-def _generate(summary: str, reference: str) -> dict[str, Any]:
+def _request(
+    required: str, kinds: list[str], tokens: list[str], models: list[str]
+) -> dict[str, Any]:
+    """What the router itself checks of a body; the rest is OpenAI's and passes through."""
+    properties: dict[str, Any] = {
+        "model": {"type": "string", "minLength": 1, "examples": models},
+        required: {"type": kinds if len(kinds) > 1 else kinds[0]},
+        "stream": {"type": ["boolean", "null"]},
+        "stream_options": {"type": ["object", "null"]},
+        **{name: {"type": ["integer", "null"], "minimum": 1} for name in tokens},
+    }
+    if required != "input":
+        properties["reasoning_effort"] = {"enum": [*sorted(REASONING_EFFORTS), None]}
+    return {"type": "object", "required": ["model", required], "properties": properties}
+
+
+def _generate(summary: str, reference: str, body: dict[str, Any]) -> dict[str, Any]:
     errors = {
         str(code): {
             "description": text,
@@ -57,7 +74,13 @@ def _generate(summary: str, reference: str) -> dict[str, Any]:
             (404, "Unknown model"),
             (429, "Every candidate is rate limited; Retry-After says when to come back"),
             (502, "Every candidate failed"),
-            (503, "No backend can serve the request"),
+            (408, "The request body arrived too slowly"),
+            (413, "The request body is too large"),
+            (
+                503,
+                "No backend can serve the request, or none came within the hold time; "
+                "Retry-After says when to come back",
+            ),
             (504, "Every candidate timed out"),
         )
     }
@@ -70,7 +93,7 @@ def _generate(summary: str, reference: str) -> dict[str, Any]:
             "parameters": _HEADERS,
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": {"type": "object"}}},
+                "content": {"application/json": {"schema": body}},
             },
             "responses": {
                 "200": {
@@ -93,20 +116,25 @@ def _get(summary: str, media: str = "application/json") -> dict[str, Any]:
     return {"get": {"summary": summary, "responses": {"200": ok}}}
 
 
-def openapi_document() -> dict[str, Any]:
-    """The document, built fresh (it is small)."""
+def openapi_document(models: list[str]) -> dict[str, Any]:
+    """The document for a router serving ``models``, built fresh (it is small)."""
+    chat = _request("messages", ["array"], ["max_completion_tokens", "max_tokens"], models)
+    completion = _request("prompt", ["string", "array"], ["max_tokens"], models)
+    response = _request("input", ["string", "array"], ["max_output_tokens"], models)
     return {
         "openapi": "3.1.0",
         "info": {"title": "gptoss router", "version": __version__},
         "paths": {
-            "/v1/chat/completions": _generate("Create a chat completion", "POST /chat/completions"),
-            "/v1/completions": _generate("Create a completion", "POST /completions"),
-            "/v1/responses": _generate("Create a model response", "POST /responses"),
+            "/v1/chat/completions": _generate(
+                "Create a chat completion", "POST /chat/completions", chat
+            ),
+            "/v1/completions": _generate("Create a completion", "POST /completions", completion),
+            "/v1/responses": _generate("Create a model response", "POST /responses", response),
             "/v1/models": _get("List the models served"),
             "/healthz": _get("Liveness: the process answers"),
             "/readyz": _get("Readiness: configuration loaded and the upstream client open"),
             "/metrics": _get("Prometheus metrics", "text/plain"),
-            "/spill": _get("Demand per model currently served by providers"),
+            "/spill": _get("Demand per model served by providers or held right now"),
         },
         "components": {
             "schemas": {"Error": _ERROR},

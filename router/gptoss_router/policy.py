@@ -8,6 +8,11 @@
    Providers that cannot serve the request's features, are ejected, say their rate limit is
    spent, are not allowed for the model or cost more than the cap are never candidates.
 3. Pods that are up but saturated come last, so the request queues locally rather than fail.
+
+A plan with no candidate at all *holds* the request when a local pod is the only thing that
+could ever take it: the request may use local pods and no provider is allowed to, whether by
+the spillover policy, the app, the price cap or the features it needs. Providers that are only
+ejected or spent for now do not hold: they answer 503 at once, as nothing local is coming.
 """
 
 from __future__ import annotations
@@ -91,10 +96,12 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """Candidates in order, and why the request spills (None when local leads)."""
+    """Candidates in order, why the request spills (None when local leads), and whether an
+    empty plan should wait for a local pod."""
 
     candidates: tuple[Candidate, ...]
     spill: SpillReason | None
+    hold: bool = False
 
 
 def expected_cost(price: Price, demand: Demand) -> float:
@@ -132,8 +139,23 @@ def plan(
     if may_spill:
         order += [Candidate("hosted", p.key) for p in hosted]
     order += [Candidate("local", p.key) for p in busy]
+    if not order:
+        hold = limits.local and not (
+            may_spill and limits.hosted and _permitted(providers, demand, limits)
+        )
+        return Plan(candidates=(), spill=None, hold=hold)
     spill = reason if may_spill and hosted and order[0].kind == "hosted" else None
     return Plan(candidates=tuple(order), spill=spill)
+
+
+def _permitted(providers: list[ProviderView], demand: Demand, limits: Limits) -> bool:
+    """Whether any provider may take the request once it is back (ejection, limits aside)."""
+    return any(
+        (limits.providers is None or p.key in limits.providers)
+        and limits.max_price.admits(p.price)
+        and demand.features <= p.capabilities
+        for p in providers
+    )
 
 
 def rank_providers(

@@ -1,7 +1,8 @@
 """Local pods per model and their queue state; kept in step by discovery and the scraper.
 
 Discovery (static list or the cluster) calls ``replace``; the scraper calls ``record_stats``;
-the request path counts its own in-flight requests per pod. Nothing here does I/O.
+the request path counts its own in-flight requests per pod. Nothing here does I/O. Both
+changes call ``on_change`` (held requests plan again).
 """
 
 from __future__ import annotations
@@ -35,8 +36,11 @@ class Pod:
 class LocalPools:
     """Every known pod, by model."""
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, clock: Callable[[], float], on_change: Callable[[], None] = lambda: None
+    ) -> None:
         self._clock = clock
+        self._on_change = on_change
         self._by_model: dict[str, dict[str, Pod]] = {}
 
     def replace(self, model: str, urls: list[str], *, served_model: str) -> list[str]:
@@ -47,6 +51,7 @@ class LocalPools:
             known = old.get(url)
             new[url] = known if known is not None else Pod(url, model, served_model)
         self._by_model[model] = new
+        self._on_change()
         return [url for url in old if url not in new]
 
     def pods(self, model: str) -> list[Pod]:
@@ -65,6 +70,7 @@ class LocalPools:
         """A scrape of ``pod`` succeeded."""
         pod.stats = stats
         pod.scraped_at = self._clock()
+        self._on_change()
 
     def is_fresh(self, pod: Pod, stale_after_s: float) -> bool:
         """Whether ``pod`` was scraped within ``stale_after_s``."""

@@ -25,9 +25,11 @@ async def probe_ejected(
     results = await asyncio.gather(
         *(_probe(session, registry, key, local=key in pods, limit_s=limit_s) for key in keys)
     )
-    for key, healthy in zip(keys, results, strict=True):
-        if healthy:
-            registry.health.readmit(key)
+    readmitted = [key for key, healthy in zip(keys, results, strict=True) if healthy]
+    for key in readmitted:
+        registry.health.readmit(key)
+    if readmitted:
+        registry.wakeup.fire()
 
 
 async def probe_forever(

@@ -2,21 +2,23 @@
 
 Failover happens only before the first byte goes to the client; once an attempt is committed
 (``upstream.attempt``) its answer is the answer. Attempts are bounded by ``max_attempts`` and
-by the shared retry budget.
+by the shared retry budget. A plan that holds waits for a local pod first (``holding``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 
 import aiohttp
 
-from gptoss_router.access import AppKeys, limits_for
+from gptoss_router.access import App, AppKeys, limits_for
 from gptoss_router.asgi import Receive, Scope, Streamed, Whole, read_body, read_headers
 from gptoss_router.envelopes import error_body
-from gptoss_router.errors import ModelNotFound, NoBackend, RouterError, UpstreamFailed
+from gptoss_router.errors import ClientLeft, ModelNotFound, NoBackend, RouterError, UpstreamFailed
+from gptoss_router.holding import Holds
 from gptoss_router.inbound import Inbound, Route, read_inbound
 from gptoss_router.ledger import Ledger, Shared
 from gptoss_router.outbound import outbound_body
@@ -27,6 +29,8 @@ from gptoss_router.reshape import Reshape
 from gptoss_router.upstream import Failure, Opened, Rejected, attempt
 
 __all__ = ["Proxy"]
+
+log = logging.getLogger(__name__)
 
 _PATHS: dict[Route, str] = {
     "chat": "chat/completions",
@@ -54,6 +58,7 @@ class Proxy:
         self._connect = aiohttp.ClientTimeout(
             total=None, connect=self._settings.tuning.connect_timeout_s
         )
+        self.holds = Holds(shared.registry.wakeup, shared.metrics, self._settings.tuning)
 
     async def handle(self, route: Route, scope: Scope, receive: Receive) -> Whole | Streamed:
         """Answer one request on ``route``."""
@@ -64,24 +69,40 @@ class Proxy:
             model = call.inbound.model
             return await self._dispatch(route, call, started)
         except RouterError as err:
+            model = err.model or model
             outcome = "client_error" if err.status < 500 else "no_backend"
             if isinstance(err, UpstreamFailed):
                 outcome = "upstream_error"
+            elif isinstance(err, ClientLeft):
+                outcome = "cancelled"
             if not isinstance(err, UpstreamFailed | NoBackend):
                 self._shared.metrics.requests.labels(route, model, "none", outcome).inc()
             return Whole(err.status, _json(error_body(err)), err.headers)
+        except Exception:
+            # A bug, not the caller's fault: still an OpenAI-shaped answer, and logged once.
+            log.exception("unexpected error on %s", route)
+            self._shared.metrics.requests.labels(route, model, "none", "upstream_error").inc()
+            return Whole(500, _json(error_body(RouterError("The router failed."))), {})
 
     async def _prepare(self, route: Route, scope: Scope, receive: Receive) -> _Call:
         headers = read_headers(scope)
         app = self._keys.identify(headers.get("authorization"), scope["path"])
-        body = await read_body(receive, headers, self._settings.tuning.max_body_bytes)
+        tuning = self._settings.tuning
+        body = await read_body(receive, headers, tuning.max_body_bytes, tuning.body_timeout_s)
         inbound = read_inbound(route, body)
+        plan = self._plan(app, inbound, headers)
+        if plan.hold:
+            plan = await self.holds.hold(
+                inbound.model, lambda: self._plan(app, inbound, headers), receive
+            )
+        return _Call(inbound, body, app.strip_reasoning, plan)
+
+    def _plan(self, app: App, inbound: Inbound, headers: dict[str, str]) -> Plan:
         model = self._shared.registry.models.get(inbound.model)
         if model is None:
             raise ModelNotFound(f"The model '{inbound.model}' does not exist.", param="model")
         limits = limits_for(app, model, headers)
-        plan = self._shared.registry.plan_for(inbound, model, limits)
-        return _Call(inbound, body, app.strip_reasoning, plan)
+        return self._shared.registry.plan_for(inbound, model, limits)
 
     async def _dispatch(self, route: Route, call: _Call, started: float) -> Whole | Streamed:
         inbound, tuning = call.inbound, self._settings.tuning

@@ -14,6 +14,7 @@ from typing import Literal
 from gptoss_router.catalog import Dialect, dialect_for
 from gptoss_router.config import ModelConfig, Price, ProviderConfig, ProviderKind, Tuning
 from gptoss_router.health import OutlierDetector
+from gptoss_router.holding import Wakeup
 from gptoss_router.inbound import Inbound
 from gptoss_router.model_table import ModelTable
 from gptoss_router.policy import Candidate, Demand, Limits, Plan, PodView, ProviderView, plan
@@ -51,7 +52,10 @@ class Registry:
         tuning: Tuning = settings.tuning
         self.settings = settings
         self.models = ModelTable(settings.models)
-        self.pools = LocalPools(clock)
+        # Fired when pods come, go or are scraped, or a backend is readmitted: held requests
+        # plan again.
+        self.wakeup = Wakeup()
+        self.pools = LocalPools(clock, on_change=self.wakeup.fire)
         self.health = OutlierDetector(
             consecutive=tuning.consecutive_failures,
             base_ejection_s=tuning.base_ejection_s,

@@ -31,7 +31,7 @@ def relay_document(body: bytes, how: Reshape) -> tuple[bytes, Usage | None]:
     """A whole (non-streamed) answer, rewritten, and its usage."""
     try:
         doc = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         return body, None
     if not isinstance(doc, dict):
         return body, None
@@ -122,7 +122,7 @@ def _rewrite_event(event: bytes, how: Reshape, state: _StreamState) -> bytes | N
         return event
     try:
         doc: Any = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         return event
     if not isinstance(doc, dict):
         return event

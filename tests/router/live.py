@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Iterator
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -12,8 +14,9 @@ from typing import Any
 import uvicorn
 from prometheus_client import CollectorRegistry
 
-from gptoss_router.app import create_app
+from gptoss_router.app import RouterApp, create_app
 from gptoss_router.settings import RouterSettings
+from gptoss_router.wire import limited_protocol
 from gptoss_sim.capacity import CapacityParams
 from gptoss_sim.faults import parse_rule
 from gptoss_sim.providers.app import ProviderConfig, ProviderSim
@@ -144,6 +147,7 @@ def router_settings(
 class LiveRouter:
     base_url: str
     registry: CollectorRegistry
+    app: RouterApp
 
 
 @asynccontextmanager
@@ -153,10 +157,11 @@ async def live_router(config: RouterSettings) -> AsyncIterator[LiveRouter]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
+    app = create_app(config, registry=registry)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(config, registry=registry),
-            http="httptools",
+            app,
+            http=protocol_for(config),
             log_level="warning",
             lifespan="on",
         )
@@ -168,8 +173,58 @@ async def live_router(config: RouterSettings) -> AsyncIterator[LiveRouter]:
                 task.result()
             await asyncio.sleep(0.01)
     try:
-        yield LiveRouter(f"http://127.0.0.1:{port}", registry)
+        yield LiveRouter(f"http://127.0.0.1:{port}", registry, app)
     finally:
         server.should_exit = True
         await task
+        sock.close()
+
+
+async def eventually(probe: Callable[[], Awaitable[object]], *, what: str, within: float) -> Any:
+    """The first truthy ``await probe()``, polled until ``within`` seconds have passed."""
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                found = await probe()
+                if found:
+                    return found
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"{what} did not happen within {within} s") from None
+
+
+def protocol_for(config: RouterSettings) -> type[asyncio.Protocol]:
+    """The HTTP protocol the router's command line serves with."""
+    return limited_protocol(
+        max_header_bytes=config.tuning.max_header_bytes,
+        header_timeout_s=config.tuning.header_timeout_s,
+    )
+
+
+@contextmanager
+def router_in_thread(config: RouterSettings) -> Iterator[tuple[str, CollectorRegistry]]:
+    """The router on uvicorn in a thread and loop of its own, for synchronous clients."""
+    registry = CollectorRegistry()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(config, registry=registry),
+            http=protocol_for(config),
+            log_level="warning",
+            lifespan="on",
+        )
+    )
+    thread = threading.Thread(target=asyncio.run, args=(server.serve(sockets=[sock]),))
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        assert server.started, "the router did not start"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}", registry
+    finally:
+        server.should_exit = True
+        thread.join(15)
         sock.close()

@@ -17,7 +17,7 @@ import httpx
 import openai
 import pytest
 from kubernetes import client
-from live import LiveRouter, fleet, live_router, provider_entries
+from live import LiveRouter, eventually, fleet, live_router, provider_entries
 from tests.operator.conftest import gptoss_crd, kubectl  # noqa: F401 - fixtures used here
 from tests.operator.gptoss_crd import GROUP, PLURAL, VERSION
 
@@ -98,13 +98,23 @@ def vllm_on(ip: str) -> Iterator[None]:
         yield
 
 
-def settings_for(cluster: ClusterInfo, namespace: str, providers: list[Any]) -> RouterSettings:
+def settings_for(
+    cluster: ClusterInfo,
+    namespace: str,
+    providers: list[Any],
+    tuning: dict[str, Any] | None = None,
+) -> RouterSettings:
     return RouterSettings(
         discovery="kubernetes",
         namespace=namespace,
         kubeconfig=cluster.kubeconfig,
         providers=providers,
-        tuning={"scrape_interval_s": 0.05, "stale_after_s": 1.0, "first_byte_timeout_s": 5.0},
+        tuning={
+            "scrape_interval_s": 0.05,
+            "stale_after_s": 1.0,
+            "first_byte_timeout_s": 5.0,
+            **(tuning or {}),
+        },
     )  # type: ignore[arg-type]
 
 
@@ -162,22 +172,41 @@ async def test_a_ready_pod_serves_and_once_scaled_down_its_model_spills_as_the_c
     assert spilled.parse().model == MODEL
 
 
-async def test_without_a_spillover_block_a_scaled_down_model_answers_an_openai_503(
+async def test_without_a_spillover_block_a_model_at_zero_holds_requests_until_a_pod_is_ready(
     cluster: ClusterInfo, api_client: client.ApiClient, namespace: str
 ) -> None:
     await asyncio.to_thread(deploy, api_client, namespace, None)
-    ip = await running_pod(api_client, namespace)
-    with fleet() as sims, vllm_on(ip):
-        config = settings_for(cluster, namespace, provider_entries(sims))
-        async with live_router(config) as router:
-            await pods_seen(router, 1)
-            served = await sdk(router).chat.completions.with_raw_response.create(
-                model=MODEL, messages=MESSAGES
+    with fleet() as sims:
+        tuning = {"max_held": 1, "hold_timeout_s": 50.0, "hold_retry_after_s": 7}
+        config = settings_for(cluster, namespace, provider_entries(sims), tuning)
+        async with live_router(config) as router, httpx.AsyncClient() as http:
+
+            async def served_and_held() -> tuple[bool, float]:
+                known = (await http.get(f"{router.base_url}/v1/models")).json()["data"]
+                spill = (await http.get(f"{router.base_url}/spill")).json()
+                return bool(known), spill.get(MODEL, {}).get("held", 0)
+
+            async def known() -> bool:
+                return (await served_and_held())[0]
+
+            async def one_held() -> bool:
+                return (await served_and_held())[1] == 1
+
+            await eventually(known, what="discovery of the model", within=30)
+            held = asyncio.create_task(
+                sdk(router).chat.completions.with_raw_response.create(
+                    model=MODEL, messages=MESSAGES
+                )
             )
-            await asyncio.to_thread(delete_pod, api_client, namespace)
-            await pods_seen(router, 0)
+            await eventually(one_held, what="the first request being held", within=10)
             with pytest.raises(openai.APIStatusError) as refused:
                 await sdk(router).chat.completions.create(model=MODEL, messages=MESSAGES)
-    assert served.headers["x-gptoss-backend"] == "local"
+            ip = await running_pod(api_client, namespace)
+            with vllm_on(ip):
+                answered = await asyncio.wait_for(held, 40)
+            still_held = (await served_and_held())[1]
+    assert answered.headers["x-gptoss-backend"] == "local"
+    assert answered.parse().choices[0].message.content and still_held == 0
     assert refused.value.status_code == 503
-    assert (refused.value.type, refused.value.code) == ("service_unavailable", "no_backend")
+    assert refused.value.response.headers["retry-after"] == "7"
+    assert (refused.value.type, refused.value.code) == ("service_unavailable", "no_capacity")

@@ -175,3 +175,34 @@ def test_local_only_never_lists_a_provider() -> None:
 def test_the_routers_own_inflight_count_fills_a_pod_between_scrapes() -> None:
     order = keys([pod("a", inflight=100)], [provider("groq", 0.6)])
     assert order[0] == "groq"
+
+
+def holds(pods: list[PodView], offered: list[ProviderView], **changes: object) -> bool:
+    chosen = plan(pods, offered, DEMAND, limits(**changes), seeded(7))
+    return chosen.hold and not chosen.candidates
+
+
+def test_a_model_at_zero_that_may_not_spill_holds_its_requests() -> None:
+    assert holds([], [provider("groq", 0.6)], providers=frozenset())
+    assert holds([], [provider("groq", 0.6)], spill_when=frozenset({SpillCondition.SATURATED}))
+    assert holds([], [], hosted=False)
+
+
+def test_pods_that_are_all_ejected_or_stale_hold_when_nothing_may_spill() -> None:
+    gone = [pod("a", ejected=True), pod("b", fresh=False)]
+    assert holds(gone, [], spill_when=frozenset({SpillCondition.SCALED_TO_ZERO}))
+    assert holds(gone, [provider("groq", 0.6)], max_price=PriceCap(output=0.1))
+
+
+def test_providers_only_ejected_or_spent_for_now_do_not_hold() -> None:
+    assert not holds([], [provider("groq", 0.6, ejected=True), provider("fw", 0.9, spent=True)])
+
+
+def test_a_hosted_only_request_is_never_held() -> None:
+    assert not holds([], [], local=False)
+
+
+def test_a_plan_with_any_candidate_does_not_hold() -> None:
+    saturated = [pod("a", waiting=5)]
+    chosen = plan(saturated, [], DEMAND, limits(providers=frozenset()), seeded(7))
+    assert [c.key for c in chosen.candidates] == ["a"] and not chosen.hold

@@ -89,14 +89,28 @@ def test_a_429_with_retry_after_is_spent_for_that_long() -> None:
     assert not book.is_spent("groq")
 
 
-def test_the_retry_budget_allows_a_floor_then_a_share_of_active_requests() -> None:
-    budget = RetryBudget(ratio=0.2, minimum=3)
+def test_the_retry_budget_grants_a_share_of_recent_requests_above_a_floor() -> None:
+    clock = Clock()
+    budget = RetryBudget(ratio=0.2, minimum=0.1, window_s=10.0, clock=clock)
     for _ in range(20):
         budget.start()
     granted = sum(budget.try_retry() for _ in range(10))
-    assert granted == 4
-    budget.finish(retries=4)
-    assert budget.retrying == 0 and budget.active == 19
+    assert granted == 5  # 20 % of 20 requests, plus 0.1/s over the 10 s window
+
+
+def test_the_retry_budget_forgets_requests_and_retries_two_windows_old() -> None:
+    clock = Clock()
+    budget = RetryBudget(ratio=0.5, minimum=0.0, window_s=10.0, clock=clock)
+    for _ in range(4):
+        budget.start()
+    assert [budget.try_retry() for _ in range(3)] == [True, True, False]
+    clock.now += 10.5
+    assert not budget.try_retry()  # the last window's requests and retries still count
+    budget.start()
+    budget.start()
+    assert budget.try_retry() and not budget.try_retry()
+    clock.now += 20
+    assert not budget.try_retry()
 
 
 def test_speed_starts_at_the_prior_and_moves_toward_measurements() -> None:
