@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         image = plot(timeline.samples, args.out / "replicas-and-spill.png")
         if image is not None:
             print(f"  plot                              {image}")
-        print("\n" + poke_commands(stack))
+        print("\n" + poke_commands(stack, running=args.keep))
         if args.keep:
             stop = threading.Event()
             signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -60,10 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             print("\nrunning; Ctrl-C stops every process")
             stop.wait()
         else:
-            print(
-                "\nthe demo stops everything it started now; run `make demo ARGS=--keep` "
-                "to keep it running"
-            )
+            print("\nthe demo stops everything it started now")
     return 0 if not story.problems() else 1
 
 

@@ -80,11 +80,13 @@ def plot(samples: list[Sample], path: Path) -> Path | None:
     return path
 
 
-def poke_commands(stack: Stack) -> str:
+def poke_commands(stack: Stack, *, running: bool) -> str:
     k = f"KUBECONFIG={stack.cluster.kubeconfig} {stack.toolchain.kubectl}"
     return "\n".join(
         [
-            "poke it:",
+            "poke it:"
+            if running
+            else "to poke it, run `make demo ARGS=--keep`, then (paths change):",
             f"  {k} get gptoss -n {stack.namespace}",
             f"  {k} describe gptoss chat -n {stack.namespace}",
             f"  {k} get pods -n {stack.namespace} -o wide",
