@@ -7,7 +7,6 @@ prometheus_client (what the router itself uses), so each test sets the spilled d
 
 from __future__ import annotations
 
-import http.server
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from kubernetes import client
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from gptoss_localkube.cluster import ClusterInfo
 from gptoss_localkube.runtime import RUNTIME_ANNOTATION
@@ -49,21 +48,8 @@ class RouterMetrics:
 def router_metrics() -> Iterator[RouterMetrics]:
     metrics = RouterMetrics()
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = generate_latest(metrics.registry)
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    metrics.url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    server, _ = start_http_server(0, "127.0.0.1", registry=metrics.registry)
+    metrics.url = f"http://127.0.0.1:{server.server_port}/metrics"
     yield metrics
     server.shutdown()
     server.server_close()

@@ -7,7 +7,6 @@ with prometheus_client, fed at a steady rate of spilled requests.
 
 from __future__ import annotations
 
-import http.server
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from gptoss_localkube.cluster import ClusterInfo
 from tests.operator.conftest import Kubectl
@@ -58,21 +57,8 @@ class SpillingRouter:
 def router() -> Iterator[tuple[SpillingRouter, str]]:
     stand_in = SpillingRouter("gpt-oss-20b", per_tick=1)
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = generate_latest(stand_in.registry)
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield stand_in, f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    server, _ = start_http_server(0, "127.0.0.1", registry=stand_in.registry)
+    yield stand_in, f"http://127.0.0.1:{server.server_port}/metrics"
     stand_in.stop.set()
     server.shutdown()
     server.server_close()
