@@ -35,14 +35,12 @@ async def test_a_client_leaving_mid_stream_frees_the_pod_and_is_counted_cancelle
                 "backend": "local",
                 "outcome": "cancelled",
             }
-            async with asyncio.timeout(10):
-                while True:
-                    sample = router.registry.get_sample_value(
-                        "gptoss_router_requests_total", cancelled
-                    )
-                    if not engine.num_running and sample == 1:
-                        return
-                    await asyncio.sleep(0.02)
+
+            async def stopped() -> bool:
+                sample = router.registry.get_sample_value("gptoss_router_requests_total", cancelled)
+                return not engine.num_running and sample == 1
+
+            await eventually(stopped, what="the upstream generation to stop", within=10)
 
 
 # Coroutines of the tasks one request runs on: uvicorn's, the router's disconnect watchers.

@@ -7,14 +7,13 @@ caps, each failure mode of the simulators, and that no secret reaches a log line
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 
 import httpx
 import openai
 import pytest
-from live import KEYS, LiveRouter, fleet, live_router, router_settings
+from live import KEYS, LiveRouter, eventually, fleet, live_router, router_settings
 
 from gptoss_sim.server import Running
 
@@ -30,12 +29,13 @@ def client_for(router: LiveRouter, key: str = "unused") -> openai.AsyncOpenAI:
 
 async def wait_until_local_ready(router: LiveRouter, model: str = "gpt-oss-120b") -> None:
     sample = {"model": model, "state": "ready"}
-    async with httpx.AsyncClient() as http, asyncio.timeout(10):
-        while True:
+    async with httpx.AsyncClient() as http:
+
+        async def ready() -> bool:
             await http.get(f"{router.base_url}/metrics")
-            if (router.registry.get_sample_value("gptoss_router_local_pods", sample) or 0) >= 1:
-                return
-            await asyncio.sleep(0.02)
+            return (router.registry.get_sample_value("gptoss_router_local_pods", sample) or 0) >= 1
+
+        await eventually(ready, what="the router to see a ready local pod", within=10)
 
 
 async def inject(target: Running, *rules: str) -> None:

@@ -131,11 +131,7 @@ async def pods_seen(router: LiveRouter, count: int) -> None:
             await http.get("/metrics")
             return ready_pods(router) == count
 
-        async with asyncio.timeout(60):
-            while True:
-                if await seen():
-                    return
-                await asyncio.sleep(0.05)
+        await eventually(seen, what=f"the router to count {count} ready pods", within=60)
 
 
 def sdk(router: LiveRouter) -> openai.AsyncOpenAI:
