@@ -24,7 +24,7 @@ from gptoss_operator import names
 from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.architectures import model_named
 
-__all__ = ["Download", "WeightsPlan", "plan_weights"]
+__all__ = ["Download", "WeightsPlan", "download_container", "plan_weights"]
 
 MODELS_DIR = "/models"
 MOUNTED_DIR = "/weights"
@@ -91,7 +91,8 @@ def _object_store_download(scheme: str, path: str, target: str, secret: str | No
     return Download(image=CLI_IMAGES[scheme], command=command, secret_name=secret)
 
 
-def _download_container(download: Download, *, mount: str) -> dict[str, Any]:
+def download_container(download: Download, *, mount: str) -> dict[str, Any]:
+    """The container that copies ``download`` into the volume ``mount`` (init or Job)."""
     container: dict[str, Any] = {
         "name": "download",
         "image": download.image,
@@ -156,7 +157,7 @@ def plan_weights(cr_name: str, spec: GptOssDeploymentSpec, *, image: str) -> Wei
         volumes.append({"name": "model-cache", "emptyDir": {}})
         mounts.append({"name": "model-cache", "mountPath": MODELS_DIR})
         fetch = _object_store_download(scheme, path, target, secret)
-        init.append(_download_container(fetch, mount="model-cache"))
+        init.append(download_container(fetch, mount="model-cache"))
         model_arg = target
         env["HF_HUB_OFFLINE"] = "1"
 

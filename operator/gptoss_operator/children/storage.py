@@ -11,7 +11,7 @@ from typing import Any
 from gptoss_operator import names
 from gptoss_operator.api import VolumeClaim
 from gptoss_operator.children.deployment import Owner, owner_reference
-from gptoss_operator.weights import MODELS_DIR, Download
+from gptoss_operator.weights import Download, download_container
 
 __all__ = ["build_download_job", "build_weights_claim"]
 
@@ -40,17 +40,12 @@ def build_download_job(
     owner: Owner, model: str, download: Download, claim_name: str
 ) -> dict[str, Any]:
     """Copy the checkpoint into the claim once; retried a few times, then reported failed."""
-    container: dict[str, Any] = {
-        "name": "download",
-        "image": download.image,
-        "command": list(download.command),
+    container = {
+        **download_container(download, mount="weights"),
         "env": [{"name": "HF_HUB_ENABLE_HF_TRANSFER", "value": "1"}],
-        "volumeMounts": [{"name": "weights", "mountPath": MODELS_DIR}],
         "resources": {"requests": {"cpu": "2", "memory": "4Gi"}, "limits": {"memory": "8Gi"}},
         "securityContext": {"allowPrivilegeEscalation": False},
     }
-    if download.secret_name:
-        container["envFrom"] = [{"secretRef": {"name": download.secret_name}}]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
