@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
 from gptoss_localkube.cluster import ClusterInfo
+from gptoss_localkube.net import answers, free_port
 from tests.chart.helm import CHART, REPO, Tool
 from tests.operator.operator_process import operator_running
 from tests.waiting import eventually
@@ -176,19 +175,6 @@ def test_the_router_account_may_only_read_gptoss_deployments_and_pods(
         assert not _can(kubectl, account, verb, resource, where), (verb, resource, where)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def _kubeconfig_with_token(cluster: ClusterInfo, token: str, path: Path) -> Path:
     """The cluster's kubeconfig, authenticating as the ServiceAccount that owns ``token``."""
     config = yaml.safe_load(cluster.kubeconfig.read_text())
@@ -226,7 +212,7 @@ def test_the_operator_reconciles_under_the_charts_service_account_token(
     example = REPO / "crds" / "examples" / "gpt-oss-20b-h100.yaml"
     name = yaml.safe_load(example.read_text())["metadata"]["name"]
     log = tmp_path / "operator.log"
-    liveness = f"http://127.0.0.1:{_free_port()}/healthz"
+    liveness = f"http://127.0.0.1:{free_port()}/healthz"
     with operator_running(
         kubeconfig,
         log,
@@ -236,7 +222,7 @@ def test_the_operator_reconciles_under_the_charts_service_account_token(
         liveness,
         GPTOSS_OPERATOR_RESYNC_SECONDS="3",
     ) as process:
-        eventually(lambda: _answers(liveness), timeout=60, what="the operator's liveness")
+        eventually(lambda: answers(liveness), timeout=60, what="the operator's liveness")
         kubectl.ok("apply", "-n", namespace, "-f", str(example))
 
         def reconciled() -> dict[str, Any] | None:
