@@ -104,9 +104,11 @@ def _local_answers(stack: Stack) -> bool:
     )
     try:
         raw = client.chat.completions.with_raw_response.create(
-            model="gpt-oss-120b", messages=[{"role": "user", "content": "hi"}], max_tokens=8,
+            model="gpt-oss-120b",
+            messages=[{"role": "user", "content": "hi"}],
+            max_tokens=8,
             extra_headers={"x-gptoss-route": "local"},
-        )  # fmt: skip
+        )
     except openai.APIError:
         return False
     finally:
@@ -120,6 +122,24 @@ async def _fault(url: str, rules: list[str] | None) -> None:
             await http.delete(f"{url}/_sim/faults")
         else:
             await http.put(f"{url}/_sim/faults", json=rules)
+
+
+async def _phase(
+    stack: Stack, tally: Tally, *, concurrency: int, seconds: float, max_tokens: int
+) -> Counter[str]:
+    """Run one load phase; the requests each backend answered during it."""
+    before = Counter(tally.by_backend)
+    await run_load(
+        stack.router_api,
+        model="gpt-oss-120b",
+        concurrency=concurrency,
+        seconds=seconds,
+        max_tokens=max_tokens,
+        tally=tally,
+    )
+    during = Counter(tally.by_backend)
+    during.subtract(before)
+    return Counter({k: v for k, v in during.items() if v > 0})
 
 
 async def run_scenario(
@@ -137,59 +157,55 @@ async def run_scenario(
     try:
         timeline.phase = "loading"
         waited = await asyncio.to_thread(
-            stack.kubectl, "wait", "gptoss/chat", "-n", stack.namespace,
-            "--for=condition=Ready", "--timeout=240s",
-        )  # fmt: skip
+            stack.kubectl,
+            "wait",
+            "gptoss/chat",
+            "-n",
+            stack.namespace,
+            "--for=condition=Ready",
+            "--timeout=240s",
+        )
         if waited.returncode != 0:
             raise RuntimeError(f"chat never became Ready: {waited.stderr}")
         await _until("the router to discover the replica", lambda: _local_answers(stack), 60)
 
         timeline.phase = "local"
         say(f"phase local: {timing.light} clients for {timing.local_s:.0f}s")
-        await run_load(
-            stack.router_api,
-            model="gpt-oss-120b",
+        local = await _phase(
+            stack,
+            tally,
             concurrency=timing.light,
             seconds=timing.local_s,
             max_tokens=timing.max_tokens,
-            tally=tally,
         )
-        story.served_locally = tally.by_backend["local"]
+        story.served_locally = local["local"]
 
         timeline.phase = "saturate"
         say(f"phase saturate: {timing.heavy} clients for {timing.saturate_s:.0f}s")
-        before = Counter(tally.by_backend)
-        await run_load(
-            stack.router_api,
-            model="gpt-oss-120b",
+        saturated = await _phase(
+            stack,
+            tally,
             concurrency=timing.heavy,
             seconds=timing.saturate_s,
             max_tokens=timing.max_tokens,
-            tally=tally,
         )
-        spilled = Counter(tally.by_backend)
-        spilled.subtract(before)
-        story.spilled_to = Counter({k: v for k, v in spilled.items() if k != "local" and v > 0})
+        story.spilled_to = Counter({k: v for k, v in saturated.items() if k != "local"})
 
         failing = story.spilled_to.most_common(1)[0][0] if story.spilled_to else "groq"
         story.failed_provider = failing
         timeline.phase = "failover"
         say(f"phase failover: {failing} now answers 503; {timing.heavy} clients continue")
         await _fault(stack.providers[failing], ["status=503"])
-        before = Counter(tally.by_backend)
-        await run_load(
-            stack.router_api,
-            model="gpt-oss-120b",
+        failed_over = await _phase(
+            stack,
+            tally,
             concurrency=timing.heavy,
             seconds=timing.failover_s,
             max_tokens=timing.max_tokens,
-            tally=tally,
         )
         await _fault(stack.providers[failing], None)
-        after = Counter(tally.by_backend)
-        after.subtract(before)
         story.failover_to = Counter(
-            {k: v for k, v in after.items() if k not in ("local", failing) and v > 0}
+            {k: v for k, v in failed_over.items() if k not in ("local", failing)}
         )
         story.peak_replicas = max(s.desired for s in timeline.samples)
 
