@@ -25,6 +25,7 @@ COPY pyproject.toml uv.lock README.md ./
 COPY operator/ operator/
 COPY router/ router/
 COPY simulators/ simulators/
+COPY vllmspec/ vllmspec/
 COPY localkube/gptoss_localkube/ localkube/gptoss_localkube/
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable
