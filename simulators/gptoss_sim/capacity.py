@@ -3,12 +3,21 @@
 vLLM runs the model in steps. Each step serves every running sequence: one decode token for
 those already past their prompt, a chunk of prompt ("chunked prefill") for those still reading
 it, all within a budget of ``max_num_batched_tokens`` tokens. At most ``max_num_seqs`` sequences
-run at once; the rest wait in a FIFO queue. A sequence is admitted only when the KV-cache blocks
-for its whole prompt are free, and takes one more block every ``block_size`` generated tokens;
-when the pool runs dry the newest running sequence is preempted (its blocks freed, its work
-recomputed later), as vLLM's scheduler does. A step lasts longer the more sequences it serves
-and the more prompt tokens it prefills, so each request's token rate falls as the batch grows
-while the engine's total rate rises.
+run at once; the rest wait in a FIFO queue. A sequence holds KV-cache blocks of ``block_size``
+tokens for what it has computed so far. A step lasts longer the more sequences it serves and the
+more prompt tokens it prefills, so each request's token rate falls as the batch grows while the
+engine's total rate rises.
+
+Scheduling follows vLLM 0.17.0 ``vllm/v1/core/sched/scheduler.py`` (``Scheduler.schedule``):
+running requests first, in order, each taking KV blocks for just the tokens scheduled this step
+(``allocate_slots``); when the pool runs dry the LAST running request is preempted (its blocks
+freed, its progress recomputed later) until the request fits or preempts itself; waiting
+requests are admitted, first come first served, only in a step that preempted nothing, while
+fewer than ``max_num_seqs`` run and the token budget lasts. With prefix caching on (vLLM's
+default) a waiting request first looks its prompt's block hashes up in the cache and skips the
+prefill of what it finds (``gptoss_sim.prefix_cache``); the lookup is counted in
+``prefix_queries``/``prefix_hits`` (tokens) on every attempt to admit a request that has not
+been preempted, as ``KVCacheManager.get_computed_blocks`` records it.
 
 The defaults describe gpt-oss-120b on one H100 80GB at tensor parallel size 1:
 
@@ -17,7 +26,8 @@ The defaults describe gpt-oss-120b on one H100 80GB at tensor parallel size 1:
   the 18 full-attention layers takes 36,864 B (§3.3, derived): 1.71 GiB / 36 KiB ≈ 49,800.
 - ``max_num_batched_tokens`` 1024: the recipe's workaround for the H100 TP1 out-of-memory
   (operator-anchors.md §3.1, "Known limitations").
-- ``max_num_seqs`` 1024: "defaults to about 1024 on large GPUs" (§3.1, recipe notes).
+- ``max_num_seqs`` 1024: vLLM's default on a GPU of at least 70 GiB whose name lacks "a100",
+  like an H100 80GB (``gptoss_sim.gpu``; vLLM ``engine/arg_utils.py``).
 - ``max_model_len`` 32,768: vLLM refuses to start when one full-length sequence does not fit
   the KV pool (the #27508 situation, §0 item 7), so the largest power of two below 49,800.
 - step times: 5.5 ms + 0.8 ms per running sequence, i.e. about 180 tokens/s for a lone request
@@ -33,7 +43,10 @@ The defaults describe gpt-oss-120b on one H100 80GB at tensor parallel size 1:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+
+from gptoss_sim.prefix_cache import BlockHash, Held, KvPool, generated_block_hash
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,9 @@ class CapacityParams:
     kv_cache_tokens: int = 49_800
     block_size: int = 16
     max_model_len: int = 32_768
+    # vLLM's --enable-prefix-caching: on unless --no-enable-prefix-caching
+    # (engine/arg_utils.py, _set_default_chunked_prefill_and_prefix_caching_args).
+    enable_prefix_caching: bool = True
     step_base_s: float = 0.0055
     step_per_seq_s: float = 0.0008
     prefill_token_s: float = 0.00005
@@ -73,16 +89,32 @@ class Seq:
     prompt_tokens: int
     output_tokens: int
     arrived_at: float
+    # The hash chain over the prompt's full blocks (gptoss_sim.prefix_cache.block_hashes);
+    # without it the prompt shares no blocks with other requests.
+    hashes: tuple[BlockHash, ...] = ()
     computed: int = 0
     generated: int = 0
-    blocks: int = 0
+    held: Held = ()
+    cached_upto: int = 0  # leading blocks already offered to the cache (vLLM num_cached_block)
     scheduled_at: float | None = None
     first_token_at: float | None = None
+    # Prompt tokens found in the prefix cache when first scheduled (vLLM's num_cached_tokens).
+    cached_tokens: int | None = None
+    preemptions: int = 0
 
     @property
     def target(self) -> int:
         """Tokens whose KV must exist before the next token can be sampled."""
         return self.prompt_tokens + self.generated
+
+    @property
+    def blocks(self) -> int:
+        return len(self.held)
+
+    def block_hash(self, index: int) -> BlockHash:
+        if index < len(self.hashes):
+            return self.hashes[index]
+        return generated_block_hash(self.rid, index)
 
 
 @dataclass(frozen=True)
@@ -90,8 +122,10 @@ class EngineState:
     now: float = 0.0
     waiting: tuple[Seq, ...] = ()
     running: tuple[Seq, ...] = ()
-    used_blocks: int = 0
+    pool: KvPool | None = None  # None: a fresh engine, every block free
     preemptions: int = 0
+    prefix_queries: int = 0  # tokens looked up in the prefix cache (vLLM prefix_cache_queries)
+    prefix_hits: int = 0  # tokens found there (vLLM prefix_cache_hits)
 
 
 @dataclass(frozen=True)
@@ -113,75 +147,131 @@ def blocks_for(tokens: int, block_size: int) -> int:
     return math.ceil(tokens / block_size)
 
 
+def pool_of(state: EngineState, params: CapacityParams) -> KvPool:
+    return state.pool if state.pool is not None else KvPool.empty(params.total_blocks)
+
+
+def used_blocks(state: EngineState, params: CapacityParams) -> int:
+    """KV blocks held by running requests (free cached blocks do not count)."""
+    return params.total_blocks - pool_of(state, params).num_free
+
+
 def kv_usage(state: EngineState, params: CapacityParams) -> float:
-    """``vllm:kv_cache_usage_perc``: the used fraction of KV blocks, 0..1."""
-    return state.used_blocks / params.total_blocks
+    """``vllm:kv_cache_usage_perc``: the used fraction of KV blocks, 0..1 (``get_usage``)."""
+    return used_blocks(state, params) / params.total_blocks
 
 
 def add_request(state: EngineState, seq: Seq) -> EngineState:
     return replace(state, waiting=(*state.waiting, seq))
 
 
-def abort(state: EngineState, rid: int) -> EngineState:
+def abort(state: EngineState, rid: int, params: CapacityParams) -> EngineState:
     """Drop request ``rid`` wherever it is and free its blocks."""
-    freed = sum(s.blocks for s in state.running if s.rid == rid)
+    pool = pool_of(state, params)
+    for seq in state.running:
+        if seq.rid == rid:
+            pool = pool.release(seq.held)
     return replace(
         state,
         waiting=tuple(s for s in state.waiting if s.rid != rid),
         running=tuple(s for s in state.running if s.rid != rid),
-        used_blocks=state.used_blocks - freed,
+        pool=pool,
     )
 
 
-def _requeue(seq: Seq) -> Seq:
-    # Preemption by recomputation: the KV is dropped and the prompt plus what was generated
-    # so far is prefilled again when the sequence is readmitted.
-    return replace(seq, computed=0, blocks=0)
+def _preempted(seq: Seq) -> Seq:
+    # Preemption by recomputation (vLLM Scheduler._preempt_request): the blocks are freed and
+    # num_computed_tokens reset; readmission finds what is still cached.
+    return replace(seq, computed=0, held=(), cached_upto=0, preemptions=seq.preemptions + 1)
+
+
+def _grow(pool: KvPool, seq: Seq, tokens: int, params: CapacityParams) -> tuple[KvPool, Seq] | None:
+    """Blocks for ``seq``'s next ``tokens`` tokens, the full ones entered into the cache.
+
+    vLLM ``KVCacheManager.allocate_slots``: ``None`` when the free queue is too short.
+    """
+    size = params.block_size
+    extra = max(0, blocks_for(seq.computed + tokens, size) - len(seq.held))
+    if extra > pool.num_free:
+        return None
+    pool = pool.take(extra)
+    held = list(seq.held) + [None] * extra
+    upto = seq.cached_upto
+    if params.enable_prefix_caching:
+        full = min(seq.computed + tokens, seq.target) // size
+        for index in range(upto, full):
+            block_hash = seq.block_hash(index)
+            pool, cached = pool.register(block_hash)
+            if cached:
+                held[index] = block_hash
+        upto = max(upto, full)
+    return pool, replace(seq, held=tuple(held), cached_upto=upto)
 
 
 def step(state: EngineState, params: CapacityParams) -> Step | None:
     """Schedule and run one engine step; ``None`` when there is nothing to do."""
     if not state.running and not state.waiting:
         return None
+    size = params.block_size
     budget = params.max_num_batched_tokens
-    free = params.total_blocks - state.used_blocks
+    pool = pool_of(state, params)
     running = list(state.running)
     waiting = list(state.waiting)
-    preemptions = state.preemptions
+    preempted = 0
+    queries = hits = 0
     scheduled: dict[int, int] = {}
 
     i = 0
     while i < len(running) and budget > 0:
         seq = running[i]
         need = min(seq.target - seq.computed, budget)
-        extra = max(0, blocks_for(seq.computed + need, params.block_size) - seq.blocks)
-        while extra > free and running[-1] is not seq:
+        grown = _grow(pool, seq, need, params)
+        while grown is None:
             victim = running.pop()
-            free += victim.blocks
-            waiting.insert(0, _requeue(victim))
-            preemptions += 1
-        if extra > free:
-            running.pop(i)
-            free += seq.blocks
-            waiting.insert(0, _requeue(seq))
-            preemptions += 1
-            continue
-        free -= extra
-        running[i] = replace(seq, blocks=seq.blocks + extra)
+            pool = pool.release(victim.held)
+            waiting.insert(0, _preempted(victim))
+            preempted += 1
+            if victim is seq:
+                break
+            grown = _grow(pool, seq, need, params)
+        if grown is None:
+            break
+        pool, running[i] = grown
         scheduled[seq.rid] = need
         budget -= need
         i += 1
 
-    while waiting and budget > 0 and len(running) < params.max_num_seqs:
+    while not preempted and waiting and budget > 0 and len(running) < params.max_num_seqs:
         seq = waiting[0]
-        reserve = blocks_for(seq.target, params.block_size)
-        if reserve > free:
+        hit = 0
+        if params.enable_prefix_caching:
+            # The last token is always recomputed for its logits: at most num_tokens - 1 hit.
+            most = (seq.target - 1) // size
+            chain = [seq.block_hash(index) for index in range(most)]
+            hit = pool.longest_hit(chain, most)
+            if seq.preemptions == 0:
+                queries += seq.target
+                hits += hit * size
+        hit_hashes = tuple(seq.block_hash(index) for index in range(hit))
+        computed = hit * size
+        need = min(seq.target - computed, budget)
+        wanted = blocks_for(computed + need, size) - hit + pool.blocks_to_touch(hit_hashes)
+        if wanted > pool.num_free:
             break
         waiting.pop(0)
-        free -= reserve
-        need = min(seq.target - seq.computed, budget)
-        scheduled_at = seq.scheduled_at if seq.scheduled_at is not None else state.now
-        running.append(replace(seq, blocks=reserve, scheduled_at=scheduled_at))
+        pool = pool.touch(hit_hashes)
+        seq = replace(
+            seq,
+            computed=computed,
+            held=hit_hashes,
+            cached_upto=hit,
+            scheduled_at=seq.scheduled_at if seq.scheduled_at is not None else state.now,
+            cached_tokens=seq.cached_tokens if seq.cached_tokens is not None else computed,
+        )
+        grown = _grow(pool, seq, need, params)
+        assert grown is not None  # the free blocks were counted above
+        pool, seq = grown
+        running.append(seq)
         scheduled[seq.rid] = need
         budget -= need
 
@@ -203,15 +293,17 @@ def step(state: EngineState, params: CapacityParams) -> Step | None:
             finished = seq.generated >= seq.output_tokens
             events.append(TokenEvent(seq=seq, finished=finished))
             if finished:
-                free += seq.blocks
+                pool = pool.release(seq.held)
                 continue
         survivors.append(seq)
     new_state = EngineState(
         now=end,
         waiting=tuple(waiting),
         running=tuple(survivors),
-        used_blocks=params.total_blocks - free,
-        preemptions=preemptions,
+        pool=pool,
+        preemptions=state.preemptions + preempted,
+        prefix_queries=state.prefix_queries + queries,
+        prefix_hits=state.prefix_hits + hits,
     )
     return Step(state=new_state, duration=duration, events=tuple(events))
 
@@ -224,13 +316,17 @@ class Outcome:
     ttft: float
     e2e: float
     queued: float
+    cached_tokens: int = 0
 
 
 def simulate(
-    params: CapacityParams, arrivals: list[tuple[float, int, int]]
+    params: CapacityParams,
+    arrivals: list[tuple[float, int, int]],
+    prompts: Sequence[tuple[BlockHash, ...]] | None = None,
 ) -> tuple[list[Outcome], int]:
     """Run the engine in virtual time over ``(arrival time, prompt, output)`` requests.
 
+    ``prompts`` optionally gives each request's block hashes, for prefix caching.
     Returns each request's outcome and the longest waiting queue left after a step.
     """
     pending = sorted(enumerate(arrivals), key=lambda item: item[1][0])
@@ -240,7 +336,8 @@ def simulate(
     while pending or state.running or state.waiting:
         while pending and pending[0][1][0] <= state.now:
             rid, (at, prompt, output) = pending.pop(0)
-            state = add_request(state, Seq(rid, prompt, output, arrived_at=at))
+            hashes = prompts[rid] if prompts is not None else ()
+            state = add_request(state, Seq(rid, prompt, output, arrived_at=at, hashes=hashes))
         result = step(state, params)
         if result is None:
             state = replace(state, now=pending[0][1][0])
@@ -256,6 +353,7 @@ def simulate(
                         ttft=seq.first_token_at - seq.arrived_at,
                         e2e=state.now - seq.arrived_at,
                         queued=seq.scheduled_at - seq.arrived_at,
+                        cached_tokens=seq.cached_tokens or 0,
                     )
                 )
     return sorted(outcomes, key=lambda o: o.rid), max_waiting

@@ -1,8 +1,12 @@
 """The vLLM engine loop: drives the pure capacity model in real (or injected) time.
 
 Requests come in through :meth:`Engine.generate`, which yields the running count of tokens the
-request has produced as the steps that produce them end. A request whose consumer goes away is
-aborted and its KV blocks freed, as vLLM aborts a request when its client disconnects.
+request has produced as the steps that produce them end, and fills in the request's
+:class:`RequestStats` (prefix-cache hits) once it is scheduled. A request whose consumer goes
+away is aborted and its KV blocks freed, as vLLM aborts a request when its client disconnects.
+
+A killed engine fails every request in it with vLLM's ``EngineDeadError`` message (vLLM 0.17.0
+``vllm/v1/engine/exceptions.py``); what the server does next is up to ``gptoss_sim.vllm_app``.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from gptoss_sim.capacity import (
     CapacityParams,
@@ -23,12 +27,31 @@ from gptoss_sim.capacity import (
     step,
 )
 from gptoss_sim.clock import Clock
+from gptoss_sim.prefix_cache import BlockHash
 
-StepObserver = Callable[[tuple[TokenEvent, ...], EngineState, int], None]
+# Called after each step with its token events and the engine state before and after it.
+StepObserver = Callable[[tuple[TokenEvent, ...], EngineState, EngineState], None]
+
+ENGINE_DEAD_MESSAGE = "EngineCore encountered an issue. See stack trace (above) for the root cause."
 
 
 class EngineDead(Exception):
     """The engine has died; every request in it fails (vLLM's ``EngineDeadError``)."""
+
+    def __init__(self) -> None:
+        super().__init__(ENGINE_DEAD_MESSAGE)
+
+
+@dataclass
+class RequestStats:
+    """What the engine tells about one request besides its tokens.
+
+    ``cached_tokens`` is vLLM's ``RequestOutput.num_cached_tokens``: prompt tokens found in the
+    prefix cache when the request was first scheduled (vLLM ``Scheduler.schedule``), known
+    before the request's first token is yielded and unchanged after.
+    """
+
+    cached_tokens: int = 0
 
 
 class Engine:
@@ -75,20 +98,37 @@ class Engine:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
+    @property
+    def prefix_cache(self) -> tuple[int, int]:
+        """Prompt tokens looked up in the prefix cache, and found there, so far."""
+        return self._state.prefix_queries, self._state.prefix_hits
+
     def kill(self) -> None:
         """Kill the engine: in-flight requests fail and new ones are refused."""
         self.dead = True
         for queue in self._queues.values():
             queue.put_nowait(None)
 
-    async def generate(self, prompt_tokens: int, output_tokens: int) -> AsyncIterator[int]:
-        """Yield how many tokens the request has produced, as steps produce them."""
+    async def generate(
+        self,
+        prompt_tokens: int,
+        output_tokens: int,
+        hashes: tuple[BlockHash, ...] = (),
+        stats: RequestStats | None = None,
+    ) -> AsyncIterator[int]:
+        """Yield how many tokens the request has produced, as steps produce them.
+
+        ``hashes`` is the block-hash chain of the prompt's token ids, for prefix caching
+        (``gptoss_sim.prefix_cache.block_hashes``); ``stats`` is filled in before the first
+        count is yielded.
+        """
         if self.dead:
-            raise EngineDead("engine is dead")
+            raise EngineDead
         rid = next(self._ids)
         queue: asyncio.Queue[TokenEvent | None] = asyncio.Queue()
         self._queues[rid] = queue
-        seq = Seq(rid, prompt_tokens, max(1, output_tokens), arrived_at=self._clock.now())
+        now = self._clock.now()
+        seq = Seq(rid, prompt_tokens, max(1, output_tokens), arrived_at=now, hashes=hashes)
         self._arrivals.append(seq)
         self._wake.set()
         finished = False
@@ -96,8 +136,10 @@ class Engine:
             while not finished:
                 event = await queue.get()
                 if event is None:
-                    raise EngineDead("engine died while serving the request")
+                    raise EngineDead
                 finished = event.finished
+                if stats is not None:
+                    stats.cached_tokens = event.seq.cached_tokens or 0
                 yield event.seq.generated
         finally:
             del self._queues[rid]
@@ -111,7 +153,7 @@ class Engine:
             state = add_request(state, seq)
         self._arrivals.clear()
         for rid in self._aborted:
-            state = abort(state, rid)
+            state = abort(state, rid, self.params)
         self._aborted.clear()
         self._state = state
 
@@ -126,7 +168,7 @@ class Engine:
                 continue
             # The gauges show the batch as scheduled for this step while it runs, as vLLM's
             # scheduler stats do; the tokens arrive when the step ends.
-            preempted = result.state.preemptions - self._state.preemptions
+            before = self._state
             self._state = result.state
             await self._clock.sleep(result.duration)
             self._state = replace(self._state, now=self._clock.now())
@@ -135,4 +177,4 @@ class Engine:
                 if queue is not None:
                     queue.put_nowait(event)
             if self._observe is not None:
-                self._observe(result.events, self._state, preempted)
+                self._observe(result.events, before, self._state)

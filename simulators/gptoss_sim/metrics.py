@@ -3,7 +3,10 @@
 Names, types and labels follow operator-anchors.md §3.4 (vLLM ``vllm/v1/metrics/loggers.py``
 and ``docs/design/metrics.md``): every series carries ``model_name`` and ``engine``; counters
 are exposed with the ``_total`` suffix; ``vllm:kv_cache_usage_perc`` replaced the removed
-``vllm:gpu_cache_usage_perc`` (vLLM PRs #18354, #29330).
+``vllm:gpu_cache_usage_perc`` (vLLM PRs #18354, #29330). The prefix-cache counters count tokens
+(``vllm:prefix_cache_queries`` / ``vllm:prefix_cache_hits``, vLLM 0.17.0
+``vllm/v1/metrics/loggers.py``), and ``vllm:cache_config_info`` carries the cache config as
+labels plus ``engine`` (``log_metrics_info``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ E2E_BUCKETS = (
     30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0,
 )  # fmt: skip
 LABELS = ("model_name", "engine")
+SOURCES = ("local_compute", "local_cache_hit", "external_kv_transfer")
 
 
 class VllmMetrics:
@@ -41,8 +45,20 @@ class VllmMetrics:
         self.kv_usage = gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent.")
         self.cache_info = Gauge(
             "vllm:cache_config_info",
-            "Information of the LLMEngine CacheConfig.",
-            ("block_size", "num_gpu_blocks", "enable_prefix_caching"),
+            "Information of the LLMEngine CacheConfig",
+            ("block_size", "num_gpu_blocks", "enable_prefix_caching", "engine"),
+            registry=registry,
+        )
+        self.prefix_queries = Counter(
+            "vllm:prefix_cache_queries",
+            "Prefix cache queries, in terms of number of queried tokens.",
+            LABELS,
+            registry=registry,
+        )
+        self.prefix_hits = Counter(
+            "vllm:prefix_cache_hits",
+            "Prefix cache hits, in terms of number of cached tokens.",
+            LABELS,
             registry=registry,
         )
         self.preemptions = Counter(
@@ -50,6 +66,24 @@ class VllmMetrics:
         )
         self.prompt_tokens = Counter(
             "vllm:prompt_tokens", "Number of prefill tokens processed.", LABELS, registry=registry
+        )
+        self.prompt_tokens_by_source = Counter(
+            "vllm:prompt_tokens_by_source",
+            "Number of prompt tokens by source.",
+            (*LABELS, "source"),
+            registry=registry,
+        )
+        self.prompt_tokens_cached = Counter(
+            "vllm:prompt_tokens_cached",
+            "Number of cached prompt tokens (local + external).",
+            LABELS,
+            registry=registry,
+        )
+        self.prompt_tokens_recomputed = Counter(
+            "vllm:prompt_tokens_recomputed",
+            "Number of cached tokens recomputed for forward pass.",
+            LABELS,
+            registry=registry,
         )
         self.generation_tokens = Counter(
             "vllm:generation_tokens",
@@ -85,8 +119,13 @@ class VllmMetrics:
             registry=registry,
         )
         # Touch every labelled child so the families show up before the first request.
-        for family in (self.preemptions, self.prompt_tokens, self.generation_tokens):
+        counters = (self.preemptions, self.prompt_tokens, self.generation_tokens)
+        cache = (self.prefix_queries, self.prefix_hits)
+        cached = (self.prompt_tokens_cached, self.prompt_tokens_recomputed)
+        for family in (*counters, *cache, *cached):
             family.labels(**labels)
+        for source in SOURCES:
+            self.prompt_tokens_by_source.labels(**labels, source=source)
         for histogram in (self.ttft, self.e2e, self.queue_time):
             histogram.labels(**labels)
 
@@ -104,14 +143,20 @@ class VllmMetrics:
         self.cache_info.labels(
             block_size=str(params.block_size),
             num_gpu_blocks=str(params.total_blocks),
-            enable_prefix_caching="False",
+            enable_prefix_caching=str(params.enable_prefix_caching),
+            engine="0",
         ).set(1)
 
     def observe_step(
-        self, events: tuple[TokenEvent, ...], state: EngineState, preempted: int
+        self, events: tuple[TokenEvent, ...], before: EngineState, state: EngineState
     ) -> None:
-        """Count the tokens and finished requests of one engine step."""
+        """Count the tokens, cache lookups and finished requests of one engine step."""
         labels = self._labels
+        preempted = state.preemptions - before.preemptions
+        if state.prefix_queries > before.prefix_queries:
+            self.prefix_queries.labels(**labels).inc(state.prefix_queries - before.prefix_queries)
+        if state.prefix_hits > before.prefix_hits:
+            self.prefix_hits.labels(**labels).inc(state.prefix_hits - before.prefix_hits)
         if events:
             self.generation_tokens.labels(**labels).inc(len(events))
         if preempted:
@@ -120,11 +165,23 @@ class VllmMetrics:
             seq = event.seq
             if seq.generated == 1:
                 self.ttft.labels(**labels).observe(state.now - seq.arrived_at)
-                self.prompt_tokens.labels(**labels).inc(seq.prompt_tokens)
+                self._count_prompt(seq.prompt_tokens, seq.cached_tokens or 0)
                 if seq.scheduled_at is not None:
                     self.queue_time.labels(**labels).observe(seq.scheduled_at - seq.arrived_at)
             if event.finished:
                 self.e2e.labels(**labels).observe(state.now - seq.arrived_at)
+
+    def _count_prompt(self, prompt: int, cached: int) -> None:
+        # vLLM PromptTokenStats.update_from_output: with the whole prompt but its last token
+        # cached, that token is counted as recomputed and as a cache hit.
+        labels = self._labels
+        recomputed = 1 if cached + 1 == prompt else 0
+        self.prompt_tokens.labels(**labels).inc(prompt)
+        self.prompt_tokens_cached.labels(**labels).inc(cached)
+        self.prompt_tokens_recomputed.labels(**labels).inc(recomputed)
+        by_source = self.prompt_tokens_by_source
+        by_source.labels(**labels, source="local_compute").inc(prompt - cached)
+        by_source.labels(**labels, source="local_cache_hit").inc(cached + recomputed)
 
     def finished(self, reason: str) -> None:
         self.request_success.labels(**self._labels, finished_reason=reason).inc()

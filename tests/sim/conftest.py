@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import openai
 import pytest
@@ -38,7 +39,7 @@ SHORT = ReplyParams(reasoning_tokens={"low": 4, "medium": 8, "high": 24}, answer
 def vllm_config(**overrides: object) -> VllmConfig:
     fields: dict[str, object] = {"capacity": FAST, "reply": SHORT}
     fields.update(overrides)
-    return VllmConfig(**fields)
+    return VllmConfig(**fields)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -55,10 +56,10 @@ def vllm_client(vllm: Running) -> openai.OpenAI:
 def provider_sim(kind: str, **overrides: object) -> ProviderSim:
     fields: dict[str, object] = {"time_scale": 0.0, "reply": SHORT}
     fields.update(overrides)
-    return ProviderSim(ProviderConfig(PROFILES[kind], **fields))
+    return ProviderSim(ProviderConfig(PROFILES[kind], **fields))  # type: ignore[arg-type]
 
 
-def client_for(server: Running, **kwargs: object) -> openai.OpenAI:
+def client_for(server: Running, **kwargs: Any) -> openai.OpenAI:
     return openai.OpenAI(
         base_url=server.openai_base_url, api_key="test-key", max_retries=0, **kwargs
     )
