@@ -25,6 +25,25 @@ def sse(data: Any, event: str | None = None) -> bytes:
     return f"{head}data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
+async def stream_interval(
+    counts: AsyncIterator[int], interval: int, total: int
+) -> AsyncIterator[int]:
+    """The token counts vLLM's ``--stream-interval`` lets through, as they come.
+
+    vLLM 0.17.0 ``vllm/v1/engine/output_processor.py`` (``RequestState.make_request_output``)
+    sends an output when the request has finished, when nothing has been sent yet (the first
+    token goes out at once), or when ``interval`` tokens have piled up since the last one sent.
+    """
+    sent = 0
+    try:
+        async for count in counts:
+            if sent == 0 or count - sent >= interval or count >= total:
+                sent = count
+                yield count
+    finally:
+        await counts.aclose()  # type: ignore[attr-defined]
+
+
 async def paced(
     pacer: Pacer, prompt_tokens: int, pieces: list[tuple[Channel, str]]
 ) -> AsyncIterator[list[tuple[Channel, str]]]:
