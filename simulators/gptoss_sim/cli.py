@@ -1,31 +1,43 @@
 """``python -m gptoss_sim``: run one simulator on a host and port.
 
     python -m gptoss_sim vllm --host 127.1.1.1 --port 8000 [--model openai/gpt-oss-20b]
-        [--startup-seconds 120] [--max-num-seqs 1024] [--kv-cache-tokens 49800] ...
+        [--startup-seconds 120] [--max-num-seqs N] [--kv-cache-tokens 49800] ...
+        [--gpu-name "NVIDIA A100-SXM4-80GB" --gpu-memory-gib 80]
     python -m gptoss_sim groq|fireworks|together|openai --port 9001 [--time-scale 1.0]
     ... [--fault "status=503,every=3"] [--fault "reset,after=30,until=60"]
 
 Fault rules are described in ``gptoss_sim.faults``; they can also be changed while running
 with ``PUT /_sim/faults`` (a JSON list of rule strings) or per request with ``x-sim-fault``.
+
+The vLLM simulator takes vLLM's own flags for what shapes serving (``--max-num-seqs``,
+``--max-num-batched-tokens``, ``--max-model-len``, ``--block-size``, ``--stream-interval``,
+``--[no-]enable-prefix-caching``, ``--enable-prompt-tokens-details``, ``--served-model-name``),
+with vLLM's defaults; without ``--max-num-seqs`` / ``--max-num-batched-tokens`` it picks what
+vLLM picks for the GPU it runs on (``gptoss_sim.gpu``). The parsers default to what the
+operator passes (``--tool-call-parser openai --enable-auto-tool-choice --reasoning-parser
+openai_gptoss``); ``--tool-call-parser ""``, ``--no-enable-auto-tool-choice`` and
+``--reasoning-parser ""`` turn them off, as their absence does on vLLM (the ``vllm`` shim
+says so explicitly). It reads vLLM's environment variables ``VLLM_KEEP_ALIVE_ON_ENGINE_DEATH``,
+``VLLM_SYSTEM_START_DATE`` and ``VLLM_ENABLE_RESPONSES_API_STORE``.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
-from dataclasses import fields, replace
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from gptoss_sim.capacity import CapacityParams
 from gptoss_sim.errors import SimError
 from gptoss_sim.faults import parse_rule
+from gptoss_sim.gpu import DEFAULT_GPU, Gpu, scheduler_limits
 from gptoss_sim.providers.app import ProviderConfig, ProviderSim
 from gptoss_sim.providers.profiles import PROFILES
 from gptoss_sim.server import Simulator, serve
 from gptoss_sim.vllm_app import VllmConfig, VllmSim
 
 _CAPACITY_FLAGS = {
-    "max_num_seqs": int,
-    "max_num_batched_tokens": int,
     "kv_cache_tokens": int,
     "block_size": int,
     "max_model_len": int,
@@ -33,6 +45,52 @@ _CAPACITY_FLAGS = {
     "step_per_seq_s": float,
     "prefill_token_s": float,
 }
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not >= 1")
+    return value
+
+
+def _vllm_flags(sub: argparse.ArgumentParser) -> None:
+    defaults = CapacityParams()
+    sub.add_argument(
+        "--model",
+        default=VllmConfig().model,
+        help="the served model name (vLLM's first --served-model-name)",
+    )
+    sub.add_argument(
+        "--served-model-name",
+        nargs="+",
+        default=[],
+        help="more names the model answers to (vLLM's further --served-model-name values)",
+    )
+    sub.add_argument("--startup-seconds", type=float, default=defaults.startup_s)
+    sub.add_argument("--stream-interval", type=_positive, default=1)
+    sub.add_argument("--max-num-seqs", type=_positive, default=None)
+    sub.add_argument("--max-num-batched-tokens", type=_positive, default=None)
+    sub.add_argument(
+        "--enable-prefix-caching",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.enable_prefix_caching,
+    )
+    sub.add_argument("--enable-prompt-tokens-details", action="store_true")
+    config = VllmConfig()
+    sub.add_argument("--model-path", default=None, help="what vllm serve loads (/v1/models root)")
+    sub.add_argument("--tool-call-parser", default=config.tool_call_parser)
+    sub.add_argument(
+        "--enable-auto-tool-choice",
+        action=argparse.BooleanOptionalAction,
+        default=config.enable_auto_tool_choice,
+    )
+    sub.add_argument("--reasoning-parser", default=config.reasoning_parser)
+    sub.add_argument("--gpu-name", default=DEFAULT_GPU.name, help="the GPU's driver name")
+    sub.add_argument("--gpu-memory-gib", type=float, default=DEFAULT_GPU.memory_gib)
+    for name, kind_of in _CAPACITY_FLAGS.items():
+        flag = "--" + name.replace("_", "-")
+        sub.add_argument(flag, type=kind_of, default=getattr(defaults, name))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -44,36 +102,58 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("--port", type=int, default=8000)
         sub.add_argument("--fault", action="append", default=[], help="a fault rule (repeatable)")
         if kind == "vllm":
-            sub.add_argument("--model", default=VllmConfig().model)
-            sub.add_argument("--startup-seconds", type=float, default=CapacityParams().startup_s)
-            sub.add_argument("--stream-interval", type=int, default=1)
-            defaults = CapacityParams()
-            for name, kind_of in _CAPACITY_FLAGS.items():
-                flag = "--" + name.replace("_", "-")
-                sub.add_argument(flag, type=kind_of, default=getattr(defaults, name))
+            _vllm_flags(sub)
         else:
             sub.add_argument("--time-scale", type=float, default=1.0)
     return top
 
 
-def build(args: argparse.Namespace) -> Simulator:
+def _env_flag(env: Mapping[str, str], name: str) -> bool:
+    # vllm/envs.py reads these as bool(int(os.getenv(name, "0"))).
+    return bool(int(env.get(name, "0") or "0"))
+
+
+def vllm_config(args: argparse.Namespace, env: Mapping[str, str]) -> VllmConfig:
+    """The simulator's configuration from its command line and environment."""
+    gpu = Gpu(args.gpu_name, args.gpu_memory_gib)
+    seqs, batched = scheduler_limits(
+        gpu, args.max_num_seqs, args.max_num_batched_tokens, args.max_model_len
+    )
+    capacity = replace(
+        CapacityParams(startup_s=args.startup_seconds),
+        max_num_seqs=seqs,
+        max_num_batched_tokens=batched,
+        enable_prefix_caching=args.enable_prefix_caching,
+        **{name: getattr(args, name) for name in _CAPACITY_FLAGS},
+    )
+    return VllmConfig(
+        model=args.model,
+        aliases=tuple(n for n in args.served_model_name if n != args.model),
+        capacity=capacity,
+        stream_interval=args.stream_interval,
+        keep_alive_on_engine_death=_env_flag(env, "VLLM_KEEP_ALIVE_ON_ENGINE_DEATH"),
+        system_start_date=env.get("VLLM_SYSTEM_START_DATE") or None,
+        enable_prompt_tokens_details=args.enable_prompt_tokens_details,
+        responses_store=_env_flag(env, "VLLM_ENABLE_RESPONSES_API_STORE"),
+        model_path=args.model_path,
+        tool_call_parser=args.tool_call_parser or None,
+        enable_auto_tool_choice=args.enable_auto_tool_choice,
+        reasoning_parser=args.reasoning_parser or None,
+    )
+
+
+def build(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Simulator:
     try:
         faults = tuple(parse_rule(text) for text in args.fault)
     except SimError as error:
         raise SystemExit(f"--fault: {error.message}") from None
     if args.kind == "vllm":
-        names = {f.name for f in fields(CapacityParams)} & set(_CAPACITY_FLAGS)
-        capacity = replace(
-            CapacityParams(startup_s=args.startup_seconds),
-            **{name: getattr(args, name) for name in names},
-        )
-        config = VllmConfig(
-            model=args.model,
-            capacity=capacity,
-            stream_interval=args.stream_interval,
-            faults=faults,
-        )
-        return VllmSim(config)
+        try:
+            config = vllm_config(args, os.environ if env is None else env)
+        except ValueError as error:
+            # vLLM refuses to start on a configuration it cannot serve.
+            raise SystemExit(f"vllm: {error}") from None
+        return VllmSim(replace(config, faults=faults))
     profile = PROFILES[args.kind]
     return ProviderSim(ProviderConfig(profile, time_scale=args.time_scale, faults=faults))
 
