@@ -19,6 +19,14 @@ prefill of what it finds (``gptoss_sim.prefix_cache``); the lookup is counted in
 ``prefix_queries``/``prefix_hits`` (tokens) on every attempt to admit a request that has not
 been preempted, as ``KVCacheManager.get_computed_blocks`` records it.
 
+gpt-oss alternates full-attention and sliding-window (128-token) layers, as many of each.
+vLLM's hybrid KV cache manager gives each kind its group of KV blocks from ONE pool of
+``kv_cache_tokens / block_size`` blocks (``vllm/v1/core/kv_cache_utils.py``, uniform page size):
+a request holds full-attention blocks for all its tokens plus sliding-window blocks for the
+last ``sliding_window - 1`` computed tokens and those being computed; blocks that fall out of
+the window are freed before each allocation (``SlidingWindowManager``,
+``get_num_skipped_tokens``). Only the full-attention chain is looked up in the prefix cache.
+
 The defaults describe gpt-oss-120b on one H100 80GB at tensor parallel size 1:
 
 - ``kv_cache_tokens`` 49,800: vLLM left 1.71 GiB for KV with ``--gpu-memory-utilization 0.95
@@ -61,6 +69,8 @@ class CapacityParams:
     # vLLM's --enable-prefix-caching: on unless --no-enable-prefix-caching
     # (engine/arg_utils.py, _set_default_chunked_prefill_and_prefix_caching_args).
     enable_prefix_caching: bool = True
+    # gpt-oss's sliding-window layers (config.json sliding_window 128); None: full attention only.
+    sliding_window: int | None = 128
     step_base_s: float = 0.0055
     step_per_seq_s: float = 0.0008
     prefill_token_s: float = 0.00005
@@ -69,16 +79,31 @@ class CapacityParams:
     def __post_init__(self) -> None:
         if self.max_num_seqs < 1 or self.max_num_batched_tokens < 1 or self.block_size < 1:
             raise ValueError("max_num_seqs, max_num_batched_tokens and block_size must be >= 1")
-        if self.max_model_len > self.kv_cache_tokens:
-            # vLLM refuses to start in this case (operator-anchors.md §0 item 7, vLLM #27508).
+        if self.sequence_blocks > self.total_blocks:
+            # vLLM refuses to start unless one request of max_model_len fits
+            # (check_enough_kv_cache_memory; operator-anchors.md §0 item 7, vLLM #27508).
             raise ValueError(
                 f"max_model_len {self.max_model_len} does not fit the KV cache of "
-                f"{self.kv_cache_tokens} tokens"
+                f"{self.kv_cache_tokens} tokens ({self.total_blocks} blocks, "
+                f"{self.sequence_blocks} needed)"
             )
 
     @property
     def total_blocks(self) -> int:
         return self.kv_cache_tokens // self.block_size
+
+    @property
+    def sequence_blocks(self) -> int:
+        """Blocks one request of ``max_model_len`` tokens may hold at once.
+
+        vLLM ``FullAttentionSpec`` / ``SlidingWindowSpec.max_memory_usage_bytes``: every token's
+        block, plus the window's ``sliding_window - 1`` tokens and a step's chunk, plus one.
+        """
+        full = blocks_for(self.max_model_len, self.block_size)
+        if self.sliding_window is None:
+            return full
+        window = min(self.sliding_window - 1 + self.max_num_batched_tokens, self.max_model_len)
+        return full + blocks_for(window, self.block_size) + 1
 
 
 @dataclass(frozen=True)
@@ -95,6 +120,7 @@ class Seq:
     computed: int = 0
     generated: int = 0
     held: Held = ()
+    window: int = 0  # blocks held by the sliding-window layers
     cached_upto: int = 0  # leading blocks already offered to the cache (vLLM num_cached_block)
     scheduled_at: float | None = None
     first_token_at: float | None = None
@@ -109,7 +135,7 @@ class Seq:
 
     @property
     def blocks(self) -> int:
-        return len(self.held)
+        return len(self.held) + self.window
 
     def block_hash(self, index: int) -> BlockHash:
         if index < len(self.hashes):
@@ -170,7 +196,7 @@ def abort(state: EngineState, rid: int, params: CapacityParams) -> EngineState:
     pool = pool_of(state, params)
     for seq in state.running:
         if seq.rid == rid:
-            pool = pool.release(seq.held)
+            pool = _free(pool, seq)
     return replace(
         state,
         waiting=tuple(s for s in state.waiting if s.rid != rid),
@@ -179,10 +205,39 @@ def abort(state: EngineState, rid: int, params: CapacityParams) -> EngineState:
     )
 
 
+def _free(pool: KvPool, seq: Seq) -> KvPool:
+    # vLLM KVCacheCoordinator.free: each group's blocks, tail first, full attention first.
+    return pool.release(seq.held).release((None,) * seq.window)
+
+
 def _preempted(seq: Seq) -> Seq:
     # Preemption by recomputation (vLLM Scheduler._preempt_request): the blocks are freed and
     # num_computed_tokens reset; readmission finds what is still cached.
-    return replace(seq, computed=0, held=(), cached_upto=0, preemptions=seq.preemptions + 1)
+    return replace(
+        seq, computed=0, held=(), window=0, cached_upto=0, preemptions=seq.preemptions + 1
+    )
+
+
+def _skipped(computed: int, params: CapacityParams) -> int:
+    """Whole blocks before the sliding window of the next token (vLLM get_num_skipped_tokens)."""
+    if params.sliding_window is None:
+        return 0
+    return max(0, computed - params.sliding_window + 1) // params.block_size
+
+
+def _window_needed(seq: Seq, tokens: int, params: CapacityParams) -> int:
+    if params.sliding_window is None:
+        return 0
+    return blocks_for(seq.computed + tokens, params.block_size) - _skipped(seq.computed, params)
+
+
+def _trim(pool: KvPool, seq: Seq, params: CapacityParams) -> tuple[KvPool, Seq]:
+    """Free the sliding-window blocks the next token no longer attends to (remove_skipped_blocks,
+    done before the allocation check whether or not the request then fits)."""
+    live = max(0, blocks_for(seq.computed, params.block_size) - _skipped(seq.computed, params))
+    if seq.window <= live:
+        return pool, seq
+    return pool.release((None,) * (seq.window - live)), replace(seq, window=live)
 
 
 def _grow(pool: KvPool, seq: Seq, tokens: int, params: CapacityParams) -> tuple[KvPool, Seq] | None:
@@ -192,9 +247,10 @@ def _grow(pool: KvPool, seq: Seq, tokens: int, params: CapacityParams) -> tuple[
     """
     size = params.block_size
     extra = max(0, blocks_for(seq.computed + tokens, size) - len(seq.held))
-    if extra > pool.num_free:
+    window = max(0, _window_needed(seq, tokens, params) - seq.window)
+    if extra + window > pool.num_free:
         return None
-    pool = pool.take(extra)
+    pool = pool.take(extra + window)
     held = list(seq.held) + [None] * extra
     upto = seq.cached_upto
     if params.enable_prefix_caching:
@@ -205,7 +261,7 @@ def _grow(pool: KvPool, seq: Seq, tokens: int, params: CapacityParams) -> tuple[
             if cached:
                 held[index] = block_hash
         upto = max(upto, full)
-    return pool, replace(seq, held=tuple(held), cached_upto=upto)
+    return pool, replace(seq, held=tuple(held), window=seq.window + window, cached_upto=upto)
 
 
 def step(state: EngineState, params: CapacityParams) -> Step | None:
@@ -223,12 +279,13 @@ def step(state: EngineState, params: CapacityParams) -> Step | None:
 
     i = 0
     while i < len(running) and budget > 0:
-        seq = running[i]
+        pool, seq = _trim(pool, running[i], params)
+        running[i] = seq
         need = min(seq.target - seq.computed, budget)
         grown = _grow(pool, seq, need, params)
         while grown is None:
             victim = running.pop()
-            pool = pool.release(victim.held)
+            pool = _free(pool, victim)
             waiting.insert(0, _preempted(victim))
             preempted += 1
             if victim is seq:
@@ -255,14 +312,15 @@ def step(state: EngineState, params: CapacityParams) -> Step | None:
         hit_hashes = tuple(seq.block_hash(index) for index in range(hit))
         computed = hit * size
         need = min(seq.target - computed, budget)
+        seq = replace(seq, computed=computed)
         wanted = blocks_for(computed + need, size) - hit + pool.blocks_to_touch(hit_hashes)
+        wanted += _window_needed(seq, need, params)
         if wanted > pool.num_free:
             break
         waiting.pop(0)
         pool = pool.touch(hit_hashes)
         seq = replace(
             seq,
-            computed=computed,
             held=hit_hashes,
             cached_upto=hit,
             scheduled_at=seq.scheduled_at if seq.scheduled_at is not None else state.now,
@@ -293,7 +351,7 @@ def step(state: EngineState, params: CapacityParams) -> Step | None:
             finished = seq.generated >= seq.output_tokens
             events.append(TokenEvent(seq=seq, finished=finished))
             if finished:
-                pool = pool.release(seq.held)
+                pool = _free(pool, seq)
                 continue
         survivors.append(seq)
     new_state = EngineState(

@@ -11,6 +11,7 @@ from gptoss_sim.capacity import (
     EngineState,
     Seq,
     add_request,
+    blocks_for,
     simulate,
     step,
     used_blocks,
@@ -72,13 +73,13 @@ def test_a_long_prompt_is_prefilled_in_chunks_of_max_num_batched_tokens() -> Non
 
 
 def test_the_kv_budget_holds_back_requests_even_below_max_num_seqs() -> None:
-    tight = replace(PARAMS, kv_cache_tokens=8_192, max_num_seqs=64)
+    tight = replace(PARAMS, kv_cache_tokens=8_192, max_model_len=4_096, max_num_seqs=64)
     _, waiting = simulate(tight, burst(8, prompt=2_000, output=10))
     assert waiting >= 4
 
 
 def test_sequences_are_preempted_when_decoding_runs_out_of_kv_blocks() -> None:
-    tight = replace(PARAMS, kv_cache_tokens=2_048, max_model_len=2_048, max_num_seqs=8)
+    tight = replace(PARAMS, kv_cache_tokens=2_048, max_model_len=1_024, max_num_seqs=8)
     state = EngineState()
     for rid in range(4):
         state = add_request(state, Seq(rid, prompt_tokens=400, output_tokens=400, arrived_at=0))
@@ -112,3 +113,25 @@ def test_defaults_describe_gpt_oss_120b_on_one_h100() -> None:
     defaults = CapacityParams()
     assert defaults.kv_cache_tokens == pytest.approx(1.71 * 2**30 / 36_864, rel=0.01)
     assert defaults.max_model_len <= defaults.kv_cache_tokens
+
+
+def test_sliding_window_layers_hold_the_windows_blocks_from_the_same_pool() -> None:
+    state = add_request(EngineState(), Seq(1, prompt_tokens=1_000, output_tokens=50, arrived_at=0))
+    while not (state.running and state.running[0].generated >= 10):
+        result = step(state, PARAMS)
+        assert result is not None
+        state = result.state
+    (seq,) = state.running
+    # vLLM SlidingWindowManager: the step that computed the last token held blocks for the 127
+    # tokens before it and for itself; earlier blocks had gone back to the pool.
+    before = seq.computed - 1
+    assert seq.window == blocks_for(before + 1, 16) - (before - 127) // 16
+    assert 8 <= seq.window <= 9
+    assert used_blocks(state, PARAMS) == blocks_for(seq.computed, 16) + seq.window
+
+
+def test_a_model_length_that_fits_only_without_the_window_blocks_is_refused() -> None:
+    # vLLM's startup check counts both groups (kv_cache_interface.py max_memory_usage_bytes).
+    CapacityParams(kv_cache_tokens=8_192, max_model_len=8_192, sliding_window=None)
+    with pytest.raises(ValueError, match="does not fit"):
+        CapacityParams(kv_cache_tokens=8_192, max_model_len=8_192)

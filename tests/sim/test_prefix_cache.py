@@ -27,6 +27,7 @@ PARAMS = CapacityParams(
     step_per_seq_s=0.001,
     prefill_token_s=0.0001,
     startup_s=0.0,
+    sliding_window=None,  # the full-attention layers' cache alone: block counts stay exact
 )
 SIZE = PARAMS.block_size
 
