@@ -53,24 +53,36 @@ def _require(condition: bool, message: str, param: str | None = None) -> None:
 
 
 def pick_tool(body: Mapping[str, Any], messages: list[dict[str, Any]]) -> Mapping[str, Any] | None:
-    """The function the model calls, if any: the named one, else the first, unless the last
-    message is a tool result (then the model answers in words)."""
+    """The function the model calls, if any.
+
+    A named ``tool_choice`` calls that function and ``"required"`` the first, whatever came
+    before; with ``"auto"`` the model calls the first function unless the last message is a
+    tool result (then it answers in words); ``"none"`` calls nothing.
+    """
     tools = body.get("tools") or []
     choice = body.get("tool_choice", "auto")
-    if not tools or choice == "none" or messages[-1].get("role") == "tool":
+    if not tools or choice == "none":
         return None
     if isinstance(choice, dict):
         name = choice.get("function", {}).get("name")
         named = [t for t in tools if t.get("function", {}).get("name") == name]
         _require(bool(named), f"tool_choice names unknown function {name!r}", "tool_choice")
         return dict(named[0])
+    if choice != "required" and messages[-1].get("role") == "tool":
+        return None
     return dict(tools[0])
 
 
-def parse_chat(body: Any, *, default_effort: str = "medium") -> ChatRequest:
+def parse_chat(
+    body: Any, *, default_effort: str = "medium", require_model: bool = True
+) -> ChatRequest:
+    """Read a chat body. vLLM serves a body without ``model`` (``require_model=False``); its
+    ``model`` is then ``""``."""
     _require(isinstance(body, dict), "request body must be a JSON object")
-    model = body.get("model")
-    _require(isinstance(model, str) and bool(model), "model is required", "model")
+    model = body.get("model") or ""
+    _require(
+        not require_model or (isinstance(model, str) and bool(model)), "model is required", "model"
+    )
     messages = body.get("messages")
     _require(isinstance(messages, list) and bool(messages), "messages must be a non-empty list")
     _require(all(isinstance(m, dict) and "role" in m for m in messages), "bad message", "messages")

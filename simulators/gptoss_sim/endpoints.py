@@ -1,7 +1,9 @@
 """The three generating endpoints, shared by every simulator: chat, completions, responses.
 
 Each takes a parsed request and its planned reply, paces the reply with the simulator's pacer
-(the engine for vLLM, a latency model for providers) and writes it whole or as SSE.
+(the engine for vLLM, a latency model for providers) and writes it whole or as SSE. A
+``Serving`` with a vLLM ``dialect`` writes vLLM's shapes (``gptoss_sim.vllm_chat``,
+``gptoss_sim.completions.vllm_object``, ``gptoss_sim.vllm_responses``); without one, OpenAI's.
 """
 
 from __future__ import annotations
@@ -10,18 +12,19 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from gptoss_sim import chat_format, completions
+from gptoss_sim import chat_format, completions, vllm_chat
 from gptoss_sim.chat_request import ChatRequest
 from gptoss_sim.completions import CompletionRequest
 from gptoss_sim.errors import SimError
-from gptoss_sim.reply import Reply
-from gptoss_sim.responses_api import ResponseBuilder, ResponsesRequest, response_usage
+from gptoss_sim.reply import Channel, Reply
+from gptoss_sim.responses_api import ResponseBuilder, ResponsesRequest
 from gptoss_sim.streaming import DONE, ClientGone, Pacer, drain, paced, sse, until_disconnect
+from gptoss_sim.vllm_protocol import Dialect, random_uuid
 
 SSE_HEADERS = {"cache-control": "no-cache"}
 
@@ -36,8 +39,18 @@ class Serving:
     stream_error: Callable[[Exception], dict[str, Any]]
     on_finish: Callable[[str], None] = lambda reason: None
     failures: tuple[type[Exception], ...] = ()
-    zero_response_usage: bool = False
     headers: Callable[[], dict[str, str]] = dict
+    # vLLM's shapes and choices (None: a hosted provider's OpenAI shapes).
+    dialect: Dialect | None = None
+    # Prompt tokens the request found in the prefix cache, once it has run (vLLM's
+    # RequestOutput.num_cached_tokens), and whether chat/completions usage reports them
+    # (--enable-prompt-tokens-details).
+    cached_tokens: Callable[[], int] = lambda: 0
+    prompt_tokens_details: bool = False
+
+    def prompt_details(self) -> dict[str, int] | None:
+        cached = self.cached_tokens()
+        return {"cached_tokens": cached} if self.prompt_tokens_details and cached else None
 
 
 def _rid(prefix: str) -> str:
@@ -68,6 +81,8 @@ def _stream(gen: AsyncIterator[bytes], serving: Serving) -> StreamingResponse:
 
 
 async def chat(request: Request, chat: ChatRequest, reply: Reply, serving: Serving) -> Response:
+    if serving.dialect is not None:
+        return await _vllm_chat(request, chat, reply, serving, serving.dialect)
     rid, created, model = _rid("chatcmpl"), int(time.time()), chat.model
     call_id = serving.tool_call_id()
     if not chat.stream:
@@ -104,7 +119,56 @@ async def chat(request: Request, chat: ChatRequest, reply: Reply, serving: Servi
     return _stream(events(), serving)
 
 
+async def _vllm_chat(
+    request: Request, chat: ChatRequest, reply: Reply, serving: Serving, dialect: Dialect
+) -> Response:
+    view = vllm_chat.View(
+        dialect,
+        vllm_chat.tool_choice_of(chat.body),
+        chat.include_reasoning,
+        stream=chat.stream,
+    )
+    rid = f"chatcmpl-{request.headers.get('x-request-id') or random_uuid()}"
+    created, model = int(time.time()), chat.model or dialect.served_model
+    if not chat.stream:
+        gone = await _wait(request, serving, chat.prompt_tokens, reply)
+        if gone is not None:
+            return gone
+        body = vllm_chat.completion(
+            view, reply, rid=rid, model=model, created=created, prompt_tokens=chat.prompt_tokens,
+            details=serving.prompt_details(),
+        )  # fmt: skip
+        return JSONResponse(body, headers=serving.headers())
+    options = chat.body.get("stream_options") or {}
+    writer = vllm_chat.ChunkWriter(
+        view, rid, model, created, chat.prompt_tokens, reply,
+        include_usage=chat.include_usage,
+        continuous_usage=chat.include_usage and bool(options.get("continuous_usage_stats")),
+    )  # fmt: skip
+
+    async def events() -> AsyncIterator[bytes]:
+        finished = False
+        try:
+            yield sse(writer.opening())
+            async for group in paced(serving.pacer, chat.prompt_tokens, reply.pieces()):
+                chunk = writer.group(len(group))
+                if chunk is not None:
+                    yield sse(chunk)
+            if chat.include_usage:
+                yield sse(writer.usage_chunk(serving.prompt_details()))
+            finished = True
+        except serving.failures as exc:
+            yield sse(serving.stream_error(exc))
+        finally:
+            serving.on_finish(reply.finish_reason if finished else "abort")
+        yield DONE
+
+    return _stream(events(), serving)
+
+
 async def completion(request: Request, req: CompletionRequest, serving: Serving) -> Response:
+    if serving.dialect is not None:
+        return await _vllm_completion(request, req, serving, serving.dialect)
     rid, created, reply = _rid("cmpl"), int(time.time()), req.reply
     usage = chat_format.usage(req.prompt_tokens, reply.completion_tokens)
     if not req.stream:
@@ -137,32 +201,104 @@ async def completion(request: Request, req: CompletionRequest, serving: Serving)
     return _stream(events(), serving)
 
 
-async def response(
-    request: Request, req: ResponsesRequest, reply: Reply, serving: Serving, created: int
-) -> tuple[Response, ResponseBuilder]:
-    builder = ResponseBuilder(req, reply, created, req.model)
-    usage = response_usage(req.prompt_tokens, reply, zeros=serving.zero_response_usage)
+async def _vllm_completion(
+    request: Request, req: CompletionRequest, serving: Serving, dialect: Dialect
+) -> Response:
+    rid = f"cmpl-{request.headers.get('x-request-id') or random_uuid()}"
+    created, reply, model = int(time.time()), req.reply, req.model or dialect.served_model
+    usage = chat_format.usage(req.prompt_tokens, reply.completion_tokens)
     if not req.stream:
         gone = await _wait(request, serving, req.prompt_tokens, reply)
         if gone is not None:
-            return gone, builder
-        body = builder.whole(status="completed", usage=usage)
-        return JSONResponse(body, headers=serving.headers()), builder
+            return gone
+        text = "".join(reply.content)
+        choices = [completions.vllm_choice(text, reply.finish_reason, stream=False)]
+        details = serving.prompt_details()
+        body = completions.vllm_object(
+            rid, model, created, choices, usage | {"prompt_tokens_details": details}, stream=False
+        )
+        return JSONResponse(body, headers=serving.headers())
 
     async def events() -> AsyncIterator[bytes]:
-        finished = False
+        finished, sent, total = False, 0, len(reply.pieces())
         try:
-            for event in builder.opening():
-                yield sse(event, event["type"])
             async for group in paced(serving.pacer, req.prompt_tokens, reply.pieces()):
-                for event in builder.deltas(group):
-                    yield sse(event, event["type"])
-            for event in builder.closing(usage):
-                yield sse(event, event["type"])
+                sent += len(group)
+                finish = reply.finish_reason if sent >= total else None
+                text = "".join(t for _, t in group)
+                choices = [completions.vllm_choice(text, finish, stream=True)]
+                yield sse(completions.vllm_object(rid, model, created, choices, None, stream=True))
+            if req.include_usage:
+                details = serving.prompt_details()
+                final = usage | ({"prompt_tokens_details": details} if details else {})
+                yield sse(completions.vllm_object(rid, model, created, [], final, stream=True))
             finished = True
         except serving.failures as exc:
-            yield sse({"type": "error", "message": str(exc), "code": None, "param": None}, "error")
+            yield sse(serving.stream_error(exc))
         finally:
             serving.on_finish(reply.finish_reason if finished else "abort")
+        yield DONE
 
-    return _stream(events(), serving), builder
+    return _stream(events(), serving)
+
+
+class Builder(Protocol):
+    """A response object and its stream of events (``ResponseBuilder``, vLLM's builder)."""
+
+    id: str
+
+    def whole(self, *, status: str, usage: dict[str, Any] | None) -> dict[str, Any]: ...
+    def usage(self) -> dict[str, Any]: ...
+    def opening(self) -> list[dict[str, Any]]: ...
+    def deltas(self, pieces: list[tuple[Channel, str]]) -> list[dict[str, Any]]: ...
+    def closing(self, usage: dict[str, Any]) -> list[dict[str, Any]]: ...
+
+
+async def response(
+    request: Request,
+    req: ResponsesRequest,
+    reply: Reply,
+    serving: Serving,
+    created: int,
+    *,
+    builder: Builder | None = None,
+    on_done: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[Response, Builder]:
+    """Serve one response; ``on_done`` gets the final response object once it is complete."""
+    built: Builder = builder or ResponseBuilder(req, reply, created, req.model)
+    if not req.stream:
+        gone = await _wait(request, serving, req.prompt_tokens, reply)
+        if gone is not None:
+            return gone, built
+        body = built.whole(status="completed", usage=built.usage())
+        if on_done is not None:
+            on_done(body)
+        return JSONResponse(body, headers=serving.headers()), built
+    return _stream(response_events(req, reply, serving, built, on_done), serving), built
+
+
+async def response_events(
+    req: ResponsesRequest,
+    reply: Reply,
+    serving: Serving,
+    builder: Builder,
+    on_done: Callable[[dict[str, Any]], None] | None = None,
+) -> AsyncIterator[bytes]:
+    """The SSE events of a streamed response."""
+    finished = False
+    try:
+        for event in builder.opening():
+            yield sse(event, event["type"])
+        async for group in paced(serving.pacer, req.prompt_tokens, reply.pieces()):
+            for event in builder.deltas(group):
+                yield sse(event, event["type"])
+        events = builder.closing(builder.usage())
+        if on_done is not None:
+            on_done(events[-1]["response"])
+        for event in events:
+            yield sse(event, event["type"])
+        finished = True
+    except serving.failures as exc:
+        yield sse({"type": "error", "message": str(exc), "code": None, "param": None}, "error")
+    finally:
+        serving.on_finish(reply.finish_reason if finished else "abort")

@@ -3,7 +3,8 @@
 gpt-oss takes its effort as ``reasoning.effort`` here (router-anchors.md §4, vllm-project/recipes
 OpenAI/GPT-OSS.md); the output is a ``reasoning`` item, then a ``message`` or ``function_call``
 item. Stream events follow the ``ResponseStreamEvent`` union of openai/openai-openapi @f85dbe2
-(router-anchors.md §4).
+(router-anchors.md §4). This builder writes the hosted providers' responses; vLLM's own shapes
+are ``gptoss_sim.vllm_responses``.
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ def _item_text(item: Any) -> str:
     return str(content)
 
 
-def parse_responses(body: Any, *, default_effort: str = "medium") -> ResponsesRequest:
-    if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+def parse_responses(
+    body: Any, *, default_effort: str = "medium", require_model: bool = True
+) -> ResponsesRequest:
+    """Read a Responses body. vLLM serves one without ``model`` (``require_model=False``)."""
+    if not isinstance(body, dict) or (require_model and not isinstance(body.get("model"), str)):
         raise SimError(400, "model is required", param="model")
     raw_input = body.get("input")
     items = [raw_input] if isinstance(raw_input, str) else raw_input
@@ -68,7 +72,7 @@ def parse_responses(body: Any, *, default_effort: str = "medium") -> ResponsesRe
     )
     framing = tokens.MESSAGE_FRAMING_TOKENS * len(items) + tokens.REPLY_PRIMING_TOKENS
     return ResponsesRequest(
-        model=body["model"],
+        model=str(body.get("model") or ""),
         ask=ask,
         prompt_tokens=sum(tokens.count_text(t) for t in texts) + framing,
         stream=bool(body.get("stream", False)),
@@ -77,11 +81,9 @@ def parse_responses(body: Any, *, default_effort: str = "medium") -> ResponsesRe
     )
 
 
-def response_usage(prompt_tokens: int, reply: Reply, *, zeros: bool) -> dict[str, Any]:
-    """Token usage; ``zeros`` reproduces vLLM's broken accounting (all zeros)."""
-    inp, out, rea = (
-        (0, 0, 0) if zeros else (prompt_tokens, reply.completion_tokens, len(reply.reasoning))
-    )
+def response_usage(prompt_tokens: int, reply: Reply) -> dict[str, Any]:
+    """Token usage as OpenAI reports it (vLLM's is ``gptoss_sim.vllm_responses.usage``)."""
+    inp, out, rea = prompt_tokens, reply.completion_tokens, len(reply.reasoning)
     return {
         "input_tokens": inp,
         "input_tokens_details": {"cached_tokens": 0},
@@ -105,6 +107,9 @@ class ResponseBuilder:
         self._seq = 0
         self._open: list[Channel] = []
         self._text: dict[Channel, str] = {"reasoning": "", "content": "", "tool": ""}
+
+    def usage(self) -> dict[str, Any]:
+        return response_usage(self.request.prompt_tokens, self.reply)
 
     def _item(self, channel: Channel, text: str, *, done: bool) -> dict[str, Any]:
         status = "completed" if done else "in_progress"

@@ -6,18 +6,25 @@ docs/serving/openai_compatible_server.md):
 ``/metrics``. Plus, under ``/_sim``, controls for tests and demos: ``PUT|DELETE /_sim/faults``
 and ``POST /_sim/engine`` (``{"dead": true}`` kills the engine).
 
-Lifecycle: for ``capacity.startup_s`` after start the server is "loading weights": ``/health``
-and every API route answer 503. (A real vLLM binds its port before loading, then answers
-nothing until ready; a fast 503 is the simulator's choice so probes and routers fail quickly.)
-After ``/_sim/engine {"dead": true}`` ``/health`` answers 503 as it does on ``EngineDeadError``
-(router-anchors.md §4, ``vllm/entrypoints/serve/instrumentator/health.py``) and requests 500.
+Lifecycle, as vLLM 0.17.0 ``vllm/entrypoints/openai/api_server.py`` runs it: the socket is bound
+first (``setup_server``), then the weights load (``capacity.startup_s``, in the app's lifespan
+startup, before ``gptoss_sim.server`` starts listening): while loading, connections are refused,
+``/health`` included, until ``serve_http`` listens.
+
+Engine death (``POST /_sim/engine {"dead": true}``): requests in flight fail as vLLM's do (500
+``InternalServerError`` with ``EngineDeadError``'s message; a stream gets that error as its last
+event, then ``[DONE]``), new requests get the same 500, and ``/health`` answers 503
+(``vllm/entrypoints/serve/instrumentator/health.py``). Then the server exits, as vLLM's
+watchdog makes it (``vllm/entrypoints/launcher.py``, ``watchdog_loop`` every 5 s,
+``terminate_if_errored``), unless ``keep_alive_on_engine_death``
+(``VLLM_KEEP_ALIVE_ON_ENGINE_DEATH``): the pod restarts and clients see refused connections.
 """
 
 from __future__ import annotations
 
-import time
-import uuid
-from collections.abc import AsyncIterator
+import asyncio
+import datetime
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -29,37 +36,64 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from gptoss_sim import endpoints
+from gptoss_sim import endpoints, rendered_prompt, vllm_serving
 from gptoss_sim.capacity import CapacityParams
 from gptoss_sim.chat_format import ChatStyle
-from gptoss_sim.chat_request import ChatRequest, parse_chat
 from gptoss_sim.clock import Clock, MonotonicClock
-from gptoss_sim.completions import parse_completion
-from gptoss_sim.engine import Engine, EngineDead
+from gptoss_sim.engine import ENGINE_DEAD_MESSAGE, Engine, EngineDead, RequestStats
 from gptoss_sim.errors import SimError, vllm_envelope
 from gptoss_sim.fault_middleware import FaultInjector, FaultMiddleware
 from gptoss_sim.faults import FaultRule, FaultSchedule
 from gptoss_sim.metrics import VllmMetrics
+from gptoss_sim.prefix_cache import BlockHash
 from gptoss_sim.reply import ReplyParams, plan
-from gptoss_sim.responses_api import parse_responses
+from gptoss_sim.responses_store import ResponsesStore
 from gptoss_sim.routing import faults_handler, guarded, json_body
+from gptoss_sim.streaming import Pacer, stream_interval
+from gptoss_sim.vllm_protocol import VLLM_017, Dialect, tool_call_id
 
 
 @dataclass(frozen=True)
 class VllmConfig:
     model: str = "openai/gpt-oss-120b"
+    # More --served-model-name values: vLLM answers to each and lists each in /v1/models; the
+    # first name (``model``) labels the metrics (vllm/entrypoints/openai/models/serving.py).
+    aliases: tuple[str, ...] = ()
     capacity: CapacityParams = field(default_factory=CapacityParams)
     reply: ReplyParams = field(default_factory=ReplyParams)
     # vLLM's --stream-interval: tokens per streamed delta. vLLM defaults to 1; the recipe's
     # GPT-OSS_Hopper.yaml sets 20 (operator-anchors.md §3.1).
     stream_interval: int = 1
     faults: tuple[FaultRule, ...] = ()
+    # VLLM_KEEP_ALIVE_ON_ENGINE_DEATH: stay up after the engine dies (vllm/envs.py).
+    keep_alive_on_engine_death: bool = False
+    # How often vLLM's watchdog looks for a dead engine (launcher.py VLLM_WATCHDOG_TIME_S).
+    watchdog_s: float = 5.0
+    # VLLM_SYSTEM_START_DATE: the date in gpt-oss's system message; today's when unset
+    # (vllm/entrypoints/openai/parser/harmony_utils.py, get_system_message).
+    system_start_date: str | None = None
+    # --enable-prompt-tokens-details: usage.prompt_tokens_details.cached_tokens on chat and
+    # completions, when any prompt token was cached (chat_completion/serving.py).
+    enable_prompt_tokens_details: bool = False
+    # The vLLM release whose OpenAI server is simulated: "0.17.0" (the operator's image) or
+    # "0.32.0" (gptoss_sim.vllm_protocol).
+    vllm_version: str = VLLM_017
+    # VLLM_ENABLE_RESPONSES_API_STORE=1: keep Responses in this process, for
+    # previous_response_id, GET /v1/responses/{id}, cancel and background (responses_store).
+    responses_store: bool = False
+    # The model `vllm serve` loads (its positional argument / --model), /v1/models `root`;
+    # None: the served name.
+    model_path: str | None = None
+    # --tool-call-parser openai, --enable-auto-tool-choice and --reasoning-parser
+    # openai_gptoss, as the operator passes them by default (None/False: flag absent).
+    tool_call_parser: str | None = "openai"
+    enable_auto_tool_choice: bool = True
+    reasoning_parser: str | None = "openai_gptoss"
 
 
 def vllm_tool_call_id() -> str:
-    # vLLM names tool calls "chatcmpl-tool-<16 hex>" (seen in vLLM gpt-oss responses, e.g.
-    # "chatcmpl-tool-a494943accbbc022").
-    return f"chatcmpl-tool-{uuid.uuid4().hex[:16]}"
+    # "chatcmpl-tool-" + 16 hex (gptoss_sim.vllm_protocol.tool_call_id).
+    return tool_call_id()
 
 
 def _render(error: SimError) -> tuple[dict[str, Any], dict[str, str]]:
@@ -84,22 +118,40 @@ class VllmSim:
         self.metrics = VllmMetrics(self.registry, self.config.model)
         self.faults = FaultInjector(self.clock, FaultSchedule(self.config.faults))
         self.engine: Engine | None = None
-        self._ready_at = 0.0
+        self._exit = False
+        config = self.config
+        self.dialect = Dialect(
+            version=config.vllm_version,
+            served_model=config.model,
+            aliases=config.aliases,
+            model_path=config.model_path or config.model,
+            max_model_len=config.capacity.max_model_len,
+            tool_parser=config.tool_call_parser is not None,
+            auto_tools=config.enable_auto_tool_choice,
+            reasoning_parser=config.reasoning_parser is not None,
+        )
+        self.store = ResponsesStore(config.responses_store)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def phase(self) -> str:
         """``loading``, ``ready`` or ``dead``."""
-        if self.engine is None or self.clock.now() < self._ready_at:
+        if self.engine is None:
             return "loading"
         return "dead" if self.engine.dead else "ready"
 
     def release(self) -> None:
         self.faults.release_hangs()
 
+    def should_exit(self) -> bool:
+        """Whether the server should stop now (its engine died; see the module docstring)."""
+        return self._exit
+
     @asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         params = self.config.capacity
+        # Loading the weights: the server does not listen until this returns.
+        await self.clock.sleep(params.startup_s)
         engine = Engine(params, self.clock, self.metrics.observe_step)
         self.metrics.bind_engine(
             params,
@@ -107,116 +159,124 @@ class VllmSim:
             waiting=lambda: engine.num_waiting,
             kv_usage=lambda: engine.kv_usage,
         )
-        self._ready_at = self.clock.now() + params.startup_s
         self.engine = engine
         engine.start()
+        watchdog = asyncio.get_running_loop().create_task(self._watchdog(engine))
         try:
             yield
         finally:
+            watchdog.cancel()
+            await asyncio.gather(watchdog, return_exceptions=True)
+            await self.store.aclose()
             await engine.stop()
+
+    async def _watchdog(self, engine: Engine) -> None:
+        # vllm/entrypoints/launcher.py watchdog_loop → terminate_if_errored.
+        while not (engine.dead and not self.config.keep_alive_on_engine_death):
+            await self.clock.sleep(self.config.watchdog_s)
+        self._exit = True
 
     def _engine(self) -> Engine:
         phase = self.phase()
         if phase == "loading":
             raise SimError(503, "The model is still loading its weights.")
         if phase == "dead" or self.engine is None:
-            raise SimError(500, "EngineCore encountered an issue. See stack trace for details.")
+            raise SimError(500, ENGINE_DEAD_MESSAGE)
         return self.engine
 
     # -- generation --------------------------------------------------------------------------
 
-    def _serving(self) -> endpoints.Serving:
+    def _start_date(self) -> str:
+        return self.config.system_start_date or datetime.date.today().isoformat()
+
+    def _pacer(
+        self, hashes: tuple[BlockHash, ...] = (), stats: RequestStats | None = None
+    ) -> Pacer:
+        """Paces one request through the engine; ``hashes`` are its prompt's block hashes."""
         engine = self._engine()
         interval = self.config.stream_interval
 
-        async def pacer(prompt_tokens: int, output_tokens: int) -> AsyncIterator[int]:
-            last = 0
-            async for count in engine.generate(prompt_tokens, output_tokens):
-                if count - last >= interval or count >= output_tokens:
-                    last = count
-                    yield count
+        def pacer(prompt_tokens: int, output_tokens: int) -> AsyncIterator[int]:
+            counts = engine.generate(prompt_tokens, output_tokens, hashes, stats)
+            return stream_interval(counts, interval, max(1, output_tokens))
 
+        return pacer
+
+    def _cached(
+        self, serving: endpoints.Serving, hashes: Callable[[int], tuple[BlockHash, ...]]
+    ) -> tuple[endpoints.Serving, RequestStats]:
+        """``serving`` pacing through the prefix cache; the stats get its cached tokens."""
+        stats = RequestStats()
+        params = self.config.capacity
+        chain = hashes(params.block_size) if params.enable_prefix_caching else ()
+        return replace(serving, pacer=self._pacer(chain, stats)), stats
+
+    def _serving(self) -> endpoints.Serving:
         return endpoints.Serving(
-            pacer=pacer,
-            style=ChatStyle(reasoning_field="reasoning", vllm_shape=True),
+            pacer=self._pacer(),
+            style=ChatStyle(reasoning_field="reasoning"),
             tool_call_id=vllm_tool_call_id,
             stream_error=lambda exc: vllm_envelope(SimError(500, str(exc))),
             on_finish=self.metrics.finished,
             failures=(EngineDead,),
-            # vLLM's Responses API: "Usage accounting is currently broken and only returns all
-            # zeros" (router-anchors.md §4, vllm-project/recipes OpenAI/GPT-OSS.md).
-            zero_response_usage=True,
+            dialect=self.dialect,
+            prompt_tokens_details=self.config.enable_prompt_tokens_details,
         )
 
-    def _check(self, model: str, prompt_tokens: int, max_tokens: int | None) -> None:
-        if model != self.config.model:
-            # vLLM's _check_model: 404 NotFoundError "The model `x` does not exist."
-            raise SimError(404, f"The model `{model}` does not exist.")
-        limit = self.config.capacity.max_model_len
-        wanted = prompt_tokens + (max_tokens or 0)
-        if prompt_tokens >= limit or wanted > limit:
-            raise SimError(
-                400,
-                f"This model's maximum context length is {limit} tokens. However, you requested "
-                f"{wanted} tokens ({prompt_tokens} in the messages, {max_tokens or 0} in the "
-                "completion). Please reduce the length of the messages or completion.",
-            )
-
     @staticmethod
-    def _check_tools(chat: ChatRequest) -> None:
-        choice = chat.body.get("tool_choice", "auto")
-        if chat.body.get("tools") and choice not in ("auto", "none"):
-            # gpt-oss on vLLM: "only tool_choice='auto' is supported" (operator-anchors.md
-            # §3.1, vllm-project/recipes OpenAI/GPT-OSS.md, tool calling).
-            raise SimError(
-                400, "Only tool_choice='auto' is supported for gpt-oss.", param="tool_choice"
-            )
+    def _counting(
+        cached: tuple[endpoints.Serving, RequestStats],
+    ) -> endpoints.Serving:
+        """The serving whose usage reports the prompt tokens found in the prefix cache."""
+        serving, stats = cached
+        return replace(serving, cached_tokens=lambda: stats.cached_tokens)
 
     async def chat(self, request: Request) -> Response:
         serving = self._serving()
-        chat = parse_chat(await json_body(request))
-        self._check(chat.model, chat.prompt_tokens, chat.ask.max_tokens)
-        self._check_tools(chat)
+        chat = vllm_serving.chat_request(await vllm_serving.read_body(request), self.dialect)
+        date = self._start_date()
+        serving = self._counting(
+            self._cached(serving, lambda size: rendered_prompt.chat_hashes(chat, size, date))
+        )
         reply = plan(chat.ask, self.config.reply)
-        if not chat.include_reasoning:
-            # include_reasoning: false drops the reasoning (router-anchors.md §4, recipe).
-            serving = _without_reasoning(serving)
         return await endpoints.chat(request, chat, reply, serving)
 
     async def completions(self, request: Request) -> Response:
         serving = self._serving()
-        req = parse_completion(await json_body(request), self.config.reply)
-        self._check(req.model, req.prompt_tokens, None)
+        body = await vllm_serving.read_body(request)
+        req = vllm_serving.completion_request(body, self.dialect, self.config.reply)
+        serving = self._counting(
+            self._cached(serving, lambda size: rendered_prompt.completion_hashes(req, size))
+        )
         return await endpoints.completion(request, req, serving)
 
     async def responses(self, request: Request) -> Response:
         serving = self._serving()
-        req = parse_responses(await json_body(request))
-        self._check(req.model, req.prompt_tokens, req.ask.max_tokens)
-        if req.stream and req.ask.tool is not None:
-            # Harmony matrix: the Responses API does everything but function calling while
-            # streaming (router-anchors.md §4, vllm-project/recipes OpenAI/GPT-OSS.md).
-            raise SimError(400, "Function calling is not supported with streaming responses.")
+        body = await vllm_serving.read_body(request)
+        req, max_output = vllm_serving.responses_request(body, self.dialect, self.store)
+        date = self._start_date()
+        serving = self._counting(
+            self._cached(serving, lambda size: rendered_prompt.responses_hashes(req, size, date))
+        )
         reply = plan(req.ask, self.config.reply)
-        response, _ = await endpoints.response(request, req, reply, serving, int(time.time()))
-        return response
+        return await vllm_serving.serve_response(
+            request, req, reply, serving, self.store, max_output
+        )
+
+    async def retrieve_response(self, request: Request) -> Response:
+        self._engine()
+        return await vllm_serving.retrieve(request, self.store)
+
+    async def cancel_response(self, request: Request) -> Response:
+        self._engine()
+        return await vllm_serving.cancel(request, self.store)
 
     # -- the rest ----------------------------------------------------------------------------
 
     async def models(self, request: Request) -> Response:
         if self.phase() == "loading":
             raise SimError(503, "The model is still loading its weights.")
-        model = self.config.model
-        card = {
-            "id": model,
-            "object": "model",
-            "created": int(time.time()),
-            "owned_by": "vllm",
-            "root": model,
-            "parent": None,
-            "max_model_len": self.config.capacity.max_model_len,
-        }
-        return JSONResponse({"object": "list", "data": [card]})
+        return JSONResponse(vllm_serving.models_body(self.dialect))
 
     async def health(self, request: Request) -> Response:
         # 200 with an empty body, or 503 (router-anchors.md §4).
@@ -236,6 +296,16 @@ class VllmSim:
             Route("/v1/chat/completions", guarded(self.chat, _render), methods=["POST"]),
             Route("/v1/completions", guarded(self.completions, _render), methods=["POST"]),
             Route("/v1/responses", guarded(self.responses, _render), methods=["POST"]),
+            Route(
+                "/v1/responses/{response_id}",
+                guarded(self.retrieve_response, _render),
+                methods=["GET"],
+            ),
+            Route(
+                "/v1/responses/{response_id}/cancel",
+                guarded(self.cancel_response, _render),
+                methods=["POST"],
+            ),
             Route("/v1/models", guarded(self.models, _render), methods=["GET"]),
             Route("/health", self.health, methods=["GET"]),
             Route("/metrics", self.metrics_endpoint, methods=["GET"]),
@@ -248,7 +318,3 @@ class VllmSim:
         ]
         app = Starlette(routes=routes, lifespan=self._lifespan)
         return FaultMiddleware(app, self.faults, _render)
-
-
-def _without_reasoning(serving: endpoints.Serving) -> endpoints.Serving:
-    return replace(serving, style=replace(serving.style, reasoning_field=None))

@@ -1,0 +1,271 @@
+"""The vLLM simulator's request handling between the HTTP route and the engine: what vLLM
+checks before generating, in its order, and the Responses store's routes.
+
+Order of checks, as vLLM 0.17.0 runs them (``vllm/entrypoints/openai/*/api_router.py`` and
+``serving.py``): the JSON content type (``validate_json_request``), the body's pydantic model
+and validators (400 ``Bad Request``), the model name (404), then each API's own refusals and
+the context length (``gptoss_sim.vllm_protocol.Dialect``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from gptoss_sim import endpoints, tokens, vllm_chat, vllm_responses
+from gptoss_sim.chat_request import ChatRequest, count_prompt, parse_chat
+from gptoss_sim.completions import CompletionRequest, parse_completion, prompt_of
+from gptoss_sim.errors import SimError
+from gptoss_sim.reply import Reply, ReplyParams
+from gptoss_sim.responses_api import ResponsesRequest, parse_responses
+from gptoss_sim.responses_store import ResponsesStore
+from gptoss_sim.streaming import paced, sse
+from gptoss_sim.vllm_protocol import Dialect, as_mapping, invalid_body, json_media_type, random_uuid
+from gptoss_sim.vllm_protocol import value_error as _value_error
+
+
+async def read_body(request: Request) -> Mapping[str, Any]:
+    """The JSON object of a POST, or vLLM's 400 for another content type or broken JSON."""
+    json_media_type(request.headers.get("content-type", ""))
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise invalid_body(
+            "JSON decode error", loc=("body", 0), kind="json_invalid", given={}
+        ) from exc
+    return as_mapping(body)
+
+
+def _stream_options(body: Mapping[str, Any]) -> None:
+    if body.get("stream_options") and not body.get("stream"):
+        raise _value_error(
+            "Stream options can only be defined when `stream=True`.", param="stream_options"
+        )
+
+
+# -- chat and completions ------------------------------------------------------------------
+
+
+def chat_request(body: Mapping[str, Any], dialect: Dialect) -> ChatRequest:
+    """A chat body vLLM serves, with ``max_tokens`` as vLLM clamps it, or vLLM's refusal."""
+    vllm_chat.check_body(body)
+    dialect.check_model(body.get("model"))
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise SimError(400, "messages must be a non-empty list (the simulator needs one)")
+    if vllm_chat.tool_choice_of(body) == "none" and body.get("tool_choice") == "required":
+        body = {k: v for k, v in body.items() if k not in ("tools", "tool_choice")}
+    prompt = count_prompt(messages, body.get("tools") or [])
+    requested = body.get("max_completion_tokens")
+    if requested is None:
+        requested = body.get("max_tokens")
+    max_tokens = dialect.chat_max_tokens(prompt, requested)
+    chat = parse_chat(dict(body), require_model=False)
+    return replace(
+        chat,
+        model=chat.model or dialect.served_model,
+        ask=replace(chat.ask, max_tokens=max_tokens),
+    )
+
+
+def completion_request(
+    body: Mapping[str, Any], dialect: Dialect, params: ReplyParams
+) -> CompletionRequest:
+    _stream_options(body)
+    dialect.check_model(body.get("model"))
+    prompt = prompt_of(body)
+    max_tokens = dialect.completion_max_tokens(tokens.count_text(prompt), body.get("max_tokens"))
+    req = parse_completion(dict(body), params, max_tokens=max_tokens, require_model=False)
+    return replace(req, model=req.model or dialect.served_model)
+
+
+# -- responses -----------------------------------------------------------------------------
+
+
+def responses_request(
+    body: Mapping[str, Any], dialect: Dialect, store: ResponsesStore
+) -> tuple[ResponsesRequest, int]:
+    """A Responses body vLLM serves and its ``max_output_tokens`` as vLLM clamps it.
+
+    vllm/entrypoints/openai/responses/serving.py ``create_responses``: model, input checks,
+    the background/store refusal, the previous response (404 unless this process holds it),
+    the harmony prompt, the prompt's length.
+    """
+    vllm_responses.check_body(body)
+    dialect.check_model(body.get("model"))
+    vllm_responses.check_serving(body, dialect)
+    vllm_responses.store_refusal(body, store.enabled)
+    history = 0
+    previous = body.get("previous_response_id")
+    if previous is not None:
+        kept = store.get(str(previous))
+        if kept is None:
+            raise vllm_responses.not_found(str(previous))
+        history = vllm_responses.history_tokens(kept)
+    vllm_responses.check_prompt(body, dialect)
+    req = parse_responses(dict(body), require_model=False)
+    prompt_tokens = req.prompt_tokens + history
+    max_output = dialect.responses_max_tokens(prompt_tokens, body.get("max_output_tokens"))
+    items = body.get("input")
+    answered = (
+        isinstance(items, list)
+        and bool(items)
+        and isinstance(items[-1], dict)
+        and items[-1].get("type") == "function_call_output"
+    )
+    ask = replace(req.ask, max_tokens=max_output, tool=vllm_responses.pick_function(body, answered))
+    req = replace(
+        req, model=req.model or dialect.served_model, ask=ask, prompt_tokens=prompt_tokens
+    )
+    return req, max_output
+
+
+async def serve_response(
+    request: Request,
+    req: ResponsesRequest,
+    reply: Reply,
+    serving: endpoints.Serving,
+    store: ResponsesStore,
+    max_output: int,
+) -> Response:
+    """Serve a Responses request: whole, streamed or in the background, keeping it in the
+    store when the store is on and the request has ``store`` (the default)."""
+    assert serving.dialect is not None
+    builder = vllm_responses.VllmResponseBuilder(
+        serving.dialect, req, reply, int(time.time()), req.model, max_output,
+        cached_tokens=serving.cached_tokens,
+    )  # fmt: skip
+    keep = store.enabled and bool(req.body.get("store", True))
+    if req.body.get("background"):
+        return _background(req, reply, serving, store, builder)
+    response, _ = await endpoints.response(
+        request, req, reply, serving, builder.created,
+        builder=builder, on_done=store.put if keep else None,
+    )  # fmt: skip
+    return response
+
+
+def _background(
+    req: ResponsesRequest,
+    reply: Reply,
+    serving: endpoints.Serving,
+    store: ResponsesStore,
+    builder: vllm_responses.VllmResponseBuilder,
+) -> Response:
+    queued = builder.whole(status="queued", usage=None)
+    store.put(queued)
+    rid = builder.id
+
+    async def run() -> None:
+        finished = False
+        try:
+            if req.stream:
+                for event in builder.opening():
+                    store.add_event(rid, event)
+            async for group in paced(serving.pacer, req.prompt_tokens, reply.pieces()):
+                if req.stream:
+                    for event in builder.deltas(group):
+                        store.add_event(rid, event)
+            if req.stream:
+                events = builder.closing(builder.usage())
+                store.put(events[-1]["response"])
+                for event in events:
+                    store.add_event(rid, event)
+            else:
+                store.put(builder.whole(status="completed", usage=builder.usage()))
+            finished = True
+        except serving.failures:
+            store.fail(rid)
+        finally:
+            serving.on_finish(reply.finish_reason if finished else "abort")
+            store.close_events(rid)
+
+    if req.stream:
+        store.open_events(rid)
+        store.run(rid, run())
+        return _sse(store.replay(rid), serving)
+    store.run(rid, run())
+    return JSONResponse(queued, headers=serving.headers())
+
+
+def _sse(events: AsyncIterator[dict[str, Any]], serving: endpoints.Serving) -> Response:
+    async def body() -> AsyncIterator[bytes]:
+        async for event in events:
+            yield sse(event, event["type"])
+
+    return StreamingResponse(
+        body(),
+        media_type="text/event-stream",
+        headers={**endpoints.SSE_HEADERS, **serving.headers()},
+    )
+
+
+async def retrieve(request: Request, store: ResponsesStore) -> Response:
+    """``GET /v1/responses/{id}[?stream=true&starting_after=N]`` (``retrieve_responses``)."""
+    response_id = request.path_params["response_id"]
+    kept = store.get(response_id)
+    if kept is None:
+        raise vllm_responses.not_found(response_id)
+    if request.query_params.get("stream", "false").lower() in ("true", "1"):
+        after = request.query_params.get("starting_after")
+        events = store.replay(response_id, int(after) if after is not None else None)
+        return StreamingResponse(
+            (sse(e, e["type"]) async for e in events),
+            media_type="text/event-stream",
+            headers=endpoints.SSE_HEADERS,
+        )
+    return JSONResponse(kept)
+
+
+async def cancel(request: Request, store: ResponsesStore) -> Response:
+    """``POST /v1/responses/{id}/cancel`` (``cancel_responses``)."""
+    response_id = request.path_params["response_id"]
+    kept = await store.cancel(response_id)
+    if kept is None:
+        raise vllm_responses.not_found(response_id)
+    return JSONResponse(kept)
+
+
+# -- models --------------------------------------------------------------------------------
+
+
+def models_body(dialect: Dialect) -> dict[str, Any]:
+    """``ModelList``: a ``ModelCard`` per served name, ``root`` the model path vLLM loaded
+    (vllm/entrypoints/openai/models/serving.py ``show_available_models``)."""
+    created = int(time.time())
+
+    def card(name: str) -> dict[str, Any]:
+        permission = {
+            "id": f"modelperm-{random_uuid()}",
+            "object": "model_permission",
+            "created": created,
+            "allow_create_engine": False,
+            "allow_sampling": True,
+            "allow_logprobs": True,
+            "allow_search_indices": False,
+            "allow_view": True,
+            "allow_fine_tuning": False,
+            "organization": "*",
+            "group": None,
+            "is_blocking": False,
+        }
+        return {
+            "id": name,
+            "object": "model",
+            "created": created,
+            "owned_by": "vllm",
+            "root": dialect.model_path,
+            "parent": None,
+            "max_model_len": dialect.max_model_len,
+            "permission": [permission],
+        }
+
+    # One card per --served-model-name, each rooted at the loaded model.
+    return {"object": "list", "data": [card(n) for n in (dialect.served_model, *dialect.aliases)]}

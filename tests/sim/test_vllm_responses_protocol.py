@@ -1,0 +1,211 @@
+"""The vLLM simulator's ``/v1/responses`` as vLLM serves it: the store, tools, events, usage.
+
+vLLM 0.17.0 ``vllm/entrypoints/openai/responses/{serving,streaming_events,context}.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+
+from gptoss_sim import ReplyParams, Running, VllmSim, running
+from tests.sim.conftest import FAST, MODEL, SHORT, vllm_config
+from tests.waiting import eventually
+
+TOOL = {
+    "type": "function",
+    "name": "get_weather",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+
+
+def create(server: Running, **body: Any) -> httpx.Response:
+    return httpx.post(f"{server.base_url}/v1/responses", json={"model": MODEL, **body}, timeout=30)
+
+
+def events(response: httpx.Response) -> list[dict[str, Any]]:
+    lines = [line[len("data: ") :] for line in response.text.splitlines()]
+    return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+@pytest.fixture
+def stored() -> Iterator[Running]:
+    with running(VllmSim(vllm_config(responses_store=True))) as server:
+        yield server
+
+
+# -- the store (item 1) ------------------------------------------------------------------------
+
+
+def test_without_the_store_a_previous_response_id_is_vllms_404(vllm: Running) -> None:
+    first = create(vllm, input="hello")
+    assert first.status_code == 200
+    follow = create(vllm, input="and then?", previous_response_id=first.json()["id"])
+    assert follow.status_code == 404
+    assert follow.json() == {
+        "error": {
+            "message": f"Response with id '{first.json()['id']}' not found.",
+            "type": "invalid_request_error",
+            "param": "response_id",
+            "code": 404,
+        }
+    }
+
+
+def test_without_the_store_store_true_is_served_but_nothing_is_kept(vllm: Running) -> None:
+    # vLLM silently turns store off (create_responses) and keeps nothing to GET or cancel.
+    made = create(vllm, input="hello", store=True)
+    assert made.status_code == 200 and "store" not in made.json()
+    rid = made.json()["id"]
+    assert httpx.get(f"{vllm.base_url}/v1/responses/{rid}").status_code == 404
+    assert httpx.post(f"{vllm.base_url}/v1/responses/{rid}/cancel").status_code == 404
+
+
+def test_without_the_store_background_is_refused(vllm: Running) -> None:
+    refused = create(vllm, input="later", background=True)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["param"] == "background"
+    assert "VLLM_ENABLE_RESPONSES_API_STORE=1" in refused.json()["error"]["message"]
+
+
+def test_with_the_store_a_follow_up_turn_carries_the_previous_turn(stored: Running) -> None:
+    first = create(stored, input="hello").json()
+    alone = create(stored, input="and then?").json()
+    follow = create(stored, input="and then?", previous_response_id=first["id"]).json()
+    assert follow["previous_response_id"] == first["id"]
+    history = first["usage"]["input_tokens"] + first["usage"]["output_tokens"]
+    assert follow["usage"]["input_tokens"] == alone["usage"]["input_tokens"] + history
+    assert httpx.get(f"{stored.base_url}/v1/responses/{first['id']}").json() == first
+
+
+def test_the_store_belongs_to_one_server_process(stored: Running) -> None:
+    # Another pod (another process) never saw the response: a follow-up there is a 404.
+    with running(VllmSim(vllm_config(responses_store=True))) as other:
+        rid = create(stored, input="hello").json()["id"]
+        assert create(other, input="more", previous_response_id=rid).status_code == 404
+        assert create(stored, input="more", previous_response_id=rid).status_code == 200
+
+
+def test_store_false_keeps_a_response_out_of_the_store(stored: Running) -> None:
+    rid = create(stored, input="hello", store=False).json()["id"]
+    assert httpx.get(f"{stored.base_url}/v1/responses/{rid}").status_code == 404
+
+
+def test_a_finished_response_cannot_be_cancelled(stored: Running) -> None:
+    rid = create(stored, input="hello").json()["id"]
+    refused = httpx.post(f"{stored.base_url}/v1/responses/{rid}/cancel")
+    assert refused.status_code == 400
+    assert refused.json()["error"]["message"] == "Cannot cancel a synchronous response."
+
+
+def test_a_background_response_is_queued_then_completes(stored: Running) -> None:
+    queued = create(stored, input="later", background=True).json()
+    assert (queued["status"], queued["output"], queued["usage"]) == ("queued", [], None)
+    url = f"{stored.base_url}/v1/responses/{queued['id']}"
+    done = eventually(
+        lambda: (body := httpx.get(url).json())["status"] == "completed" and body,
+        timeout=10,
+        what="background response completed",
+    )
+    assert done["output"][-1]["type"] == "message" and done["usage"]["output_tokens"] > 0
+
+
+def test_a_running_background_response_can_be_cancelled() -> None:
+    slow = vllm_config(
+        responses_store=True,
+        capacity=replace(FAST, step_base_s=0.05),
+        reply=ReplyParams(reasoning_tokens={"low": 40, "medium": 40, "high": 40}),
+    )
+    with running(VllmSim(slow)) as server:
+        rid = create(server, input="slowly", background=True).json()["id"]
+        cancelled = httpx.post(f"{server.base_url}/v1/responses/{rid}/cancel")
+        assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+        kept = httpx.get(f"{server.base_url}/v1/responses/{rid}").json()
+        assert kept["status"] == "cancelled" and kept["output"] == []
+
+
+def test_a_streamed_background_response_replays_after_a_sequence_number(stored: Running) -> None:
+    streamed = events(create(stored, input="later", background=True, stream=True))
+    assert streamed[-1]["type"] == "response.completed"
+    rid = streamed[0]["response"]["id"]
+    replay = httpx.get(
+        f"{stored.base_url}/v1/responses/{rid}", params={"stream": "true", "starting_after": 3}
+    )
+    again = events(replay)
+    assert [e["sequence_number"] for e in again] == [e["sequence_number"] for e in streamed[4:]]
+
+
+# -- tools (items 2 and 3) ---------------------------------------------------------------------
+
+
+def test_streamed_function_calls_follow_vllms_events(vllm: Running) -> None:
+    seen = events(create(vllm, input="weather?", tools=[TOOL], stream=True))
+    kinds = [e["type"] for e in seen]
+    first = kinds.index("response.function_call_arguments.delta")
+    added = seen[first - 1]
+    assert added["type"] == "response.output_item.added"
+    assert added["item"]["type"] == "function_call" and added["item"]["status"] == "in_progress"
+    deltas = [e["delta"] for e in seen if e["type"] == "response.function_call_arguments.delta"]
+    done = next(e for e in seen if e["type"] == "response.function_call_arguments.done")
+    assert "".join(deltas) == done["arguments"] and done["name"] == "get_weather"
+    assert kinds[-2:] == ["response.output_item.done", "response.completed"]
+    assert seen[-2]["item"]["arguments"] == done["arguments"]
+    assert [e["sequence_number"] for e in seen] == list(range(len(seen)))
+    final = seen[-1]["response"]["output"][-1]
+    assert final["type"] == "function_call" and json.loads(final["arguments"])["city"]
+
+
+def test_vllm_017_serves_only_tool_choice_auto_on_responses(vllm: Running) -> None:
+    refused = create(vllm, input="weather?", tools=[TOOL], tool_choice="required")
+    assert refused.status_code == 501
+    assert refused.json()["error"]["type"] == "NotImplementedError"
+
+
+def test_vllm_032_calls_the_named_function_on_responses() -> None:
+    other = {**TOOL, "name": "get_time"}
+    with running(VllmSim(vllm_config(vllm_version="0.32.0"))) as server:
+        body = create(
+            server,
+            input="weather?",
+            tools=[TOOL, other],
+            tool_choice={"type": "function", "name": "get_time"},
+        ).json()
+    assert body["output"][-1]["name"] == "get_time"
+    assert body["tool_choice"] == {"name": "get_time", "type": "function"}
+
+
+# -- usage (item 4) ----------------------------------------------------------------------------
+
+
+def test_streamed_and_whole_responses_count_the_same_usage(vllm: Running) -> None:
+    whole = create(vllm, input="hello", reasoning={"effort": "high"}).json()["usage"]
+    streamed = events(create(vllm, input="hello", reasoning={"effort": "high"}, stream=True))
+    assert streamed[-1]["response"]["usage"] == whole
+    assert whole["output_tokens_details"]["reasoning_tokens"] == SHORT.reasoning_tokens["high"]
+    assert whole["output_tokens"] == SHORT.reasoning_tokens["high"] + SHORT.answer_tokens
+    assert whole["input_tokens_details"]["input_tokens_per_turn"] == [whole["input_tokens"]]
+    assert whole["total_tokens"] == whole["input_tokens"] + whole["output_tokens"]
+
+
+def test_tool_call_arguments_count_as_reasoning_tokens(vllm: Running) -> None:
+    # HarmonyContext._update_num_reasoning_tokens counts commentary with a recipient.
+    body = create(vllm, input="weather?", tools=[TOOL]).json()
+    usage = body["usage"]
+    reasoning = usage["output_tokens_details"]["reasoning_tokens"]
+    assert reasoning == usage["output_tokens"] > SHORT.reasoning_tokens["medium"]
+
+
+def test_a_cut_response_is_incomplete_and_still_counted(vllm: Running) -> None:
+    body = create(vllm, input="hello", max_output_tokens=3).json()
+    assert body["status"] == "incomplete"
+    assert body["incomplete_details"] == {"reason": "max_output_tokens"}
+    assert body["usage"]["output_tokens"] == 3 and body["max_output_tokens"] == 3
