@@ -30,7 +30,7 @@ import yaml
 
 from gptoss_localkube.cluster import ClusterInfo, LocalCluster
 from gptoss_localkube.toolchain import ensure_toolchain
-from gptoss_operator.signals import parse_vllm
+from gptoss_operator.autoscaling.signals import parse_vllm
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = 2

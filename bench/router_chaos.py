@@ -50,7 +50,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from gptoss_localkube.net import free_ports
-from gptoss_router.app import RouterApp, create_app
+from gptoss_router.http.app import RouterApp, create_app
 from gptoss_router.settings import RouterSettings
 
 MODEL = "gpt-oss-120b"
@@ -239,14 +239,14 @@ async def serving(app: RouterApp) -> AsyncIterator[str]:
 
 def in_rotation(app: RouterApp, backend: Backend) -> bool:
     """Whether the router would plan ``backend`` now."""
-    registry = app.state.shared.registry
+    backends = app.state.shared.backends
     if backend.local:
-        pod = registry.pools.get(MODEL, backend.base_url)
+        pod = backends.pools.get(MODEL, backend.base_url)
         if pod is None:
             return False
-        view = registry.pod_view(pod, scraped=True)
+        view = backends.pod_view(pod, scraped=True)
         return view.fresh and not view.ejected
-    return not registry.health.is_ejected(backend.name) and not registry.limits.is_spent(
+    return not backends.health.is_ejected(backend.name) and not backends.limits.is_spent(
         backend.name
     )
 

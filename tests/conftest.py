@@ -15,8 +15,29 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client, config
 
+from gptoss_demo.stack import running_stack
 from gptoss_localkube.cluster import ClusterInfo, LocalCluster
 from gptoss_localkube.toolchain import Toolchain, ensure_toolchain
+
+_CLUSTER_FIXTURES = frozenset({"toolchain", "cluster", "api_client", "namespace"})
+
+
+def _starts_a_cluster(item: pytest.Item) -> bool:
+    """A test needs the control plane if it uses one of its fixtures (directly or through
+    another fixture) or its module starts a cluster or the demo stack of its own."""
+    if _CLUSTER_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    module = getattr(item, "module", None)
+    found = vars(module).values() if module is not None else ()
+    return any(value is LocalCluster or value is running_stack for value in found)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``cluster`` every test that uses the control plane, so ``-m "not cluster"`` selects
+    exactly the tests that run without it (no test file marks itself)."""
+    for item in items:
+        if _starts_a_cluster(item):
+            item.add_marker(pytest.mark.cluster)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gptoss_operator.autoscale import Policy as QueuePolicy
+from gptoss_operator.autoscaling.decide import Policy as QueuePolicy
 
 from .policies import Always, Cost, Policy, QueueDepth, cost_policy
 from .run import Result, replay

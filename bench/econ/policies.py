@@ -1,6 +1,7 @@
-"""The policies the simulator compares. The queue-depth and cost policies are the operator's own
-deciding code (``gptoss_operator.autoscale`` and ``gptoss_operator.economics``), fed with what
-the autoscaler would read from vLLM and the router at that moment.
+"""The policies the simulator compares. The queue-depth and cost policies are the operator's
+own deciding code (``gptoss_operator.autoscaling.decide`` and
+``gptoss_operator.autoscaling.economics``), fed with what the autoscaler would read from vLLM and
+the router at that moment.
 """
 
 from __future__ import annotations
@@ -8,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from gptoss_operator.autoscale import Policy as QueuePolicy
-from gptoss_operator.autoscale import Signals, Stabilizer, recommend
-from gptoss_operator.economics import (
+from gptoss_operator.autoscaling.decide import Policy as QueuePolicy
+from gptoss_operator.autoscaling.decide import Signals, Stabilizer, recommend
+from gptoss_operator.autoscaling.economics import (
     DEFAULT_REPLICA_TOKENS_PER_S,
     CostGovernor,
     CostPolicy,
@@ -18,7 +19,7 @@ from gptoss_operator.economics import (
     Prices,
     updated_capacity,
 )
-from gptoss_operator.signals import DemandMeter, PodQueue, RouterSpill
+from gptoss_operator.autoscaling.signals import DemandMeter, PodQueue, RouterSpill
 
 __all__ = ["Always", "Cost", "Observation", "Policy", "QueueDepth", "cost_policy"]
 

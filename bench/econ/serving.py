@@ -29,7 +29,7 @@ __all__ = ["Outcome", "Pool", "Replica", "World", "replica_for", "serve"]
 @dataclass(frozen=True)
 class World:
     gpu_hourly: float = 2.69  # economics.DEFAULT_GPU_HOURLY_PRICE["H100-80GB"]
-    input_price: float = 0.15  # dollars per million tokens, research/router-anchors.md §3
+    input_price: float = 0.15  # dollars per million tokens, docs/sources.md, Providers
     output_price: float = 0.60
     cold_start_s: float = 180.0  # the CRD's coldStart default
     tick_s: float = 10.0

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "gptoss-demo"
 
 # name -> (simulator kind, API path, model id for gpt-oss-120b, $ in / out per 1M tokens);
-# ids, paths and prices from research/router-anchors.md §3.
+# ids, paths and prices from the providers' docs (docs/sources.md, Providers).
 PROVIDERS: dict[str, tuple[str, str, str, float, float]] = {
     "groq": ("groq", "/openai/v1", "openai/gpt-oss-120b", 0.15, 0.60),
     "fireworks": (

@@ -1,3 +1,19 @@
-"""gptoss operator: reconciles GptOssDeployments into GPU-pinned vLLM workloads."""
+"""gptoss operator: reconciles GptOssDeployments into GPU-pinned vLLM workloads.
+
+Layers, top down; a layer imports only those below it (import-linter checks it, ``make lint``)::
+
+    __main__                     start Kopf with the settings and a Kube
+    handlers                     Kopf decorators only, and error translation
+    reconciling | autoscaling    one reconcile and its runner; replicas from demand (independent)
+    children                     pure builders of the owned objects
+    placement                    GPUs, recipes, sizing, weights (pure)
+    kube                         the only module that talks to the API server
+    api | settings | names
+    errors
+
+The builders and deciders (``placement``, ``children``, ``api``, ``autoscaling.decide``,
+``autoscaling.economics``, ``reconciling.status``, ``reconciling.drift``) never import ``kube``,
+Kopf or an HTTP client.
+"""
 
 __version__ = "0.1.0"

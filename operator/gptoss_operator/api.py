@@ -175,7 +175,7 @@ ConditionType = Annotated[
 
 
 class Condition(_Wire):
-    """A ``metav1.Condition`` (research/operator-anchors.md §4.1)."""
+    """A ``metav1.Condition`` (k8s.io/apimachinery ``pkg/apis/meta/v1/types.go``)."""
 
     type: ConditionType
     status: Literal["True", "False", "Unknown"]

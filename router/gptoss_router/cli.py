@@ -10,10 +10,10 @@ from pathlib import Path
 
 import uvicorn
 
-from gptoss_router.app import create_app
 from gptoss_router.errors import ConfigError
+from gptoss_router.http.app import create_app
+from gptoss_router.http.wire import limited_protocol
 from gptoss_router.settings import load_settings
-from gptoss_router.wire import limited_protocol
 
 __all__ = ["main"]
 

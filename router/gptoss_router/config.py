@@ -96,7 +96,7 @@ class PriceCap(_Strict):
 
 
 class ProviderKind(StrEnum):
-    """Dialects the router knows (research §3, §4); ``openai`` is any compatible API."""
+    """Dialects the router knows (docs/sources.md, Providers); ``openai`` is any compatible API."""
 
     VLLM = "vllm"
     GROQ = "groq"
@@ -120,7 +120,7 @@ class ProviderConfig(SecretRef):
     kind: ProviderKind = ProviderKind.OPENAI
     base_url: str
     models: dict[str, ProviderModel]
-    # Priors until measurements arrive (EWMA seeds); research §3 "Published speed".
+    # Priors until measurements arrive (EWMA seeds); published speeds: docs/sources.md, Providers.
     expected_ttft_s: float = Field(default=1.0, gt=0)
     expected_tokens_per_s: float = Field(default=300.0, gt=0)
     capabilities: frozenset[str] | None = None
@@ -150,7 +150,7 @@ class LocalPoolConfig(_Strict):
     pods: list[str] = []
     served_model: str | None = None
     # A pod with this many requests waiting has no free capacity; the GIE saturation detector
-    # defaults to 5 (research §1.10), the CRD's targetQueueDepth example to 4.
+    # defaults to 5 (docs/sources.md, vLLM metrics), the CRD's targetQueueDepth example to 4.
     max_queue_depth: int = Field(default=4, ge=0)
     max_inflight: int = Field(default=256, ge=1)
     scrape: bool = True
@@ -185,7 +185,10 @@ class AppConfig(SecretRef):
 
 
 class Tuning(_Strict):
-    """Timeouts, failover and health knobs; defaults follow Envoy where it has one (§5)."""
+    """Timeouts, failover and health knobs.
+
+    Defaults follow Envoy where it has one (docs/sources.md, Failover).
+    """
 
     connect_timeout_s: float = Field(default=2.0, gt=0)
     first_byte_timeout_s: float = Field(default=60.0, gt=0)

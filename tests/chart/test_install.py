@@ -27,8 +27,6 @@ from tests.chart.helm import CHART, REPO, Tool
 from tests.operator.operator_process import operator_running
 from tests.waiting import eventually
 
-pytestmark = pytest.mark.cluster
-
 CRD_NAME = "gptossdeployments.gptoss.dev"
 CLUSTER_KINDS = "clusterroles,clusterrolebindings"
 NAMESPACED_KINDS = (

@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
-from gptoss_operator.autoscale import Policy, Signals, Stabilizer, parse_duration, recommend
-from gptoss_operator.signals import parse_router, parse_vllm
+from gptoss_operator.autoscaling.decide import (
+    Policy,
+    Signals,
+    Stabilizer,
+    parse_duration,
+    recommend,
+)
+from gptoss_operator.autoscaling.signals import parse_router, parse_vllm
 
 POLICY = Policy(
     min_replicas=0, max_replicas=6, target_queue_depth=4, scale_down_delay_s=300, max_num_seqs=64

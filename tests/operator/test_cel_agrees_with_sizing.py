@@ -12,13 +12,13 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from gptoss_operator.api import GptOssDeploymentSpec
-from gptoss_operator.architectures import MODELS
 from gptoss_operator.errors import SizingError
-from gptoss_operator.gpus import PRODUCTS
-from gptoss_operator.sizing import size_spec
+from gptoss_operator.placement.architectures import MODELS
+from gptoss_operator.placement.gpus import PRODUCTS
+from gptoss_operator.placement.sizing import size_spec
 from tests.operator.gptoss_crd import GROUP, PLURAL, VERSION, manifest
 
-pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("gptoss_crd")]
+pytestmark = pytest.mark.usefixtures("gptoss_crd")
 
 COUNTS = (None, 1, 2, 4, 8)
 SERVING: tuple[dict[str, Any], ...] = (

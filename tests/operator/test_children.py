@@ -9,11 +9,11 @@ from gptoss_operator.children.deployment import Owner, PodExtras, build_deployme
 from gptoss_operator.children.network import build_pdb, build_service
 from gptoss_operator.children.probes import STARTUP_PERIOD_SECONDS
 from gptoss_operator.children.storage import build_download_job
-from gptoss_operator.gpus import product_named
-from gptoss_operator.reconcile import plan
+from gptoss_operator.placement.gpus import product_named
+from gptoss_operator.placement.sizing import size_spec
+from gptoss_operator.placement.weights import plan_weights
+from gptoss_operator.reconciling.reconcile import plan
 from gptoss_operator.settings import OperatorSettings
-from gptoss_operator.sizing import size_spec
-from gptoss_operator.weights import plan_weights
 
 OWNER = Owner(name="chat", namespace="ml", uid="0000-1111")
 SETTINGS = OperatorSettings()

@@ -13,8 +13,6 @@ from gptoss_operator.api import GptOssDeploymentSpec, GptOssDeploymentStatus
 from tests.operator.conftest import Kubectl
 from tests.operator.gptoss_crd import EXAMPLES, GROUP, PLURAL, VERSION, load_yaml, version_schema
 
-pytestmark = pytest.mark.cluster
-
 
 def _example(name: str) -> dict[str, Any]:
     (path,) = [p for p in EXAMPLES if p.name == name]

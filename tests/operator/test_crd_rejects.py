@@ -6,14 +6,14 @@ from typing import Any
 
 import pytest
 
-from gptoss_operator.architectures import model_named
 from gptoss_operator.errors import SizingError
-from gptoss_operator.gpus import product_named
-from gptoss_operator.sizing import size
+from gptoss_operator.placement.architectures import model_named
+from gptoss_operator.placement.gpus import product_named
+from gptoss_operator.placement.sizing import size
 from tests.operator.conftest import Kubectl
 from tests.operator.gptoss_crd import manifest
 
-pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("gptoss_crd")]
+pytestmark = pytest.mark.usefixtures("gptoss_crd")
 
 
 def _sizing_refusal(model: str, product: str, gpus: int) -> str:

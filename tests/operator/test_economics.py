@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gptoss_operator.economics import (
+from gptoss_operator.autoscaling.economics import (
     CostGovernor,
     CostPolicy,
     Demand,

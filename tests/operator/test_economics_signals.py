@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
-from gptoss_operator.signals import DemandMeter, PodQueue, RouterSpill, parse_router, parse_vllm
+from gptoss_operator.autoscaling.signals import (
+    DemandMeter,
+    PodQueue,
+    RouterSpill,
+    parse_router,
+    parse_vllm,
+)
 
 
 def _vllm_counters(generated: int, prompted: int, finished: int) -> str:

@@ -1,15 +1,15 @@
-"""The vLLM flags per GPU architecture follow the published recipe (research/operator-anchors.md
-§3.1), and the GPU catalog matches the labels the vendors' node labellers publish (§4.7)."""
+"""The vLLM flags per GPU architecture follow the published recipe, and the GPU catalog matches
+the labels the vendors' node labellers publish (docs/sources.md, vLLM recipe and GPU nodes)."""
 
 from __future__ import annotations
 
 import pytest
 
 from gptoss_localkube.nodes import CATALOG
-from gptoss_operator.architectures import GPT_OSS_20B, GPT_OSS_120B
 from gptoss_operator.errors import CatalogError
-from gptoss_operator.gpus import PRODUCTS, Vendor, product_named
-from gptoss_operator.sizing import size
+from gptoss_operator.placement.architectures import GPT_OSS_20B, GPT_OSS_120B
+from gptoss_operator.placement.gpus import PRODUCTS, Vendor, product_named
+from gptoss_operator.placement.sizing import size
 
 
 def _flag(args: tuple[str, ...], name: str) -> str:

@@ -1,4 +1,4 @@
-"""Sizing against the published figures (research/operator-anchors.md §0 item 7, §3.1-§3.3).
+"""Sizing against the published figures (docs/sources.md, vLLM recipe and Sizing).
 
 Every expected number is computed here from the cited facts, not copied from the code.
 """
@@ -12,10 +12,15 @@ from pathlib import Path
 import pytest
 
 from gptoss_operator.api import GptOssDeploymentSpec
-from gptoss_operator.architectures import GPT_OSS_20B, GPT_OSS_120B, MAX_CONTEXT, GptOssModel
 from gptoss_operator.errors import SizingError
-from gptoss_operator.gpus import product_named
-from gptoss_operator.sizing import memory_budget, sequence_kv_bytes, size, size_spec
+from gptoss_operator.placement.architectures import (
+    GPT_OSS_20B,
+    GPT_OSS_120B,
+    MAX_CONTEXT,
+    GptOssModel,
+)
+from gptoss_operator.placement.gpus import product_named
+from gptoss_operator.placement.sizing import memory_budget, sequence_kv_bytes, size, size_spec
 from tests.operator.gptoss_crd import EXAMPLES, load_yaml
 
 GIB = 1024**3
@@ -25,19 +30,19 @@ A100 = product_named("A100-80GB")
 L4 = product_named("L4")
 MI300X = product_named("MI300X")
 
-# §3.3: 2 (K, V) x 8 KV heads x head dim 64 x 2 bytes (bf16) per layer and token.
+# 2 (K, V) x 8 KV heads x head dim 64 x 2 bytes (bf16) per layer and token.
 KV_PER_LAYER_TOKEN = 2 * 8 * 64 * 2
-# §0 item 7 / vllm #27508: 120b, one H100, --gpu-memory-utilization 0.95
+# vllm #27508: 120b, one H100, --gpu-memory-utilization 0.95
 # --max-num-batched-tokens 1024 -> "Available KV cache memory: 1.71 GiB".
 KV_LEFT_ON_ONE_H100_GIB = 1.71
-# §3.2: vLLM's weight footprint of 120b is 64.38-65.97 GiB; sizing takes the upper end, 66.
+# vLLM's weight footprint of 120b is 64.38-65.97 GiB; sizing takes the upper end, 66.
 WEIGHTS_120B_GIB = 66.0
 # Derived from the two facts above: what one GPU spends besides weights and KV.
 RUNTIME_GIB = 0.95 * H100.memory_mib / 1024 - WEIGHTS_120B_GIB - KV_LEFT_ON_ONE_H100_GIB
 
 
 def test_kv_per_token_is_36_kib_for_120b_and_24_kib_for_20b() -> None:
-    # §3.3: 18 full-attention layers for 120b, 12 for 20b; 36,864 B and 24,576 B per token.
+    # 18 full-attention layers for 120b, 12 for 20b; 36,864 B and 24,576 B per token.
     assert GPT_OSS_120B.full_attention_bytes_per_token == 18 * KV_PER_LAYER_TOKEN == 36_864
     assert GPT_OSS_20B.full_attention_bytes_per_token == 12 * KV_PER_LAYER_TOKEN == 24_576
 
@@ -47,21 +52,21 @@ def test_one_full_length_120b_sequence_needs_about_4_5_gib_of_full_attention_kv(
         GPT_OSS_120B, max_model_len=MAX_CONTEXT, max_num_batched_tokens=8192, block_size=16
     )
     assert full == 36_864 * 131_072
-    assert full / GIB == pytest.approx(4.5, abs=0.05)  # §3.3 "120b ≈ 4.5 GiB"
+    assert full / GIB == pytest.approx(4.5, abs=0.05)  # "120b ≈ 4.5 GiB"
 
 
 def test_one_full_length_20b_sequence_needs_about_3_gib_of_full_attention_kv() -> None:
     full, _ = sequence_kv_bytes(
         GPT_OSS_20B, max_model_len=MAX_CONTEXT, max_num_batched_tokens=8192, block_size=16
     )
-    assert full / GIB == pytest.approx(3.0, abs=0.05)  # §3.3 "20b ≈ 3.0 GiB"
+    assert full / GIB == pytest.approx(3.0, abs=0.05)  # "20b ≈ 3.0 GiB"
 
 
 @pytest.mark.parametrize(("model", "mib"), [(GPT_OSS_120B, 293), (GPT_OSS_20B, 195)])
 def test_sliding_window_layers_reserve_window_plus_batched_tokens(
     model: GptOssModel, mib: int
 ) -> None:
-    # §3.3: vLLM reserves min(window - 1 + batched, max_model_len) tokens, rounded up to blocks,
+    # vLLM reserves min(window - 1 + batched, max_model_len) tokens, rounded up to blocks,
     # plus one block; with 8192 batched tokens and block 16 that is 8336 tokens: ≈293 MiB for
     # 120b and ≈195 MiB for 20b.
     _, window = sequence_kv_bytes(
@@ -81,7 +86,7 @@ def test_120b_on_one_h100_at_095_with_1024_batched_tokens_leaves_about_1_7_gib_f
 
 
 def test_the_same_overhead_predicts_the_failed_start_at_vllm_defaults() -> None:
-    # vllm #23278 (§3.2, v0.10.1, one H100, default utilization 0.9): weights 65.97 GiB, then
+    # vllm #23278 (v0.10.1, one H100, default utilization 0.9): weights 65.97 GiB, then
     # "Available KV cache memory: -2.14 GiB". An independent check of the derived overhead.
     budget = memory_budget(
         GPT_OSS_120B, H100, gpus=1, gpu_memory_utilization=0.9, max_num_batched_tokens=8192
@@ -93,7 +98,7 @@ def test_the_same_overhead_predicts_the_failed_start_at_vllm_defaults() -> None:
 
 
 def test_120b_does_not_fit_one_h100_at_the_full_context() -> None:
-    # 1.71 GiB of KV cannot hold one 131072-token sequence (≈4.5 GiB), as §0 item 7 says.
+    # 1.71 GiB of KV cannot hold one 131072-token sequence (≈4.5 GiB), as vllm #27508 found.
     with pytest.raises(SizingError) as refused:
         size(GPT_OSS_120B, H100, gpus=1)
     message = str(refused.value)
@@ -120,7 +125,7 @@ def test_the_suggested_max_model_len_fits_one_h100_and_a_longer_one_does_not() -
 def test_120b_takes_two_h100s_by_default_with_the_recipe_tp2_settings() -> None:
     sizing = size(GPT_OSS_120B, H100)
     assert sizing.tensor_parallel_size == 2
-    # §3.1: "When running TP2 on H100, set your gpu memory utilization below 0.95"; the
+    # Recipe: "When running TP2 on H100, set your gpu memory utilization below 0.95"; the
     # Hopper yaml's 8192 batched tokens apply again.
     assert sizing.gpu_memory_utilization < 0.95
     assert sizing.max_num_batched_tokens == 8192
@@ -151,7 +156,7 @@ def test_120b_does_not_fit_one_l4() -> None:
 def test_20b_fits_one_h100_with_most_of_the_card_left_for_kv() -> None:
     sizing = size(GPT_OSS_20B, H100)
     assert sizing.tensor_parallel_size == 1
-    # §3.2: 7.26 GiB per rank at TP 2, i.e. 14.52 GiB of weights.
+    # 7.26 GiB per rank at TP 2, i.e. 14.52 GiB of weights.
     expected_kv_gib = 0.9 * H100.memory_mib / 1024 - 2 * 7.26 - RUNTIME_GIB
     assert sizing.kv_cache_gib == pytest.approx(expected_kv_gib, abs=0.01)
 
@@ -159,7 +164,7 @@ def test_20b_fits_one_h100_with_most_of_the_card_left_for_kv() -> None:
 def test_120b_fits_one_mi300x_with_blocks_of_64() -> None:
     sizing = size(GPT_OSS_120B, MI300X)
     assert sizing.tensor_parallel_size == 1
-    assert sizing.gpu_memory_utilization == 0.95  # §3.1 MI300X tuned configuration
+    assert sizing.gpu_memory_utilization == 0.95  # recipe: MI300X tuned configuration
     assert sizing.budget.block_size == 64
     expected_kv_gib = 0.95 * 192 - WEIGHTS_120B_GIB - RUNTIME_GIB
     assert sizing.kv_cache_gib == pytest.approx(expected_kv_gib, abs=0.01)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from gptoss_operator.handlers import Coalescer
-from gptoss_operator.observe import DeploymentView, JobView, Observed, PodView, view_pod
-from gptoss_operator.status import compute_status, judge
+from gptoss_operator.reconciling.observe import DeploymentView, JobView, Observed, PodView, view_pod
+from gptoss_operator.reconciling.runner import Coalescer
+from gptoss_operator.reconciling.status import compute_status, judge
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 

@@ -14,9 +14,9 @@ from typing import Any
 import uvicorn
 from prometheus_client import CollectorRegistry
 
-from gptoss_router.app import RouterApp, create_app
+from gptoss_router.http.app import RouterApp, create_app
+from gptoss_router.http.wire import limited_protocol
 from gptoss_router.settings import RouterSettings
-from gptoss_router.wire import limited_protocol
 from gptoss_sim.capacity import CapacityParams
 from gptoss_sim.faults import parse_rule
 from gptoss_sim.providers.app import ProviderConfig, ProviderSim

@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from prometheus_client import CollectorRegistry
 
-from gptoss_router.app import create_app
+from gptoss_router.http.app import create_app
 from gptoss_router.settings import RouterSettings
 
 MODEL = "gpt-oss-120b"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gptoss_router.cluster_state import (
+from gptoss_router.config import ModelConfig, PriceCap, SpillCondition, SpilloverConfig
+from gptoss_router.routing.served_models import ModelTable
+from gptoss_router.watch.cluster_state import (
     NO_SPILL,
     ClusterState,
     parse_selector,
@@ -12,8 +14,6 @@ from gptoss_router.cluster_state import (
     read_deployment,
     strictest,
 )
-from gptoss_router.config import ModelConfig, PriceCap, SpillCondition, SpilloverConfig
-from gptoss_router.model_table import ModelTable
 
 
 def deployment(

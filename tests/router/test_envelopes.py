@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from gptoss_router.envelopes import error_event, normalise_error
+from gptoss_router.openai.error_bodies import error_event, normalise_error
 
 
 def test_vllm_integer_codes_become_a_null_code_with_the_message_kept() -> None:

@@ -46,7 +46,7 @@ async def test_a_model_at_zero_without_spillover_answers_held_requests_once_a_po
 
             await eventually(all_held, what="three requests being held", within=10)
             # What discovery does once the first replica is Ready.
-            pools = router.app.state.shared.registry.pools
+            pools = router.app.state.shared.backends.pools
             pools.replace(MODEL, [sims.local.base_url], served_model=MODEL)
             answers = await asyncio.wait_for(asyncio.gather(*asks), 20)
     assert [a.headers["x-gptoss-backend"] for a in answers] == ["local"] * 3

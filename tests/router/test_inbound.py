@@ -7,7 +7,7 @@ import json
 import pytest
 
 from gptoss_router.errors import BadRequest
-from gptoss_router.inbound import read_inbound
+from gptoss_router.openai.inbound import read_inbound
 
 
 def body(**fields: object) -> bytes:

@@ -27,7 +27,7 @@ from gptoss_sim.capacity import CapacityParams
 from gptoss_sim.server import running
 from gptoss_sim.vllm_app import VllmConfig, VllmSim
 
-pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("gptoss_crd")]
+pytestmark = pytest.mark.usefixtures("gptoss_crd")
 
 MODEL = "gpt-oss-120b"
 NAME = "big"

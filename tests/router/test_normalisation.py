@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-from gptoss_router.catalog import dialect_for
 from gptoss_router.config import ProviderKind
-from gptoss_router.inbound import read_inbound
-from gptoss_router.outbound import outbound_body
-from gptoss_router.reshape import Reshape, reshape_chunk, reshape_document, usage_of
+from gptoss_router.openai.dialects import dialect_for
+from gptoss_router.openai.inbound import read_inbound
+from gptoss_router.openai.outbound import outbound_body
+from gptoss_router.openai.replies import Reshape, reshape_chunk, reshape_document, usage_of
 
 VLLM = dialect_for(ProviderKind.VLLM)
 GROQ = dialect_for(ProviderKind.GROQ)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 
 from gptoss_router.config import Price, PriceCap, SpillCondition
-from gptoss_router.policy import Demand, Limits, PodView, ProviderView, plan
-from gptoss_router.speed import SpeedEstimate
+from gptoss_router.routing.policy import Demand, Limits, PodView, ProviderView, plan
+from gptoss_router.state.speed import SpeedEstimate
 
 
 def seeded(seed: int) -> random.Random:

@@ -58,7 +58,7 @@ async def test_no_key_appears_in_any_answer_log_or_metric_in_any_scenario(
             for sim in sims.providers.values():
                 await put_faults(http, sim.base_url, "status=400")
             rejected = await ask()
-            router.app.state.shared.registry.pools.replace(MODEL, [], served_model=MODEL)
+            router.app.state.shared.backends.pools.replace(MODEL, [], served_model=MODEL)
             held = await http.post(url, json=CHAT, headers={**me, "x-gptoss-route": "local"})
             texts.append(seen(held))
             wrong = await http.post(url, json=CHAT, headers={"authorization": "Bearer nope"})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gptoss_router.sse import EventSplitter, event_data, event_name
+from gptoss_router.openai.sse import EventSplitter, event_data, event_name
 
 
 def test_events_split_across_chunks_come_out_whole() -> None:

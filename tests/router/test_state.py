@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from gptoss_router.budget import RetryBudget
-from gptoss_router.health import OutlierDetector
-from gptoss_router.ratelimits import RateLimitBook, parse_duration, retry_after_seconds, spent_for
-from gptoss_router.speed import SpeedBook, SpeedEstimate
+from gptoss_router.routing.retry_budget import RetryBudget
+from gptoss_router.state.outliers import OutlierDetector
+from gptoss_router.state.pools import LocalPools
+from gptoss_router.state.provider_limits import (
+    RateLimitBook,
+    parse_duration,
+    retry_after_seconds,
+    spent_for,
+)
+from gptoss_router.state.speed import SpeedBook, SpeedEstimate
 
 
 class Clock:
@@ -29,6 +35,19 @@ def test_consecutive_failures_eject_a_backend_for_the_base_time() -> None:
     assert health.is_ejected("a")
     clock.now += 30.5
     assert not health.is_ejected("a")
+
+
+def test_a_pod_that_leaves_the_pools_takes_its_ejection_record_with_it() -> None:
+    clock = Clock()
+    health = detector(clock)
+    pools = LocalPools(clock, on_leave=health.forget)
+    pools.replace("m", ["http://a", "http://b"], served_model="m")
+    for _ in range(3):
+        health.record_failure("http://a")
+    assert health.is_ejected("http://a")
+    assert pools.replace("m", ["http://b"], served_model="m") == ["http://a"]
+    assert not health.is_ejected("http://a")
+    assert health.ejected() == []
 
 
 def test_a_success_ends_the_failure_streak() -> None:

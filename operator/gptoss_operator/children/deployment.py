@@ -4,15 +4,15 @@ Choices, each for a reason:
 
 * Pinning: a node selector on the vendor's product label (GPU Feature Discovery /
   AMD node labeller), the vendor's GPU resource as a limit, and a toleration of the GPU taint
-  (research/operator-anchors.md §4.7). Replicas prefer different nodes.
+  (docs/sources.md, GPU nodes). Replicas prefer different nodes.
 * Rollout: ``maxSurge: 0, maxUnavailable: 1``. With the defaults a one-replica rollout needs a
   second free GPU set and deadlocks on full nodes with "Insufficient nvidia.com/gpu"
-  (LLMKube #192, airunway #400; research §0 item 6, §2 F). Taking one replica down first never
+  (LLMKube #192, airunway #400; docs/sources.md, Rollouts). Taking one replica down first never
   needs a spare GPU; the router spills that replica's share to providers meanwhile.
 * vLLM flags: the sized flags and the recipe's flags (``sizing``), tool calling with the
   ``openai`` parser and ``--enable-auto-tool-choice`` and the ``openai_gptoss`` reasoning parser
-  (research §3.1), the model served under its plain name so clients and the router say
-  ``gpt-oss-120b``.
+  (docs/sources.md, vLLM recipe), the model served under its plain name so clients and the
+  router say ``gpt-oss-120b``.
 * ``/dev/shm`` as a memory-backed volume (NCCL across GPUs), weights and tiktoken volumes from
   the weights plan, probes from ``probes``.
 """
@@ -25,9 +25,9 @@ from typing import Any
 from gptoss_operator import names
 from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.children.probes import liveness_probe, readiness_probe, startup_probe
-from gptoss_operator.gpus import product_named
-from gptoss_operator.sizing import Sizing
-from gptoss_operator.weights import WeightsPlan
+from gptoss_operator.placement.gpus import product_named
+from gptoss_operator.placement.sizing import Sizing
+from gptoss_operator.placement.weights import WeightsPlan
 
 __all__ = ["Owner", "PodExtras", "build_deployment", "owner_reference", "vllm_args"]
 

@@ -1,8 +1,8 @@
 """Probes that cannot kill a replica while it loads weights (pure).
 
 Peers' users report this first: liveness probes with a fixed ``initialDelaySeconds`` kill large
-models mid-load (kserve #5062, aibrix #772, aws-do-eks #40; research/operator-anchors.md §0 item 2,
-§2 A). The fix they converged on, used here: a startup probe on ``/health`` with a budget as long
+models mid-load (kserve #5062, aibrix #772, aws-do-eks #40; docs/sources.md, Probes). The fix
+they converged on, used here: a startup probe on ``/health`` with a budget as long
 as a cold start may take, and liveness/readiness without initial delays, which Kubernetes only
 starts once the startup probe has succeeded.
 """

@@ -11,7 +11,7 @@ from typing import Any
 from gptoss_operator import names
 from gptoss_operator.api import VolumeClaim
 from gptoss_operator.children.deployment import Owner, owner_reference
-from gptoss_operator.weights import Download, download_container
+from gptoss_operator.placement.weights import Download, download_container
 
 __all__ = ["build_download_job", "build_weights_claim"]
 

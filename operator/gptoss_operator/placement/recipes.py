@@ -1,0 +1,102 @@
+"""The vLLM recipe for gpt-oss on each GPU architecture, as published by the vLLM project.
+
+Source: ``vllm-project/recipes``, ``OpenAI/GPT-OSS.md`` and ``GPT-OSS_Hopper.yaml`` as of 2026-08
+(summarised in docs/sources.md, vLLM recipe). What each architecture gets:
+
+* Hopper (H100): the keys of ``GPT-OSS_Hopper.yaml`` as flags: no prefix caching, CUDA graphs
+  captured up to 2048, 8192 batched tokens, a stream interval of 20. The recipe's known
+  limitation: gpt-oss-120b at tensor parallel size 1 runs out of memory with the defaults and
+  needs ``--gpu-memory-utilization 0.95 --max-num-batched-tokens 1024``; at tensor parallel
+  size 2 and above "set your gpu memory utilization below 0.95", so vLLM's default 0.9 is kept.
+* Ampere (A100): plain ``vllm serve``; vLLM itself picks the Triton attention backend and the
+  Marlin MXFP4 MoE kernels. No flags are added.
+* Ada (L4): not covered by the recipe; treated like Ampere (plain ``vllm serve``).
+* CDNA3 (MI300X): the tuned configuration validated on vLLM 0.17.0: AITER unified attention,
+  two compilation passes, ``--gpu-memory-utilization 0.95``, ``--block-size=64`` and three
+  environment variables. ``HSA_NO_SCRATCH_RECLAIM=1`` is left out: the recipe needs it only on
+  firmware older than MEC 177.
+
+The batched-token budget is always passed explicitly (8192 unless the recipe says otherwise,
+"works well for most cases" per the recipe), because the sliding-window KV reservation and so
+the sizing depend on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gptoss_operator.placement.gpus import Architecture
+
+__all__ = ["DEFAULT_BATCHED_TOKENS", "VLLM_DEFAULT_UTILIZATION", "Recipe", "recipe_for"]
+
+VLLM_DEFAULT_UTILIZATION = 0.9  # vLLM's own --gpu-memory-utilization default
+DEFAULT_BATCHED_TOKENS = 8192  # GPT-OSS_Hopper.yaml max-num-batched-tokens
+_TIGHT_UTILIZATION = 0.95  # recipe: 120b at TP 1 on H100; MI300X tuned configuration
+_TIGHT_BATCHED_TOKENS = 1024  # recipe: 120b at TP 1 on H100
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Flags and environment the recipe prescribes for one architecture."""
+
+    architecture: Architecture
+    args: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    block_size: int = 16  # vLLM's default KV block size
+
+    def is_tight(self, model: str, tensor_parallel_size: int) -> bool:
+        """Whether this is the recipe's known-tight case: 120b on one Hopper card."""
+        return (
+            self.architecture is Architecture.HOPPER
+            and model == "gpt-oss-120b"
+            and tensor_parallel_size == 1
+        )
+
+    def gpu_memory_utilization(self, model: str, tensor_parallel_size: int) -> float:
+        """The ``--gpu-memory-utilization`` the recipe uses for this model and parallelism."""
+        if self.architecture is Architecture.CDNA3 or self.is_tight(model, tensor_parallel_size):
+            return _TIGHT_UTILIZATION
+        return VLLM_DEFAULT_UTILIZATION
+
+    def max_num_batched_tokens(self, model: str, tensor_parallel_size: int) -> int:
+        """The ``--max-num-batched-tokens`` the recipe uses for this model and parallelism."""
+        if self.is_tight(model, tensor_parallel_size):
+            return _TIGHT_BATCHED_TOKENS
+        return DEFAULT_BATCHED_TOKENS
+
+
+_HOPPER = Recipe(
+    Architecture.HOPPER,
+    args=(
+        "--no-enable-prefix-caching",
+        "--max-cudagraph-capture-size",
+        "2048",
+        "--stream-interval",
+        "20",
+    ),
+    env=(),
+)
+_AMPERE = Recipe(Architecture.AMPERE, args=(), env=())
+_ADA = Recipe(Architecture.ADA, args=(), env=())
+_CDNA3 = Recipe(
+    Architecture.CDNA3,
+    args=(
+        "--attention-backend",
+        "ROCM_AITER_UNIFIED_ATTN",
+        "-cc.pass_config.fuse_rope_kvcache=True",
+        "-cc.use_inductor_graph_partition=True",
+        "--block-size=64",
+    ),
+    env=(
+        ("AMDGCN_USE_BUFFER_OPS", "0"),
+        ("VLLM_ROCM_USE_AITER", "1"),
+        ("VLLM_ROCM_QUICK_REDUCE_QUANTIZATION", "INT4"),
+    ),
+    block_size=64,
+)
+_RECIPES = {r.architecture: r for r in (_HOPPER, _AMPERE, _ADA, _CDNA3)}
+
+
+def recipe_for(architecture: Architecture) -> Recipe:
+    """The recipe for GPUs of ``architecture``."""
+    return _RECIPES[architecture]

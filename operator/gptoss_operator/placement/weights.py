@@ -1,0 +1,178 @@
+"""Where a replica's weights come from, and what that takes (pure).
+
+* No source, or ``hf://org/repo``: vLLM downloads from Hugging Face at start into its cache
+  (``HF_HOME`` on the model-cache volume). With ``spec.cache.pvc`` a download Job fills the
+  claim first, so replicas load from it and never download again (kserve #3869: caching cut
+  start from 15-20 min to ~1 min); the download skips the ``original/*`` and ``metal/*``
+  folders vLLM does not read, as Dynamo's gpt-oss download does (docs/sources.md, vLLM recipe).
+* ``pvc://claim/path``: a checkpoint already on a volume (a fine-tune, say), mounted read-only;
+  nothing is downloaded and the hub is switched off (``HF_HUB_OFFLINE=1``).
+* ``s3://`` / ``gs://``: with ``spec.cache.pvc`` the download Job syncs the prefix into the
+  claim once; without, an init container copies it into each replica's own volume.
+* ``spec.cache.tiktokenEncodingsUrl``: air-gapped clusters cannot fetch the harmony vocabulary
+  at start (vllm #22525, silent empty ``tool_calls`` per dynamo #15155). An init container
+  copies ``o200k_base.tiktoken`` and ``cl100k_base.tiktoken`` from that mirror into a volume and
+  ``TIKTOKEN_ENCODINGS_BASE`` points there (troubleshooting in ``vllm-project/recipes``
+  ``OpenAI/GPT-OSS.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gptoss_operator import names
+from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.placement.architectures import model_named
+
+__all__ = ["Download", "WeightsPlan", "download_container", "plan_weights"]
+
+MODELS_DIR = "/models"
+MOUNTED_DIR = "/weights"
+TIKTOKEN_DIR = "/tiktoken"
+TIKTOKEN_FILES = ("o200k_base.tiktoken", "cl100k_base.tiktoken")
+CLI_IMAGES = {
+    "s3": "amazon/aws-cli:2.27.0",
+    "gs": "gcr.io/google.com/cloudsdktool/google-cloud-cli:slim",
+}
+
+
+@dataclass(frozen=True)
+class Download:
+    """A one-off copy of the checkpoint into the weights claim."""
+
+    image: str
+    command: tuple[str, ...]
+    secret_name: str | None
+
+
+@dataclass(frozen=True)
+class WeightsPlan:
+    """What the vLLM pod mounts and serves, and what must run before it."""
+
+    model_arg: str  # the positional argument of ``vllm serve``
+    volumes: tuple[dict[str, Any], ...]
+    mounts: tuple[dict[str, Any], ...]
+    env: dict[str, str] = field(default_factory=dict)
+    claim_name: str | None = None  # the claim the operator creates, if any
+    download: Download | None = None
+    init_containers: tuple[dict[str, Any], ...] = ()
+
+
+def _split(uri: str) -> tuple[str, str]:
+    scheme, _, rest = uri.partition("://")
+    return scheme, rest.strip("/")
+
+
+def _tiktoken_init(url: str, image: str) -> dict[str, Any]:
+    base = url.rstrip("/")
+    script = "; ".join(
+        f"urllib.request.urlretrieve('{base}/{f}', '{TIKTOKEN_DIR}/{f}')" for f in TIKTOKEN_FILES
+    )
+    return {
+        "name": "tiktoken",
+        "image": image,
+        "command": ["python3", "-c", f"import urllib.request; {script}"],
+        "volumeMounts": [{"name": "tiktoken", "mountPath": TIKTOKEN_DIR}],
+    }
+
+
+def _object_store_download(scheme: str, path: str, target: str, secret: str | None) -> Download:
+    if scheme == "s3":
+        command: tuple[str, ...] = (
+            "aws",
+            "s3",
+            "sync",
+            f"s3://{path}",
+            target,
+            "--only-show-errors",
+        )
+    else:
+        command = ("gcloud", "storage", "rsync", "--recursive", f"gs://{path}", target)
+    return Download(image=CLI_IMAGES[scheme], command=command, secret_name=secret)
+
+
+def download_container(download: Download, *, mount: str) -> dict[str, Any]:
+    """The container that copies ``download`` into the volume ``mount`` (init or Job)."""
+    container: dict[str, Any] = {
+        "name": "download",
+        "image": download.image,
+        "command": list(download.command),
+        "volumeMounts": [{"name": mount, "mountPath": MODELS_DIR}],
+    }
+    if download.secret_name:
+        container["envFrom"] = [{"secretRef": {"name": download.secret_name}}]
+    return container
+
+
+def plan_weights(cr_name: str, spec: GptOssDeploymentSpec, *, image: str) -> WeightsPlan:
+    """The weights plan for ``spec``; ``image`` is the vLLM image (it carries the ``hf`` CLI)."""
+    model = model_named(spec.model)
+    uri = spec.source.uri if spec.source and spec.source.uri else f"hf://{model.checkpoint}"
+    scheme, path = _split(uri)
+    secret = spec.source.secret_name if spec.source else None
+    claim = spec.cache.pvc if spec.cache else None
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    env: dict[str, str] = {}
+    init: list[dict[str, Any]] = []
+    plan_claim: str | None = None
+    download: Download | None = None
+
+    if scheme == "pvc":
+        source_claim, _, sub = path.partition("/")
+        volumes.append(
+            {
+                "name": "weights",
+                "persistentVolumeClaim": {"claimName": source_claim, "readOnly": True},
+            }
+        )
+        mounts.append({"name": "weights", "mountPath": MOUNTED_DIR, "readOnly": True})
+        model_arg = f"{MOUNTED_DIR}/{sub}".rstrip("/")
+        env["HF_HUB_OFFLINE"] = "1"
+    elif claim is not None:
+        claim_name = claim.name or names.weights_claim_name(cr_name)
+        plan_claim = claim_name if claim.create else None
+        volumes.append({"name": "weights", "persistentVolumeClaim": {"claimName": claim_name}})
+        mounts.append({"name": "weights", "mountPath": MODELS_DIR})
+        target = f"{MODELS_DIR}/{scheme}/{path}"
+        model_arg = target
+        env["HF_HUB_OFFLINE"] = "1"
+        if scheme == "hf":
+            command: tuple[str, ...] = (
+                "hf", "download", path, "--local-dir", target,
+                "--exclude", "original/*", "--exclude", "metal/*",
+            )  # fmt: skip
+            download = Download(image=image, command=command, secret_name=secret)
+        else:
+            download = _object_store_download(scheme, path, target, secret)
+    elif scheme == "hf":
+        volumes.append({"name": "model-cache", "emptyDir": {}})
+        mounts.append({"name": "model-cache", "mountPath": MODELS_DIR})
+        env["HF_HOME"] = f"{MODELS_DIR}/huggingface"
+        model_arg = path
+    else:
+        # No claim to fill once: each replica copies the prefix into its own volume first, the
+        # way a storage initializer does; a claim (spec.cache.pvc) makes later starts faster.
+        target = f"{MODELS_DIR}/{scheme}/{path}"
+        volumes.append({"name": "model-cache", "emptyDir": {}})
+        mounts.append({"name": "model-cache", "mountPath": MODELS_DIR})
+        fetch = _object_store_download(scheme, path, target, secret)
+        init.append(download_container(fetch, mount="model-cache"))
+        model_arg = target
+        env["HF_HUB_OFFLINE"] = "1"
+
+    if spec.cache and spec.cache.tiktoken_encodings_url:
+        volumes.append({"name": "tiktoken", "emptyDir": {}})
+        mounts.append({"name": "tiktoken", "mountPath": TIKTOKEN_DIR, "readOnly": True})
+        init.append(_tiktoken_init(spec.cache.tiktoken_encodings_url, image))
+        env["TIKTOKEN_ENCODINGS_BASE"] = TIKTOKEN_DIR
+    return WeightsPlan(
+        model_arg=model_arg,
+        volumes=tuple(volumes),
+        mounts=tuple(mounts),
+        env=env,
+        claim_name=plan_claim,
+        download=download,
+        init_containers=tuple(init),
+    )

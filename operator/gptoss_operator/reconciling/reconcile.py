@@ -1,0 +1,216 @@
+"""One level-based, idempotent reconcile of a GptOssDeployment: parse -> size -> build -> apply ->
+observe -> compute status -> write it if it changed. Every trigger (create, update, resume, the
+resync timer, a child's change) runs this same function; there is no separate create path.
+
+Deciding is pure (``plan``); only ``reconcile`` talks to the API, through ``kube``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from gptoss_operator import names
+from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.children.deployment import Owner, PodExtras, build_deployment
+from gptoss_operator.children.network import build_pdb, build_service
+from gptoss_operator.children.storage import build_download_job, build_weights_claim
+from gptoss_operator.errors import GptOssError, InvalidSpec
+from gptoss_operator.kube import FIELD_MANAGER, Kube
+from gptoss_operator.placement.gpus import Vendor, product_named
+from gptoss_operator.placement.sizing import Sizing, size_spec
+from gptoss_operator.placement.weights import WeightsPlan, plan_weights
+from gptoss_operator.reconciling.drift import needs_apply, stamp
+from gptoss_operator.reconciling.observe import Observed, view_deployment, view_job, view_pod
+from gptoss_operator.reconciling.status import compute_status
+from gptoss_operator.settings import OperatorSettings
+
+__all__ = ["Event", "Outcome", "Plan", "ensure", "plan", "reconcile"]
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes Event to post on the CR."""
+
+    type: str  # Normal or Warning
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: dict[str, Any]
+    status_written: bool
+    events: tuple[Event, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything decided from the spec alone."""
+
+    owner: Owner
+    spec: GptOssDeploymentSpec
+    sizing: Sizing | None
+    sizing_error: str | None
+    weights: WeightsPlan | None
+    image: str
+
+
+def parse_spec(body: dict[str, Any]) -> GptOssDeploymentSpec:
+    try:
+        return GptOssDeploymentSpec.model_validate(body.get("spec", {}))
+    except ValidationError as exc:
+        raise InvalidSpec(f"spec is invalid: {exc}") from exc
+
+
+def plan(body: dict[str, Any], settings: OperatorSettings) -> Plan:
+    """Size the replica and plan its weights (pure)."""
+    meta = body["metadata"]
+    owner = Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
+    spec = parse_spec(body)
+    product = product_named(spec.gpu.product)
+    default_image = (
+        settings.vllm_image_amd if product.vendor is Vendor.AMD else settings.vllm_image_nvidia
+    )
+    image = spec.serving.image or default_image
+    sizing: Sizing | None = None
+    sizing_error: str | None = None
+    weights: WeightsPlan | None = None
+    try:
+        sizing = size_spec(spec)
+        weights = plan_weights(owner.name, spec, image=image)
+    except GptOssError as exc:
+        sizing_error = str(exc)
+    return Plan(owner, spec, sizing, sizing_error, weights, image)
+
+
+def pod_extras(spec: GptOssDeploymentSpec) -> PodExtras:
+    pod = spec.pod
+    if pod is None:
+        return PodExtras()
+    return PodExtras(
+        labels=dict(pod.labels or {}),
+        annotations=dict(pod.annotations or {}),
+        priority_class_name=pod.priority_class_name,
+        service_account_name=pod.service_account_name,
+    )
+
+
+def _events(previous: dict[str, Any], status: dict[str, Any]) -> tuple[Event, ...]:
+    """An Event for each condition whose reason changed."""
+    before = {c["type"]: c.get("reason") for c in previous.get("conditions", []) or []}
+    events = []
+    warning_reasons = {
+        "DoesNotFit",
+        "DownloadFailed",
+        "WaitingForGPUNode",
+        "ImagePullFailing",
+        "CrashLooping",
+        "RolloutStuck",
+    }
+    for condition in status["conditions"]:
+        if (
+            condition["type"] == "Progressing"
+            or before.get(condition["type"]) == condition["reason"]
+        ):
+            continue
+        if (
+            condition["type"] == "Degraded"
+            and condition["status"] == "False"
+            and (condition["type"] not in before)
+        ):
+            continue
+        kind = "Warning" if condition["reason"] in warning_reasons else "Normal"
+        events.append(Event(kind, condition["reason"], condition["message"]))
+    return tuple(events)
+
+
+def ensure(kube: Kube, desired: dict[str, Any]) -> dict[str, Any]:
+    """Apply ``desired`` only if that would change something the operator owns; the live
+    object either way."""
+    stamped = stamp(desired)
+    meta = desired["metadata"]
+    live = kube.get(desired["apiVersion"], desired["kind"], meta.get("namespace"), meta["name"])
+    if needs_apply(live, stamped, FIELD_MANAGER):
+        return kube.apply(stamped)
+    assert live is not None
+    return live
+
+
+def _status_differs(current: dict[str, Any], desired: dict[str, Any]) -> bool:
+    return any(current.get(key) != value for key, value in desired.items())
+
+
+def reconcile(
+    body: dict[str, Any], kube: Kube, settings: OperatorSettings, *, now: dt.datetime
+) -> Outcome:
+    """Bring the children of ``body`` in line with its spec and report what is there."""
+    decided = plan(body, settings)
+    owner, spec = decided.owner, decided.spec
+    wanted = spec.replicas
+    job_body: dict[str, Any] | None = None
+    deployment: dict[str, Any] | None
+
+    if decided.sizing is not None and decided.weights is not None:
+        weights = decided.weights
+        if weights.claim_name is not None and spec.cache and spec.cache.pvc:
+            ensure(kube, build_weights_claim(owner, spec.model, spec.cache.pvc))
+        if weights.download is not None:
+            claim = (
+                weights.claim_name
+                or (spec.cache.pvc.name if spec.cache and spec.cache.pvc else None)
+                or names.weights_claim_name(owner.name)
+            )
+            job_name = names.download_job_name(owner.name)
+            job_body = kube.get("batch/v1", "Job", owner.namespace, job_name)
+            if job_body is None:  # a Job's template is immutable: create it once
+                job_body = kube.apply(
+                    build_download_job(owner, spec.model, weights.download, claim)
+                )
+        job_done = job_body is None or view_job(job_body).succeeded
+        deployment = ensure(
+            kube,
+            build_deployment(
+                owner,
+                spec,
+                decided.sizing,
+                weights,
+                replicas=wanted if job_done else 0,
+                image=decided.image,
+                extras=pod_extras(spec),
+                startup_timeout_seconds=settings.startup_timeout_seconds,
+                shm_size=settings.shm_size,
+            ),
+        )
+        ensure(kube, build_service(owner, spec.model))
+        ensure(kube, build_pdb(owner, spec.model))
+    else:
+        deployment = kube.get(
+            "apps/v1", "Deployment", owner.namespace, names.deployment_name(owner.name)
+        )
+    pods = kube.list("v1", "Pod", owner.namespace, labels=names.selector(owner.name))
+    observed = Observed(
+        deployment=view_deployment(deployment) if deployment else None,
+        pods=tuple(view_pod(p) for p in pods),
+        job=view_job(job_body) if job_body else None,
+    )
+    previous = body.get("status") or {}
+    status = compute_status(
+        cr_name=owner.name,
+        namespace=owner.namespace,
+        generation=int(body["metadata"].get("generation", 0)),
+        wanted=wanted,
+        sizing=decided.sizing,
+        sizing_error=decided.sizing_error,
+        observed=observed,
+        previous=previous,
+        now=now,
+        spills=bool(spec.spillover and spec.spillover.providers),
+    )
+    written = _status_differs(previous, status)
+    if written:
+        kube.patch_status(names.API_VERSION, names.KIND, owner.namespace, owner.name, status)
+    return Outcome(status=status, status_written=written, events=_events(previous, status))

@@ -1,0 +1,152 @@
+"""The Starlette application and its lifespan, which owns every long-lived resource.
+
+``create_app(settings)`` builds the routes; the lifespan opens the one upstream
+``aiohttp.ClientSession`` (``session.py``), fills the local pools, starts the scraper, the
+prober and discovery, and closes them all on shutdown. Nothing lives at module level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+from aiohttp.abc import AbstractResolver
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from gptoss_router.http.routes import info_routes
+from gptoss_router.http.state import State
+from gptoss_router.metrics import RouterMetrics
+from gptoss_router.openai.inbound import Route as ApiRoute
+from gptoss_router.proxy.accounting import Shared
+from gptoss_router.proxy.asgi import GENERATING, send_answer
+from gptoss_router.proxy.handler import Proxy
+from gptoss_router.proxy.session import open_session
+from gptoss_router.routing.access import AppKeys
+from gptoss_router.routing.backends import Backends
+from gptoss_router.routing.retry_budget import RetryBudget
+from gptoss_router.settings import RouterSettings
+from gptoss_router.state.pools import Pod
+from gptoss_router.watch.discovery import Discovery, StaticDiscovery, discovery_for
+from gptoss_router.watch.pod_metrics import scrape_forever
+from gptoss_router.watch.probes import probe_forever
+
+__all__ = ["RouterApp", "create_app"]
+
+log = logging.getLogger(__name__)
+Lifespan = Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]
+
+
+class RouterApp:
+    """The ASGI app: POSTs to the generating routes go straight to the proxy, the rest (and the
+    lifespan) to Starlette."""
+
+    def __init__(self, *, info: list[Route], lifespan: Lifespan) -> None:
+        self._generating = {path: _Generating(self, route) for path, route in GENERATING.items()}
+        # Reached for the generating paths only with other methods, which answers 405.
+        posts = [Route(path, app, methods=["POST"]) for path, app in self._generating.items()]
+        self.starlette = Starlette(routes=[*posts, *info], lifespan=lifespan)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            endpoint = self._generating.get(scope["path"])
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+                return
+        await self.starlette(scope, receive, send)
+
+    @property
+    def state(self) -> State:
+        """What the lifespan built (AttributeError before it ran)."""
+        state: State = self.starlette.state.router
+        return state
+
+    def lifespan(self) -> contextlib.AbstractAsyncContextManager[object]:
+        """Start and stop the router outside a server (tests)."""
+        return self.starlette.router.lifespan_context(self.starlette)
+
+
+class _Generating:
+    __slots__ = ("_front", "_route")
+
+    def __init__(self, front: RouterApp, route: ApiRoute) -> None:
+        self._front = front
+        self._route = route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        answer = await self._front.state.proxy.handle(self._route, scope, receive)
+        await send_answer(answer, send, receive)
+
+
+def create_app(
+    settings: RouterSettings,
+    *,
+    registry: CollectorRegistry | None = None,
+    discovery: Discovery | None = None,
+    resolver: AbstractResolver | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> RouterApp:
+    """The router as an ASGI app; ``resolver`` replaces DNS (tests name loopback servers)."""
+    metrics = RouterMetrics(registry if registry is not None else CollectorRegistry())
+    keys = AppKeys(settings.apps)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        backends = Backends(settings, clock=clock, rng=random.Random())  # noqa: S311 - load spreading, not secrecy
+        static = StaticDiscovery(settings)
+        static.fill(backends.pools)
+        shared = Shared(
+            backends,
+            metrics,
+            RetryBudget(
+                ratio=settings.tuning.retry_budget_ratio, minimum=settings.tuning.retry_budget_min
+            ),
+        )
+        if keys.open:
+            log.warning("no apps configured: every caller is accepted")
+        async with open_session(resolver) as session:
+            app.state.router = State(
+                settings, shared, Proxy(shared, keys, session), int(time.time()), session
+            )
+            follow = discovery if discovery is not None else discovery_for(settings)
+            tasks = _background(session, backends, settings, follow)
+            try:
+                yield
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    return RouterApp(info=info_routes(keys, metrics), lifespan=lifespan)
+
+
+def _background(
+    session: aiohttp.ClientSession,
+    backends: Backends,
+    settings: RouterSettings,
+    discovery: Discovery | None,
+) -> list[asyncio.Task[None]]:
+    tuning = settings.tuning
+
+    def scraped(pod: Pod) -> bool:
+        model = backends.models.get(pod.model)
+        return model is not None and model.local.scrape
+
+    tasks = [
+        asyncio.create_task(
+            scrape_forever(
+                session, backends.pools, interval_s=tuning.scrape_interval_s, scraped=scraped
+            )
+        ),
+        asyncio.create_task(probe_forever(session, backends, interval_s=tuning.probe_interval_s)),
+    ]
+    if discovery is not None:
+        tasks.append(asyncio.create_task(discovery.run(backends.pools, backends.models)))
+    return tasks

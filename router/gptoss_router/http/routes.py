@@ -1,0 +1,86 @@
+"""The routes that do not generate: models, health, readiness, metrics, spill, OpenAPI."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from gptoss_router.errors import RouterError
+from gptoss_router.http.openapi import openapi_document
+from gptoss_router.http.state import State
+from gptoss_router.metrics import RouterMetrics
+from gptoss_router.openai.error_bodies import error_body
+from gptoss_router.routing.access import AppKeys
+
+__all__ = ["info_routes"]
+
+
+def info_routes(keys: AppKeys, metrics: RouterMetrics) -> list[Route]:
+    """Routes bound to ``keys`` (for /v1/models) and ``metrics``."""
+
+    async def models(request: Request) -> Response:
+        try:
+            keys.identify(request.headers.get("authorization"), "/v1/models")
+        except RouterError as err:
+            return JSONResponse(error_body(err), status_code=err.status)
+        state: State = request.app.state.router
+        data = [
+            {"id": name, "object": "model", "created": state.started_at, "owned_by": "gptoss"}
+            for name in state.shared.backends.models.names()
+        ]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        state: State | None = getattr(request.app.state, "router", None)
+        if state is None:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        if not state.shared.backends.models.names():
+            return JSONResponse({"status": "no models served"}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    async def prometheus(request: Request) -> Response:
+        _refresh_gauges(request.app.state.router, metrics)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def spill(request: Request) -> Response:
+        state: State = request.app.state.router
+        sample = metrics.registry.get_sample_value
+        return JSONResponse(
+            {
+                model: {
+                    "inflight": sample("gptoss_router_spilled_inflight", {"model": model}) or 0,
+                    "held": state.proxy.holds.held(model),
+                }
+                for model in state.shared.backends.models.names()
+            }
+        )
+
+    async def openapi(request: Request) -> Response:
+        state: State = request.app.state.router
+        return JSONResponse(openapi_document(state.shared.backends.models.names()))
+
+    return [
+        Route("/v1/models", models, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", prometheus, methods=["GET"]),
+        Route("/spill", spill, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+    ]
+
+
+def _refresh_gauges(state: State, metrics: RouterMetrics) -> None:
+    backends = state.shared.backends
+    for model, cfg in backends.models.items():
+        views = [backends.pod_view(p, scraped=cfg.local.scrape) for p in backends.pools.pods(model)]
+        fresh = [v for v in views if v.fresh and not v.ejected]
+        metrics.local_queue.labels(model, "waiting").set(sum(v.waiting for v in fresh))
+        metrics.local_queue.labels(model, "running").set(sum(v.running for v in fresh))
+        metrics.local_pods.labels(model, "ready").set(len(fresh))
+        metrics.local_pods.labels(model, "ejected").set(sum(v.ejected for v in views))
+        metrics.local_pods.labels(model, "stale").set(sum(not v.fresh for v in views))

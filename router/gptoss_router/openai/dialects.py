@@ -1,0 +1,115 @@
+"""What each kind of backend can serve and how it speaks (docs/sources.md, Providers).
+
+A request's *features* (``inbound.features``) must all be among a backend's *capabilities*
+for the backend to be a candidate. Feature names:
+
+    chat, completions, responses     the route
+    tools                            function tools in the request
+    json_object, json_schema         ``response_format`` (chat) or ``text.format`` (responses)
+    json_schema_strict               a strict schema, which needs constrained decoding
+    tools_with_json                  tools and a JSON response format together
+    responses_stateful               ``previous_response_id`` or ``conversation``
+    responses_stream_tools           a streamed Responses request with function tools
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gptoss_router.config import ProviderKind
+
+__all__ = ["Dialect", "dialect_for"]
+
+_BASE = frozenset(
+    {"chat", "tools", "json_object", "json_schema", "json_schema_strict", "tools_with_json"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """How one kind of backend differs from OpenAI's API."""
+
+    capabilities: frozenset[str]
+    # Field the backend returns reasoning in, and the one it accepts on assistant turns
+    # (None: it rejects both, drop them).
+    reasoning_out: str
+    reasoning_in: str | None
+    # Parameters the backend rejects; the router removes them before sending.
+    drop_params: frozenset[str]
+    # Statuses that mean "overloaded, try elsewhere" besides 5xx and 429.
+    overload_statuses: frozenset[int]
+
+
+_DIALECTS: dict[ProviderKind, Dialect] = {
+    # vLLM: Harmony matrix in the gpt-oss recipe; Responses lacks function calling while
+    # streaming and stateful operation (the recipe's known limitations); returns `reasoning` since
+    # PR #27752 and no longer knows `reasoning_content` (PR #33402). Chat ignores `user`,
+    # completions has no `suffix`.
+    ProviderKind.VLLM: Dialect(
+        capabilities=_BASE | {"completions", "responses"},
+        reasoning_out="reasoning",
+        reasoning_in="reasoning",
+        drop_params=frozenset({"suffix"}),
+        overload_statuses=frozenset(),
+    ),
+    # Groq: `message.reasoning`, rejects `reasoning_content` on input; strict json_schema
+    # on gpt-oss; JSON mode with tools rejected; Responses is stateless; 498 capacity_exceeded
+    # on the flex tier. No legacy completions endpoint is documented.
+    ProviderKind.GROQ: Dialect(
+        capabilities=(_BASE - {"tools_with_json"}) | {"responses"},
+        reasoning_out="reasoning",
+        reasoning_in=None,
+        drop_params=frozenset(),
+        overload_statuses=frozenset({498}),
+    ),
+    # Fireworks: `reasoning_content`; stateful Responses (previous_response_id); 503 overload.
+    ProviderKind.FIREWORKS: Dialect(
+        capabilities=_BASE | {"completions", "responses", "responses_stateful"},
+        reasoning_out="reasoning_content",
+        reasoning_in="reasoning_content",
+        drop_params=frozenset(),
+        overload_statuses=frozenset(),
+    ),
+    # Together: `reasoning`; Responses without stored responses; 503 at capacity, 429 above
+    # the dynamic rate.
+    ProviderKind.TOGETHER: Dialect(
+        capabilities=_BASE | {"completions", "responses"},
+        reasoning_out="reasoning",
+        reasoning_in="reasoning",
+        drop_params=frozenset(),
+        overload_statuses=frozenset(),
+    ),
+    # Cerebras: no strict tools, json_object or strict json_schema; rejects
+    # `parallel_tool_calls: false`; flat error envelope.
+    ProviderKind.CEREBRAS: Dialect(
+        capabilities=frozenset({"chat", "tools", "json_schema"}),
+        reasoning_out="reasoning",
+        reasoning_in="reasoning",
+        drop_params=frozenset({"parallel_tool_calls"}),
+        overload_statuses=frozenset(),
+    ),
+    ProviderKind.OPENAI: Dialect(
+        capabilities=_BASE | {"completions", "responses"},
+        reasoning_out="reasoning",
+        reasoning_in="reasoning",
+        drop_params=frozenset(),
+        overload_statuses=frozenset(),
+    ),
+}
+
+
+def dialect_for(
+    kind: ProviderKind,
+    *,
+    capabilities: frozenset[str] | None = None,
+    drop_params: frozenset[str] = frozenset(),
+) -> Dialect:
+    """The dialect of ``kind``, with configured capabilities and extra dropped params."""
+    base = _DIALECTS[kind]
+    return Dialect(
+        capabilities=base.capabilities if capabilities is None else capabilities,
+        reasoning_out=base.reasoning_out,
+        reasoning_in=base.reasoning_in,
+        drop_params=base.drop_params | drop_params,
+        overload_statuses=base.overload_statuses,
+    )

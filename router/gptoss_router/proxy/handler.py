@@ -1,0 +1,180 @@
+"""The request path: authenticate, check, plan, try candidates in order, relay the winner.
+
+Failover happens only before the first byte goes to the client; once an attempt is committed
+(``upstream.attempt``) its answer is the answer. Attempts are bounded by ``max_attempts`` and
+by the shared retry budget. A plan that holds waits for a local pod first (``holding``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+import aiohttp
+from starlette.types import Receive, Scope
+
+from gptoss_router.errors import ClientLeft, ModelNotFound, NoBackend, RouterError, UpstreamFailed
+from gptoss_router.openai.error_bodies import error_body
+from gptoss_router.openai.inbound import Inbound, Route, read_inbound
+from gptoss_router.openai.outbound import outbound_body
+from gptoss_router.openai.replies import Reshape
+from gptoss_router.proxy.accounting import Ledger, Shared
+from gptoss_router.proxy.asgi import Streamed, Whole, read_body, read_headers
+from gptoss_router.proxy.attempt import Failure, Opened, Rejected, attempt
+from gptoss_router.proxy.relay import relay_document, relay_stream
+from gptoss_router.routing.access import App, AppKeys, limits_for
+from gptoss_router.routing.backends import Target
+from gptoss_router.routing.holding import Holds
+from gptoss_router.routing.policy import Plan
+
+__all__ = ["Proxy"]
+
+log = logging.getLogger(__name__)
+
+_PATHS: dict[Route, str] = {
+    "chat": "chat/completions",
+    "completions": "completions",
+    "responses": "responses",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    inbound: Inbound
+    body: bytes
+    strip_reasoning: bool
+    plan: Plan
+
+
+class Proxy:
+    """Serves the three generating routes over the shared state."""
+
+    def __init__(self, shared: Shared, keys: AppKeys, session: aiohttp.ClientSession) -> None:
+        self._shared = shared
+        self._keys = keys
+        self._session = session
+        self._settings = shared.backends.settings
+        self._connect = aiohttp.ClientTimeout(
+            total=None, connect=self._settings.tuning.connect_timeout_s
+        )
+        self.holds = Holds(shared.backends.wakeup, shared.metrics, self._settings.tuning)
+
+    async def handle(self, route: Route, scope: Scope, receive: Receive) -> Whole | Streamed:
+        """Answer one request on ``route``."""
+        started = time.perf_counter()
+        model = "unknown"
+        try:
+            call = await self._prepare(route, scope, receive)
+            model = call.inbound.model
+            return await self._dispatch(route, call, started)
+        except RouterError as err:
+            model = err.model or model
+            outcome = "client_error" if err.status < 500 else "no_backend"
+            if isinstance(err, UpstreamFailed):
+                outcome = "upstream_error"
+            elif isinstance(err, ClientLeft):
+                outcome = "cancelled"
+            if not isinstance(err, UpstreamFailed | NoBackend):
+                self._shared.metrics.requests.labels(route, model, "none", outcome).inc()
+            return Whole(err.status, _json(error_body(err)), err.headers)
+        except Exception:
+            # A bug, not the caller's fault: still an OpenAI-shaped answer, and logged once.
+            log.exception("unexpected error on %s", route)
+            self._shared.metrics.requests.labels(route, model, "none", "upstream_error").inc()
+            return Whole(500, _json(error_body(RouterError("The router failed."))), {})
+
+    async def _prepare(self, route: Route, scope: Scope, receive: Receive) -> _Call:
+        headers = read_headers(scope)
+        app = self._keys.identify(headers.get("authorization"), scope["path"])
+        tuning = self._settings.tuning
+        body = await read_body(receive, headers, tuning.max_body_bytes, tuning.body_timeout_s)
+        inbound = read_inbound(route, body)
+        plan = self._plan(app, inbound, headers)
+        if plan.hold:
+            plan = await self.holds.hold(
+                inbound.model, lambda: self._plan(app, inbound, headers), receive
+            )
+        return _Call(inbound, body, app.strip_reasoning, plan)
+
+    def _plan(self, app: App, inbound: Inbound, headers: dict[str, str]) -> Plan:
+        model = self._shared.backends.models.get(inbound.model)
+        if model is None:
+            raise ModelNotFound(f"The model '{inbound.model}' does not exist.", param="model")
+        limits = limits_for(app, model, headers)
+        return self._shared.backends.plan_for(inbound, model, limits)
+
+    async def _dispatch(self, route: Route, call: _Call, started: float) -> Whole | Streamed:
+        inbound, tuning = call.inbound, self._settings.tuning
+        ledger = Ledger(self._shared, route=route, model=inbound.model, started=started)
+        last: tuple[Target, Failure] | None = None
+        try:
+            for candidate in call.plan.candidates[: tuning.max_attempts]:
+                if last is not None and not ledger.may_retry(*last):
+                    break
+                target = self._shared.backends.target(candidate, inbound.model)
+                if target is None:
+                    continue
+                ledger.attempting(target)
+                result = await attempt(
+                    self._session,
+                    target,
+                    _PATHS[route],
+                    outbound_body(
+                        inbound, call.body, model_id=target.model_id, dialect=target.dialect
+                    ),
+                    stream=inbound.stream,
+                    first_byte_s=tuning.first_byte_timeout_s
+                    if inbound.stream
+                    else tuning.response_timeout_s,
+                    connect=self._connect,
+                )
+                if isinstance(result, Failure):
+                    ledger.failed(target, result)
+                    last = (target, result)
+                    continue
+                spill = call.plan.spill or ("unavailable" if last else None)
+                ledger.served(target, ttft_s=_ttft(result), spill=spill, stream=inbound.stream)
+                return self._respond(call, target, result, ledger)
+        except BaseException:
+            ledger.close("cancelled")
+            raise
+        outcome = "no_backend" if last is None else "upstream_error"
+        ledger.close(outcome)
+        if last is None:
+            raise NoBackend(f"No backend can serve '{inbound.model}' right now.")
+        failure = last[1]
+        raise UpstreamFailed(
+            failure.message, status=failure.status, retry_after=failure.retry_after
+        )
+
+    def _respond(
+        self, call: _Call, target: Target, result: Opened | Rejected, ledger: Ledger
+    ) -> Whole | Streamed:
+        if isinstance(result, Rejected):
+            ledger.close("client_error")
+            return Whole(result.status, _json(result.body), {})
+        how = Reshape(
+            route=call.inbound.route,
+            model=call.inbound.model,
+            backend_model=target.model_id,
+            reasoning_out=target.dialect.reasoning_out,
+            strip_reasoning=call.strip_reasoning,
+            keep_usage_chunk=call.inbound.wants_usage,
+        )
+        headers = {"x-gptoss-backend": target.label}
+        if not call.inbound.stream:
+            body, usage = relay_document(result.first, how)
+            ledger.close("ok", usage)
+            return Whole(200, body, headers)
+        stream = relay_stream(result, how, ledger, idle_s=self._settings.tuning.idle_timeout_s)
+        return Streamed(stream, headers)
+
+
+def _ttft(result: Opened | Rejected) -> float:
+    return result.ttft_s if isinstance(result, Opened) else 0.0
+
+
+def _json(doc: object) -> bytes:
+    return json.dumps(doc, separators=(",", ":")).encode()

@@ -1,0 +1,138 @@
+"""Relay a committed upstream answer to the client, rewritten for it.
+
+Streams go event by event as they arrive (never buffered whole). A stream that breaks after
+its first byte cannot fail over any more (docs/sources.md, Failover): it ends with an in-band
+OpenAI error event and no ``[DONE]``, the way OpenRouter reports errors after processing
+starts, and it never hangs, since every read waits at most the idle timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import aiohttp
+
+from gptoss_router.openai.error_bodies import error_event
+from gptoss_router.openai.replies import Reshape, Usage, reshape_chunk, reshape_document, usage_of
+from gptoss_router.openai.sse import EventSplitter, event_data
+from gptoss_router.proxy.accounting import Ledger
+from gptoss_router.proxy.attempt import Opened
+
+__all__ = ["relay_document", "relay_stream"]
+
+_DONE = b"[DONE]"
+_TERMINAL = (b'"response.completed"', b'"response.incomplete"', b'"response.failed"')
+
+
+def relay_document(body: bytes, how: Reshape) -> tuple[bytes, Usage | None]:
+    """A whole (non-streamed) answer, rewritten, and its usage."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        return body, None
+    if not isinstance(doc, dict):
+        return body, None
+    usage = usage_of(doc)
+    if not how.touches_documents:
+        return body, usage
+    return json.dumps(reshape_document(doc, how), separators=(",", ":")).encode(), usage
+
+
+class _StreamState:
+    __slots__ = ("finished", "usage")
+
+    def __init__(self) -> None:
+        self.usage: Usage | None = None
+        self.finished = False
+
+
+async def relay_stream(
+    opened: Opened, how: Reshape, ledger: Ledger, *, idle_s: float
+) -> AsyncGenerator[bytes, None]:
+    """Yield the client's stream; close the upstream and the ledger however it ends."""
+    state = _StreamState()
+    splitter = EventSplitter()
+    outcome = "ok"
+    chunk = opened.first
+    content = opened.response.content
+    try:
+        while True:
+            out = _rewrite(splitter.feed(chunk), how, state)
+            if out:
+                yield out
+            async with asyncio.timeout(idle_s):
+                chunk = await content.readany()
+            if not chunk:
+                break
+        if not state.finished:
+            outcome = "interrupted"
+            yield error_event("The upstream ended the stream early.", responses=_responses(how))
+    except TimeoutError:
+        outcome = "interrupted"
+        yield error_event("The upstream stopped sending.", responses=_responses(how))
+    except aiohttp.ClientError:
+        outcome = "interrupted"
+        yield error_event("The upstream connection broke.", responses=_responses(how))
+    except (asyncio.CancelledError, GeneratorExit):
+        outcome = "cancelled"
+        raise
+    finally:
+        ledger.close(outcome, state.usage)
+        if outcome == "ok":
+            opened.response.release()
+        else:
+            opened.response.close()
+
+
+def _responses(how: Reshape) -> bool:
+    return how.route == "responses"
+
+
+def _rewrite(events: list[bytes], how: Reshape, state: _StreamState) -> bytes:
+    if not events:
+        return b""
+    touch = how.touches_documents
+    out: list[bytes] = []
+    for event in events:
+        if how.route == "responses":
+            if any(marker in event for marker in _TERMINAL):
+                state.finished = True
+            needs_parse = touch or b'"response.completed"' in event
+        else:
+            if b"data: [DONE]" in event or b"data:[DONE]" in event:
+                state.finished = True
+                out.append(event)
+                continue
+            needs_parse = touch or b'"prompt_tokens"' in event
+        if not needs_parse:
+            out.append(event)
+            continue
+        rewritten = _rewrite_event(event, how, state)
+        if rewritten is not None:
+            out.append(rewritten)
+    return b"".join(out)
+
+
+def _rewrite_event(event: bytes, how: Reshape, state: _StreamState) -> bytes | None:
+    data = event_data(event)
+    if data is None or data == _DONE:
+        return event
+    try:
+        doc: Any = json.loads(data)
+    except (ValueError, RecursionError):
+        return event
+    if not isinstance(doc, dict):
+        return event
+    usage = usage_of(doc)
+    if usage is not None:
+        state.usage = usage
+    reshaped = reshape_chunk(doc, how)
+    if reshaped is None:
+        return None
+    if not how.touches_documents:
+        return event
+    head = event[: event.index(b"data:")] if how.route == "responses" else b""
+    return head + b"data: " + json.dumps(reshaped, separators=(",", ":")).encode() + b"\n\n"

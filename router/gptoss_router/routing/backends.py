@@ -1,0 +1,152 @@
+"""The backends the router knows and their live state, turned into plans and targets.
+
+Joins configuration (models, providers), local pools, outlier state, rate-limit state and
+measured speed, and hands the pure ``policy.plan`` the views it needs. Holds no I/O.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from gptoss_router.config import ModelConfig, Price, ProviderConfig, ProviderKind, Tuning
+from gptoss_router.openai.dialects import Dialect, dialect_for
+from gptoss_router.openai.inbound import Inbound
+from gptoss_router.routing.holding import Wakeup
+from gptoss_router.routing.policy import (
+    Candidate,
+    Demand,
+    Limits,
+    Plan,
+    PodView,
+    ProviderView,
+    plan,
+)
+from gptoss_router.routing.served_models import ModelTable
+from gptoss_router.settings import RouterSettings
+from gptoss_router.state.outliers import OutlierDetector
+from gptoss_router.state.pools import LocalPools, Pod
+from gptoss_router.state.provider_limits import RateLimitBook
+from gptoss_router.state.speed import SpeedBook, SpeedEstimate
+
+__all__ = ["Backends", "Target"]
+
+_FREE = Price(input=0.0, output=0.0)
+_VLLM = dialect_for(ProviderKind.VLLM)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A resolved candidate: where to send, how to speak, what it costs."""
+
+    kind: Literal["local", "hosted"]
+    key: str
+    label: str
+    base_url: str
+    model_id: str
+    dialect: Dialect
+    headers: dict[str, str]
+    price: Price
+
+
+class Backends:
+    """Backends and their state; one per app."""
+
+    def __init__(
+        self, settings: RouterSettings, *, clock: Callable[[], float], rng: random.Random
+    ) -> None:
+        tuning: Tuning = settings.tuning
+        self.settings = settings
+        self.models = ModelTable(settings.models)
+        # Fired when pods come, go or are scraped, or a backend is readmitted: held requests
+        # plan again.
+        self.wakeup = Wakeup()
+        self.health = OutlierDetector(
+            consecutive=tuning.consecutive_failures,
+            base_ejection_s=tuning.base_ejection_s,
+            max_ejection_s=tuning.max_ejection_s,
+            clock=clock,
+        )
+        # A pod that leaves takes its outlier record with it (pod URLs are not reused soon, but
+        # a record of a pod that is gone would be kept forever).
+        self.pools = LocalPools(clock, on_change=self.wakeup.fire, on_leave=self.health.forget)
+        self.limits = RateLimitBook(clock)
+        self.speed = SpeedBook(alpha=tuning.ewma_alpha)
+        self._rng = rng
+        self._providers = {p.name: p for p in settings.providers}
+        self._dialects = {
+            p.name: dialect_for(p.kind, capabilities=p.capabilities, drop_params=p.drop_params)
+            for p in settings.providers
+        }
+
+    def plan_for(self, inbound: Inbound, model: ModelConfig, limits: Limits) -> Plan:
+        """Candidates for ``inbound`` (for ``model``, configured thus) under ``limits``."""
+        demand = Demand(
+            features=inbound.features,
+            input_tokens=inbound.input_tokens,
+            output_tokens=inbound.output_tokens or model.default_output_tokens,
+        )
+        pods = [
+            self.pod_view(p, scraped=model.local.scrape) for p in self.pools.pods(inbound.model)
+        ]
+        providers = [
+            self._provider_view(p, inbound.model)
+            for p in self._providers.values()
+            if inbound.model in p.models
+        ]
+        return plan(pods, providers, demand, limits, self._rng)
+
+    def pod_view(self, pod: Pod, *, scraped: bool) -> PodView:
+        """How routing sees ``pod`` now."""
+        stats = pod.stats
+        fresh = not scraped or self.pools.is_fresh(pod, self.settings.tuning.stale_after_s)
+        return PodView(
+            key=pod.url,
+            waiting=stats.waiting if stats and scraped else 0,
+            running=stats.running if stats and scraped else 0,
+            inflight=pod.inflight,
+            fresh=fresh,
+            ejected=self.health.is_ejected(pod.url),
+        )
+
+    def _provider_view(self, provider: ProviderConfig, model: str) -> ProviderView:
+        prior = SpeedEstimate(provider.expected_ttft_s, provider.expected_tokens_per_s)
+        return ProviderView(
+            key=provider.name,
+            price=provider.models[model].price,
+            speed=self.speed.estimate(provider.name, prior),
+            capabilities=self._dialects[provider.name].capabilities,
+            ejected=self.health.is_ejected(provider.name),
+            spent=self.limits.is_spent(provider.name),
+        )
+
+    def target(self, candidate: Candidate, model: str) -> Target | None:
+        """Resolve ``candidate`` for ``model``; None if it vanished since planning."""
+        if candidate.kind == "local":
+            pod = self.pools.get(model, candidate.key)
+            if pod is None:
+                return None
+            return Target(
+                "local", pod.url, "local", f"{pod.url}/v1", pod.served_model, _VLLM, {}, _FREE
+            )
+        provider = self._providers[candidate.key]
+        headers = {}
+        if provider.key is not None:
+            headers["authorization"] = f"Bearer {provider.key.get_secret_value()}"
+        entry = provider.models[model]
+        return Target(
+            "hosted",
+            provider.name,
+            provider.name,
+            provider.base_url.rstrip("/"),
+            entry.id,
+            self._dialects[provider.name],
+            headers,
+            entry.price,
+        )
+
+    def provider(self, name: str) -> ProviderConfig:
+        """The configured provider ``name``."""
+        return self._providers[name]

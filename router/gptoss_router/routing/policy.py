@@ -1,0 +1,197 @@
+"""Decide where a request goes: an ordered list of candidates (pure).
+
+1. Local pods with free capacity come first; their marginal cost is a GPU already paid for.
+   One is picked as the less loaded of two random choices on queue depth (P2C, as Envoy's
+   LEAST_REQUEST and Finagle do; docs/sources.md, Failover), the other free pods follow for
+   failover.
+2. Providers follow when the model's spillover allows it for the reason local cannot serve:
+   those meeting the latency target by expected cost, then the rest by expected latency.
+   Providers that cannot serve the request's features, are ejected, say their rate limit is
+   spent, are not allowed for the model or cost more than the cap are never candidates.
+3. Pods that are up but saturated come last, so the request queues locally rather than fail.
+
+A plan with no candidate at all *holds* the request when a local pod is the only thing that
+could ever take it: the request may use local pods and no provider is allowed to, whether by
+the spillover policy, the app, the price cap or the features it needs. Providers that are only
+ejected or spent for now do not hold: they answer 503 at once, as nothing local is coming.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Literal
+
+from gptoss_router.config import Price, PriceCap, SpillCondition
+from gptoss_router.state.speed import SpeedEstimate
+
+__all__ = [
+    "Candidate",
+    "Demand",
+    "Limits",
+    "Plan",
+    "PodView",
+    "ProviderView",
+    "SpillReason",
+    "expected_cost",
+    "plan",
+]
+
+SpillReason = Literal["scaled_to_zero", "unavailable", "saturated", "hosted_only"]
+
+
+@dataclass(frozen=True, slots=True)
+class PodView:
+    """One local pod as routing sees it."""
+
+    key: str
+    waiting: int
+    running: int
+    inflight: int
+    fresh: bool
+    ejected: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderView:
+    """One provider that serves the requested model."""
+
+    key: str
+    price: Price
+    speed: SpeedEstimate
+    capabilities: frozenset[str]
+    ejected: bool
+    spent: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What this request may use: the model's spillover policy narrowed by app and headers."""
+
+    local: bool
+    hosted: bool
+    providers: frozenset[str] | None
+    max_price: PriceCap
+    spill_when: frozenset[SpillCondition]
+    latency_target_s: float
+    max_queue_depth: int
+    max_inflight: int
+
+
+@dataclass(frozen=True, slots=True)
+class Demand:
+    """What the request needs and its expected size."""
+
+    features: frozenset[str]
+    input_tokens: int
+    output_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A backend to try."""
+
+    kind: Literal["local", "hosted"]
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Candidates in order, why the request spills (None when local leads), and whether an
+    empty plan should wait for a local pod."""
+
+    candidates: tuple[Candidate, ...]
+    spill: SpillReason | None
+    hold: bool = False
+
+
+def expected_cost(price: Price, demand: Demand) -> float:
+    """Dollars this request is expected to cost at ``price`` (per million tokens)."""
+    return (demand.input_tokens * price.input + demand.output_tokens * price.output) / 1e6
+
+
+def plan(
+    pods: list[PodView],
+    providers: list[ProviderView],
+    demand: Demand,
+    limits: Limits,
+    rng: random.Random,
+) -> Plan:
+    """Order the candidates for one request."""
+    alive = [p for p in pods if not p.ejected and p.fresh] if limits.local else []
+    free = [p for p in alive if _has_room(p, limits)]
+    busy = sorted((p for p in alive if not _has_room(p, limits)), key=_load)
+    hosted = rank_providers(providers, demand, limits) if limits.hosted else []
+    reason: SpillReason | None
+    if not limits.local:
+        reason = "hosted_only"
+    elif free:
+        reason = None
+    elif not pods:
+        reason = "scaled_to_zero"
+    elif not alive:
+        reason = "unavailable"
+    else:
+        reason = "saturated"
+    may_spill = reason == "hosted_only" or SpillCondition(reason or "unavailable") in (
+        limits.spill_when
+    )
+    order = [Candidate("local", p.key) for p in _p2c_first(free, rng)]
+    if may_spill:
+        order += [Candidate("hosted", p.key) for p in hosted]
+    order += [Candidate("local", p.key) for p in busy]
+    if not order:
+        hold = limits.local and not (
+            may_spill and limits.hosted and _permitted(providers, demand, limits)
+        )
+        return Plan(candidates=(), spill=None, hold=hold)
+    spill = reason if may_spill and hosted and order[0].kind == "hosted" else None
+    return Plan(candidates=tuple(order), spill=spill)
+
+
+def _permitted(providers: list[ProviderView], demand: Demand, limits: Limits) -> bool:
+    """Whether any provider may take the request once it is back (ejection, limits aside)."""
+    return any(
+        (limits.providers is None or p.key in limits.providers)
+        and limits.max_price.admits(p.price)
+        and demand.features <= p.capabilities
+        for p in providers
+    )
+
+
+def rank_providers(
+    providers: list[ProviderView], demand: Demand, limits: Limits
+) -> list[ProviderView]:
+    """Usable providers: within the target by cost, then the others by latency."""
+    usable = [
+        p
+        for p in providers
+        if not p.ejected
+        and not p.spent
+        and (limits.providers is None or p.key in limits.providers)
+        and limits.max_price.admits(p.price)
+        and demand.features <= p.capabilities
+    ]
+    seconds = {p.key: p.speed.seconds_for(demand.output_tokens) for p in usable}
+    fast = [p for p in usable if seconds[p.key] <= limits.latency_target_s]
+    slow = [p for p in usable if seconds[p.key] > limits.latency_target_s]
+    fast.sort(key=lambda p: (expected_cost(p.price, demand), seconds[p.key]))
+    slow.sort(key=lambda p: (seconds[p.key], expected_cost(p.price, demand)))
+    return fast + slow
+
+
+def _has_room(pod: PodView, limits: Limits) -> bool:
+    return pod.waiting < limits.max_queue_depth and pod.inflight < limits.max_inflight
+
+
+def _load(pod: PodView) -> tuple[int, int]:
+    # The scrape lags; the router's own in-flight count is a floor on what the pod holds.
+    return pod.waiting, max(pod.running + pod.waiting, pod.inflight)
+
+
+def _p2c_first(free: list[PodView], rng: random.Random) -> list[PodView]:
+    if len(free) < 2:
+        return free
+    a, b = rng.sample(free, 2)
+    first = a if _load(a) <= _load(b) else b
+    return [first, *sorted((p for p in free if p is not first), key=_load)]

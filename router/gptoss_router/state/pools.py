@@ -1,0 +1,84 @@
+"""Local pods per model and their queue state; kept in step by discovery and the scraper.
+
+Discovery (static list or the cluster) calls ``replace``; the scraper calls ``record_stats``;
+the request path counts its own in-flight requests per pod. Nothing here does I/O. Both
+changes call ``on_change`` (held requests plan again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+__all__ = ["LocalPools", "Pod", "PodStats"]
+
+
+@dataclass(frozen=True, slots=True)
+class PodStats:
+    """vLLM's own view of its queue (``vllm:num_requests_waiting`` / ``_running``)."""
+
+    waiting: int
+    running: int
+
+
+@dataclass(slots=True)
+class Pod:
+    """One vLLM pod serving ``model`` at ``url``, which names it ``served_model``."""
+
+    url: str
+    model: str
+    served_model: str
+    stats: PodStats | None = None
+    scraped_at: float = float("-inf")
+    inflight: int = 0
+
+
+class LocalPools:
+    """Every known pod, by model."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        on_change: Callable[[], None] = lambda: None,
+        on_leave: Callable[[str], None] = lambda url: None,
+    ) -> None:
+        self._clock = clock
+        self._on_change = on_change
+        self._on_leave = on_leave
+        self._by_model: dict[str, dict[str, Pod]] = {}
+
+    def replace(self, model: str, urls: list[str], *, served_model: str) -> list[str]:
+        """Make ``urls`` the pods of ``model``; keep known pods' state; return removed URLs."""
+        old = self._by_model.get(model, {})
+        new: dict[str, Pod] = {}
+        for url in urls:
+            known = old.get(url)
+            new[url] = known if known is not None else Pod(url, model, served_model)
+        self._by_model[model] = new
+        removed = [url for url in old if url not in new]
+        for url in removed:
+            self._on_leave(url)
+        self._on_change()
+        return removed
+
+    def pods(self, model: str) -> list[Pod]:
+        """Pods of ``model`` (empty when scaled to zero or unknown)."""
+        return list(self._by_model.get(model, {}).values())
+
+    def get(self, model: str, url: str) -> Pod | None:
+        """The pod at ``url`` serving ``model``, if it is still known."""
+        return self._by_model.get(model, {}).get(url)
+
+    def __iter__(self) -> Iterator[Pod]:
+        for pods in list(self._by_model.values()):
+            yield from list(pods.values())
+
+    def record_stats(self, pod: Pod, stats: PodStats) -> None:
+        """A scrape of ``pod`` succeeded."""
+        pod.stats = stats
+        pod.scraped_at = self._clock()
+        self._on_change()
+
+    def is_fresh(self, pod: Pod, stale_after_s: float) -> bool:
+        """Whether ``pod`` was scraped within ``stale_after_s``."""
+        return self._clock() - pod.scraped_at <= stale_after_s
