@@ -7,7 +7,7 @@ from typing import Any
 
 from gptoss_operator.reconciling.observe import DeploymentView, JobView, Observed, PodView, view_pod
 from gptoss_operator.reconciling.runner import Coalescer
-from gptoss_operator.reconciling.status import compute_status, judge
+from gptoss_operator.reconciling.status import compute_status, judge, to_wire
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 
@@ -124,41 +124,47 @@ def test_an_old_generation_is_never_reported_as_complete() -> None:
 
 def test_a_condition_keeps_its_transition_time_while_its_status_holds() -> None:
     observed = _observed(_pod())
-    first = compute_status(
-        cr_name="chat",
-        namespace="ml",
-        generation=1,
-        wanted=1,
-        sizing=None,
-        sizing_error=None,
-        observed=observed,
-        previous={},
-        now=NOW,
+    first = to_wire(
+        compute_status(
+            cr_name="chat",
+            namespace="ml",
+            generation=1,
+            wanted=1,
+            sizing=None,
+            sizing_error=None,
+            observed=observed,
+            previous={},
+            now=NOW,
+        )
     )
     later = NOW + dt.timedelta(minutes=5)
-    second = compute_status(
-        cr_name="chat",
-        namespace="ml",
-        generation=1,
-        wanted=1,
-        sizing=None,
-        sizing_error=None,
-        observed=observed,
-        previous=first,
-        now=later,
+    second = to_wire(
+        compute_status(
+            cr_name="chat",
+            namespace="ml",
+            generation=1,
+            wanted=1,
+            sizing=None,
+            sizing_error=None,
+            observed=observed,
+            previous=first,
+            now=later,
+        )
     )
     assert second == first
     ready_now = _observed(_pod(ready=True, started=True), deployment=_deployment(ready=1))
-    third = compute_status(
-        cr_name="chat",
-        namespace="ml",
-        generation=1,
-        wanted=1,
-        sizing=None,
-        sizing_error=None,
-        observed=ready_now,
-        previous=second,
-        now=later,
+    third = to_wire(
+        compute_status(
+            cr_name="chat",
+            namespace="ml",
+            generation=1,
+            wanted=1,
+            sizing=None,
+            sizing_error=None,
+            observed=ready_now,
+            previous=second,
+            now=later,
+        )
     )
     ready = next(c for c in third["conditions"] if c["type"] == "Ready")
     assert ready["lastTransitionTime"] == "2026-11-25T12:05:00Z"

@@ -25,7 +25,8 @@ from gptoss_operator.placement.sizing import Sizing, size_spec
 from gptoss_operator.placement.weights import WeightsPlan, plan_weights
 from gptoss_operator.reconciling.drift import needs_apply, stamp
 from gptoss_operator.reconciling.observe import Observed, view_deployment, view_job, view_pod
-from gptoss_operator.reconciling.status import compute_status
+from gptoss_operator.reconciling.reasons import WARNINGS
+from gptoss_operator.reconciling.status import compute_status, to_wire
 from gptoss_operator.settings import OperatorSettings
 
 __all__ = ["Event", "Outcome", "Plan", "ensure", "plan", "reconcile"]
@@ -103,14 +104,6 @@ def _events(previous: dict[str, Any], status: dict[str, Any]) -> tuple[Event, ..
     """An Event for each condition whose reason changed."""
     before = {c["type"]: c.get("reason") for c in previous.get("conditions", []) or []}
     events = []
-    warning_reasons = {
-        "DoesNotFit",
-        "DownloadFailed",
-        "WaitingForGPUNode",
-        "ImagePullFailing",
-        "CrashLooping",
-        "RolloutStuck",
-    }
     for condition in status["conditions"]:
         if (
             condition["type"] == "Progressing"
@@ -123,7 +116,7 @@ def _events(previous: dict[str, Any], status: dict[str, Any]) -> tuple[Event, ..
             and (condition["type"] not in before)
         ):
             continue
-        kind = "Warning" if condition["reason"] in warning_reasons else "Normal"
+        kind = "Warning" if condition["reason"] in WARNINGS else "Normal"
         events.append(Event(kind, condition["reason"], condition["message"]))
     return tuple(events)
 
@@ -198,17 +191,19 @@ def reconcile(
         job=view_job(job_body) if job_body else None,
     )
     previous = body.get("status") or {}
-    status = compute_status(
-        cr_name=owner.name,
-        namespace=owner.namespace,
-        generation=int(body["metadata"].get("generation", 0)),
-        wanted=wanted,
-        sizing=decided.sizing,
-        sizing_error=decided.sizing_error,
-        observed=observed,
-        previous=previous,
-        now=now,
-        spills=bool(spec.spillover and spec.spillover.providers),
+    status = to_wire(
+        compute_status(
+            cr_name=owner.name,
+            namespace=owner.namespace,
+            generation=int(body["metadata"].get("generation", 0)),
+            wanted=wanted,
+            sizing=decided.sizing,
+            sizing_error=decided.sizing_error,
+            observed=observed,
+            previous=previous,
+            now=now,
+            spills=bool(spec.spillover and spec.spillover.providers),
+        )
     )
     written = _status_differs(previous, status)
     if written:

@@ -10,7 +10,7 @@ Three ``metav1.Condition`` types (docs/sources.md, Conditions):
 * ``Progressing``: the Deployment has not yet caught up with this generation, or fewer replicas
   serve than are wanted (``RollingOut``, ``ScalingUp``, ``ScalingDown``, ``Complete``).
   Success is judged on this generation's updated replicas, never on old ones (dynamo #3567).
-* ``Degraded``: something needs a human (``DoesNotFit``, ``DownloadFailed``,
+* ``Degraded``: something needs a human (``DoesNotFit``, ``InvalidServingArgs``, ``DownloadFailed``,
   ``WaitingForGPUNode``, ``ImagePullFailing``, ``CrashLooping``, ``RolloutStuck``,
   ``ReplicasUnavailable`` when some started replicas fail their readiness probe), else
   ``AsExpected``.
@@ -22,23 +22,28 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from gptoss_operator import names
+from gptoss_operator.api import Condition, GptOssDeploymentStatus, SizingStatus
 from gptoss_operator.placement.sizing import Sizing
-from gptoss_operator.reconciling.observe import Observed, PodView
+from gptoss_operator.reconciling.observe import DeploymentView, Observed, PodView
+from gptoss_operator.reconciling.reasons import ConditionType, Reason
 
-__all__ = ["Verdict", "compute_status", "judge"]
+__all__ = ["Verdict", "compute_status", "judge", "to_wire"]
 
 IMAGE_PULL = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+_NEEDS_HUMAN = {Reason.DOES_NOT_FIT, Reason.INVALID_SERVING_ARGS, Reason.DOWNLOAD_FAILED}
+_STUCK = {Reason.WAITING_FOR_GPU_NODE, Reason.IMAGE_PULL_FAILING, Reason.CRASH_LOOPING}
+_BEFORE_PODS = {*_NEEDS_HUMAN, Reason.DOWNLOADING_WEIGHTS}
 
 
 @dataclass(frozen=True)
 class Verdict:
     """One condition's value before timestamps."""
 
-    status: str
-    reason: str
+    status: Literal["True", "False"]
+    reason: Reason
     message: str
 
 
@@ -51,19 +56,19 @@ def _why_not_ready(observed: Observed, wanted: int) -> Verdict:
     if (pending := next((p for p in pods if p.unschedulable), None)) is not None:
         return Verdict(
             "False",
-            "WaitingForGPUNode",
+            Reason.WAITING_FOR_GPU_NODE,
             f"pod {pending.name} cannot be scheduled: {pending.unschedulable}",
         )
     if (pulling := _first(pods, IMAGE_PULL)) is not None:
         return Verdict(
             "False",
-            "ImagePullFailing",
+            Reason.IMAGE_PULL_FAILING,
             f"pod {pulling.name}: {pulling.waiting_reason}: {pulling.waiting_message}",
         )
     if (crashing := _first(pods, {"CrashLoopBackOff"})) is not None:
         return Verdict(
             "False",
-            "CrashLooping",
+            Reason.CRASH_LOOPING,
             f"pod {crashing.name} restarted {crashing.restarts} times: "
             f"{crashing.waiting_message or 'see kubectl logs'}",
         )
@@ -71,17 +76,17 @@ def _why_not_ready(observed: Observed, wanted: int) -> Verdict:
     if any(not p.started for p in running):
         return Verdict(
             "False",
-            "LoadingWeights",
+            Reason.LOADING_WEIGHTS,
             f"{len(running)} of {wanted} replicas started; vLLM is loading weights "
             "(the startup probe passes once /health answers)",
         )
     if running:
         return Verdict(
             "False",
-            "EngineNotReady",
+            Reason.ENGINE_NOT_READY,
             f"{len(running)} replicas started but none passes its readiness probe",
         )
-    return Verdict("False", "CreatingPods", f"waiting for {wanted} replicas to be created")
+    return Verdict("False", Reason.CREATING_PODS, f"waiting for {wanted} replicas to be created")
 
 
 def _meanwhile(spills: bool) -> str:
@@ -90,90 +95,119 @@ def _meanwhile(spills: bool) -> str:
     return "the router holds this model's requests (up to its bound) meanwhile"
 
 
+def _ready(
+    wanted: int, ready_count: int, refusal: Verdict | None, observed: Observed, spills: bool
+) -> Verdict:
+    job = observed.job
+    if refusal is not None:
+        return refusal
+    if job is not None and job.failed:
+        return Verdict("False", Reason.DOWNLOAD_FAILED, f"weights download failed: {job.message}")
+    if job is not None and not job.succeeded:
+        return Verdict(
+            "False",
+            Reason.DOWNLOADING_WEIGHTS,
+            "copying the checkpoint into the weights volume; replicas start after it",
+        )
+    if ready_count > 0:
+        return Verdict("True", Reason.SERVING, f"{ready_count} of {wanted} replicas serving")
+    if wanted == 0:
+        return Verdict("False", Reason.SCALED_TO_ZERO, f"0 replicas wanted; {_meanwhile(spills)}")
+    why = _why_not_ready(observed, wanted)
+    return Verdict(why.status, why.reason, f"{why.message}; {_meanwhile(spills)}")
+
+
+def _progressing(
+    wanted: int, ready_count: int, ready: Verdict, deployment: DeploymentView | None
+) -> Verdict:
+    if ready.reason in _BEFORE_PODS or deployment is None:
+        going = ready.reason == Reason.DOWNLOADING_WEIGHTS
+        return Verdict("True" if going else "False", ready.reason, ready.message)
+    if deployment.observed_generation < deployment.generation or (
+        deployment.updated_replicas < wanted
+    ):
+        return Verdict(
+            "True",
+            Reason.ROLLING_OUT,
+            f"{deployment.updated_replicas} of {wanted} replicas updated",
+        )
+    if ready_count < wanted:
+        return Verdict("True", Reason.SCALING_UP, f"{ready_count} of {wanted} replicas ready")
+    if deployment.replicas > wanted:
+        return Verdict(
+            "True", Reason.SCALING_DOWN, f"{deployment.replicas} replicas, scaling down to {wanted}"
+        )
+    return Verdict("False", Reason.COMPLETE, f"{wanted} replicas updated and ready")
+
+
+def _degraded(wanted: int, ready_count: int, ready: Verdict, observed: Observed) -> Verdict:
+    deployment = observed.deployment
+    not_ready = _why_not_ready(observed, wanted) if wanted > 0 else None
+    if ready.reason in _NEEDS_HUMAN:
+        return Verdict("True", ready.reason, ready.message)
+    if not_ready is not None and not_ready.reason in _STUCK and ready_count < wanted:
+        return Verdict("True", not_ready.reason, not_ready.message)
+    if deployment is not None and deployment.progress_deadline_exceeded:
+        return Verdict("True", Reason.ROLLOUT_STUCK, "the rollout passed its progress deadline")
+    if (
+        not_ready is not None
+        and not_ready.reason == Reason.ENGINE_NOT_READY
+        and 0 < ready_count < wanted
+    ):
+        return Verdict(
+            "True",
+            Reason.REPLICAS_UNAVAILABLE,
+            f"{wanted - ready_count} of {wanted} replicas started but fail their readiness probe",
+        )
+    return Verdict("False", Reason.AS_EXPECTED, "nothing needs attention")
+
+
 def judge(
     *,
     wanted: int,
     sizing_error: str | None,
     observed: Observed,
     spills: bool = False,
-) -> dict[str, Verdict]:
+    serving_args_error: str | None = None,
+) -> dict[ConditionType, Verdict]:
     """The three conditions for this observation; ``spills``: may the router send this
-    model's requests to providers while no replica serves (the CR's spillover block)."""
+    model's requests to providers while no replica serves (the CR's spillover block).
+
+    ``sizing_error`` and ``serving_args_error`` are the reasons the operator refused to build a
+    Deployment at all: the model does not fit, or vLLM would refuse its command line.
+    """
     ready_count = observed.deployment.ready_replicas if observed.deployment else 0
-    job = observed.job
+    refusal = None
     if sizing_error is not None:
-        ready = Verdict("False", "DoesNotFit", sizing_error)
-    elif job is not None and job.failed:
-        ready = Verdict("False", "DownloadFailed", f"weights download failed: {job.message}")
-    elif job is not None and not job.succeeded:
-        ready = Verdict(
-            "False",
-            "DownloadingWeights",
-            "copying the checkpoint into the weights volume; replicas start after it",
-        )
-    elif ready_count > 0:
-        ready = Verdict("True", "Serving", f"{ready_count} of {wanted} replicas serving")
-    elif wanted == 0:
-        ready = Verdict("False", "ScaledToZero", f"0 replicas wanted; {_meanwhile(spills)}")
-    else:
-        why = _why_not_ready(observed, wanted)
-        ready = Verdict(why.status, why.reason, f"{why.message}; {_meanwhile(spills)}")
-
-    deployment = observed.deployment
-    if ready.reason in {"DoesNotFit", "DownloadFailed", "DownloadingWeights"} or deployment is None:
-        progressing = Verdict(
-            "True" if ready.reason == "DownloadingWeights" else "False", ready.reason, ready.message
-        )
-    elif deployment.observed_generation < deployment.generation or (
-        deployment.updated_replicas < wanted
-    ):
-        progressing = Verdict(
-            "True", "RollingOut", f"{deployment.updated_replicas} of {wanted} replicas updated"
-        )
-    elif ready_count < wanted:
-        progressing = Verdict("True", "ScalingUp", f"{ready_count} of {wanted} replicas ready")
-    elif deployment.replicas > wanted:
-        progressing = Verdict(
-            "True", "ScalingDown", f"{deployment.replicas} replicas, scaling down to {wanted}"
-        )
-    else:
-        progressing = Verdict("False", "Complete", f"{wanted} replicas updated and ready")
-
-    not_ready = _why_not_ready(observed, wanted) if wanted > 0 else None
-    needs_human = {"DoesNotFit", "DownloadFailed"}
-    stuck = {"WaitingForGPUNode", "ImagePullFailing", "CrashLooping"}
-    if ready.reason in needs_human:
-        degraded = Verdict("True", ready.reason, ready.message)
-    elif not_ready is not None and not_ready.reason in stuck and ready_count < wanted:
-        degraded = Verdict("True", not_ready.reason, not_ready.message)
-    elif deployment is not None and deployment.progress_deadline_exceeded:
-        degraded = Verdict("True", "RolloutStuck", "the rollout passed its progress deadline")
-    elif (
-        not_ready is not None and not_ready.reason == "EngineNotReady" and 0 < ready_count < wanted
-    ):
-        degraded = Verdict(
-            "True",
-            "ReplicasUnavailable",
-            f"{wanted - ready_count} of {wanted} replicas started but fail their readiness probe",
-        )
-    else:
-        degraded = Verdict("False", "AsExpected", "nothing needs attention")
-    return {"Ready": ready, "Progressing": progressing, "Degraded": degraded}
+        refusal = Verdict("False", Reason.DOES_NOT_FIT, sizing_error)
+    elif serving_args_error is not None:
+        refusal = Verdict("False", Reason.INVALID_SERVING_ARGS, serving_args_error)
+    ready = _ready(wanted, ready_count, refusal, observed, spills)
+    return {
+        ConditionType.READY: ready,
+        ConditionType.PROGRESSING: _progressing(wanted, ready_count, ready, observed.deployment),
+        ConditionType.DEGRADED: _degraded(wanted, ready_count, ready, observed),
+    }
 
 
 def _condition(
-    kind: str, verdict: Verdict, generation: int, previous: dict[str, dict[str, Any]], now: str
-) -> dict[str, Any]:
+    kind: ConditionType,
+    verdict: Verdict,
+    generation: int,
+    previous: dict[str, dict[str, Any]],
+    now: dt.datetime,
+) -> Condition:
     before = previous.get(kind, {})
-    unchanged = before.get("status") == verdict.status
-    return {
-        "type": kind,
-        "status": verdict.status,
-        "observedGeneration": generation,
-        "lastTransitionTime": before.get("lastTransitionTime", now) if unchanged else now,
-        "reason": verdict.reason,
-        "message": verdict.message[:32768],
-    }
+    unchanged = before.get("status") == verdict.status and "lastTransitionTime" in before
+    since = dt.datetime.fromisoformat(before["lastTransitionTime"]) if unchanged else now
+    return Condition(
+        type=kind,
+        status=verdict.status,
+        observed_generation=generation,
+        last_transition_time=since,
+        reason=verdict.reason,
+        message=verdict.message[:32768],
+    )
 
 
 def compute_status(
@@ -188,30 +222,47 @@ def compute_status(
     previous: dict[str, Any],
     now: dt.datetime,
     spills: bool = False,
-) -> dict[str, Any]:
-    """The whole ``status`` object to write (compare with the current one before writing)."""
-    stamp = now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    verdicts = judge(wanted=wanted, sizing_error=sizing_error, observed=observed, spills=spills)
+    serving_args_error: str | None = None,
+) -> GptOssDeploymentStatus:
+    """The whole ``status`` to write (``to_wire`` it and compare with the current one)."""
+    stamp = now.astimezone(dt.UTC).replace(microsecond=0)
+    verdicts = judge(
+        wanted=wanted,
+        sizing_error=sizing_error,
+        observed=observed,
+        spills=spills,
+        serving_args_error=serving_args_error,
+    )
     before = {c.get("type", ""): c for c in previous.get("conditions", []) or []}
     deployment = observed.deployment
-    status: dict[str, Any] = {
-        "observedGeneration": generation,
-        "conditions": [
+    return GptOssDeploymentStatus(
+        observed_generation=generation,
+        conditions=[
             _condition(kind, verdict, generation, before, stamp)
             for kind, verdict in verdicts.items()
         ],
-        "replicas": deployment.replicas if deployment else 0,
-        "readyReplicas": deployment.ready_replicas if deployment else 0,
-        "selector": names.selector(cr_name),
-        "endpoint": names.endpoint(cr_name, namespace),
-    }
-    if sizing is not None:
-        status["sizing"] = {
-            "tensorParallelSize": sizing.tensor_parallel_size,
-            "maxModelLen": sizing.max_model_len,
-            "gpuMemoryUtilization": sizing.gpu_memory_utilization,
-            "maxNumBatchedTokens": sizing.max_num_batched_tokens,
-            "kvCacheGiB": round(sizing.kv_cache_gib, 2),
-            "maxFullLengthSequences": sizing.max_full_length_sequences,
-        }
-    return status
+        replicas=deployment.replicas if deployment else 0,
+        ready_replicas=deployment.ready_replicas if deployment else 0,
+        selector=names.selector(cr_name),
+        endpoint=names.endpoint(cr_name, namespace),
+        sizing=_sizing(sizing) if sizing is not None else None,
+    )
+
+
+def _sizing(sizing: Sizing) -> SizingStatus:
+    return SizingStatus(
+        tensor_parallel_size=sizing.tensor_parallel_size,
+        max_model_len=sizing.max_model_len,
+        gpu_memory_utilization=sizing.gpu_memory_utilization,
+        max_num_batched_tokens=sizing.max_num_batched_tokens,
+        kv_cache_gib=round(sizing.kv_cache_gib, 2),
+        max_full_length_sequences=sizing.max_full_length_sequences,
+    )
+
+
+def to_wire(status: GptOssDeploymentStatus) -> dict[str, Any]:
+    """``status`` as the API server stores it: camelCase, RFC 3339 times in UTC, no nulls."""
+    wire: dict[str, Any] = status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for condition in wire.get("conditions", []):
+        condition["lastTransitionTime"] = condition["lastTransitionTime"].replace("+00:00", "Z")
+    return wire

@@ -1,0 +1,56 @@
+"""The reasons a GptOssDeployment's conditions give, as constants, and which of them warn.
+
+A reason is part of the API: users alert on it, ``kubectl wait`` and dashboards read it. Each
+condition reason here is what ``status.judge`` can say; the Event of a change to one of
+``WARNINGS`` is a Warning.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["WARNINGS", "ConditionType", "Reason"]
+
+
+class ConditionType(StrEnum):
+    READY = "Ready"
+    PROGRESSING = "Progressing"
+    DEGRADED = "Degraded"
+
+
+class Reason(StrEnum):
+    # Ready
+    SERVING = "Serving"
+    DOES_NOT_FIT = "DoesNotFit"
+    INVALID_SERVING_ARGS = "InvalidServingArgs"
+    SCALED_TO_ZERO = "ScaledToZero"
+    DOWNLOADING_WEIGHTS = "DownloadingWeights"
+    DOWNLOAD_FAILED = "DownloadFailed"
+    WAITING_FOR_GPU_NODE = "WaitingForGPUNode"
+    IMAGE_PULL_FAILING = "ImagePullFailing"
+    CRASH_LOOPING = "CrashLooping"
+    LOADING_WEIGHTS = "LoadingWeights"
+    ENGINE_NOT_READY = "EngineNotReady"
+    CREATING_PODS = "CreatingPods"
+    # Progressing
+    ROLLING_OUT = "RollingOut"
+    SCALING_UP = "ScalingUp"
+    SCALING_DOWN = "ScalingDown"
+    COMPLETE = "Complete"
+    # Degraded
+    ROLLOUT_STUCK = "RolloutStuck"
+    REPLICAS_UNAVAILABLE = "ReplicasUnavailable"
+    AS_EXPECTED = "AsExpected"
+
+
+WARNINGS = frozenset(
+    {
+        Reason.DOES_NOT_FIT,
+        Reason.INVALID_SERVING_ARGS,
+        Reason.DOWNLOAD_FAILED,
+        Reason.WAITING_FOR_GPU_NODE,
+        Reason.IMAGE_PULL_FAILING,
+        Reason.CRASH_LOOPING,
+        Reason.ROLLOUT_STUCK,
+    }
+)
