@@ -45,6 +45,3 @@ class OperatorSettings(BaseSettings):
             " read for spilled demand; unset, the autoscaler sees only the replicas' queues"
         ),
     )
-    default_max_num_seqs: int = Field(
-        1024, ge=1, description="vLLM's batch size on 80 GB cards when spec.serving leaves it unset"
-    )

@@ -344,3 +344,43 @@ def test_a_users_annotation_on_a_child_survives_reconciles(
     )
     live = client.AppsV1Api(api_client).read_namespaced_deployment("noted-vllm", namespace)
     assert live.metadata.annotations["team/owner"] == "ml"
+
+
+def test_a_misspelled_vllm_flag_is_refused_before_any_pod_and_serves_once_fixed(
+    operator: Operator, api_client: client.ApiClient, namespace: str, kubectl: Kubectl
+) -> None:
+    typo = {
+        "model": "gpt-oss-20b",
+        "gpu": {"product": "H100-80GB"},
+        "serving": {"extraArgs": ["--max-num-sequences", "64"]},
+    }
+    assert kubectl.apply(namespace, manifest("typo", typo)).returncode == 0
+    cr = _wait_reason(api_client, namespace, "typo", "Degraded", "InvalidServingArgs")
+    degraded = _condition(cr, "Degraded")
+    assert degraded["status"] == "True"
+    assert "--max-num-sequences" in degraded["message"] and "extraArgs" in degraded["message"]
+    assert _condition(cr, "Ready")["reason"] == "InvalidServingArgs"
+    core, apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
+    assert apps.list_namespaced_deployment(namespace).items == []
+    assert core.list_namespaced_pod(namespace).items == []
+    warnings = eventually(
+        lambda: [
+            e
+            for e in core.list_namespaced_event(
+                namespace, field_selector="involvedObject.name=typo"
+            ).items
+            if e.reason == "InvalidServingArgs" and e.type == "Warning"
+        ],
+        timeout=30,
+        what="a Warning Event naming InvalidServingArgs",
+    )
+    assert "--max-num-sequences" in warnings[0].message
+
+    fixed = {**typo, "serving": {"extraArgs": ["--max-num-seqs", "64"]}}
+    assert kubectl.apply(namespace, manifest("typo", fixed)).returncode == 0
+    cr = _wait_reason(api_client, namespace, "typo", "Ready", "Serving")
+    assert _condition(cr, "Degraded")["reason"] == "AsExpected"
+    pods = core.list_namespaced_pod(namespace, label_selector=cr["status"]["selector"]).items
+    assert all(
+        (s.restart_count or 0) == 0 for p in pods for s in (p.status.container_statuses or [])
+    )

@@ -48,6 +48,7 @@ from gptoss_operator.autoscaling.economics import (
 from gptoss_operator.autoscaling.signals import DemandMeter, RouterSpill, parse_router, read_pod
 from gptoss_operator.errors import KubeError, SizingError
 from gptoss_operator.kube import Kube
+from gptoss_operator.placement.serving_args import max_num_seqs
 from gptoss_operator.placement.sizing import size_spec
 from gptoss_operator.settings import OperatorSettings
 
@@ -99,7 +100,7 @@ def _policy(spec: GptOssDeploymentSpec, settings: OperatorSettings) -> Policy | 
         max_replicas=auto.max_replicas,
         target_queue_depth=auto.target_queue_depth,
         scale_down_delay_s=parse_duration(auto.scale_down_delay),
-        max_num_seqs=spec.serving.max_num_seqs or settings.default_max_num_seqs,
+        max_num_seqs=max_num_seqs(spec),
     )
 
 

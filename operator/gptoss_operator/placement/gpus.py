@@ -21,6 +21,8 @@ from gptoss_operator.errors import CatalogError
 
 __all__ = ["PRODUCTS", "Architecture", "GpuProduct", "Vendor", "product_named"]
 
+_LARGE_GPU_GIB = 70  # vLLM: device_memory >= 70 * GiB_bytes
+
 
 class Vendor(StrEnum):
     NVIDIA = "nvidia"
@@ -61,6 +63,14 @@ class GpuProduct:
     @property
     def memory_gib(self) -> float:
         return self.memory_mib / 1024
+
+    @property
+    def vllm_default_max_num_seqs(self) -> int:
+        """vLLM's ``--max-num-seqs`` when the command line leaves it out: 1024 on a GPU of at
+        least 70 GiB whose name lacks "a100", else 256 (vLLM 0.17 ``vllm/engine/arg_utils.py``,
+        ``EngineArgs.get_batch_defaults``; the same in 0.32)."""
+        large = self.memory_gib >= _LARGE_GPU_GIB and "a100" not in self.label_value.lower()
+        return 1024 if large else 256
 
 
 PRODUCTS: tuple[GpuProduct, ...] = (

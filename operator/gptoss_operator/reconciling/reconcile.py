@@ -15,12 +15,13 @@ from pydantic import ValidationError
 
 from gptoss_operator import names
 from gptoss_operator.api import GptOssDeploymentSpec
-from gptoss_operator.children.deployment import Owner, PodExtras, build_deployment
+from gptoss_operator.children.deployment import Owner, PodExtras, build_deployment, vllm_args
 from gptoss_operator.children.network import build_pdb, build_service
 from gptoss_operator.children.storage import build_download_job, build_weights_claim
 from gptoss_operator.errors import GptOssError, InvalidSpec
 from gptoss_operator.kube import FIELD_MANAGER, Kube
 from gptoss_operator.placement.gpus import Vendor, product_named
+from gptoss_operator.placement.serving_args import check_serving_args
 from gptoss_operator.placement.sizing import Sizing, size_spec
 from gptoss_operator.placement.weights import WeightsPlan, plan_weights
 from gptoss_operator.reconciling.drift import needs_apply, stamp
@@ -58,6 +59,7 @@ class Plan:
     sizing_error: str | None
     weights: WeightsPlan | None
     image: str
+    serving_args_error: str | None = None
 
 
 def parse_spec(body: dict[str, Any]) -> GptOssDeploymentSpec:
@@ -85,7 +87,10 @@ def plan(body: dict[str, Any], settings: OperatorSettings) -> Plan:
         weights = plan_weights(owner.name, spec, image=image)
     except GptOssError as exc:
         sizing_error = str(exc)
-    return Plan(owner, spec, sizing, sizing_error, weights, image)
+    args_error = None
+    if sizing is not None and weights is not None:
+        args_error = check_serving_args(image, vllm_args(spec, sizing, weights))
+    return Plan(owner, spec, sizing, sizing_error, weights, image, args_error)
 
 
 def pod_extras(spec: GptOssDeploymentSpec) -> PodExtras:
@@ -147,7 +152,11 @@ def reconcile(
     job_body: dict[str, Any] | None = None
     deployment: dict[str, Any] | None
 
-    if decided.sizing is not None and decided.weights is not None:
+    if (
+        decided.sizing is not None
+        and decided.weights is not None
+        and not decided.serving_args_error
+    ):
         weights = decided.weights
         if weights.claim_name is not None and spec.cache and spec.cache.pvc:
             ensure(kube, build_weights_claim(owner, spec.model, spec.cache.pvc))
@@ -203,6 +212,7 @@ def reconcile(
             previous=previous,
             now=now,
             spills=bool(spec.spillover and spec.spillover.providers),
+            serving_args_error=decided.serving_args_error,
         )
     )
     written = _status_differs(previous, status)

@@ -180,13 +180,17 @@ def judge(
     refusal = None
     if sizing_error is not None:
         refusal = Verdict("False", Reason.DOES_NOT_FIT, sizing_error)
-    elif serving_args_error is not None:
+    elif serving_args_error is not None and ready_count == 0:
         refusal = Verdict("False", Reason.INVALID_SERVING_ARGS, serving_args_error)
     ready = _ready(wanted, ready_count, refusal, observed, spills)
+    degraded = _degraded(wanted, ready_count, ready, observed)
+    if serving_args_error is not None and sizing_error is None:
+        # Replicas of the last valid command line keep serving; the new one is never rolled out.
+        degraded = Verdict("True", Reason.INVALID_SERVING_ARGS, serving_args_error)
     return {
         ConditionType.READY: ready,
         ConditionType.PROGRESSING: _progressing(wanted, ready_count, ready, observed.deployment),
-        ConditionType.DEGRADED: _degraded(wanted, ready_count, ready, observed),
+        ConditionType.DEGRADED: degraded,
     }
 
 

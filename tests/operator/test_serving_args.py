@@ -1,0 +1,136 @@
+"""The vLLM command line a replica would run is checked against vLLM's own flags before any pod
+starts, and batch capacity follows vLLM's per-GPU defaults."""
+
+from __future__ import annotations
+
+import pytest
+
+from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.children.deployment import vllm_args
+from gptoss_operator.placement.gpus import PRODUCTS, product_named
+from gptoss_operator.placement.serving_args import (
+    check_serving_args,
+    max_num_seqs,
+    vllm_version_of,
+)
+from gptoss_operator.reconciling.observe import DeploymentView, Observed
+from gptoss_operator.reconciling.reconcile import plan
+from gptoss_operator.reconciling.status import judge
+from gptoss_operator.settings import OperatorSettings
+from gptoss_vllmspec import load_cli
+from tests.operator.gptoss_crd import EXAMPLES, load_yaml
+
+PINNED_IMAGE = "vllm/vllm-openai:v0.17.0"
+
+
+def _spec(**serving: object) -> GptOssDeploymentSpec:
+    return GptOssDeploymentSpec.model_validate(
+        {"model": "gpt-oss-20b", "gpu": {"product": "H100-80GB"}, "serving": serving}
+    )
+
+
+def _body(spec: dict[str, object], name: str = "chat") -> dict[str, object]:
+    return {"metadata": {"name": name, "namespace": "ml", "uid": "u"}, "spec": spec}
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_every_example_builds_a_command_line_vllm_accepts(example: object) -> None:
+    body = load_yaml(example)  # type: ignore[arg-type]
+    body["metadata"].update(namespace="ml", uid="u")
+    decided = plan(body, OperatorSettings())
+    assert decided.sizing is not None and decided.weights is not None
+    args = vllm_args(decided.spec, decided.sizing, decided.weights)
+    assert vllm_version_of(decided.image) == "0.17.0"
+    assert check_serving_args(decided.image, args) is None
+    assert decided.serving_args_error is None
+
+
+def test_a_misspelled_extra_flag_is_refused_naming_the_flag_and_the_field() -> None:
+    body = _body(
+        {
+            "model": "gpt-oss-20b",
+            "gpu": {"product": "H100-80GB"},
+            "serving": {"extraArgs": ["--max-num-sequences", "64"]},
+        }
+    )
+    decided = plan(body, OperatorSettings())
+    assert decided.serving_args_error is not None
+    assert "--max-num-sequences" in decided.serving_args_error
+    assert "spec.serving.extraArgs" in decided.serving_args_error
+    assert "vLLM 0.17.0" in decided.serving_args_error
+
+
+def test_a_bad_choice_is_refused_with_vllms_choices() -> None:
+    error = check_serving_args(PINNED_IMAGE, ["m", "--kv-cache-dtype", "fp9"])
+    assert error is not None and "fp9" in error and "invalid choice" in error
+
+
+def test_a_flag_only_the_newer_vllm_knows_is_judged_by_the_images_release() -> None:
+    old, new = load_cli("0.17.0"), load_cli("0.32.0")
+    newer_only = sorted(
+        flag
+        for flag, option in new.options.items()
+        if not old.knows(flag) and not option.takes_value and flag.startswith("--")
+    )
+    assert newer_only, "0.32.0 adds boolean flags over 0.17.0"
+    args = ["m", newer_only[0]]
+    assert check_serving_args("vllm/vllm-openai:v0.17.0", args) is not None
+    assert check_serving_args("vllm/vllm-openai:v0.32.0", args) is None
+
+
+def test_an_image_of_an_unknown_vllm_release_is_not_second_guessed() -> None:
+    assert vllm_version_of("registry.local/vllm@sha256:abc") is None
+    assert check_serving_args("registry.local/vllm@sha256:abc", ["m", "--no-such-flag"]) is None
+    assert check_serving_args("vllm/vllm-openai:v9.9.9", ["m", "--no-such-flag"]) is None
+
+
+def test_an_invalid_command_line_with_no_replica_serving_is_not_ready_and_degraded() -> None:
+    observed = Observed(deployment=None, pods=(), job=None)
+    verdicts = judge(wanted=1, sizing_error=None, observed=observed, serving_args_error="bad")
+    assert (verdicts["Ready"].status, verdicts["Ready"].reason) == ("False", "InvalidServingArgs")
+    assert (verdicts["Degraded"].status, verdicts["Degraded"].reason) == (
+        "True",
+        "InvalidServingArgs",
+    )
+    assert verdicts["Progressing"].status == "False"
+
+
+def test_replicas_of_the_last_valid_command_line_keep_serving_while_degraded() -> None:
+    serving = DeploymentView(
+        generation=1,
+        observed_generation=1,
+        replicas=1,
+        ready_replicas=1,
+        updated_replicas=1,
+        progress_deadline_exceeded=False,
+    )
+    observed = Observed(deployment=serving, pods=(), job=None)
+    verdicts = judge(wanted=1, sizing_error=None, observed=observed, serving_args_error="bad")
+    assert verdicts["Ready"].reason == "Serving"
+    assert verdicts["Degraded"].reason == "InvalidServingArgs"
+
+
+@pytest.mark.parametrize(
+    ("product", "expected"),
+    [("H100-80GB", 1024), ("MI300X", 1024), ("A100-80GB", 256), ("L4", 256)],
+)
+def test_vllms_default_batch_is_256_on_a100_and_small_cards_and_1024_on_large_ones(
+    product: str, expected: int
+) -> None:
+    assert product_named(product).vllm_default_max_num_seqs == expected
+    spec = GptOssDeploymentSpec.model_validate(
+        {"model": "gpt-oss-20b", "gpu": {"product": product}}
+    )
+    assert max_num_seqs(spec) == expected
+
+
+def test_the_batch_size_given_in_the_spec_or_in_extra_args_wins_over_the_default() -> None:
+    assert max_num_seqs(_spec(maxNumSeqs=32)) == 32
+    assert max_num_seqs(_spec(extraArgs=["--max_num_seqs=48"])) == 48
+    # argparse as vLLM configures it takes an unambiguous prefix as the whole flag
+    assert max_num_seqs(_spec(extraArgs=["--max-num-seq", "40"])) == 40
+    assert max_num_seqs(_spec(extraArgs=["--max-num-sequences", "48"])) == 1024
+
+
+def test_every_catalog_product_gets_one_of_vllms_two_defaults() -> None:
+    assert {p.vllm_default_max_num_seqs for p in PRODUCTS} <= {256, 1024}
