@@ -72,10 +72,12 @@ def _item_text(item: Any) -> str:
     return str(content)
 
 
-def responses_ids(body: Mapping[str, Any]) -> list[int]:
-    """Instructions (the developer message), then each input item framed, then the reply."""
+def responses_ids(body: Mapping[str, Any], history: Sequence[Any] = ()) -> list[int]:
+    """Instructions (the developer message), the earlier turns' items (``history``: the
+    previous response's input and output items, for ``previous_response_id``), then each input
+    item framed, then the reply."""
     raw = body.get("input")
-    items = [raw] if isinstance(raw, str) else list(raw or [])
+    items = [*history, *([raw] if isinstance(raw, str) else list(raw or []))]
     ids = _text_ids(str(body.get("instructions") or ""))
     for item in items:
         role = (item.get("role") or item.get("type", "")) if isinstance(item, Mapping) else "user"
@@ -102,11 +104,12 @@ def chat_hashes(chat: ChatRequest, block_size: int, start_date: str) -> tuple[Bl
 
 
 def responses_hashes(
-    req: ResponsesRequest, block_size: int, start_date: str
+    req: ResponsesRequest, block_size: int, start_date: str, history: Sequence[Any] = ()
 ) -> tuple[BlockHash, ...]:
-    """The block hashes of a Responses request's rendered prompt."""
+    """The block hashes of a Responses request's rendered prompt (``history``: see
+    :func:`responses_ids`)."""
     tools = bool(req.body.get("tools"))
-    ids = _fit(responses_ids(req.body), req.prompt_tokens)
+    ids = _fit(responses_ids(req.body, history), req.prompt_tokens)
     root = _system(start_date, req.ask.effort, tools, req.body.get("cache_salt"))
     return block_hashes(ids, block_size, root)
 

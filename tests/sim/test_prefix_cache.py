@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from gptoss_sim import rendered_prompt
+from gptoss_sim import rendered_prompt, tokens
 from gptoss_sim.capacity import (
     CapacityParams,
     EngineState,
@@ -17,6 +17,7 @@ from gptoss_sim.capacity import (
 )
 from gptoss_sim.chat_request import ChatRequest, parse_chat
 from gptoss_sim.prefix_cache import KvPool, block_hashes, chain_root
+from gptoss_sim.responses_api import parse_responses
 
 PARAMS = CapacityParams(
     max_num_seqs=8,
@@ -223,3 +224,17 @@ def test_the_system_message_effort_date_tools_and_cache_salt_decide_the_first_bl
     ]
     for variant in variants:
         assert variant[0] != base[0]
+
+
+def test_a_responses_follow_up_shares_the_blocks_of_the_turn_it_continues() -> None:
+    asked = {"role": "user", "content": LONG}
+    answered = {"type": "message", "role": "assistant", "content": [{"text": "Queues were short."}]}
+    first = parse_responses({"model": "m", "instructions": "Be brief.", "input": [asked]})
+    body = {"model": "m", "instructions": "Be brief.", "input": "And p99?"}
+    follow = parse_responses({**body, "previous_response_id": "resp_1"})
+    earlier = 2 * tokens.MESSAGE_FRAMING_TOKENS + tokens.count_text(LONG)
+    follow = replace(follow, prompt_tokens=follow.prompt_tokens + earlier + 5)
+    before = rendered_prompt.responses_hashes(first, SIZE, "2026-11-30")
+    after = rendered_prompt.responses_hashes(follow, SIZE, "2026-11-30", [asked, answered])
+    shared = sum(1 for a, b in zip(before, after, strict=False) if a == b)
+    assert len(before) >= 5 and shared >= len(before) - 1
