@@ -147,10 +147,14 @@ async def _vllm_chat(
     )  # fmt: skip
 
     async def events() -> AsyncIterator[bytes]:
-        finished = False
+        finished, opened = False, False
         try:
-            yield sse(writer.opening())
             async for group in paced(serving.pacer, chat.prompt_tokens, reply.pieces()):
+                if not opened:
+                    # vLLM sends the role chunk with the first engine output
+                    # (chat_completion_stream_generator, ``first_iteration``).
+                    opened = True
+                    yield sse(writer.opening())
                 chunk = writer.group(len(group))
                 if chunk is not None:
                     yield sse(chunk)

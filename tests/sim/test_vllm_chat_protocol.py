@@ -224,3 +224,34 @@ def test_a_body_that_is_not_json_is_vllms_bad_request(vllm: Running) -> None:
 def test_a_request_without_a_model_is_served_by_the_served_model(vllm: Running) -> None:
     body = httpx.post(f"{vllm.base_url}/v1/chat/completions", json={"messages": HELLO}).json()
     assert body["model"] == MODEL
+
+
+def test_the_role_chunk_comes_with_the_first_generated_token() -> None:
+    # chat_completion_stream_generator sends the role chunk on the first engine output: a
+    # request queued behind a full batch sends nothing until it runs.
+    sim = VllmSim(
+        vllm_config(
+            capacity=replace(FAST, step_base_s=0.01, max_num_seqs=1),
+            reply=replace(SHORT, answer_tokens=200),
+        )
+    )
+    payload = {"model": MODEL, "messages": HELLO, "stream": True}
+    with running(sim) as server:
+        url = f"{server.base_url}/v1/chat/completions"
+        with httpx.stream("POST", url, json=payload, timeout=30) as ahead:
+            lines = ahead.iter_lines()  # kept: a dropped iterator closes the stream
+            next(lines)
+            with httpx.stream("POST", url, json=payload, timeout=30) as queued:
+                first = json.loads(next(queued.iter_lines())[len("data: ") :])
+                # The request ahead has finished before this one's first token, and with it its
+                # first chunk.
+                finished = sum(
+                    sample.value
+                    for family in sim.registry.collect()
+                    if family.name == "vllm:request_success"
+                    for sample in family.samples
+                    if sample.name.endswith("_total")
+                    and sample.labels.get("finished_reason") == "stop"
+                )
+                assert finished == 1
+    assert first["choices"][0]["delta"] == {"role": "assistant", "content": ""}
