@@ -132,6 +132,20 @@ def dump_cli(platform_name: str) -> dict[str, Any]:
         "options": options,
         "flag_count": sum(len(o["option_strings"]) for o in options),
         "samples": samples,
+        "registries": _registries(),
+    }
+
+
+def _registries() -> dict[str, list[str]]:
+    """Names vLLM checks after parsing (at startup): parsers and attention backends it knows."""
+    from vllm.reasoning import ReasoningParserManager
+    from vllm.tool_parsers import ToolParserManager
+    from vllm.v1.attention.backends.registry import AttentionBackendEnum
+
+    return {
+        "attention_backends": sorted(member.name for member in AttentionBackendEnum),
+        "reasoning_parsers": sorted(ReasoningParserManager.list_registered()),
+        "tool_call_parsers": sorted(ToolParserManager.list_registered()),
     }
 
 

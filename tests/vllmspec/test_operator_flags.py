@@ -8,6 +8,7 @@ string constant in them that looks like a flag is taken for one the operator emi
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 from pathlib import Path
 
@@ -87,3 +88,37 @@ def test_the_pinned_version_is_the_vllm_image_the_operator_deploys() -> None:
         for match in re.findall(r"vllm/vllm-openai[\w-]*:v([\d.]+)", path.read_text("utf-8"))
     }
     assert images == {PINNED_VERSION}
+
+
+# What vLLM looks the value of these flags up in, once parsed, when it starts.
+_REGISTRY_OF = {
+    "--tool-call-parser": "tool_call_parsers",
+    "--reasoning-parser": "reasoning_parsers",
+    "--attention-backend": "attention_backends",
+}
+
+
+def operator_registry_values() -> list[tuple[str, str]]:
+    """(flag, value) pairs the operator writes side by side in a list or tuple literal."""
+    pairs = set()
+    for tree in _trees():
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.List | ast.Tuple):
+                continue
+            items = [e.value if isinstance(e, ast.Constant) else None for e in node.elts]
+            for flag, value in itertools.pairwise(items):
+                if flag in _REGISTRY_OF and isinstance(value, str):
+                    pairs.add((flag, value))
+    return sorted(pairs)
+
+
+def test_the_operator_names_parsers_and_backends() -> None:
+    assert {flag for flag, _ in operator_registry_values()} == set(_REGISTRY_OF)
+
+
+@pytest.mark.parametrize("version", [PINNED_VERSION, NEWEST_VERSION])
+@pytest.mark.parametrize(("flag", "value"), operator_registry_values())
+def test_every_parser_and_backend_the_operator_names_is_registered_in_vllm(
+    version: str, flag: str, value: str
+) -> None:
+    assert value in load_cli(version).registered(_REGISTRY_OF[flag])

@@ -94,6 +94,12 @@ class ServeCli:
         canonical = self._aliases.get(_normal(flag).split(".", 1)[0])
         return None if canonical is None else self.options[canonical]
 
+    def registered(self, registry: str) -> frozenset[str]:
+        """Names vLLM checks only after parsing, when it starts: ``"tool_call_parsers"``
+        (``--tool-call-parser``), ``"reasoning_parsers"`` (``--reasoning-parser``) and
+        ``"attention_backends"`` (``--attention-backend``), as registered in this version."""
+        return self.spec.registries[registry]
+
     def parse(self, argv: list[str] | tuple[str, ...]) -> Parsed:
         """Parse what follows ``vllm serve``; raise ``UsageError`` where vLLM would refuse."""
         pre = preprocess(list(argv), self.spec.features)

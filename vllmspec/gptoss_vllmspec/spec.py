@@ -98,6 +98,7 @@ class CliSpec:
     options: tuple[OptionSpec, ...]
     flag_count: int
     samples: tuple[Sample, ...]
+    registries: dict[str, frozenset[str]]
 
 
 def _value_type(raw: dict[str, Any] | None) -> ValueType | None:
@@ -180,4 +181,5 @@ def load_cli_spec(version: str) -> CliSpec:
         options=tuple(_option(o) for o in raw["options"]),
         flag_count=int(raw["flag_count"]),
         samples=tuple(_sample(s) for s in raw["samples"]),
+        registries={k: frozenset(v) for k, v in raw.get("registries", {}).items()},
     )
