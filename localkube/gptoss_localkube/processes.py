@@ -73,6 +73,11 @@ class Supervisor:
             if code is not None:
                 raise ProcessExited(child.name, code, child.log)
 
+    def exit_code(self, name: str) -> int | None:
+        """The exit status of ``name`` if it has ended, else None (also for unknown names)."""
+        child = next((c for c in self.children if c.name == name), None)
+        return None if child is None else child.popen.poll()
+
     def pids(self) -> dict[str, int]:
         return {child.name: child.popen.pid for child in self.children}
 

@@ -14,6 +14,7 @@ container status back to the pod, restarts the process when a probe says so (cou
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import threading
@@ -53,6 +54,7 @@ class Container:
     args: tuple[str, ...]
     env: dict[str, str]
     annotations: dict[str, str] = field(default_factory=dict)
+    node_labels: dict[str, str] = field(default_factory=dict)  # of the node it was scheduled to
 
 
 RuntimeCommand = Callable[[Container], list[str]]
@@ -69,6 +71,7 @@ class _Running:
     started_at: float
     restarts: int = 0
     due: dict[Kind, float] = field(default_factory=dict)
+    exited_at: float | None = None  # the process ended and waits for its restart back-off
 
 
 def _container(pod: dict[str, Any]) -> Container | None:
@@ -137,6 +140,13 @@ def _probes(pod: dict[str, Any], port: int) -> dict[Kind, Probe]:
     return {kind: probe for kind, probe in found.items() if probe is not None}
 
 
+def _state(running: _Running, now: str) -> dict[str, Any]:
+    if running.exited_at is None:
+        return {"running": {"startedAt": now}}
+    message = f"back-off restarting failed container (restarted {running.restarts} times)"
+    return {"waiting": {"reason": "CrashLoopBackOff", "message": message}}
+
+
 def _now_rfc3339() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -182,6 +192,7 @@ class PodRuntime:
         while not self._stop.wait(self._tick):
             try:
                 self._sync(self._api.pods())
+                self._restart_exited(time.monotonic())
                 self._probe_due(time.monotonic())
             except (httpx.HTTPError, OSError, KeyError, ValueError) as exc:
                 self.errors.append(f"{type(exc).__name__}: {exc}")
@@ -202,6 +213,9 @@ class PodRuntime:
     def _launch(self, uid: str, pod: dict[str, Any]) -> None:
         container = _container(pod)
         assert container is not None
+        node = self._api.get(f"/api/v1/nodes/{pod['spec'].get('nodeName', '')}")
+        labels = dict((node or {}).get("metadata", {}).get("labels") or {})
+        container = dataclasses.replace(container, node_labels=labels)
         runtime = pod["metadata"]["annotations"][RUNTIME_ANNOTATION]
         name = f"pod-{container.namespace}-{container.pod}"
         self._supervisor.start(name, self._runtimes[runtime](container), env=container.env)
@@ -240,6 +254,23 @@ class PodRuntime:
                     break
                 if verdict is Verdict.CHANGED:
                     self._report(running)
+
+    def _restart_exited(self, now: float) -> None:
+        """A container whose process ended is started again and counted, as the kubelet does
+        under ``restartPolicy: Always`` (vLLM exits on a refused command line or when its engine
+        dies): at once the first time, then after a back-off doubling from 10 s to 5 minutes,
+        reported meanwhile as ``CrashLoopBackOff``."""
+        for running in list(self._running.values()):
+            if self._supervisor.exit_code(running.process_name) is None:
+                continue
+            if running.exited_at is None:
+                running.exited_at = now
+                running.health = self._fresh_health(running.probes)
+                self._report(running)
+            backoff = 0.0 if running.restarts == 0 else min(10.0 * 2 ** (running.restarts - 1), 300)
+            if now - running.exited_at >= backoff:
+                running.exited_at = None
+                self._restart(running)
 
     def _check(self, ip: str, probe: Probe) -> bool:
         try:
@@ -285,7 +316,7 @@ class PodRuntime:
             "ready": running.health.ready,
             "started": running.health.started,
             "restartCount": running.restarts,
-            "state": {"running": {"startedAt": now}},
+            "state": _state(running, now),
         }
         self._api.merge_patch(
             f"{pod_path}/status",

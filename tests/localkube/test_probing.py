@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from gptoss_localkube.probing import ContainerHealth, Kind, Probe, Verdict
 from gptoss_localkube.runtime import Container, expand, run_container_command
 
@@ -82,9 +84,16 @@ def test_the_process_runtime_runs_the_container_command_with_expanded_args() -> 
     assert run_container_command(container) == ["serve", "--bind", "127.3.1.4"]
 
 
-def test_the_vllm_sim_runtime_keeps_the_serving_limits_of_the_vllm_command_line() -> None:
+def test_the_vllm_sim_runtime_runs_the_exact_vllm_command_line_through_vllms_parser() -> None:
+    from gptoss_localkube.nodes import CATALOG, build_nodes
     from gptoss_localkube.simruntime import STARTUP_ANNOTATION, vllm_sim_command
+    from gptoss_sim.vllm_shim import simulator_args
 
+    a100 = next(
+        n["metadata"]["labels"]
+        for n in build_nodes("127.3.0.0/16", CATALOG)
+        if "A100" in n["metadata"]["labels"].get("nvidia.com/gpu.product", "")
+    )
     container = Container(
         namespace="ns",
         pod="p",
@@ -105,12 +114,20 @@ def test_the_vllm_sim_runtime_keeps_the_serving_limits_of_the_vllm_command_line(
         ),
         env={},
         annotations={STARTUP_ANNOTATION: "5"},
+        node_labels=a100,
     )
     argv = vllm_sim_command(container)
-    assert argv[1:4] == ["-m", "gptoss_sim", "vllm"]
-    assert argv[argv.index("--host") + 1] == "127.3.1.4"
-    assert argv[argv.index("--model") + 1] == "gpt-oss-20b"
-    assert argv[argv.index("--max-model-len") + 1] == "32768"
-    assert argv[argv.index("--max-num-seqs") + 1] == "64"
-    assert int(argv[argv.index("--kv-cache-tokens") + 1]) >= 2 * 32768
-    assert argv[argv.index("--startup-seconds") + 1] == "5"
+    settings = dict(a.split("=", 1) for a in argv[1 : argv.index(sys.executable)])
+    assert settings["GPTOSS_SIM_GPU_NAME"].startswith("NVIDIA A100")
+    assert float(settings["GPTOSS_SIM_GPU_MEMORY_GIB"]) >= 70
+    shim = argv[argv.index(sys.executable) + 1 :]
+    assert shim[:2] == ["-m", "gptoss_sim.vllm_shim"]
+    assert shim[2:] == ["serve", *container.args, "--host", "127.3.1.4"]
+    sim = simulator_args(shim[2:], settings)
+    assert sim[sim.index("--host") + 1] == "127.3.1.4"
+    assert sim[sim.index("--model") + 1] == "gpt-oss-20b"
+    assert sim[sim.index("--max-model-len") + 1] == "32768"
+    assert sim[sim.index("--max-num-seqs") + 1] == "64"
+    assert "--no-enable-prefix-caching" in sim
+    assert sim[sim.index("--startup-seconds") + 1] == "5"
+    assert sim[sim.index("--gpu-name") + 1].startswith("NVIDIA A100")

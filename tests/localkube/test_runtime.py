@@ -151,3 +151,21 @@ def test_a_failing_liveness_probe_restarts_the_container_and_deleting_the_pod_st
     eventually(lambda: _pid_listening(status.pod_ip)() is None, timeout=30, what="process stop")
     with pytest.raises(ProcessLookupError):
         os.kill(second, 0)
+
+
+def test_a_container_that_exits_is_restarted_and_then_shown_crash_looping(
+    api_client: client.ApiClient, namespace: str, tmp_path: Path
+) -> None:
+    core = client.CoreV1Api(api_client)
+    pod = _pod("exits", tmp_path / "ready")
+    pod["spec"]["containers"][0]["command"] = [sys.executable, "-c", "raise SystemExit(2)"]
+    core.create_namespaced_pod(namespace, pod)
+
+    def crash_looping() -> client.V1ContainerStatus | None:
+        statuses = _status(core, "exits", namespace).container_statuses or []
+        waiting = statuses[0].state.waiting if statuses else None
+        looping = waiting is not None and waiting.reason == "CrashLoopBackOff"
+        return statuses[0] if looping and statuses[0].restart_count >= 1 else None
+
+    status = eventually(crash_looping, timeout=60, what="CrashLoopBackOff after a restart")
+    assert not status.ready
