@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 
-from gptoss_router.config import Price, PriceCap, SpillCondition
+from gptoss_router.config import Price, PriceCap, ProviderKind, SpillCondition
+from gptoss_router.openai.dialects import dialect_for
 from gptoss_router.routing.policy import Demand, Limits, PodView, ProviderView, plan
 from gptoss_router.state.speed import SpeedEstimate
 
@@ -206,3 +207,30 @@ def test_a_plan_with_any_candidate_does_not_hold() -> None:
     saturated = [pod("a", waiting=5)]
     chosen = plan(saturated, [], DEMAND, limits(providers=frozenset()), seeded(7))
     assert [c.key for c in chosen.candidates] == ["a"] and not chosen.hold
+
+
+VLLM = dialect_for(ProviderKind.VLLM).capabilities
+
+
+def test_a_follow_up_turn_by_previous_response_id_never_goes_to_a_vllm_pod() -> None:
+    stateful = Demand(
+        features=frozenset({"responses", "responses_stateful"}), input_tokens=10, output_tokens=10
+    )
+    keeps_state = provider("fireworks", 0.6, caps=frozenset({"responses", "responses_stateful"}))
+    stateless = provider("groq", 0.3, caps=frozenset({"responses"}))
+    chosen = plan([pod("a")], [keeps_state, stateless], stateful, limits(), seeded(1), VLLM)
+    assert [c.key for c in chosen.candidates] == ["fireworks"]
+    assert chosen.spill == "unsupported"
+    nowhere = plan([pod("a")], [stateless], stateful, limits(), seeded(1), VLLM)
+    assert nowhere.candidates == () and not nowhere.hold
+
+
+def test_a_streamed_responses_request_with_tools_is_served_by_a_free_pod() -> None:
+    agentic = Demand(
+        features=frozenset({"responses", "tools", "responses_stream_tools"}),
+        input_tokens=10,
+        output_tokens=10,
+    )
+    chosen = plan([pod("a")], [provider("groq", 0.3)], agentic, limits(), seeded(1), VLLM)
+    assert [c.kind for c in chosen.candidates][:1] == ["local"]
+    assert chosen.spill is None

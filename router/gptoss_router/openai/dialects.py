@@ -41,12 +41,14 @@ class Dialect:
 
 
 _DIALECTS: dict[ProviderKind, Dialect] = {
-    # vLLM: Harmony matrix in the gpt-oss recipe; Responses lacks function calling while
-    # streaming and stateful operation (the recipe's known limitations); returns `reasoning` since
+    # vLLM: Harmony matrix in the gpt-oss recipe; streams Responses function calls
+    # (`response.function_call_arguments.delta`/`.done`, vllm/entrypoints/openai/responses/
+    # streaming_events.py); keeps no Responses state a later turn could use (the store is off
+    # unless VLLM_ENABLE_RESPONSES_API_STORE=1, and then per process); returns `reasoning` since
     # PR #27752 and no longer knows `reasoning_content` (PR #33402). Chat ignores `user`,
     # completions has no `suffix`.
     ProviderKind.VLLM: Dialect(
-        capabilities=_BASE | {"completions", "responses"},
+        capabilities=_BASE | {"completions", "responses", "responses_stream_tools"},
         reasoning_out="reasoning",
         reasoning_in="reasoning",
         drop_params=frozenset({"suffix"}),

@@ -76,6 +76,8 @@ class Backends:
         self.speed = SpeedBook(alpha=tuning.ewma_alpha)
         self._rng = rng
         self._providers = {p.name: p for p in settings.providers}
+        # Local pods run vLLM: what its dialect serves is what a pod may be sent.
+        self._local_capabilities = dialect_for(ProviderKind.VLLM).capabilities
         self._dialects = {
             p.name: dialect_for(p.kind, capabilities=p.capabilities, drop_params=p.drop_params)
             for p in settings.providers
@@ -96,7 +98,7 @@ class Backends:
             for p in self._providers.values()
             if inbound.model in p.models
         ]
-        return plan(pods, providers, demand, limits, self._rng)
+        return plan(pods, providers, demand, limits, self._rng, self._local_capabilities)
 
     def pod_view(self, pod: Pod, *, scraped: bool) -> PodView:
         """How routing sees ``pod`` now."""

@@ -37,7 +37,9 @@ __all__ = [
     "plan",
 ]
 
-SpillReason = Literal["scaled_to_zero", "unavailable", "saturated", "hosted_only"]
+# ``unsupported``: the local pods cannot serve what the request needs (e.g. a follow-up turn by
+# ``previous_response_id``, which vLLM pods do not keep), so only providers that can may take it.
+SpillReason = Literal["scaled_to_zero", "unavailable", "saturated", "hosted_only", "unsupported"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,15 +118,20 @@ def plan(
     demand: Demand,
     limits: Limits,
     rng: random.Random,
+    local_capabilities: frozenset[str] | None = None,
 ) -> Plan:
-    """Order the candidates for one request."""
-    alive = [p for p in pods if not p.ejected and p.fresh] if limits.local else []
+    """Order the candidates for one request; local pods only if they can serve its features
+    (``local_capabilities``; None: anything)."""
+    capable = local_capabilities is None or demand.features <= local_capabilities
+    alive = [p for p in pods if not p.ejected and p.fresh] if limits.local and capable else []
     free = [p for p in alive if _has_room(p, limits)]
     busy = sorted((p for p in alive if not _has_room(p, limits)), key=_load)
     hosted = rank_providers(providers, demand, limits) if limits.hosted else []
     reason: SpillReason | None
     if not limits.local:
         reason = "hosted_only"
+    elif not capable:
+        reason = "unsupported"
     elif free:
         reason = None
     elif not pods:
@@ -133,16 +140,18 @@ def plan(
         reason = "unavailable"
     else:
         reason = "saturated"
-    may_spill = reason == "hosted_only" or SpillCondition(reason or "unavailable") in (
-        limits.spill_when
-    )
+    may_spill = reason in ("hosted_only", "unsupported") or SpillCondition(
+        reason or "unavailable"
+    ) in (limits.spill_when)
     order = [Candidate("local", p.key) for p in _p2c_first(free, rng)]
     if may_spill:
         order += [Candidate("hosted", p.key) for p in hosted]
     order += [Candidate("local", p.key) for p in busy]
     if not order:
-        hold = limits.local and not (
-            may_spill and limits.hosted and _permitted(providers, demand, limits)
+        hold = (
+            limits.local
+            and capable
+            and not (may_spill and limits.hosted and _permitted(providers, demand, limits))
         )
         return Plan(candidates=(), spill=None, hold=hold)
     spill = reason if may_spill and hosted and order[0].kind == "hosted" else None
