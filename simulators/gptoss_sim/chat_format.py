@@ -19,13 +19,12 @@ class ChatStyle:
     """How a server presents a reply.
 
     ``reasoning_field`` names the field reasoning goes in (None: not shown); ``raw_reasoning``
-    puts it in the content between ``<think>`` tags instead; ``vllm_shape`` adds the null
-    fields vLLM's pydantic models always serialise.
+    puts it in the content between ``<think>`` tags instead. (vLLM's own shapes are
+    ``gptoss_sim.vllm_chat``.)
     """
 
     reasoning_field: str | None = "reasoning"
     raw_reasoning: bool = False
-    vllm_shape: bool = False
 
 
 def visible(pieces: list[tuple[Channel, str]], style: ChatStyle) -> list[tuple[Channel, str]]:
@@ -68,9 +67,6 @@ def completion(
     content = "".join(t for c, t in shown if c == "content")
     reasoning = "".join(t for c, t in shown if c == "reasoning")
     message: dict[str, Any] = {"role": "assistant", "content": content or None}
-    if style.vllm_shape:
-        message |= {"refusal": None, "annotations": None, "audio": None, "function_call": None}
-        message["tool_calls"] = []
     if reply.tool_call is not None:
         message["tool_calls"] = [
             {
@@ -87,8 +83,6 @@ def completion(
         "logprobs": None,
         "finish_reason": reply.finish_reason,
     }
-    if style.vllm_shape:
-        choice["stop_reason"] = None
     return {
         "id": rid,
         "object": "chat.completion",

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gptoss_sim.vllm_protocol import vllm_error
+from gptoss_sim.vllm_responses import cannot_cancel
 
 
 @dataclass
@@ -69,8 +70,6 @@ class ResponsesStore:
         Returns the response, or None if it is not held; raises the 400 vLLM gives for one
         that has finished (``cancel_responses``).
         """
-        from gptoss_sim.vllm_responses import cannot_cancel
-
         kept = self.get(response_id)
         if kept is None:
             return None

@@ -22,7 +22,6 @@ context,streaming_events}.py`` (0.32.0 where noted):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,7 +50,7 @@ def check_body(body: Mapping[str, Any]) -> None:
         raise literal_error("reasoning.effort", OPENAI_EFFORTS, effort)
 
 
-def check_serving(body: Mapping[str, Any], dialect: Dialect) -> None:
+def check_serving(body: Mapping[str, Any]) -> None:
     """What ``create_responses`` refuses once the body is valid, before the store is read.
 
     ``_validate_create_responses_input``: logprobs with gpt-oss, and ``background`` (with the
@@ -505,7 +504,3 @@ def history_tokens(stored: Mapping[str, Any]) -> int:
     message, analysis included, in ``msg_store``)."""
     usage_ = stored.get("usage") or {}
     return int(usage_.get("input_tokens", 0)) + int(usage_.get("output_tokens", 0))
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))

@@ -100,7 +100,7 @@ def responses_request(
     """
     vllm_responses.check_body(body)
     dialect.check_model(body.get("model"))
-    vllm_responses.check_serving(body, dialect)
+    vllm_responses.check_serving(body)
     vllm_responses.store_refusal(body, store.enabled)
     history = 0
     previous = body.get("previous_response_id")
