@@ -145,6 +145,12 @@ SAMPLES: list[list[str]] = [
     ["m", "--served_model_name", "a"],
     ["--served_model_name", "a"],
     ["--config", "x.yaml"],
+    ["m", "--served-model-name", "-0.5"],
+    ["m", "--served-model-name", "-0.5", "--port", "8000"],
+    ["m", "--collect-detailed-traces", "None"],
+    ["m", "--collect-detailed-traces", "all"],
+    ["m", "--model"],
+    ["m", "-cc.mode"],
     ["m", "--", "x"],
 ]
 
