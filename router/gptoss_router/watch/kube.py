@@ -10,6 +10,14 @@ Services or EndpointSlices, so that routing can weigh each pod's own queue.
 Each (kind, namespace) pair is followed by one loop: list, then watch from the list's
 ``resourceVersion``; a watch the server ends is resumed, a ``410 Gone`` relists, and errors
 relist after a backoff (0.5 s doubling to 10 s).
+
+Why not the client's ``kubernetes.watch.Watch``: it is synchronous, so each loop would hold a
+thread blocked in a socket read that cancelling cannot interrupt (shutdown waits for the server
+to end the watch), and it parses every event into a model that the rules here do not read: for a
+7.7 kB vLLM pod, 1.6-1.9 ms an event against 0.15-0.25 ms for ``json.loads``, after 3-5 s and
+70-130 MiB to load ``CoreV1Api`` (client 37.0.2, measured here). Its asyncio twin
+``kubernetes.aio.watch`` drops the threads but keeps the parsing and the load, and the list, the
+relist on ``410 Gone`` and the state reset stay ours either way; so this stays on aiohttp.
 """
 
 from __future__ import annotations
