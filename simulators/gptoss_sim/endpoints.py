@@ -70,7 +70,7 @@ async def _wait(request: Request, serving: Serving, prompt: int, reply: Reply) -
     except serving.failures as exc:
         serving.on_finish("abort")
         raise _failure(serving, exc) from exc
-    serving.on_finish(reply.finish_reason)
+    serving.on_finish(reply.engine_finish)
     return None
 
 
@@ -113,7 +113,7 @@ async def chat(request: Request, chat: ChatRequest, reply: Reply, serving: Servi
         except serving.failures as exc:
             yield sse(serving.stream_error(exc))
         finally:
-            serving.on_finish(reply.finish_reason if finished else "abort")
+            serving.on_finish(reply.engine_finish if finished else "abort")
         yield DONE
 
     return _stream(events(), serving)
@@ -164,7 +164,7 @@ async def _vllm_chat(
         except serving.failures as exc:
             yield sse(serving.stream_error(exc))
         finally:
-            serving.on_finish(reply.finish_reason if finished else "abort")
+            serving.on_finish(reply.engine_finish if finished else "abort")
         yield DONE
 
     return _stream(events(), serving)
@@ -199,7 +199,7 @@ async def completion(request: Request, req: CompletionRequest, serving: Serving)
         except serving.failures as exc:
             yield sse(serving.stream_error(exc))
         finally:
-            serving.on_finish(reply.finish_reason if finished else "abort")
+            serving.on_finish(reply.engine_finish if finished else "abort")
         yield DONE
 
     return _stream(events(), serving)
@@ -240,7 +240,7 @@ async def _vllm_completion(
         except serving.failures as exc:
             yield sse(serving.stream_error(exc))
         finally:
-            serving.on_finish(reply.finish_reason if finished else "abort")
+            serving.on_finish(reply.engine_finish if finished else "abort")
         yield DONE
 
     return _stream(events(), serving)
@@ -305,4 +305,4 @@ async def response_events(
     except serving.failures as exc:
         yield sse({"type": "error", "message": str(exc), "code": None, "param": None}, "error")
     finally:
-        serving.on_finish(reply.finish_reason if finished else "abort")
+        serving.on_finish(reply.engine_finish if finished else "abort")

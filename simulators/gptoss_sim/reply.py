@@ -57,6 +57,12 @@ class Reply:
     finish_reason: Literal["stop", "length", "tool_calls"]
 
     @property
+    def engine_finish(self) -> Literal["stop", "length"]:
+        """Why the engine stopped: a tool call ends on a stop token, so "stop" (vLLM's
+        ``FinishReason``: stop, length, abort, error, repetition; vllm/v1/engine/__init__.py)."""
+        return "length" if self.finish_reason == "length" else "stop"
+
+    @property
     def completion_tokens(self) -> int:
         return len(self.reasoning) + len(self.content) + len(self.tool_pieces)
 

@@ -184,7 +184,7 @@ def _background(
         except serving.failures:
             store.fail(rid)
         finally:
-            serving.on_finish(reply.finish_reason if finished else "abort")
+            serving.on_finish(reply.engine_finish if finished else "abort")
             store.close_events(rid)
 
     if req.stream:

@@ -255,3 +255,19 @@ def test_the_role_chunk_comes_with_the_first_generated_token() -> None:
                 )
                 assert finished == 1
     assert first["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+
+
+def test_a_tool_call_counts_as_a_stopped_request_in_the_metrics() -> None:
+    # vLLM's engine finish reasons are stop, length, abort, error and repetition
+    # (FINISH_REASON_STRINGS, vllm/v1/engine/__init__.py): a tool call stops on <|call|>.
+    sim = VllmSim(vllm_config())
+    with running(sim) as server:
+        assert chat(server, tools=[WEATHER]).json()["choices"][0]["finish_reason"] == "tool_calls"
+        reasons = {
+            sample.labels["finished_reason"]: sample.value
+            for family in sim.registry.collect()
+            if family.name == "vllm:request_success"
+            for sample in family.samples
+            if sample.name.endswith("_total")
+        }
+    assert reasons == {"stop": 1.0}
