@@ -4,6 +4,7 @@ keeps no upstream connection or task behind."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import aiohttp
 import openai
@@ -13,9 +14,20 @@ from live import LiveRouter, eventually, fleet, live_router, router_settings
 pytestmark = pytest.mark.timeout(60)
 
 
+async def _pod_scraped(router: LiveRouter, model: str = "gpt-oss-120b") -> None:
+    """Until the router has read the pod's queue once (before that it is not fresh, and a
+    request would go to a provider instead)."""
+    backends = router.app.state.shared.backends
+    deadline = time.monotonic() + 15
+    while not any(backends.pod_view(p, scraped=True).fresh for p in backends.pools.pods(model)):
+        assert time.monotonic() < deadline, "the router never scraped the pod"
+        await asyncio.sleep(0.02)
+
+
 async def test_a_client_leaving_mid_stream_frees_the_pod_and_is_counted_cancelled() -> None:
     with fleet(step_s=0.05) as sims:
         async with live_router(router_settings(sims)) as router:
+            await _pod_scraped(router)
             client = openai.AsyncOpenAI(
                 base_url=f"{router.base_url}/v1", api_key="unused", max_retries=0
             )
