@@ -30,9 +30,10 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 venv: $(VENV)/.synced ## create .venv with the project and its dev tools (from uv.lock)
 
 .PHONY: toolchain
-toolchain: ## build etcd/kube-*/kwok from Go modules and install kubectl+helm (cached in ~/.cache/gptoss)
+toolchain: ## build etcd/kube-*/kwok from Go modules, install kubectl+helm and Debian's redis-server (cached in ~/.cache/gptoss)
 	bash localkube/build.sh >/dev/null
 	bash localkube/install-kube-tools.sh >/dev/null
+	bash localkube/install-redis.sh >/dev/null
 
 .PHONY: lint
 lint: venv ## ruff, mypy --strict, import-linter

@@ -1,4 +1,5 @@
-"""Shared fixtures: one local Kubernetes control plane per test session, a namespace per test.
+"""Shared fixtures: one local Kubernetes control plane per test session, a namespace per test,
+and a real Redis server per test that asks for one.
 
 The cluster is real (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) with KWOK
 playing the kubelets of the fake GPU node catalog; it is built on first use (minutes) and then
@@ -11,12 +12,14 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from kubernetes import client, config
 
 from gptoss_demo.stack import running_stack
 from gptoss_localkube.cluster import ClusterInfo, LocalCluster
+from gptoss_localkube.redis_server import RedisServer, ensure_redis
 from gptoss_localkube.toolchain import Toolchain, ensure_toolchain
 
 _CLUSTER_FIXTURES = frozenset({"toolchain", "cluster", "api_client", "namespace"})
@@ -69,3 +72,17 @@ def namespace(api_client: client.ApiClient) -> Iterator[str]:
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     yield name
     core.delete_namespace(name, propagation_policy="Background")
+
+
+@pytest.fixture(scope="session")
+def redis_bin() -> Path:
+    """A real redis-server binary (Debian's, unpacked into the cache on first use)."""
+    return ensure_redis()
+
+
+@pytest.fixture
+def redis_server(redis_bin: Path) -> Iterator[RedisServer]:
+    """A fresh redis-server on a free loopback port with a password and no persistence; the test
+    may kill() and start() it. ``url`` has no password: pass ``password`` to the client."""
+    with RedisServer(binary=redis_bin) as server:
+        yield server
