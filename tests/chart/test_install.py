@@ -30,8 +30,8 @@ from tests.waiting import eventually
 CRD_NAME = "gptossdeployments.gptoss.dev"
 CLUSTER_KINDS = "clusterroles,clusterrolebindings"
 NAMESPACED_KINDS = (
-    "deployments,services,configmaps,serviceaccounts,roles,rolebindings,networkpolicies,"
-    "poddisruptionbudgets,horizontalpodautoscalers"
+    "deployments,statefulsets,services,configmaps,secrets,serviceaccounts,roles,rolebindings,"
+    "networkpolicies,poddisruptionbudgets,horizontalpodautoscalers"
 )
 # Pods come and go with their Deployments; they are checked only for being gone.
 WORKLOAD_KINDS = f"{NAMESPACED_KINDS},replicasets,pods"
@@ -85,14 +85,19 @@ def test_install_creates_every_object_of_the_release(
     assert _objects(kubectl, release, NAMESPACED_KINDS, "-n", namespace) == sorted(
         [
             f"configmap/{full}-router",
+            f"configmap/{full}-store",
             f"deployment.apps/{full}-operator",
             f"deployment.apps/{full}-router",
             f"networkpolicy.networking.k8s.io/{full}-operator",
             f"networkpolicy.networking.k8s.io/{full}-router",
+            f"networkpolicy.networking.k8s.io/{full}-store",
             f"poddisruptionbudget.policy/{full}-router",
+            f"secret/{full}-store",
             f"service/{full}-router",
+            f"service/{full}-store",
             f"serviceaccount/{full}-operator",
             f"serviceaccount/{full}-router",
+            f"statefulset.apps/{full}-store",
         ]
     )
     cluster_scoped = f"{namespace}-{full}"
@@ -253,6 +258,28 @@ def test_the_operator_reconciles_under_the_charts_service_account_token(
     text = log.read_text()
     denied = re.findall(r".*(?:[Ff]orbidden|403|Not enough permissions).*", text)
     assert denied == [], "\n".join(denied[:5])
+
+
+def _store_password(kubectl: Tool, namespace: str, secret: str) -> str:
+    body = _get(kubectl, namespace, "secret", secret)
+    assert body is not None, f"secret/{secret} is missing"
+    password: str = body["data"]["password"]
+    return password
+
+
+def test_the_generated_store_password_survives_upgrades(
+    install: Install, cluster_helm: Tool, kubectl: Tool, namespace: str
+) -> None:
+    release = install()
+    secret = f"{release}-gptoss-store"
+    first = _store_password(kubectl, namespace, secret)
+    assert len(first) >= 32
+    cluster_helm.ok(
+        "upgrade", release, str(CHART), "--namespace", namespace, "--set", "router.replicas=3"
+    )  # fmt: skip
+    assert _store_password(kubectl, namespace, secret) == first
+    cluster_helm.ok("upgrade", release, str(CHART), "--namespace", namespace, "--reuse-values")
+    assert _store_password(kubectl, namespace, secret) == first
 
 
 def _crd_command() -> list[str]:

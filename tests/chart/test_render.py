@@ -177,7 +177,9 @@ def test_provider_keys_come_from_the_existing_secret_mounted_read_only(helm: Too
     assert keys["secret"]["secretName"] == "gptoss-keys"
     (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "keys"]
     assert mount == {"name": "keys", "mountPath": "/etc/gptoss/keys", "readOnly": True}
-    assert "env" not in pod["containers"][0], "keys must not travel in environment variables"
+    for variable in pod["containers"][0]["env"]:
+        assert "valueFrom" not in variable, "keys must not travel in environment variables"
+        assert not variable["name"].endswith(("_KEY", "_PASSWORD")), variable
 
 
 def test_a_provider_secret_key_without_a_secret_fails_with_a_clear_message(helm: Tool) -> None:
@@ -212,13 +214,14 @@ def test_the_router_hpa_scales_on_cpu_and_owns_the_replica_count(helm: Tool) -> 
 @pytest.mark.parametrize("values", CI_VALUES, ids=lambda p: p.stem)
 def test_every_pod_runs_restricted(helm: Tool, values: Path) -> None:
     docs = render(helm, values)
-    pods = [d["spec"]["template"]["spec"] for d in docs if d["kind"] == "Deployment"]
+    workloads = ("Deployment", "StatefulSet")
+    pods = [d["spec"]["template"]["spec"] for d in docs if d["kind"] in workloads]
     pods += [d["spec"] for d in docs if d["kind"] == "Pod"]
     assert pods
     for pod in pods:
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-        for container in pod["containers"]:
+        for container in [*pod.get("initContainers", []), *pod["containers"]]:
             context = container["securityContext"]
             assert context["allowPrivilegeEscalation"] is False
             assert context["readOnlyRootFilesystem"] is True

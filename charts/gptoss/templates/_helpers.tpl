@@ -173,3 +173,97 @@ key_file under the mounted keys Secret, and the listener and discovery set by th
     - port: 8000
       protocol: TCP
 {{- end }}
+
+{{/*
+The shared state store (store.mode): "embedded" (a Redis-compatible server the chart runs),
+"external" (store.external.url) or "none" (state in each router process: one replica only).
+*/}}
+{{- define "gptoss.store.fullname" -}}
+{{- printf "%s-store" (include "gptoss.fullname" .) }}
+{{- end }}
+
+{{- define "gptoss.store.port" -}}
+6379
+{{- end }}
+
+{{- define "gptoss.store.dir" -}}
+/etc/gptoss/store
+{{- end }}
+
+{{- define "gptoss.store.caDir" -}}
+/etc/gptoss/store-ca
+{{- end }}
+
+{{/* The Secret holding the store password and its key; empty name: no password. */}}
+{{- define "gptoss.store.secretName" -}}
+{{- if eq .Values.store.mode "embedded" }}
+{{- default (include "gptoss.store.fullname" .) .Values.store.existingSecret }}
+{{- else if eq .Values.store.mode "external" }}
+{{- .Values.store.external.existingSecret }}
+{{- end }}
+{{- end }}
+
+{{- define "gptoss.store.secretKey" -}}
+{{- if eq .Values.store.mode "external" }}
+{{- .Values.store.external.secretKey }}
+{{- else if .Values.store.existingSecret }}
+{{- .Values.store.secretKey }}
+{{- else -}}
+password
+{{- end }}
+{{- end }}
+
+{{/* The URL the router connects to, never with a password in it. */}}
+{{- define "gptoss.store.url" -}}
+{{- if eq .Values.store.mode "embedded" }}
+{{- printf "redis://%s.%s.svc:%s/0" (include "gptoss.store.fullname" .) .Release.Namespace (include "gptoss.store.port" .) }}
+{{- else if eq .Values.store.mode "external" }}
+{{- .Values.store.external.url }}
+{{- end }}
+{{- end }}
+
+{{/* The TCP port of store.external.url (6379 when it names none). */}}
+{{- define "gptoss.store.externalPort" -}}
+{{- $host := (urlParse .Values.store.external.url).host }}
+{{- $port := regexFind ":[0-9]+$" $host | trimPrefix ":" }}
+{{- default "6379" $port }}
+{{- end }}
+
+{{/*
+Checks of the store values that the schema cannot express; renders nothing. Called by the
+router Deployment, so every install runs them.
+*/}}
+{{- define "gptoss.store.validate" -}}
+{{- $s := .Values.store }}
+{{- $r := .Values.router }}
+{{- if eq $s.mode "none" }}
+{{- if or (gt (int $r.replicas) 1) $r.autoscaling.enabled }}
+{{- fail (printf "store.mode=none keeps rate limits, budgets and conversations inside each router process, so it allows exactly one router: set router.replicas=1 and router.autoscaling.enabled=false (now router.replicas=%d, router.autoscaling.enabled=%t), or use store.mode=embedded or store.mode=external" (int $r.replicas) $r.autoscaling.enabled) }}
+{{- end }}
+{{- else if eq $s.mode "external" }}
+{{- if not $s.external.url }}
+{{- fail "store.mode=external needs store.external.url (redis://host:port/db, or rediss:// for TLS)" }}
+{{- end }}
+{{- if and $s.external.ca.existingSecret (not (hasPrefix "rediss://" $s.external.url)) }}
+{{- fail "store.external.ca is for TLS: store.external.url must start with rediss://" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The embedded store's configuration file. The password is not in it: an init container writes
+`requirepass` from the Secret into auth.conf on a memory volume, which this file includes.
+*/}}
+{{- define "gptoss.store.config" -}}
+{{- $e := .Values.store.embedded -}}
+bind * -::*
+port {{ include "gptoss.store.port" . }}
+dir /data
+# No snapshots; with persistence, an append-only file fsynced every second.
+save ""
+appendonly {{ ternary "yes" "no" $e.persistence.enabled }}
+appendfsync everysec
+maxmemory {{ $e.maxmemory }}
+maxmemory-policy {{ $e.maxmemoryPolicy }}
+include /run/gptoss-store/auth.conf
+{{- end }}
