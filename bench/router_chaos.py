@@ -197,6 +197,7 @@ def router_settings(backends: dict[str, Backend]) -> RouterSettings:
         if not b.local
     ]
     return RouterSettings(
+        allow_anonymous=True,
         models={
             MODEL: {"local": {"pods": pods, "max_inflight": 4, "max_queue_depth": 4}},
         },

@@ -226,6 +226,7 @@ def main() -> None:
         "port": router_port,
         "host": "127.0.0.1",
         "log_level": "warning",
+        "allow_anonymous": True,
         "models": {
             MODEL: {"local": {"pods": [f"http://127.0.0.1:{upstream_port}"], "scrape": False}}
         },

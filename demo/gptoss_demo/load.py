@@ -56,6 +56,7 @@ async def _one(client: openai.AsyncOpenAI, model: str, max_tokens: int, tally: T
 async def run_load(
     base_url: str,
     *,
+    api_key: str,
     model: str,
     concurrency: int,
     seconds: float,
@@ -65,7 +66,7 @@ async def run_load(
     """``concurrency`` clients sending one request after another for ``seconds``."""
     deadline = time.monotonic() + seconds
     async with openai.AsyncOpenAI(
-        base_url=base_url, api_key="demo-app-key", max_retries=0, timeout=120
+        base_url=base_url, api_key=api_key, max_retries=0, timeout=120
     ) as client:
 
         async def worker() -> None:

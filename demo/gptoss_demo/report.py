@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gptoss_demo.scenario import Story
-from gptoss_demo.stack import Stack
+from gptoss_demo.stack import DEMO_APP_KEY, Stack
 from gptoss_demo.timeline import Sample
 
 __all__ = ["plot", "poke_commands", "summary"]
@@ -91,6 +91,7 @@ def poke_commands(stack: Stack, *, running: bool) -> str:
             f"  {k} describe gptoss chat -n {stack.namespace}",
             f"  {k} get pods -n {stack.namespace} -o wide",
             f"  curl -s {stack.router_api}/chat/completions -H 'content-type: application/json' "
+            f"-H 'authorization: Bearer {DEMO_APP_KEY}' "
             '-d \'{"model":"gpt-oss-120b","messages":[{"role":"user","content":"hi"}]}\'',
             f"  curl -s {stack.router_url}/metrics | grep gptoss_router_requests",
         ]

@@ -22,7 +22,7 @@ import httpx
 import openai
 
 from gptoss_demo.load import Tally, run_load
-from gptoss_demo.stack import Stack
+from gptoss_demo.stack import DEMO_APP_KEY, Stack
 from gptoss_demo.timeline import Timeline
 
 __all__ = ["FULL", "SHORT", "Story", "Timing", "run_scenario"]
@@ -100,7 +100,7 @@ async def _until(what: str, probe: Callable[[], bool], within: float) -> None:
 
 def _local_answers(stack: Stack) -> bool:
     client = openai.OpenAI(
-        base_url=stack.router_api, api_key="demo-app-key", max_retries=0, timeout=30
+        base_url=stack.router_api, api_key=DEMO_APP_KEY, max_retries=0, timeout=30
     )
     try:
         raw = client.chat.completions.with_raw_response.create(
@@ -131,6 +131,7 @@ async def _phase(
     before = Counter(tally.by_backend)
     await run_load(
         stack.router_api,
+        api_key=DEMO_APP_KEY,
         model="gpt-oss-120b",
         concurrency=concurrency,
         seconds=seconds,

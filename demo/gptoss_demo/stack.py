@@ -64,6 +64,10 @@ class Stack:
         )  # fmt: skip
 
 
+# The key the demo's clients present: the router is closed to callers without an app key.
+DEMO_APP_KEY = "demo-app-key"
+
+
 def router_config(port: int, providers: dict[str, str], namespace: str) -> dict[str, Any]:
     """The router's configuration: pods and spillover rules come from the cluster's CRs."""
     return {
@@ -72,6 +76,7 @@ def router_config(port: int, providers: dict[str, str], namespace: str) -> dict[
         "log_level": "warning",
         "discovery": "kubernetes",
         "namespace": namespace,
+        "apps": [{"name": "demo", "key": DEMO_APP_KEY}],
         "providers": [
             {
                 "name": name,

@@ -11,6 +11,7 @@ import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -19,6 +20,7 @@ from gptoss_router.errors import ConfigError
 __all__ = [
     "ROUTES",
     "AppConfig",
+    "AppLimits",
     "LocalPoolConfig",
     "ModelConfig",
     "Price",
@@ -28,6 +30,7 @@ __all__ = [
     "ProviderModel",
     "SpillCondition",
     "SpilloverConfig",
+    "StoreConfig",
     "Tuning",
 ]
 
@@ -154,6 +157,8 @@ class LocalPoolConfig(_Strict):
     max_queue_depth: int = Field(default=4, ge=0)
     max_inflight: int = Field(default=256, ge=1)
     scrape: bool = True
+    # What a local token costs an app's dollar budget; the GPUs are paid for, so 0 by default.
+    price: Price = Price(input=0.0, output=0.0)
 
 
 class ModelConfig(_Strict):
@@ -162,6 +167,22 @@ class ModelConfig(_Strict):
     local: LocalPoolConfig = LocalPoolConfig()
     spillover: SpilloverConfig = SpilloverConfig()
     default_output_tokens: int = Field(default=1024, ge=1)
+
+
+class AppLimits(_Strict):
+    """How much an app may use, across every router replica; ``None`` means no limit.
+
+    Requests and tokens per minute are sliding windows; dollars per UTC day and calendar month
+    are budgets at the router's list prices (docs/limits.md states the bounds). When the store
+    cannot be reached, ``on_store_loss`` decides: ``open`` enforces each limit per replica on
+    its share, ``closed`` refuses with 503 until the store is back.
+    """
+
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+    dollars_per_day: float | None = Field(default=None, gt=0)
+    dollars_per_month: float | None = Field(default=None, gt=0)
+    on_store_loss: Literal["open", "closed"] = "open"
 
 
 class AppConfig(SecretRef):
@@ -173,6 +194,7 @@ class AppConfig(SecretRef):
     local: bool = True
     hosted: bool = True
     max_price: PriceCap = PriceCap()
+    limits: AppLimits = AppLimits()
 
     @model_validator(mode="after")
     def _known_routes(self) -> Self:
@@ -216,6 +238,54 @@ class Tuning(_Strict):
     hold_timeout_s: float = Field(default=120.0, ge=0)
     max_held: int = Field(default=256, ge=0)
     hold_retry_after_s: float = Field(default=10.0, gt=0)
+
+
+class StoreConfig(SecretRef):
+    """The shared state store: a Redis (or Valkey) server all router replicas use.
+
+    ``url`` is ``redis://host:port/db`` or ``rediss://`` for TLS, without a password: the
+    password comes from ``key``, ``key_file`` (a mounted Secret) or ``key_env``. Every call is
+    bounded by ``timeout_s``; replicas exchange load, health and spend every
+    ``sync_interval_s``.
+    """
+
+    url: str
+    ca_file: Path | None = None
+    timeout_s: float = Field(default=0.25, gt=0, le=10)
+    sync_interval_s: float = Field(default=0.2, gt=0, le=5)
+    # At start-up the router waits this long for the store, then refuses to start.
+    startup_timeout_s: float = Field(default=15.0, ge=0)
+    # A lease takes this share of a limit at a time (more: fewer store calls, coarser sharing).
+    lease_fraction: float = Field(default=0.02, gt=0, le=0.5)
+    key_prefix: str = Field(default="gptoss", pattern=r"^[A-Za-z0-9_.:-]{1,40}$")
+
+    @model_validator(mode="after")
+    def _usable_url(self) -> Self:
+        try:
+            parts = urlsplit(self.url)
+            _ = parts.port  # raises on a port that is not a number in range
+        except ValueError:
+            raise ConfigError("store.url is not a URL (redis://host:port/db)") from None
+        if parts.scheme not in ("redis", "rediss"):
+            raise ConfigError(
+                f"store.url must start with redis:// or rediss://, not {parts.scheme}://"
+            )
+        if parts.password is not None or parts.username is not None:
+            raise ConfigError(
+                "store.url must not carry credentials; give the password as store.key_file "
+                "or store.key_env"
+            )
+        if not parts.hostname:
+            raise ConfigError("store.url names no host")
+        db = parts.path.lstrip("/")
+        if db and not db.isdigit():
+            raise ConfigError(f"store.url: database must be a number, not {db!r}")
+        return self
+
+    def where(self) -> str:
+        """Host, port and database, safe to log."""
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path or '/0'}"
 
 
 DiscoveryMode = Literal["static", "kubernetes"]

@@ -7,8 +7,11 @@
     │   ├── Forbidden                 403 the app may not use this route or override
     │   ├── ModelNotFound             404 the model is not served here
     │   ├── SlowClient                408 the body did not arrive within the time limit
-    │   └── TooLarge                  413 the body is over the size limit
+    │   ├── TooLarge                  413 the body is over the size limit
+    │   ├── RateLimited               429 rate_limit_exceeded: requests or tokens per minute
+    │   └── QuotaExceeded             429 insufficient_quota: an app's dollars per day or month
     ├── NoBackend                     503 nothing could take the request (carries the reason)
+    ├── StoreUnavailable              503 a limit that fails closed cannot reach the store
     ├── NotHeld                       503 held as long as allowed, or too many held; Retry-After
     ├── ClientLeft                    the caller went away while its request was held
     └── UpstreamFailed                the last attempt failed; status and Retry-After to pass on
@@ -20,6 +23,8 @@ once, at its top.
 
 from __future__ import annotations
 
+import math
+
 __all__ = [
     "BadRequest",
     "ClientError",
@@ -29,8 +34,11 @@ __all__ = [
     "ModelNotFound",
     "NoBackend",
     "NotHeld",
+    "QuotaExceeded",
+    "RateLimited",
     "RouterError",
     "SlowClient",
+    "StoreUnavailable",
     "TooLarge",
     "Unauthorized",
     "UpstreamFailed",
@@ -111,6 +119,48 @@ class TooLarge(SlowClient):
     code = "request_too_large"
 
 
+class _RetryLater(ClientError):
+    """A refusal the caller may retry after ``retry_after`` seconds, with extra headers."""
+
+    status = 429
+
+    def __init__(
+        self, message: str, *, retry_after: float, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self._extra = headers or {}
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {**self._extra, "retry-after": str(max(1, math.ceil(self.retry_after)))}
+
+
+class RateLimited(_RetryLater):
+    """An app is over its requests or tokens per minute (``kind`` is ``requests``/``tokens``,
+    as OpenAI's own 429s say)."""
+
+    code = "rate_limit_exceeded"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str,
+        retry_after: float,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, retry_after=retry_after, headers=headers)
+        self.kind = kind
+
+
+class QuotaExceeded(_RetryLater):
+    """An app has spent its dollars for the day or the month."""
+
+    kind = "insufficient_quota"
+    code = "insufficient_quota"
+
+
 class NoBackend(RouterError):
     """Every candidate was excluded before any attempt (ejected, spent, over the price cap)."""
 
@@ -167,6 +217,18 @@ class UpstreamFailed(RouterError):
         if self.retry_after is None:
             return {}
         return {"retry-after": str(max(1, round(self.retry_after)))}
+
+
+class StoreUnavailable(RouterError):
+    """The shared store cannot be reached and a limit of the caller's app fails closed."""
+
+    status = 503
+    kind = "service_unavailable"
+    code = "store_unavailable"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": "1"}
 
 
 class ConfigError(ValueError):

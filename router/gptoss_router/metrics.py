@@ -88,11 +88,13 @@ class RouterMetrics:
                 registry=registry,
             )
         )
+        # ``deployment`` is the GptOssDeployment (namespace/name) serving the model when
+        # exactly one does, else empty: the operator scales that resource on it.
         self.spills = Children(
             Counter(
                 "gptoss_router_spilled_requests",
                 "Requests for a model sent to a provider, by why local pods did not take them.",
-                ["model", "reason"],
+                ["model", "reason", "deployment"],
                 registry=registry,
             )
         )
@@ -100,7 +102,7 @@ class RouterMetrics:
             Gauge(
                 "gptoss_router_spilled_inflight",
                 "Requests for a model being served by providers right now (spilled demand).",
-                ["model"],
+                ["model", "deployment"],
                 registry=registry,
             )
         )
@@ -148,6 +150,57 @@ class RouterMetrics:
                 ["model", "state"],
                 registry=registry,
             )
+        )
+        self.app_requests = Children(
+            Counter(
+                "gptoss_router_app_requests",
+                "Requests admitted, by app.",
+                ["app"],
+                registry=registry,
+            )
+        )
+        self.app_tokens = Children(
+            Counter(
+                "gptoss_router_app_tokens",
+                "Tokens used by an app as reported in usage, by direction (input/output).",
+                ["app", "direction"],
+                registry=registry,
+            )
+        )
+        self.app_dollars = Children(
+            Counter(
+                "gptoss_router_app_cost_dollars",
+                "Dollars an app spent at the router's prices (local tokens at their set price).",
+                ["app"],
+                registry=registry,
+            )
+        )
+        self.app_refusals = Children(
+            Counter(
+                "gptoss_router_app_refusals",
+                "Requests refused by an app's limits, by limit (requests_per_minute, "
+                "tokens_per_minute, dollars_per_day, dollars_per_month, store_unavailable).",
+                ["app", "limit"],
+                registry=registry,
+            )
+        )
+        self.store_up = Gauge(
+            "gptoss_router_store_up",
+            "1 while the shared state store answers, 0 while it does not.",
+            registry=registry,
+        )
+        self.store_errors = Children(
+            Counter(
+                "gptoss_router_store_errors",
+                "Calls to the shared state store that failed, by operation (take/charge/sync).",
+                ["operation"],
+                registry=registry,
+            )
+        )
+        self.store_replicas = Gauge(
+            "gptoss_router_store_replicas",
+            "Router replicas that synced through the store recently, this one included.",
+            registry=registry,
         )
         self.local_pods = Children(
             Gauge(

@@ -19,6 +19,7 @@ from gptoss_router.config import (
     DiscoveryMode,
     ModelConfig,
     ProviderConfig,
+    StoreConfig,
     Tuning,
 )
 from gptoss_router.errors import ConfigError
@@ -46,6 +47,10 @@ class RouterSettings(BaseSettings):
     models: dict[str, ModelConfig] = {}
     providers: list[ProviderConfig] = []
     apps: list[AppConfig] = []
+    # With no apps the router refuses every caller (401) unless this is set.
+    allow_anonymous: bool = False
+    # None: state lives in this process (a single replica); with several replicas, a store.
+    store: StoreConfig | None = None
     tuning: Tuning = Tuning()
 
     @classmethod
@@ -62,6 +67,9 @@ class RouterSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _consistent(self) -> RouterSettings:
+        apps = [a.name for a in self.apps]
+        if len(apps) != len(set(apps)):
+            raise ConfigError("app names must be unique")
         names = [p.name for p in self.providers]
         if len(names) != len(set(names)):
             raise ConfigError("provider names must be unique")

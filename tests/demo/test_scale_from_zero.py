@@ -9,7 +9,7 @@ from pathlib import Path
 import openai
 import yaml
 
-from gptoss_demo.stack import running_stack
+from gptoss_demo.stack import DEMO_APP_KEY, running_stack
 from gptoss_localkube.net import answers
 from tests.waiting import eventually
 
@@ -59,7 +59,7 @@ def test_the_first_request_spills_then_a_replica_starts_and_serves_locally(tmp_p
             timeout=30,
             what="the router to be ready (it has discovered the model)",
         )
-        client = openai.OpenAI(base_url=stack.router_api, api_key="app", max_retries=0,
+        client = openai.OpenAI(base_url=stack.router_api, api_key=DEMO_APP_KEY, max_retries=0,
                                timeout=60)  # fmt: skip
         eventually(
             lambda: _ask(client) == "together",

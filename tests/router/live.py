@@ -133,6 +133,7 @@ def router_settings(
         },
         providers=provider_entries(found, model=model, prices=prices),
         apps=apps or [],
+        allow_anonymous=not apps,
         tuning={
             "first_byte_timeout_s": 2.0,
             "idle_timeout_s": 2.0,

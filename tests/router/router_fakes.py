@@ -75,6 +75,7 @@ def settings(
             ),
         ],
         apps=apps or [],
+        allow_anonymous=not apps,
         tuning={
             "connect_timeout_s": 1.0,
             "first_byte_timeout_s": 1.0,

@@ -169,7 +169,7 @@ async def test_saturated_pods_spill_to_the_cheapest_provider_within_the_latency_
             await held.close()
             spill = router.registry.get_sample_value(
                 "gptoss_router_spilled_requests_total",
-                {"model": "gpt-oss-120b", "reason": "saturated"},
+                {"model": "gpt-oss-120b", "reason": "saturated", "deployment": ""},
             )
     assert spilled.headers["x-gptoss-backend"] == "together"
     assert spilled.parse().model == "gpt-oss-120b" and spill == 1

@@ -106,6 +106,7 @@ def settings_for(
 ) -> RouterSettings:
     return RouterSettings(
         discovery="kubernetes",
+        allow_anonymous=True,
         namespace=namespace,
         kubeconfig=cluster.kubeconfig,
         providers=providers,

@@ -1,7 +1,8 @@
 """Secrets: with known provider and app keys, every kind of answer the router gives (served,
 failed over, refused, rate limited, held, cut mid-stream, unauthorized) and everything it
 exposes (logs at every level, error bodies, headers, metrics, its information routes) is
-scanned for them. An unknown or missing app key gets the same 401, with no hint."""
+scanned for them. Every unknown app key gets the same 401, with no hint of how near it came;
+a missing one is told it is missing, as OpenAI does."""
 
 from __future__ import annotations
 
@@ -72,7 +73,10 @@ async def test_no_key_appears_in_any_answer_log_or_metric_in_any_scenario(
     assert refused.status_code >= 500 and 400 <= rejected.status_code < 500
     assert held.status_code == 503 and "retry-after" in held.headers
     assert wrong.status_code == missing.status_code == near.status_code == 401
-    assert wrong.json() == missing.json() == near.json()
+    assert wrong.json() == near.json() and wrong.json()["error"]["code"] == "invalid_api_key"
+    assert (
+        missing.json()["error"]["code"] == "invalid_api_key" != missing.json()["error"]["message"]
+    )
     assert caplog.records and len(texts) > 10
     everything = "\n".join([*texts, caplog.text, *(r.getMessage() for r in caplog.records)])
     for secret in [APP_KEY, OTHER_APP_KEY, *KEYS.values()]:

@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 
 import aiohttp
@@ -23,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 
 from gptoss_router.http.routes import info_routes
 from gptoss_router.http.state import State
+from gptoss_router.http.store import open_store
 from gptoss_router.metrics import RouterMetrics
 from gptoss_router.openai.inbound import Route as ApiRoute
 from gptoss_router.proxy.accounting import Shared
@@ -30,6 +33,7 @@ from gptoss_router.proxy.asgi import GENERATING, send_answer
 from gptoss_router.proxy.handler import Proxy
 from gptoss_router.proxy.session import open_session
 from gptoss_router.routing.access import AppKeys
+from gptoss_router.routing.admission import Admission
 from gptoss_router.routing.backends import Backends
 from gptoss_router.routing.retry_budget import RetryBudget
 from gptoss_router.settings import RouterSettings
@@ -37,6 +41,7 @@ from gptoss_router.state.pools import Pod
 from gptoss_router.watch.discovery import Discovery, StaticDiscovery, discovery_for
 from gptoss_router.watch.pod_metrics import scrape_forever
 from gptoss_router.watch.probes import probe_forever
+from gptoss_router.watch.store_sync import StoreSync
 
 __all__ = ["RouterApp", "create_app"]
 
@@ -95,36 +100,74 @@ def create_app(
 ) -> RouterApp:
     """The router as an ASGI app; ``resolver`` replaces DNS (tests name loopback servers)."""
     metrics = RouterMetrics(registry if registry is not None else CollectorRegistry())
-    keys = AppKeys(settings.apps)
+    keys = AppKeys(settings.apps, allow_anonymous=settings.allow_anonymous)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         backends = Backends(settings, clock=clock, rng=random.Random())  # noqa: S311 - load spreading, not secrecy
         static = StaticDiscovery(settings)
         static.fill(backends.pools)
-        shared = Shared(
-            backends,
-            metrics,
-            RetryBudget(
-                ratio=settings.tuning.retry_budget_ratio, minimum=settings.tuning.retry_budget_min
-            ),
-        )
-        if keys.open:
-            log.warning("no apps configured: every caller is accepted")
-        async with open_session(resolver) as session:
-            app.state.router = State(
-                settings, shared, Proxy(shared, keys, session), int(time.time()), session
+        _log_access(keys)
+        async with open_store(settings, metrics, clock) as (store, health):
+            sync = StoreSync(
+                replica=f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}",
+                store=store,
+                health=health,
+                backends=backends,
+                admission=Admission(
+                    settings.apps,
+                    store,
+                    health,
+                    metrics,
+                    config=settings.store,
+                    replicas=lambda: sync.replicas,
+                ),
+                metrics=metrics,
+                interval_s=settings.store.sync_interval_s if settings.store else 0.5,
+                stale_after_s=settings.tuning.stale_after_s,
+                clock=clock,
             )
-            follow = discovery if discovery is not None else discovery_for(settings)
-            tasks = _background(session, backends, settings, follow)
-            try:
-                yield
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+            shared = Shared(
+                backends,
+                metrics,
+                RetryBudget(
+                    ratio=settings.tuning.retry_budget_ratio,
+                    minimum=settings.tuning.retry_budget_min,
+                ),
+                sync.admission,
+            )
+            async with open_session(resolver) as session:
+                app.state.router = State(
+                    settings,
+                    shared,
+                    Proxy(shared, keys, session),
+                    int(time.time()),
+                    session,
+                    health,
+                )
+                follow = discovery if discovery is not None else discovery_for(settings)
+                tasks = _background(session, backends, settings, follow)
+                tasks.append(asyncio.create_task(sync.run()))
+                try:
+                    yield
+                finally:
+                    for task in tasks:
+                        task.cancel()
+                    await asyncio.gather(*tasks, return_exceptions=True)
+                    await sync.once()  # the last spend and benches reach the store
+                    await sync.admission.close()
 
     return RouterApp(info=info_routes(keys, metrics), lifespan=lifespan)
+
+
+def _log_access(keys: AppKeys) -> None:
+    if keys.anonymous:
+        log.warning("anonymous access is on (allow_anonymous): every caller is accepted")
+    elif keys.empty:
+        log.warning(
+            "no apps are configured and anonymous access is off: every request gets 401 "
+            "(configure apps, or set allow_anonymous for a router nobody else can reach)"
+        )
 
 
 def _background(

@@ -41,7 +41,17 @@ def info_routes(keys: AppKeys, metrics: RouterMetrics) -> list[Route]:
             return JSONResponse({"status": "starting"}, status_code=503)
         if not state.shared.backends.models.names():
             return JSONResponse({"status": "no models served"}, status_code=503)
-        return JSONResponse({"status": "ready"})
+        if not state.store.up:
+            # Still ready: requests flow, each limit as its on_store_loss says. Taking every
+            # replica out of its Service for a store outage would turn it into a full outage.
+            return JSONResponse(
+                {
+                    "status": "ready",
+                    "store": f"unreachable ({state.store.reason}); limits per on_store_loss, "
+                    "load and health not shared",
+                }
+            )
+        return JSONResponse({"status": "ready", "store": "ok" if state.store.shared else "local"})
 
     async def prometheus(request: Request) -> Response:
         _refresh_gauges(request.app.state.router, metrics)
@@ -49,11 +59,11 @@ def info_routes(keys: AppKeys, metrics: RouterMetrics) -> list[Route]:
 
     async def spill(request: Request) -> Response:
         state: State = request.app.state.router
-        sample = metrics.registry.get_sample_value
+        inflight = _spilled_inflight(metrics)
         return JSONResponse(
             {
                 model: {
-                    "inflight": sample("gptoss_router_spilled_inflight", {"model": model}) or 0,
+                    "inflight": inflight.get(model, 0),
                     "held": state.proxy.holds.held(model),
                 }
                 for model in state.shared.backends.models.names()
@@ -72,6 +82,16 @@ def info_routes(keys: AppKeys, metrics: RouterMetrics) -> list[Route]:
         Route("/spill", spill, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
+
+
+def _spilled_inflight(metrics: RouterMetrics) -> dict[str, float]:
+    """Spilled requests in flight per model, over the deployments they were counted for."""
+    totals: dict[str, float] = {}
+    for family in metrics.spilled_inflight.metric.collect():
+        for sample in family.samples:
+            model = sample.labels["model"]
+            totals[model] = totals.get(model, 0.0) + sample.value
+    return totals
 
 
 def _refresh_gauges(state: State, metrics: RouterMetrics) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from gptoss_router.metrics import RouterMetrics
 from gptoss_router.openai.replies import Usage
 from gptoss_router.proxy.attempt import Failure
+from gptoss_router.routing.admission import Admission, Ticket
 from gptoss_router.routing.backends import Backends, Target
 from gptoss_router.routing.retry_budget import RetryBudget
 
@@ -25,18 +26,23 @@ class Shared:
     backends: Backends
     metrics: RouterMetrics
     budget: RetryBudget
+    admission: Admission
 
 
 class Ledger:
     """Accounts for one request."""
 
-    def __init__(self, shared: Shared, *, route: str, model: str, started: float) -> None:
+    def __init__(
+        self, shared: Shared, *, route: str, model: str, started: float, ticket: Ticket
+    ) -> None:
         self._shared = shared
+        self._ticket = ticket
         self._route = route
         self._model = model
         self._started = started
         self._served: Target | None = None
         self._spilled = False
+        self._owner = ""
         self._first_byte_at: float | None = None
         self._closed = False
         shared.budget.start()
@@ -74,8 +80,9 @@ class Ledger:
             shared.backends.speed.observe_ttft(target.key, ttft_s)
         if target.kind == "hosted" and spill is not None:
             self._spilled = True
-            shared.metrics.spills.labels(self._model, spill).inc()
-            shared.metrics.spilled_inflight.labels(self._model).inc()
+            self._owner = shared.backends.models.owner(self._model)
+            shared.metrics.spills.labels(self._model, spill, self._owner).inc()
+            shared.metrics.spilled_inflight.labels(self._model, self._owner).inc()
 
     def close(self, outcome: str, usage: Usage | None = None) -> None:
         """The request is over; record it once."""
@@ -87,11 +94,13 @@ class Ledger:
         now = time.perf_counter()
         shared.metrics.requests.labels(self._route, self._model, label, outcome).inc()
         shared.metrics.duration.labels(label, outcome).observe(now - self._started)
+        if target is None or usage is None:
+            shared.admission.settle(self._ticket, input_tokens=0, output_tokens=0, dollars=0.0)
         if target is None:
             return
         self._count_inflight(target, -1)
         if self._spilled:
-            shared.metrics.spilled_inflight.labels(self._model).dec()
+            shared.metrics.spilled_inflight.labels(self._model, self._owner).dec()
         if outcome == "interrupted" and shared.backends.health.record_failure(target.key):
             shared.metrics.ejections.labels(target.label).inc()
         if usage is not None:
@@ -105,6 +114,12 @@ class Ledger:
             usage.input_tokens * target.price.input + usage.output_tokens * target.price.output
         ) / 1e6
         metrics.dollars.labels(target.label, outcome).inc(dollars)
+        self._shared.admission.settle(
+            self._ticket,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            dollars=dollars,
+        )
         if self._first_byte_at is not None:
             self._shared.backends.speed.observe_generation(
                 target.key, usage.output_tokens, now - self._first_byte_at

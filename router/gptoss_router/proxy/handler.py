@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import aiohttp
 from starlette.types import Receive, Scope
 
+from gptoss_router.config import ModelConfig
 from gptoss_router.errors import ClientLeft, ModelNotFound, NoBackend, RouterError, UpstreamFailed
 from gptoss_router.openai.error_bodies import error_body
 from gptoss_router.openai.inbound import Inbound, Route, read_inbound
@@ -25,9 +26,10 @@ from gptoss_router.proxy.asgi import Streamed, Whole, read_body, read_headers
 from gptoss_router.proxy.attempt import Failure, Opened, Rejected, attempt
 from gptoss_router.proxy.relay import relay_document, relay_stream
 from gptoss_router.routing.access import App, AppKeys, limits_for
+from gptoss_router.routing.admission import Admission, Ticket
 from gptoss_router.routing.backends import Target
 from gptoss_router.routing.holding import Holds
-from gptoss_router.routing.policy import Plan
+from gptoss_router.routing.policy import Limits, Plan
 
 __all__ = ["Proxy"]
 
@@ -41,11 +43,23 @@ _PATHS: dict[Route, str] = {
 
 
 @dataclass(frozen=True, slots=True)
+class _Request:
+    app: App
+    headers: dict[str, str]
+    body: bytes
+    inbound: Inbound
+    model: ModelConfig
+    limits: Limits
+    reserve: int  # tokens it may use: its input and at most its output
+
+
+@dataclass(frozen=True, slots=True)
 class _Call:
     inbound: Inbound
     body: bytes
     strip_reasoning: bool
     plan: Plan
+    ticket: Ticket
 
 
 class Proxy:
@@ -53,6 +67,7 @@ class Proxy:
 
     def __init__(self, shared: Shared, keys: AppKeys, session: aiohttp.ClientSession) -> None:
         self._shared = shared
+        self._admission: Admission = shared.admission
         self._keys = keys
         self._session = session
         self._settings = shared.backends.settings
@@ -65,9 +80,12 @@ class Proxy:
         """Answer one request on ``route``."""
         started = time.perf_counter()
         model = "unknown"
+        ticket: Ticket | None = None
         try:
-            call = await self._prepare(route, scope, receive)
-            model = call.inbound.model
+            request = await self._read(route, scope, receive)
+            model = request.inbound.model
+            ticket = await self._admission.admit(request.app.name, request.reserve)
+            call = await self._prepare(request, ticket, receive)
             return await self._dispatch(route, call, started)
         except RouterError as err:
             model = err.model or model
@@ -78,36 +96,53 @@ class Proxy:
                 outcome = "cancelled"
             if not isinstance(err, UpstreamFailed | NoBackend):
                 self._shared.metrics.requests.labels(route, model, "none", outcome).inc()
-            return Whole(err.status, _json(error_body(err)), err.headers)
+            headers = {**ticket.headers, **err.headers} if ticket is not None else err.headers
+            return Whole(err.status, _json(error_body(err)), headers)
         except Exception:
             # A bug, not the caller's fault: still an OpenAI-shaped answer, and logged once.
             log.exception("unexpected error on %s", route)
             self._shared.metrics.requests.labels(route, model, "none", "upstream_error").inc()
             return Whole(500, _json(error_body(RouterError("The router failed."))), {})
 
-    async def _prepare(self, route: Route, scope: Scope, receive: Receive) -> _Call:
+    async def _read(self, route: Route, scope: Scope, receive: Receive) -> _Request:
         headers = read_headers(scope)
         app = self._keys.identify(headers.get("authorization"), scope["path"])
         tuning = self._settings.tuning
         body = await read_body(receive, headers, tuning.max_body_bytes, tuning.body_timeout_s)
         inbound = read_inbound(route, body)
-        plan = self._plan(app, inbound, headers)
-        if plan.hold:
-            plan = await self.holds.hold(
-                inbound.model, lambda: self._plan(app, inbound, headers), receive
-            )
-        return _Call(inbound, body, app.strip_reasoning, plan)
-
-    def _plan(self, app: App, inbound: Inbound, headers: dict[str, str]) -> Plan:
         model = self._shared.backends.models.get(inbound.model)
         if model is None:
             raise ModelNotFound(f"The model '{inbound.model}' does not exist.", param="model")
         limits = limits_for(app, model, headers)
-        return self._shared.backends.plan_for(inbound, model, limits)
+        reserve = inbound.input_tokens + (inbound.output_tokens or model.default_output_tokens)
+        return _Request(app, headers, body, inbound, model, limits, reserve)
+
+    async def _prepare(self, request: _Request, ticket: Ticket, receive: Receive) -> _Call:
+        inbound = request.inbound
+        try:
+            plan = self._shared.backends.plan_for(inbound, request.model, request.limits)
+            if plan.hold:
+                plan = await self.holds.hold(inbound.model, lambda: self._plan(request), receive)
+        except BaseException:
+            self._admission.settle(ticket, input_tokens=0, output_tokens=0, dollars=0.0)
+            raise
+        return _Call(inbound, request.body, request.app.strip_reasoning, plan, ticket)
+
+    def _plan(self, request: _Request) -> Plan:
+        """Plan again after a wait: the model's configuration may have changed meanwhile."""
+        model = self._shared.backends.models.get(request.inbound.model)
+        if model is None:  # the cluster stopped serving it while the request was held
+            raise ModelNotFound(
+                f"The model '{request.inbound.model}' does not exist.", param="model"
+            )
+        limits = limits_for(request.app, model, request.headers)
+        return self._shared.backends.plan_for(request.inbound, model, limits)
 
     async def _dispatch(self, route: Route, call: _Call, started: float) -> Whole | Streamed:
         inbound, tuning = call.inbound, self._settings.tuning
-        ledger = Ledger(self._shared, route=route, model=inbound.model, started=started)
+        ledger = Ledger(
+            self._shared, route=route, model=inbound.model, started=started, ticket=call.ticket
+        )
         last: tuple[Target, Failure] | None = None
         try:
             for candidate in call.plan.candidates[: tuning.max_attempts]:
@@ -154,7 +189,7 @@ class Proxy:
     ) -> Whole | Streamed:
         if isinstance(result, Rejected):
             ledger.close("client_error")
-            return Whole(result.status, _json(result.body), {})
+            return Whole(result.status, _json(result.body), call.ticket.headers)
         how = Reshape(
             route=call.inbound.route,
             model=call.inbound.model,
@@ -163,7 +198,7 @@ class Proxy:
             strip_reasoning=call.strip_reasoning,
             keep_usage_chunk=call.inbound.wants_usage,
         )
-        headers = {"x-gptoss-backend": target.label}
+        headers = {**call.ticket.headers, "x-gptoss-backend": target.label}
         if not call.inbound.stream:
             body, usage = relay_document(result.first, how)
             ledger.close("ok", usage)

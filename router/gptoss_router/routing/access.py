@@ -1,8 +1,9 @@
 """Who is calling and what they may do: app keys, allowed routes, per-request overrides.
 
 Apps present ``Authorization: Bearer <key>``. Keys are compared by their SHA-256 digest, so the
-router keeps no plain key in its lookup table. With no app configured the router is open (for
-use outside a cluster) and says so at start-up.
+router keeps no plain key in its lookup table. The router is closed by default: with no app
+configured every caller gets 401, unless ``allow_anonymous`` lets callers without a known key
+in as the app ``anonymous`` (for a router nobody else can reach); either is said at start-up.
 
 Overrides, each within what the app may do (a request can only narrow):
     x-gptoss-route: local        local pods only, never a provider
@@ -46,7 +47,8 @@ OPEN_APP = App("anonymous", ROUTES, False, True, True, PriceCap())
 class AppKeys:
     """Finds the app behind a bearer key."""
 
-    def __init__(self, apps: list[AppConfig]) -> None:
+    def __init__(self, apps: list[AppConfig], *, allow_anonymous: bool = False) -> None:
+        self._allow_anonymous = allow_anonymous
         self._by_digest: dict[bytes, App] = {}
         for cfg in apps:
             assert cfg.key is not None  # AppConfig refuses apps without a key
@@ -56,16 +58,26 @@ class AppKeys:
             self._by_digest[_digest(cfg.key.get_secret_value())] = app
 
     @property
-    def open(self) -> bool:
-        """True when no app is configured and every caller is let in."""
+    def anonymous(self) -> bool:
+        """True when every caller is let in (``allow_anonymous``)."""
+        return self._allow_anonymous
+
+    @property
+    def empty(self) -> bool:
+        """True when no app is configured."""
         return not self._by_digest
 
     def identify(self, authorization: str | None, path: str) -> App:
         """The app presenting ``authorization``, allowed to call ``path``."""
-        if self.open:
-            return OPEN_APP
         scheme, _, key = (authorization or "").partition(" ")
         app = self._by_digest.get(_digest(key.strip())) if scheme.lower() == "bearer" else None
+        if app is None and self._allow_anonymous:
+            return OPEN_APP
+        if scheme.lower() != "bearer" or not key.strip():
+            raise Unauthorized(
+                "You didn't provide an API key. Provide your app's key in an Authorization "
+                "header using Bearer auth (Authorization: Bearer YOUR_KEY)."
+            )
         if app is None:
             raise Unauthorized("Incorrect API key provided.")
         if path not in app.routes:

@@ -108,7 +108,7 @@ class Backends:
             key=pod.url,
             waiting=stats.waiting if stats and scraped else 0,
             running=stats.running if stats and scraped else 0,
-            inflight=pod.inflight,
+            inflight=pod.inflight + pod.peer_inflight,
             fresh=fresh,
             ejected=self.health.is_ejected(pod.url),
         )
@@ -130,8 +130,10 @@ class Backends:
             pod = self.pools.get(model, candidate.key)
             if pod is None:
                 return None
+            config = self.models.get(model)
+            price = config.local.price if config is not None else _FREE
             return Target(
-                "local", pod.url, "local", f"{pod.url}/v1", pod.served_model, _VLLM, {}, _FREE
+                "local", pod.url, "local", f"{pod.url}/v1", pod.served_model, _VLLM, {}, price
             )
         provider = self._providers[candidate.key]
         headers = {}

@@ -22,6 +22,7 @@ class ModelTable:
     def __init__(self, configured: Mapping[str, ModelConfig]) -> None:
         self._configured = dict(configured)
         self._current = dict(configured)
+        self._owners: dict[str, str] = {}
 
     def get(self, model: str) -> ModelConfig | None:
         """The configuration of ``model``, if it is served."""
@@ -42,8 +43,17 @@ class ModelTable:
         """What the configuration file says of ``model``."""
         return self._configured.get(model)
 
-    def discovered(self, spillover: Mapping[str, SpilloverConfig]) -> None:
-        """The cluster serves these models with these policies (and no others)."""
+    def owner(self, model: str) -> str:
+        """The GptOssDeployment (``namespace/name``) serving ``model`` when exactly one does,
+        else an empty string."""
+        return self._owners.get(model, "")
+
+    def discovered(
+        self, spillover: Mapping[str, SpilloverConfig], owners: Mapping[str, str] | None = None
+    ) -> None:
+        """The cluster serves these models with these policies (and no others); ``owners``
+        names the one GptOssDeployment behind a model, where there is exactly one."""
+        self._owners = dict(owners or {})
         current = dict(self._configured)
         for model, policy in spillover.items():
             base = self._configured.get(model, ModelConfig())

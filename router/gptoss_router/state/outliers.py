@@ -39,6 +39,7 @@ class OutlierDetector:
         self._max = max_ejection_s
         self._clock = clock
         self._records: dict[str, _Record] = {}
+        self._readmitted: set[str] = set()
 
     def record_success(self, key: str) -> None:
         """A request to ``key`` succeeded: its failure streak ends."""
@@ -79,8 +80,26 @@ class OutlierDetector:
         """An active check passed: bring ``key`` back now (its backoff history stays)."""
         record = self._records.get(key)
         if record is not None:
+            if record.ejected_until > self._clock():
+                self._readmitted.add(key)
             record.ejected_until = 0.0
             record.failures = 0
+
+    def ejected_until(self) -> dict[str, float]:
+        """Every key ejected now, and until when (this detector's clock)."""
+        now = self._clock()
+        return {key: r.ejected_until for key, r in self._records.items() if r.ejected_until > now}
+
+    def hold_out(self, key: str, until: float) -> None:
+        """Another replica ejected ``key`` until ``until`` (this detector's clock): keep it out
+        as long, without counting an ejection of our own."""
+        record = self._records.setdefault(key, _Record())
+        record.ejected_until = max(record.ejected_until, until)
+
+    def drain_readmitted(self) -> list[str]:
+        """Keys an active check brought back since the last call."""
+        keys, self._readmitted = sorted(self._readmitted), set()
+        return keys
 
     def forget(self, key: str) -> None:
         """``key`` no longer exists (a pod went away)."""

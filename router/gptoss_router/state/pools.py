@@ -30,7 +30,8 @@ class Pod:
     served_model: str
     stats: PodStats | None = None
     scraped_at: float = float("-inf")
-    inflight: int = 0
+    inflight: int = 0  # requests this replica has on the pod
+    peer_inflight: int = 0  # requests the other router replicas have on it (store sync)
 
 
 class LocalPools:

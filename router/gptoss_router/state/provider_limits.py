@@ -79,6 +79,15 @@ class RateLimitBook:
         """``key`` is spent for ``seconds`` from now."""
         self._until[key] = max(self._until.get(key, 0.0), self._clock() + seconds)
 
+    def note_until(self, key: str, until: float) -> None:
+        """``key`` is spent until ``until`` (monotonic clock), as another replica learnt."""
+        self._until[key] = max(self._until.get(key, 0.0), until)
+
+    def spent_until(self) -> dict[str, float]:
+        """Every key spent now, and until when."""
+        now = self._clock()
+        return {key: until for key, until in self._until.items() if until > now}
+
     def is_spent(self, key: str) -> bool:
         """Whether ``key`` said it is out of quota and the reset has not come yet."""
         return self._until.get(key, 0.0) > self._clock()

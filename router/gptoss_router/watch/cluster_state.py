@@ -67,6 +67,7 @@ class Served:
 
     urls: list[str]
     spillover: SpilloverConfig
+    deployments: tuple[str, ...] = ()  # "namespace/name" of each GptOssDeployment serving it
 
 
 def parse_selector(text: str | None) -> dict[str, str] | None:
@@ -191,7 +192,9 @@ class ClusterState:
         """Per model: the URLs of its ready pods (sorted) and its spillover policy."""
         urls: dict[str, set[str]] = {}
         policies: dict[str, list[SpilloverConfig]] = {}
-        for deployment in self._deployments.values():
+        owners: dict[str, list[str]] = {}
+        for (namespace, name), deployment in sorted(self._deployments.items()):
+            owners.setdefault(deployment.model, []).append(f"{namespace}/{name}")
             policies.setdefault(deployment.model, []).append(deployment.spillover)
             found = urls.setdefault(deployment.model, set())
             selector = deployment.selector
@@ -205,7 +208,8 @@ class ClusterState:
                 ):
                     found.add(pod.url)
         return {
-            model: Served(sorted(urls[model]), strictest(policies[model])) for model in policies
+            model: Served(sorted(urls[model]), strictest(policies[model]), tuple(owners[model]))
+            for model in policies
         }
 
 

@@ -180,7 +180,10 @@ def _apply(
     served: dict[str, Served], pools: LocalPools, models: ModelTable, known: set[str]
 ) -> set[str]:
     """Write what the cluster serves into ``models`` and ``pools``; return the models it names."""
-    models.discovered({model: s.spillover for model, s in served.items()})
+    models.discovered(
+        {model: s.spillover for model, s in served.items()},
+        owners={model: s.deployments[0] for model, s in served.items() if len(s.deployments) == 1},
+    )
     for model, found in served.items():
         pools.replace(model, found.urls, served_model=model)
     for model in known - served.keys():

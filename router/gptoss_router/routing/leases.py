@@ -1,0 +1,167 @@
+"""One rate limit on one replica: units leased from the shared store and spent locally.
+
+A lease takes ``size`` units of a limit from the store at once (``lease_fraction`` of the
+limit, at least one) and hands them to requests without a store call. When fewer than half a
+lease is left, the next lease is taken in the background, so under steady load the request
+path never waits for the store. Units a window did not use go back to the store when the
+window turns, so the other replicas can have them.
+
+Across replicas the sum of granted units never passes the limit: a limit of N admits at most N
+per window, whatever the number of replicas. The price is that units one replica holds cannot
+serve another: a replica may be refused while up to ``size`` units per other replica sit
+unused. Tokens settled above their reservation are charged without a cap (docs/limits.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from gptoss_router.state.store import MemoryStore, Store, StoreFailed, Taken
+from gptoss_router.state.store_health import StoreHealth
+
+__all__ = ["Granted", "Lease"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Granted:
+    """The result of asking a lease for units: whether they were granted, in which window, and
+    what the limit headers should say."""
+
+    ok: bool
+    window: int
+    remaining: int
+    reset_s: float
+    retry_after_s: float
+
+
+class Lease:
+    """Units of one limit (``limit`` per ``window_s``) this replica may hand out."""
+
+    def __init__(
+        self,
+        name: str,
+        limit: int,
+        *,
+        window_s: float,
+        fraction: float,
+        store: Store,
+        health: StoreHealth,
+        fallback: MemoryStore,
+        replicas: Callable[[], int],
+        spawn: Callable[[Coroutine[Any, Any, None]], None],
+    ) -> None:
+        self.name = name
+        self.limit = limit
+        self._window_s = window_s
+        self._size = max(1, math.floor(limit * fraction))
+        self._store = store
+        self._health = health
+        self._fallback = fallback
+        self._replicas = replicas
+        self._spawn = spawn
+        self._window = -1
+        self._held = 0
+        self._used = 0  # the store's count of this window after our last take
+        self._refilling = False
+
+    async def acquire(self, want: int, now: float, *, fail_open: bool) -> Granted | None:
+        """Take ``want`` units now; None when the store is down and this limit fails closed."""
+        self._roll(now)
+        if self._held < want:
+            taken = await self._take(want - self._held, now, fail_open=fail_open)
+            if taken is None:
+                return None
+            self._held += taken.granted
+            self._used = taken.used
+        if self._held < want:
+            return Granted(
+                False, self._window, self._remaining(), self._reset(now), self._wait(now)
+            )
+        self._held -= want
+        if self._size > 1 and self._held < self._size // 2 and not self._refilling:
+            self._refilling = True
+            self._spawn(self._refill(self._window, now))
+        return Granted(True, self._window, self._remaining(), self._reset(now), 0.0)
+
+    def settle(self, window: int, reserved: int, used: int) -> None:
+        """A request that reserved ``reserved`` units in ``window`` used ``used``."""
+        surplus = reserved - used
+        if surplus > 0 and window == self._window:
+            self._held += surplus
+        elif surplus != 0:
+            extra = -surplus
+            if extra > 0 and window == self._window:
+                from_lease = min(extra, self._held)
+                self._held -= from_lease
+                extra -= from_lease
+            if extra:
+                self._spawn(self._charge(extra, window))
+
+    def _roll(self, now: float) -> None:
+        window = math.floor(now / self._window_s)
+        if window == self._window:
+            return
+        if self._held and self._window >= 0:
+            self._spawn(self._charge(-self._held, self._window))
+        self._window, self._held, self._used = window, 0, 0
+
+    async def _take(self, need: int, now: float, *, fail_open: bool) -> Taken | None:
+        want = max(need, self._size)
+        if self._health.usable():
+            try:
+                taken = await self._store.take(self.name, self.limit, want, self._window_s, now)
+            except StoreFailed as err:
+                self._health.failed("take", str(err))
+            else:
+                self._health.succeeded()
+                return taken
+        if not fail_open:
+            return None
+        # The store is down: this replica enforces its share of the limit on its own.
+        share = max(1, math.ceil(self.limit / max(1, self._replicas())))
+        return await self._fallback.take(self.name, share, want, self._window_s, now)
+
+    async def _refill(self, window: int, now: float) -> None:
+        try:
+            if not self._health.usable():
+                return
+            try:
+                taken = await self._store.take(
+                    self.name, self.limit, self._size, self._window_s, now
+                )
+            except StoreFailed as err:
+                self._health.failed("take", str(err))
+                return
+            self._health.succeeded()
+            if window == self._window:
+                self._held += taken.granted
+                self._used = max(self._used, taken.used)
+            elif taken.granted:
+                await self._charge(-taken.granted, window)
+        finally:
+            self._refilling = False
+
+    async def _charge(self, amount: int, window: int) -> None:
+        if not self._health.usable():
+            return
+        try:
+            await self._store.charge(self.name, amount, self._window_s, window)
+        except StoreFailed as err:
+            self._health.failed("charge", str(err))
+
+    def _remaining(self) -> int:
+        return max(0, min(self.limit, self.limit - self._used + self._held))
+
+    def _reset(self, now: float) -> float:
+        return self._window_s - now % self._window_s
+
+    def _wait(self, now: float) -> float:
+        # The sliding estimate frees units as the previous window's weight decays; without
+        # knowing the split, the end of this window is a safe upper bound to retry after.
+        return self._reset(now)

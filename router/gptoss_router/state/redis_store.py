@@ -1,0 +1,229 @@
+"""The shared state store on a Redis (or Valkey) server, through redis-py's asyncio client.
+
+Keys, all under ``key_prefix`` (``gptoss`` by default):
+
+    <p>:rl:{<limit>}:<window>      sliding-window counter (integer, expires after two windows)
+    <p>:spend:{<app>}:<day|month>  micro-dollars spent (INCRBY; expires after the period)
+    <p>:inflight:<replica>         hash pod URL -> requests this replica has on it (expires)
+    <p>:replicas                   sorted set replica -> last sync, milliseconds
+    <p>:benched                    hash "<kind>|<backend>" -> benched until, milliseconds
+
+Every call is bounded by ``timeout_s`` and fails as ``StoreFailed`` (never with the password in
+the message); the client does not retry on its own, the callers decide (``on_store_loss``).
+A sliding-window take is one Lua script, atomic in Redis; a sync is one pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import AuthenticationError, RedisError
+
+from gptoss_router.config import StoreConfig
+from gptoss_router.errors import ConfigError
+from gptoss_router.state.store import (
+    Bench,
+    Incoming,
+    Outgoing,
+    StoreFailed,
+    Taken,
+    spend_periods,
+)
+
+__all__ = ["RedisStore", "connect", "wait_for_store"]
+
+T = TypeVar("T")
+
+_TAKE = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local previous = tonumber(redis.call('GET', KEYS[2]) or '0')
+local limit, want = tonumber(ARGV[1]), tonumber(ARGV[2])
+local window, elapsed = tonumber(ARGV[3]), tonumber(ARGV[4])
+local used = previous * (window - elapsed) / window + current
+local granted = math.floor(limit - used)
+if granted > want then granted = want end
+if granted < 0 then granted = 0 end
+if granted > 0 then redis.call('INCRBY', KEYS[1], granted) end
+redis.call('PEXPIRE', KEYS[1], math.ceil(window * 2000))
+return {granted, math.ceil(used) + granted}
+"""
+
+_CHARGE = """
+local value = redis.call('INCRBY', KEYS[1], ARGV[1])
+if value < 0 then redis.call('SET', KEYS[1], 0) end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return value
+"""
+
+_DAY_S, _MONTH_S = 2 * 86400, 32 * 86400
+
+
+class RedisStore:
+    """``Store`` on one Redis server (a primary, or a proxy in front of one)."""
+
+    def __init__(self, client: aioredis.Redis, config: StoreConfig) -> None:
+        self._r = client
+        self._timeout = config.timeout_s
+        self._prefix = config.key_prefix
+        self._secret = config.key.get_secret_value() if config.key is not None else None
+        # A replica that has not synced for this long is gone; its in-flight counts expire.
+        self._stale_ms = math.ceil(max(3.0, 10 * config.sync_interval_s) * 1000)
+        self._take = client.register_script(_TAKE)
+        self._charge = client.register_script(_CHARGE)
+        self._peers: list[str] = []
+        self._expired: list[str] = []  # bench fields seen past their time, deleted next sync
+
+    async def ping(self) -> None:
+        """Raise ``StoreFailed`` unless the store answers (``ConfigError`` on a bad password)."""
+        try:
+            await self._bounded(self._r.ping())
+        except StoreFailed as err:
+            if isinstance(err.__cause__, AuthenticationError):
+                raise ConfigError(
+                    "the store refused the router's password (store.key/key_file/key_env)"
+                ) from None
+            raise
+
+    async def take(self, name: str, limit: int, want: int, window_s: float, now: float) -> Taken:
+        index = math.floor(now / window_s)
+        keys = [self._window_key(name, index), self._window_key(name, index - 1)]
+        args = [limit, want, window_s, now % window_s]
+        granted, used = await self._bounded(self._take(keys=keys, args=args))
+        return Taken(int(granted), int(used), window_s - now % window_s)
+
+    async def charge(self, name: str, amount: int, window_s: float, window: int) -> None:
+        keys = [self._window_key(name, window)]
+        await self._bounded(self._charge(keys=keys, args=[amount, math.ceil(window_s * 2000)]))
+
+    async def sync(self, out: Outgoing, now: float) -> Incoming:
+        p, now_ms = self._prefix, int(now * 1000)
+        pipe = self._r.pipeline(transaction=False)
+        mine = f"{p}:inflight:{out.replica}"
+        pipe.delete(mine)
+        if out.inflight:
+            counts: dict[Any, Any] = dict(out.inflight)
+            pipe.hset(mine, mapping=counts)
+            pipe.pexpire(mine, self._stale_ms)
+        pipe.zadd(f"{p}:replicas", {out.replica: now_ms})
+        pipe.zremrangebyscore(f"{p}:replicas", 0, now_ms - self._stale_ms)
+        pipe.zrange(f"{p}:replicas", 0, -1)
+        peers = [peer for peer in self._peers if peer != out.replica]
+        for peer in peers:
+            pipe.hgetall(f"{p}:inflight:{peer}")
+        day, month = spend_periods(now)
+        for app, micros in out.spend.items():
+            for period, ttl in ((day, _DAY_S), (month, _MONTH_S)):
+                pipe.incrby(self._spend_key(app, period), micros)
+                pipe.expire(self._spend_key(app, period), ttl)
+        for app in out.budget_apps:
+            pipe.mget([self._spend_key(app, day), self._spend_key(app, month)])
+        benched = f"{p}:benched"
+        for bench in out.benches:
+            pipe.hset(benched, f"{bench.kind}|{bench.key}", int(bench.until * 1000))
+        gone = [f"{kind}|{key}" for kind, key in out.readmitted] + self._expired
+        if gone:
+            pipe.hdel(benched, *gone)
+        pipe.hgetall(benched)
+        results: list[Any] = await self._bounded(pipe.execute())
+        return self._read(results, out, peers, now_ms)
+
+    def _read(self, results: list[Any], out: Outgoing, peers: list[str], now_ms: int) -> Incoming:
+        benches_raw: dict[bytes, bytes] = results[-1]
+        position = (3 if out.inflight else 1) + 2
+        self._peers = [member.decode() for member in results[position]]
+        position += 1
+        peer_inflight: dict[str, int] = {}
+        for counts in results[position : position + len(peers)]:
+            for url, value in counts.items():
+                peer_inflight[url.decode()] = peer_inflight.get(url.decode(), 0) + int(value)
+        position += len(peers) + 4 * len(out.spend)
+        spend: dict[str, tuple[int, int]] = {}
+        for app, (day, month) in zip(
+            out.budget_apps, results[position : position + len(out.budget_apps)], strict=True
+        ):
+            spend[app] = (int(day or 0), int(month or 0))
+        benches: list[Bench] = []
+        self._expired = []
+        for name, until_ms in benches_raw.items():
+            field = name.decode()
+            kind, _, key = field.partition("|")
+            if int(until_ms) > now_ms:
+                benches.append(Bench(kind, key, int(until_ms) / 1000))
+            elif int(until_ms) < now_ms - 60_000:
+                self._expired.append(field)
+        return Incoming(
+            peer_inflight=peer_inflight,
+            spend=spend,
+            benches=tuple(benches),
+            replicas=max(1, len(self._peers)),
+        )
+
+    async def close(self) -> None:
+        await self._r.aclose()
+
+    def _window_key(self, name: str, index: int) -> str:
+        # The braces are a Redis Cluster hash tag: both windows of a limit live in one slot.
+        return f"{self._prefix}:rl:{{{name}}}:{index}"
+
+    def _spend_key(self, app: str, period: str) -> str:
+        return f"{self._prefix}:spend:{{{app}}}:{period}"
+
+    async def _bounded(self, call: Awaitable[T]) -> T:
+        try:
+            return await asyncio.wait_for(call, self._timeout)
+        except (RedisError, OSError, TimeoutError) as err:
+            raise StoreFailed(self._scrub(f"{type(err).__name__}: {err}")) from err
+
+    def _scrub(self, message: str) -> str:
+        if self._secret:
+            message = message.replace(self._secret, "***")
+        return message or "no answer"
+
+
+def connect(config: StoreConfig) -> RedisStore:
+    """A store client for ``config`` (no I/O yet: connections open on first use)."""
+    parts = urlsplit(config.url)
+    tls: dict[str, Any] = {}
+    if parts.scheme == "rediss":
+        tls = {"ssl": True, "ssl_cert_reqs": ssl.CERT_REQUIRED}
+        if config.ca_file is not None:
+            tls["ssl_ca_certs"] = str(config.ca_file)
+    client = aioredis.Redis(
+        host=parts.hostname or "localhost",
+        port=parts.port or 6379,
+        db=int(parts.path.lstrip("/") or 0),
+        password=config.key.get_secret_value() if config.key is not None else None,
+        socket_timeout=config.timeout_s,
+        socket_connect_timeout=config.timeout_s,
+        retry=Retry(NoBackoff(), 0),
+        client_name="gptoss-router",
+        **tls,
+    )
+    return RedisStore(client, config)
+
+
+async def wait_for_store(
+    store: RedisStore, config: StoreConfig, *, sleep: Callable[[float], Awaitable[None]]
+) -> None:
+    """Ping until the store answers or ``startup_timeout_s`` passes (then ``ConfigError``)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + config.startup_timeout_s
+    while True:
+        try:
+            await store.ping()
+            return
+        except StoreFailed as err:
+            if loop.time() >= deadline:
+                raise ConfigError(
+                    f"store.url: {config.where()} did not answer within "
+                    f"{config.startup_timeout_s:g} s ({err})"
+                ) from None
+        await sleep(min(0.5, max(0.0, deadline - loop.time())))

@@ -1,0 +1,164 @@
+"""The shared state store: what router replicas exchange, and the in-process store of one replica.
+
+Two kinds of traffic, both kept off the per-request path:
+
+- ``take`` and ``charge``: sliding-window counters behind app rate limits. A replica takes a
+  *lease* of several units at once (``routing/admission.py``) and spends it locally, so the
+  store sees one call per lease, not one per request.
+- ``sync``: one round trip every ``sync_interval_s`` that publishes this replica's in-flight
+  requests per pod, the dollars it spent since the last sync and the backends it benched, and
+  reads back the other replicas' in-flight counts, the apps' spend totals and every bench.
+
+The window is the sliding-window estimate used by Cloudflare and others (the previous window's
+count weighted by how much of it still overlaps, plus the current window's count): exact
+enough for limits, two integers per window. ``RedisStore`` (``redis_store.py``) runs the same
+arithmetic inside Redis as a Lua script; ``MemoryStore`` runs it here.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+__all__ = [
+    "Bench",
+    "Incoming",
+    "MemoryStore",
+    "Outgoing",
+    "Store",
+    "StoreFailed",
+    "Taken",
+    "sliding_take",
+    "spend_periods",
+]
+
+
+class StoreFailed(Exception):
+    """The store did not answer in time or refused; the message never holds a password."""
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """What a ``take`` got: ``granted`` units, the window's estimated use after it, and the
+    seconds until the current window ends."""
+
+    granted: int
+    used: int
+    reset_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Bench:
+    """A backend out of rotation until ``until`` (wall-clock seconds), and why: ``spent`` (a
+    provider said it is out of quota) or ``ejected`` (outlier detection)."""
+
+    kind: str
+    key: str
+    until: float
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """What one replica publishes in a sync."""
+
+    replica: str
+    inflight: Mapping[str, int]  # pod URL -> requests this replica has on it
+    spend: Mapping[str, int]  # app -> micro-dollars spent since the last sync
+    benches: tuple[Bench, ...] = ()
+    readmitted: tuple[tuple[str, str], ...] = ()  # (kind, key) brought back by this replica
+    budget_apps: tuple[str, ...] = ()  # apps whose spend totals to read back
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """What one sync reads back."""
+
+    peer_inflight: Mapping[str, int]  # pod URL -> requests the *other* replicas have on it
+    spend: Mapping[str, tuple[int, int]]  # app -> micro-dollars this UTC day, this month
+    benches: tuple[Bench, ...]
+    replicas: int  # replicas seen recently, this one included
+
+
+class Store(Protocol):
+    """Where replicas share state; every method raises ``StoreFailed`` when the store fails."""
+
+    async def take(self, name: str, limit: int, want: int, window_s: float, now: float) -> Taken:
+        """Grant up to ``want`` units of ``limit`` per ``window_s`` under ``name``."""
+        ...
+
+    async def charge(self, name: str, amount: int, window_s: float, window: int) -> None:
+        """Add ``amount`` (negative: give back) to window number ``window`` of ``name``."""
+        ...
+
+    async def sync(self, out: Outgoing, now: float) -> Incoming:
+        """Publish ``out`` and read what the other replicas published."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+def sliding_take(
+    current: int, previous: int, limit: int, want: int, window_s: float, now: float
+) -> tuple[int, int]:
+    """Units granted and the window's use after granting (the Lua script does the same)."""
+    elapsed = now % window_s
+    used = previous * (window_s - elapsed) / window_s + current
+    granted = max(0, min(want, math.floor(limit - used)))
+    return granted, math.ceil(used) + granted
+
+
+def spend_periods(now: float) -> tuple[str, str]:
+    """The UTC day (``20261130``) and month (``202611``) that ``now`` falls in."""
+    day = time.strftime("%Y%m%d", time.gmtime(now))
+    return day, day[:6]
+
+
+@dataclass(slots=True)
+class MemoryStore:
+    """The store of a router that runs alone: the same answers, kept in this process."""
+
+    _windows: dict[tuple[str, int], int] = field(default_factory=dict)
+    _spend: dict[tuple[str, str], int] = field(default_factory=dict)
+    _benches: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    async def take(self, name: str, limit: int, want: int, window_s: float, now: float) -> Taken:
+        index = math.floor(now / window_s)
+        current = self._windows.get((name, index), 0)
+        previous = self._windows.get((name, index - 1), 0)
+        granted, used = sliding_take(current, previous, limit, want, window_s, now)
+        if granted:
+            self._windows[(name, index)] = current + granted
+        for old in [k for k in self._windows if k[0] == name and k[1] < index - 1]:
+            del self._windows[old]
+        return Taken(granted, used, window_s - now % window_s)
+
+    async def charge(self, name: str, amount: int, window_s: float, window: int) -> None:
+        key = (name, window)
+        self._windows[key] = max(0, self._windows.get(key, 0) + amount)
+
+    async def sync(self, out: Outgoing, now: float) -> Incoming:
+        day, month = spend_periods(now)
+        for app, micros in out.spend.items():
+            for period in (day, month):
+                self._spend[(app, period)] = self._spend.get((app, period), 0) + micros
+        for old in [k for k in self._spend if k[1] not in (day, month)]:
+            del self._spend[old]
+        for bench in out.benches:
+            key = (bench.kind, bench.key)
+            self._benches[key] = max(self._benches.get(key, 0.0), bench.until)
+        for readmitted in out.readmitted:
+            self._benches.pop(readmitted, None)
+        benches = tuple(Bench(k, key, u) for (k, key), u in self._benches.items() if u > now)
+        spend = {
+            app: (self._spend.get((app, day), 0), self._spend.get((app, month), 0))
+            for app in out.budget_apps
+        }
+        return Incoming(peer_inflight={}, spend=spend, benches=benches, replicas=1)
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,124 @@
+"""Every ``sync_interval_s``, one round trip to the store: what this replica knows goes out,
+what the others know comes in.
+
+Out: requests this replica has in flight per local pod, dollars its apps spent since the last
+sync, backends it benched (a provider's 429/``Retry-After``, an outlier ejection) and those an
+active check brought back. In: the other replicas' in-flight requests per pod (added to this
+replica's when it picks a pod), the apps' spend totals, and every replica's benches, applied
+here for as long as they last. A bench reaches every replica within one interval.
+
+When a sync fails, nothing is lost or guessed: spend and benches go with the next one, and the
+other replicas' in-flight counts are dropped once they are older than ``stale_after_s`` (this
+replica then sees only its own load, as a single router would).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gptoss_router.metrics import RouterMetrics
+from gptoss_router.routing.admission import Admission
+from gptoss_router.routing.backends import Backends
+from gptoss_router.state.store import Bench, Incoming, Outgoing, Store, StoreFailed
+from gptoss_router.state.store_health import StoreHealth
+
+__all__ = ["StoreSync"]
+
+log = logging.getLogger(__name__)
+
+_SPENT, _EJECTED = "spent", "ejected"
+
+
+@dataclass(slots=True)
+class StoreSync:
+    """The sync loop of one replica (``replica`` names it in the store)."""
+
+    replica: str
+    store: Store
+    health: StoreHealth
+    backends: Backends
+    admission: Admission
+    metrics: RouterMetrics
+    interval_s: float
+    stale_after_s: float
+    clock: Callable[[], float]  # monotonic, the clock of the outlier and rate-limit books
+    wall: Callable[[], float] = time.time
+    replicas: int = 1
+    _published: dict[tuple[str, str], float] = field(default_factory=dict)
+    _last_ok: float = float("-inf")
+
+    async def run(self) -> None:
+        """Sync until cancelled."""
+        while True:
+            await self.once()
+            await asyncio.sleep(self.interval_s)
+
+    async def once(self) -> bool:
+        """One sync; whether it reached the store."""
+        out = self._outgoing()
+        try:
+            incoming = await self.store.sync(out, self.wall())
+        except StoreFailed as err:
+            self.health.failed("sync", str(err))
+            self.admission.restore_spend(out.spend)
+            for bench in out.benches:
+                self._published.pop((bench.kind, bench.key), None)
+            if self.clock() - self._last_ok > self.stale_after_s:
+                self._apply_inflight({})
+            return False
+        except Exception:
+            log.exception("store sync failed unexpectedly")
+            self.admission.restore_spend(out.spend)
+            return False
+        self.health.succeeded()
+        self._last_ok = self.clock()
+        self._apply(incoming)
+        return True
+
+    def _outgoing(self) -> Outgoing:
+        mono, wall = self.clock(), self.wall()
+        benches: list[Bench] = []
+        local = [(_SPENT, k, u) for k, u in self.backends.limits.spent_until().items()]
+        local += [(_EJECTED, k, u) for k, u in self.backends.health.ejected_until().items()]
+        for kind, key, until in local:
+            if self._published.get((kind, key), 0.0) < until:
+                self._published[(kind, key)] = until
+                benches.append(Bench(kind, key, wall + until - mono))
+        readmitted = tuple((_EJECTED, key) for key in self.backends.health.drain_readmitted())
+        for gone in readmitted:
+            self._published.pop(gone, None)
+        return Outgoing(
+            replica=self.replica,
+            inflight={pod.url: pod.inflight for pod in self.backends.pools if pod.inflight},
+            spend=self.admission.drain_spend(),
+            benches=tuple(benches),
+            readmitted=readmitted,
+            budget_apps=self.admission.budget_apps,
+        )
+
+    def _apply(self, incoming: Incoming) -> None:
+        mono, wall = self.clock(), self.wall()
+        self._apply_inflight(incoming.peer_inflight)
+        self.admission.synced(incoming.spend, wall)
+        self.replicas = incoming.replicas
+        self.metrics.store_replicas.set(incoming.replicas)
+        for bench in incoming.benches:
+            until = mono + bench.until - wall
+            if self._published.get((bench.kind, bench.key), 0.0) >= until - 0.001:
+                continue
+            self._published[(bench.kind, bench.key)] = until
+            if bench.kind == _SPENT:
+                self.backends.limits.note_until(bench.key, until)
+            elif bench.kind == _EJECTED:
+                self.backends.health.hold_out(bench.key, until)
+        for key in [k for k, until in self._published.items() if until <= mono]:
+            del self._published[key]
+
+    def _apply_inflight(self, peer: dict[str, int] | object) -> None:
+        counts = peer if isinstance(peer, dict) else {}
+        for pod in self.backends.pools:
+            pod.peer_inflight = int(counts.get(pod.url, 0))
