@@ -1,0 +1,196 @@
+"""App limits on one replica: windows, leases, budgets, and what happens when the store fails."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry
+
+from gptoss_router.config import AppConfig, StoreConfig
+from gptoss_router.errors import ConfigError, QuotaExceeded, RateLimited, StoreUnavailable
+from gptoss_router.metrics import RouterMetrics
+from gptoss_router.routing.admission import Admission, format_reset
+from gptoss_router.settings import load_settings
+from gptoss_router.state.provider_limits import parse_duration
+from gptoss_router.state.store import (
+    Incoming,
+    MemoryStore,
+    Outgoing,
+    StoreFailed,
+    Taken,
+    sliding_take,
+    spend_periods,
+)
+from gptoss_router.state.store_health import StoreHealth
+
+NOW = 1_795_000_000.0  # 2026-11-18 11:06:40 UTC: 20 s before the minute ends
+
+
+class Clock:
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class BrokenStore(MemoryStore):
+    """A store that has gone away."""
+
+    async def take(self, name: str, limit: int, want: int, window_s: float, now: float) -> Taken:
+        raise StoreFailed("ConnectionError: connection refused")
+
+    async def sync(self, out: Outgoing, now: float) -> Incoming:
+        raise StoreFailed("ConnectionError: connection refused")
+
+
+def admission(
+    limits: dict[str, object],
+    *,
+    store: MemoryStore | None = None,
+    replicas: int = 1,
+    clock: Clock | None = None,
+) -> tuple[Admission, RouterMetrics]:
+    metrics = RouterMetrics(CollectorRegistry())
+    clock = clock or Clock()
+    app = AppConfig(name="web", key="k", limits=limits)  # type: ignore[arg-type]
+    health = StoreHealth(metrics, clock=clock, shared=store is not None)
+    return (
+        Admission(
+            [app],
+            store if store is not None else MemoryStore(),
+            health,
+            metrics,
+            config=StoreConfig(url="redis://store:6379/0") if store is not None else None,
+            replicas=lambda: replicas,
+            wall=clock,
+        ),
+        metrics,
+    )
+
+
+def test_a_sliding_window_counts_the_previous_window_by_how_much_of_it_still_overlaps() -> None:
+    # 15 s into the minute, 3/4 of the previous window still overlaps: 40 * 0.75 + 10 = 40 used.
+    assert sliding_take(10, 40, 50, 20, 60.0, 60 * 100 + 15) == (10, 50)
+    assert sliding_take(10, 40, 50, 5, 60.0, 60 * 100 + 15) == (5, 45)
+    assert sliding_take(60, 0, 50, 1, 60.0, 60 * 100 + 15) == (0, 60)
+
+
+def test_spend_is_kept_per_utc_day_and_calendar_month() -> None:
+    assert spend_periods(NOW) == ("20261118", "202611")
+    assert spend_periods(1_798_761_599.0) == ("20261231", "202612")
+    assert spend_periods(1_798_761_600.0) == ("20270101", "202701")
+
+
+@given(st.floats(min_value=0, max_value=86_400, allow_nan=False))
+def test_reset_times_are_written_as_openai_writes_them_and_read_back(seconds: float) -> None:
+    text = format_reset(seconds)
+    back = parse_duration(text)
+    assert back is not None and abs(back - seconds) <= 0.006
+
+
+def test_a_store_url_with_a_password_is_refused_without_repeating_it(tmp_path: Path) -> None:
+    config = tmp_path / "router.yaml"
+    config.write_text("store: {url: 'redis://:hunter2-very-secret@redis:6379/0'}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert "hunter2" not in str(caught.value) and "store.key_file" in str(caught.value)
+    config.write_text("store: {url: 'http://redis:6379'}\n")
+    with pytest.raises(ConfigError, match=r"redis:// or rediss://"):
+        load_settings(config)
+    assert (
+        StoreConfig(url="rediss://redis.example:6380/2").where() == "rediss://redis.example:6380/2"
+    )
+
+
+async def test_requests_past_the_limit_get_openais_429_with_rate_limit_headers() -> None:
+    gate, metrics = admission({"requests_per_minute": 3})
+    tickets = [await gate.admit("web", 10) for _ in range(3)]
+    assert [t.headers["x-ratelimit-remaining-requests"] for t in tickets] == ["2", "1", "0"]
+    assert tickets[0].headers["x-ratelimit-limit-requests"] == "3"
+    assert parse_duration(tickets[0].headers["x-ratelimit-reset-requests"]) == pytest.approx(20)
+    with pytest.raises(RateLimited) as caught:
+        await gate.admit("web", 10)
+    refused = caught.value
+    assert refused.status == 429 and refused.code == "rate_limit_exceeded"
+    assert refused.kind == "requests" and "Limit 3" in refused.message
+    assert refused.headers["retry-after"] == "20"
+    assert refused.headers["x-ratelimit-remaining-requests"] == "0"
+    sample = metrics.registry.get_sample_value
+    assert (
+        sample("gptoss_router_app_refusals_total", {"app": "web", "limit": "requests_per_minute"})
+        == 1
+    )
+
+
+async def test_tokens_reserved_on_admission_come_back_when_usage_is_lower() -> None:
+    gate, _ = admission({"tokens_per_minute": 1000})
+    first = await gate.admit("web", 600)
+    with pytest.raises(RateLimited) as caught:
+        await gate.admit("web", 600)
+    assert caught.value.kind == "tokens"
+    gate.settle(first, input_tokens=50, output_tokens=50, dollars=0.0)
+    second = await gate.admit("web", 600)
+    assert int(second.headers["x-ratelimit-remaining-tokens"]) == 1000 - 100 - 600
+
+
+async def test_a_request_larger_than_the_token_limit_is_told_so() -> None:
+    gate, _ = admission({"tokens_per_minute": 1000, "requests_per_minute": 5})
+    with pytest.raises(RateLimited, match="Request too large"):
+        await gate.admit("web", 4000)
+    # The request it would have taken is handed back.
+    ticket = await gate.admit("web", 10)
+    assert ticket.headers["x-ratelimit-remaining-requests"] == "4"
+
+
+async def test_a_spent_daily_budget_refuses_with_insufficient_quota_until_midnight() -> None:
+    clock = Clock()
+    gate, _ = admission({"dollars_per_day": 0.01}, clock=clock)
+    store = MemoryStore()
+    ticket = await gate.admit("web", 10)
+    gate.settle(ticket, input_tokens=10, output_tokens=10, dollars=0.004)
+    await gate.admit("web", 10)  # $0.004 < $0.01
+    gate.settle(ticket, input_tokens=10, output_tokens=10, dollars=0.007)
+    with pytest.raises(QuotaExceeded) as caught:
+        await gate.admit("web", 10)
+    assert caught.value.code == "insufficient_quota" and caught.value.kind == "insufficient_quota"
+    midnight = math.ceil(86400 - NOW % 86400)
+    assert caught.value.headers["retry-after"] == str(midnight)
+    # What was spent here reaches the store, and comes back as the total the replicas share.
+    spend = gate.drain_spend()
+    incoming = await store.sync(Outgoing("r1", {}, spend, budget_apps=gate.budget_apps), clock.now)
+    gate.synced(incoming.spend, clock.now)
+    assert incoming.spend["web"] == (11_000, 11_000)
+    with pytest.raises(QuotaExceeded):
+        await gate.admit("web", 10)
+    clock.now += midnight  # a new UTC day
+    await gate.admit("web", 10)
+
+
+async def test_a_limit_that_fails_closed_refuses_with_503_while_the_store_is_down() -> None:
+    gate, metrics = admission(
+        {"requests_per_minute": 100, "on_store_loss": "closed"}, store=BrokenStore()
+    )
+    with pytest.raises(StoreUnavailable) as caught:
+        await gate.admit("web", 10)
+    assert caught.value.status == 503 and caught.value.headers == {"retry-after": "1"}
+    assert metrics.registry.get_sample_value("gptoss_router_store_up") == 0
+
+
+async def test_a_limit_that_fails_open_keeps_this_replicas_share_while_the_store_is_down() -> None:
+    gate, _ = admission({"requests_per_minute": 9}, store=BrokenStore(), replicas=3)
+    for _ in range(3):
+        await gate.admit("web", 1)
+    with pytest.raises(RateLimited):
+        await gate.admit("web", 1)
+
+
+async def test_an_app_without_limits_is_admitted_without_touching_the_store() -> None:
+    gate, metrics = admission({}, store=BrokenStore())
+    ticket = await gate.admit("web", 10)
+    assert ticket.headers == {}
+    assert metrics.registry.get_sample_value("gptoss_router_store_up") == 1
