@@ -31,11 +31,12 @@ class FaultInjector:
     def set_schedule(self, schedule: FaultSchedule) -> None:
         self.schedule = schedule
 
-    def decide(self, header: str | None) -> Fault | None:
+    def decide(self, header: str | None, path: str = "/") -> Fault | None:
         self.requests += 1
         if header:
             return parse_fault(header)
-        fault, self.schedule = self.schedule.pick(self.requests, self._clock.now() - self._started)
+        elapsed = self._clock.now() - self._started
+        fault, self.schedule = self.schedule.pick(self.requests, elapsed, path)
         return fault
 
     def release_event(self) -> asyncio.Event:
@@ -64,7 +65,7 @@ class FaultMiddleware:
         headers = dict(scope.get("headers", []))
         header = headers.get(FAULT_HEADER.encode())
         try:
-            fault = self.injector.decide(header.decode() if header else None)
+            fault = self.injector.decide(header.decode() if header else None, scope["path"])
         except SimError as error:
             await self._error(send, error)
             return

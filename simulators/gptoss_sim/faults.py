@@ -16,6 +16,7 @@ A scheduled rule adds when it applies, by request count and by seconds since sta
     every=3               every 3rd request (default 1: each)
     after=10 / until=20   only between 10 s and 20 s after the simulator started
     times=2               at most twice
+    path=/metrics         only to requests whose path starts with /metrics
 """
 
 from __future__ import annotations
@@ -45,12 +46,13 @@ class FaultRule:
     after: float = 0.0
     until: float | None = None
     times: int | None = None
+    path: str = ""
 
 
 _FLAGS = {"reset", "hang"}
 _FLOATS = {"latency", "retry_after", "trickle", "after", "until"}
 _INTS = {"status", "disconnect_after", "every", "times"}
-_RULE_KEYS = {"every", "after", "until", "times"}
+_RULE_KEYS = {"every", "after", "until", "times", "path"}
 
 
 def parse_rule(text: str) -> FaultRule:
@@ -68,6 +70,8 @@ def parse_rule(text: str) -> FaultRule:
                 target[key] = float(value)
             elif key in _INTS:
                 target[key] = int(value)
+            elif key == "path" and value.startswith("/"):
+                target[key] = value
             else:
                 raise ValueError(key)
         except ValueError:
@@ -86,11 +90,15 @@ class FaultSchedule:
     rules: tuple[FaultRule, ...] = ()
     fired: tuple[int, ...] = field(default=())
 
-    def pick(self, index: int, elapsed: float) -> tuple[Fault | None, FaultSchedule]:
+    def pick(
+        self, index: int, elapsed: float, path: str = "/"
+    ) -> tuple[Fault | None, FaultSchedule]:
         """The fault for the ``index``-th request (1-based) at ``elapsed`` seconds."""
         fired = list(self.fired or (0,) * len(self.rules))
         for i, rule in enumerate(self.rules):
             if elapsed < rule.after or (rule.until is not None and elapsed >= rule.until):
+                continue
+            if not path.startswith(rule.path):
                 continue
             if rule.times is not None and fired[i] >= rule.times:
                 continue

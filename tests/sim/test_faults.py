@@ -46,3 +46,11 @@ def test_a_rule_with_times_stops_after_firing_that_often() -> None:
         fault, schedule = schedule.pick(index, elapsed=0.0)
         fired += fault is not None
     assert fired == 2
+
+
+def test_a_rule_with_a_path_applies_only_to_requests_under_it() -> None:
+    schedule = FaultSchedule((parse_rule("hang,path=/metrics"),))
+    assert schedule.pick(1, elapsed=0.0, path="/metrics")[0] == Fault(hang=True)
+    assert schedule.pick(2, elapsed=0.0, path="/health")[0] is None
+    with pytest.raises(SimError):
+        parse_rule("hang,path=metrics")
