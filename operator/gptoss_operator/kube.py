@@ -159,12 +159,21 @@ class Kube:
                 raise
 
     def patch_status(
-        self, api_version: str, kind: str, namespace: str, name: str, status: dict[str, Any]
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str,
+        name: str,
+        status: dict[str, Any],
+        *,
+        resource_version: str | None = None,
     ) -> dict[str, Any]:
-        """Merge-patch the status subresource (``None`` values delete keys)."""
-        return self._patch_subresource(
-            api_version, kind, namespace, name, "status", {"status": status}
-        )
+        """Merge-patch the status subresource (``None`` values delete keys); with
+        ``resource_version``, only onto that version of the object (else ``KubeConflict``)."""
+        body: dict[str, Any] = {"status": status}
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
+        return self._patch_subresource(api_version, kind, namespace, name, "status", body)
 
     def post_event(
         self, involved: dict[str, Any], *, type: str, reason: str, message: str, now: str

@@ -41,7 +41,27 @@ class OperatorSettings(BaseSettings):
     router_metrics_url: str | None = Field(
         None,
         description=(
-            "the router's Prometheus endpoint (e.g. http://gptoss-router.gptoss.svc:8080/metrics),"
-            " read for spilled demand; unset, the autoscaler sees only the replicas' queues"
+            "Prometheus endpoints of routers outside the cluster, comma-separated (e.g. "
+            "http://10.0.0.5:8080/metrics,http://10.0.0.6:8080/metrics), each read for spilled"
+            " demand; router pods in the cluster are found with router_selector instead"
         ),
     )
+    router_namespace: str | None = Field(
+        None, description="namespace of the router pods (unset: every namespace)"
+    )
+    router_selector: str | None = Field(
+        None,
+        description=(
+            "label selector of the router pods, each of whose /metrics is read for spilled demand"
+            " (e.g. app.kubernetes.io/component=router,app.kubernetes.io/instance=gptoss); unset"
+            " with router_metrics_url unset too, the autoscaler sees only the replicas' queues"
+        ),
+    )
+    router_metrics_port: int = Field(8080, ge=1, le=65535, description="router pods' port")
+    router_metrics_path: str = Field("/metrics", description="router pods' metrics path")
+
+    @property
+    def router_urls(self) -> tuple[str, ...]:
+        """The static router endpoints of ``router_metrics_url``."""
+        given = self.router_metrics_url or ""
+        return tuple(url.strip() for url in given.split(",") if url.strip())

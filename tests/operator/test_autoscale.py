@@ -12,7 +12,8 @@ from gptoss_operator.autoscaling.decide import (
     parse_duration,
     recommend,
 )
-from gptoss_operator.autoscaling.signals import parse_router, parse_vllm
+from gptoss_operator.autoscaling.signals import parse_vllm
+from gptoss_operator.autoscaling.spill import parse_router
 
 POLICY = Policy(
     min_replicas=0, max_replicas=6, target_queue_depth=4, scale_down_delay_s=300, max_num_seqs=64

@@ -5,13 +5,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
-from gptoss_operator.autoscaling.signals import (
-    DemandMeter,
-    PodQueue,
-    RouterSpill,
-    parse_router,
-    parse_vllm,
-)
+from gptoss_operator.autoscaling.signals import DemandMeter, PodQueue, parse_vllm
+from gptoss_operator.autoscaling.spill import RouterSpill, parse_router
 
 
 def _vllm_counters(generated: int, prompted: int, finished: int) -> str:

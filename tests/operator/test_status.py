@@ -221,3 +221,41 @@ def test_a_failed_run_frees_its_key_so_the_retry_is_not_swallowed() -> None:
     assert not runs.enter("ml/chat")
     runs.abandon("ml/chat")
     assert runs.enter("ml/chat")
+
+
+def test_a_condition_the_reconciler_does_not_judge_is_kept_as_the_autoscaler_wrote_it() -> None:
+    theirs = {
+        "type": "MetricsAvailable",
+        "status": "False",
+        "observedGeneration": 1,
+        "lastTransitionTime": "2026-11-25T11:00:00Z",
+        "reason": "MetricsUnavailable",
+        "message": "no answer from the metrics of pod chat-vllm-abc",
+    }
+    observed = _observed(_pod())
+
+    def status(previous: dict[str, Any]) -> dict[str, Any]:
+        return to_wire(
+            compute_status(
+                cr_name="chat",
+                namespace="ml",
+                generation=1,
+                wanted=1,
+                sizing=None,
+                sizing_error=None,
+                observed=observed,
+                previous=previous,
+                now=NOW,
+            )
+        )
+
+    first = status({})
+    with_theirs = {**first, "conditions": [*first["conditions"], theirs]}
+    again = status(with_theirs)
+    assert again == with_theirs, "a settled status with the autoscaler's condition is rewritten"
+    assert [c["type"] for c in again["conditions"]] == [
+        "Ready",
+        "Progressing",
+        "Degraded",
+        "MetricsAvailable",
+    ]

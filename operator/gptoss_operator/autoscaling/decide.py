@@ -14,6 +14,11 @@ hosted providers right now (its spilled demand): both are demand the replicas di
 * Scale-down is stabilized: the decision is the highest recommendation seen during the last
   ``scaleDownDelay`` (the way the HPA's scale-down stabilization window works), so replicas
   go only after demand stayed low for that long, and a dip does not make them flap.
+* Blind, never down: when a ready replica's metrics (or a router's) could not be read, the
+  observation misses demand it cannot see, so it may add replicas but never remove any; the
+  held count also enters the window, so after the metrics return replicas go only once demand
+  stayed low for a whole window of complete readings. (The HPA is as careful: on scale-down it
+  takes a pod without metrics to use 100 % of its target; docs/autoscaling.md, Missing metrics.)
 """
 
 from __future__ import annotations
@@ -22,7 +27,15 @@ import math
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["Policy", "Recommendation", "Signals", "Stabilizer", "parse_duration", "recommend"]
+__all__ = [
+    "Policy",
+    "Recommendation",
+    "Signals",
+    "Stabilizer",
+    "never_down_blind",
+    "parse_duration",
+    "recommend",
+]
 
 _DURATION = re.compile(r"([0-9]+)(s|m|h)")
 _SECONDS = {"s": 1, "m": 60, "h": 3600}
@@ -49,14 +62,20 @@ class Policy:
 class Signals:
     """One observation of the model's demand."""
 
-    ready: int  # ready replicas whose metrics were read
-    waiting: int  # sum of vllm:num_requests_waiting over them
-    running: int  # sum of vllm:num_requests_running over them
-    spilled: int  # requests the router is serving from providers right now
+    ready: int  # ready replicas, read or not
+    waiting: int  # sum of vllm:num_requests_waiting over those read
+    running: int  # sum of vllm:num_requests_running over those read
+    spilled: int  # requests the routers are serving from providers right now
+    unread: tuple[str, ...] = ()  # pods and routers whose metrics did not answer
 
     @property
     def queue(self) -> int:
         return self.waiting + self.spilled
+
+    @property
+    def blind(self) -> bool:
+        """Some demand may not be seen: a ready replica's or a router's metrics are missing."""
+        return bool(self.unread)
 
 
 @dataclass(frozen=True)
@@ -89,8 +108,13 @@ class Stabilizer:
 
     history: list[tuple[float, int]] = field(default_factory=list)
 
-    def decide(self, now: float, wanted: int, *, current: int, policy: Policy) -> int:
-        """The replicas to run: up at once, down only to the window's highest wish."""
+    def decide(
+        self, now: float, wanted: int, *, current: int, policy: Policy, blind: bool = False
+    ) -> int:
+        """The replicas to run: up at once, down only to the window's highest wish, and never
+        down while ``blind``."""
+        if blind:
+            wanted = max(wanted, current)
         self.history.append((now, wanted))
         horizon = now - policy.scale_down_delay_s
         self.history = [(t, r) for t, r in self.history if t >= horizon]
@@ -99,3 +123,9 @@ class Stabilizer:
             return bounded
         highest = max(r for _, r in self.history)
         return min(max(bounded, min(highest, current)), policy.max_replicas)
+
+
+def never_down_blind(replicas: int, *, current: int, blind: bool, ceiling: int) -> int:
+    """``replicas``, or ``current`` if that is more and the observation was ``blind``; never
+    above ``ceiling`` (maxReplicas is configuration, not a reading, and applies either way)."""
+    return min(max(replicas, current) if blind else replicas, ceiling)

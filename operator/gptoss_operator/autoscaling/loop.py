@@ -1,16 +1,21 @@
 """The autoscaler: every ``autoscale_interval_seconds``, for each GptOssDeployment with
-``spec.autoscaling``, read the queues, decide (``autoscale``), and write replicas through the
-CR's ``/scale`` subresource, the one writer of replicas; the operator's reconcile carries the
-new count to the Deployment. Each change is an Event and is kept in ``status.autoscaling``.
+``spec.autoscaling``, read the queues (``readings``), decide (``decide``), and write replicas
+through the CR's ``/scale`` subresource, the one writer of replicas; the operator's reconcile
+carries the new count to the Deployment. Each change is an Event and is kept in
+``status.autoscaling``.
 
 With ``spec.autoscaling.policy: Cost`` the count comes from ``economics`` instead: the model's
 demand in tokens/s (``DemandMeter``), each replica's measured capacity, and the GPU and provider
 prices; its cold-start hysteresis replaces the stabilization window, and the dollars per hour it
 compared go to ``status.autoscaling`` with the change.
 
+Either way, a tick in which a ready replica's or a router's metrics are missing never lowers the
+replicas, and the ``MetricsAvailable`` condition and an Event say so (``blindness``).
+
 A CR without ``spec.autoscaling`` is never scaled here, so HPA or KEDA can own its ``/scale``.
-State (the stabilization windows, demand meters, cost governors) lives in memory; after a restart
-each starts from the current replicas, so a restart never scales anything down at once.
+State (the stabilization windows, router totals, demand meters, cost governors) lives in memory;
+after a restart each starts from the current replicas, so a restart never scales anything down
+at once.
 """
 
 from __future__ import annotations
@@ -27,32 +32,27 @@ import httpx
 
 from gptoss_operator import names
 from gptoss_operator.api import GptOssDeploymentSpec
-from gptoss_operator.autoscaling.decide import (
-    Policy,
-    Signals,
-    Stabilizer,
-    parse_duration,
-    recommend,
-)
+from gptoss_operator.autoscaling.blindness import metrics_verdict, notice_for, with_condition
+from gptoss_operator.autoscaling.decide import Signals, Stabilizer, never_down_blind, recommend
 from gptoss_operator.autoscaling.economics import (
-    DEFAULT_GPU_HOURLY_PRICE,
-    DEFAULT_HOSTED_PRICE,
     DEFAULT_REPLICA_TOKENS_PER_S,
     CostDecision,
     CostGovernor,
     CostPolicy,
     Demand,
-    Prices,
     updated_capacity,
 )
-from gptoss_operator.autoscaling.signals import DemandMeter, RouterSpill, parse_router, read_pod
-from gptoss_operator.errors import KubeError, SizingError
+from gptoss_operator.autoscaling.policies import cost_policy, queue_policy
+from gptoss_operator.autoscaling.readings import RouterReader, RouterReadings, read_replicas
+from gptoss_operator.autoscaling.signals import DemandMeter
+from gptoss_operator.autoscaling.spill import RouterTotals, spill_for
+from gptoss_operator.errors import KubeConflict, KubeError
 from gptoss_operator.kube import Kube
-from gptoss_operator.placement.serving_args import max_num_seqs
-from gptoss_operator.placement.sizing import size_spec
 from gptoss_operator.settings import OperatorSettings
 
 __all__ = ["Autoscaler", "Decision"]
+
+Logger = logging.Logger | logging.LoggerAdapter[Any]
 
 
 @dataclass(frozen=True)
@@ -66,55 +66,8 @@ class Decision:
     economics: dict[str, float] = field(default_factory=dict)  # status fields of policy Cost
 
 
-def _cost_policy(spec: GptOssDeploymentSpec) -> CostPolicy | None:
-    auto = spec.autoscaling
-    if auto is None or auto.policy != "Cost":
-        return None
-    try:
-        gpus = size_spec(spec).tensor_parallel_size
-    except SizingError:
-        gpus = spec.gpu.count or 1
-    gpu_price = auto.gpu_hourly_price
-    if gpu_price is None:
-        gpu_price = DEFAULT_GPU_HOURLY_PRICE[spec.gpu.product]
-    hosted_in, hosted_out = DEFAULT_HOSTED_PRICE[spec.model]
-    if (given := auto.hosted_price_per_million_tokens) is not None:
-        hosted_in = hosted_in if given.input is None else given.input
-        hosted_out = hosted_out if given.output is None else given.output
-    spill = spec.spillover
-    return CostPolicy(
-        min_replicas=auto.min_replicas,
-        max_replicas=auto.max_replicas,
-        cold_start_s=parse_duration(auto.cold_start),
-        prices=Prices(gpu_price * gpus, hosted_in, hosted_out),
-        may_spill=spill is not None and "Saturated" in spill.when and spill.providers != [],
-    )
-
-
-def _policy(spec: GptOssDeploymentSpec, settings: OperatorSettings) -> Policy | None:
-    auto = spec.autoscaling
-    if auto is None:
-        return None
-    return Policy(
-        min_replicas=auto.min_replicas,
-        max_replicas=auto.max_replicas,
-        target_queue_depth=auto.target_queue_depth,
-        scale_down_delay_s=parse_duration(auto.scale_down_delay),
-        max_num_seqs=max_num_seqs(spec),
-    )
-
-
-def _ready_ips(pods: list[dict[str, Any]]) -> list[str]:
-    ips = []
-    for pod in pods:
-        status = pod.get("status", {})
-        ready = any(
-            c.get("type") == "Ready" and c.get("status") == "True"
-            for c in status.get("conditions", []) or []
-        )
-        if ready and status.get("podIP") and not pod["metadata"].get("deletionTimestamp"):
-            ips.append(status["podIP"])
-    return ips
+def _stamp() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -124,13 +77,19 @@ class Autoscaler:
     http: httpx.AsyncClient
     namespaces: tuple[str, ...] = ()
     clock: Callable[[], float] = time.monotonic
+    _routers: RouterReader = field(init=False)
     _windows: dict[str, Stabilizer] = field(default_factory=dict)
+    _totals: dict[str, RouterTotals] = field(default_factory=dict)
     _spilled_totals: dict[str, int] = field(default_factory=dict)
     _meters: dict[str, DemandMeter] = field(default_factory=dict)
     _governors: dict[str, CostGovernor] = field(default_factory=dict)
     _capacities: dict[str, float] = field(default_factory=dict)
+    _unread: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
-    async def forever(self, logger: logging.Logger) -> None:
+    def __post_init__(self) -> None:
+        self._routers = RouterReader(self.kube, self.settings, self.http)
+
+    async def forever(self, logger: Logger) -> None:
         while True:
             started = self.clock()
             try:
@@ -140,26 +99,17 @@ class Autoscaler:
             elapsed = self.clock() - started
             await asyncio.sleep(max(0.0, self.settings.autoscale_interval_seconds - elapsed))
 
-    async def _router_text(self) -> str | None:
-        if not self.settings.router_metrics_url:
-            return None
-        try:
-            response = await self.http.get(self.settings.router_metrics_url)
-            response.raise_for_status()
-        except httpx.HTTPError:
-            return None
-        return response.text
-
-    async def tick(self, logger: logging.Logger) -> list[Decision]:
+    async def tick(self, logger: Logger) -> list[Decision]:
         scopes: tuple[str | None, ...] = self.namespaces or (None,)
         crs: list[dict[str, Any]] = []
         for scope in scopes:
             crs += await asyncio.to_thread(self.kube.list, names.API_VERSION, names.KIND, scope)
         crs = [cr for cr in crs if (cr.get("spec") or {}).get("autoscaling")]
+        self._forget_all_but(crs)
         if not crs:
             return []
-        router_text = await self._router_text()
-        decisions = await asyncio.gather(*(self._one(cr, router_text) for cr in crs))
+        routers = await self._routers.read()
+        decisions = await asyncio.gather(*(self._one(cr, routers, logger) for cr in crs))
         done = [d for d in decisions if d is not None]
         for decision in done:
             logger.info(
@@ -172,52 +122,78 @@ class Autoscaler:
             )
         return done
 
-    async def _signals(self, cr: dict[str, Any], model: str, router_text: str | None) -> Signals:
-        namespace = cr["metadata"]["namespace"]
-        pods = await asyncio.to_thread(
-            self.kube.list, "v1", "Pod", namespace, labels=names.selector(cr["metadata"]["name"])
+    def _forget_all_but(self, crs: list[dict[str, Any]]) -> None:
+        """Drop the state of GptOssDeployments that are gone (or no longer autoscaled)."""
+        keys = {f"{cr['metadata']['namespace']}/{cr['metadata']['name']}" for cr in crs}
+        keys |= {cr["metadata"]["uid"] for cr in crs}
+        for state in (
+            self._windows,
+            self._totals,
+            self._spilled_totals,
+            self._meters,
+            self._governors,
+            self._capacities,
+            self._unread,
+        ):
+            for key in [k for k in state if k not in keys]:
+                del state[key]
+
+    async def _signals(self, cr: dict[str, Any], model: str, routers: RouterReadings) -> Signals:
+        meta = cr["metadata"]
+        key = f"{meta['namespace']}/{meta['name']}"
+        replicas = await read_replicas(self.kube, self.http, meta["namespace"], meta["name"])
+        totals = self._totals.setdefault(key, RouterTotals())
+        spill = totals.observe(
+            {
+                source: None if samples is None else spill_for(samples, model, key)
+                for source, samples in routers.items()
+            }
         )
-        urls = [f"http://{ip}:{names.VLLM_PORT}/metrics" for ip in _ready_ips(pods)]
-        read = await asyncio.gather(*(read_pod(self.http, u) for u in urls))
-        by_url = {u: q for u, q in zip(urls, read, strict=True) if q}
-        queues = list(by_url.values())
-        spill = parse_router(router_text, model) if router_text else RouterSpill(0, 0)
-        key = f"{namespace}/{cr['metadata']['name']}"
         previous = self._spilled_totals.get(key)
         self._spilled_totals[key] = spill.total
-        self._meters.setdefault(key, DemandMeter()).observe(self.clock(), by_url, spill)
-        fresh = spill.total - previous if previous is not None and spill.total >= previous else 0
+        self._meters.setdefault(key, DemandMeter()).observe(self.clock(), replicas.queues, spill)
+        fresh = spill.total - previous if previous is not None else 0
+        unread = replicas.unread + tuple(k for k, v in routers.items() if v is None)
+        queues = replicas.queues.values()
         return Signals(
-            ready=len(queues),
+            ready=replicas.ready,
             waiting=sum(q.waiting for q in queues),
             running=sum(q.running for q in queues),
             spilled=max(spill.inflight, fresh),
+            unread=unread,
         )
 
-    async def _one(self, cr: dict[str, Any], router_text: str | None) -> Decision | None:
+    async def _one(
+        self, cr: dict[str, Any], routers: RouterReadings, logger: Logger
+    ) -> Decision | None:
         meta = cr["metadata"]
         try:
             spec = GptOssDeploymentSpec.model_validate(cr["spec"])
-            policy = _policy(spec, self.settings)
+            policy = queue_policy(spec)
         except ValueError:
             return None
         if policy is None:
             return None
-        signals = await self._signals(cr, spec.model, router_text)
-        cost = _cost_policy(spec)
+        signals = await self._signals(cr, spec.model, routers)
+        cost = cost_policy(spec)
         if cost is not None:
-            return await self._one_by_cost(cr, spec.replicas, signals, cost)
-        wish = recommend(signals, policy)
-        now = self.clock()
-        current = spec.replicas
-        window = self._windows.setdefault(meta["uid"], Stabilizer([(now, current)]))
-        replicas = window.decide(now, wish.replicas, current=current, policy=policy)
-        if replicas == current:
-            return None
-        decision = Decision(
-            meta["namespace"], meta["name"], current, replicas, wish.reason, wish.message
-        )
-        await asyncio.to_thread(self._write, cr, decision)
+            decision = await self._one_by_cost(cr, spec.replicas, signals, cost)
+        else:
+            wish = recommend(signals, policy)
+            now = self.clock()
+            current = spec.replicas
+            window = self._windows.setdefault(meta["uid"], Stabilizer([(now, current)]))
+            replicas = window.decide(
+                now, wish.replicas, current=current, policy=policy, blind=signals.blind
+            )
+            decision = None
+            if replicas != current:
+                decision = Decision(
+                    meta["namespace"], meta["name"], current, replicas, wish.reason, wish.message
+                )
+                await asyncio.to_thread(self._write, cr, decision)
+        kept = decision.replicas if decision is not None else spec.replicas
+        await self._tell_blindness(cr, signals.unread, kept, logger)
         return decision
 
     async def _one_by_cost(
@@ -227,7 +203,7 @@ class Autoscaler:
         key = f"{meta['namespace']}/{meta['name']}"
         meter = self._meters[key]
         capacity = self._capacities.get(key, DEFAULT_REPLICA_TOKENS_PER_S)
-        if signals.ready:
+        if signals.ready and not signals.blind:  # a silent replica would look idle
             saturated = signals.waiting > 0 or signals.spilled > 0
             per_replica = meter.local_tokens_per_s / signals.ready
             capacity = updated_capacity(capacity, per_replica, saturated=saturated)
@@ -237,13 +213,16 @@ class Autoscaler:
         wish = governor.decide(
             self.clock(), demand, current=current, capacity=capacity, policy=policy
         )
-        if wish.replicas == current:
+        replicas = never_down_blind(
+            wish.replicas, current=current, blind=signals.blind, ceiling=policy.max_replicas
+        )
+        if replicas == current:
             return None
         decision = Decision(
             meta["namespace"],
             meta["name"],
             current,
-            wish.replicas,
+            replicas,
             wish.reason,
             wish.message,
             _economics(wish, demand, capacity),
@@ -251,10 +230,56 @@ class Autoscaler:
         await asyncio.to_thread(self._write, cr, decision)
         return decision
 
+    async def _tell_blindness(
+        self, cr: dict[str, Any], unread: tuple[str, ...], replicas: int, logger: Logger
+    ) -> None:
+        """The ``MetricsAvailable`` condition and, when what is missing changed, an Event."""
+        meta = cr["metadata"]
+        verdict = metrics_verdict(unread, replicas)
+        before = self._unread.get(meta["uid"], ())
+        self._unread[meta["uid"]] = unread
+        notice = notice_for(before, unread, verdict)
+        if notice is not None:
+            logger.log(
+                logging.WARNING if unread else logging.INFO,
+                "%s/%s: %s",
+                meta["namespace"],
+                meta["name"],
+                notice.message,
+            )
+            await asyncio.to_thread(
+                self.kube.post_event,
+                cr,
+                type=notice.event_type,
+                reason=notice.reason,
+                message=notice.message,
+                now=_stamp(),
+            )
+        conditions = with_condition(
+            list((cr.get("status") or {}).get("conditions") or []),
+            verdict,
+            generation=int(meta.get("generation", 0)),
+            now=_stamp(),
+        )
+        if conditions is None:
+            return
+        try:  # only onto the CR as read: a newer one is answered next tick
+            await asyncio.to_thread(
+                self.kube.patch_status,
+                names.API_VERSION,
+                names.KIND,
+                meta["namespace"],
+                meta["name"],
+                {"conditions": conditions},
+                resource_version=meta.get("resourceVersion"),
+            )
+        except KubeConflict:
+            return
+
     def _write(self, cr: dict[str, Any], decision: Decision) -> None:
         ns, name = decision.namespace, decision.name
         self.kube.scale(names.API_VERSION, names.KIND, ns, name, decision.replicas)
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = _stamp()
         direction = "ScaledUp" if decision.replicas > decision.current else "ScaledDown"
         message = f"{decision.current} -> {decision.replicas} replicas: {decision.message}"
         self.kube.post_event(cr, type="Normal", reason=direction, message=message, now=stamp)

@@ -1,31 +1,27 @@
-"""Reading the autoscaler's signals: each ready replica's vLLM queue and token counters and the
-router's spilled demand, all from Prometheus text (the same series dashboards use); and turning
-counters read a tick apart into smoothed token rates (``DemandMeter``, pure).
+"""Reading the autoscaler's signals: each ready replica's vLLM queue and token counters from its
+Prometheus text (the same series dashboards use), the text of a router's ``/metrics``; and
+turning counters read a tick apart into smoothed token rates (``DemandMeter``, pure).
 
-The operator pulls the router's ``/metrics`` rather than the router pushing to the CR: the
+The operator pulls the routers' ``/metrics`` rather than the routers pushing to the CR: the
 operator stays the only writer of replicas, the router needs no write access to the cluster,
-and the numbers are exactly the ones Prometheus records. Replicas whose metrics cannot be read
-within the timeout are left out of the observation (a slow pod must not hold up scaling of the
-others, aibrix #1032, kthena #1403).
+and the numbers are exactly the ones Prometheus records. A read that does not answer within the
+client's timeout gives ``None`` rather than waiting: a slow pod must not hold up scaling of the
+others (aibrix #1032, kthena #1403); what a missing reading means for the decision is
+``decide``'s (it never scales down without it).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = [
-    "DemandMeter",
-    "PodQueue",
-    "RouterSpill",
-    "parse_router",
-    "parse_vllm",
-    "read_pod",
-]
+from gptoss_operator.autoscaling.spill import RouterSpill
+
+__all__ = ["DemandMeter", "PodQueue", "parse_vllm", "read_pod", "read_text"]
 
 
 @dataclass(frozen=True)
@@ -37,76 +33,37 @@ class PodQueue:
     finished: float = 0.0  # vllm:request_success_total over finish reasons (counter)
 
 
-@dataclass(frozen=True)
-class RouterSpill:
-    inflight: int  # gptoss_router_spilled_inflight{model}
-    total: int  # gptoss_router_spilled_requests_total{model}, summed over reasons
-    # Counters of what providers served, over all models (the router's token counter has no
-    # model label): requests, input and output tokens.
-    hosted_requests: float = 0.0
-    hosted_input_tokens: float = 0.0
-    hosted_output_tokens: float = 0.0
-
-
-def _sum(
-    text: str,
-    name: str,
-    model: str | None = None,
-    where: Callable[[dict[str, str]], bool] | None = None,
-) -> float:
-    """Sum of the samples called ``name`` (or ``name_total``), for ``model`` if given."""
-    wanted = {name, f"{name}_total"}
-    total = 0.0
+def parse_vllm(text: str) -> PodQueue:
+    """The queue and counters in a vLLM pod's Prometheus text, summed over label sets."""
+    sums: defaultdict[str, float] = defaultdict(float)
     for metric in text_string_to_metric_families(text):
         for sample in metric.samples:
-            if sample.name not in wanted:
-                continue
-            if model is not None and sample.labels.get("model") != model:
-                continue
-            if where is not None and not where(sample.labels):
-                continue
-            total += sample.value
-    return total
-
-
-def _hosted(labels: dict[str, str]) -> bool:
-    return labels.get("backend") not in ("local", "none")
-
-
-def parse_vllm(text: str) -> PodQueue:
+            sums[sample.name.removesuffix("_total")] += sample.value
     return PodQueue(
-        waiting=int(_sum(text, "vllm:num_requests_waiting")),
-        running=int(_sum(text, "vllm:num_requests_running")),
-        generation_tokens=_sum(text, "vllm:generation_tokens"),
-        prompt_tokens=_sum(text, "vllm:prompt_tokens"),
-        finished=_sum(text, "vllm:request_success"),
+        waiting=int(sums["vllm:num_requests_waiting"]),
+        running=int(sums["vllm:num_requests_running"]),
+        generation_tokens=sums["vllm:generation_tokens"],
+        prompt_tokens=sums["vllm:prompt_tokens"],
+        finished=sums["vllm:request_success"],
     )
 
 
-def parse_router(text: str, model: str) -> RouterSpill:
-    # Requests the router holds for want of a local pod (the model may not spill) are demand
-    # the replicas did not absorb, like spilled ones: they count in ``inflight``.
-    held = _sum(text, "gptoss_router_held_requests", model)
-    return RouterSpill(
-        inflight=int(_sum(text, "gptoss_router_spilled_inflight", model) + held),
-        total=int(_sum(text, "gptoss_router_spilled_requests", model)),
-        hosted_requests=_sum(text, "gptoss_router_requests", where=_hosted),
-        hosted_input_tokens=_sum(
-            text, "gptoss_router_tokens", where=lambda x: _hosted(x) and x["direction"] == "input"
-        ),
-        hosted_output_tokens=_sum(
-            text, "gptoss_router_tokens", where=lambda x: _hosted(x) and x["direction"] == "output"
-        ),
-    )
-
-
-async def read_pod(http: httpx.AsyncClient, url: str) -> PodQueue | None:
-    """A replica's queue, or None if it did not answer within the client's timeout."""
+async def read_text(http: httpx.AsyncClient, url: str) -> str | None:
+    """The body at ``url``, or None if it did not answer (in time, or with 2xx)."""
     try:
         response = await http.get(url)
         response.raise_for_status()
-        return parse_vllm(response.text)
-    except (httpx.HTTPError, ValueError):
+    except httpx.HTTPError:
+        return None
+    return response.text
+
+
+async def read_pod(http: httpx.AsyncClient, url: str) -> PodQueue | None:
+    """A replica's queue, or None if it did not answer in time or not in Prometheus text."""
+    text = await read_text(http, url)
+    try:
+        return None if text is None else parse_vllm(text)
+    except ValueError:
         return None
 
 

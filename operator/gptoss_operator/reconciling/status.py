@@ -15,7 +15,9 @@ Three ``metav1.Condition`` types (docs/sources.md, Conditions):
   ``ReplicasUnavailable`` when some started replicas fail their readiness probe), else
   ``AsExpected``.
 
-A condition keeps its ``lastTransitionTime`` while its status stays the same.
+A condition keeps its ``lastTransitionTime`` while its status stays the same. Conditions of
+other types (the autoscaler's ``MetricsAvailable``) are someone else's: they are kept as found,
+after these three.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from pydantic import ValidationError
 
 from gptoss_operator import names
 from gptoss_operator.api import Condition, GptOssDeploymentStatus, SizingStatus
@@ -242,8 +246,11 @@ def compute_status(
     return GptOssDeploymentStatus(
         observed_generation=generation,
         conditions=[
-            _condition(kind, verdict, generation, before, stamp)
-            for kind, verdict in verdicts.items()
+            *(
+                _condition(kind, verdict, generation, before, stamp)
+                for kind, verdict in verdicts.items()
+            ),
+            *_others(before, set(verdicts)),
         ],
         replicas=deployment.replicas if deployment else 0,
         ready_replicas=deployment.ready_replicas if deployment else 0,
@@ -251,6 +258,19 @@ def compute_status(
         endpoint=names.endpoint(cr_name, namespace),
         sizing=_sizing(sizing) if sizing is not None else None,
     )
+
+
+def _others(before: dict[str, dict[str, Any]], judged: set[ConditionType]) -> list[Condition]:
+    """The conditions of types this module does not judge, as they were (unreadable ones go)."""
+    kept = []
+    for kind, condition in before.items():
+        if kind in judged:
+            continue
+        try:
+            kept.append(Condition.model_validate(condition))
+        except ValidationError:
+            continue
+    return kept
 
 
 def _sizing(sizing: Sizing) -> SizingStatus:
