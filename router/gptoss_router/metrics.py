@@ -184,6 +184,16 @@ class RouterMetrics:
                 registry=registry,
             )
         )
+        self.benched = Children(
+            Gauge(
+                "gptoss_router_benched_backends",
+                "Backends out of rotation now, by backend (a provider, or local for pods) and why "
+                "(spent: the provider said it is out of quota; ejected: outlier detection), "
+                "whichever router replica benched them.",
+                ["backend", "why"],
+                registry=registry,
+            )
+        )
         self.store_up = Gauge(
             "gptoss_router_store_up",
             "1 while the shared state store answers, 0 while it does not.",

@@ -104,7 +104,10 @@ async def test_a_provider_that_said_it_is_spent_is_not_tried_again_until_its_res
     async with running_router(settings(pods=[]), upstreams) as client:
         await client.post("/v1/chat/completions", json=CHAT)
         await client.post("/v1/chat/completions", json=CHAT)
+        metrics = (await client.get("/metrics")).text
     assert upstreams.hosts() == ["groq.test", "fireworks.test", "fireworks.test"]
+    assert 'gptoss_router_benched_backends{backend="groq",why="spent"} 1.0' in metrics
+    assert 'gptoss_router_benched_backends{backend="fireworks",why="spent"} 0.0' in metrics
 
 
 async def test_connect_errors_everywhere_give_502_in_openai_shape() -> None:

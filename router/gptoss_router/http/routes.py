@@ -96,6 +96,18 @@ def _spilled_inflight(metrics: RouterMetrics) -> dict[str, float]:
 
 def _refresh_gauges(state: State, metrics: RouterMetrics) -> None:
     backends = state.shared.backends
+    local = {pod.url for pod in backends.pools}
+    for why, keys in (
+        ("spent", backends.limits.spent_until()),
+        ("ejected", backends.health.ejected_until()),
+    ):
+        counts = dict.fromkeys(backends.provider_names(), 0) | {"local": 0}
+        for key in keys:
+            label = "local" if key in local else key
+            if label in counts:
+                counts[label] += 1
+        for label, count in counts.items():
+            metrics.benched.labels(label, why).set(count)
     for model, cfg in backends.models.items():
         views = [backends.pod_view(p, scraped=cfg.local.scrape) for p in backends.pools.pods(model)]
         fresh = [v for v in views if v.fresh and not v.ejected]

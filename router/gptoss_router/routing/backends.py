@@ -151,6 +151,10 @@ class Backends:
             entry.price,
         )
 
+    def provider_names(self) -> list[str]:
+        """Every configured provider's name."""
+        return list(self._providers)
+
     def provider(self, name: str) -> ProviderConfig:
         """The configured provider ``name``."""
         return self._providers[name]
