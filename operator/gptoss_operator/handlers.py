@@ -20,6 +20,7 @@ from gptoss_operator import names
 from gptoss_operator.autoscaling.loop import Autoscaler
 from gptoss_operator.errors import InvalidSpec, KubeConflict, KubeRejected, KubeUnavailable
 from gptoss_operator.kube import Kube
+from gptoss_operator.reconciling.reconcile import vllm_clients
 from gptoss_operator.reconciling.runner import Runner
 from gptoss_operator.settings import OperatorSettings
 
@@ -57,6 +58,12 @@ def build_registry(
         settings: kopf.OperatorSettings, memo: kopf.Memo, logger: Any, **_: Any
     ) -> None:
         configure(settings)
+        if vllm_clients(operator_settings) is None:
+            logger.warning(
+                "vLLM pods are not fenced: any pod may reach their port 8000. Set "
+                "GPTOSS_OPERATOR_VLLM_CLIENTS_NAMESPACE and GPTOSS_OPERATOR_VLLM_CLIENT_LABELS "
+                "(the chart does) for a NetworkPolicy per GptOssDeployment"
+            )
         http = httpx.AsyncClient(timeout=httpx.Timeout(1.0))
         autoscaler = Autoscaler(kube, operator_settings, http, namespaces=namespaces)
         memo["http"] = http

@@ -66,6 +66,7 @@ MANAGED_KINDS = frozenset(
         ("v1", "ConfigMap"),
         ("v1", "Event"),
         ("policy/v1", "PodDisruptionBudget"),
+        ("networking.k8s.io/v1", "NetworkPolicy"),
         ("batch/v1", "Job"),
         ("gptoss.dev/v1alpha1", "GptOssDeployment"),
     }

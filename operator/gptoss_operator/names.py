@@ -1,7 +1,8 @@
 """Names, labels and selectors of everything a GptOssDeployment owns (pure).
 
 One CR ``<name>`` owns: Deployment ``<name>-vllm``, Service ``<name>``, PodDisruptionBudget
-``<name>-vllm``, and when weights are cached: PVC ``<name>-weights`` and Job ``<name>-download``.
+``<name>-vllm``, NetworkPolicy ``<name>-vllm`` when the operator fences vLLM pods, and when
+weights are cached: PVC ``<name>-weights`` and Job ``<name>-download``.
 Pods carry ``gptoss.dev/deployment=<name>``; that selector is the CR's ``status.selector``,
 which the ``/scale`` subresource hands to HPA and KEDA.
 """
@@ -29,6 +30,10 @@ def service_name(cr_name: str) -> str:
 
 
 def pdb_name(cr_name: str) -> str:
+    return f"{cr_name}-vllm"
+
+
+def fence_name(cr_name: str) -> str:
     return f"{cr_name}-vllm"
 
 

@@ -59,6 +59,20 @@ class OperatorSettings(BaseSettings):
     )
     router_metrics_port: int = Field(8080, ge=1, le=65535, description="router pods' port")
     router_metrics_path: str = Field("/metrics", description="router pods' metrics path")
+    vllm_clients_namespace: str | None = Field(
+        None,
+        description=(
+            "namespace of the router and operator pods, the only ones allowed to reach vLLM's "
+            "port (a NetworkPolicy per GptOssDeployment); unset, no NetworkPolicy is made"
+        ),
+    )
+    vllm_client_labels: list[dict[str, str]] = Field(
+        default_factory=list,
+        description=(
+            "labels of the pods in vllm_clients_namespace allowed to reach vLLM's port, one map "
+            'per kind of pod, as JSON: [{"app.kubernetes.io/component": "router"}, ...]'
+        ),
+    )
 
     @property
     def router_urls(self) -> tuple[str, ...]:

@@ -6,13 +6,14 @@ from typing import Any
 
 from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.children.deployment import Owner, PodExtras, build_deployment
+from gptoss_operator.children.fence import Clients, build_fence
 from gptoss_operator.children.network import build_pdb, build_service
 from gptoss_operator.children.probes import STARTUP_PERIOD_SECONDS
 from gptoss_operator.children.storage import build_download_job
 from gptoss_operator.placement.gpus import product_named
 from gptoss_operator.placement.sizing import size_spec
 from gptoss_operator.placement.weights import plan_weights
-from gptoss_operator.reconciling.reconcile import plan
+from gptoss_operator.reconciling.reconcile import plan, vllm_clients
 from gptoss_operator.settings import OperatorSettings
 
 OWNER = Owner(name="chat", namespace="ml", uid="0000-1111")
@@ -216,6 +217,7 @@ def test_every_child_is_owned_by_the_cr_so_deleting_it_cleans_up() -> None:
         _deployment(H100_120B),
         build_service(OWNER, "gpt-oss-120b"),
         build_pdb(OWNER, "gpt-oss-120b"),
+        build_fence(OWNER, "gpt-oss-120b", Clients("gptoss", ({"app": "router"},))),
     ]
     for child in children:
         (reference,) = child["metadata"]["ownerReferences"]
@@ -229,3 +231,30 @@ def test_the_service_selects_exactly_the_replicas_the_deployment_runs() -> None:
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert all(labels[k] == v for k, v in service["spec"]["selector"].items())
+
+
+ROUTER = {"app.kubernetes.io/instance": "gptoss", "app.kubernetes.io/component": "router"}
+OPERATOR = {"app.kubernetes.io/instance": "gptoss", "app.kubernetes.io/component": "operator"}
+
+
+def test_only_the_router_and_the_operator_reach_the_vllm_port() -> None:
+    fence = build_fence(OWNER, "gpt-oss-120b", Clients("gptoss", (ROUTER, OPERATOR)))
+    deployment = _deployment(H100_120B)
+    assert fence["kind"] == "NetworkPolicy"
+    assert fence["spec"]["podSelector"] == deployment["spec"]["selector"]
+    assert fence["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = fence["spec"]["ingress"]
+    assert rule["ports"] == [{"port": 8000, "protocol": "TCP"}]
+    in_gptoss = {"matchLabels": {"kubernetes.io/metadata.name": "gptoss"}}
+    assert rule["from"] == [
+        {"namespaceSelector": in_gptoss, "podSelector": {"matchLabels": ROUTER}},
+        {"namespaceSelector": in_gptoss, "podSelector": {"matchLabels": OPERATOR}},
+    ]
+
+
+def test_vllm_pods_are_fenced_only_when_the_settings_name_both_namespace_and_pods() -> None:
+    assert vllm_clients(OperatorSettings()) is None
+    assert vllm_clients(OperatorSettings(vllm_clients_namespace="gptoss")) is None
+    assert vllm_clients(OperatorSettings(vllm_client_labels=[ROUTER])) is None
+    both = OperatorSettings(vllm_clients_namespace="gptoss", vllm_client_labels=[ROUTER])
+    assert vllm_clients(both) == Clients("gptoss", (ROUTER,))

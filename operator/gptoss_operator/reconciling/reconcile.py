@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from gptoss_operator import names
 from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.children.deployment import Owner, PodExtras, build_deployment, vllm_args
+from gptoss_operator.children.fence import Clients, build_fence
 from gptoss_operator.children.network import build_pdb, build_service
 from gptoss_operator.children.storage import build_download_job, build_weights_claim
 from gptoss_operator.errors import GptOssError, InvalidSpec
@@ -30,7 +31,7 @@ from gptoss_operator.reconciling.reasons import WARNINGS
 from gptoss_operator.reconciling.status import compute_status, to_wire
 from gptoss_operator.settings import OperatorSettings
 
-__all__ = ["Event", "Outcome", "Plan", "ensure", "plan", "reconcile"]
+__all__ = ["Event", "Outcome", "Plan", "ensure", "plan", "reconcile", "vllm_clients"]
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,13 @@ def pod_extras(spec: GptOssDeploymentSpec) -> PodExtras:
         priority_class_name=pod.priority_class_name,
         service_account_name=pod.service_account_name,
     )
+
+
+def vllm_clients(settings: OperatorSettings) -> Clients | None:
+    """Who may reach vLLM pods, if the operator fences them (both settings given)."""
+    if not (settings.vllm_clients_namespace and settings.vllm_client_labels):
+        return None
+    return Clients(settings.vllm_clients_namespace, tuple(settings.vllm_client_labels))
 
 
 def _events(previous: dict[str, Any], status: dict[str, Any]) -> tuple[Event, ...]:
@@ -189,6 +197,8 @@ def reconcile(
         )
         ensure(kube, build_service(owner, spec.model))
         ensure(kube, build_pdb(owner, spec.model))
+        if (clients := vllm_clients(settings)) is not None:
+            ensure(kube, build_fence(owner, spec.model, clients))
     else:
         deployment = kube.get(
             "apps/v1", "Deployment", owner.namespace, names.deployment_name(owner.name)
