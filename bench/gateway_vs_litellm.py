@@ -1,14 +1,18 @@
 """Gateway overhead side by side: direct vs through gptoss vs through LiteLLM's proxy.
 
     .venv/bin/python bench/gateway_vs_litellm.py [--seconds 5] [--concurrency 1,16,64,256]
-        [--open-rate 1000] [--litellm-version 1.108.5] [--no-litellm]
+        [--open-rate 1000] [--litellm-version 1.108.5] [--no-litellm] [--no-store]
 
 One fake OpenAI-compatible upstream (Go, answers at once; a stream is 20 content events, a
 finish event, a usage event and [DONE], each flushed on its own) serves all three paths:
 
 - direct: the load generator calls the upstream;
 - gptoss: ``python -m gptoss_router --config`` with one static local pool holding the upstream
-  and one app key (so the bearer check runs, as in production);
+  and one app key (so the bearer check runs, as in production), state in the process;
+- gptoss+store: the same router sharing state through a real redis-server (started here, on
+  CPU 0), its app under requests- and tokens-per-minute limits and daily and monthly dollar
+  budgets set high enough never to refuse, so every request is admitted through the leases and
+  every answer settled and synced, as with several replicas;
 - LiteLLM: ``litellm --config`` (``litellm[proxy]`` from PyPI in its own venv under
   ~/.cache/gptoss/litellm-venv-VERSION), one uvicorn worker (uvloop), no database, a master
   key, spend and error logs off, debug logging off, LITELLM_LOG=ERROR, LITELLM_MODE=PRODUCTION
@@ -44,6 +48,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from gptoss_localkube.redis_server import RedisServer, ensure_redis
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("GPTOSS_CACHE", str(Path.home() / ".cache" / "gptoss")))
@@ -184,8 +190,21 @@ def base_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("GPTOSS_ROUTER_", "LITELLM"))}
 
 
-def gptoss_config(port: int, upstream: int) -> dict[str, Any]:
+def gptoss_config(
+    port: int, upstream: int, *, store_url: str | None = None, store_password: str = ""
+) -> dict[str, Any]:
+    app: dict[str, Any] = {"name": "bench", "key": KEY}
+    extra: dict[str, Any] = {}
+    if store_url is not None:
+        app["limits"] = {
+            "requests_per_minute": 100_000_000,
+            "tokens_per_minute": 10_000_000_000,
+            "dollars_per_day": 1_000_000.0,
+            "dollars_per_month": 10_000_000.0,
+        }
+        extra["store"] = {"url": store_url, "key": store_password}
     return {
+        **extra,
         "host": "127.0.0.1",
         "port": port,
         "log_level": "warning",
@@ -199,7 +218,7 @@ def gptoss_config(port: int, upstream: int) -> dict[str, Any]:
                 }
             }
         },
-        "apps": [{"name": "bench", "key": KEY}],
+        "apps": [app],
     }
 
 
@@ -290,7 +309,8 @@ def main() -> int:
     parser.add_argument("--concurrency", default="1,16,64,256")
     parser.add_argument("--open-rate", type=float, default=1000.0, help="0 skips the open loop")
     parser.add_argument("--litellm-version", default=LITELLM_VERSION)
-    parser.add_argument("--no-litellm", action="store_true", help="direct and gptoss only")
+    parser.add_argument("--no-litellm", action="store_true", help="leave LiteLLM out")
+    parser.add_argument("--no-store", action="store_true", help="leave gptoss+store out")
     parser.add_argument("--out", type=Path, default=RESULT)
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
@@ -301,6 +321,7 @@ def main() -> int:
     gwload = ensure_gwload()
     litellm = None if args.no_litellm else ensure_litellm(args.litellm_version)
     upstream_port, gptoss_port, litellm_port = free_port(), free_port(), free_port()
+    stored_port = free_port()
     base_env = {
         k: v for k, v in os.environ.items() if not k.startswith(("GPTOSS_ROUTER_", "LITELLM"))
     }
@@ -330,6 +351,19 @@ def main() -> int:
                    [sys.executable, "-m", "gptoss_router", "--config", str(work / "gptoss.json")],
                    work / "gptoss.log", base_env)
         )  # fmt: skip
+        if not args.no_store:
+            redis = stack.enter_context(RedisServer(binary=ensure_redis()))
+            os.sched_setaffinity(redis.pid or 0, {CLIENT_CPU})
+            config = gptoss_config(
+                stored_port, upstream_port, store_url=redis.url, store_password=redis.password
+            )
+            (work / "stored.json").write_text(json.dumps(config))
+            pids["gptoss+store"] = stack.enter_context(
+                pinned("gptoss+store", GATEWAY_CPU,
+                       [sys.executable, "-m", "gptoss_router", "--config",
+                        str(work / "stored.json")],
+                       work / "gptoss+store.log", base_env)
+            )  # fmt: skip
         if litellm is not None:
             pids["litellm"] = stack.enter_context(
                 pinned("litellm", GATEWAY_CPU,
@@ -338,7 +372,12 @@ def main() -> int:
                        work / "litellm.log", {**base_env, **LITELLM_ENV})
             )  # fmt: skip
         print(f"  gwload    CPU {CLIENT_CPU}: taskset -c {CLIENT_CPU} {gwload} load ...")
-        ports = {"direct": upstream_port, "gptoss": gptoss_port, "litellm": litellm_port}
+        ports = {
+            "direct": upstream_port,
+            "gptoss": gptoss_port,
+            "gptoss+store": stored_port,
+            "litellm": litellm_port,
+        }
         targets = ["direct", *pids]
         for name in pids:
             wait_ready(name, ports[name], work / f"{name}.log")
@@ -397,7 +436,7 @@ def print_cell(cell: dict[str, Any], targets: list[str]) -> None:
     direct = cell["direct"]
     print(f"\n{mode}, {cell['concurrency']} concurrent")
     print(
-        f"  {'path':<8}{'req/s':>9}{'x direct':>9}{'p50 ms':>9}{'p99 ms':>9}{'+p50 ms':>9}"
+        f"  {'path':<14}{'req/s':>9}{'x direct':>9}{'p50 ms':>9}{'p99 ms':>9}{'+p50 ms':>9}"
         f"{'+p99 ms':>9}{'+TTFT p50':>10}{'errors':>7}{'gw CPU%':>8}"
     )
     for name in targets:
@@ -407,7 +446,7 @@ def print_cell(cell: dict[str, Any], targets: list[str]) -> None:
         cpu = r["gateway_cpu_pct"].get(name) if added else None
         show_ttft = added and cell["stream"]
         print(
-            f"  {name:<8}{r['rps']:>9.0f}{r['rps'] / direct['rps']:>9.3f}{lat['p50']:>9.2f}"
+            f"  {name:<14}{r['rps']:>9.0f}{r['rps'] / direct['rps']:>9.3f}{lat['p50']:>9.2f}"
             f"{lat['p99']:>9.2f}"
             f"{_fmt(lat['p50'] - direct['latency_ms']['p50'] if added else None, '9.2f')}"
             f"{_fmt(lat['p99'] - direct['latency_ms']['p99'] if added else None, '9.2f')}"
@@ -418,37 +457,44 @@ def print_cell(cell: dict[str, Any], targets: list[str]) -> None:
         print(
             f"  gptoss / LiteLLM requests/s: {cell['gptoss']['rps'] / cell['litellm']['rps']:.1f}x"
         )
+    if "gptoss+store" in cell and cell["gptoss"]["rps"] > 0:
+        stored, alone = cell["gptoss+store"], cell["gptoss"]
+        print(
+            f"  gptoss+store / gptoss requests/s: {stored['rps'] / alone['rps']:.3f}, "
+            f"+p50 {stored['latency_ms']['p50'] - alone['latency_ms']['p50']:+.3f} ms"
+        )
 
 
 def print_summary(results: dict[str, Any], targets: list[str], levels: list[int]) -> None:
-    print("\nrequests/s, gptoss / LiteLLM (goal >= 25x at 64 concurrent):")
-    print(f"  {'mode':<8}" + "".join(f"{c:>9}" for c in levels))
-    for stream in (False, True):
-        row = []
-        for cell in results["cells"]:
-            if cell["stream"] != stream:
-                continue
-            lite = cell.get("litellm", {}).get("rps", 0)
-            row.append(f"{cell['gptoss']['rps'] / lite:>8.1f}x" if lite else f"{'-':>9}")
-        print(f"  {'stream' if stream else 'json':<8}" + "".join(row))
+    for name in [t for t in targets if t.startswith("gptoss")]:
+        print(f"\nrequests/s, {name} / LiteLLM (goal >= 25x at 64 concurrent):")
+        print(f"  {'mode':<14}" + "".join(f"{c:>9}" for c in levels))
+        for stream in (False, True):
+            row = []
+            for cell in results["cells"]:
+                if cell["stream"] != stream:
+                    continue
+                lite = cell.get("litellm", {}).get("rps", 0)
+                row.append(f"{cell[name]['rps'] / lite:>8.1f}x" if lite else f"{'-':>9}")
+            print(f"  {'stream' if stream else 'json':<14}" + "".join(row))
     if results["open_loop"]:
         print("\nopen loop at a fixed rate (non-streaming; latency from the scheduled start):")
         print(
-            f"  {'path':<8}{'rate':>7}{'done/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'+p99 ms':>9}"
+            f"  {'path':<14}{'rate':>7}{'done/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'+p99 ms':>9}"
             f"{'errors':>7}"
         )
         direct = next(r for r in results["open_loop"] if r["target"] == "direct")
         for r in results["open_loop"]:
             added = r["latency_ms"]["p99"] - direct["latency_ms"]["p99"]
             print(
-                f"  {r['target']:<8}{r['rate']:>7.0f}{r['rps']:>8.0f}{r['latency_ms']['p50']:>9.2f}"
-                f"{r['latency_ms']['p99']:>9.2f}"
+                f"  {r['target']:<14}{r['rate']:>7.0f}{r['rps']:>8.0f}"
+                f"{r['latency_ms']['p50']:>9.2f}{r['latency_ms']['p99']:>9.2f}"
                 f"{_fmt(added if r['target'] != 'direct' else None, '9.2f')}{r['errors']:>7}"
             )  # fmt: skip
     print("\nRSS MiB     idle  peak (VmHWM)  end")
     for name in targets[1:]:
         idle, peak = results["idle_rss_mib"][name], results["peak_rss_mib"][name]
-        print(f"  {name:<8}{idle:>6.0f}{peak:>14.0f}{results['end_rss_mib'][name]:>6.0f}")
+        print(f"  {name:<14}{idle:>6.0f}{peak:>14.0f}{results['end_rss_mib'][name]:>6.0f}")
 
 
 if __name__ == "__main__":
