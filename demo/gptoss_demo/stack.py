@@ -20,6 +20,7 @@ from gptoss_localkube.cluster import ClusterInfo, LocalCluster
 from gptoss_localkube.kubeapi import wait_until
 from gptoss_localkube.net import answers, free_port, listening
 from gptoss_localkube.processes import Supervisor
+from gptoss_localkube.redis_server import RedisServer, ensure_redis
 from gptoss_localkube.toolchain import Toolchain, ensure_toolchain
 
 __all__ = ["PROVIDERS", "Stack", "running_stack"]
@@ -66,17 +67,31 @@ class Stack:
 
 # The key the demo's clients present: the router is closed to callers without an app key.
 DEMO_APP_KEY = "demo-app-key"
+STORE_PASSWORD_ENV = "GPTOSS_DEMO_STORE_PASSWORD"  # noqa: S105 - a variable name
 
 
-def router_config(port: int, providers: dict[str, str], namespace: str) -> dict[str, Any]:
-    """The router's configuration: pods and spillover rules come from the cluster's CRs."""
+def router_config(
+    port: int, providers: dict[str, str], namespace: str, *, store_url: str | None = None
+) -> dict[str, Any]:
+    """The router's configuration: pods and spillover rules come from the cluster's CRs; state
+    (limits, spend, benches) in the Redis at ``store_url``, its password from the environment."""
+    store = {"store": {"url": store_url, "key_env": STORE_PASSWORD_ENV}} if store_url else {}
     return {
+        **store,
         "host": "127.0.0.1",
         "port": port,
         "log_level": "warning",
         "discovery": "kubernetes",
         "namespace": namespace,
-        "apps": [{"name": "demo", "key": DEMO_APP_KEY}],
+        "apps": [
+            {
+                "name": "demo",
+                "key": DEMO_APP_KEY,
+                # Far above what the story sends: the limits and budget are enforced (every
+                # answer carries x-ratelimit-* headers) without ever refusing the demo.
+                "limits": {"requests_per_minute": 60_000, "dollars_per_day": 50.0},
+            }
+        ],
         "providers": [
             {
                 "name": name,
@@ -101,9 +116,13 @@ def running_stack(
     toolchain = ensure_toolchain()
     say("starting etcd, kube-apiserver, controller manager, scheduler and KWOK GPU nodes")
     processes = Supervisor(workdir / "logs")
-    with LocalCluster(toolchain, pod_network=pod_network) as info:
+    say("starting redis-server, the routers' shared state store")
+    with (
+        RedisServer(binary=ensure_redis()) as store,
+        LocalCluster(toolchain, pod_network=pod_network) as info,
+    ):
         try:
-            stack = _start(toolchain, info, processes, workdir, say)
+            stack = _start(toolchain, info, processes, workdir, say, store)
             yield stack
         finally:
             say("stopping the router, the operator and the simulators")
@@ -116,6 +135,7 @@ def _start(
     processes: Supervisor,
     workdir: Path,
     say: Callable[[str], None],
+    store: RedisServer,
 ) -> Stack:
     say(f"cluster up in {info.timings['total']:.1f}s; installing the GptOssDeployment CRD")
     kubectl = [str(toolchain.kubectl), f"--kubeconfig={info.kubeconfig}"]
@@ -169,12 +189,14 @@ def _start(
     say("starting the router (pods discovered from the cluster, spillover from the CRs)")
     router_port = free_port()
     config = workdir / "router.yaml"
-    config.write_text(yaml.safe_dump(router_config(router_port, providers, NAMESPACE)))
+    config.write_text(
+        yaml.safe_dump(router_config(router_port, providers, NAMESPACE, store_url=store.url))
+    )
     keys = {f"{name.upper()}_API_KEY": key for name, key in DEMO_KEYS.items()}
     processes.start(
         "router",
         [sys.executable, "-m", "gptoss_router", "--config", str(config)],
-        env={"KUBECONFIG": str(info.kubeconfig), **keys},
+        env={"KUBECONFIG": str(info.kubeconfig), STORE_PASSWORD_ENV: store.password, **keys},
     )
     router_url = f"http://127.0.0.1:{router_port}"
     wait_until(
