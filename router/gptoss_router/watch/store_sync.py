@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from gptoss_router.metrics import RouterMetrics
@@ -118,7 +118,6 @@ class StoreSync:
         for key in [k for k, until in self._published.items() if until <= mono]:
             del self._published[key]
 
-    def _apply_inflight(self, peer: dict[str, int] | object) -> None:
-        counts = peer if isinstance(peer, dict) else {}
+    def _apply_inflight(self, peer: Mapping[str, int]) -> None:
         for pod in self.backends.pools:
-            pod.peer_inflight = int(counts.get(pod.url, 0))
+            pod.peer_inflight = peer.get(pod.url, 0)
