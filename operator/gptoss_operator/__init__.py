@@ -2,9 +2,11 @@
 
 Layers, top down; a layer imports only those below it (import-linter checks it, ``make lint``)::
 
-    __main__                     start Kopf with the settings and a Kube
+    __main__                     start Kopf with the settings and a Kube (when leading)
     handlers                     Kopf decorators only, and error translation
-    reconciling | autoscaling    one reconcile and its runner; replicas from demand (independent)
+    reconciling | autoscaling | leading
+                                 one reconcile and its runner; replicas from demand; the Lease
+                                 that lets one replica of several run (independent)
     children                     pure builders of the owned objects
     placement                    GPUs, recipes, sizing, weights (pure)
     kube                         the only module that talks to the API server
@@ -12,8 +14,9 @@ Layers, top down; a layer imports only those below it (import-linter checks it, 
     errors
 
 The builders and deciders (``placement``, ``children``, ``api``, ``autoscaling.decide``,
-``autoscaling.economics``, ``reconciling.status``, ``reconciling.drift``) never import ``kube``,
-Kopf or an HTTP client.
+``autoscaling.economics``, ``autoscaling.spill``, ``autoscaling.blindness``,
+``autoscaling.policies``, ``leading.lease``, ``reconciling.status``, ``reconciling.drift``) never
+import ``kube``, Kopf or an HTTP client.
 """
 
 __version__ = "0.1.0"

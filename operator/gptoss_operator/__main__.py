@@ -1,21 +1,58 @@
 """``gptoss-operator``: run the operator against the cluster of the pod or of a kubeconfig.
 
 gptoss-operator [--namespace NS ...] [--kubeconfig PATH] [--liveness URL] [--verbose]
+
+With ``GPTOSS_OPERATOR_LEADER_ELECTION_LEASE`` set, several replicas may run: each stands by
+until it holds that Lease, and only the holder runs the operator (``gptoss_operator.leading``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import importlib.metadata
+import logging
 import os
+import socket
 import sys
-from typing import Any
+import uuid
+from typing import Any, NoReturn
 
 import kopf
 
 from gptoss_operator.handlers import build_registry
 from gptoss_operator.kube import connect
+from gptoss_operator.leading.elector import Elector, run_elected
+from gptoss_operator.leading.lease import Timing
 from gptoss_operator.settings import OperatorSettings
+
+LOST_LEASE_EXIT = 3  # the pod restarts and stands by
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Identified(kopf.ConnectionInfo):
+    """Kopf's connection with this replica's name in its user agent (Kopf keeps a User-Agent
+    header it is given and adds ``kopf/<version>`` only when there is none)."""
+
+    user_agent: str = ""
+
+    def as_http_headers(self) -> dict[str, str]:
+        return {**super().as_http_headers(), "User-Agent": self.user_agent}
+
+
+def _identified(info: kopf.ConnectionInfo | None, identity: str) -> kopf.ConnectionInfo | None:
+    if info is None:
+        return None
+    fields = {f.name: getattr(info, f.name) for f in dataclasses.fields(info)}
+    agent = f"kopf/{importlib.metadata.version('kopf')} gptoss-operator ({identity})"
+    return _Identified(**fields, user_agent=agent)
+
+
+def _lost() -> NoReturn:
+    logging.getLogger("gptoss_operator.leading").error("exiting: another replica may lead now")
+    logging.shutdown()
+    os._exit(LOST_LEASE_EXIT)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = OperatorSettings()
-    kube = connect(args.kubeconfig)
+    identity = settings.leader_election_identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+    kube = connect(args.kubeconfig, identity=identity)
     registry = build_registry(settings, kube, namespaces=tuple(args.namespace))
 
     if args.kubeconfig:
@@ -49,19 +87,42 @@ def main(argv: list[str] | None = None) -> int:
         if not args.kubeconfig:
             in_cluster = kopf.login_with_service_account(**kwargs)
             if in_cluster is not None:
-                return in_cluster
-        return kopf.login_with_kubeconfig(**kwargs)
+                return _identified(in_cluster, identity)
+        return _identified(kopf.login_with_kubeconfig(**kwargs), identity)
 
     kopf.configure(verbose=args.verbose)
-    asyncio.run(
-        kopf.operator(
+
+    async def operate() -> None:
+        await kopf.operator(
             registry=registry,
             standalone=True,
             clusterwide=not args.namespace,
             namespaces=args.namespace,
             liveness_endpoint=args.liveness,
         )
+
+    if not settings.leader_election_lease:
+        asyncio.run(operate())
+        return 0
+    assert settings.leader_election_namespace is not None  # checked by OperatorSettings
+    elector = Elector(
+        kube,
+        settings.leader_election_namespace,
+        settings.leader_election_lease,
+        identity,
+        Timing(
+            settings.leader_election_lease_seconds,
+            settings.leader_election_renew_deadline_seconds,
+            settings.leader_election_retry_seconds,
+        ),
     )
+    logger = logging.getLogger("gptoss_operator.leading")
+    try:
+        asyncio.run(
+            run_elected(elector, operate, liveness=args.liveness, on_lost=_lost, logger=logger)
+        )
+    finally:
+        elector.release()  # the loop and its threads are done: no write of ours can follow
     return 0
 
 

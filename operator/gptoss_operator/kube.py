@@ -67,6 +67,7 @@ MANAGED_KINDS = frozenset(
         ("v1", "Event"),
         ("policy/v1", "PodDisruptionBudget"),
         ("networking.k8s.io/v1", "NetworkPolicy"),
+        ("coordination.k8s.io/v1", "Lease"),
         ("batch/v1", "Job"),
         ("gptoss.dev/v1alpha1", "GptOssDeployment"),
     }
@@ -76,10 +77,19 @@ MANAGED_KINDS = frozenset(
 class Kube:
     """Synchronous calls through one shared kubernetes ``ApiClient`` (safe across threads)."""
 
-    def __init__(self, api: client.ApiClient, *, field_manager: str = FIELD_MANAGER) -> None:
-        api.user_agent = f"{field_manager}/{__version__}"
+    def __init__(
+        self,
+        api: client.ApiClient,
+        *,
+        field_manager: str = FIELD_MANAGER,
+        identity: str | None = None,
+    ) -> None:
+        """``identity`` names this process (an operator replica) in its user agent and in the
+        Events it posts, so the API server's audit log tells replicas apart."""
+        api.user_agent = f"{field_manager}/{__version__}" + (f" ({identity})" if identity else "")
         self._api = api
         self._field_manager = field_manager
+        self._instance = identity or field_manager
         self._lock = threading.Lock()
         self._dynamic: DynamicClient | None = None
         self._resources: dict[tuple[str, str], Resource] = {}
@@ -201,7 +211,7 @@ class Kube:
             message=message[:1024],
             source=client.V1EventSource(component=self._field_manager),
             reporting_component=f"gptoss.dev/{self._field_manager}",
-            reporting_instance=self._field_manager,
+            reporting_instance=self._instance,
             first_timestamp=stamp,
             last_timestamp=stamp,
             count=1,
@@ -214,6 +224,15 @@ class Kube:
         self._patch_subresource(
             api_version, kind, namespace, name, "scale", {"spec": {"replicas": replicas}}
         )
+
+    def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """PUT ``obj`` whole; at its ``metadata.resourceVersion`` if set (else ``KubeConflict``)."""
+        meta = obj["metadata"]
+        resource = self._resource(obj["apiVersion"], obj["kind"])
+        with _answers("PUT", _path(resource, meta.get("namespace"), meta["name"])):
+            return _dict(
+                resource.replace(body=obj, name=meta["name"], namespace=meta.get("namespace"))
+            )
 
     def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
@@ -291,15 +310,15 @@ def _message(body: Any) -> str:
         return text
 
 
-def connect(kubeconfig: str | None = None) -> Kube:
+def connect(kubeconfig: str | None = None, *, identity: str | None = None) -> Kube:
     """A Kube for the pod's service account in a cluster, else for the local kubeconfig."""
     from kubernetes import config
 
     if kubeconfig is None:
         try:
             config.load_incluster_config()  # type: ignore[no-untyped-call]
-            return Kube(client.ApiClient())
+            return Kube(client.ApiClient(), identity=identity)
         except config.ConfigException:
             pass
     api = config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-    return Kube(api)
+    return Kube(api, identity=identity)

@@ -3,7 +3,9 @@ and passed down; nothing else reads the environment."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["OperatorSettings"]
@@ -59,6 +61,28 @@ class OperatorSettings(BaseSettings):
     )
     router_metrics_port: int = Field(8080, ge=1, le=65535, description="router pods' port")
     router_metrics_path: str = Field("/metrics", description="router pods' metrics path")
+    leader_election_lease: str | None = Field(
+        None,
+        description=(
+            "name of the coordination.k8s.io Lease the operator's replicas elect a leader with;"
+            " unset, this process acts alone (one replica only)"
+        ),
+    )
+    leader_election_namespace: str | None = Field(
+        None, description="namespace of that Lease (required with it)"
+    )
+    leader_election_identity: str | None = Field(
+        None, description="this replica's name in the Lease (unset: host name and a random id)"
+    )
+    leader_election_lease_seconds: int = Field(
+        8, ge=2, description="how long a standby waits after the last renewal it saw"
+    )
+    leader_election_renew_deadline_seconds: float = Field(
+        6.0, gt=0, description="how long the leader keeps trying to renew before it stops"
+    )
+    leader_election_retry_seconds: float = Field(
+        1.0, gt=0, description="how often the leader renews and a standby tries to take over"
+    )
     vllm_clients_namespace: str | None = Field(
         None,
         description=(
@@ -73,6 +97,12 @@ class OperatorSettings(BaseSettings):
             'per kind of pod, as JSON: [{"app.kubernetes.io/component": "router"}, ...]'
         ),
     )
+
+    @model_validator(mode="after")
+    def _lease_has_a_namespace(self) -> Self:
+        if self.leader_election_lease and not self.leader_election_namespace:
+            raise ValueError("leader_election_lease needs leader_election_namespace")
+        return self
 
     @property
     def router_urls(self) -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ class Write:
     subresource: str
     namespace: str
     name: str
+    received: dt.datetime | None = None  # when the API server received the request
 
     def __str__(self) -> str:
         target = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
@@ -45,6 +47,11 @@ def writes_since(log: Path, offset: int) -> list[Write]:
                 subresource=ref.get("subresource", ""),
                 namespace=ref.get("namespace", ""),
                 name=ref.get("name", ""),
+                received=_time(event.get("requestReceivedTimestamp")),
             )
         )
     return found
+
+
+def _time(text: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
