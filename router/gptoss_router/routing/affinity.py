@@ -1,0 +1,131 @@
+"""Which local pod holds a request's prefix: consistent hashing with bounded load (pure).
+
+vLLM skips the prefill of prompt blocks it still has in its prefix cache, so a conversation's
+next turn is fastest on the pod that served the last one. Every turn of a conversation resends
+the same beginning: the system and developer messages, the tool schemas, the first user message.
+A hash of that beginning names the conversation (``prefix_key``). OpenAI's ``prompt_cache_key``
+names it when the caller sets one. Conversations of one app share the system prompt and tools
+but differ from their first user message on, so they spread over the pods, and each pod caches
+the shared part once.
+
+The key is placed on a hash ring of the pods (``Ring``, 64 virtual nodes each) and the request
+goes to the first pod clockwise whose load stays within ``bound`` times the mean
+(``choose``). This is consistent hashing with bounded loads (Mirrokni, Thorup and Zadimoghaddam,
+2016), the scheme of KubeAI's PrefixHash, whose cap is 125 % of the mean. Every router replica
+builds the same ring from the same pods, so each sends a conversation to the same pod without
+asking the others. A pod that is saturated, ejected or gone drops out of the walk, and its
+conversations go to the next pod on the ring, the same one on every replica. Pods that come
+and go move only the conversations they held.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+__all__ = ["BOUND", "Ring", "choose", "prefix_key"]
+
+BOUND = 1.25  # KubeAI's default cap: no pod above 125 % of the mean load
+_VNODES = 64
+_MAX_KEY_BYTES = 64 * 1024  # a longer beginning adds nothing to the key but hashing time
+
+
+def _hash(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
+
+
+def prefix_key(route: str, payload: Mapping[str, Any]) -> int | None:
+    """The hash that names a request's conversation; None when it has no usable beginning."""
+    cache_key = payload.get("prompt_cache_key")
+    if isinstance(cache_key, str) and cache_key:
+        head: Any = ["prompt_cache_key", cache_key]
+    elif route == "chat":
+        head = _chat_head(payload.get("messages"))
+    elif route == "responses":
+        head = _responses_head(payload.get("input"))
+        if head is not None:
+            head = [payload.get("instructions"), head]
+    else:
+        prompt = payload.get("prompt")
+        head = prompt[0] if isinstance(prompt, list) and prompt else prompt
+        head = head if isinstance(head, str) else None
+    if head is None:
+        return None
+    parts = [payload.get("model"), payload.get("tools"), head]
+    try:
+        text = json.dumps(parts, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError):
+        return None
+    return _hash(text.encode()[:_MAX_KEY_BYTES])
+
+
+def _chat_head(messages: object) -> list[object] | None:
+    """Messages up to and including the first user message."""
+    if not isinstance(messages, list):
+        return None
+    for end, message in enumerate(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            return messages[: end + 1]
+    return messages or None
+
+
+def _responses_head(value: object) -> object:
+    """A string input, or input items up to and including the first user message."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, list):
+        return None
+    for end, item in enumerate(value):
+        if isinstance(item, dict) and item.get("role") == "user":
+            return value[: end + 1]
+    return value or None
+
+
+class Ring:
+    """A consistent-hash ring over pod keys."""
+
+    def __init__(self, pods: Iterable[str]) -> None:
+        self.pods = frozenset(pods)
+        points = sorted(
+            (_hash(f"{pod}#{i}".encode()), pod) for pod in self.pods for i in range(_VNODES)
+        )
+        self._hashes = [h for h, _ in points]
+        self._owners = [pod for _, pod in points]
+
+    def walk(self, key: int) -> list[str]:
+        """Every pod once, in ring order from ``key``."""
+        if not self._owners:
+            return []
+        start = bisect.bisect_left(self._hashes, key) % len(self._owners)
+        seen: dict[str, None] = {}
+        for i in range(len(self._owners)):
+            pod = self._owners[(start + i) % len(self._owners)]
+            if pod not in seen:
+                seen[pod] = None
+                if len(seen) == len(self.pods):
+                    break
+        return list(seen)
+
+
+def choose(ring: Ring, key: int, loads: Mapping[str, int], *, bound: float = BOUND) -> str | None:
+    """The pod for ``key`` among ``loads`` (the pods that may take it now, and their load):
+    the first on the ring whose load after taking it stays within ``bound`` times the mean;
+    None when ``loads`` is empty."""
+    if not loads:
+        return None
+    cap = max(1, math.ceil(bound * (sum(loads.values()) + 1) / len(loads)))
+    walked = [pod for pod in ring.walk(key) if pod in loads]
+    for pod in walked:
+        if loads[pod] + 1 <= cap:
+            return pod
+    return min(walked or list(loads), key=lambda pod: loads[pod])
+
+
+def ring_order(ring: Ring, key: int, pods: Sequence[str]) -> list[str]:
+    """``pods`` in ring order from ``key`` (failover after the chosen one)."""
+    wanted = set(pods)
+    return [pod for pod in ring.walk(key) if pod in wanted]
