@@ -7,6 +7,7 @@ Keys, all under ``key_prefix`` (``gptoss`` by default):
     <p>:inflight:<replica>         hash pod URL -> requests this replica has on it (expires)
     <p>:replicas                   sorted set replica -> last sync, milliseconds
     <p>:benched                    hash "<kind>|<backend>" -> benched until, milliseconds
+    <p>:doc:<key>                  a document (a stored response…), expiring after its TTL
 
 Every call is bounded by ``timeout_s`` and fails as ``StoreFailed`` (never with the password in
 the message); the client does not retry on its own, the callers decide (``on_store_loss``).
@@ -168,6 +169,18 @@ class RedisStore:
 
     async def close(self) -> None:
         await self._r.aclose()
+
+    async def put_document(self, key: str, value: bytes, ttl_s: float) -> None:
+        ttl_ms = max(1, math.ceil(ttl_s * 1000))
+        await self._bounded(self._r.set(f"{self._prefix}:doc:{key}", value, px=ttl_ms))
+
+    async def get_document(self, key: str) -> bytes | None:
+        value = await self._bounded(self._r.get(f"{self._prefix}:doc:{key}"))
+        return value.encode() if isinstance(value, str) else value
+
+    async def delete_document(self, key: str) -> bool:
+        gone: int = await self._bounded(self._r.delete(f"{self._prefix}:doc:{key}"))
+        return gone > 0
 
     def _window_key(self, name: str, index: int) -> str:
         # The braces are a Redis Cluster hash tag: both windows of a limit live in one slot.

@@ -101,6 +101,18 @@ class Store(Protocol):
         """Release connections."""
         ...
 
+    async def put_document(self, key: str, value: bytes, ttl_s: float) -> None:
+        """Keep ``value`` under ``key`` for ``ttl_s`` seconds (replacing what was there)."""
+        ...
+
+    async def get_document(self, key: str) -> bytes | None:
+        """The value kept under ``key``, or None when there is none (or it expired)."""
+        ...
+
+    async def delete_document(self, key: str) -> bool:
+        """Forget ``key``; whether there was something to forget."""
+        ...
+
 
 def sliding_take(
     current: int, previous: int, limit: int, want: int, window_s: float, now: float
@@ -125,6 +137,9 @@ class MemoryStore:
     _windows: dict[tuple[str, int], int] = field(default_factory=dict)
     _spend: dict[tuple[str, str], int] = field(default_factory=dict)
     _benches: dict[tuple[str, str], float] = field(default_factory=dict)
+    # key -> (monotonic expiry, value)
+    _documents: dict[str, tuple[float, bytes]] = field(default_factory=dict)
+    _puts: int = 0
 
     async def take(self, name: str, limit: int, want: int, window_s: float, now: float) -> Taken:
         index = math.floor(now / window_s)
@@ -162,3 +177,21 @@ class MemoryStore:
 
     async def close(self) -> None:
         return None
+
+    async def put_document(self, key: str, value: bytes, ttl_s: float) -> None:
+        now = time.monotonic()
+        self._documents[key] = (now + ttl_s, value)
+        self._puts += 1
+        if self._puts % 256 == 0:  # now and then, drop what has expired
+            for old in [k for k, (until, _) in self._documents.items() if until <= now]:
+                del self._documents[old]
+
+    async def get_document(self, key: str) -> bytes | None:
+        found = self._documents.get(key)
+        if found is None or found[0] <= time.monotonic():
+            return None
+        return found[1]
+
+    async def delete_document(self, key: str) -> bool:
+        found = self._documents.pop(key, None)
+        return found is not None and found[0] > time.monotonic()

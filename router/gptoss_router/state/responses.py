@@ -1,0 +1,120 @@
+"""Stored Responses: one record per response, in the shared store, scoped to the app.
+
+A record is one JSON document under ``resp:<app>:<response id>`` that expires after
+``tuning.responses_ttl_s``:
+
+    {"prior": [...], "input": [...], "response": {...}}
+
+``prior`` holds the items of the earlier turns the response was made from (their inputs and
+outputs), ``input`` the request's own input items, ``response`` the whole response object as
+the backend produced it (reasoning included, even for apps that are not shown reasoning). A
+follow-up turn is one read whatever the conversation's length, and each record stands alone:
+deleting or expiring one response does not break the turns that followed it. The price is
+storage that grows with the square of a conversation's turns, bounded per record by
+``tuning.responses_max_bytes``. Another app's id is simply a key that does not exist.
+
+Failures of the store become ``StoreUnavailable`` (503, Retry-After) and are reported to the
+store's health, so that while it is down state-bearing requests are refused at once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from gptoss_router.errors import StoreUnavailable
+from gptoss_router.state.store import Store, StoreFailed
+from gptoss_router.state.store_health import StoreHealth
+
+__all__ = ["Record", "ResponseRecords"]
+
+T = TypeVar("T")
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One stored response and the items it was made from."""
+
+    prior: list[dict[str, Any]]
+    input: list[dict[str, Any]]
+    response: dict[str, Any]
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every item a next turn starts from: earlier turns, this input, this output."""
+        output = self.response.get("output")
+        return [*self.prior, *self.input, *(output if isinstance(output, list) else ())]
+
+    def encode(self) -> bytes:
+        """The record as stored."""
+        doc = {"prior": self.prior, "input": self.input, "response": self.response}
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Record:
+        """A stored record (``ValueError`` if it is not one)."""
+        doc = json.loads(data)
+        if not isinstance(doc, dict) or not isinstance(doc.get("response"), dict):
+            raise ValueError("not a stored response")
+        return cls(list(doc.get("prior") or []), list(doc.get("input") or []), doc["response"])
+
+
+class ResponseRecords:
+    """Reads and writes records through the shared store."""
+
+    def __init__(self, store: Store, health: StoreHealth, *, ttl_s: float, max_bytes: int) -> None:
+        self._store = store
+        self._health = health
+        self.ttl_s = ttl_s
+        self.max_bytes = max_bytes
+
+    def check_usable(self) -> None:
+        """Refuse at once while the store is known to be down (no request waits for it)."""
+        if not self._health.usable():
+            raise _unavailable()
+
+    async def get(self, app: str, response_id: str) -> tuple[Record, int] | None:
+        """The record of ``response_id`` for ``app`` and its size in bytes, or None."""
+        if not _ID.match(response_id):
+            return None
+        data = await self._call(self._store.get_document(_key(app, response_id)))
+        if data is None:
+            return None
+        try:
+            return Record.decode(data), len(data)
+        except (ValueError, RecursionError):
+            return None
+
+    async def put(self, app: str, record: Record) -> None:
+        """Keep ``record`` for ``app`` under its response's id."""
+        key = _key(app, str(record.response.get("id")))
+        await self._call(self._store.put_document(key, record.encode(), self.ttl_s))
+
+    async def delete(self, app: str, response_id: str) -> bool:
+        """Forget ``response_id``; whether ``app`` had it."""
+        if not _ID.match(response_id):
+            return False
+        return await self._call(self._store.delete_document(_key(app, response_id)))
+
+    async def _call(self, pending: Awaitable[T]) -> T:
+        try:
+            result = await pending
+        except StoreFailed as err:
+            self._health.failed("responses", str(err))
+            raise _unavailable() from None
+        self._health.succeeded()
+        return result
+
+
+def _key(app: str, response_id: str) -> str:
+    return f"resp:{app}:{response_id}"
+
+
+def _unavailable() -> StoreUnavailable:
+    return StoreUnavailable(
+        "The router's response store cannot be reached; retry shortly, or send the whole "
+        "conversation in 'input' with store: false."
+    )
