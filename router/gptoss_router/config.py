@@ -238,6 +238,11 @@ class Tuning(_Strict):
     hold_timeout_s: float = Field(default=120.0, ge=0)
     max_held: int = Field(default=256, ge=0)
     hold_retry_after_s: float = Field(default=10.0, gt=0)
+    # Stored Responses (store: true) are kept this long after they were written, as OpenAI
+    # keeps them 30 days; a conversation's state (earlier turns and the new input) may not grow
+    # past responses_max_bytes of JSON (docs/responses-state.md).
+    responses_ttl_s: float = Field(default=30 * 86400.0, gt=0)
+    responses_max_bytes: int = Field(default=4 << 20, ge=1024)
 
 
 class StoreConfig(SecretRef):

@@ -6,6 +6,9 @@
     │   ├── Unauthorized              401 missing or unknown app key
     │   ├── Forbidden                 403 the app may not use this route or override
     │   ├── ModelNotFound             404 the model is not served here
+    │   ├── NotFound                  404 no such response, model or path (for this app)
+    │   ├── PreviousResponseNotFound  400 previous_response_not_found, as OpenAI answers it
+    │   ├── MethodNotAllowed          405 the path exists, the method does not
     │   ├── SlowClient                408 the body did not arrive within the time limit
     │   ├── TooLarge                  413 the body is over the size limit
     │   ├── RateLimited               429 rate_limit_exceeded: requests or tokens per minute
@@ -31,9 +34,12 @@ __all__ = [
     "ClientLeft",
     "ConfigError",
     "Forbidden",
+    "MethodNotAllowed",
     "ModelNotFound",
     "NoBackend",
+    "NotFound",
     "NotHeld",
+    "PreviousResponseNotFound",
     "QuotaExceeded",
     "RateLimited",
     "RouterError",
@@ -98,6 +104,40 @@ class ModelNotFound(ClientError):
 
     status = 404
     code = "model_not_found"
+
+
+class NotFound(ClientError):
+    """Nothing at this path, or no such object for this app (another app's ids included)."""
+
+    status = 404
+    code = None
+
+
+class PreviousResponseNotFound(BadRequest):
+    """``previous_response_id`` names no response this app stored (OpenAI answers 400)."""
+
+    code = "previous_response_not_found"
+
+    def __init__(self, response_id: str) -> None:
+        super().__init__(
+            f"Previous response with id '{response_id}' not found.",
+            param="previous_response_id",
+        )
+
+
+class MethodNotAllowed(ClientError):
+    """The path exists but not with this method; ``allow`` lists the methods it has."""
+
+    status = 405
+    code = "method_not_allowed"
+
+    def __init__(self, message: str, *, allow: str) -> None:
+        super().__init__(message)
+        self.allow = allow
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"allow": self.allow}
 
 
 class SlowClient(ClientError):

@@ -234,3 +234,18 @@ def test_a_streamed_responses_request_with_tools_is_served_by_a_free_pod() -> No
     chosen = plan([pod("a")], [provider("groq", 0.3)], agentic, limits(), seeded(1), VLLM)
     assert [c.kind for c in chosen.candidates][:1] == ["local"]
     assert chosen.spill is None
+
+
+def test_a_responses_request_goes_to_a_chat_only_backend_that_can_serve_its_translation() -> None:
+    agentic = Demand(
+        features=frozenset({"responses", "tools", "responses_stream_tools"}),
+        input_tokens=10,
+        output_tokens=10,
+        fallback=frozenset({"chat", "tools"}),
+    )
+    chat_only = provider("cerebras", 0.3, caps=frozenset({"chat", "tools"}))
+    no_tools = provider("plain", 0.1, caps=frozenset({"chat"}))
+    chosen = plan([], [chat_only, no_tools], agentic, limits(), seeded(1), VLLM)
+    assert [c.key for c in chosen.candidates] == ["cerebras"]
+    untranslatable = Demand(agentic.features, input_tokens=10, output_tokens=10)
+    assert plan([], [chat_only], untranslatable, limits(), seeded(1), VLLM).candidates == ()

@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from gptoss_router.http.resources import not_found_handlers, resource_routes
 from gptoss_router.http.routes import info_routes
 from gptoss_router.http.state import State
 from gptoss_router.http.store import open_store
@@ -31,6 +32,7 @@ from gptoss_router.openai.inbound import Route as ApiRoute
 from gptoss_router.proxy.accounting import Shared
 from gptoss_router.proxy.asgi import GENERATING, send_answer
 from gptoss_router.proxy.handler import Proxy
+from gptoss_router.proxy.responses import Turns
 from gptoss_router.proxy.session import open_session
 from gptoss_router.routing.access import AppKeys
 from gptoss_router.routing.admission import Admission
@@ -38,6 +40,7 @@ from gptoss_router.routing.backends import Backends
 from gptoss_router.routing.retry_budget import RetryBudget
 from gptoss_router.settings import RouterSettings
 from gptoss_router.state.pools import Pod
+from gptoss_router.state.responses import ResponseRecords
 from gptoss_router.watch.discovery import Discovery, StaticDiscovery, discovery_for
 from gptoss_router.watch.pod_metrics import scrape_forever
 from gptoss_router.watch.probes import probe_forever
@@ -57,7 +60,9 @@ class RouterApp:
         self._generating = {path: _Generating(self, route) for path, route in GENERATING.items()}
         # Reached for the generating paths only with other methods, which answers 405.
         posts = [Route(path, app, methods=["POST"]) for path, app in self._generating.items()]
-        self.starlette = Starlette(routes=[*posts, *info], lifespan=lifespan)
+        self.starlette = Starlette(
+            routes=[*posts, *info], lifespan=lifespan, exception_handlers=not_found_handlers()
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
@@ -136,14 +141,21 @@ def create_app(
                 ),
                 sync.admission,
             )
+            records = ResponseRecords(
+                store,
+                health,
+                ttl_s=settings.tuning.responses_ttl_s,
+                max_bytes=settings.tuning.responses_max_bytes,
+            )
             async with open_session(resolver) as session:
                 app.state.router = State(
                     settings,
                     shared,
-                    Proxy(shared, keys, session),
+                    Proxy(shared, keys, session, Turns(records)),
                     int(time.time()),
                     session,
                     health,
+                    records,
                 )
                 follow = discovery if discovery is not None else discovery_for(settings)
                 tasks = _background(session, backends, settings, follow)
@@ -157,7 +169,8 @@ def create_app(
                     await sync.once()  # the last spend and benches reach the store
                     await sync.admission.close()
 
-    return RouterApp(info=info_routes(keys, metrics), lifespan=lifespan)
+    routes = [*info_routes(keys, metrics), *resource_routes(keys)]
+    return RouterApp(info=routes, lifespan=lifespan)
 
 
 def _log_access(keys: AppKeys) -> None:

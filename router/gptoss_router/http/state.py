@@ -13,6 +13,7 @@ import aiohttp
 from gptoss_router.proxy.accounting import Shared
 from gptoss_router.proxy.handler import Proxy
 from gptoss_router.settings import RouterSettings
+from gptoss_router.state.responses import ResponseRecords
 from gptoss_router.state.store_health import StoreHealth
 
 __all__ = ["State"]
@@ -28,3 +29,4 @@ class State:
     started_at: int
     session: aiohttp.ClientSession
     store: StoreHealth
+    records: ResponseRecords

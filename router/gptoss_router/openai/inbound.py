@@ -44,6 +44,9 @@ class Inbound:
     input_tokens: int
     output_tokens: int | None
     payload: dict[str, Any]
+    # What a backend needs to serve the request another way (a Responses request through
+    # Chat Completions); None: there is no other way.
+    fallback_features: frozenset[str] | None = None
 
 
 def read_inbound(route: Route, body: bytes) -> Inbound:

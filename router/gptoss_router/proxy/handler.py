@@ -25,6 +25,14 @@ from gptoss_router.proxy.accounting import Ledger, Shared
 from gptoss_router.proxy.asgi import Streamed, Whole, read_body, read_headers
 from gptoss_router.proxy.attempt import Failure, Opened, Rejected, attempt
 from gptoss_router.proxy.relay import relay_document, relay_stream
+from gptoss_router.proxy.responses import (
+    Turn,
+    Turns,
+    Wire,
+    answer_document,
+    answer_stream,
+    wire_for,
+)
 from gptoss_router.routing.access import App, AppKeys, limits_for
 from gptoss_router.routing.admission import Admission, Ticket
 from gptoss_router.routing.backends import Target
@@ -51,6 +59,7 @@ class _Request:
     model: ModelConfig
     limits: Limits
     reserve: int  # tokens it may use: its input and at most its output
+    turn: Turn | None = None  # a Responses request, made stateless
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,13 +69,17 @@ class _Call:
     strip_reasoning: bool
     plan: Plan
     ticket: Ticket
+    turn: Turn | None
 
 
 class Proxy:
     """Serves the three generating routes over the shared state."""
 
-    def __init__(self, shared: Shared, keys: AppKeys, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, shared: Shared, keys: AppKeys, session: aiohttp.ClientSession, turns: Turns
+    ) -> None:
         self._shared = shared
+        self._turns = turns
         self._admission: Admission = shared.admission
         self._keys = keys
         self._session = session
@@ -114,8 +127,12 @@ class Proxy:
         if model is None:
             raise ModelNotFound(f"The model '{inbound.model}' does not exist.", param="model")
         limits = limits_for(app, model, headers)
+        turn = None
+        if route == "responses":
+            turn = await self._turns.begin(app.name, inbound, body)
+            inbound, body = turn.native, turn.native_body
         reserve = inbound.input_tokens + (inbound.output_tokens or model.default_output_tokens)
-        return _Request(app, headers, body, inbound, model, limits, reserve)
+        return _Request(app, headers, body, inbound, model, limits, reserve, turn)
 
     async def _prepare(self, request: _Request, ticket: Ticket, receive: Receive) -> _Call:
         inbound = request.inbound
@@ -126,7 +143,8 @@ class Proxy:
         except BaseException:
             self._admission.settle(ticket, input_tokens=0, output_tokens=0, dollars=0.0)
             raise
-        return _Call(inbound, request.body, request.app.strip_reasoning, plan, ticket)
+        strip = request.app.strip_reasoning
+        return _Call(inbound, request.body, strip, plan, ticket, request.turn)
 
     def _plan(self, request: _Request) -> Plan:
         """Plan again after a wait: the model's configuration may have changed meanwhile."""
@@ -151,14 +169,15 @@ class Proxy:
                 target = self._shared.backends.target(candidate, inbound.model)
                 if target is None:
                     continue
+                wire = self._wire(route, call, target)
+                if wire is None:
+                    continue
                 ledger.attempting(target)
                 result = await attempt(
                     self._session,
                     target,
-                    _PATHS[route],
-                    outbound_body(
-                        inbound, call.body, model_id=target.model_id, dialect=target.dialect
-                    ),
+                    wire.path,
+                    wire.body,
                     stream=inbound.stream,
                     first_byte_s=tuning.first_byte_timeout_s
                     if inbound.stream
@@ -171,6 +190,8 @@ class Proxy:
                     continue
                 spill = call.plan.spill or ("unavailable" if last else None)
                 ledger.served(target, ttft_s=_ttft(result), spill=spill, stream=inbound.stream)
+                if call.turn is not None:
+                    return await self._respond_turn(call, call.turn, target, result, ledger, wire)
                 return self._respond(call, target, result, ledger)
         except BaseException:
             ledger.close("cancelled")
@@ -183,6 +204,59 @@ class Proxy:
         raise UpstreamFailed(
             failure.message, status=failure.status, retry_after=failure.retry_after
         )
+
+    @staticmethod
+    def _wire(route: Route, call: _Call, target: Target) -> Wire | None:
+        if call.turn is not None:
+            return wire_for(call.turn, target)
+        body = outbound_body(
+            call.inbound, call.body, model_id=target.model_id, dialect=target.dialect
+        )
+        return Wire(_PATHS[route], body, translated=False)
+
+    async def _respond_turn(
+        self,
+        call: _Call,
+        turn: Turn,
+        target: Target,
+        result: Opened | Rejected,
+        ledger: Ledger,
+        wire: Wire,
+    ) -> Whole | Streamed:
+        if isinstance(result, Rejected):
+            ledger.close("client_error")
+            return Whole(result.status, _json(result.body), call.ticket.headers)
+        headers = {**call.ticket.headers, "x-gptoss-backend": target.label}
+        if not call.inbound.stream:
+            status, body, usage = await answer_document(
+                self._turns,
+                turn,
+                result.first,
+                translated=wire.translated,
+                strip=call.strip_reasoning,
+            )
+            ledger.close("ok", usage)
+            if status != 200:
+                headers["retry-after"] = "1"
+            return Whole(status, body, headers)
+        how = Reshape(
+            route="responses",
+            model=call.inbound.model,
+            backend_model=call.inbound.model if wire.translated else target.model_id,
+            reasoning_out="reasoning",
+            strip_reasoning=call.strip_reasoning,
+            keep_usage_chunk=True,
+        )
+        stream = answer_stream(
+            self._turns,
+            turn,
+            result,
+            ledger,
+            translated=wire.translated,
+            how=how,
+            idle_s=self._settings.tuning.idle_timeout_s,
+        )
+        return Streamed(stream, headers)
 
     def _respond(
         self, call: _Call, target: Target, result: Opened | Rejected, ledger: Ledger

@@ -89,6 +89,7 @@ class Backends:
             features=inbound.features,
             input_tokens=inbound.input_tokens,
             output_tokens=inbound.output_tokens or model.default_output_tokens,
+            fallback=inbound.fallback_features,
         )
         pods = [
             self.pod_view(p, scraped=model.local.scrape) for p in self.pools.pods(inbound.model)

@@ -87,6 +87,14 @@ class Demand:
     features: frozenset[str]
     input_tokens: int
     output_tokens: int
+    # The features of another way to serve it (a Responses request through Chat Completions).
+    fallback: frozenset[str] | None = None
+
+    def fits(self, capabilities: frozenset[str]) -> bool:
+        """Whether a backend with ``capabilities`` can serve the request one way or the other."""
+        return self.features <= capabilities or (
+            self.fallback is not None and self.fallback <= capabilities
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +130,7 @@ def plan(
 ) -> Plan:
     """Order the candidates for one request; local pods only if they can serve its features
     (``local_capabilities``; None: anything)."""
-    capable = local_capabilities is None or demand.features <= local_capabilities
+    capable = local_capabilities is None or demand.fits(local_capabilities)
     alive = [p for p in pods if not p.ejected and p.fresh] if limits.local and capable else []
     free = [p for p in alive if _has_room(p, limits)]
     busy = sorted((p for p in alive if not _has_room(p, limits)), key=_load)
@@ -163,7 +171,7 @@ def _permitted(providers: list[ProviderView], demand: Demand, limits: Limits) ->
     return any(
         (limits.providers is None or p.key in limits.providers)
         and limits.max_price.admits(p.price)
-        and demand.features <= p.capabilities
+        and demand.fits(p.capabilities)
         for p in providers
     )
 
@@ -179,7 +187,7 @@ def rank_providers(
         and not p.spent
         and (limits.providers is None or p.key in limits.providers)
         and limits.max_price.admits(p.price)
-        and demand.features <= p.capabilities
+        and demand.fits(p.capabilities)
     ]
     seconds = {p.key: p.speed.seconds_for(demand.output_tokens) for p in usable}
     fast = [p for p in usable if seconds[p.key] <= limits.latency_target_s]

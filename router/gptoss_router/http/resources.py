@@ -1,0 +1,123 @@
+"""Stored Responses and single models over HTTP, and OpenAI-shaped answers for unknown paths.
+
+    GET    /v1/responses/{id}               the stored response (as the app was shown it)
+    DELETE /v1/responses/{id}               {"id", "object": "response", "deleted": true}
+    GET    /v1/responses/{id}/input_items   the request's input items, a page at a time
+    GET    /v1/models/{id}                  one served model
+
+An id another app stored is a 404, like one that never existed. Any other path is
+``404 Invalid URL (METHOD /path)`` and a known path with another method a 405, both in OpenAI's
+error envelope, as OpenAI's API answers them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from gptoss_router.errors import MethodNotAllowed, NotFound, RouterError
+from gptoss_router.http.state import State
+from gptoss_router.openai.error_bodies import error_body
+from gptoss_router.openai.responses_state import item_page, page_query, without_reasoning
+from gptoss_router.routing.access import App, AppKeys
+from gptoss_router.state.responses import Record
+
+__all__ = ["not_found_handlers", "resource_routes"]
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def resource_routes(keys: AppKeys) -> list[Route]:
+    """Routes for stored responses and single models, authenticated by ``keys``."""
+
+    def guarded(route: str, handler: Callable[[Request, App], Awaitable[Response]]) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            try:
+                app = keys.identify(request.headers.get("authorization"), route)
+                return await handler(request, app)
+            except RouterError as err:
+                return JSONResponse(error_body(err), status_code=err.status, headers=err.headers)
+
+        return endpoint
+
+    async def retrieve(request: Request, app: App) -> Response:
+        record = await _record(request, app)
+        response = record.response
+        return JSONResponse(without_reasoning(response) if app.strip_reasoning else response)
+
+    async def delete(request: Request, app: App) -> Response:
+        response_id = request.path_params["response_id"]
+        if not await _state(request).records.delete(app.name, response_id):
+            raise _no_response(response_id)
+        return JSONResponse({"id": response_id, "object": "response", "deleted": True})
+
+    async def input_items(request: Request, app: App) -> Response:
+        limit, order, after = page_query(request.query_params)
+        record = await _record(request, app)
+        return JSONResponse(item_page(record.input, limit=limit, order=order, after=after))
+
+    async def model(request: Request, app: App) -> Response:
+        state = _state(request)
+        name = request.path_params["model"]
+        if name not in state.shared.backends.models.names():
+            raise NotFound(f"The model '{name}' does not exist.", param="model")
+        return JSONResponse(
+            {"id": name, "object": "model", "created": state.started_at, "owned_by": "gptoss"}
+        )
+
+    return [
+        Route("/v1/responses/{response_id}", guarded("/v1/responses", retrieve), methods=["GET"]),
+        Route(
+            "/v1/responses/{response_id}",
+            guarded("/v1/responses", delete),
+            methods=["DELETE"],
+            name="delete_response",
+        ),
+        Route(
+            "/v1/responses/{response_id}/input_items",
+            guarded("/v1/responses", input_items),
+            methods=["GET"],
+        ),
+        Route("/v1/models/{model:path}", guarded("/v1/models", model), methods=["GET"]),
+    ]
+
+
+def _state(request: Request) -> State:
+    state: State = request.app.state.router
+    return state
+
+
+async def _record(request: Request, app: App) -> Record:
+    response_id = request.path_params["response_id"]
+    found = await _state(request).records.get(app.name, response_id)
+    if found is None:
+        raise _no_response(response_id)
+    return found[0]
+
+
+def _no_response(response_id: str) -> NotFound:
+    return NotFound(f"Response with id '{response_id}' not found.")
+
+
+def not_found_handlers() -> dict[int, Callable[[Request, Exception], Awaitable[Response]]]:
+    """Starlette's own 404 and 405 as OpenAI's error envelope (JSON, not plain text)."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        where = f"{request.method} {request.url.path}"
+        err: RouterError
+        if exc.status_code == 405:
+            allow = (exc.headers or {}).get("Allow", "")
+            err = MethodNotAllowed(f"Method not allowed ({where}).", allow=allow)
+        elif exc.status_code == 404:
+            err = NotFound(f"Invalid URL ({where})")
+        else:
+            err = RouterError(str(exc.detail))
+            err.status = exc.status_code
+        return JSONResponse(error_body(err), status_code=err.status, headers=err.headers)
+
+    return {404: handle, 405: handle}

@@ -1,0 +1,139 @@
+"""Responses state as the router keeps it (pure): stored input items, stateless requests, pages.
+
+The router owns the state of the Responses API. A request's ``input`` is kept as items with
+ids (the shape ``GET /v1/responses/{id}/input_items`` lists); a follow-up turn by
+``previous_response_id`` becomes one stateless request whose ``input`` is every earlier item
+(inputs and outputs, reasoning included, which gpt-oss needs from earlier tool-call turns)
+followed by the new ones, with ``store: false`` toward the backend. Shapes follow OpenAI's
+API reference (responses/create, responses/object, responses/input-items).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from gptoss_router.errors import BadRequest
+
+__all__ = [
+    "client_response",
+    "item_page",
+    "page_query",
+    "stateless_payload",
+    "stored_items",
+    "without_reasoning",
+]
+
+# Id prefixes OpenAI gives items of each type.
+_PREFIXES = {
+    "message": "msg",
+    "reasoning": "rs",
+    "function_call": "fc",
+    "function_call_output": "fco",
+}
+_STATUSED = frozenset({"message", "function_call", "function_call_output"})
+_MAX_PAGE = 100
+
+
+def stored_items(value: Any) -> list[dict[str, Any]]:
+    """The request's ``input`` as items with ids: a string becomes one user message, message
+    content given as a string becomes one text part."""
+    if isinstance(value, str):
+        value = [{"role": "user", "content": value}]
+    if not isinstance(value, list):
+        raise BadRequest("Invalid type for 'input': expected a string or an array.", param="input")
+    out: list[dict[str, Any]] = []
+    for index, raw in enumerate(value):
+        if not isinstance(raw, dict):
+            raise BadRequest(
+                f"Invalid 'input[{index}]': expected an object.", param=f"input[{index}]"
+            )
+        item = dict(raw)
+        kind = item.get("type")
+        if kind is None and "role" in item:
+            kind = item["type"] = "message"
+        if kind == "message" and isinstance(item.get("content"), str):
+            item["content"] = [_text_part(item.get("role"), item["content"])]
+        if not isinstance(item.get("id"), str) or not item["id"]:
+            item["id"] = f"{_PREFIXES.get(str(kind), 'item')}_{uuid.uuid4().hex}"
+        if kind in _STATUSED and item.get("status") is None:
+            item["status"] = "completed"
+        out.append(item)
+    return out
+
+
+def _text_part(role: object, text: str) -> dict[str, Any]:
+    if role == "assistant":
+        return {"type": "output_text", "text": text, "annotations": []}
+    return {"type": "input_text", "text": text}
+
+
+def stateless_payload(
+    payload: Mapping[str, Any], history: list[dict[str, Any]], items: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The request as any backend can serve it: earlier items first, nothing kept there."""
+    out = {k: v for k, v in payload.items() if k != "previous_response_id"}
+    out["input"] = [*history, *items]
+    out["store"] = False
+    return out
+
+
+def client_response(
+    response: dict[str, Any],
+    *,
+    response_id: str,
+    model: str,
+    store: bool,
+    previous_id: str | None,
+) -> dict[str, Any]:
+    """``response`` (a backend's, or a translation's) as the router's own, in place."""
+    response["id"] = response_id
+    response["model"] = model
+    response["store"] = store
+    response["previous_response_id"] = previous_id
+    return response
+
+
+def without_reasoning(response: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``response`` without reasoning items, for apps that must not see them."""
+    output = response.get("output")
+    if not isinstance(output, list):
+        return response
+    kept = [i for i in output if not (isinstance(i, dict) and i.get("type") == "reasoning")]
+    return {**response, "output": kept}
+
+
+def page_query(query: Mapping[str, str]) -> tuple[int, str, str | None]:
+    """``limit`` (1-100, default 20), ``order`` (``asc`` or ``desc``, the default) and
+    ``after`` from a list request's query string."""
+    raw = query.get("limit", "20")
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= _MAX_PAGE:
+        raise BadRequest(
+            f"Invalid 'limit': expected an integer from 1 to {_MAX_PAGE}.", param="limit"
+        )
+    order = query.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise BadRequest("Invalid 'order': expected 'asc' or 'desc'.", param="order")
+    return int(raw), order, query.get("after")
+
+
+def item_page(
+    items: list[dict[str, Any]], *, limit: int, order: str, after: str | None
+) -> dict[str, Any]:
+    """One page of ``items`` in OpenAI's list shape (``first_id``, ``last_id``, ``has_more``)."""
+    ordered = items[::-1] if order == "desc" else items
+    start = 0
+    if after is not None:
+        ids = [item.get("id") for item in ordered]
+        if after not in ids:
+            raise BadRequest(f"No input item with id '{after}' in this response.", param="after")
+        start = ids.index(after) + 1
+    data = ordered[start : start + limit]
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0].get("id") if data else None,
+        "last_id": data[-1].get("id") if data else None,
+        "has_more": start + limit < len(ordered),
+    }
