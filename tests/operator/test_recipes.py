@@ -17,10 +17,10 @@ def _flag(args: tuple[str, ...], name: str) -> str:
 
 
 def test_hopper_gets_the_keys_of_the_hopper_yaml() -> None:
-    # GPT-OSS_Hopper.yaml: no-enable-prefix-caching, max-cudagraph-capture-size 2048,
-    # max-num-batched-tokens 8192, stream-interval 20.
+    # GPT-OSS_Hopper.yaml: max-cudagraph-capture-size 2048, max-num-batched-tokens 8192,
+    # stream-interval 20; its no-enable-prefix-caching is a benchmark setting, not kept.
     args = size(GPT_OSS_20B, product_named("H100-80GB")).vllm_args
-    assert "--no-enable-prefix-caching" in args
+    assert not any("prefix-caching" in arg for arg in args)
     assert _flag(args, "--max-cudagraph-capture-size") == "2048"
     assert _flag(args, "--max-num-batched-tokens") == "8192"
     assert _flag(args, "--stream-interval") == "20"

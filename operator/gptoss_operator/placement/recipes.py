@@ -3,8 +3,13 @@
 Source: ``vllm-project/recipes``, ``OpenAI/GPT-OSS.md`` and ``GPT-OSS_Hopper.yaml`` as of 2026-08
 (summarised in docs/sources.md, vLLM recipe). What each architecture gets:
 
-* Hopper (H100): the keys of ``GPT-OSS_Hopper.yaml`` as flags: no prefix caching, CUDA graphs
-  captured up to 2048, 8192 batched tokens, a stream interval of 20. The recipe's known
+* Hopper (H100): the keys of ``GPT-OSS_Hopper.yaml`` as flags: CUDA graphs captured up to 2048,
+  8192 batched tokens, a stream interval of 20. Except one: the YAML also turns prefix caching
+  off (``no-enable-prefix-caching``), a setting of its throughput benchmark of random prompts,
+  which share no prefix. Serving keeps vLLM's default, prefix caching on, because multi-turn
+  and agentic traffic resends its prefix every turn and the router sends each conversation to
+  the pod that cached it (docs/routing.md). A deployment that wants it off adds
+  ``--no-enable-prefix-caching`` to ``spec.serving.extraArgs``. The recipe's known
   limitation: gpt-oss-120b at tensor parallel size 1 runs out of memory with the defaults and
   needs ``--gpu-memory-utilization 0.95 --max-num-batched-tokens 1024``; at tensor parallel
   size 2 and above "set your gpu memory utilization below 0.95", so vLLM's default 0.9 is kept.
@@ -68,7 +73,6 @@ class Recipe:
 _HOPPER = Recipe(
     Architecture.HOPPER,
     args=(
-        "--no-enable-prefix-caching",
         "--max-cudagraph-capture-size",
         "2048",
         "--stream-interval",
