@@ -92,6 +92,8 @@ def test_install_creates_every_object_of_the_release(
             f"networkpolicy.networking.k8s.io/{full}-router",
             f"networkpolicy.networking.k8s.io/{full}-store",
             f"poddisruptionbudget.policy/{full}-router",
+            f"role.rbac.authorization.k8s.io/{full}-operator-release",
+            f"rolebinding.rbac.authorization.k8s.io/{full}-operator-release",
             f"secret/{full}-store",
             f"service/{full}-router",
             f"service/{full}-store",
@@ -133,6 +135,8 @@ ALLOWED = [
     ("get", "services"),
     ("update", "gptossdeployments.gptoss.dev/finalizers"),
     ("list", "customresourcedefinitions.apiextensions.k8s.io"),
+    ("patch", "networkpolicies.networking.k8s.io"),
+    ("create", "leases.coordination.k8s.io"),
 ]
 FORBIDDEN = [
     ("delete", "nodes"),
@@ -224,6 +228,13 @@ def test_the_operator_reconciles_under_the_charts_service_account_token(
         "--liveness",
         liveness,
         GPTOSS_OPERATOR_RESYNC_SECONDS="3",
+        # As the chart's pod runs it: leader elected, router pods read, vLLM pods fenced.
+        GPTOSS_OPERATOR_LEADER_ELECTION_LEASE=account,
+        GPTOSS_OPERATOR_LEADER_ELECTION_NAMESPACE=namespace,
+        GPTOSS_OPERATOR_ROUTER_NAMESPACE=namespace,
+        GPTOSS_OPERATOR_ROUTER_SELECTOR=f"app.kubernetes.io/instance={release}",
+        GPTOSS_OPERATOR_VLLM_CLIENTS_NAMESPACE=namespace,
+        GPTOSS_OPERATOR_VLLM_CLIENT_LABELS=json.dumps([{"app.kubernetes.io/instance": release}]),
     ) as process:
         eventually(lambda: answers(liveness), timeout=60, what="the operator's liveness")
         kubectl.ok("apply", "-n", namespace, "-f", str(example))
@@ -241,6 +252,7 @@ def test_the_operator_reconciles_under_the_charts_service_account_token(
             ("deployment", f"{name}-vllm"),
             ("service", name),
             ("poddisruptionbudget", f"{name}-vllm"),
+            ("networkpolicy", f"{name}-vllm"),
         ]:
             body = _get(kubectl, namespace, kind, child, "--show-managed-fields")
             assert body is not None, f"{kind}/{child} was not created"
@@ -253,10 +265,12 @@ def test_the_operator_reconciles_under_the_charts_service_account_token(
             what="an Event about the GptOssDeployment",
         )
         assert any(e.get("reportingComponent") == "gptoss.dev/gptoss-operator" for e in events)
+        lease = _get(kubectl, namespace, "lease", account)
+        assert lease is not None and lease["spec"].get("holderIdentity"), "no leader"
         kubectl.ok("delete", "gptossdeployment", name, "-n", namespace, "--wait=true")
         assert process.poll() is None, log.read_text()[-3000:]
     text = log.read_text()
-    denied = re.findall(r".*(?:[Ff]orbidden|403|Not enough permissions).*", text)
+    denied = re.findall(r".*(?:[Ff]orbidden|\b403\b|Not enough permissions).*", text)
     assert denied == [], "\n".join(denied[:5])
 
 
@@ -319,7 +333,11 @@ def test_upgrade_to_other_values_replaces_what_changed_and_keeps_the_crd_in_step
         ]
     )
     namespaced = _objects(kubectl, release, "roles,rolebindings,networkpolicies", "-n", namespace)
-    assert namespaced == [f"rolebinding.rbac.authorization.k8s.io/{full}-operator"]
+    assert namespaced == [
+        f"role.rbac.authorization.k8s.io/{full}-operator-release",
+        f"rolebinding.rbac.authorization.k8s.io/{full}-operator",
+        f"rolebinding.rbac.authorization.k8s.io/{full}-operator-release",
+    ]
     config = _get(kubectl, namespace, "configmap", f"{full}-router")
     assert config is not None
     assert yaml.safe_load(config["data"]["router.yaml"])["discovery"] == "static"

@@ -20,6 +20,7 @@ OPERATOR_RULES: set[Rule] = {
     ("", "persistentvolumeclaims", ("create", "get", "patch")),
     ("policy", "poddisruptionbudgets", ("create", "get", "patch")),
     ("batch", "jobs", ("create", "get", "patch")),
+    ("networking.k8s.io", "networkpolicies", ("create", "get", "patch")),
     ("", "pods", ("list", "watch")),
     ("", "events", ("create",)),
 }
@@ -35,7 +36,7 @@ def rules(role: dict[str, Any]) -> set[Rule]:
     """A role's rules flattened to (group, resource, sorted verbs)."""
     flat: set[Rule] = set()
     for rule in role["rules"]:
-        assert set(rule) == {"apiGroups", "resources", "verbs"}, rule
+        assert set(rule) - {"resourceNames"} == {"apiGroups", "resources", "verbs"}, rule
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
                 flat.add((group, resource, tuple(sorted(rule["verbs"]))))

@@ -38,8 +38,8 @@ def test_helm_lint_is_clean_in_strict_mode(helm: Tool, values: Path) -> None:
 def test_every_ci_scenario_renders_the_operator_and_the_router(helm: Tool, values: Path) -> None:
     docs = render(helm, values)
     operator = one(docs, "Deployment", "-operator")
-    assert operator["spec"]["replicas"] == 1
-    assert operator["spec"]["strategy"] == {"type": "Recreate"}
+    assert operator["spec"]["replicas"] == 2
+    assert operator["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
     one(docs, "Deployment", "-router")
     one(docs, "Service", "-router")
     one(docs, "ConfigMap", "-router")
