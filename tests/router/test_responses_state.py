@@ -4,6 +4,7 @@ endpoints that read them, and Responses served through Chat Completions where ne
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -374,3 +375,47 @@ def test_langchain_uses_the_responses_api_with_tools_through_the_router() -> Non
             [question, asked, ToolMessage("sunny", tool_call_id=asked.tool_calls[0]["id"])]  # type: ignore[attr-defined]
         )
         assert answer.content
+
+
+# -- background responses ------------------------------------------------------------------------
+
+
+def test_a_background_response_is_queued_then_completed_and_retrieve_reports_it() -> None:
+    with fleet() as found, router_in_thread(router_settings(found, apps=APPS)) as (url, _):
+        client = _client(url)
+        queued = client.responses.create(model=MODEL, input="Summarise a book.", background=True)
+        assert queued.status in ("queued", "in_progress") and queued.background
+        deadline = time.monotonic() + 10
+        got = client.responses.retrieve(queued.id)
+        while got.status in ("queued", "in_progress") and time.monotonic() < deadline:
+            time.sleep(0.05)
+            got = client.responses.retrieve(queued.id)
+        assert got.status == "completed" and got.output_text and got.background
+        follow_up = client.responses.create(
+            model=MODEL, previous_response_id=queued.id, input="Shorter."
+        )
+        assert follow_up.output_text
+        with pytest.raises(openai.BadRequestError):
+            client.responses.cancel(queued.id)  # already completed
+        with pytest.raises(openai.BadRequestError):
+            client.responses.create(model=MODEL, input="x", background=True, store=False)
+
+
+def test_cancelling_a_background_response_stops_it_and_it_stays_cancelled() -> None:
+    with (
+        fleet(step_s=0.05) as found,
+        router_in_thread(router_settings(found, apps=APPS)) as (
+            url,
+            _,
+        ),
+    ):
+        client = _client(url)
+        queued = client.responses.create(
+            model=MODEL, input="A long story.", background=True, max_output_tokens=2000
+        )
+        cancelled = client.responses.cancel(queued.id)
+        assert cancelled.status == "cancelled"
+        time.sleep(0.5)
+        assert client.responses.retrieve(queued.id).status == "cancelled"
+        with pytest.raises(openai.BadRequestError):
+            client.responses.cancel(client.responses.create(model=MODEL, input="hi").id)

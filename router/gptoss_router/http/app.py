@@ -163,6 +163,7 @@ def create_app(
                 try:
                     yield
                 finally:
+                    await app.state.router.proxy.stop_background()
                     for task in tasks:
                         task.cancel()
                     await asyncio.gather(*tasks, return_exceptions=True)

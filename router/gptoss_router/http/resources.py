@@ -3,6 +3,7 @@
     GET    /v1/responses/{id}               the stored response (as the app was shown it)
     DELETE /v1/responses/{id}               {"id", "object": "response", "deleted": true}
     GET    /v1/responses/{id}/input_items   the request's input items, a page at a time
+    POST   /v1/responses/{id}/cancel        stop a background response (queued or in progress)
     GET    /v1/models/{id}                  one served model
 
 An id another app stored is a 404, like one that never existed. Any other path is
@@ -19,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gptoss_router.errors import MethodNotAllowed, NotFound, RouterError
+from gptoss_router.errors import BadRequest, MethodNotAllowed, NotFound, RouterError
 from gptoss_router.http.state import State
 from gptoss_router.openai.error_bodies import error_body
 from gptoss_router.openai.responses_state import item_page, page_query, without_reasoning
@@ -82,8 +83,29 @@ def resource_routes(keys: AppKeys) -> list[Route]:
             guarded("/v1/responses", input_items),
             methods=["GET"],
         ),
+        Route(
+            "/v1/responses/{response_id}/cancel",
+            guarded("/v1/responses", _cancel),
+            methods=["POST"],
+        ),
         Route("/v1/models/{model:path}", guarded("/v1/models", model), methods=["GET"]),
     ]
+
+
+async def _cancel(request: Request, app: App) -> Response:
+    state = _state(request)
+    record = await _record(request, app)
+    response = record.response
+    if not response.get("background"):
+        raise BadRequest("Only background responses can be cancelled.")
+    status = response.get("status")
+    if status in ("queued", "in_progress"):
+        response = {**response, "status": "cancelled"}
+        await state.records.put(app.name, Record(record.prior, record.input, response))
+        state.proxy.cancel(str(response["id"]))  # elsewhere, its replica drops the result
+    elif status != "cancelled":
+        raise BadRequest(f"Cannot cancel a response whose status is '{status}'.")
+    return JSONResponse(without_reasoning(response) if app.strip_reasoning else response)
 
 
 def _state(request: Request) -> State:

@@ -73,7 +73,7 @@ def stateless_payload(
     payload: Mapping[str, Any], history: list[dict[str, Any]], items: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """The request as any backend can serve it: earlier items first, nothing kept there."""
-    out = {k: v for k, v in payload.items() if k != "previous_response_id"}
+    out = {k: v for k, v in payload.items() if k not in ("previous_response_id", "background")}
     out["input"] = [*history, *items]
     out["store"] = False
     return out

@@ -7,13 +7,15 @@ by the shared retry budget. A plan that holds waits for a local pod first (``hol
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
 from dataclasses import dataclass
 
 import aiohttp
-from starlette.types import Receive, Scope
+from starlette.types import Message, Receive, Scope
 
 from gptoss_router.config import ModelConfig
 from gptoss_router.errors import ClientLeft, ModelNotFound, NoBackend, RouterError, UpstreamFailed
@@ -21,6 +23,7 @@ from gptoss_router.openai.error_bodies import error_body
 from gptoss_router.openai.inbound import Inbound, Route, read_inbound
 from gptoss_router.openai.outbound import outbound_body
 from gptoss_router.openai.replies import Reshape
+from gptoss_router.openai.responses_state import without_reasoning
 from gptoss_router.proxy.accounting import Ledger, Shared
 from gptoss_router.proxy.asgi import Streamed, Whole, read_body, read_headers
 from gptoss_router.proxy.attempt import Failure, Opened, Rejected, attempt
@@ -88,6 +91,51 @@ class Proxy:
             total=None, connect=self._settings.tuning.connect_timeout_s
         )
         self.holds = Holds(shared.backends.wakeup, shared.metrics, self._settings.tuning)
+        self._background: dict[str, asyncio.Task[None]] = {}  # response id -> its run
+
+    def cancel(self, response_id: str) -> bool:
+        """Stop the background response ``response_id`` if this replica runs it."""
+        task = self._background.get(response_id)
+        if task is None:
+            return False
+        task.cancel()
+        return True
+
+    async def stop_background(self) -> None:
+        """Cancel every background response still running (shutdown)."""
+        tasks = list(self._background.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _start_background(self, route: Route, request: _Request, turn: Turn) -> Whole:
+        """Keep the response as queued, answer with it, and run the request meanwhile."""
+        queued = self._turns.status_of(turn, "queued")
+        await self._turns.keep(turn, queued)
+        task = asyncio.create_task(self._run_background(route, request, turn))
+        self._background[turn.response_id] = task
+        task.add_done_callback(lambda _: self._background.pop(turn.response_id, None))
+        shown = without_reasoning(queued) if request.app.strip_reasoning else queued
+        return Whole(200, _json(shown), {})
+
+    async def _run_background(self, route: Route, request: _Request, turn: Turn) -> None:
+        started = time.perf_counter()
+        error: dict[str, str] | None = None
+        try:
+            await self._turns.keep(turn, self._turns.status_of(turn, "in_progress"))
+            ticket = await self._admission.admit(request.app.name, request.reserve)
+            call = await self._prepare(request, ticket, _never_leaves)
+            answer = await self._dispatch(route, call, started)
+            if isinstance(answer, Whole) and answer.status != 200:
+                error = _error_of(answer.body)
+        except RouterError as err:
+            error = {"code": err.code or err.kind, "message": err.message}
+        except Exception:
+            log.exception("background response %s failed", turn.response_id)
+            error = {"code": "server_error", "message": "The router failed."}
+        if error is not None:
+            with contextlib.suppress(RouterError):
+                await self._turns.keep(turn, self._turns.status_of(turn, "failed", error))
 
     async def handle(self, route: Route, scope: Scope, receive: Receive) -> Whole | Streamed:
         """Answer one request on ``route``."""
@@ -97,6 +145,8 @@ class Proxy:
         try:
             request = await self._read(route, scope, receive)
             model = request.inbound.model
+            if request.turn is not None and request.turn.background:
+                return await self._start_background(route, request, request.turn)
             ticket = await self._admission.admit(request.app.name, request.reserve)
             call = await self._prepare(request, ticket, receive)
             return await self._dispatch(route, call, started)
@@ -279,6 +329,20 @@ class Proxy:
             return Whole(200, body, headers)
         stream = relay_stream(result, how, ledger, idle_s=self._settings.tuning.idle_timeout_s)
         return Streamed(stream, headers)
+
+
+async def _never_leaves() -> Message:
+    """The ``receive`` of a background request: nobody waits on the other end to leave."""
+    await asyncio.Event().wait()
+    raise AssertionError("unreachable")
+
+
+def _error_of(body: bytes) -> dict[str, str]:
+    try:
+        error = json.loads(body).get("error") or {}
+        return {"code": str(error.get("code") or error.get("type")), "message": error["message"]}
+    except (ValueError, AttributeError, KeyError, TypeError):
+        return {"code": "server_error", "message": "The backend failed."}
 
 
 def _ttft(result: Opened | Rejected) -> float:

@@ -13,6 +13,9 @@
    reasoning for apps that must not see it. A response that cannot be kept is not reported
    as done: 503 for a whole answer, ``error`` and ``response.failed`` for a stream.
 
+A background request (``background: true``) is kept as ``queued`` and run by the request path
+after the answer (``Proxy``); a response cancelled meanwhile is never overwritten (``keep``).
+
 While the store is known to be down, requests that read or keep state get 503 with Retry-After
 at once; stateless ones (``store: false`` and no ``previous_response_id``) are still served.
 """
@@ -36,7 +39,11 @@ from gptoss_router.openai.error_bodies import error_body, error_event
 from gptoss_router.openai.inbound import Inbound, read_inbound
 from gptoss_router.openai.outbound import outbound_body
 from gptoss_router.openai.replies import Reshape, Usage, reshape_chunk, usage_of
-from gptoss_router.openai.responses_objects import new_response_id, response_echo
+from gptoss_router.openai.responses_objects import (
+    new_response_id,
+    response_echo,
+    response_object,
+)
 from gptoss_router.openai.responses_state import (
     client_response,
     stateless_payload,
@@ -55,11 +62,10 @@ __all__ = ["Turn", "Turns", "Wire", "answer_document", "answer_stream", "wire_fo
 log = logging.getLogger(__name__)
 
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
-# Not served yet: they would need the router to run jobs or keep conversations.
+# Not served yet: it would need the router to keep conversations.
 _REFUSED = {
     "conversation": "Conversations are not supported by this router yet; use "
     "previous_response_id or send the whole conversation in 'input'.",
-    "background": "Background responses are not supported by this router yet.",
 }
 
 
@@ -79,6 +85,7 @@ class Turn:
     chat_body: bytes
     echo: dict[str, Any]  # what a translated response repeats of the request
     created_at: int
+    background: bool = False  # the router runs it after answering "queued"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +120,14 @@ class Turns:
             raise BadRequest(
                 "Invalid 'previous_response_id': expected a response id.",
                 param="previous_response_id",
+            )
+        background = payload.get("background") is True
+        if background and not store:
+            raise BadRequest("Background responses need store: true.", param="background")
+        if background and inbound.stream:
+            raise BadRequest(
+                "Streamed background responses are not supported by this router.",
+                param="background",
             )
         if store or previous:
             self.records.check_usable()
@@ -154,12 +169,35 @@ class Turns:
             chat_body=chat_body,
             echo=response_echo(stateless),
             created_at=int(time.time()),
+            background=background,
         )
 
     async def keep(self, turn: Turn, response: dict[str, Any]) -> None:
-        """Keep ``response`` when the request asked for it (``StoreUnavailable`` if it fails)."""
-        if turn.store:
-            await self.records.put(turn.app, Record(turn.prior, turn.items, response))
+        """Keep ``response`` when the request asked for it (``StoreUnavailable`` if it fails).
+
+        A background response cancelled meanwhile stays cancelled."""
+        if not turn.store:
+            return
+        if turn.background and response.get("status") != "cancelled":
+            found = await self.records.get(turn.app, turn.response_id)
+            if found is not None and found[0].response.get("status") == "cancelled":
+                return
+        await self.records.put(turn.app, Record(turn.prior, turn.items, response))
+
+    def status_of(
+        self, turn: Turn, status: str, error: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The response of ``turn`` before it has output: queued, in progress or failed."""
+        response = response_object(
+            turn.echo,
+            response_id=turn.response_id,
+            created_at=turn.created_at,
+            status=status,
+            output=[],
+            usage=None,
+            error=error,
+        )
+        return _own(turn, response)
 
 
 def _translated(stateless: dict[str, Any]) -> tuple[Inbound | None, bytes]:
@@ -182,13 +220,15 @@ def wire_for(turn: Turn, target: Target) -> Wire | None:
 
 
 def _own(turn: Turn, response: dict[str, Any]) -> dict[str, Any]:
-    return client_response(
+    client_response(
         response,
         response_id=turn.response_id,
         model=turn.native.model,
         store=turn.store,
         previous_id=turn.previous_id,
     )
+    response["background"] = turn.background
+    return response
 
 
 async def answer_document(
