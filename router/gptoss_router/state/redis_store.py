@@ -17,6 +17,7 @@ A sliding-window take is one Lua script, atomic in Redis; a sync is one pipeline
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import ssl
 from collections.abc import Awaitable, Callable
@@ -27,6 +28,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from gptoss_router.config import StoreConfig
 from gptoss_router.errors import ConfigError
@@ -193,6 +195,14 @@ class RedisStore:
         try:
             return await asyncio.wait_for(call, self._timeout)
         except (RedisError, OSError, TimeoutError) as err:
+            if isinstance(err, RedisConnectionError | OSError):
+                # The server went away: the connections idle in the pool are dead too, and once
+                # it is back each would fail one call (the store would flap down again). Drop
+                # them; the next calls connect afresh.
+                with contextlib.suppress(RedisError, OSError, TimeoutError):
+                    await asyncio.wait_for(
+                        self._r.connection_pool.disconnect(inuse_connections=False), self._timeout
+                    )
             raise StoreFailed(self._scrub(f"{type(err).__name__}: {err}")) from err
 
     def _scrub(self, message: str) -> str:
