@@ -7,6 +7,9 @@ totals the sync loop brings every ``sync_interval_s``. A request reserves one re
 and its dollars added to the app's spend. Refusals are OpenAI's 429s: ``rate_limit_exceeded``
 (``type`` ``requests`` or ``tokens``) and ``insufficient_quota``, with ``Retry-After``. Every
 answer to an app with per-minute limits carries OpenAI's ``x-ratelimit-*`` headers.
+
+While the store is down, dollar budgets follow ``on_store_loss`` as the leases do: ``closed``
+refuses with 503, ``open`` lets each replica spend its share of what was left at the last sync.
 """
 
 from __future__ import annotations
@@ -80,6 +83,7 @@ class Admission:
         self._metrics = metrics
         self._health = health
         self._wall = wall
+        self._replicas = replicas
         self._tasks: set[asyncio.Task[None]] = set()
         fallback = MemoryStore()
         fraction = config.lease_fraction if config is not None else 1.0
@@ -188,6 +192,19 @@ class Admission:
 
     def _check_budget(self, quota: _Quota, now: float) -> None:
         limits = quota.app.limits
+        if limits.dollars_per_day is None and limits.dollars_per_month is None:
+            return
+        # While the shared store is down the totals are stale and the other replicas' spend
+        # unseen: a budget that fails closed refuses; one that fails open lets this replica
+        # spend its share of what was left (its unsynced spend counts once per replica).
+        share = 1
+        if self._health.shared and not self._health.up:
+            if limits.on_store_loss == "closed":
+                self._metrics.app_refusals.labels(quota.app.name, "store_unavailable").inc()
+                raise StoreUnavailable(
+                    "The router's state store is unreachable and this app's limits fail closed."
+                )
+            share = max(1, self._replicas())
         day, month = spend_periods(now)
         spent_day = quota.spent[0] if quota.period[0] == day else 0
         spent_month = quota.spent[1] if quota.period[1] == month else 0
@@ -195,7 +212,7 @@ class Admission:
             (limits.dollars_per_day, spent_day, "dollars_per_day", _to_midnight(now)),
             (limits.dollars_per_month, spent_month, "dollars_per_month", _to_month_end(now)),
         ):
-            if budget is None or spent + quota.pending < budget * _MICROS:
+            if budget is None or spent + quota.pending * share < budget * _MICROS:
                 continue
             self._metrics.app_refusals.labels(quota.app.name, name).inc()
             period = "day" if name == "dollars_per_day" else "month"
