@@ -133,12 +133,19 @@ class Kube:
             )
 
     def get(
-        self, api_version: str, kind: str, namespace: str | None, name: str
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        *,
+        timeout: float | None = None,
     ) -> dict[str, Any] | None:
+        """The object, or None if there is none; ``timeout`` bounds the request (seconds)."""
         try:
             resource = self._resource(api_version, kind)
             with _answers("GET", _path(resource, namespace, name)):
-                return _dict(resource.get(name=name, namespace=namespace))
+                return _dict(resource.get(name=name, namespace=namespace, _request_timeout=timeout))
         except KubeRejected as exc:
             if exc.status == 404:
                 return None
@@ -225,20 +232,27 @@ class Kube:
             api_version, kind, namespace, name, "scale", {"spec": {"replicas": replicas}}
         )
 
-    def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+    def replace(self, obj: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
         """PUT ``obj`` whole; at its ``metadata.resourceVersion`` if set (else ``KubeConflict``)."""
         meta = obj["metadata"]
         resource = self._resource(obj["apiVersion"], obj["kind"])
         with _answers("PUT", _path(resource, meta.get("namespace"), meta["name"])):
             return _dict(
-                resource.replace(body=obj, name=meta["name"], namespace=meta.get("namespace"))
+                resource.replace(
+                    body=obj,
+                    name=meta["name"],
+                    namespace=meta.get("namespace"),
+                    _request_timeout=timeout,
+                )
             )
 
-    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+    def create(self, obj: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
         meta = obj["metadata"]
         resource = self._resource(obj["apiVersion"], obj["kind"])
         with _answers("POST", _path(resource, meta.get("namespace"))):
-            return _dict(resource.create(body=obj, namespace=meta.get("namespace")))
+            return _dict(
+                resource.create(body=obj, namespace=meta.get("namespace"), _request_timeout=timeout)
+            )
 
     def _patch_subresource(
         self,

@@ -97,7 +97,9 @@ class Leases:
     writes: list[tuple[str, str]] = field(default_factory=list)  # (verb, holder)
     late: list[dict[str, Any] | None] = field(default_factory=list)  # answers read before a write
 
-    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    def get(
+        self, api_version: str, kind: str, namespace: str, name: str, timeout: float = 0
+    ) -> dict[str, Any] | None:
         return self.late.pop(0) if self.late else copy.deepcopy(self.stored)
 
     def _store(self, verb: str, obj: dict[str, Any]) -> dict[str, Any]:
@@ -107,12 +109,12 @@ class Leases:
         self.writes.append((verb, record_of(obj).holder))
         return copy.deepcopy(self.stored)
 
-    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+    def create(self, obj: dict[str, Any], timeout: float = 0) -> dict[str, Any]:
         if self.stored is not None:
             raise KubeConflict("already exists", status=409)
         return self._store("create", obj)
 
-    def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+    def replace(self, obj: dict[str, Any], timeout: float = 0) -> dict[str, Any]:
         assert self.stored is not None
         if obj["metadata"].get("resourceVersion") != self.stored["metadata"]["resourceVersion"]:
             raise KubeConflict("the object has been modified", status=409)

@@ -60,6 +60,12 @@ class Elector:
     _failure: str = ""
 
     @property
+    def _timeout(self) -> float:
+        """How long one call to the API may take: a hung request must not keep a standby from
+        trying again, nor leave a leader's thread writing long after it gave up."""
+        return self.timing.renew_deadline_s / 2
+
+    @property
     def where(self) -> str:
         return f"{self.namespace}/{self.name}"
 
@@ -82,7 +88,8 @@ class Elector:
                 return False
             mine = claim(record, self.identity, self.timing.lease_s, self.wall())
             version = live["metadata"].get("resourceVersion")
-            self._live = self.kube.replace(lease_object(self.namespace, self.name, mine, version))
+            wanted = lease_object(self.namespace, self.name, mine, version)
+            self._live = self.kube.replace(wanted, timeout=self._timeout)
             self._observer.observe(mine, now)
         except KubeConflict:
             self._live = None  # someone else wrote it: read it afresh next time
@@ -97,11 +104,15 @@ class Elector:
         """The Lease as it is (the leader trusts its own last write), or None once created."""
         if self._live is not None and record_of(self._live).holder == self.identity:
             return self._live
-        live = self.kube.get(LEASE_API_VERSION, "Lease", self.namespace, self.name)
+        live = self.kube.get(
+            LEASE_API_VERSION, "Lease", self.namespace, self.name, timeout=self._timeout
+        )
         if live is not None:
             return live
         mine = claim(None, self.identity, self.timing.lease_s, self.wall())
-        self._live = self.kube.create(lease_object(self.namespace, self.name, mine))
+        self._live = self.kube.create(
+            lease_object(self.namespace, self.name, mine), timeout=self._timeout
+        )
         self._observer.observe(mine, now)
         return None
 
@@ -112,7 +123,9 @@ class Elector:
         gone = released(record_of(self._live), self.wall())
         version = self._live["metadata"].get("resourceVersion")
         try:
-            self.kube.replace(lease_object(self.namespace, self.name, gone, version))
+            self.kube.replace(
+                lease_object(self.namespace, self.name, gone, version), timeout=self._timeout
+            )
         except KubeError:
             return
         self._live = None
