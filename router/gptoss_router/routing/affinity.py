@@ -9,8 +9,8 @@ but differ from their first user message on, so they spread over the pods, and e
 the shared part once.
 
 The key is placed on a hash ring of the pods (``Ring``, 64 virtual nodes each) and the request
-goes to the first pod clockwise whose load stays within ``bound`` times the mean
-(``choose``). This is consistent hashing with bounded loads (Mirrokni, Thorup and Zadimoghaddam,
+goes to the first pod clockwise whose load stays within ``bound`` times the mean, or under a
+floor of a few requests (``choose``). This is consistent hashing with bounded loads (Mirrokni, Thorup and Zadimoghaddam,
 2016), the scheme of KubeAI's PrefixHash, whose cap is 125 % of the mean. Every router replica
 builds the same ring from the same pods, so each sends a conversation to the same pod without
 asking the others. A pod that is saturated, ejected or gone drops out of the walk, and its
@@ -27,9 +27,12 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["BOUND", "Ring", "choose", "prefix_key"]
+__all__ = ["BOUND", "FLOOR", "Ring", "choose", "prefix_key", "ring_order", "within_bound"]
 
 BOUND = 1.25  # KubeAI's default cap: no pod above 125 % of the mean load
+# ... but never below this many requests: a vLLM pod batches dozens of sequences at little cost,
+# so at low load moving a conversation off its cached prefix would cost more than it saves.
+FLOOR = 4
 _VNODES = 64
 _MAX_KEY_BYTES = 64 * 1024  # a longer beginning adds nothing to the key but hashing time
 
@@ -111,13 +114,24 @@ class Ring:
         return list(seen)
 
 
+def _cap(loads: Mapping[str, int], bound: float) -> int:
+    """Most a pod may hold after taking one more request: ``bound`` times the mean, rounded up,
+    and at least ``FLOOR``."""
+    return max(FLOOR, math.ceil(bound * (sum(loads.values()) + 1) / len(loads)))
+
+
+def within_bound(loads: Mapping[str, int], pod: str, *, bound: float = BOUND) -> bool:
+    """Whether ``pod`` may take one more request without passing the bound."""
+    return loads[pod] + 1 <= _cap(loads, bound)
+
+
 def choose(ring: Ring, key: int, loads: Mapping[str, int], *, bound: float = BOUND) -> str | None:
     """The pod for ``key`` among ``loads`` (the pods that may take it now, and their load):
     the first on the ring whose load after taking it stays within ``bound`` times the mean;
     None when ``loads`` is empty."""
     if not loads:
         return None
-    cap = max(1, math.ceil(bound * (sum(loads.values()) + 1) / len(loads)))
+    cap = _cap(loads, bound)
     walked = [pod for pod in ring.walk(key) if pod in loads]
     for pod in walked:
         if loads[pod] + 1 <= cap:

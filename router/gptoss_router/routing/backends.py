@@ -7,6 +7,7 @@ measured speed, and hands the pure ``policy.plan`` the views it needs. Holds no 
 from __future__ import annotations
 
 import random
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -14,6 +15,7 @@ from typing import Literal
 from gptoss_router.config import ModelConfig, Price, ProviderConfig, ProviderKind, Tuning
 from gptoss_router.openai.dialects import Dialect, dialect_for
 from gptoss_router.openai.inbound import Inbound
+from gptoss_router.routing.affinity import Ring, prefix_key
 from gptoss_router.routing.holding import Wakeup
 from gptoss_router.routing.policy import (
     Candidate,
@@ -34,6 +36,7 @@ from gptoss_router.state.speed import SpeedBook, SpeedEstimate
 __all__ = ["Backends", "Target"]
 
 _FREE = Price(input=0.0, output=0.0)
+_MAX_MOVED = 100_000  # conversations whose pod is remembered (about 10 MB at most)
 _VLLM = dialect_for(ProviderKind.VLLM)
 
 
@@ -75,6 +78,9 @@ class Backends:
         self.limits = RateLimitBook(clock)
         self.speed = SpeedBook(alpha=tuning.ewma_alpha)
         self._rng = rng
+        self._rings: dict[str, Ring] = {}
+        # The pod each recent conversation (prefix key) went to, least recently routed first.
+        self._moved: OrderedDict[int, str] = OrderedDict()
         self._providers = {p.name: p for p in settings.providers}
         # Local pods run vLLM: what its dialect serves is what a pod may be sent.
         self._local_capabilities = dialect_for(ProviderKind.VLLM).capabilities
@@ -85,21 +91,47 @@ class Backends:
 
     def plan_for(self, inbound: Inbound, model: ModelConfig, limits: Limits) -> Plan:
         """Candidates for ``inbound`` (for ``model``, configured thus) under ``limits``."""
+        pods = [
+            self.pod_view(p, scraped=model.local.scrape) for p in self.pools.pods(inbound.model)
+        ]
+        # Affinity only matters with a choice of pods; the key costs a hash of the prompt head.
+        prefix = prefix_key(inbound.route, inbound.payload) if len(pods) > 1 else None
         demand = Demand(
             features=inbound.features,
             input_tokens=inbound.input_tokens,
             output_tokens=inbound.output_tokens or model.default_output_tokens,
             fallback=inbound.fallback_features,
+            prefix=prefix,
+            pinned=self._moved.get(prefix) if prefix is not None else None,
         )
-        pods = [
-            self.pod_view(p, scraped=model.local.scrape) for p in self.pools.pods(inbound.model)
-        ]
         providers = [
             self._provider_view(p, inbound.model)
             for p in self._providers.values()
             if inbound.model in p.models
         ]
-        return plan(pods, providers, demand, limits, self._rng, self._local_capabilities)
+        ring = self._ring(inbound.model, pods) if prefix is not None else None
+        chosen = plan(pods, providers, demand, limits, self._rng, self._local_capabilities, ring)
+        if prefix is not None:
+            self._remember(prefix, chosen)
+        return chosen
+
+    def _ring(self, model: str, pods: list[PodView]) -> Ring:
+        keys = frozenset(p.key for p in pods)
+        ring = self._rings.get(model)
+        if ring is None or ring.pods != keys:
+            ring = self._rings[model] = Ring(keys)
+        return ring
+
+    def _remember(self, prefix: int, chosen: Plan) -> None:
+        """Where a conversation went; it stays there while that pod is free and within the
+        bound, even when the pod it left comes back (``Demand.pinned``)."""
+        first = chosen.candidates[0] if chosen.candidates else None
+        if first is None or first.kind != "local":
+            return
+        self._moved[prefix] = first.key
+        self._moved.move_to_end(prefix)
+        while len(self._moved) > _MAX_MOVED:
+            self._moved.popitem(last=False)
 
     def pod_view(self, pod: Pod, *, scraped: bool) -> PodView:
         """How routing sees ``pod`` now."""

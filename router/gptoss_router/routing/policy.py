@@ -1,9 +1,11 @@
 """Decide where a request goes: an ordered list of candidates (pure).
 
 1. Local pods with free capacity come first; their marginal cost is a GPU already paid for.
-   One is picked as the less loaded of two random choices on queue depth (P2C, as Envoy's
-   LEAST_REQUEST and Finagle do; docs/sources.md, Failover), the other free pods follow for
-   failover.
+   A request whose conversation has a prefix key goes to the pod that holds its prefix: the pod
+   its last turn went to while that one is free and within the load bound, else by consistent
+   hashing with bounded load (``affinity.py``). The other free pods follow in ring order for failover. A request
+   without a key takes the less loaded of two random choices on queue depth (P2C, as Envoy's
+   LEAST_REQUEST and Finagle do; docs/sources.md, Failover), the other free pods following.
 2. Providers follow when the model's spillover allows it for the reason local cannot serve:
    those meeting the latency target by expected cost, then the rest by expected latency.
    Providers that cannot serve the request's features, are ejected, say their rate limit is
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gptoss_router.config import Price, PriceCap, SpillCondition
+from gptoss_router.routing.affinity import Ring, choose, ring_order, within_bound
 from gptoss_router.state.speed import SpeedEstimate
 
 __all__ = [
@@ -89,6 +92,9 @@ class Demand:
     output_tokens: int
     # The features of another way to serve it (a Responses request through Chat Completions).
     fallback: frozenset[str] | None = None
+    # The hash naming its conversation (affinity.prefix_key), and the pod its last turn went to.
+    prefix: int | None = None
+    pinned: str | None = None
 
     def fits(self, capabilities: frozenset[str]) -> bool:
         """Whether a backend with ``capabilities`` can serve the request one way or the other."""
@@ -127,9 +133,11 @@ def plan(
     limits: Limits,
     rng: random.Random,
     local_capabilities: frozenset[str] | None = None,
+    ring: Ring | None = None,
 ) -> Plan:
     """Order the candidates for one request; local pods only if they can serve its features
-    (``local_capabilities``; None: anything)."""
+    (``local_capabilities``; None: anything); by prefix affinity on ``ring`` when the demand
+    has a prefix key."""
     capable = local_capabilities is None or demand.fits(local_capabilities)
     alive = [p for p in pods if not p.ejected and p.fresh] if limits.local and capable else []
     free = [p for p in alive if _has_room(p, limits)]
@@ -151,7 +159,7 @@ def plan(
     may_spill = reason in ("hosted_only", "unsupported") or SpillCondition(
         reason or "unavailable"
     ) in (limits.spill_when)
-    order = [Candidate("local", p.key) for p in _p2c_first(free, rng)]
+    order = [Candidate("local", p.key) for p in _local_first(free, demand, ring, rng)]
     if may_spill:
         order += [Candidate("hosted", p.key) for p in hosted]
     order += [Candidate("local", p.key) for p in busy]
@@ -204,6 +212,29 @@ def _has_room(pod: PodView, limits: Limits) -> bool:
 def _load(pod: PodView) -> tuple[int, int]:
     # The scrape lags; the router's own in-flight count is a floor on what the pod holds.
     return pod.waiting, max(pod.running + pod.waiting, pod.inflight)
+
+
+def _local_first(
+    free: list[PodView], demand: Demand, ring: Ring | None, rng: random.Random
+) -> list[PodView]:
+    if demand.prefix is None or ring is None or len(free) < 2:
+        return _p2c_first(free, rng)
+    by_key = {p.key: p for p in free}
+    loads = {p.key: _weight(p) for p in free}
+    pinned = demand.pinned
+    if pinned is not None and pinned in loads and within_bound(loads, pinned):
+        chosen: str | None = pinned
+    else:
+        chosen = choose(ring, demand.prefix, loads)
+    ordered = ring_order(ring, demand.prefix, list(by_key))
+    rest = [k for k in ordered if k != chosen] + [k for k in by_key if k not in ordered]
+    return [by_key[k] for k in ([chosen] if chosen else []) + rest]
+
+
+def _weight(pod: PodView) -> int:
+    """A pod's load for bounded-load hashing: what it runs and queues, as scraped, or what the
+    router replicas have in flight on it, whichever is more (the scrape lags)."""
+    return max(pod.running + pod.waiting, pod.inflight)
 
 
 def _p2c_first(free: list[PodView], rng: random.Random) -> list[PodView]:

@@ -1,0 +1,206 @@
+"""Conversations land on the pod that holds their prefix, on every router, and move only when
+they must: the policy alone, the router's memory of moves, and real routers over simulated pods.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+from prometheus_client.parser import text_string_to_metric_families
+from tests.router.router_processes import router_processes
+
+from gptoss_router.config import PriceCap, SpillCondition
+from gptoss_router.openai.inbound import read_inbound
+from gptoss_router.routing.affinity import Ring, prefix_key
+from gptoss_router.routing.backends import Backends
+from gptoss_router.routing.policy import Demand, Limits, PodView, plan
+from gptoss_router.settings import RouterSettings
+from gptoss_sim.capacity import CapacityParams
+from gptoss_sim.server import Running, running
+from gptoss_sim.vllm_app import VllmConfig, VllmSim
+
+MODEL = "gpt-oss-120b"
+PODS = [f"http://10.0.0.{i}:8000" for i in range(1, 5)]
+LIMITS = Limits(
+    local=True,
+    hosted=False,
+    providers=None,
+    max_price=PriceCap(),
+    spill_when=frozenset(SpillCondition),
+    latency_target_s=20.0,
+    max_queue_depth=4,
+    max_inflight=256,
+)
+SYSTEM = "You are the billing agent of Example Corp. Answer from the tools only. " * 30
+
+
+def messages(first: str, *more: str) -> list[dict[str, str]]:
+    turns = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": first}]
+    for i, text in enumerate(more):
+        turns.append({"role": "assistant" if i % 2 == 0 else "user", "content": text})
+    return turns
+
+
+def views(loads: dict[str, int] | None = None) -> list[PodView]:
+    loads = loads or {}
+    return [PodView(p, 0, loads.get(p, 0), loads.get(p, 0), True, False) for p in PODS]
+
+
+def demand(key: int | None, pinned: str | None = None) -> Demand:
+    return Demand(frozenset({"chat"}), 100, 100, prefix=key, pinned=pinned)
+
+
+def first_pod(pods: list[PodView], wanted: Demand) -> str:
+    ring = Ring(p.key for p in pods)
+    chosen = plan(pods, [], wanted, LIMITS, random.Random(1), None, ring)  # noqa: S311
+    return chosen.candidates[0].key
+
+
+def test_the_same_conversation_gets_the_same_pod_whatever_the_randomness() -> None:
+    key = prefix_key("chat", {"model": MODEL, "messages": messages("refund order 42")})
+    picks = set()
+    for seed in range(20):
+        ring = Ring(PODS)
+        chosen = plan(views(), [], demand(key), LIMITS, random.Random(seed), None, ring)  # noqa: S311
+        picks.add(chosen.candidates[0].key)
+        assert {c.key for c in chosen.candidates} == set(PODS)
+    assert len(picks) == 1
+
+
+def test_without_a_prefix_key_the_less_loaded_of_two_random_pods_leads() -> None:
+    loads = {PODS[0]: 9, PODS[1]: 9, PODS[2]: 9, PODS[3]: 0}
+    leaders = {first_pod(views(loads), demand(None)) for _ in range(10)}
+    assert leaders <= set(PODS)
+
+
+def test_a_pinned_pod_is_kept_while_it_stays_within_the_bound_and_left_when_it_does_not() -> None:
+    key = 424242
+    home = first_pod(views(), demand(key))
+    elsewhere = next(p for p in PODS if p != home)
+    assert first_pod(views(), demand(key, pinned=elsewhere)) == elsewhere
+    hot = {elsewhere: 20}  # over 1.25 x the mean of 5.25 and over the floor of 4
+    assert first_pod(views(hot), demand(key, pinned=elsewhere)) == home
+
+
+def test_a_saturated_pod_loses_its_conversations_to_the_next_pod_on_the_ring() -> None:
+    key = 99
+    home = first_pod(views(), demand(key))
+    saturated = [
+        PodView(p.key, 4 if p.key == home else 0, 0, 0, True, False) for p in views()
+    ]  # 4 waiting: max_queue_depth
+    moved = first_pod(saturated, demand(key, pinned=home))
+    assert moved == Ring(PODS).walk(key)[1] != home
+
+
+def test_failover_after_the_chosen_pod_follows_the_ring() -> None:
+    key = 777
+    ring = Ring(PODS)
+    chosen = plan(views(), [], demand(key), LIMITS, random.Random(3), None, ring)  # noqa: S311
+    assert [c.key for c in chosen.candidates] == ring.walk(key)
+
+
+def test_a_conversation_that_had_to_move_stays_on_its_new_pod_when_the_old_one_returns() -> None:
+    settings = RouterSettings(
+        allow_anonymous=True,
+        models={MODEL: {"local": {"pods": PODS[:3], "scrape": False}}},
+    )
+    backends = Backends(settings, clock=lambda: 0.0, rng=random.Random(5))  # noqa: S311
+    backends.pools.replace(MODEL, PODS[:3], served_model=MODEL)
+    body = httpx.Request(
+        "POST", "http://x", json={"model": MODEL, "messages": messages("my invoice")}
+    ).content
+    inbound = read_inbound("chat", body)
+    model = settings.models[MODEL]
+
+    def lead() -> str:
+        return backends.plan_for(inbound, model, LIMITS).candidates[0].key
+
+    home = lead()
+    assert lead() == home
+    backends.pools.replace(MODEL, [p for p in PODS[:3] if p != home], served_model=MODEL)
+    moved = lead()
+    assert moved != home
+    backends.pools.replace(MODEL, PODS[:3], served_model=MODEL)
+    assert lead() == moved
+
+
+# -- real routers over simulated pods ------------------------------------------------------
+
+
+@contextmanager
+def vllm_pods(count: int) -> Iterator[list[Running]]:
+    capacity = CapacityParams(startup_s=0, step_base_s=0.001, step_per_seq_s=0.0)
+    with ExitStack() as stack:
+        yield [
+            stack.enter_context(running(VllmSim(VllmConfig(model=MODEL, capacity=capacity))))
+            for _ in range(count)
+        ]
+
+
+def pod_counter(pod: Running, name: str) -> float:
+    text = httpx.get(f"{pod.base_url}/metrics", timeout=5).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == f"{name}_total"
+    )
+
+
+def router_config(pods: list[Running]) -> dict[str, Any]:
+    return {
+        "allow_anonymous": True,
+        "log_level": "warning",
+        "models": {MODEL: {"local": {"pods": [p.base_url for p in pods], "scrape": True}}},
+        "tuning": {"scrape_interval_s": 0.05},
+    }
+
+
+def converse(client: openai.OpenAI, first: str, turns: int) -> None:
+    history = messages(first)
+    for turn in range(turns):
+        reply = client.chat.completions.create(model=MODEL, messages=history, max_tokens=8)  # type: ignore[arg-type]
+        history += [
+            {"role": "assistant", "content": reply.choices[0].message.content or ""},
+            {"role": "user", "content": f"and then step {turn}?"},
+        ]
+
+
+def test_two_router_processes_send_a_conversation_to_one_pod_and_its_prefix_hits_there(
+    tmp_path: Path,
+) -> None:
+    with vllm_pods(4) as pods, router_processes([router_config(pods)] * 2, tmp_path) as routers:
+        clients = [
+            openai.OpenAI(base_url=r.openai_base_url, api_key="unused", max_retries=0)
+            for r in routers
+        ]
+        before = [pod_counter(p, "vllm:request_success") for p in pods]
+        # Turns alternate between the two routers.
+        history = messages("why was I charged twice?")
+        for turn in range(6):
+            client = clients[turn % 2]
+            reply = client.chat.completions.create(model=MODEL, messages=history, max_tokens=8)  # type: ignore[arg-type]
+            history += [
+                {"role": "assistant", "content": reply.choices[0].message.content or ""},
+                {"role": "user", "content": f"turn {turn}: which card?"},
+            ]
+        served = [
+            pod_counter(p, "vllm:request_success") - b for p, b in zip(pods, before, strict=True)
+        ]
+        assert sorted(served) == [0, 0, 0, 6]
+        home = pods[served.index(6)]
+        hits = pod_counter(home, "vllm:prefix_cache_hits")
+        queries = pod_counter(home, "vllm:prefix_cache_queries")
+        # Every turn after the first finds at least the system prompt cached (~16 blocks).
+        assert queries > 0 and hits / queries > 0.5
+        # Other conversations spread over the pods.
+        for i in range(12):
+            converse(clients[i % 2], f"question number {i} about my plan", 1)
+        spread = [pod_counter(p, "vllm:request_success") for p in pods]
+        assert sum(1 for n in spread if n > 0) >= 3
