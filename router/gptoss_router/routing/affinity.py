@@ -10,8 +10,9 @@ the shared part once.
 
 The key is placed on a hash ring of the pods (``Ring``, 64 virtual nodes each) and the request
 goes to the first pod clockwise whose load stays within ``bound`` times the mean, or under a
-floor of a few requests (``choose``). This is consistent hashing with bounded loads (Mirrokni, Thorup and Zadimoghaddam,
-2016), the scheme of KubeAI's PrefixHash, whose cap is 125 % of the mean. Every router replica
+floor of a few requests (``choose``). This is consistent hashing with bounded loads (Mirrokni,
+Thorup and Zadimoghaddam, 2016), the scheme of KubeAI's PrefixHash, whose cap is 125 % of the
+mean. Every router replica
 builds the same ring from the same pods, so each sends a conversation to the same pod without
 asking the others. A pod that is saturated, ejected or gone drops out of the walk, and its
 conversations go to the next pod on the ring, the same one on every replica. Pods that come

@@ -3,9 +3,10 @@
 1. Local pods with free capacity come first; their marginal cost is a GPU already paid for.
    A request whose conversation has a prefix key goes to the pod that holds its prefix: the pod
    its last turn went to while that one is free and within the load bound, else by consistent
-   hashing with bounded load (``affinity.py``). The other free pods follow in ring order for failover. A request
-   without a key takes the less loaded of two random choices on queue depth (P2C, as Envoy's
-   LEAST_REQUEST and Finagle do; docs/sources.md, Failover), the other free pods following.
+   hashing with bounded load (``affinity.py``). The other free pods follow in ring order for
+   failover. A request without a key takes the less loaded of two random choices on queue
+   depth (P2C, as Envoy's LEAST_REQUEST and Finagle do; docs/sources.md, Failover), the other
+   free pods following.
 2. Providers follow when the model's spillover allows it for the reason local cannot serve:
    those meeting the latency target by expected cost, then the rest by expected latency.
    Providers that cannot serve the request's features, are ejected, say their rate limit is
