@@ -91,7 +91,7 @@ _DIALECTS: dict[ProviderKind, Dialect] = {
         overload_statuses=frozenset(),
     ),
     ProviderKind.OPENAI: Dialect(
-        capabilities=_BASE | {"completions", "responses"},
+        capabilities=_BASE | {"completions", "responses", "responses_tool_choice"},
         reasoning_out="reasoning",
         reasoning_in="reasoning",
         drop_params=frozenset(),

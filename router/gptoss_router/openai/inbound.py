@@ -130,6 +130,10 @@ def _features(route: Route, payload: dict[str, Any], stream: bool) -> frozenset[
             found.add("responses_stateful")
         if stream and has_tools:
             found.add("responses_stream_tools")
+        if has_tools and payload.get("tool_choice") not in (None, "auto"):
+            # vLLM 0.17 serves only tool_choice "auto" on /v1/responses with harmony (501
+            # otherwise); its Chat Completions serve "required" and named functions.
+            found.add("responses_tool_choice")
     else:
         fmt = payload.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
