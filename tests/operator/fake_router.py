@@ -2,8 +2,9 @@
 the pod's IP (stdlib only).
 
 It serves the router's two spill series with the ``deployment`` label, from a JSON file the test
-rewrites (``STATE_FILE``: ``{"inflight": [[model, deployment, n]], "spilled": [[...]]}``), so a
-test sets each router's numbers exactly; ``/scrapes`` says how often ``/metrics`` was read, so a
+rewrites (``STATE_FILE``: ``{"inflight": [[model, deployment, n]], "spilled": [[...]]}``, and
+``"hang": true`` to answer ``/metrics`` only after 5 s), so a test sets each router's numbers
+exactly; ``/scrapes`` says how often ``/metrics`` was read, so a
 test can wait for the operator to have seen a change; ``/healthz`` is its readiness probe.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -35,7 +37,10 @@ class Handler(BaseHTTPRequestHandler):
         global SCRAPES
         if self.path == "/metrics":
             SCRAPES += 1
-            body = _metrics(json.loads(Path(os.environ["STATE_FILE"]).read_text()))
+            state = json.loads(Path(os.environ["STATE_FILE"]).read_text())
+            if state.get("hang"):
+                time.sleep(5)
+            body = _metrics(state)
         elif self.path == "/scrapes":
             body = str(SCRAPES)
         elif self.path == "/healthz":

@@ -42,11 +42,13 @@ class FakeRouter:
     state: Path
     ip: str = ""
 
-    def set(self, inflight: dict[str, int], spilled: dict[str, int]) -> None:
-        """Per deployment (``namespace/name``) of ``MODEL``: spilled now and spilled so far."""
+    def set(self, inflight: dict[str, int], spilled: dict[str, int], hang: bool = False) -> None:
+        """Per deployment (``namespace/name``) of ``MODEL``: spilled now and spilled so far;
+        ``hang``: answer /metrics too late for the operator."""
         body = {
             "inflight": [[MODEL, d, n] for d, n in inflight.items()],
             "spilled": [[MODEL, d, n] for d, n in spilled.items()],
+            "hang": hang,
         }
         self.state.write_text(json.dumps(body))
 
@@ -221,53 +223,61 @@ def test_a_router_restarting_or_replaced_is_no_burst_while_real_growth_scales(
     )
 
 
-def test_a_replica_whose_metrics_do_not_answer_holds_the_replicas_and_says_why(
-    operator: Path, api_client: client.ApiClient, namespace: str, kubectl: Kubectl
-) -> None:
-    autoscaling = {
-        "minReplicas": 1,
-        "maxReplicas": 3,
-        "targetQueueDepth": 2,
-        "scaleDownDelay": "10m",
-    }
-    assert (
-        kubectl.apply(namespace, manifest("watched", simulated(autoscaling, replicas=2))).returncode
-        == 0
-    )
-    ips = eventually(
-        lambda: len(found := ready_pod_ips(api_client, namespace, "watched")) == 2 and found,
+IDLE = {"minReplicas": 1, "maxReplicas": 3, "targetQueueDepth": 2, "scaleDownDelay": "10m"}
+
+
+def _metrics_condition(
+    api_client: client.ApiClient, namespace: str, name: str, status: str
+) -> dict[str, Any] | None:
+    found = condition(get_cr(api_client, namespace, name), "MetricsAvailable")
+    return found if found is not None and found["status"] == status else None
+
+
+def _two_idle_replicas(
+    api_client: client.ApiClient, namespace: str, kubectl: Kubectl, name: str
+) -> dict[str, str]:
+    """A GptOssDeployment of two idle ready replicas that may go down to one, but only after
+    10 minutes; name -> IP of its pods."""
+    assert kubectl.apply(namespace, manifest(name, simulated(IDLE, replicas=2))).returncode == 0
+    ips: dict[str, str] = eventually(
+        lambda: len(found := ready_pod_ips(api_client, namespace, name)) == 2 and found,
         timeout=90,
         what="two ready replicas",
     )
+    return ips
+
+
+def _no_scale_down_over_four_windows(
+    api_client: client.ApiClient, namespace: str, kubectl: Kubectl, name: str
+) -> None:
+    """Shorten the scale-down window to 2 s, then watch four windows: idle replicas would go
+    down to one in the first; they must stay two."""
+    patch = json.dumps({"spec": {"autoscaling": {**IDLE, "scaleDownDelay": "2s"}}})
+    done = kubectl("patch", "gptoss", name, "-n", namespace, "--type=merge", "-p", patch)
+    assert done.returncode == 0, done.stderr
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        assert _replicas(api_client, namespace, name) == 2, "scaled down while blind"
+        time.sleep(0.5)
+
+
+def test_a_replica_whose_metrics_do_not_answer_holds_the_replicas_and_says_why(
+    operator: Path, api_client: client.ApiClient, namespace: str, kubectl: Kubectl
+) -> None:
+    ips = _two_idle_replicas(api_client, namespace, kubectl, "watched")
     silent, ip = sorted(ips.items())[0]
     hang = httpx.put(f"http://{ip}:8000/_sim/faults", json=["hang,path=/metrics"], timeout=5)
     assert hang.status_code == 200, hang.text
 
     unavailable = eventually(
-        lambda: (
-            (c := condition(get_cr(api_client, namespace, "watched"), "MetricsAvailable"))
-            and c["status"] == "False"
-            and c
-        ),
+        lambda: _metrics_condition(api_client, namespace, "watched", "False"),
         timeout=30,
         what="the MetricsAvailable condition to turn False",
     )
     assert unavailable["reason"] == "MetricsUnavailable"
     assert f"pod {silent}" in unavailable["message"]
-
-    # Idle replicas over a 2 s window would go down to minReplicas; watch four windows.
-    patch = {"spec": {"autoscaling": {**autoscaling, "scaleDownDelay": "2s"}}}
-    assert (
-        kubectl(
-            "patch", "gptoss", "watched", "-n", namespace, "--type=merge", "-p", json.dumps(patch)
-        ).returncode
-        == 0
-    )
-    deadline = time.monotonic() + 8
-    while time.monotonic() < deadline:
-        assert _replicas(api_client, namespace, "watched") == 2, "scaled down while blind"
-        assert ready_pod_ips(api_client, namespace, "watched").keys() == ips.keys()
-        time.sleep(0.5)
+    _no_scale_down_over_four_windows(api_client, namespace, kubectl, "watched")
+    assert ready_pod_ips(api_client, namespace, "watched").keys() == ips.keys()
     warnings = [
         e for e in events(api_client, namespace, "watched") if e.reason == "MetricsUnavailable"
     ]
@@ -283,13 +293,31 @@ def test_a_replica_whose_metrics_do_not_answer_holds_the_replicas_and_says_why(
         what="the scale-down once every replica answers",
     )
     read = eventually(
-        lambda: (
-            (c := condition(get_cr(api_client, namespace, "watched"), "MetricsAvailable"))
-            and c["status"] == "True"
-            and c
-        ),
+        lambda: _metrics_condition(api_client, namespace, "watched", "True"),
         timeout=30,
         what="the MetricsAvailable condition back to True",
     )
     assert read["reason"] == "MetricsRead"
     assert any(e.reason == "MetricsAvailable" for e in events(api_client, namespace, "watched"))
+
+
+def test_a_router_whose_metrics_do_not_answer_holds_the_replicas_too(
+    operator: Path, routers: Routers, api_client: client.ApiClient, namespace: str, kubectl: Kubectl
+) -> None:
+    router = routers.start("router-a", inflight={}, spilled={})
+    _two_idle_replicas(api_client, namespace, kubectl, "routed")
+    router.set(inflight={}, spilled={}, hang=True)
+    unavailable = eventually(
+        lambda: _metrics_condition(api_client, namespace, "routed", "False"),
+        timeout=30,
+        what="the MetricsAvailable condition to turn False",
+    )
+    assert "router router-a" in unavailable["message"]
+    _no_scale_down_over_four_windows(api_client, namespace, kubectl, "routed")
+
+    router.set(inflight={}, spilled={})
+    eventually(
+        lambda: _replicas(api_client, namespace, "routed") == 1,
+        timeout=30,
+        what="the scale-down once the router answers",
+    )
