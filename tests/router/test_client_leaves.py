@@ -55,6 +55,37 @@ async def test_a_client_leaving_mid_stream_frees_the_pod_and_is_counted_cancelle
             await eventually(stopped, what="the upstream generation to stop", within=10)
 
 
+async def test_a_client_leaving_before_a_whole_answer_stops_the_upstream_generation() -> None:
+    with fleet(step_s=0.05) as sims:
+        async with live_router(router_settings(sims)) as router:
+            await _pod_scraped(router)
+            client = openai.AsyncOpenAI(
+                base_url=f"{router.base_url}/v1", api_key="unused", max_retries=0, timeout=1.0
+            )
+            engine = sims.vllm.engine
+            assert engine is not None
+            with pytest.raises(openai.APITimeoutError):
+                # 2,000 tokens at 50 ms a step: the whole answer would take 100 s.
+                await client.chat.completions.create(
+                    model="gpt-oss-120b",
+                    messages=[{"role": "user", "content": "Tell me a long story."}],
+                    max_tokens=2000,
+                )
+            await client.close()
+            cancelled = {
+                "route": "chat",
+                "model": "gpt-oss-120b",
+                "backend": "none",
+                "outcome": "cancelled",
+            }
+
+            async def stopped() -> bool:
+                sample = router.registry.get_sample_value("gptoss_router_requests_total", cancelled)
+                return not engine.num_running and sample == 1 and request_tasks() == 0
+
+            await eventually(stopped, what="the upstream generation to stop", within=10)
+
+
 # Coroutines of the tasks one request runs on: uvicorn's, the router's disconnect watchers.
 REQUEST_TASKS = ("RequestResponseCycle.run_asgi", "_stream.<locals>.watch", "_disconnected")
 

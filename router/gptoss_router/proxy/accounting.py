@@ -60,6 +60,10 @@ class Ledger:
         """An attempt on ``target`` starts."""
         self._count_inflight(target, +1)
 
+    def failed_quietly(self, target: Target) -> None:
+        """An attempt on ``target`` was abandoned (the caller left): no mark against it."""
+        self._count_inflight(target, -1)
+
     def failed(self, target: Target, failure: Failure) -> None:
         """An attempt on ``target`` failed before its first byte."""
         self._count_inflight(target, -1)

@@ -12,35 +12,32 @@ import contextlib
 import json
 import logging
 import time
-from dataclasses import dataclass
 
 import aiohttp
-from starlette.types import Message, Receive, Scope
+from starlette.types import Receive, Scope
 
-from gptoss_router.config import ModelConfig
 from gptoss_router.errors import ClientLeft, ModelNotFound, NoBackend, RouterError, UpstreamFailed
 from gptoss_router.openai.error_bodies import error_body
-from gptoss_router.openai.inbound import Inbound, Route, read_inbound
+from gptoss_router.openai.inbound import Route, read_inbound
 from gptoss_router.openai.outbound import outbound_body
-from gptoss_router.openai.replies import Reshape
 from gptoss_router.openai.responses_state import without_reasoning
 from gptoss_router.proxy.accounting import Ledger, Shared
+from gptoss_router.proxy.answers import respond, respond_turn
 from gptoss_router.proxy.asgi import Streamed, Whole, read_body, read_headers
 from gptoss_router.proxy.attempt import Failure, Opened, Rejected, attempt
-from gptoss_router.proxy.relay import relay_document, relay_stream
+from gptoss_router.proxy.calls import Call, Request
+from gptoss_router.proxy.leaving import disconnected, never_leaves, unless_left
 from gptoss_router.proxy.responses import (
     Turn,
     Turns,
     Wire,
-    answer_document,
-    answer_stream,
     wire_for,
 )
-from gptoss_router.routing.access import App, AppKeys, limits_for
+from gptoss_router.routing.access import AppKeys, limits_for
 from gptoss_router.routing.admission import Admission, Ticket
 from gptoss_router.routing.backends import Target
 from gptoss_router.routing.holding import Holds
-from gptoss_router.routing.policy import Limits, Plan
+from gptoss_router.routing.policy import Plan
 
 __all__ = ["Proxy"]
 
@@ -51,28 +48,6 @@ _PATHS: dict[Route, str] = {
     "completions": "completions",
     "responses": "responses",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class _Request:
-    app: App
-    headers: dict[str, str]
-    body: bytes
-    inbound: Inbound
-    model: ModelConfig
-    limits: Limits
-    reserve: int  # tokens it may use: its input and at most its output
-    turn: Turn | None = None  # a Responses request, made stateless
-
-
-@dataclass(frozen=True, slots=True)
-class _Call:
-    inbound: Inbound
-    body: bytes
-    strip_reasoning: bool
-    plan: Plan
-    ticket: Ticket
-    turn: Turn | None
 
 
 class Proxy:
@@ -108,7 +83,7 @@ class Proxy:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _start_background(self, route: Route, request: _Request, turn: Turn) -> Whole:
+    async def _start_background(self, route: Route, request: Request, turn: Turn) -> Whole:
         """Keep the response as queued, answer with it, and run the request meanwhile."""
         queued = self._turns.status_of(turn, "queued")
         await self._turns.keep(turn, queued)
@@ -118,14 +93,14 @@ class Proxy:
         shown = without_reasoning(queued) if request.app.strip_reasoning else queued
         return Whole(200, _json(shown), {})
 
-    async def _run_background(self, route: Route, request: _Request, turn: Turn) -> None:
+    async def _run_background(self, route: Route, request: Request, turn: Turn) -> None:
         started = time.perf_counter()
         error: dict[str, str] | None = None
         try:
             await self._turns.keep(turn, self._turns.status_of(turn, "in_progress"))
             ticket = await self._admission.admit(request.app.name, request.reserve)
-            call = await self._prepare(request, ticket, _never_leaves)
-            answer = await self._dispatch(route, call, started)
+            call = await self._prepare(request, ticket, never_leaves)
+            answer = await self._dispatch(route, call, started, never_leaves)
             if isinstance(answer, Whole) and answer.status != 200:
                 error = _error_of(answer.body)
         except RouterError as err:
@@ -149,7 +124,7 @@ class Proxy:
                 return await self._start_background(route, request, request.turn)
             ticket = await self._admission.admit(request.app.name, request.reserve)
             call = await self._prepare(request, ticket, receive)
-            return await self._dispatch(route, call, started)
+            return await self._dispatch(route, call, started, receive)
         except RouterError as err:
             model = err.model or model
             outcome = "client_error" if err.status < 500 else "no_backend"
@@ -167,7 +142,7 @@ class Proxy:
             self._shared.metrics.requests.labels(route, model, "none", "upstream_error").inc()
             return Whole(500, _json(error_body(RouterError("The router failed."))), {})
 
-    async def _read(self, route: Route, scope: Scope, receive: Receive) -> _Request:
+    async def _read(self, route: Route, scope: Scope, receive: Receive) -> Request:
         headers = read_headers(scope)
         app = self._keys.identify(headers.get("authorization"), scope["path"])
         tuning = self._settings.tuning
@@ -182,9 +157,9 @@ class Proxy:
             turn = await self._turns.begin(app.name, inbound, body)
             inbound, body = turn.native, turn.native_body
         reserve = inbound.input_tokens + (inbound.output_tokens or model.default_output_tokens)
-        return _Request(app, headers, body, inbound, model, limits, reserve, turn)
+        return Request(app, headers, body, inbound, model, limits, reserve, turn)
 
-    async def _prepare(self, request: _Request, ticket: Ticket, receive: Receive) -> _Call:
+    async def _prepare(self, request: Request, ticket: Ticket, receive: Receive) -> Call:
         inbound = request.inbound
         try:
             plan = self._shared.backends.plan_for(inbound, request.model, request.limits)
@@ -194,9 +169,9 @@ class Proxy:
             self._admission.settle(ticket, input_tokens=0, output_tokens=0, dollars=0.0)
             raise
         strip = request.app.strip_reasoning
-        return _Call(inbound, request.body, strip, plan, ticket, request.turn)
+        return Call(inbound, request.body, strip, plan, ticket, request.turn)
 
-    def _plan(self, request: _Request) -> Plan:
+    def _plan(self, request: Request) -> Plan:
         """Plan again after a wait: the model's configuration may have changed meanwhile."""
         model = self._shared.backends.models.get(request.inbound.model)
         if model is None:  # the cluster stopped serving it while the request was held
@@ -206,12 +181,18 @@ class Proxy:
         limits = limits_for(request.app, model, request.headers)
         return self._shared.backends.plan_for(request.inbound, model, limits)
 
-    async def _dispatch(self, route: Route, call: _Call, started: float) -> Whole | Streamed:
+    async def _dispatch(
+        self, route: Route, call: Call, started: float, receive: Receive
+    ) -> Whole | Streamed:
         inbound, tuning = call.inbound, self._settings.tuning
         ledger = Ledger(
             self._shared, route=route, model=inbound.model, started=started, ticket=call.ticket
         )
         last: tuple[Target, Failure] | None = None
+        # A caller that leaves before the answer starts cancels the upstream request (vLLM
+        # aborts a request whose connection closes), instead of letting it run to the end.
+        left = asyncio.ensure_future(disconnected(receive))
+        idle_s = tuning.idle_timeout_s
         try:
             for candidate in call.plan.candidates[: tuning.max_attempts]:
                 if last is not None and not ledger.may_retry(*last):
@@ -223,17 +204,25 @@ class Proxy:
                 if wire is None:
                     continue
                 ledger.attempting(target)
-                result = await attempt(
-                    self._session,
-                    target,
-                    wire.path,
-                    wire.body,
-                    stream=inbound.stream,
-                    first_byte_s=tuning.first_byte_timeout_s
-                    if inbound.stream
-                    else tuning.response_timeout_s,
-                    connect=self._connect,
+                result = await unless_left(
+                    left,
+                    attempt(
+                        self._session,
+                        target,
+                        wire.path,
+                        wire.body,
+                        stream=inbound.stream,
+                        first_byte_s=tuning.first_byte_timeout_s
+                        if inbound.stream
+                        else tuning.response_timeout_s,
+                        connect=self._connect,
+                    ),
                 )
+                if result is None:
+                    ledger.failed_quietly(target)
+                    ledger.close("cancelled")
+                    gone = ClientLeft("The client disconnected.", model=inbound.model)
+                    return Whole(gone.status, _json(error_body(gone)), {})
                 if isinstance(result, Failure):
                     ledger.failed(target, result)
                     last = (target, result)
@@ -241,11 +230,15 @@ class Proxy:
                 spill = call.plan.spill or ("unavailable" if last else None)
                 ledger.served(target, ttft_s=_ttft(result), spill=spill, stream=inbound.stream)
                 if call.turn is not None:
-                    return await self._respond_turn(call, call.turn, target, result, ledger, wire)
-                return self._respond(call, target, result, ledger)
+                    return await respond_turn(
+                        self._turns, call, call.turn, target, result, ledger, wire, idle_s=idle_s
+                    )
+                return respond(call, target, result, ledger, idle_s=idle_s)
         except BaseException:
             ledger.close("cancelled")
             raise
+        finally:
+            left.cancel()
         outcome = "no_backend" if last is None else "upstream_error"
         ledger.close(outcome)
         if last is None:
@@ -256,85 +249,13 @@ class Proxy:
         )
 
     @staticmethod
-    def _wire(route: Route, call: _Call, target: Target) -> Wire | None:
+    def _wire(route: Route, call: Call, target: Target) -> Wire | None:
         if call.turn is not None:
             return wire_for(call.turn, target)
         body = outbound_body(
             call.inbound, call.body, model_id=target.model_id, dialect=target.dialect
         )
         return Wire(_PATHS[route], body, translated=False)
-
-    async def _respond_turn(
-        self,
-        call: _Call,
-        turn: Turn,
-        target: Target,
-        result: Opened | Rejected,
-        ledger: Ledger,
-        wire: Wire,
-    ) -> Whole | Streamed:
-        if isinstance(result, Rejected):
-            ledger.close("client_error")
-            return Whole(result.status, _json(result.body), call.ticket.headers)
-        headers = {**call.ticket.headers, "x-gptoss-backend": target.label}
-        if not call.inbound.stream:
-            status, body, usage = await answer_document(
-                self._turns,
-                turn,
-                result.first,
-                translated=wire.translated,
-                strip=call.strip_reasoning,
-            )
-            ledger.close("ok", usage)
-            if status != 200:
-                headers["retry-after"] = "1"
-            return Whole(status, body, headers)
-        how = Reshape(
-            route="responses",
-            model=call.inbound.model,
-            backend_model=call.inbound.model if wire.translated else target.model_id,
-            reasoning_out="reasoning",
-            strip_reasoning=call.strip_reasoning,
-            keep_usage_chunk=True,
-        )
-        stream = answer_stream(
-            self._turns,
-            turn,
-            result,
-            ledger,
-            translated=wire.translated,
-            how=how,
-            idle_s=self._settings.tuning.idle_timeout_s,
-        )
-        return Streamed(stream, headers)
-
-    def _respond(
-        self, call: _Call, target: Target, result: Opened | Rejected, ledger: Ledger
-    ) -> Whole | Streamed:
-        if isinstance(result, Rejected):
-            ledger.close("client_error")
-            return Whole(result.status, _json(result.body), call.ticket.headers)
-        how = Reshape(
-            route=call.inbound.route,
-            model=call.inbound.model,
-            backend_model=target.model_id,
-            reasoning_out=target.dialect.reasoning_out,
-            strip_reasoning=call.strip_reasoning,
-            keep_usage_chunk=call.inbound.wants_usage,
-        )
-        headers = {**call.ticket.headers, "x-gptoss-backend": target.label}
-        if not call.inbound.stream:
-            body, usage = relay_document(result.first, how)
-            ledger.close("ok", usage)
-            return Whole(200, body, headers)
-        stream = relay_stream(result, how, ledger, idle_s=self._settings.tuning.idle_timeout_s)
-        return Streamed(stream, headers)
-
-
-async def _never_leaves() -> Message:
-    """The ``receive`` of a background request: nobody waits on the other end to leave."""
-    await asyncio.Event().wait()
-    raise AssertionError("unreachable")
 
 
 def _error_of(body: bytes) -> dict[str, str]:
