@@ -13,7 +13,9 @@ from typing import Any
 import httpx
 import openai
 from prometheus_client.parser import text_string_to_metric_families
+from tests.router.live import router_in_thread
 from tests.router.router_processes import router_processes
+from tests.waiting import eventually
 
 from gptoss_router.config import PriceCap, SpillCondition
 from gptoss_router.openai.inbound import read_inbound
@@ -22,6 +24,7 @@ from gptoss_router.routing.backends import Backends
 from gptoss_router.routing.policy import Demand, Limits, PodView, plan
 from gptoss_router.settings import RouterSettings
 from gptoss_sim.capacity import CapacityParams
+from gptoss_sim.faults import FaultSchedule, parse_rule
 from gptoss_sim.server import Running, running
 from gptoss_sim.vllm_app import VllmConfig, VllmSim
 
@@ -119,7 +122,12 @@ def test_a_conversation_that_had_to_move_stays_on_its_new_pod_when_the_old_one_r
     model = settings.models[MODEL]
 
     def lead() -> str:
-        return backends.plan_for(inbound, model, LIMITS).candidates[0].key
+        """Where the next turn goes, once that pod has answered it."""
+        chosen = backends.plan_for(inbound, model, LIMITS)
+        target = backends.target(chosen.candidates[0], MODEL)
+        assert target is not None
+        backends.served(chosen, target)
+        return target.key
 
     home = lead()
     assert lead() == home
@@ -204,3 +212,61 @@ def test_two_router_processes_send_a_conversation_to_one_pod_and_its_prefix_hits
             converse(clients[i % 2], f"question number {i} about my plan", 1)
         spread = [pod_counter(p, "vllm:request_success") for p in pods]
         assert sum(1 for n in spread if n > 0) >= 3
+
+
+def test_a_conversation_moves_when_its_pod_fails_and_stays_when_the_pod_comes_back() -> None:
+    capacity = CapacityParams(startup_s=0, step_base_s=0.001, step_per_seq_s=0.0)
+    sims = [VllmSim(VllmConfig(model=MODEL, capacity=capacity)) for _ in range(3)]
+    with ExitStack() as stack:
+        pods = [stack.enter_context(running(sim)) for sim in sims]
+        settings = RouterSettings(
+            allow_anonymous=True,
+            models={MODEL: {"local": {"pods": [p.base_url for p in pods], "scrape": True}}},  # type: ignore[dict-item]
+            tuning={  # type: ignore[arg-type]
+                "scrape_interval_s": 0.05,
+                "consecutive_failures": 1,
+                "base_ejection_s": 0.5,
+                "probe_interval_s": 0.1,
+            },
+        )
+        url, _ = stack.enter_context(router_in_thread(settings))
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+        history = messages("my card was declined")
+
+        def turn(n: int) -> list[float]:
+            reply = client.chat.completions.create(model=MODEL, messages=history, max_tokens=8)  # type: ignore[arg-type]
+            history.extend(
+                [
+                    {"role": "assistant", "content": reply.choices[0].message.content or ""},
+                    {"role": "user", "content": f"turn {n}: what now?"},
+                ]
+            )
+            return [pod_counter(p, "vllm:request_success") for p in pods]
+
+        for n in range(3):
+            served = turn(n)
+        home = served.index(3)
+        sims[home].faults.set_schedule(
+            FaultSchedule((parse_rule("status=503,path=/v1/chat/completions"),))
+        )
+        served = turn(3)  # the home pod fails it: another pod answers
+        moved = next(i for i, n in enumerate(served) if i != home and n == 1)
+        sims[home].faults.set_schedule(FaultSchedule())
+
+        def home_is_back() -> bool:
+            text = httpx.get(f"{url}/metrics", timeout=5).text
+            ejected = [
+                s.value
+                for f in text_string_to_metric_families(text)
+                for s in f.samples
+                if s.name == "gptoss_router_local_pods" and s.labels.get("state") == "ejected"
+            ]
+            return ejected == [0.0]
+
+        eventually(home_is_back, what="the failed pod to be readmitted", timeout=10)
+        hits_before = pod_counter(pods[moved], "vllm:prefix_cache_hits")
+        served = turn(4)
+        served = turn(5)
+        assert served[home] == 3 and served[moved] == 3 and sum(served) == 6
+        # The moved conversation's prefix is cached where it went.
+        assert pod_counter(pods[moved], "vllm:prefix_cache_hits") > hits_before

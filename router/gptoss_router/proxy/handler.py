@@ -229,6 +229,7 @@ class Proxy:
                     continue
                 spill = call.plan.spill or ("unavailable" if last else None)
                 ledger.served(target, ttft_s=_ttft(result), spill=spill, stream=inbound.stream)
+                self._shared.backends.served(call.plan, target)
                 if call.turn is not None:
                     return await respond_turn(
                         self._turns, call, call.turn, target, result, ledger, wire, idle_s=idle_s

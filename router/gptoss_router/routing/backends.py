@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from gptoss_router.config import ModelConfig, Price, ProviderConfig, ProviderKind, Tuning
@@ -111,9 +111,7 @@ class Backends:
         ]
         ring = self._ring(inbound.model, pods) if prefix is not None else None
         chosen = plan(pods, providers, demand, limits, self._rng, self._local_capabilities, ring)
-        if prefix is not None:
-            self._remember(prefix, chosen)
-        return chosen
+        return replace(chosen, prefix=prefix) if prefix is not None else chosen
 
     def _ring(self, model: str, pods: list[PodView]) -> Ring:
         keys = frozenset(p.key for p in pods)
@@ -122,13 +120,14 @@ class Backends:
             ring = self._rings[model] = Ring(keys)
         return ring
 
-    def _remember(self, prefix: int, chosen: Plan) -> None:
-        """Where a conversation went; it stays there while that pod is free and within the
-        bound, even when the pod it left comes back (``Demand.pinned``)."""
-        first = chosen.candidates[0] if chosen.candidates else None
-        if first is None or first.kind != "local":
+    def served(self, chosen: Plan, target: Target) -> None:
+        """``target`` answered a request planned as ``chosen``: a local pod becomes where its
+        conversation stays while that pod is free and within the bound, even when a pod it
+        left comes back (``Demand.pinned``)."""
+        prefix = chosen.prefix
+        if prefix is None or target.kind != "local":
             return
-        self._moved[prefix] = first.key
+        self._moved[prefix] = target.key
         self._moved.move_to_end(prefix)
         while len(self._moved) > _MAX_MOVED:
             self._moved.popitem(last=False)

@@ -120,6 +120,7 @@ class Plan:
     candidates: tuple[Candidate, ...]
     spill: SpillReason | None
     hold: bool = False
+    prefix: int | None = None  # the conversation's key, when affinity chose the local order
 
 
 def expected_cost(price: Price, demand: Demand) -> float:
