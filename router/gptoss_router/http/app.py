@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from gptoss_router.http.conversations import conversation_routes
 from gptoss_router.http.resources import not_found_handlers, resource_routes
 from gptoss_router.http.routes import info_routes
 from gptoss_router.http.state import State
@@ -39,6 +40,7 @@ from gptoss_router.routing.admission import Admission
 from gptoss_router.routing.backends import Backends
 from gptoss_router.routing.retry_budget import RetryBudget
 from gptoss_router.settings import RouterSettings
+from gptoss_router.state.conversations import ConversationRecords
 from gptoss_router.state.pools import Pod
 from gptoss_router.state.responses import ResponseRecords
 from gptoss_router.watch.discovery import Discovery, StaticDiscovery, discovery_for
@@ -147,11 +149,18 @@ def create_app(
                 ttl_s=settings.tuning.responses_ttl_s,
                 max_bytes=settings.tuning.responses_max_bytes,
             )
+            conversations = ConversationRecords(
+                store,
+                health,
+                ttl_s=settings.tuning.responses_ttl_s,
+                max_bytes=settings.tuning.responses_max_bytes,
+            )
+            app.state.conversations = conversations  # read by http/conversations.py
             async with open_session(resolver) as session:
                 app.state.router = State(
                     settings,
                     shared,
-                    Proxy(shared, keys, session, Turns(records)),
+                    Proxy(shared, keys, session, Turns(records, conversations)),
                     int(time.time()),
                     session,
                     health,
@@ -170,7 +179,7 @@ def create_app(
                     await sync.once()  # the last spend and benches reach the store
                     await sync.admission.close()
 
-    routes = [*info_routes(keys, metrics), *resource_routes(keys)]
+    routes = [*info_routes(keys, metrics), *resource_routes(keys), *conversation_routes(keys)]
     return RouterApp(info=routes, lifespan=lifespan)
 
 

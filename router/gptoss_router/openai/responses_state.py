@@ -34,20 +34,22 @@ _PREFIXES = {
 }
 _STATUSED = frozenset({"message", "function_call", "function_call_output"})
 _MAX_PAGE = 100
+# Request fields that only the router acts on: never sent to a backend.
+_STATEFUL = frozenset({"previous_response_id", "conversation", "background"})
 
 
-def stored_items(value: Any) -> list[dict[str, Any]]:
-    """The request's ``input`` as items with ids: a string becomes one user message, message
-    content given as a string becomes one text part."""
+def stored_items(value: Any, *, param: str = "input") -> list[dict[str, Any]]:
+    """The request's ``input`` (or the items named ``param``) as items with ids: a string
+    becomes one user message, message content given as a string becomes one text part."""
     if isinstance(value, str):
         value = [{"role": "user", "content": value}]
     if not isinstance(value, list):
-        raise BadRequest("Invalid type for 'input': expected a string or an array.", param="input")
+        raise BadRequest(f"Invalid type for '{param}': expected a string or an array.", param=param)
     out: list[dict[str, Any]] = []
     for index, raw in enumerate(value):
         if not isinstance(raw, dict):
             raise BadRequest(
-                f"Invalid 'input[{index}]': expected an object.", param=f"input[{index}]"
+                f"Invalid '{param}[{index}]': expected an object.", param=f"{param}[{index}]"
             )
         item = dict(raw)
         kind = item.get("type")
@@ -73,7 +75,7 @@ def stateless_payload(
     payload: Mapping[str, Any], history: list[dict[str, Any]], items: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """The request as any backend can serve it: earlier items first, nothing kept there."""
-    out = {k: v for k, v in payload.items() if k not in ("previous_response_id", "background")}
+    out = {k: v for k, v in payload.items() if k not in _STATEFUL}
     out["input"] = [*history, *items]
     out["store"] = False
     return out
@@ -119,15 +121,21 @@ def page_query(query: Mapping[str, str]) -> tuple[int, str, str | None]:
 
 
 def item_page(
-    items: list[dict[str, Any]], *, limit: int, order: str, after: str | None
+    items: list[dict[str, Any]],
+    *,
+    limit: int,
+    order: str,
+    after: str | None,
+    within: str = "this response",
 ) -> dict[str, Any]:
-    """One page of ``items`` in OpenAI's list shape (``first_id``, ``last_id``, ``has_more``)."""
+    """One page of ``items`` in OpenAI's list shape (``first_id``, ``last_id``, ``has_more``);
+    ``within`` names where an unknown ``after`` was looked for."""
     ordered = items[::-1] if order == "desc" else items
     start = 0
     if after is not None:
         ids = [item.get("id") for item in ordered]
         if after not in ids:
-            raise BadRequest(f"No input item with id '{after}' in this response.", param="after")
+            raise BadRequest(f"No item with id '{after}' in {within}.", param="after")
         start = ids.index(after) + 1
     data = ordered[start : start + limit]
     return {

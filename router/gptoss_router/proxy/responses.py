@@ -1,9 +1,9 @@
 """The Responses API on the request path: state in, the right wire out, state kept.
 
 1. ``Turns.begin`` reads what the request needs from the store: a follow-up turn
-   (``previous_response_id``) becomes one stateless request holding every earlier item, sent
-   with ``store: false``, so any pod, replica or provider can serve it. The router picks the
-   response id.
+   (``previous_response_id``, or ``conversation``) becomes one stateless request holding every
+   earlier item, sent with ``store: false``, so any pod, replica or provider can serve it. The
+   router picks the response id.
 2. ``wire_for`` picks, per backend, its own ``/v1/responses`` when its dialect has every feature
    the request needs, else Chat Completions through the translation (``openai/responses_to_chat``
    and back); the plan already kept only backends that can do one or the other.
@@ -11,13 +11,15 @@
    model the client named, ``store`` and ``previous_response_id`` as asked), keep it
    (``store: true``) before the client sees its end, and show it to the client, without
    reasoning for apps that must not see it. A response that cannot be kept is not reported
-   as done: 503 for a whole answer, ``error`` and ``response.failed`` for a stream.
+   as done: 503 for a whole answer, ``error`` and ``response.failed`` for a stream. A turn
+   in a conversation appends its input and output items to it when it completes.
 
 A background request (``background: true``) is kept as ``queued`` and run by the request path
 after the answer (``Proxy``); a response cancelled meanwhile is never overwritten (``keep``).
 
 While the store is known to be down, requests that read or keep state get 503 with Retry-After
-at once; stateless ones (``store: false`` and no ``previous_response_id``) are still served.
+at once; stateless ones (``store: false``, no ``previous_response_id`` and no
+``conversation``) are still served.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import aiohttp
 from gptoss_router.errors import BadRequest, PreviousResponseNotFound, StoreUnavailable
 from gptoss_router.openai.chat_stream_to_responses import ChatStreamTranslator, encode_events
 from gptoss_router.openai.chat_to_responses import response_from_chat
+from gptoss_router.openai.conversations import conversation_id_of, no_conversation, turn_items
 from gptoss_router.openai.error_bodies import error_body, error_event
 from gptoss_router.openai.inbound import Inbound, read_inbound
 from gptoss_router.openai.outbound import outbound_body
@@ -55,6 +58,7 @@ from gptoss_router.openai.sse import EventSplitter, event_data
 from gptoss_router.proxy.accounting import Ledger
 from gptoss_router.proxy.attempt import Opened
 from gptoss_router.routing.backends import Target
+from gptoss_router.state.conversations import ConversationRecords
 from gptoss_router.state.responses import Record, ResponseRecords
 
 __all__ = ["Turn", "Turns", "Wire", "answer_document", "answer_stream", "wire_for"]
@@ -62,11 +66,6 @@ __all__ = ["Turn", "Turns", "Wire", "answer_document", "answer_stream", "wire_fo
 log = logging.getLogger(__name__)
 
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
-# Not served yet: it would need the router to keep conversations.
-_REFUSED = {
-    "conversation": "Conversations are not supported by this router yet; use "
-    "previous_response_id or send the whole conversation in 'input'.",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +85,7 @@ class Turn:
     echo: dict[str, Any]  # what a translated response repeats of the request
     created_at: int
     background: bool = False  # the router runs it after answering "queued"
+    conversation: str | None = None  # the conversation it continues and is appended to
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,16 +100,17 @@ class Wire:
 class Turns:
     """Begins turns from the store and keeps their responses in it."""
 
-    def __init__(self, records: ResponseRecords) -> None:
+    def __init__(
+        self, records: ResponseRecords, conversations: ConversationRecords | None = None
+    ) -> None:
         self.records = records
+        self.conversations = conversations
 
     async def begin(self, app: str, inbound: Inbound, body: bytes) -> Turn:
         """The stateless form of ``inbound``; raises ``PreviousResponseNotFound``,
-        ``StoreUnavailable`` and ``BadRequest`` (a state over the size bound)."""
+        ``NotFound`` (conversation), ``StoreUnavailable`` and ``BadRequest`` (a state over the
+        size bound)."""
         payload = inbound.payload
-        for name, why in _REFUSED.items():
-            if payload.get(name):
-                raise BadRequest(why, param=name)
         store = payload.get("store", True)
         if store is None:
             store = True
@@ -129,10 +130,13 @@ class Turns:
                 "Streamed background responses are not supported by this router.",
                 param="background",
             )
+        conversation = self._conversation_of(payload, previous)
         if store or previous:
             self.records.check_usable()
         prior: list[dict[str, Any]] = []
         size = len(body)
+        if conversation is not None:
+            prior, size = await self._conversation_items(app, conversation, size)
         if previous:
             found = await self.records.get(app, previous)
             if found is None:
@@ -140,6 +144,8 @@ class Turns:
             record, stored_size = found
             prior = record.history()
             size += stored_size
+        if conversation is not None and self.conversations is not None:
+            self._check_bound(size, self.conversations.max_bytes, "conversation")
         if store and size > self.records.max_bytes:
             raise BadRequest(
                 f"This conversation's stored state would be about {size} bytes, over the "
@@ -170,19 +176,66 @@ class Turns:
             echo=response_echo(stateless),
             created_at=int(time.time()),
             background=background,
+            conversation=conversation,
         )
+
+    def _conversation_of(self, payload: Mapping[str, Any], previous: object) -> str | None:
+        conversation = conversation_id_of(payload.get("conversation"))
+        if conversation is not None and previous:
+            raise BadRequest(
+                "Mutually exclusive parameters: Ensure you are only providing one of: "
+                "'previous_response_id' or 'conversation'.",
+                param="conversation",
+            )
+        return conversation
+
+    async def _conversation_items(
+        self, app: str, conversation: str, size: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The items of ``conversation`` and ``size`` grown by its stored size."""
+        found = None
+        if self.conversations is not None:
+            found = await self.conversations.get(app, conversation)
+        if found is None:
+            raise no_conversation(conversation, param="conversation")
+        return found[0].items, size + found[1]
+
+    @staticmethod
+    def _check_bound(size: int, limit: int, param: str) -> None:
+        if size > limit:
+            raise BadRequest(
+                f"This conversation's stored state would be about {size} bytes, over the "
+                f"router's limit of {limit} bytes (tuning.responses_max_bytes). Start a new "
+                "conversation.",
+                param=param,
+            )
 
     async def keep(self, turn: Turn, response: dict[str, Any]) -> None:
         """Keep ``response`` when the request asked for it (``StoreUnavailable`` if it fails).
 
         A background response cancelled meanwhile stays cancelled."""
-        if not turn.store:
+        if turn.store:
+            if turn.background and response.get("status") != "cancelled":
+                found = await self.records.get(turn.app, turn.response_id)
+                if found is not None and found[0].response.get("status") == "cancelled":
+                    return
+            await self.records.put(turn.app, Record(turn.prior, turn.items, response))
+        await self._append(turn, response)
+
+    async def _append(self, turn: Turn, response: dict[str, Any]) -> None:
+        """Add a finished turn's items to its conversation (unless it was deleted meanwhile)."""
+        if turn.conversation is None or self.conversations is None:
             return
-        if turn.background and response.get("status") != "cancelled":
-            found = await self.records.get(turn.app, turn.response_id)
-            if found is not None and found[0].response.get("status") == "cancelled":
-                return
-        await self.records.put(turn.app, Record(turn.prior, turn.items, response))
+        added = turn_items(turn.items, response)
+        if not added:
+            return
+        found = await self.conversations.get(turn.app, turn.conversation)
+        if found is None:
+            return
+        conversation = found[0]
+        conversation.items.extend(added)
+        # Bounded when the turn began: an answer already made is not thrown away.
+        await self.conversations.put(turn.app, conversation, bounded=False)
 
     def status_of(
         self, turn: Turn, status: str, error: dict[str, Any] | None = None
@@ -228,6 +281,8 @@ def _own(turn: Turn, response: dict[str, Any]) -> dict[str, Any]:
         previous_id=turn.previous_id,
     )
     response["background"] = turn.background
+    if turn.conversation is not None:
+        response["conversation"] = {"id": turn.conversation}
     return response
 
 

@@ -1,0 +1,130 @@
+"""Stored conversations: one document per conversation, in the shared store, scoped to the app.
+
+A conversation is one JSON document under ``conv:<app>:<conversation id>``:
+
+    {"conversation": {"id", "object": "conversation", "created_at", "metadata"}, "items": [...]}
+
+``items`` holds every item of the conversation in order, as the Conversations API lists them
+(reasoning included, even for apps that are not shown reasoning: gpt-oss needs its own chain
+of thought from earlier tool-call turns). Every write keeps the document for another
+``tuning.responses_ttl_s``, and a document is bounded by ``tuning.responses_max_bytes``, as
+stored responses are. Another app's id is simply a key that does not exist.
+
+Writes read the document, change it and put it back: two writers changing one conversation at
+the same moment (two turns at once) may lose one of the changes, the last write wins.
+
+Failures of the store become ``StoreUnavailable`` (503, Retry-After) and are reported to the
+store's health, so that while it is down conversation calls are refused at once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from gptoss_router.errors import BadRequest, StoreUnavailable
+from gptoss_router.state.store import Store, StoreFailed
+from gptoss_router.state.store_health import StoreHealth
+
+__all__ = ["Conversation", "ConversationRecords"]
+
+T = TypeVar("T")
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
+
+
+@dataclass(slots=True)
+class Conversation:
+    """One stored conversation: its object (id, created_at, metadata) and its items."""
+
+    meta: dict[str, Any]
+    items: list[dict[str, Any]]
+
+    @property
+    def id(self) -> str:
+        return str(self.meta.get("id"))
+
+    def encode(self) -> bytes:
+        """The conversation as stored."""
+        doc = {"conversation": self.meta, "items": self.items}
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+    @classmethod
+    def decode(cls, data: bytes) -> Conversation:
+        """A stored conversation (``ValueError`` if it is not one)."""
+        doc = json.loads(data)
+        if not isinstance(doc, dict) or not isinstance(doc.get("conversation"), dict):
+            raise ValueError("not a stored conversation")
+        items = doc.get("items")
+        return cls(doc["conversation"], list(items) if isinstance(items, list) else [])
+
+
+class ConversationRecords:
+    """Reads and writes conversations through the shared store."""
+
+    def __init__(self, store: Store, health: StoreHealth, *, ttl_s: float, max_bytes: int) -> None:
+        self._store = store
+        self._health = health
+        self.ttl_s = ttl_s
+        self.max_bytes = max_bytes
+
+    def check_usable(self) -> None:
+        """Refuse at once while the store is known to be down (no request waits for it)."""
+        if not self._health.usable():
+            raise _unavailable()
+
+    async def get(self, app: str, conversation_id: str) -> tuple[Conversation, int] | None:
+        """The conversation ``conversation_id`` of ``app`` and its size in bytes, or None."""
+        self.check_usable()
+        if not _ID.match(conversation_id):
+            return None
+        data = await self._call(self._store.get_document(_key(app, conversation_id)))
+        if data is None:
+            return None
+        try:
+            return Conversation.decode(data), len(data)
+        except (ValueError, RecursionError):
+            return None
+
+    async def put(self, app: str, conversation: Conversation, *, bounded: bool = True) -> None:
+        """Keep ``conversation`` for ``app`` (another ``ttl_s``); a 400 naming the setting when
+        ``bounded`` and it is over ``max_bytes``."""
+        self.check_usable()
+        data = conversation.encode()
+        if bounded and len(data) > self.max_bytes:
+            raise BadRequest(
+                f"This conversation would be about {len(data)} bytes, over the router's limit "
+                f"of {self.max_bytes} bytes (tuning.responses_max_bytes). Start a new "
+                "conversation, or delete some of its items.",
+                param="items",
+            )
+        await self._call(self._store.put_document(_key(app, conversation.id), data, self.ttl_s))
+
+    async def delete(self, app: str, conversation_id: str) -> bool:
+        """Forget ``conversation_id``; whether ``app`` had it."""
+        self.check_usable()
+        if not _ID.match(conversation_id):
+            return False
+        return await self._call(self._store.delete_document(_key(app, conversation_id)))
+
+    async def _call(self, pending: Awaitable[T]) -> T:
+        try:
+            result = await pending
+        except StoreFailed as err:
+            self._health.failed("conversations", str(err))
+            raise _unavailable() from None
+        self._health.succeeded()
+        return result
+
+
+def _key(app: str, conversation_id: str) -> str:
+    return f"conv:{app}:{conversation_id}"
+
+
+def _unavailable() -> StoreUnavailable:
+    return StoreUnavailable(
+        "The router's conversation store cannot be reached; retry shortly, or send the whole "
+        "conversation in 'input' with store: false."
+    )

@@ -1,0 +1,403 @@
+"""The Conversations API, kept by the router: the official SDK's every call, turns of one
+conversation on any backend or router replica, and the Agents SDK's conversation sessions."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from pydantic import SecretStr
+from tests.router.live import fleet, live_router, router_in_thread, router_settings
+
+from gptoss_localkube.redis_server import RedisServer
+from gptoss_router.config import StoreConfig
+from gptoss_router.errors import BadRequest
+from gptoss_router.openai.conversations import (
+    conversation_id_of,
+    metadata_of,
+    new_items,
+    turn_items,
+    visible,
+)
+from gptoss_router.settings import RouterSettings
+from gptoss_router.state.conversations import Conversation
+
+MODEL = "gpt-oss-120b"
+APPS = [
+    {"name": "shop", "key": "shop-key-1"},
+    {"name": "blog", "key": "blog-key-2"},
+    {"name": "quiet", "key": "quiet-key-3", "strip_reasoning": True},
+]
+WEATHER = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "The weather in a city",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+LOCAL = {"x-gptoss-route": "local"}
+HOSTED = {"x-gptoss-route": "hosted"}
+
+
+def _client(url: str, key: str = "shop-key-1") -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
+
+
+def _async_client(url: str, key: str = "shop-key-1") -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
+
+
+def _user(text: str) -> dict[str, Any]:
+    return {"type": "message", "role": "user", "content": text}
+
+
+def _call_output(response: Any) -> dict[str, Any]:
+    call = next(item for item in response.output if item.type == "function_call")
+    return {"type": "function_call_output", "call_id": call.call_id, "output": "sunny, 21 C"}
+
+
+# -- pure pieces -------------------------------------------------------------------------------
+
+
+def test_items_metadata_and_the_conversation_parameter_are_checked_as_openai_does() -> None:
+    items = new_items([_user("hi"), {"role": "assistant", "content": "hello"}], required=True)
+    assert [i["id"][:4] for i in items] == ["msg_", "msg_"]
+    assert items[1]["content"] == [{"type": "output_text", "text": "hello", "annotations": []}]
+    assert new_items(None, required=False) == []
+    with pytest.raises(BadRequest, match="maximum length 20"):
+        new_items([_user(str(i)) for i in range(21)], required=True)
+    with pytest.raises(BadRequest):
+        new_items(None, required=True)
+    assert metadata_of({"a": "b"}) == {"a": "b"} and metadata_of(None) == {}
+    with pytest.raises(BadRequest):
+        metadata_of({str(i): "v" for i in range(17)})
+    with pytest.raises(BadRequest):
+        metadata_of({"a": 1})
+    assert conversation_id_of("conv_1") == conversation_id_of({"id": "conv_1"}) == "conv_1"
+    with pytest.raises(BadRequest):
+        conversation_id_of({"name": "x"})
+
+
+def test_a_completed_turn_adds_its_input_then_its_output_and_a_failed_one_nothing() -> None:
+    inputs = [{"id": "msg_1"}]
+    output = [{"id": "rs_1", "type": "reasoning"}, {"id": "msg_2", "type": "message"}]
+    done = {"status": "completed", "output": output}
+    assert [i["id"] for i in turn_items(inputs, done)] == ["msg_1", "rs_1", "msg_2"]
+    assert turn_items(inputs, {"status": "failed", "output": []}) == []
+    assert [i["id"] for i in visible(output, strip_reasoning=True)] == ["msg_2"]
+    kept = Conversation({"id": "conv_1", "object": "conversation"}, output)
+    assert Conversation.decode(kept.encode()) == kept
+
+
+# -- the official SDK against the simulators ---------------------------------------------------
+
+
+def test_every_conversations_call_of_the_sdk() -> None:
+    with fleet() as found, router_in_thread(router_settings(found, apps=APPS)) as (url, _):
+        client = _client(url)
+        made = client.conversations.create(
+            items=[_user(f"line {i}") for i in range(3)], metadata={"topic": "demo"}
+        )
+        assert made.id.startswith("conv_") and made.object == "conversation"
+        assert made.metadata == {"topic": "demo"} and made.created_at > 0
+        got = client.conversations.retrieve(made.id)
+        assert got.id == made.id and got.metadata == {"topic": "demo"}
+
+        added = client.conversations.items.create(
+            made.id, items=[_user("line 3"), {"role": "assistant", "content": "line 4"}]
+        )
+        assert [item.type for item in added.data] == ["message", "message"]
+        assert added.first_id == added.data[0].id and not added.has_more
+
+        page = client.conversations.items.list(made.id, limit=2, order="asc")
+        assert [item.content[0].text for item in page.data] == ["line 0", "line 1"]  # type: ignore[union-attr]
+        assert page.has_more and page.last_id == page.data[-1].id
+        texts = [
+            item.content[0].text
+            for item in client.conversations.items.list(made.id, limit=2, order="asc")
+        ]  # type: ignore[union-attr]
+        assert texts == [f"line {i}" for i in range(5)]  # every page, through `after`
+        newest = client.conversations.items.list(made.id, limit=1)
+        assert newest.data[0].content[0].text == "line 4"  # type: ignore[union-attr]
+        everything = client.conversations.items.list(made.id, order="asc", include=[]).data
+
+        one = client.conversations.items.retrieve(everything[1].id, conversation_id=made.id)
+        assert one.id == everything[1].id and one.role == "user"  # type: ignore[union-attr]
+        after_delete = client.conversations.items.delete(everything[1].id, conversation_id=made.id)
+        assert after_delete.id == made.id
+        with pytest.raises(openai.NotFoundError):
+            client.conversations.items.retrieve(everything[1].id, conversation_id=made.id)
+        assert len(client.conversations.items.list(made.id).data) == 4
+
+        updated = client.conversations.update(made.id, metadata={"topic": "other", "n": "2"})
+        assert updated.metadata == {"topic": "other", "n": "2"}
+        assert client.conversations.retrieve(made.id).metadata == updated.metadata
+
+        gone = client.conversations.delete(made.id)
+        assert gone.id == made.id and gone.deleted and gone.object == "conversation.deleted"
+        with pytest.raises(openai.NotFoundError) as missing:
+            client.conversations.retrieve(made.id)
+        assert missing.value.body == {
+            "message": f"Conversation with id '{made.id}' not found.",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": None,
+        }
+        with pytest.raises(openai.NotFoundError):
+            client.conversations.delete(made.id)
+
+        empty = client.conversations.create()
+        assert client.conversations.items.list(empty.id).data == []
+        with pytest.raises(openai.BadRequestError):
+            client.conversations.create(items=[_user(str(i)) for i in range(21)])
+        wrong = httpx.put(
+            f"{url}/v1/conversations/{empty.id}", headers={"authorization": "Bearer shop-key-1"}
+        )
+        assert wrong.status_code == 405 and set(wrong.headers["allow"].split(", ")) >= {
+            "GET",
+            "POST",
+            "DELETE",
+        }
+
+
+def test_turns_of_one_conversation_alternate_between_the_local_pod_and_a_provider() -> None:
+    with fleet() as found, router_in_thread(router_settings(found, apps=APPS)) as (url, _):
+        client = _client(url)
+        conversation = client.conversations.create(items=[_user("I am planning a trip.")])
+        raw = client.responses.with_raw_response.create(
+            model=MODEL,
+            conversation=conversation.id,
+            input="What is the weather in Paris?",
+            tools=[WEATHER],
+            extra_headers=LOCAL,
+        )
+        first = raw.parse()
+        assert raw.headers["x-gptoss-backend"] == "local"
+        assert first.conversation is not None and first.conversation.id == conversation.id
+        assert [item.type for item in first.output] == ["reasoning", "function_call"]
+
+        raw = client.responses.with_raw_response.create(
+            model=MODEL,
+            conversation={"id": conversation.id},
+            input=[_call_output(first)],
+            tools=[WEATHER],
+            extra_headers=HOSTED,
+        )
+        second = raw.parse()
+        assert raw.headers["x-gptoss-backend"] != "local"
+        assert second.output_text
+        # The provider was sent the conversation's items, not only the function call's output.
+        alone = client.responses.create(
+            model=MODEL, input=[_call_output(first)], store=False, extra_headers=HOSTED
+        )
+        assert second.usage is not None and alone.usage is not None
+        assert second.usage.input_tokens > alone.usage.input_tokens + 10
+
+        third = client.responses.create(
+            model=MODEL, conversation=conversation.id, input="And tomorrow?", extra_headers=LOCAL
+        )
+        assert third.output_text and third.usage is not None
+        assert third.usage.input_tokens > second.usage.input_tokens
+
+        kinds = [
+            item.type
+            for item in client.conversations.items.list(conversation.id, order="asc", limit=100)
+        ]
+        assert kinds == [
+            "message",  # created with it
+            "message",  # turn 1: the question, its reasoning and call
+            "reasoning",
+            "function_call",
+            "function_call_output",  # turn 2: the output, reasoning and the answer
+            "reasoning",
+            "message",
+            "message",  # turn 3
+            "reasoning",
+            "message",
+        ]
+        # Stored responses of a conversation are still responses.
+        assert client.responses.retrieve(third.id).output_text == third.output_text
+
+        with pytest.raises(openai.BadRequestError) as both:
+            client.responses.create(
+                model=MODEL,
+                conversation=conversation.id,
+                previous_response_id=third.id,
+                input="hi",
+            )
+        assert "Mutually exclusive" in both.value.message
+
+
+def test_an_app_that_may_not_see_reasoning_still_gets_it_carried_in_its_conversation() -> None:
+    with fleet() as found, router_in_thread(router_settings(found, apps=APPS)) as (url, _):
+        quiet = _client(url, "quiet-key-3")
+        conversation = quiet.conversations.create()
+        first = quiet.responses.create(
+            model=MODEL, conversation=conversation.id, input="Weather in Oslo?", tools=[WEATHER]
+        )
+        assert [item.type for item in first.output] == ["function_call"]
+        second = quiet.responses.create(
+            model=MODEL, conversation=conversation.id, input=[_call_output(first)]
+        )
+        assert second.output_text
+        shown = [item.type for item in quiet.conversations.items.list(conversation.id, order="asc")]
+        assert shown == ["message", "function_call", "function_call_output", "message"]
+
+
+def test_another_apps_conversation_is_not_found() -> None:
+    with fleet() as found, router_in_thread(router_settings(found, apps=APPS)) as (url, _):
+        shop, blog = _client(url), _client(url, "blog-key-2")
+        mine = shop.conversations.create(items=[_user("secret")])
+        item_id = shop.conversations.items.list(mine.id).data[0].id
+        with pytest.raises(openai.NotFoundError):
+            blog.conversations.retrieve(mine.id)
+        with pytest.raises(openai.NotFoundError):
+            blog.conversations.items.list(mine.id)
+        with pytest.raises(openai.NotFoundError):
+            blog.conversations.items.retrieve(item_id, conversation_id=mine.id)
+        with pytest.raises(openai.NotFoundError):
+            blog.conversations.items.create(mine.id, items=[_user("mine now")])
+        with pytest.raises(openai.NotFoundError):
+            blog.conversations.update(mine.id, metadata={"x": "y"})
+        with pytest.raises(openai.NotFoundError):
+            blog.conversations.delete(mine.id)
+        with pytest.raises(openai.NotFoundError) as turn:
+            blog.responses.create(model=MODEL, conversation=mine.id, input="hi")
+        assert isinstance(turn.value.body, dict) and turn.value.body["param"] == "conversation"
+        with pytest.raises(openai.NotFoundError):
+            shop.responses.create(model=MODEL, conversation="conv_never_made", input="hi")
+        assert len(shop.conversations.items.list(mine.id).data) == 1
+        with pytest.raises(openai.AuthenticationError):
+            _client(url, "wrong-key").conversations.retrieve(mine.id)
+
+
+async def test_the_async_sdk_streams_a_turn_of_a_conversation() -> None:
+    with fleet() as found:
+        async with live_router(router_settings(found, apps=APPS)) as router:
+            client = _async_client(router.base_url)
+            conversation = await client.conversations.create(items=[_user("Call me Ada.")])
+            stream = await client.responses.create(
+                model=MODEL, conversation=conversation.id, input="Who am I?", stream=True
+            )
+            events = [event async for event in stream]
+            assert events[-1].type == "response.completed"
+            done = events[-1].response
+            assert done.conversation is not None and done.conversation.id == conversation.id
+            items = [item async for item in client.conversations.items.list(conversation.id)]
+            assert [item.type for item in items] == ["message", "reasoning", "message", "message"]
+            assert await client.conversations.items.delete(
+                items[0].id, conversation_id=conversation.id
+            )
+            assert (await client.conversations.delete(conversation.id)).deleted
+
+
+# -- two routers, one Redis --------------------------------------------------------------------
+
+
+def _with_store(settings: RouterSettings, server: RedisServer) -> RouterSettings:
+    return settings.model_copy(
+        update={"store": StoreConfig(url=server.url, key=SecretStr(server.password))}
+    )
+
+
+async def test_two_routers_sharing_one_redis_continue_one_conversation(
+    redis_server: RedisServer,
+) -> None:
+    with fleet() as found:
+        settings = _with_store(router_settings(found, apps=APPS), redis_server)
+        async with live_router(settings) as one, live_router(settings) as two:
+            first_client, other_client = _async_client(one.base_url), _async_client(two.base_url)
+            conversation = await first_client.conversations.create(metadata={"via": "one"})
+            first = await first_client.responses.create(
+                model=MODEL, conversation=conversation.id, input="Weather in Lyon?", tools=[WEATHER]
+            )
+            second = await other_client.responses.create(
+                model=MODEL, conversation=conversation.id, input=[_call_output(first)]
+            )
+            assert second.output_text
+            page = await first_client.conversations.items.list(conversation.id, order="asc")
+            assert [item.type for item in page.data] == [
+                "message",
+                "reasoning",
+                "function_call",
+                "function_call_output",
+                "reasoning",
+                "message",
+            ]
+            assert (await other_client.conversations.retrieve(conversation.id)).metadata == {
+                "via": "one"
+            }
+
+            redis_server.kill()
+            for call in (
+                other_client.conversations.retrieve(conversation.id),
+                other_client.conversations.create(),
+                other_client.conversations.items.list(conversation.id),
+                other_client.responses.create(
+                    model=MODEL, conversation=conversation.id, input="more", store=False
+                ),
+            ):
+                with pytest.raises(openai.APIStatusError) as down:
+                    async with asyncio.timeout(10):
+                        await call
+                assert down.value.status_code == 503
+                assert down.value.response.headers["retry-after"]
+
+
+# -- other clients --------------------------------------------------------------------------------
+
+
+def test_the_agents_sdk_keeps_its_session_in_a_router_conversation() -> None:
+    from agents import (
+        Agent,
+        OpenAIConversationsSession,
+        OpenAIResponsesModel,
+        RunConfig,
+        Runner,
+        function_tool,
+        set_tracing_disabled,
+    )
+
+    set_tracing_disabled(True)
+    asked: list[str] = []
+
+    @function_tool
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        asked.append(city)
+        return "sunny"
+
+    async def run(url: str) -> None:
+        client = _async_client(url)
+        agent = Agent(
+            name="weather",
+            instructions="Answer with the weather.",
+            tools=[get_weather],
+            model=OpenAIResponsesModel(model=MODEL, openai_client=client),
+        )
+        session = OpenAIConversationsSession(openai_client=client)
+        config = RunConfig(tracing_disabled=True)
+        first = await Runner.run(agent, "Weather in Paris?", session=session, run_config=config)
+        assert first.final_output
+        kept = await session.get_items()
+        assert len(kept) >= 3  # the question, the call, its output, the answer
+        second = await Runner.run(agent, "And in Rome?", session=session, run_config=config)
+        assert second.final_output
+        assert len(await session.get_items()) > len(kept)
+        conversation = await client.conversations.retrieve(session.session_id)
+        assert conversation.id == session.session_id
+        popped = await session.pop_item()
+        assert popped is not None
+        await session.clear_session()
+        with pytest.raises(openai.NotFoundError):
+            await client.conversations.retrieve(conversation.id)
+
+    with fleet() as found, router_in_thread(router_settings(found, apps=APPS)) as (url, _):
+        asyncio.run(run(url))
+    assert len(asked) == 2
