@@ -1,0 +1,240 @@
+"""Responses turns: a request made stateless from the store, and its response kept there.
+
+``Turns.begin`` reads what a Responses request needs from the store: a follow-up turn
+(``previous_response_id``, or ``conversation``) becomes one stateless request holding every
+earlier item, sent with ``store: false``, so any pod, replica or provider can serve it, and the
+router picks the response id. ``Turns.keep`` keeps the response (``store: true``) and appends a
+conversation turn's input and output items to its conversation when it completes. A background
+response cancelled meanwhile is never overwritten.
+
+While the store is known to be down, requests that read or keep state get 503 with Retry-After
+at once; stateless ones (``store: false``, no ``previous_response_id`` and no
+``conversation``) are still served.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from gptoss_router.errors import BadRequest, PreviousResponseNotFound
+from gptoss_router.openai.conversations import conversation_id_of, no_conversation, turn_items
+from gptoss_router.openai.inbound import Inbound, read_inbound
+from gptoss_router.openai.responses_objects import (
+    new_response_id,
+    response_echo,
+    response_object,
+)
+from gptoss_router.openai.responses_state import client_response, stateless_payload, stored_items
+from gptoss_router.openai.responses_to_chat import chat_request
+from gptoss_router.state.conversations import ConversationRecords
+from gptoss_router.state.responses import Record, ResponseRecords
+
+__all__ = ["Turn", "Turns", "own"]
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One Responses request, made stateless, and what the router keeps of it."""
+
+    app: str
+    response_id: str
+    store: bool
+    previous_id: str | None
+    prior: list[dict[str, Any]]  # the earlier turns' items it was rehydrated with
+    items: list[dict[str, Any]]  # its own input items
+    native: Inbound  # the stateless Responses request (store: false)
+    native_body: bytes
+    chat: Inbound | None  # the same through Chat Completions, when it can be translated
+    chat_body: bytes
+    echo: dict[str, Any]  # what a translated response repeats of the request
+    created_at: int
+    background: bool = False  # the router runs it after answering "queued"
+    conversation: str | None = None  # the conversation it continues and is appended to
+
+
+class Turns:
+    """Begins turns from the store and keeps their responses in it."""
+
+    def __init__(
+        self, records: ResponseRecords, conversations: ConversationRecords | None = None
+    ) -> None:
+        self.records = records
+        self.conversations = conversations
+
+    async def begin(self, app: str, inbound: Inbound, body: bytes) -> Turn:
+        """The stateless form of ``inbound``; raises ``PreviousResponseNotFound``,
+        ``NotFound`` (conversation), ``StoreUnavailable`` and ``BadRequest`` (a state over the
+        size bound)."""
+        payload = inbound.payload
+        store = payload.get("store", True)
+        if store is None:
+            store = True
+        if not isinstance(store, bool):
+            raise BadRequest("Invalid type for 'store': expected a boolean.", param="store")
+        previous = payload.get("previous_response_id")
+        if previous is not None and (not isinstance(previous, str) or not previous):
+            raise BadRequest(
+                "Invalid 'previous_response_id': expected a response id.",
+                param="previous_response_id",
+            )
+        background = payload.get("background") is True
+        if background and not store:
+            raise BadRequest("Background responses need store: true.", param="background")
+        if background and inbound.stream:
+            raise BadRequest(
+                "Streamed background responses are not supported by this router.",
+                param="background",
+            )
+        conversation = self._conversation_of(payload, previous)
+        if store or previous:
+            self.records.check_usable()
+        prior: list[dict[str, Any]] = []
+        size = len(body)
+        if conversation is not None:
+            prior, size = await self._conversation_items(app, conversation, size)
+        if previous:
+            found = await self.records.get(app, previous)
+            if found is None:
+                raise PreviousResponseNotFound(previous)
+            record, stored_size = found
+            prior = record.history()
+            size += stored_size
+        if conversation is not None and self.conversations is not None:
+            self._check_bound(size, self.conversations.max_bytes, "conversation")
+        if store and size > self.records.max_bytes:
+            raise BadRequest(
+                f"This conversation's stored state would be about {size} bytes, over the "
+                f"router's limit of {self.records.max_bytes} bytes "
+                "(tuning.responses_max_bytes). Start a new conversation, or send it with "
+                "store: false.",
+                param="previous_response_id" if previous else "input",
+            )
+        items = stored_items(payload.get("input"))
+        stateless = stateless_payload(payload, prior, items)
+        native_body = _json(stateless)
+        chat, chat_body = _translated(stateless)
+        native = replace(
+            read_inbound("responses", native_body),
+            fallback_features=chat.features if chat is not None else None,
+        )
+        return Turn(
+            app=app,
+            response_id=new_response_id(),
+            store=store,
+            previous_id=previous,
+            prior=prior,
+            items=items,
+            native=native,
+            native_body=native_body,
+            chat=chat,
+            chat_body=chat_body,
+            echo=response_echo(stateless),
+            created_at=int(time.time()),
+            background=background,
+            conversation=conversation,
+        )
+
+    def _conversation_of(self, payload: Mapping[str, Any], previous: object) -> str | None:
+        conversation = conversation_id_of(payload.get("conversation"))
+        if conversation is not None and previous:
+            raise BadRequest(
+                "Mutually exclusive parameters: Ensure you are only providing one of: "
+                "'previous_response_id' or 'conversation'.",
+                param="conversation",
+            )
+        return conversation
+
+    async def _conversation_items(
+        self, app: str, conversation: str, size: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The items of ``conversation`` and ``size`` grown by its stored size."""
+        found = None
+        if self.conversations is not None:
+            found = await self.conversations.get(app, conversation)
+        if found is None:
+            raise no_conversation(conversation, param="conversation")
+        return found[0].items, size + found[1]
+
+    @staticmethod
+    def _check_bound(size: int, limit: int, param: str) -> None:
+        if size > limit:
+            raise BadRequest(
+                f"This conversation's stored state would be about {size} bytes, over the "
+                f"router's limit of {limit} bytes (tuning.responses_max_bytes). Start a new "
+                "conversation.",
+                param=param,
+            )
+
+    async def keep(self, turn: Turn, response: dict[str, Any]) -> None:
+        """Keep ``response`` when the request asked for it (``StoreUnavailable`` if it fails).
+
+        A background response cancelled meanwhile stays cancelled."""
+        if turn.store:
+            if turn.background and response.get("status") != "cancelled":
+                found = await self.records.get(turn.app, turn.response_id)
+                if found is not None and found[0].response.get("status") == "cancelled":
+                    return
+            await self.records.put(turn.app, Record(turn.prior, turn.items, response))
+        await self._append(turn, response)
+
+    async def _append(self, turn: Turn, response: dict[str, Any]) -> None:
+        """Add a finished turn's items to its conversation (unless it was deleted meanwhile)."""
+        if turn.conversation is None or self.conversations is None:
+            return
+        added = turn_items(turn.items, response)
+        if not added:
+            return
+        found = await self.conversations.get(turn.app, turn.conversation)
+        if found is None:
+            return
+        conversation = found[0]
+        conversation.items.extend(added)
+        # Bounded when the turn began: an answer already made is not thrown away.
+        await self.conversations.put(turn.app, conversation, bounded=False)
+
+    def status_of(
+        self, turn: Turn, status: str, error: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The response of ``turn`` before it has output: queued, in progress or failed."""
+        response = response_object(
+            turn.echo,
+            response_id=turn.response_id,
+            created_at=turn.created_at,
+            status=status,
+            output=[],
+            usage=None,
+            error=error,
+        )
+        return own(turn, response)
+
+
+def _translated(stateless: dict[str, Any]) -> tuple[Inbound | None, bytes]:
+    try:
+        body = _json(chat_request(stateless))
+        return read_inbound("chat", body), body
+    except BadRequest:
+        return None, b""
+
+
+def own(turn: Turn, response: dict[str, Any]) -> dict[str, Any]:
+    """``response`` made the router's own for ``turn`` (its id, model, ``store``, links), in
+    place."""
+    client_response(
+        response,
+        response_id=turn.response_id,
+        model=turn.native.model,
+        store=turn.store,
+        previous_id=turn.previous_id,
+    )
+    response["background"] = turn.background
+    if turn.conversation is not None:
+        response["conversation"] = {"id": turn.conversation}
+    return response
+
+
+def _json(doc: Mapping[str, Any]) -> bytes:
+    return json.dumps(doc, separators=(",", ":")).encode()
