@@ -473,10 +473,12 @@ async def test_requests_held_open_on_one_router_count_as_load_on_the_others(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
     """Pod 1 never answers a chat request (it still answers /metrics, so its queue looks empty);
-    router 0 knows only pod 1 and holds requests open on it. Routers 1 and 2 know both pods and
-    pick the less loaded of the two: by their own counts and the scrape the pods are equal, so
-    only router 0's in-flight count, shared through the store, can send them all to pod 2."""
-    held = 4
+    router 0 knows only pod 1 and holds requests open on it. Routers 1 and 2 know both pods; the
+    conversation's prefix may hash to either, and a pod stays eligible until its load passes
+    1.25x the mean (at least 4). By their own counts and the scrape the pods are equal, so only
+    router 0's 12 in-flight requests, shared through the store, put pod 1 past that bound
+    (12 + 1 > 1.25 x 13 / 2) and send every request of theirs to pod 2."""
+    held = 12
     keys = Keys()
     capacity = CapacityParams(startup_s=0, step_base_s=0.002, step_per_seq_s=0.0, max_num_seqs=64)
     hanging = VllmSim(

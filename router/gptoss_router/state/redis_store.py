@@ -67,6 +67,9 @@ return value
 """
 
 _DAY_S, _MONTH_S = 2 * 86400, 32 * 86400
+# A replica that synced within this long counts towards the shares limits fall back to when
+# the store is lost (more replicas: smaller, safer shares).
+_COUNTED_MS = 30_000
 
 
 class RedisStore:
@@ -116,8 +119,8 @@ class RedisStore:
             pipe.hset(mine, mapping=counts)
             pipe.pexpire(mine, self._stale_ms)
         pipe.zadd(f"{p}:replicas", {out.replica: now_ms})
-        pipe.zremrangebyscore(f"{p}:replicas", 0, now_ms - self._stale_ms)
-        pipe.zrange(f"{p}:replicas", 0, -1)
+        pipe.zremrangebyscore(f"{p}:replicas", 0, now_ms - _COUNTED_MS)
+        pipe.zrange(f"{p}:replicas", 0, -1, withscores=True)
         peers = [peer for peer in self._peers if peer != out.replica]
         for peer in peers:
             pipe.hgetall(f"{p}:inflight:{peer}")
@@ -141,7 +144,11 @@ class RedisStore:
     def _read(self, results: list[Any], out: Outgoing, peers: list[str], now_ms: int) -> Incoming:
         benches_raw: dict[bytes, bytes] = results[-1]
         position = (3 if out.inflight else 1) + 2
-        self._peers = [member.decode() for member in results[position]]
+        members: list[tuple[bytes, float]] = results[position]
+        # Peers whose in-flight counts are live; replicas counted for shares of limits over a
+        # longer window, so one that missed a few syncs under load still counts.
+        self._peers = [m.decode() for m, seen in members if seen >= now_ms - self._stale_ms]
+        replicas = max(1, len(members))
         position += 1
         peer_inflight: dict[str, int] = {}
         for counts in results[position : position + len(peers)]:
@@ -166,7 +173,7 @@ class RedisStore:
             peer_inflight=peer_inflight,
             spend=spend,
             benches=tuple(benches),
-            replicas=max(1, len(self._peers)),
+            replicas=replicas,
         )
 
     async def close(self) -> None:
