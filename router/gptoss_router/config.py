@@ -243,6 +243,16 @@ class Tuning(_Strict):
     # past responses_max_bytes of JSON (docs/responses-state.md).
     responses_ttl_s: float = Field(default=30 * 86400.0, gt=0)
     responses_max_bytes: int = Field(default=4 << 20, ge=1024)
+    # Tool-call quality (state/tool_quality.py): a backend whose tool calls for a model were
+    # valid (known function, JSON arguments its schema accepts) less than tool_call_min_validity
+    # of the time, over at least tool_call_min_samples calls in the last tool_call_window_s,
+    # gets no request with tools for tool_call_gate_s (times how often it was gated, at most
+    # tool_call_max_gate_s). 0 turns the gate off; the calls are still checked and counted.
+    tool_call_min_validity: float = Field(default=0.9, ge=0, le=1)
+    tool_call_min_samples: int = Field(default=20, ge=1)
+    tool_call_window_s: float = Field(default=300.0, gt=0)
+    tool_call_gate_s: float = Field(default=60.0, gt=0)
+    tool_call_max_gate_s: float = Field(default=600.0, gt=0)
 
 
 class StoreConfig(SecretRef):

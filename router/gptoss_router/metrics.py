@@ -143,6 +143,15 @@ class RouterMetrics:
                 registry=registry,
             )
         )
+        self.tool_calls = Children(
+            Counter(
+                "gptoss_router_tool_calls",
+                "Tool calls in answers, checked against the request's function schemas, by "
+                "backend and whether they were valid (true/false).",
+                ["backend", "valid"],
+                registry=registry,
+            )
+        )
         self.local_queue = Children(
             Gauge(
                 "gptoss_router_local_queue",
@@ -188,8 +197,9 @@ class RouterMetrics:
             Gauge(
                 "gptoss_router_benched_backends",
                 "Backends out of rotation now, by backend (a provider, or local for pods) and why "
-                "(spent: the provider said it is out of quota; ejected: outlier detection), "
-                "whichever router replica benched them.",
+                "(spent: the provider said it is out of quota; ejected: outlier detection, "
+                "whichever router replica benched them; tool_calls: kept off requests with tools "
+                "by this replica for invalid tool calls, counted per model).",
                 ["backend", "why"],
                 registry=registry,
             )

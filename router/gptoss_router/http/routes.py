@@ -108,6 +108,13 @@ def _refresh_gauges(state: State, metrics: RouterMetrics) -> None:
                 counts[label] += 1
         for label, count in counts.items():
             metrics.benched.labels(label, why).set(count)
+    gated = dict.fromkeys(backends.provider_names(), 0) | {"local": 0}
+    for key, _model in backends.tool_quality.gated():
+        label = "local" if key in local else key
+        if label in gated:
+            gated[label] += 1
+    for label, count in gated.items():
+        metrics.benched.labels(label, "tool_calls").set(count)
     for model, cfg in backends.models.items():
         views = [backends.pod_view(p, scraped=cfg.local.scrape) for p in backends.pools.pods(model)]
         fresh = [v for v in views if v.fresh and not v.ejected]

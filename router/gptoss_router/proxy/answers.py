@@ -12,6 +12,7 @@ from gptoss_router.proxy.attempt import Opened, Rejected
 from gptoss_router.proxy.calls import Call
 from gptoss_router.proxy.relay import relay_document, relay_stream
 from gptoss_router.proxy.responses import Turn, Turns, Wire, answer_document, answer_stream
+from gptoss_router.proxy.tool_checks import ToolCheck
 from gptoss_router.routing.backends import Target
 
 __all__ = ["respond", "respond_turn"]
@@ -27,6 +28,7 @@ async def respond_turn(
     wire: Wire,
     *,
     idle_s: float,
+    check: ToolCheck | None = None,
 ) -> Whole | Streamed:
     if isinstance(result, Rejected):
         ledger.close("client_error")
@@ -39,6 +41,7 @@ async def respond_turn(
             result.first,
             translated=wire.translated,
             strip=call.strip_reasoning,
+            check=check,
         )
         ledger.close("ok", usage)
         if status != 200:
@@ -60,12 +63,19 @@ async def respond_turn(
         translated=wire.translated,
         how=how,
         idle_s=idle_s,
+        check=check,
     )
     return Streamed(stream, headers)
 
 
 def respond(
-    call: Call, target: Target, result: Opened | Rejected, ledger: Ledger, *, idle_s: float
+    call: Call,
+    target: Target,
+    result: Opened | Rejected,
+    ledger: Ledger,
+    *,
+    idle_s: float,
+    check: ToolCheck | None = None,
 ) -> Whole | Streamed:
     if isinstance(result, Rejected):
         ledger.close("client_error")
@@ -80,10 +90,10 @@ def respond(
     )
     headers = {**call.ticket.headers, "x-gptoss-backend": target.label}
     if not call.inbound.stream:
-        body, usage = relay_document(result.first, how)
+        body, usage = relay_document(result.first, how, check)
         ledger.close("ok", usage)
         return Whole(200, body, headers)
-    stream = relay_stream(result, how, ledger, idle_s=idle_s)
+    stream = relay_stream(result, how, ledger, idle_s=idle_s, check=check)
     return Streamed(stream, headers)
 
 

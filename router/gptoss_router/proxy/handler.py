@@ -33,6 +33,7 @@ from gptoss_router.proxy.responses import (
     Wire,
     wire_for,
 )
+from gptoss_router.proxy.tool_checks import ToolCheck
 from gptoss_router.routing.access import AppKeys, limits_for
 from gptoss_router.routing.admission import Admission, Ticket
 from gptoss_router.routing.backends import Target
@@ -230,11 +231,20 @@ class Proxy:
                 spill = call.plan.spill or ("unavailable" if last else None)
                 ledger.served(target, ttft_s=_ttft(result), spill=spill, stream=inbound.stream)
                 self._shared.backends.served(call.plan, target)
+                check = ToolCheck.of(self._shared, inbound, target)
                 if call.turn is not None:
                     return await respond_turn(
-                        self._turns, call, call.turn, target, result, ledger, wire, idle_s=idle_s
+                        self._turns,
+                        call,
+                        call.turn,
+                        target,
+                        result,
+                        ledger,
+                        wire,
+                        idle_s=idle_s,
+                        check=check,
                     )
-                return respond(call, target, result, ledger, idle_s=idle_s)
+                return respond(call, target, result, ledger, idle_s=idle_s, check=check)
         except BaseException:
             ledger.close("cancelled")
             raise

@@ -20,6 +20,7 @@ from gptoss_router.openai.replies import Reshape, Usage, reshape_chunk, reshape_
 from gptoss_router.openai.sse import EventSplitter, event_data
 from gptoss_router.proxy.accounting import Ledger
 from gptoss_router.proxy.attempt import Opened
+from gptoss_router.proxy.tool_checks import ToolCheck
 
 __all__ = ["relay_document", "relay_stream"]
 
@@ -27,8 +28,10 @@ _DONE = b"[DONE]"
 _TERMINAL = (b'"response.completed"', b'"response.incomplete"', b'"response.failed"')
 
 
-def relay_document(body: bytes, how: Reshape) -> tuple[bytes, Usage | None]:
-    """A whole (non-streamed) answer, rewritten, and its usage."""
+def relay_document(
+    body: bytes, how: Reshape, check: ToolCheck | None = None
+) -> tuple[bytes, Usage | None]:
+    """A whole (non-streamed) answer, rewritten, and its usage; its tool calls checked."""
     try:
         doc = json.loads(body)
     except (ValueError, RecursionError):
@@ -36,24 +39,33 @@ def relay_document(body: bytes, how: Reshape) -> tuple[bytes, Usage | None]:
     if not isinstance(doc, dict):
         return body, None
     usage = usage_of(doc)
+    if check is not None:
+        check.document(doc)
     if not how.touches_documents:
         return body, usage
     return json.dumps(reshape_document(doc, how), separators=(",", ":")).encode(), usage
 
 
 class _StreamState:
-    __slots__ = ("finished", "usage")
+    __slots__ = ("check", "finished", "usage")
 
-    def __init__(self) -> None:
+    def __init__(self, check: ToolCheck | None) -> None:
         self.usage: Usage | None = None
         self.finished = False
+        self.check = check
 
 
 async def relay_stream(
-    opened: Opened, how: Reshape, ledger: Ledger, *, idle_s: float
+    opened: Opened,
+    how: Reshape,
+    ledger: Ledger,
+    *,
+    idle_s: float,
+    check: ToolCheck | None = None,
 ) -> AsyncGenerator[bytes, None]:
-    """Yield the client's stream; close the upstream and the ledger however it ends."""
-    state = _StreamState()
+    """Yield the client's stream; close the upstream and the ledger however it ends. Tool
+    calls are checked (``check``) once the stream has ended whole, after the client got it."""
+    state = _StreamState(check)
     splitter = EventSplitter()
     outcome = "ok"
     chunk = opened.first
@@ -70,6 +82,8 @@ async def relay_stream(
         if not state.finished:
             outcome = "interrupted"
             yield error_event("The upstream ended the stream early.", responses=_responses(how))
+        elif check is not None:
+            check.finish()
     except TimeoutError:
         outcome = "interrupted"
         yield error_event("The upstream stopped sending.", responses=_responses(how))
@@ -106,7 +120,11 @@ def _rewrite(events: list[bytes], how: Reshape, state: _StreamState) -> bytes:
                 state.finished = True
                 out.append(event)
                 continue
-            needs_parse = touch or b'"prompt_tokens"' in event
+            needs_parse = (
+                touch
+                or b'"prompt_tokens"' in event
+                or (state.check is not None and b'"tool_calls"' in event)
+            )
         if not needs_parse:
             out.append(event)
             continue
@@ -129,6 +147,8 @@ def _rewrite_event(event: bytes, how: Reshape, state: _StreamState) -> bytes | N
     usage = usage_of(doc)
     if usage is not None:
         state.usage = usage
+    if state.check is not None:
+        state.check.chunk(doc)
     reshaped = reshape_chunk(doc, how)
     if reshaped is None:
         return None

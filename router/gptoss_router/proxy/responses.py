@@ -43,6 +43,7 @@ from gptoss_router.openai.responses_state import without_reasoning
 from gptoss_router.openai.sse import EventSplitter, event_data
 from gptoss_router.proxy.accounting import Ledger
 from gptoss_router.proxy.attempt import Opened
+from gptoss_router.proxy.tool_checks import ToolCheck
 from gptoss_router.proxy.turns import Turn, Turns, own
 from gptoss_router.routing.backends import Target
 
@@ -74,7 +75,13 @@ def wire_for(turn: Turn, target: Target) -> Wire | None:
 
 
 async def answer_document(
-    turns: Turns, turn: Turn, body: bytes, *, translated: bool, strip: bool
+    turns: Turns,
+    turn: Turn,
+    body: bytes,
+    *,
+    translated: bool,
+    strip: bool,
+    check: ToolCheck | None = None,
 ) -> tuple[int, bytes, Usage | None]:
     """Status, body and usage of a whole answer (503 if it should be kept and cannot be)."""
     try:
@@ -88,6 +95,8 @@ async def answer_document(
         response_from_chat(doc, turn.echo, response_id=turn.response_id) if translated else doc
     )
     own(turn, response)
+    if check is not None:
+        check.document(response)
     try:
         await turns.keep(turn, response)
     except StoreUnavailable as err:
@@ -98,10 +107,19 @@ async def answer_document(
 class _Relay:
     """Turns the upstream's events into the client's, keeping the response at its end."""
 
-    def __init__(self, turns: Turns, turn: Turn, *, translated: bool, how: Reshape) -> None:
+    def __init__(
+        self,
+        turns: Turns,
+        turn: Turn,
+        *,
+        translated: bool,
+        how: Reshape,
+        check: ToolCheck | None = None,
+    ) -> None:
         self.turns = turns
         self.turn = turn
         self.how = how
+        self.check = check
         self.translator = (
             ChatStreamTranslator(
                 turn.echo, response_id=turn.response_id, created_at=turn.created_at
@@ -117,6 +135,10 @@ class _Relay:
         if self.translator is not None:
             docs = self._translate(event)
         elif not self.how.strip_reasoning and b'"response"' not in event:
+            if self.check is not None and b'"response.output_item.done"' in event:
+                done = _parse(event_data(event))
+                if done is not None:
+                    self.check.chunk(done)
             return event  # a delta: passes as it came
         else:
             doc = _parse(event_data(event))
@@ -147,6 +169,8 @@ class _Relay:
     async def docs(self, docs: list[dict[str, Any]]) -> bytes:
         out: list[dict[str, Any]] = []
         for doc in docs:
+            if self.check is not None:
+                self.check.chunk(doc)
             response = doc.get("response")
             if isinstance(response, dict):
                 own(self.turn, response)
@@ -196,9 +220,11 @@ async def answer_stream(
     translated: bool,
     how: Reshape,
     idle_s: float,
+    check: ToolCheck | None = None,
 ) -> AsyncGenerator[bytes, None]:
-    """The client's event stream; closes the upstream and the ledger however it ends."""
-    relay = _Relay(turns, turn, translated=translated, how=how)
+    """The client's event stream; closes the upstream and the ledger however it ends. Each
+    tool call is checked (``check``) at its ``response.output_item.done``."""
+    relay = _Relay(turns, turn, translated=translated, how=how, check=check)
     splitter = EventSplitter()
     outcome = "ok"
     chunk = opened.first

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from collections import OrderedDict
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -32,6 +33,7 @@ from gptoss_router.state.outliers import OutlierDetector
 from gptoss_router.state.pools import LocalPools, Pod
 from gptoss_router.state.provider_limits import RateLimitBook
 from gptoss_router.state.speed import SpeedBook, SpeedEstimate
+from gptoss_router.state.tool_quality import ToolCallQuality
 
 __all__ = ["Backends", "Target"]
 
@@ -72,9 +74,17 @@ class Backends:
             max_ejection_s=tuning.max_ejection_s,
             clock=clock,
         )
-        # A pod that leaves takes its outlier record with it (pod URLs are not reused soon, but
-        # a record of a pod that is gone would be kept forever).
-        self.pools = LocalPools(clock, on_change=self.wakeup.fire, on_leave=self.health.forget)
+        self.tool_quality = ToolCallQuality(
+            min_validity=tuning.tool_call_min_validity,
+            min_samples=tuning.tool_call_min_samples,
+            window_s=tuning.tool_call_window_s,
+            base_gate_s=tuning.tool_call_gate_s,
+            max_gate_s=tuning.tool_call_max_gate_s,
+            clock=clock,
+        )
+        # A pod that leaves takes its outlier and tool-call records with it (pod URLs are not
+        # reused soon, but a record of a pod that is gone would be kept forever).
+        self.pools = LocalPools(clock, on_change=self.wakeup.fire, on_leave=self._forget)
         self.limits = RateLimitBook(clock)
         self.speed = SpeedBook(alpha=tuning.ewma_alpha)
         self._rng = rng
@@ -89,11 +99,31 @@ class Backends:
             for p in settings.providers
         }
 
+    def _forget(self, key: str) -> None:
+        self.health.forget(key)
+        self.tool_quality.forget(key)
+
     def plan_for(self, inbound: Inbound, model: ModelConfig, limits: Limits) -> Plan:
-        """Candidates for ``inbound`` (for ``model``, configured thus) under ``limits``."""
+        """Candidates for ``inbound`` (for ``model``, configured thus) under ``limits``.
+
+        A request with tools skips backends gated for bad tool calls (``tool_quality``),
+        unless that would leave it no candidate: a doubtful answer beats none."""
+        if "tools" in inbound.features and self.settings.tuning.tool_call_min_validity > 0:
+            gated = {key for key, m in self.tool_quality.gated() if m == inbound.model}
+            if gated:
+                chosen = self._plan(inbound, model, limits, gated)
+                if chosen.candidates:
+                    return chosen
+        return self._plan(inbound, model, limits, frozenset())
+
+    def _plan(
+        self, inbound: Inbound, model: ModelConfig, limits: Limits, gated: AbstractSet[str]
+    ) -> Plan:
         pods = [
             self.pod_view(p, scraped=model.local.scrape) for p in self.pools.pods(inbound.model)
         ]
+        if gated:
+            pods = [replace(p, ejected=True) if p.key in gated else p for p in pods]
         # Affinity only matters with a choice of pods; the key costs a hash of the prompt head.
         prefix = prefix_key(inbound.route, inbound.payload) if len(pods) > 1 else None
         demand = Demand(
@@ -109,6 +139,8 @@ class Backends:
             for p in self._providers.values()
             if inbound.model in p.models
         ]
+        if gated:
+            providers = [replace(p, ejected=True) if p.key in gated else p for p in providers]
         ring = self._ring(inbound.model, pods) if prefix is not None else None
         chosen = plan(pods, providers, demand, limits, self._rng, self._local_capabilities, ring)
         return replace(chosen, prefix=prefix) if prefix is not None else chosen
