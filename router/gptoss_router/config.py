@@ -190,6 +190,10 @@ class AppConfig(SecretRef):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     routes: frozenset[str] = ROUTES
+    # Hide gpt-oss's chain of thought on every route, streamed or not: reasoning fields, items
+    # and events, the logprobs of reasoning tokens, and the analysis channel at the head of
+    # /v1/completions text (a completion that itself begins with "analysis" shows only what
+    # follows an answer mark; see openai/replies.py).
     strip_reasoning: bool = False
     local: bool = True
     hosted: bool = True

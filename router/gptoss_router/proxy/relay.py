@@ -16,7 +16,14 @@ from typing import Any
 import aiohttp
 
 from gptoss_router.openai.error_bodies import error_event
-from gptoss_router.openai.replies import Reshape, Usage, reshape_chunk, reshape_document, usage_of
+from gptoss_router.openai.replies import (
+    ReasoningText,
+    Reshape,
+    Usage,
+    reshape_chunk,
+    reshape_document,
+    usage_of,
+)
 from gptoss_router.openai.sse import EventSplitter, event_data
 from gptoss_router.proxy.accounting import Ledger
 from gptoss_router.proxy.attempt import Opened
@@ -47,12 +54,14 @@ def relay_document(
 
 
 class _StreamState:
-    __slots__ = ("check", "finished", "usage")
+    __slots__ = ("check", "finished", "texts", "usage")
 
-    def __init__(self, check: ToolCheck | None) -> None:
+    def __init__(self, check: ToolCheck | None, how: Reshape) -> None:
         self.usage: Usage | None = None
         self.finished = False
         self.check = check
+        strip = how.strip_reasoning and how.route == "completions"
+        self.texts = ReasoningText() if strip else None
 
 
 async def relay_stream(
@@ -65,7 +74,7 @@ async def relay_stream(
 ) -> AsyncGenerator[bytes, None]:
     """Yield the client's stream; close the upstream and the ledger however it ends. Tool
     calls are checked (``check``) once the stream has ended whole, after the client got it."""
-    state = _StreamState(check)
+    state = _StreamState(check, how)
     splitter = EventSplitter()
     outcome = "ok"
     chunk = opened.first
@@ -149,7 +158,7 @@ def _rewrite_event(event: bytes, how: Reshape, state: _StreamState) -> bytes | N
         state.usage = usage
     if state.check is not None:
         state.check.chunk(doc)
-    reshaped = reshape_chunk(doc, how)
+    reshaped = reshape_chunk(doc, how, state.texts)
     if reshaped is None:
         return None
     if not how.touches_documents:
