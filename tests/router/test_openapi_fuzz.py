@@ -36,10 +36,13 @@ def test_every_generated_request_gets_an_answer_its_document_allows_and_never_a_
     # not run on pytest 9.
     schema = schemathesis.openapi.from_url(f"{router}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 8
+    assert len(operations) == 21
     for operation in operations:
-        if mode is schemathesis.GenerationMode.NEGATIVE and operation.method == "get":
-            continue  # a GET without parameters has nothing to get wrong
+        state = operation.path.startswith(("/v1/conversations", "/v1/responses/"))
+        if mode is schemathesis.GenerationMode.NEGATIVE and (operation.method == "get" or state):
+            # Nothing to get wrong but the key, which this open router does not ask for: a GET,
+            # or an operation on kept state (string ids, bodies that are any object).
+            continue
 
         @given(case=operation.as_strategy(generation_mode=mode))
         @EXAMPLES

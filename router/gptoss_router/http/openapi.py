@@ -116,6 +116,53 @@ def _get(summary: str, media: str = "application/json") -> dict[str, Any]:
     return {"get": {"summary": summary, "responses": {"200": ok}}}
 
 
+_STATE_ERRORS = (
+    (400, "Invalid request; `param` names the parameter"),
+    (401, "Missing or unknown app key"),
+    (404, "No such object for this app"),
+    (503, "The state store is unreachable; Retry-After says when to come back"),
+)
+
+
+def _stateful(method: str, summary: str, *, body: bool = False) -> dict[str, Any]:
+    """An operation on state the router keeps (stored responses, conversations)."""
+    errors = {
+        str(code): {
+            "description": text,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for code, text in _STATE_ERRORS
+    }
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "security": [{"appKey": []}],
+        "responses": {
+            "200": {
+                "description": "As OpenAI answers it",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            **errors,
+        },
+    }
+    if body:
+        operation["requestBody"] = {
+            "required": False,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    return {method: operation}
+
+
+def _id(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _with_ids(names: list[str], *operations: dict[str, Any]) -> dict[str, Any]:
+    merged: dict[str, Any] = {"parameters": [_id(n) for n in names]}
+    for operation in operations:
+        merged.update(operation)
+    return merged
+
+
 def openapi_document(models: list[str]) -> dict[str, Any]:
     """The document for a router serving ``models``, built fresh (it is small)."""
     chat = _request("messages", ["array"], ["max_completion_tokens", "max_tokens"], models)
@@ -131,6 +178,35 @@ def openapi_document(models: list[str]) -> dict[str, Any]:
             "/v1/completions": _generate("Create a completion", "POST /completions", completion),
             "/v1/responses": _generate("Create a model response", "POST /responses", response),
             "/v1/models": _get("List the models served"),
+            "/v1/models/{model}": _with_ids(["model"], _stateful("get", "One model served")),
+            "/v1/responses/{response_id}": _with_ids(
+                ["response_id"],
+                _stateful("get", "A stored response"),
+                _stateful("delete", "Delete a stored response"),
+            ),
+            "/v1/responses/{response_id}/input_items": _with_ids(
+                ["response_id"], _stateful("get", "A stored response's input items")
+            ),
+            "/v1/responses/{response_id}/cancel": _with_ids(
+                ["response_id"], _stateful("post", "Cancel a background response")
+            ),
+            "/v1/conversations": _stateful("post", "Create a conversation", body=True),
+            "/v1/conversations/{conversation_id}": _with_ids(
+                ["conversation_id"],
+                _stateful("get", "A conversation"),
+                _stateful("post", "Update a conversation's metadata", body=True),
+                _stateful("delete", "Delete a conversation"),
+            ),
+            "/v1/conversations/{conversation_id}/items": _with_ids(
+                ["conversation_id"],
+                _stateful("get", "A conversation's items"),
+                _stateful("post", "Add items to a conversation", body=True),
+            ),
+            "/v1/conversations/{conversation_id}/items/{item_id}": _with_ids(
+                ["conversation_id", "item_id"],
+                _stateful("get", "One item of a conversation"),
+                _stateful("delete", "Delete an item of a conversation"),
+            ),
             "/healthz": _get("Liveness: the process answers"),
             "/readyz": _get("Readiness: configuration loaded and the upstream client open"),
             "/metrics": _get("Prometheus metrics", "text/plain"),
