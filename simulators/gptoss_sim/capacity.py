@@ -30,22 +30,23 @@ the window are freed before each allocation (``SlidingWindowManager``,
 The defaults describe gpt-oss-120b on one H100 80GB at tensor parallel size 1:
 
 - ``kv_cache_tokens`` 49,800: vLLM left 1.71 GiB for KV with ``--gpu-memory-utilization 0.95
-  --max-num-batched-tokens 1024`` (operator-anchors.md §0 item 7, vLLM #27508), and a token of
-  the 18 full-attention layers takes 36,864 B (§3.3, derived): 1.71 GiB / 36 KiB ≈ 49,800.
+  --max-num-batched-tokens 1024`` (docs/sources.md, Sizing, vLLM #27508), and a token of
+  the 18 full-attention layers takes 36,864 B (derived, docs/sources.md, Sizing):
+  1.71 GiB / 36 KiB ≈ 49,800.
 - ``max_num_batched_tokens`` 1024: the recipe's workaround for the H100 TP1 out-of-memory
-  (operator-anchors.md §3.1, "Known limitations").
+  (docs/sources.md, vLLM recipe, "Known limitations").
 - ``max_num_seqs`` 1024: vLLM's default on a GPU of at least 70 GiB whose name lacks "a100",
   like an H100 80GB (``gptoss_sim.gpu``; vLLM ``engine/arg_utils.py``).
 - ``max_model_len`` 32,768: vLLM refuses to start when one full-length sequence does not fit
-  the KV pool (the #27508 situation, §0 item 7), so the largest power of two below 49,800.
+  the KV pool (the vLLM #27508 situation), so the largest power of two below 49,800.
 - step times: 5.5 ms + 0.8 ms per running sequence, i.e. about 180 tokens/s for a lone request
   and about 1,220 tokens/s in total at 256 sequences, near the 1,256 tokens/s per GPU Dynamo
-  measured for gpt-oss-120b at concurrency 256 on H200 (operator-anchors.md §3.1, Dynamo
+  measured for gpt-oss-120b at concurrency 256 on H200 (docs/sources.md, vLLM recipe, Dynamo
   recipe). The single-request figure is an assumption, not a measurement.
 - prefill 50 µs per prompt token (20,000 prompt tokens/s): an assumption sized so that a
   1,024-token chunk costs about one decode step at moderate batch.
-- ``startup_s`` 120: loading 64 to 66 GiB of weights (§3.2, vLLM #23278, #33155) plus compiling
-  and CUDA-graph capture; an estimate, configurable.
+- ``startup_s`` 120: loading 64 to 66 GiB of weights (docs/sources.md, Cold starts; vLLM
+  #23278, #33155) plus compiling and CUDA-graph capture; an estimate, configurable.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class CapacityParams:
             raise ValueError("max_num_seqs, max_num_batched_tokens and block_size must be >= 1")
         if self.sequence_blocks > self.total_blocks:
             # vLLM refuses to start unless one request of max_model_len fits
-            # (check_enough_kv_cache_memory; operator-anchors.md §0 item 7, vLLM #27508).
+            # (check_enough_kv_cache_memory; docs/sources.md, Sizing, vLLM #27508).
             raise ValueError(
                 f"max_model_len {self.max_model_len} does not fit the KV cache of "
                 f"{self.kv_cache_tokens} tokens ({self.total_blocks} blocks, "

@@ -1,6 +1,6 @@
 """Chat completions and their stream chunks, in the shape each server writes them.
 
-The chunk sequence follows OpenAI's streaming contract (router-anchors.md §4): a first chunk
+The chunk sequence follows OpenAI's streaming contract (docs/sources.md, OpenAI API): a first chunk
 with the role, deltas, a last chunk with ``finish_reason``; with ``stream_options.include_usage``
 every chunk carries ``usage: null`` and one extra chunk with ``choices: []`` and the usage comes
 before ``data: [DONE]``.

@@ -87,7 +87,7 @@ def parse_chat(
     _require(isinstance(messages, list) and bool(messages), "messages must be a non-empty list")
     _require(all(isinstance(m, dict) and "role" in m for m in messages), "bad message", "messages")
     effort = body.get("reasoning_effort") or default_effort
-    # gpt-oss accepts only low, medium and high (router-anchors.md §4, ReasoningEffort enum,
+    # gpt-oss accepts only low, medium and high (docs/sources.md, OpenAI API, ReasoningEffort enum,
     # and vllm-project/recipes OpenAI/GPT-OSS.md).
     _require(effort in EFFORTS, f"reasoning_effort must be one of {EFFORTS}", "reasoning_effort")
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))

@@ -1,7 +1,7 @@
 """The legacy ``/v1/completions`` endpoint: raw text, no reasoning channel.
 
-vLLM serves it for gpt-oss (operator-anchors.md §3.1, recipe "APIs"); reasoning is parsed out
-only on chat completions (router-anchors.md §4, "Reasoning appears only on
+vLLM serves it for gpt-oss (docs/sources.md, vLLM recipe, recipe "APIs"); reasoning is parsed out
+only on chat completions (docs/sources.md, OpenAI API, "Reasoning appears only on
 /v1/chat/completions"). Like OpenAI's, the default ``max_tokens`` is 16.
 """
 

@@ -40,7 +40,7 @@ class SimError(Exception):
 def vllm_error_type(status: int) -> str:
     """vLLM names the error type after the HTTP status, e.g. ``BadRequestError``.
 
-    Source: router-anchors.md §4 "How vLLM differs: error envelope" (vLLM PR #22099).
+    Source: docs/sources.md, OpenAI API (vLLM PR #22099).
     """
     try:
         phrase = HTTPStatus(status).phrase
@@ -53,7 +53,8 @@ def vllm_error_type(status: int) -> str:
 def vllm_envelope(error: SimError) -> dict[str, Any]:
     """vLLM >= 0.10.1: nested ``error`` whose ``code`` is the integer HTTP status.
 
-    Source: router-anchors.md §4 (vLLM PR #22099; before it the envelope was flat, vLLM #12886).
+    Source: docs/sources.md, OpenAI API (vLLM PR #22099; before it the envelope was flat,
+    vLLM #12886).
     """
     return {
         "error": {
@@ -68,7 +69,7 @@ def vllm_envelope(error: SimError) -> dict[str, Any]:
 def openai_envelope(error: SimError) -> dict[str, Any]:
     """OpenAI's ``ErrorResponse``: ``type``, ``message``, ``param``, ``code`` (string or null).
 
-    Source: router-anchors.md §4 (openai/openai-openapi ``openapi.yaml`` @f85dbe2).
+    Source: docs/sources.md, OpenAI API (openai/openai-openapi ``openapi.yaml`` @f85dbe2).
     """
     return {
         "error": {

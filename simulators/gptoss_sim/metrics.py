@@ -1,6 +1,6 @@
 """vLLM's Prometheus metrics, under their real names and types, in an injected registry.
 
-Names, types and labels follow operator-anchors.md §3.4 (vLLM ``vllm/v1/metrics/loggers.py``
+Names, types and labels follow docs/sources.md, vLLM metrics (vLLM ``vllm/v1/metrics/loggers.py``
 and ``docs/design/metrics.md``): every series carries ``model_name`` and ``engine``; counters
 are exposed with the ``_total`` suffix; ``vllm:kv_cache_usage_perc`` replaced the removed
 ``vllm:gpu_cache_usage_perc`` (vLLM PRs #18354, #29330). The prefix-cache counters count tokens
@@ -17,7 +17,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from gptoss_sim.capacity import CapacityParams, EngineState, TokenEvent
 
-# Bucket edges as vLLM declares them: TTFT 0.001 … 2560 s, e2e 0.3 … 7680 s (§3.4).
+# Bucket edges as vLLM declares them: TTFT 0.001 … 2560 s, e2e 0.3 … 7680 s
+# (docs/sources.md, vLLM metrics).
 TTFT_BUCKETS = (
     0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75,
     1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,

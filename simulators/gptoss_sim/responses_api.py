@@ -1,10 +1,10 @@
 """The ``/v1/responses`` endpoint: request reading, the response object and its stream events.
 
-gpt-oss takes its effort as ``reasoning.effort`` here (router-anchors.md §4, vllm-project/recipes
-OpenAI/GPT-OSS.md); the output is a ``reasoning`` item, then a ``message`` or ``function_call``
-item. Stream events follow the ``ResponseStreamEvent`` union of openai/openai-openapi @f85dbe2
-(router-anchors.md §4). This builder writes the hosted providers' responses; vLLM's own shapes
-are ``gptoss_sim.vllm_responses``.
+gpt-oss takes its effort as ``reasoning.effort`` here (docs/sources.md, OpenAI API;
+vllm-project/recipes OpenAI/GPT-OSS.md); the output is a ``reasoning`` item, then a ``message``
+or ``function_call`` item. Stream events follow the ``ResponseStreamEvent`` union of
+openai/openai-openapi @f85dbe2 (docs/sources.md, OpenAI API). This builder writes the hosted
+providers' responses; vLLM's own shapes are ``gptoss_sim.vllm_responses``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A simulated vLLM OpenAI-compatible server serving gpt-oss.
 
-Routes as vLLM's server has them (router-anchors.md §4, vLLM
+Routes as vLLM's server has them (docs/sources.md, OpenAI API, vLLM
 docs/serving/openai_compatible_server.md):
 ``/v1/chat/completions``, ``/v1/completions``, ``/v1/responses``, ``/v1/models``, ``/health``,
 ``/metrics``. Plus, under ``/_sim``, controls for tests and demos: ``PUT|DELETE /_sim/faults``
@@ -62,7 +62,7 @@ class VllmConfig:
     capacity: CapacityParams = field(default_factory=CapacityParams)
     reply: ReplyParams = field(default_factory=ReplyParams)
     # vLLM's --stream-interval: tokens per streamed delta. vLLM defaults to 1; the recipe's
-    # GPT-OSS_Hopper.yaml sets 20 (operator-anchors.md §3.1).
+    # GPT-OSS_Hopper.yaml sets 20 (docs/sources.md, vLLM recipe).
     stream_interval: int = 1
     faults: tuple[FaultRule, ...] = ()
     # VLLM_KEEP_ALIVE_ON_ENGINE_DEATH: stay up after the engine dies (vllm/envs.py).
@@ -279,7 +279,7 @@ class VllmSim:
         return JSONResponse(vllm_serving.models_body(self.dialect))
 
     async def health(self, request: Request) -> Response:
-        # 200 with an empty body, or 503 (router-anchors.md §4).
+        # 200 with an empty body, or 503 (docs/sources.md, OpenAI API).
         return Response(status_code=200 if self.phase() == "ready" else 503)
 
     async def metrics_endpoint(self, request: Request) -> Response:

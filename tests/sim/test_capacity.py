@@ -109,7 +109,7 @@ def test_a_model_length_beyond_the_kv_cache_is_refused_like_vllm_refuses_to_star
 
 
 def test_defaults_describe_gpt_oss_120b_on_one_h100() -> None:
-    # operator-anchors.md §0 item 7 and §3.3: 1.71 GiB of KV at 36,864 B per token.
+    # docs/sources.md, Sizing: 1.71 GiB of KV at 36,864 B per token.
     defaults = CapacityParams()
     assert defaults.kv_cache_tokens == pytest.approx(1.71 * 2**30 / 36_864, rel=0.01)
     assert defaults.max_model_len <= defaults.kv_cache_tokens

@@ -77,9 +77,10 @@ async def test_every_provider_answers_the_async_client(provider: tuple[str, open
 @pytest.mark.parametrize(
     ("profile", "prefix", "field"),
     [
-        (GROQ, "/openai/v1", "reasoning"),  # router-anchors.md §3: Groq base URL, message.reasoning
-        (FIREWORKS, "/inference/v1", "reasoning_content"),  # §3: Fireworks, reasoning_content
-        (TOGETHER, "/v1", "reasoning"),  # §3: Together, reasoning
+        # Base URLs and reasoning fields: docs/sources.md, Providers.
+        (GROQ, "/openai/v1", "reasoning"),
+        (FIREWORKS, "/inference/v1", "reasoning_content"),
+        (TOGETHER, "/v1", "reasoning"),
         (OPENAI_COMPATIBLE, "/v1", "reasoning"),
     ],
 )
@@ -99,14 +100,15 @@ def test_each_provider_has_its_base_path_and_reasoning_field(
 
 
 def test_provider_model_ids_and_prices_are_data() -> None:
-    # router-anchors.md §3 table: ids and prices per 1M tokens for gpt-oss-120b.
+    # docs/sources.md, Providers: ids and prices per 1M tokens for gpt-oss-120b.
     assert "accounts/fireworks/models/gpt-oss-120b" in FIREWORKS.models
     assert GROQ.prices["openai/gpt-oss-120b"].output_per_mtok == 0.60
     assert TOGETHER.prices["openai/gpt-oss-20b"].input_per_mtok == 0.05
 
 
 def test_groq_rejects_reasoning_content_in_input_messages() -> None:
-    # router-anchors.md §3: "property 'reasoning_content' is unsupported" (agentjido/req_llm #772).
+    # docs/sources.md, Providers: "property 'reasoning_content' is unsupported"
+    # (agentjido/req_llm #772).
     history = [
         *HELLO,
         {"role": "assistant", "content": "hi", "reasoning_content": "thought"},
@@ -120,7 +122,7 @@ def test_groq_rejects_reasoning_content_in_input_messages() -> None:
 
 
 def test_groq_rejects_json_mode_together_with_tools() -> None:
-    # router-anchors.md §3 (pydantic-ai PR #3858 discussion).
+    # docs/sources.md, Providers (pydantic-ai PR #3858 discussion).
     with running(provider_sim("groq")) as server, pytest.raises(openai.BadRequestError):
         client_for(server).chat.completions.create(
             model=model_of("groq"),
@@ -131,7 +133,7 @@ def test_groq_rejects_json_mode_together_with_tools() -> None:
 
 
 def test_groq_hides_or_inlines_reasoning_by_reasoning_format() -> None:
-    # router-anchors.md §3: Groq reasoning_format parsed/raw/hidden.
+    # docs/sources.md, Providers: Groq reasoning_format parsed/raw/hidden.
     with running(provider_sim("groq")) as server:
         client = client_for(server)
         hidden = client.chat.completions.create(
@@ -145,7 +147,7 @@ def test_groq_hides_or_inlines_reasoning_by_reasoning_format() -> None:
 
 
 def test_groq_answers_429_with_retry_after_and_its_rate_limit_headers() -> None:
-    # router-anchors.md §3: Groq 429 rate_limit_exceeded, retry-after only on 429.
+    # docs/sources.md, Providers: Groq 429 rate_limit_exceeded, retry-after only on 429.
     with running(provider_sim("groq", limits=Limits(requests=1, request_window_s=60))) as server:
         client = client_for(server)
         ok = client.chat.completions.with_raw_response.create(
@@ -161,7 +163,7 @@ def test_groq_answers_429_with_retry_after_and_its_rate_limit_headers() -> None:
 
 
 def test_groq_flex_tier_answers_498_when_capacity_is_exceeded() -> None:
-    # router-anchors.md §3: 498 capacity_exceeded with service_tier "flex".
+    # docs/sources.md, Providers: 498 capacity_exceeded with service_tier "flex".
     with running(provider_sim("groq", limits=Limits(capacity=0))) as server:
         client = client_for(server)
         with pytest.raises(openai.APIStatusError) as flex:
@@ -175,7 +177,7 @@ def test_groq_flex_tier_answers_498_when_capacity_is_exceeded() -> None:
 
 
 def test_fireworks_answers_503_service_overloaded_when_full() -> None:
-    # router-anchors.md §3: Fireworks 503 "Service Overloaded" on serverless.
+    # docs/sources.md, Providers: Fireworks 503 "Service Overloaded" on serverless.
     full = provider_sim("fireworks", limits=Limits(capacity=0))
     overloaded = pytest.raises(openai.InternalServerError, match="Service Overloaded")
     with running(full) as server, overloaded as caught:
@@ -185,7 +187,7 @@ def test_fireworks_answers_503_service_overloaded_when_full() -> None:
 
 
 def test_together_answers_503_within_its_dynamic_rate_and_429_above_it() -> None:
-    # router-anchors.md §3: Together 503 at or below the dynamic rate, 429 above it.
+    # docs/sources.md, Providers: Together 503 at or below the dynamic rate, 429 above it.
     tight = Limits(requests=1, request_window_s=60, tokens=10_000, token_window_s=60, capacity=0)
     with running(provider_sim("together", limits=tight)) as server:
         client = client_for(server)
@@ -207,7 +209,7 @@ def test_providers_refuse_requests_without_an_api_key() -> None:
 
 
 def test_fireworks_responses_are_stateful_and_groq_and_together_are_not() -> None:
-    # router-anchors.md §3 "Responses API": Fireworks stateful; Groq and Together not.
+    # docs/sources.md, Providers: Fireworks stateful; Groq and Together not.
     with running(provider_sim("fireworks")) as server:
         client = client_for(server)
         first = client.responses.create(model=model_of("fireworks"), input="remember me")

@@ -33,7 +33,7 @@ def test_chat_answers_with_reasoning_on_the_message_and_counts_usage(
 ) -> None:
     reply = vllm_client.chat.completions.create(model=MODEL, messages=HELLO)
     message = reply.choices[0].message
-    # vLLM returns `reasoning` (router-anchors.md §4, vLLM PR #27752; PR #33402 removed
+    # vLLM returns `reasoning` (docs/sources.md, OpenAI API, vLLM PR #27752; PR #33402 removed
     # `reasoning_content`).
     assert message.model_extra is not None and message.model_extra["reasoning"]
     assert "reasoning_content" not in message.model_extra
@@ -55,7 +55,7 @@ def test_streaming_puts_reasoning_on_the_delta_and_usage_in_a_last_empty_chunk(
     )
     content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert reasoning and content
-    # OpenAI: the usage chunk has `choices: []` and comes last (router-anchors.md §4).
+    # OpenAI: the usage chunk has `choices: []` and comes last (docs/sources.md, OpenAI API).
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
     assert all(c.usage is None for c in chunks[:-1])
     assert chunks[-2].choices[0].finish_reason == "stop"
@@ -73,7 +73,8 @@ def test_reasoning_effort_high_reasons_longer_than_low(vllm_client: openai.OpenA
 
 
 def test_include_reasoning_false_drops_the_chain_of_thought(vllm_client: openai.OpenAI) -> None:
-    # router-anchors.md §4, vllm-project/recipes OpenAI/GPT-OSS.md: `include_reasoning: false`.
+    # docs/sources.md, OpenAI API; vllm-project/recipes OpenAI/GPT-OSS.md: `include_reasoning:
+    # false`.
     # vLLM's ChatMessage always serialises `reasoning`; it is null then
     # (vllm/entrypoints/openai/chat_completion/serving.py, chat_completion_full_generator).
     reply = vllm_client.chat.completions.create(
@@ -84,7 +85,7 @@ def test_include_reasoning_false_drops_the_chain_of_thought(vllm_client: openai.
 
 
 def test_an_effort_gpt_oss_does_not_know_is_a_bad_request(vllm_client: openai.OpenAI) -> None:
-    # gpt-oss accepts only low|medium|high (router-anchors.md §4).
+    # gpt-oss accepts only low|medium|high (docs/sources.md, OpenAI API).
     with pytest.raises(openai.BadRequestError) as caught:
         vllm_client.chat.completions.create(model=MODEL, messages=HELLO, reasoning_effort="minimal")
     assert caught.value.body["code"] == 400
@@ -195,7 +196,8 @@ async def test_the_async_client_streams_too(vllm: Running) -> None:
 
 
 def test_unknown_models_get_vllms_404_with_an_integer_code(vllm_client: openai.OpenAI) -> None:
-    # vLLM >= 0.10.1 error envelope: nested, integer `code` (router-anchors.md §4, PR #22099);
+    # vLLM >= 0.10.1 error envelope: nested, integer `code` (docs/sources.md, OpenAI API;
+    # vLLM PR #22099);
     # _check_model names the parameter (vllm/entrypoints/openai/engine/serving.py).
     with pytest.raises(openai.NotFoundError) as caught:
         vllm_client.chat.completions.create(model="gpt-4o", messages=HELLO)
@@ -216,7 +218,7 @@ def test_a_prompt_longer_than_max_model_len_is_a_bad_request(vllm_client: openai
 
 
 def test_completions_return_raw_text_without_reasoning(vllm_client: openai.OpenAI) -> None:
-    # Reasoning is parsed only on chat completions (router-anchors.md §4).
+    # Reasoning is parsed only on chat completions (docs/sources.md, OpenAI API).
     reply = vllm_client.completions.create(model=MODEL, prompt="Once upon a time", max_tokens=5)
     assert reply.choices[0].finish_reason == "length"
     assert reply.usage is not None and reply.usage.completion_tokens == 5

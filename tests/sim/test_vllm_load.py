@@ -35,7 +35,7 @@ def test_metrics_use_vllms_names_types_and_total_suffixes(
 ) -> None:
     vllm_client.chat.completions.create(model=MODEL, messages=PROMPT)
     samples = scrape(vllm.base_url)
-    # operator-anchors.md §3.4 (vLLM vllm/v1/metrics/loggers.py, docs/design/metrics.md).
+    # docs/sources.md, vLLM metrics (vLLM vllm/v1/metrics/loggers.py, docs/design/metrics.md).
     assert samples["vllm:num_requests_waiting"][0] == "gauge"
     assert samples["vllm:num_requests_running"][0] == "gauge"
     assert samples["vllm:kv_cache_usage_perc"][0] == "gauge"

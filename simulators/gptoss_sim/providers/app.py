@@ -49,7 +49,7 @@ class ProviderConfig:
 
 
 def groq_envelope(error: SimError) -> dict[str, Any]:
-    """Groq: ``{"error": {"message", "type", "code"}}`` (router-anchors.md §3, Groq 429 body)."""
+    """Groq: ``{"error": {"message", "type", "code"}}`` (docs/sources.md, Providers)."""
     body: dict[str, Any] = {"message": error.message, "type": error.type or "invalid_request_error"}
     if error.param is not None:
         body["param"] = error.param
@@ -144,7 +144,8 @@ class ProviderSim:
     def _style(self, body: dict[str, Any]) -> ChatStyle:
         style = ChatStyle(reasoning_field=self.profile.reasoning_field)
         if self.profile.kind == "groq":
-            # Groq: reasoning_format parsed/raw/hidden, include_reasoning (router-anchors.md §3).
+            # Groq: reasoning_format parsed/raw/hidden, include_reasoning
+            # (docs/sources.md, Providers).
             if body.get("reasoning_format") == "hidden" or body.get("include_reasoning") is False:
                 return replace(style, reasoning_field=None)
             if body.get("reasoning_format") == "raw":

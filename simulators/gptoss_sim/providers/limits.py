@@ -1,6 +1,6 @@
 """Rate limits and overload, per provider: who is refused, with what status, and the headers.
 
-Each provider signals overload its own way (router-anchors.md §3 "Notable errors", §6 item 3):
+Each provider signals overload its own way (docs/sources.md, Providers and Failover):
 
 - Groq: 429 ``rate_limit_exceeded`` with ``retry-after`` when a limit is spent; 498
   ``capacity_exceeded`` on the flex tier (``service_tier: "flex"``) when the platform is full;
@@ -58,7 +58,7 @@ def go_duration(seconds: float) -> str:
 
 
 def headers(kind: Kind, limits: Limits, used: Usage) -> dict[str, str]:
-    """The rate-limit headers each provider sends (router-anchors.md §3 "Rate-limit headers")."""
+    """The rate-limit headers each provider sends (docs/sources.md, Providers)."""
     req_left = max(0, (limits.requests or 0) - used.requests)
     tok_left = max(0, (limits.tokens or 0) - used.tokens)
     if kind in ("groq", "openai"):

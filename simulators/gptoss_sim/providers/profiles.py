@@ -1,6 +1,6 @@
 """What sets each hosted provider apart, as data.
 
-Every fact here is from router-anchors.md §3 (hosted providers for gpt-oss) unless a comment
+Every fact here is from docs/sources.md, Providers (hosted providers for gpt-oss) unless a comment
 says otherwise; prices are USD per million tokens "as captured" there, not live.
 """
 

@@ -19,7 +19,7 @@ def check_chat(kind: Kind, body: Mapping[str, Any]) -> None:
     for message in body.get("messages") or []:
         if isinstance(message, dict) and "reasoning_content" in message:
             # Groq: 400 "property 'reasoning_content' is unsupported" on input messages
-            # (router-anchors.md §3, agentjido/req_llm #772).
+            # (docs/sources.md, Providers, agentjido/req_llm #772).
             raise SimError(
                 400,
                 "'messages.1' : for 'role:assistant' the following must be satisfied"
@@ -28,7 +28,7 @@ def check_chat(kind: Kind, body: Mapping[str, Any]) -> None:
                 type_="invalid_request_error",
             )
     if _json_mode(body) and body.get("tools"):
-        # Groq rejects JSON mode together with tool calling (router-anchors.md §3,
+        # Groq rejects JSON mode together with tool calling (docs/sources.md, Providers,
         # pydantic-ai PR #3858 discussion).
         raise SimError(
             400,
@@ -36,7 +36,7 @@ def check_chat(kind: Kind, body: Mapping[str, Any]) -> None:
             type_="invalid_request_error",
         )
     if body.get("reasoning_format") == "raw" and (_json_mode(body) or body.get("tools")):
-        # Groq: `raw` reasoning with JSON mode or tools is a 400 (router-anchors.md §3).
+        # Groq: `raw` reasoning with JSON mode or tools is a 400 (docs/sources.md, Providers).
         raise SimError(
             400,
             "reasoning_format=raw is not supported with JSON mode or tools",
@@ -48,7 +48,7 @@ def check_chat(kind: Kind, body: Mapping[str, Any]) -> None:
 def check_responses(kind: Kind, stateful: bool, body: Mapping[str, Any]) -> None:
     if body.get("previous_response_id") and not stateful:
         # Groq's Responses API keeps no conversations, Together stores no responses
-        # (router-anchors.md §3 "Responses API").
+        # (docs/sources.md, Providers).
         raise SimError(
             400,
             f"previous_response_id is not supported by {kind}",
