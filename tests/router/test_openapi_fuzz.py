@@ -9,6 +9,11 @@ from typing import Any
 
 import pytest
 import schemathesis
+
+# Imported while pytest collects, not first inside a test: pytest rewrites schemathesis' modules
+# as it imports them, and CPython 3.11.7's AST builder can then fail spuriously with
+# "AST constructor recursion depth mismatch" (python/cpython#106905, fixed in later releases).
+import schemathesis.specs.openapi.schemas
 from hypothesis import HealthCheck, given, settings
 from live import fleet, router_in_thread, router_settings
 from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
