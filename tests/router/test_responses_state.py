@@ -11,6 +11,7 @@ import httpx
 import openai
 import pytest
 from pydantic import SecretStr
+from tests import waiting
 from tests.router.live import fleet, live_router, router_in_thread, router_settings
 
 from gptoss_localkube.redis_server import RedisServer
@@ -415,7 +416,10 @@ def test_cancelling_a_background_response_stops_it_and_it_stays_cancelled() -> N
         )
         cancelled = client.responses.cancel(queued.id)
         assert cancelled.status == "cancelled"
-        time.sleep(0.5)
+        engine = found.vllm.engine
+        assert engine is not None
+        # Once the pod has stopped generating, nothing is left that could still finish it.
+        waiting.eventually(lambda: engine.num_running == 0 or None, timeout=10, what="generation")
         assert client.responses.retrieve(queued.id).status == "cancelled"
         with pytest.raises(openai.BadRequestError):
             client.responses.cancel(client.responses.create(model=MODEL, input="hi").id)
