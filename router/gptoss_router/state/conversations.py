@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from gptoss_router.errors import BadRequest, StoreUnavailable
-from gptoss_router.state.store import Store, StoreFailed
+from gptoss_router.state.store import Store
 from gptoss_router.state.store_health import StoreHealth
 
 __all__ = ["Conversation", "ConversationRecords"]
@@ -110,13 +110,7 @@ class ConversationRecords:
         return await self._call(self._store.delete_document(_key(app, conversation_id)))
 
     async def _call(self, pending: Awaitable[T]) -> T:
-        try:
-            result = await pending
-        except StoreFailed as err:
-            self._health.failed("conversations", str(err))
-            raise _unavailable() from None
-        self._health.succeeded()
-        return result
+        return await self._health.call("conversations", pending, _unavailable)
 
 
 def _key(app: str, conversation_id: str) -> str:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from gptoss_router.errors import StoreUnavailable
-from gptoss_router.state.store import Store, StoreFailed
+from gptoss_router.state.store import Store
 from gptoss_router.state.store_health import StoreHealth
 
 __all__ = ["Record", "ResponseRecords"]
@@ -100,13 +100,7 @@ class ResponseRecords:
         return await self._call(self._store.delete_document(_key(app, response_id)))
 
     async def _call(self, pending: Awaitable[T]) -> T:
-        try:
-            result = await pending
-        except StoreFailed as err:
-            self._health.failed("responses", str(err))
-            raise _unavailable() from None
-        self._health.succeeded()
-        return result
+        return await self._health.call("responses", pending, _unavailable)
 
 
 def _key(app: str, response_id: str) -> str:

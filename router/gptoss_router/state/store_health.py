@@ -8,11 +8,15 @@ back. The transitions are logged once and exported as ``gptoss_router_store_up``
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from gptoss_router.metrics import RouterMetrics
+from gptoss_router.state.store import StoreFailed
 
 __all__ = ["StoreHealth"]
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -67,3 +71,15 @@ class StoreHealth:
             self._up = False
             self._metrics.store_up.set(0)
         self.reason = reason
+
+    async def call(
+        self, operation: str, pending: Awaitable[T], unavailable: Callable[[], Exception]
+    ) -> T:
+        """Await a store call, recording how it went; a failure raises ``unavailable()``."""
+        try:
+            result = await pending
+        except StoreFailed as err:
+            self.failed(operation, str(err))
+            raise unavailable() from None
+        self.succeeded()
+        return result
