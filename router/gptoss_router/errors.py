@@ -9,6 +9,7 @@
     │   ├── NotFound                  404 no such response, model or path (for this app)
     │   ├── PreviousResponseNotFound  400 previous_response_not_found, as OpenAI answers it
     │   ├── MethodNotAllowed          405 the path exists, the method does not
+    │   ├── Conflict                  409 a stored object changed under too many writers
     │   ├── SlowClient                408 the body did not arrive within the time limit
     │   ├── TooLarge                  413 the body is over the size limit
     │   ├── RateLimited               429 rate_limit_exceeded: requests or tokens per minute
@@ -33,6 +34,7 @@ __all__ = [
     "ClientError",
     "ClientLeft",
     "ConfigError",
+    "Conflict",
     "Forbidden",
     "MethodNotAllowed",
     "ModelNotFound",
@@ -138,6 +140,18 @@ class MethodNotAllowed(ClientError):
     @property
     def headers(self) -> dict[str, str]:
         return {"allow": self.allow}
+
+
+class Conflict(ClientError):
+    """A stored object (a conversation, a background response) kept changing under other
+    writers while this request tried to change it; retrying succeeds."""
+
+    status = 409
+    code = "conflict"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": "1"}
 
 
 class SlowClient(ClientError):

@@ -65,7 +65,8 @@ async def test_the_memory_store_keeps_documents_until_their_ttl() -> None:
     await store.put_document("resp:a:1", b"one", 60)
     await store.put_document("resp:a:2", b"two", 0.01)
     await asyncio.sleep(0.02)
-    assert await store.get_document("resp:a:1") == b"one"
+    kept = await store.get_document("resp:a:1")
+    assert kept is not None and kept.value == b"one"
     assert await store.get_document("resp:a:2") is None
     assert await store.delete_document("resp:a:1")
     assert not await store.delete_document("resp:a:1")
@@ -423,3 +424,20 @@ def test_cancelling_a_background_response_stops_it_and_it_stays_cancelled() -> N
         assert client.responses.retrieve(queued.id).status == "cancelled"
         with pytest.raises(openai.BadRequestError):
             client.responses.cancel(client.responses.create(model=MODEL, input="hi").id)
+
+
+def test_a_background_response_over_its_apps_rate_limit_is_refused_when_submitted() -> None:
+    apps = [{"name": "shop", "key": "shop-key-1", "limits": {"requests_per_minute": 1}}]
+    with fleet() as found, router_in_thread(router_settings(found, apps=apps)) as (url, _):
+        client = _client(url)
+        first = client.responses.create(model=MODEL, input="Summarise a book.", background=True)
+        assert first.status in ("queued", "in_progress")
+        with pytest.raises(openai.RateLimitError) as refused:
+            client.responses.create(model=MODEL, input="And another.", background=True)
+        assert refused.value.code == "rate_limit_exceeded"
+        assert refused.value.response.headers["retry-after"]
+        waiting.eventually(
+            lambda: client.responses.retrieve(first.id).status == "completed" or None,
+            timeout=10,
+            what="the admitted background response to complete",
+        )

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -46,6 +46,7 @@ from gptoss_router.state.conversations import Conversation, ConversationRecords
 
 __all__ = ["conversation_routes"]
 
+T = TypeVar("T")
 Handler = Callable[[Request, App], Awaitable[Response]]
 _ROUTE = "/v1/responses"  # the apps allowed the Responses API may keep conversations
 
@@ -86,7 +87,7 @@ async def _create(request: Request, app: App) -> Response:
     metadata = metadata_of(body.get("metadata"))
     items = new_items(body.get("items"), required=False)
     meta = conversation_object(new_conversation_id(), int(time.time()), metadata)
-    await records.put(app.name, Conversation(meta, items))
+    await records.create(app.name, Conversation(meta, items))
     return JSONResponse(meta)
 
 
@@ -99,9 +100,11 @@ async def _update(request: Request, app: App) -> Response:
     if "metadata" not in body:
         raise BadRequest("Missing required parameter: 'metadata'.", param="metadata")
     metadata = metadata_of(body["metadata"])
-    conversation = await _conversation(request, app)
-    conversation.meta["metadata"] = metadata
-    await _records(request).put(app.name, conversation, bounded=False)
+
+    def change(conversation: Conversation) -> None:
+        conversation.meta["metadata"] = metadata
+
+    conversation, _ = await _change(request, app, change, bounded=False)
     return JSONResponse(conversation.meta)
 
 
@@ -115,9 +118,7 @@ async def _delete(request: Request, app: App) -> Response:
 async def _add(request: Request, app: App) -> Response:
     body = await _body(request)
     items = new_items(body.get("items"), required=True)
-    conversation = await _conversation(request, app)
-    conversation.items.extend(items)
-    await _records(request).put(app.name, conversation)
+    await _change(request, app, lambda conversation: conversation.items.extend(items))
     return JSONResponse(item_list(visible(items, strip_reasoning=app.strip_reasoning)))
 
 
@@ -135,9 +136,10 @@ async def _item(request: Request, app: App) -> Response:
 
 
 async def _delete_item(request: Request, app: App) -> Response:
-    conversation = await _conversation(request, app)
-    del conversation.items[_index(request, app, conversation)]
-    await _records(request).put(app.name, conversation, bounded=False)
+    def change(conversation: Conversation) -> None:
+        del conversation.items[_index(request, app, conversation)]
+
+    conversation, _ = await _change(request, app, change, bounded=False)
     return JSONResponse(conversation.meta)
 
 
@@ -161,6 +163,16 @@ async def _conversation(request: Request, app: App) -> Conversation:
     if found is None:
         raise no_conversation(conversation_id)
     return found[0]
+
+
+async def _change(
+    request: Request, app: App, change: Callable[[Conversation], T], *, bounded: bool = True
+) -> tuple[Conversation, T]:
+    conversation_id = request.path_params["conversation_id"]
+    done = await _records(request).update(app.name, conversation_id, change, bounded=bounded)
+    if done is None:
+        raise no_conversation(conversation_id)
+    return done
 
 
 async def _body(request: Request) -> dict[str, Any]:

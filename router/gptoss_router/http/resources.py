@@ -94,17 +94,28 @@ def resource_routes(keys: AppKeys) -> list[Route]:
 
 async def _cancel(request: Request, app: App) -> Response:
     state = _state(request)
-    record = await _record(request, app)
-    response = record.response
-    if not response.get("background"):
-        raise BadRequest("Only background responses can be cancelled.")
-    status = response.get("status")
-    if status in ("queued", "in_progress"):
-        response = {**response, "status": "cancelled"}
-        await state.records.put(app.name, Record(record.prior, record.input, response))
-        state.proxy.cancel(str(response["id"]))  # elsewhere, its replica drops the result
-    elif status != "cancelled":
-        raise BadRequest(f"Cannot cancel a response whose status is '{status}'.")
+    response_id = request.path_params["response_id"]
+
+    def cancelled(record: Record) -> Record | None:
+        """The record cancelled; None (nothing written) when it is cancelled already."""
+        response = record.response
+        if not response.get("background"):
+            raise BadRequest("Only background responses can be cancelled.")
+        status = response.get("status")
+        if status == "cancelled":
+            return None
+        if status not in ("queued", "in_progress"):
+            raise BadRequest(f"Cannot cancel a response whose status is '{status}'.")
+        return Record(record.prior, record.input, {**response, "status": "cancelled"})
+
+    # A compare-and-set: the run finishing at the same moment either wins (and the cancel is
+    # refused as too late) or loses (and finds the response cancelled), never both.
+    written = await state.records.update(app.name, response_id, cancelled)
+    if written is not None:
+        state.proxy.cancel(response_id)  # elsewhere, its replica drops the result
+        response = written.response
+    else:
+        response = (await _record(request, app)).response  # cancelled already, or gone: 404
     return JSONResponse(without_reasoning(response) if app.strip_reasoning else response)
 
 

@@ -85,21 +85,32 @@ class Proxy:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _start_background(self, route: Route, request: Request, turn: Turn) -> Whole:
-        """Keep the response as queued, answer with it, and run the request meanwhile."""
+        """Admit the request against its app's limits (a 429 now, not a failed response
+        later), keep the response as queued, answer with it, and run the request meanwhile."""
+        ticket = await self._admission.admit(request.app.name, request.reserve)
         queued = self._turns.status_of(turn, "queued")
-        await self._turns.keep(turn, queued)
-        task = asyncio.create_task(self._run_background(route, request, turn))
+        try:
+            await self._turns.keep(turn, queued)
+        except BaseException:
+            self._admission.settle(ticket, input_tokens=0, output_tokens=0, dollars=0.0)
+            raise
+        task = asyncio.create_task(self._run_background(route, request, turn, ticket))
         self._background[turn.response_id] = task
         task.add_done_callback(lambda _: self._background.pop(turn.response_id, None))
         shown = without_reasoning(queued) if request.app.strip_reasoning else queued
         return Whole(200, _json(shown), {})
 
-    async def _run_background(self, route: Route, request: Request, turn: Turn) -> None:
+    async def _run_background(
+        self, route: Route, request: Request, turn: Turn, ticket: Ticket
+    ) -> None:
         started = time.perf_counter()
         error: dict[str, str] | None = None
         try:
-            await self._turns.keep(turn, self._turns.status_of(turn, "in_progress"))
-            ticket = await self._admission.admit(request.app.name, request.reserve)
+            try:
+                await self._turns.keep(turn, self._turns.status_of(turn, "in_progress"))
+            except BaseException:
+                self._admission.settle(ticket, input_tokens=0, output_tokens=0, dollars=0.0)
+                raise
             call = await self._prepare(request, ticket, never_leaves)
             answer = await self._dispatch(route, call, started, never_leaves)
             if isinstance(answer, Whole) and answer.status != 200:

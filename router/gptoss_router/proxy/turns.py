@@ -174,11 +174,16 @@ class Turns:
 
         A background response cancelled meanwhile stays cancelled."""
         if turn.store:
-            if turn.background and response.get("status") != "cancelled":
-                found = await self.records.get(turn.app, turn.response_id)
-                if found is not None and found[0].response.get("status") == "cancelled":
-                    return
-            await self.records.put(turn.app, Record(turn.prior, turn.items, response))
+            record = Record(turn.prior, turn.items, response)
+            if turn.background and response.get("status") not in ("queued", "cancelled"):
+                # Its record exists since it was queued; a cancel may have won meanwhile.
+                def unless_cancelled(stored: Record) -> Record | None:
+                    return None if stored.response.get("status") == "cancelled" else record
+
+                if await self.records.update(turn.app, turn.response_id, unless_cancelled):
+                    await self._append(turn, response)
+                return
+            await self.records.put(turn.app, record)
         await self._append(turn, response)
 
     async def _append(self, turn: Turn, response: dict[str, Any]) -> None:
@@ -188,13 +193,10 @@ class Turns:
         added = turn_items(turn.items, response)
         if not added:
             return
-        found = await self.conversations.get(turn.app, turn.conversation)
-        if found is None:
-            return
-        conversation = found[0]
-        conversation.items.extend(added)
         # Bounded when the turn began: an answer already made is not thrown away.
-        await self.conversations.put(turn.app, conversation, bounded=False)
+        await self.conversations.update(
+            turn.app, turn.conversation, lambda c: c.items.extend(added), bounded=False
+        )
 
     def status_of(
         self, turn: Turn, status: str, error: dict[str, Any] | None = None

@@ -10,8 +10,11 @@ of thought from earlier tool-call turns). Every write keeps the document for ano
 ``tuning.responses_ttl_s``, and a document is bounded by ``tuning.responses_max_bytes``, as
 stored responses are. Another app's id is simply a key that does not exist.
 
-Writes read the document, change it and put it back: two writers changing one conversation at
-the same moment (two turns at once) may lose one of the changes, the last write wins.
+A change reads the document, changes it and writes it back only if nobody wrote it meanwhile
+(a compare-and-set on the document's version, one Lua script in Redis); otherwise it reads
+again and redoes the change. Two turns of one conversation finishing at the same moment both
+land, in the order their writes won; after many lost rounds in a row a change is refused with
+409 and Retry-After rather than retried for ever.
 
 Failures of the store become ``StoreUnavailable`` (503, Retry-After) and are reported to the
 store's health, so that while it is down conversation calls are refused at once.
@@ -21,17 +24,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from gptoss_router.errors import BadRequest, StoreUnavailable
-from gptoss_router.state.store import Store
+from gptoss_router.errors import BadRequest, Conflict, StoreUnavailable
+from gptoss_router.state.store import ABSENT, Store, Versioned
 from gptoss_router.state.store_health import StoreHealth
 
 __all__ = ["Conversation", "ConversationRecords"]
 
 T = TypeVar("T")
+_ATTEMPTS = 16  # compare-and-set rounds before giving up with a 409
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 
@@ -77,30 +81,66 @@ class ConversationRecords:
 
     async def get(self, app: str, conversation_id: str) -> tuple[Conversation, int] | None:
         """The conversation ``conversation_id`` of ``app`` and its size in bytes, or None."""
-        self.check_usable()
-        if not _ID.match(conversation_id):
-            return None
-        data = await self._call(self._store.get_document(_key(app, conversation_id)))
-        if data is None:
-            return None
-        try:
-            return Conversation.decode(data), len(data)
-        except (ValueError, RecursionError):
-            return None
+        found = await self._read(app, conversation_id)
+        return None if found is None else (found.value, found.size)
 
-    async def put(self, app: str, conversation: Conversation, *, bounded: bool = True) -> None:
-        """Keep ``conversation`` for ``app`` (another ``ttl_s``); a 400 naming the setting when
-        ``bounded`` and it is over ``max_bytes``."""
+    async def create(self, app: str, conversation: Conversation) -> None:
+        """Keep a new ``conversation`` for ``app`` (a 400 naming the setting past the bound)."""
         self.check_usable()
-        data = conversation.encode()
-        if bounded and len(data) > self.max_bytes:
+        data = self._bounded(conversation.encode())
+        key = _key(app, conversation.id)
+        if await self._call(self._store.put_document(key, data, self.ttl_s, expected=ABSENT)):
+            return
+        raise _busy(conversation.id)  # a fresh random id that exists: never in practice
+
+    async def update(
+        self,
+        app: str,
+        conversation_id: str,
+        change: Callable[[Conversation], T],
+        *,
+        bounded: bool = True,
+    ) -> tuple[Conversation, T] | None:
+        """Apply ``change`` to the stored conversation and keep it another ``ttl_s``, redoing
+        the change on a fresh read whenever another writer got there first. The conversation
+        as written and what ``change`` returned, or None when there is no such conversation.
+        ``bounded``: a 400 naming the setting when the result is over ``max_bytes``."""
+        key = _key(app, conversation_id)
+        for _ in range(_ATTEMPTS):
+            found = await self._read(app, conversation_id)
+            if found is None:
+                return None
+            conversation = found.value
+            result = change(conversation)
+            data = conversation.encode()
+            if bounded:
+                self._bounded(data)
+            put = self._store.put_document(key, data, self.ttl_s, expected=found.version)
+            if await self._call(put) is not None:
+                return conversation, result
+        raise _busy(conversation_id)
+
+    def _bounded(self, data: bytes) -> bytes:
+        if len(data) > self.max_bytes:
             raise BadRequest(
                 f"This conversation would be about {len(data)} bytes, over the router's limit "
                 f"of {self.max_bytes} bytes (tuning.responses_max_bytes). Start a new "
                 "conversation, or delete some of its items.",
                 param="items",
             )
-        await self._call(self._store.put_document(_key(app, conversation.id), data, self.ttl_s))
+        return data
+
+    async def _read(self, app: str, conversation_id: str) -> Versioned[Conversation] | None:
+        self.check_usable()
+        if not _ID.match(conversation_id):
+            return None
+        found = await self._call(self._store.get_document(_key(app, conversation_id)))
+        if found is None:
+            return None
+        try:
+            return Versioned(Conversation.decode(found.value), len(found.value), found.version)
+        except (ValueError, RecursionError):
+            return None
 
     async def delete(self, app: str, conversation_id: str) -> bool:
         """Forget ``conversation_id``; whether ``app`` had it."""
@@ -115,6 +155,12 @@ class ConversationRecords:
 
 def _key(app: str, conversation_id: str) -> str:
     return f"conv:{app}:{conversation_id}"
+
+
+def _busy(conversation_id: str) -> Conflict:
+    return Conflict(
+        f"Conversation '{conversation_id}' is being changed by other requests right now; retry."
+    )
 
 
 def _unavailable() -> StoreUnavailable:

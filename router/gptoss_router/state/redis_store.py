@@ -7,11 +7,13 @@ Keys, all under ``key_prefix`` (``gptoss`` by default):
     <p>:inflight:<replica>         hash pod URL -> requests this replica has on it (expires)
     <p>:replicas                   sorted set replica -> last sync, milliseconds
     <p>:benched                    hash "<kind>|<backend>" -> benched until, milliseconds
-    <p>:doc:<key>                  a document (a stored response…), expiring after its TTL
+    <p>:doc:<key>                  hash v -> version, d -> a document (a stored response, a
+                                   conversation), expiring after its TTL
 
 Every call is bounded by ``timeout_s`` and fails as ``StoreFailed`` (never with the password in
 the message); the client does not retry on its own, the callers decide (``on_store_loss``).
-A sliding-window take is one Lua script, atomic in Redis; a sync is one pipeline.
+A sliding-window take is one Lua script, atomic in Redis; a sync is one pipeline; a document
+read is one script and a versioned write (a compare-and-set) another.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from gptoss_router.config import StoreConfig
 from gptoss_router.errors import ConfigError
 from gptoss_router.state.store import (
+    ANY_VERSION,
     Bench,
+    Document,
     Incoming,
     Outgoing,
     StoreFailed,
@@ -66,6 +70,28 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return value
 """
 
+# Documents written before they were versioned are plain strings: version 0.
+_GET_DOC = """
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind == 'hash' then return redis.call('HMGET', KEYS[1], 'v', 'd') end
+if kind == 'string' then return {'0', redis.call('GET', KEYS[1])} end
+return false
+"""
+
+_PUT_DOC = """
+local kind = redis.call('TYPE', KEYS[1]).ok
+local version = -1
+if kind == 'hash' then version = tonumber(redis.call('HGET', KEYS[1], 'v')) or 0
+elseif kind ~= 'none' then version = 0 end
+local expected = tonumber(ARGV[1])
+if expected ~= -2 and expected ~= version then return 0 end
+if kind ~= 'hash' and kind ~= 'none' then redis.call('DEL', KEYS[1]) end
+local written = math.max(1, version + 1)
+redis.call('HSET', KEYS[1], 'v', written, 'd', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return written
+"""
+
 _DAY_S, _MONTH_S = 2 * 86400, 32 * 86400
 # A replica that synced within this long counts towards the shares limits fall back to when
 # the store is lost (more replicas: smaller, safer shares).
@@ -84,6 +110,8 @@ class RedisStore:
         self._stale_ms = math.ceil(max(3.0, 10 * config.sync_interval_s) * 1000)
         self._take = client.register_script(_TAKE)
         self._charge = client.register_script(_CHARGE)
+        self._get_doc = client.register_script(_GET_DOC)
+        self._put_doc = client.register_script(_PUT_DOC)
         self._peers: list[str] = []
         self._expired: list[str] = []  # bench fields seen past their time, deleted next sync
 
@@ -179,13 +207,20 @@ class RedisStore:
     async def close(self) -> None:
         await self._r.aclose()
 
-    async def put_document(self, key: str, value: bytes, ttl_s: float) -> None:
+    async def put_document(
+        self, key: str, value: bytes, ttl_s: float, *, expected: int = ANY_VERSION
+    ) -> int | None:
         ttl_ms = max(1, math.ceil(ttl_s * 1000))
-        await self._bounded(self._r.set(f"{self._prefix}:doc:{key}", value, px=ttl_ms))
+        keys = [f"{self._prefix}:doc:{key}"]
+        written = await self._bounded(self._put_doc(keys=keys, args=[expected, value, ttl_ms]))
+        return int(written) or None
 
-    async def get_document(self, key: str) -> bytes | None:
-        value = await self._bounded(self._r.get(f"{self._prefix}:doc:{key}"))
-        return value.encode() if isinstance(value, str) else value
+    async def get_document(self, key: str) -> Document | None:
+        found = await self._bounded(self._get_doc(keys=[f"{self._prefix}:doc:{key}"]))
+        if not found or found[1] is None:
+            return None
+        version, value = found
+        return Document(value.encode() if isinstance(value, str) else value, int(version))
 
     async def delete_document(self, key: str) -> bool:
         gone: int = await self._bounded(self._r.delete(f"{self._prefix}:doc:{key}"))

@@ -13,6 +13,10 @@ deleting or expiring one response does not break the turns that followed it. The
 storage that grows with the square of a conversation's turns, bounded per record by
 ``tuning.responses_max_bytes``. Another app's id is simply a key that does not exist.
 
+A background response changes while it runs (queued, in progress, then done or cancelled):
+``update`` is a compare-and-set on the record's version, so a cancel and the run's last write
+cannot undo each other.
+
 Failures of the store become ``StoreUnavailable`` (503, Retry-After) and are reported to the
 store's health, so that while it is down state-bearing requests are refused at once.
 """
@@ -21,17 +25,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from gptoss_router.errors import StoreUnavailable
-from gptoss_router.state.store import Store
+from gptoss_router.errors import Conflict, StoreUnavailable
+from gptoss_router.state.store import Store, Versioned
 from gptoss_router.state.store_health import StoreHealth
 
 __all__ = ["Record", "ResponseRecords"]
 
 T = TypeVar("T")
+_ATTEMPTS = 16  # compare-and-set rounds before giving up with a 409
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 
@@ -78,20 +83,45 @@ class ResponseRecords:
 
     async def get(self, app: str, response_id: str) -> tuple[Record, int] | None:
         """The record of ``response_id`` for ``app`` and its size in bytes, or None."""
-        if not _ID.match(response_id):
-            return None
-        data = await self._call(self._store.get_document(_key(app, response_id)))
-        if data is None:
-            return None
-        try:
-            return Record.decode(data), len(data)
-        except (ValueError, RecursionError):
-            return None
+        found = await self._read(app, response_id)
+        return None if found is None else (found.value, found.size)
 
     async def put(self, app: str, record: Record) -> None:
         """Keep ``record`` for ``app`` under its response's id."""
         key = _key(app, str(record.response.get("id")))
         await self._call(self._store.put_document(key, record.encode(), self.ttl_s))
+
+    async def update(
+        self, app: str, response_id: str, change: Callable[[Record], Record | None]
+    ) -> Record | None:
+        """Apply ``change`` to the stored record of ``response_id`` and keep what it returns
+        (None: keep nothing), reading again whenever another writer got there first. The
+        record written, or None when there was none or ``change`` kept nothing."""
+        key = _key(app, response_id)
+        for _ in range(_ATTEMPTS):
+            found = await self._read(app, response_id)
+            if found is None:
+                return None
+            changed = change(found.value)
+            if changed is None:
+                return None
+            put = self._store.put_document(
+                key, changed.encode(), self.ttl_s, expected=found.version
+            )
+            if await self._call(put) is not None:
+                return changed
+        raise _busy(response_id)
+
+    async def _read(self, app: str, response_id: str) -> Versioned[Record] | None:
+        if not _ID.match(response_id):
+            return None
+        found = await self._call(self._store.get_document(_key(app, response_id)))
+        if found is None:
+            return None
+        try:
+            return Versioned(Record.decode(found.value), len(found.value), found.version)
+        except (ValueError, RecursionError):
+            return None
 
     async def delete(self, app: str, response_id: str) -> bool:
         """Forget ``response_id``; whether ``app`` had it."""
@@ -105,6 +135,12 @@ class ResponseRecords:
 
 def _key(app: str, response_id: str) -> str:
     return f"resp:{app}:{response_id}"
+
+
+def _busy(response_id: str) -> Conflict:
+    return Conflict(
+        f"Response '{response_id}' is being changed by other requests right now; retry."
+    )
 
 
 def _unavailable() -> StoreUnavailable:

@@ -21,19 +21,28 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 __all__ = [
+    "ABSENT",
+    "ANY_VERSION",
     "Bench",
+    "Document",
     "Incoming",
     "MemoryStore",
     "Outgoing",
     "Store",
     "StoreFailed",
     "Taken",
+    "Versioned",
     "sliding_take",
     "spend_periods",
 ]
+
+
+# ``expected`` of ``put_document``: write whatever is there, or only where nothing is.
+ANY_VERSION = -2
+ABSENT = -1
 
 
 class StoreFailed(Exception):
@@ -58,6 +67,26 @@ class Bench:
     kind: str
     key: str
     until: float
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A stored document and its version (1 for the first write, one more for each)."""
+
+    value: bytes
+    version: int
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Versioned(Generic[T]):
+    """A document read back as ``value``, with its stored ``size`` in bytes and ``version``."""
+
+    value: T
+    size: int
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,12 +130,17 @@ class Store(Protocol):
         """Release connections."""
         ...
 
-    async def put_document(self, key: str, value: bytes, ttl_s: float) -> None:
-        """Keep ``value`` under ``key`` for ``ttl_s`` seconds (replacing what was there)."""
+    async def put_document(
+        self, key: str, value: bytes, ttl_s: float, *, expected: int = ANY_VERSION
+    ) -> int | None:
+        """Keep ``value`` under ``key`` for ``ttl_s`` seconds and return its new version, if
+        the document is at version ``expected`` (``ABSENT``: there is none; ``ANY_VERSION``:
+        whatever is there); None, writing nothing, if it is not. A compare-and-set: of two
+        writers that read one version, one wins and the other sees None and reads again."""
         ...
 
-    async def get_document(self, key: str) -> bytes | None:
-        """The value kept under ``key``, or None when there is none (or it expired)."""
+    async def get_document(self, key: str) -> Document | None:
+        """The document kept under ``key``, or None when there is none (or it expired)."""
         ...
 
     async def delete_document(self, key: str) -> bool:
@@ -137,8 +171,8 @@ class MemoryStore:
     _windows: dict[tuple[str, int], int] = field(default_factory=dict)
     _spend: dict[tuple[str, str], int] = field(default_factory=dict)
     _benches: dict[tuple[str, str], float] = field(default_factory=dict)
-    # key -> (monotonic expiry, value)
-    _documents: dict[str, tuple[float, bytes]] = field(default_factory=dict)
+    # key -> (monotonic expiry, version, value)
+    _documents: dict[str, tuple[float, int, bytes]] = field(default_factory=dict)
     _puts: int = 0
 
     async def take(self, name: str, limit: int, want: int, window_s: float, now: float) -> Taken:
@@ -178,19 +212,27 @@ class MemoryStore:
     async def close(self) -> None:
         return None
 
-    async def put_document(self, key: str, value: bytes, ttl_s: float) -> None:
+    async def put_document(
+        self, key: str, value: bytes, ttl_s: float, *, expected: int = ANY_VERSION
+    ) -> int | None:
         now = time.monotonic()
-        self._documents[key] = (now + ttl_s, value)
+        found = self._documents.get(key)
+        version = found[1] if found is not None and found[0] > now else ABSENT
+        if expected != ANY_VERSION and expected != version:
+            return None
+        written = max(1, version + 1)
+        self._documents[key] = (now + ttl_s, written, value)
         self._puts += 1
         if self._puts % 256 == 0:  # now and then, drop what has expired
-            for old in [k for k, (until, _) in self._documents.items() if until <= now]:
+            for old in [k for k, (until, _, _) in self._documents.items() if until <= now]:
                 del self._documents[old]
+        return written
 
-    async def get_document(self, key: str) -> bytes | None:
+    async def get_document(self, key: str) -> Document | None:
         found = self._documents.get(key)
         if found is None or found[0] <= time.monotonic():
             return None
-        return found[1]
+        return Document(found[2], found[1])
 
     async def delete_document(self, key: str) -> bool:
         found = self._documents.pop(key, None)
