@@ -1,13 +1,16 @@
 """What the router adds: latency (p50/p99) and requests/s against a direct call, same upstream.
 
     .venv/bin/python bench/router_overhead.py [--requests 3000] [--router-cpu 0] [--other-cpu 1]
+                                              [--whole]
 
 A fast fake upstream (raw asyncio on uvloop, answers at once) runs in one process; the router
 (``gptoss-router`` via ``python -m gptoss_router``, uvloop + httptools, access log off) runs in
 another, pinned to one core. The load generator is a minimal keep-alive HTTP/1.1 client so
 that it, not httpx, sets the floor. Each case is measured direct-to-upstream and through the
 router in the same run; figures are printed, never asserted. ``ROUTER_CMD`` replaces
-``-m gptoss_router`` (for instance with a profiling wrapper script).
+``-m gptoss_router`` (for instance with a profiling wrapper script). In ``json`` mode the router
+asks the upstream for a stream and assembles the whole answer (``tuning.gather_streams``, the
+default); ``--whole`` asks for the whole answer as the client did, to measure what that costs.
 """
 
 from __future__ import annotations
@@ -218,6 +221,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--router-cpu", type=int, default=0)
     parser.add_argument("--other-cpu", type=int, default=1)
+    parser.add_argument(
+        "--whole",
+        action="store_true",
+        help="ask the upstream for whole answers as such (tuning.gather_streams: false) instead "
+        "of streams the router assembles",
+    )
     args = parser.parse_args()
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, {args.other_cpu})
@@ -227,6 +236,7 @@ def main() -> None:
         "host": "127.0.0.1",
         "log_level": "warning",
         "allow_anonymous": True,
+        "tuning": {"gather_streams": not args.whole},
         "models": {
             MODEL: {"local": {"pods": [f"http://127.0.0.1:{upstream_port}"], "scrape": False}}
         },

@@ -220,6 +220,10 @@ class Tuning(_Strict):
     first_byte_timeout_s: float = Field(default=60.0, gt=0)
     response_timeout_s: float = Field(default=600.0, gt=0)
     idle_timeout_s: float = Field(default=60.0, gt=0)
+    # Whole (non-streamed) answers are asked of backends as streams and assembled, so the two
+    # timeouts above apply to them too and a backend that hangs or breaks mid-answer is left for
+    # the next one (proxy/gather.py); false: only response_timeout_s bounds them.
+    gather_streams: bool = True
     max_attempts: int = Field(default=4, ge=1, le=5)  # gRPC A6 caps attempts at 5
     # Retries add at most this share of the requests of the last 10 s (budget.py; Envoy and
     # Finagle both default to 20 %), plus ``retry_budget_min`` retries per second at any traffic.

@@ -124,6 +124,55 @@ def sse(*events: dict[str, Any] | str) -> bytes:
     )
 
 
+def as_stream(answer: httpx.Response, *, usage: bool) -> httpx.Response:
+    """A scripted whole answer as the stream a real backend sends when asked for one (answers
+    that are streams, errors or not JSON already are left as they are)."""
+    if answer.status_code != 200 or "json" not in answer.headers.get("content-type", ""):
+        return answer
+    doc = answer.json()
+    if doc.get("object") == "response":
+        events = [
+            {
+                "type": "response.created",
+                "response": {**doc, "status": "in_progress", "output": []},
+            },
+            {"type": "response.completed", "response": doc},
+        ]
+        data = b"".join(
+            b"event: " + e["type"].encode() + b"\ndata: " + json.dumps(e).encode() + b"\n\n"
+            for e in events
+        )
+        return httpx.Response(200, content=data, headers={"content-type": "text/event-stream"})
+    kind = {"chat.completion": "chat.completion.chunk", "text_completion": "text_completion"}
+    if doc.get("object") not in kind:
+        return answer
+    head = {k: doc[k] for k in ("id", "created", "model") if k in doc}
+    head["object"] = kind[doc["object"]]
+    chunks: list[dict[str, Any] | str] = []
+    for choice in doc.get("choices", []):
+        index = choice.get("index", 0)
+        if doc["object"] == "text_completion":
+            pieces = [
+                {"index": index, "text": choice.get("text", ""), "logprobs": choice.get("logprobs")}
+            ]
+        else:
+            message = choice.get("message", {})
+            pieces = [{"index": index, "delta": {"role": "assistant", "content": ""}}]
+            pieces += [
+                {"index": index, "delta": {name: value}}
+                for name, value in message.items()
+                if name not in ("role", "tool_calls") and value is not None
+            ]
+            for n, call in enumerate(message.get("tool_calls") or []):
+                pieces.append({"index": index, "delta": {"tool_calls": [{"index": n, **call}]}})
+        pieces[-1] = {**pieces[-1], "finish_reason": choice.get("finish_reason")}
+        chunks += [{**head, "choices": [piece]} for piece in pieces]
+    if usage and doc.get("usage") is not None:
+        chunks.append({**head, "choices": [], "usage": doc["usage"]})
+    chunks.append("[DONE]")
+    return httpx.Response(200, content=sse(*chunks), headers={"content-type": "text/event-stream"})
+
+
 @dataclass
 class Upstreams:
     """Scripted upstreams by host; records what each received."""
@@ -141,6 +190,10 @@ class Upstreams:
         body = json.loads(request.content) if request.content else {}
         self.seen.append((request.url.host, request.url.path, body, request.headers))
         answer = self.by_host[request.url.host](request)
+        if body.get("stream") is True:
+            answer = as_stream(
+                answer, usage=bool((body.get("stream_options") or {}).get("include_usage"))
+            )
         headers = {
             k: v
             for k, v in answer.headers.items()

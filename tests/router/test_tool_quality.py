@@ -243,7 +243,27 @@ def _response_call(model: str, arguments: str) -> httpx.Response:
     )
 
 
-def _plain(model: str) -> httpx.Response:
+def _plain(model: str, *, responses: bool = False) -> httpx.Response:
+    if responses:
+        message = {
+            "type": "message",
+            "id": "msg_2",
+            "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": "hi", "annotations": []}],
+        }
+        return httpx.Response(
+            200,
+            json={
+                "id": "resp_2",
+                "object": "response",
+                "created_at": 1,
+                "status": "completed",
+                "model": model,
+                "output": [message],
+                "usage": {"input_tokens": 10, "output_tokens": 2, "total_tokens": 12},
+            },
+        )
     return httpx.Response(
         200,
         json={
@@ -268,7 +288,7 @@ def _backend(arguments: str) -> Any:
         body = json.loads(request.content)
         model = body["model"]
         if not body.get("tools"):
-            return _plain(model)
+            return _plain(model, responses=request.url.path.endswith("/responses"))
         if request.url.path.endswith("/responses"):
             return _response_call(model, arguments)
         return _chat_call(model, arguments, bool(body.get("stream")))

@@ -6,7 +6,9 @@
   where it is rejected (Groq answers 400 to ``reasoning_content``);
 - parameters the backend rejects are removed;
 - streamed chat and completions always ask for usage, so tokens and dollars are counted
-  (``stream_options.include_usage`` adds a final usage chunk).
+  (``stream_options.include_usage`` adds a final usage chunk);
+- ``gather``: a request for a whole answer asks for a stream instead, which the router
+  assembles (``proxy/gather.py``).
 
 When nothing changes the original bytes are sent as they came; when members are only added
 (``stream_options`` on a streamed request to a pod) they are appended to the original bytes,
@@ -38,10 +40,16 @@ _REASONING_FIELDS = ("reasoning", "reasoning_content")
 _GONE = object()
 
 
-def outbound_body(inbound: Inbound, body: bytes, *, model_id: str, dialect: Dialect) -> bytes:
-    """The body to send to a backend with ``dialect`` that calls the model ``model_id``."""
+def outbound_body(
+    inbound: Inbound, body: bytes, *, model_id: str, dialect: Dialect, gather: bool = False
+) -> bytes:
+    """The body to send to a backend with ``dialect`` that calls the model ``model_id``;
+    ``gather``: as a stream, though the client asked for a whole answer."""
     payload = inbound.payload
     changed = dict(payload)
+    streamed = inbound.stream or gather
+    if gather and not inbound.stream:
+        changed["stream"] = True
     if model_id != inbound.model:
         changed["model"] = model_id
     for name in dialect.drop_params & payload.keys():
@@ -51,7 +59,7 @@ def outbound_body(inbound: Inbound, body: bytes, *, model_id: str, dialect: Dial
         messages = _messages_for(payload.get("messages"), dialect.reasoning_in)
         if messages is not None:
             changed["messages"] = messages
-    if inbound.stream and inbound.route != "responses" and not inbound.wants_usage:
+    if streamed and inbound.route != "responses" and not inbound.wants_usage:
         options = dict(payload.get("stream_options") or {})
         options["include_usage"] = True
         changed["stream_options"] = options

@@ -24,8 +24,9 @@ from gptoss_router.openai.responses_state import without_reasoning
 from gptoss_router.proxy.accounting import Ledger, Shared
 from gptoss_router.proxy.answers import respond, respond_turn
 from gptoss_router.proxy.asgi import Streamed, Whole, read_body, read_headers
-from gptoss_router.proxy.attempt import Failure, Opened, Rejected, attempt
+from gptoss_router.proxy.attempt import Failure, Opened, Rejected
 from gptoss_router.proxy.calls import Call, Request
+from gptoss_router.proxy.gather import attempt_answer, gathers
 from gptoss_router.proxy.leaving import disconnected, never_leaves, unless_left
 from gptoss_router.proxy.responses import (
     Turn,
@@ -205,6 +206,7 @@ class Proxy:
         # aborts a request whose connection closes), instead of letting it run to the end.
         left = asyncio.ensure_future(disconnected(receive))
         idle_s = tuning.idle_timeout_s
+        gather = tuning.gather_streams and gathers(call)
         try:
             for candidate in call.plan.candidates[: tuning.max_attempts]:
                 if last is not None and not ledger.may_retry(*last):
@@ -212,22 +214,14 @@ class Proxy:
                 target = self._shared.backends.target(candidate, inbound.model)
                 if target is None:
                     continue
-                wire = self._wire(route, call, target)
+                wire = self._wire(route, call, target, gather)
                 if wire is None:
                     continue
                 ledger.attempting(target)
                 result = await unless_left(
                     left,
-                    attempt(
-                        self._session,
-                        target,
-                        wire.path,
-                        wire.body,
-                        stream=inbound.stream,
-                        first_byte_s=tuning.first_byte_timeout_s
-                        if inbound.stream
-                        else tuning.response_timeout_s,
-                        connect=self._connect,
+                    attempt_answer(
+                        self._session, target, wire, inbound, tuning, self._connect, gather=gather
                     ),
                 )
                 if result is None:
@@ -271,11 +265,11 @@ class Proxy:
         )
 
     @staticmethod
-    def _wire(route: Route, call: Call, target: Target) -> Wire | None:
+    def _wire(route: Route, call: Call, target: Target, gather: bool) -> Wire | None:
         if call.turn is not None:
-            return wire_for(call.turn, target)
+            return wire_for(call.turn, target, gather=gather)
         body = outbound_body(
-            call.inbound, call.body, model_id=target.model_id, dialect=target.dialect
+            call.inbound, call.body, model_id=target.model_id, dialect=target.dialect, gather=gather
         )
         return Wire(_PATHS[route], body, translated=False)
 

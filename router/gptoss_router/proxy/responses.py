@@ -63,10 +63,11 @@ class Wire:
     translated: bool
 
 
-def wire_for(turn: Turn, target: Target) -> Wire | None:
-    """Native Responses when ``target`` can serve them, else translated; None: neither."""
+def wire_for(turn: Turn, target: Target, *, gather: bool = False) -> Wire | None:
+    """Native Responses when ``target`` can serve them, else translated; None: neither.
+    ``gather``: a whole answer asked for as a stream (``proxy/gather.py``)."""
     capabilities = target.dialect.capabilities
-    kw: Any = {"model_id": target.model_id, "dialect": target.dialect}
+    kw: Any = {"model_id": target.model_id, "dialect": target.dialect, "gather": gather}
     if turn.native.features <= capabilities:
         return Wire("responses", outbound_body(turn.native, turn.native_body, **kw), False)
     if turn.chat is not None and turn.chat.features <= capabilities:

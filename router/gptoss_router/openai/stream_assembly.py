@@ -1,0 +1,235 @@
+"""Whole answers assembled from streams (pure).
+
+The router asks its backends for a stream even when the client wants one JSON document, so that
+it sees the first token within the first-byte timeout and can fail over from a backend that
+hangs, or that breaks half way, before the client has seen anything (``proxy/gather.py``). These
+assemblers turn the stream back into the document the backend would have answered:
+
+- Chat Completions: ``chat.completion.chunk`` deltas per choice ``index``: ``content``,
+  ``refusal``, the reasoning field the backend uses (``reasoning`` or ``reasoning_content``),
+  ``tool_calls`` per call ``index`` (id, name, arguments in pieces), ``logprobs`` lists,
+  ``finish_reason`` (and vLLM's ``stop_reason``); the last chunk's ``usage``
+  (``stream_options.include_usage``).
+- Completions: ``text`` and ``logprobs`` (tokens, token_logprobs, top_logprobs, text_offset)
+  per choice, the same way.
+- Responses: the ``response`` of the terminal event (``response.completed``, ``.incomplete``
+  or ``.failed``), which is the whole response object.
+
+``can_gather`` keeps requests whose whole answer holds what no stream carries (vLLM's
+``prompt_logprobs``, ``echo``, token ids) on a plain request. Sources: docs/sources.md, OpenAI
+API (chat streaming, completions) and vLLM (entrypoints/openai chat_completion/serving.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Assembler", "StreamBroken", "can_gather"]
+
+# Request members whose answer a stream cannot reproduce: the request is sent as it came.
+_NOT_GATHERED = {
+    "chat": frozenset(
+        {"prompt_logprobs", "echo", "return_token_ids", "return_tokens_as_token_ids", "n"}
+    ),
+    "completions": frozenset(
+        {
+            "prompt_logprobs",
+            "echo",
+            "return_token_ids",
+            "return_tokens_as_token_ids",
+            "best_of",
+            "n",
+        }
+    ),
+    "responses": frozenset({"background"}),
+}
+_REASONING = ("reasoning", "reasoning_content")
+_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+
+
+class StreamBroken(Exception):
+    """The stream said it failed, or ended before its end; the message says how."""
+
+
+def can_gather(route: str, payload: dict[str, Any]) -> bool:
+    """Whether a whole answer to ``payload`` on ``route`` can be assembled from a stream."""
+    refused = _NOT_GATHERED.get(route)
+    if refused is None:
+        return False
+    present = refused & payload.keys()
+    # n: 1 (or null) is the plain case; n > 1 is left to the backend's own document.
+    return not present or (present == {"n"} and payload.get("n") in (None, 1))
+
+
+@dataclass(slots=True)
+class _Call:
+    id: str | None = None
+    type: str = "function"
+    name: str = ""
+    arguments: str = ""
+
+
+@dataclass(slots=True)
+class _Choice:
+    text: list[str] = field(default_factory=list)
+    refusal: list[str] = field(default_factory=list)
+    reasoning: dict[str, list[str]] = field(default_factory=dict)
+    role: str = "assistant"
+    calls: dict[int, _Call] = field(default_factory=dict)
+    logprobs: dict[str, list[Any]] = field(default_factory=dict)
+    has_logprobs: bool = False
+    finish_reason: str | None = None
+    stop_reason: Any = None
+    has_content: bool = False
+
+
+class Assembler:
+    """Feed each event's parsed ``data``; ``document()`` is the whole answer."""
+
+    def __init__(self, route: str) -> None:
+        self.route = route
+        self.done = False
+        self._head: dict[str, Any] = {}
+        self._choices: dict[int, _Choice] = {}
+        self._usage: Any = None
+        self._response: dict[str, Any] | None = None
+
+    def feed(self, data: Any) -> None:
+        """One event's JSON ``data`` (``StreamBroken`` if it is an error)."""
+        if not isinstance(data, dict):
+            raise StreamBroken("the backend sent an event that is not a JSON object")
+        if "error" in data and "choices" not in data and "type" not in data:
+            raise StreamBroken(_error_message(data["error"]))
+        if self.route == "responses":
+            self._feed_response_event(data)
+            return
+        for name in ("id", "created", "model", "system_fingerprint", "service_tier"):
+            if name in data and name not in self._head:
+                self._head[name] = data[name]
+        if data.get("usage") is not None:
+            self._usage = data["usage"]
+        for delta in data.get("choices") or ():
+            if isinstance(delta, dict):
+                self._feed_choice(delta)
+
+    def finish(self) -> None:
+        """The stream's ``[DONE]`` arrived (chat and completions)."""
+        self.done = True
+
+    def document(self) -> dict[str, Any]:
+        """The whole answer (``StreamBroken`` when the stream never reached its end)."""
+        if self.route == "responses":
+            if self._response is None:
+                raise StreamBroken("the stream ended before the response was complete")
+            return self._response
+        if not self.done:
+            raise StreamBroken("the stream ended before [DONE]")
+        choices = [self._choice_doc(n, c) for n, c in sorted(self._choices.items())]
+        kind = "chat.completion" if self.route == "chat" else "text_completion"
+        doc: dict[str, Any] = {**self._head, "object": kind, "choices": choices}
+        if self._usage is not None:
+            doc["usage"] = self._usage
+        return doc
+
+    def _feed_response_event(self, data: dict[str, Any]) -> None:
+        kind = data.get("type")
+        if kind == "error":
+            raise StreamBroken(_error_message(data.get("error") or data))
+        if kind in _TERMINAL and isinstance(data.get("response"), dict):
+            self._response = data["response"]
+            self.done = True
+
+    def _feed_choice(self, delta: dict[str, Any]) -> None:
+        index = delta.get("index", 0)
+        choice = self._choices.setdefault(index if isinstance(index, int) else 0, _Choice())
+        if delta.get("finish_reason") is not None:
+            choice.finish_reason = delta["finish_reason"]
+        if delta.get("stop_reason") is not None:
+            choice.stop_reason = delta["stop_reason"]
+        _gather_logprobs(choice, delta.get("logprobs"))
+        if self.route == "completions":
+            if isinstance(delta.get("text"), str):
+                choice.text.append(delta["text"])
+            return
+        message = delta.get("delta")
+        if isinstance(message, dict):
+            _gather_message(choice, message)
+
+    def _choice_doc(self, index: int, choice: _Choice) -> dict[str, Any]:
+        doc: dict[str, Any] = {"index": index}
+        if self.route == "completions":
+            doc["text"] = "".join(choice.text)
+        else:
+            message: dict[str, Any] = {
+                "role": choice.role,
+                # Streams open with an empty content delta; a whole answer that is only tool
+                # calls has none (vLLM's and OpenAI's non-streamed messages alike).
+                "content": "".join(choice.text) if choice.has_content or not choice.calls else None,
+                "refusal": "".join(choice.refusal) if choice.refusal else None,
+            }
+            for name, parts in choice.reasoning.items():
+                message[name] = "".join(parts)
+            if choice.calls:
+                message["tool_calls"] = [
+                    {
+                        "id": call.id,
+                        "type": call.type,
+                        "function": {"name": call.name, "arguments": call.arguments},
+                    }
+                    for _, call in sorted(choice.calls.items())
+                ]
+            doc["message"] = message
+        doc["logprobs"] = dict(choice.logprobs) if choice.has_logprobs else None
+        doc["finish_reason"] = choice.finish_reason
+        if choice.stop_reason is not None:
+            doc["stop_reason"] = choice.stop_reason
+        return doc
+
+
+def _gather_message(choice: _Choice, message: dict[str, Any]) -> None:
+    if isinstance(message.get("role"), str):
+        choice.role = message["role"]
+    if isinstance(message.get("content"), str) and message["content"]:
+        choice.text.append(message["content"])
+        choice.has_content = True
+    if isinstance(message.get("refusal"), str):
+        choice.refusal.append(message["refusal"])
+    for name in _REASONING:
+        if isinstance(message.get(name), str):
+            choice.reasoning.setdefault(name, []).append(message[name])
+    for call in message.get("tool_calls") or ():
+        if isinstance(call, dict):
+            _gather_call(choice, call)
+
+
+def _gather_call(choice: _Choice, call: dict[str, Any]) -> None:
+    index = call.get("index", len(choice.calls))
+    kept = choice.calls.setdefault(index if isinstance(index, int) else 0, _Call())
+    if isinstance(call.get("id"), str) and kept.id is None:
+        kept.id = call["id"]
+    if isinstance(call.get("type"), str):
+        kept.type = call["type"]
+    function = call.get("function")
+    if isinstance(function, dict):
+        if isinstance(function.get("name"), str):
+            kept.name += function["name"]
+        if isinstance(function.get("arguments"), str):
+            kept.arguments += function["arguments"]
+
+
+def _gather_logprobs(choice: _Choice, logprobs: Any) -> None:
+    if not isinstance(logprobs, dict):
+        return
+    choice.has_logprobs = True
+    for name, value in logprobs.items():
+        if isinstance(value, list):
+            choice.logprobs.setdefault(name, []).extend(value)
+        elif name not in choice.logprobs:
+            choice.logprobs[name] = value
+
+
+def _error_message(error: Any) -> str:
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return f"the backend failed mid-stream: {error['message'][:200]}"
+    return "the backend failed mid-stream"

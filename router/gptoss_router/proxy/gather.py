@@ -1,0 +1,136 @@
+"""A whole answer gathered from a stream the client never sees.
+
+A client that asks for one JSON document gets it only when the backend has finished, so for it
+a backend that hangs, or breaks half way, is indistinguishable from a slow one until the
+600 s response timeout. The router therefore asks the backend for a stream (``stream: true``,
+with usage) whenever the answer can be assembled from one (``openai/stream_assembly.py``), and
+gathers it here: the first event must come within the first-byte timeout, each next within the
+idle timeout, the whole within the response timeout. Since nothing has reached the client yet,
+every way the stream can fail is a ``Failure`` the request path retries on the next backend,
+including a backend that dies after the first token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import aiohttp
+
+from gptoss_router.config import Tuning
+from gptoss_router.openai.inbound import Inbound
+from gptoss_router.openai.sse import EventSplitter, event_data
+from gptoss_router.openai.stream_assembly import Assembler, StreamBroken, can_gather
+from gptoss_router.proxy.attempt import Failure, Opened, Rejected, attempt
+from gptoss_router.proxy.calls import Call
+from gptoss_router.proxy.responses import Wire
+from gptoss_router.routing.backends import Target
+
+__all__ = ["attempt_answer", "gathers"]
+
+_DONE = b"[DONE]"
+# Events of a Responses stream worth parsing: its end, or an error.
+_RESPONSE_MARKERS = (b'"response.completed"', b'"response.incomplete"', b'"response.failed"')
+
+
+def gathers(call: Call) -> bool:
+    """Whether the whole answer ``call`` wants can be asked for as a stream and assembled
+    (through Chat Completions too, when a Responses turn is translated)."""
+    inbound, turn = call.inbound, call.turn
+    if inbound.stream:
+        return False
+    if turn is None:
+        return can_gather(inbound.route, inbound.payload)
+    native = can_gather("responses", turn.native.payload)
+    return native and (turn.chat is None or can_gather("chat", turn.chat.payload))
+
+
+async def attempt_answer(
+    session: aiohttp.ClientSession,
+    target: Target,
+    wire: Wire,
+    inbound: Inbound,
+    tuning: Tuning,
+    connect: aiohttp.ClientTimeout,
+    *,
+    gather: bool,
+) -> Opened | Failure | Rejected:
+    """One attempt on ``target``. Streamed: up to its first byte. Whole and ``gather``: a
+    stream, its first byte within the first-byte timeout, then the whole answer assembled
+    (``Opened.first`` holds the document). Whole otherwise: the document within the response
+    timeout."""
+    streamed = inbound.stream or gather
+    opened = await attempt(
+        session,
+        target,
+        wire.path,
+        wire.body,
+        stream=streamed,
+        first_byte_s=tuning.first_byte_timeout_s if streamed else tuning.response_timeout_s,
+        connect=connect,
+    )
+    if inbound.stream or not gather or not isinstance(opened, Opened):
+        return opened
+    return await _gather(
+        opened,
+        "chat" if wire.translated else inbound.route,
+        target.label,
+        idle_s=tuning.idle_timeout_s,
+        total_s=tuning.response_timeout_s,
+    )
+
+
+async def _gather(
+    opened: Opened, route: str, label: str, *, idle_s: float, total_s: float
+) -> Opened | Failure:
+    """The whole answer of ``opened``'s stream as one document (in ``first``), or the
+    ``Failure`` that ended it; the upstream connection is released or closed either way."""
+    assembler = Assembler(route)
+    splitter = EventSplitter()
+    content = opened.response.content
+    chunk = opened.first
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(total_s):
+            while chunk:
+                for event in splitter.feed(chunk):
+                    _feed(assembler, event)
+                async with asyncio.timeout(idle_s):
+                    chunk = await content.readany()
+        document = assembler.document()
+    except TimeoutError:
+        opened.response.close()
+        waited = time.perf_counter() - started
+        return Failure("timeout", 504, f"{label} stopped sending after {waited:.1f} s")
+    except aiohttp.ClientError:
+        opened.response.close()
+        return Failure("reset", 502, f"{label} dropped the connection mid-answer")
+    except StreamBroken as err:
+        opened.response.close()
+        return Failure("reset", 502, f"{label}: {err}")
+    except BaseException:
+        opened.response.close()
+        raise
+    opened.response.release()
+    body = json.dumps(document, separators=(",", ":")).encode()
+    return Opened(opened.response, body, opened.ttft_s)
+
+
+def _feed(assembler: Assembler, event: bytes) -> None:
+    if assembler.route == "responses" and not (
+        b'"error"' in event or any(marker in event for marker in _RESPONSE_MARKERS)
+    ):
+        return  # a delta: the terminal event carries the whole response
+    data = event_data(event)
+    if data is None:
+        return
+    if data == _DONE:
+        assembler.finish()
+        return
+    try:
+        parsed: Any = json.loads(data)
+    except (ValueError, RecursionError):
+        raise StreamBroken("the backend sent an event that is not JSON") from None
+    assembler.feed(parsed)
