@@ -85,7 +85,18 @@ class _Upstream(asyncio.Protocol):
                     length = int(line.split(":", 1)[1])
             if len(self.buffer) < end + 4 + length:
                 return
+            body = self.buffer[end + 4 : end + 4 + length]
             self.buffer = self.buffer[end + 4 + length :]
+            if b'"stream":true' in body:  # the router gathers whole answers from streams
+                event = b'event: response.completed\ndata: {"type":"response.completed",'
+                event += b'"response":' + self.doc + b"}\n\n"
+                self.transport.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: "
+                    + str(len(event)).encode()
+                    + b"\r\n\r\n"
+                    + event
+                )
+                continue
             self.transport.write(
                 b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
                 + str(len(self.doc)).encode()

@@ -11,7 +11,7 @@ from typing import Any, Literal, TypeVar
 
 from gptoss_router.errors import BadRequest
 
-__all__ = ["REASONING_EFFORTS", "Inbound", "Route", "read_inbound"]
+__all__ = ["REASONING_EFFORTS", "Inbound", "Route", "inbound_of", "read_inbound"]
 
 Route = Literal["chat", "completions", "responses"]
 
@@ -57,6 +57,11 @@ def read_inbound(route: Route, body: bytes) -> Inbound:
         raise BadRequest("The request body is not valid JSON.") from None
     if not isinstance(payload, dict):
         raise BadRequest("The request body must be a JSON object.")
+    return inbound_of(route, payload, len(body))
+
+
+def inbound_of(route: Route, payload: dict[str, Any], size: int) -> Inbound:
+    """``payload`` (a request of ``size`` bytes, already parsed) checked for ``route``."""
     model = payload.get("model")
     if not isinstance(model, str) or not model:
         raise BadRequest("You must provide a model parameter.", param="model")
@@ -79,7 +84,7 @@ def read_inbound(route: Route, body: bytes) -> Inbound:
         stream=stream,
         wants_usage=bool(options.get("include_usage")) or route == "responses",
         features=_features(route, payload, stream),
-        input_tokens=max(1, len(body) // _BYTES_PER_TOKEN),
+        input_tokens=max(1, size // _BYTES_PER_TOKEN),
         output_tokens=_max_tokens(route, payload),
         payload=payload,
     )

@@ -13,12 +13,12 @@ including a backend that dies after the first token.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
 import aiohttp
 
+from gptoss_router import codec
 from gptoss_router.config import Tuning
 from gptoss_router.openai.inbound import Inbound
 from gptoss_router.openai.sse import EventSplitter, event_data
@@ -36,15 +36,14 @@ _RESPONSE_MARKERS = (b'"response.completed"', b'"response.incomplete"', b'"respo
 
 
 def gathers(call: Call) -> bool:
-    """Whether the whole answer ``call`` wants can be asked for as a stream and assembled
-    (through Chat Completions too, when a Responses turn is translated)."""
+    """Whether the whole answer ``call`` wants can be asked for as a stream and assembled."""
     inbound, turn = call.inbound, call.turn
     if inbound.stream:
         return False
     if turn is None:
         return can_gather(inbound.route, inbound.payload)
-    native = can_gather("responses", turn.native.payload)
-    return native and (turn.chat is None or can_gather("chat", turn.chat.payload))
+    # A translated turn's chat request carries none of what can_gather refuses.
+    return can_gather("responses", turn.native.payload)
 
 
 async def attempt_answer(
@@ -114,7 +113,7 @@ async def _gather(
         opened.response.close()
         raise
     opened.response.release()
-    body = json.dumps(document, separators=(",", ":")).encode()
+    body = codec.dumps(document)
     return Opened(opened.response, body, opened.ttft_s)
 
 
@@ -130,7 +129,7 @@ def _feed(assembler: Assembler, event: bytes) -> None:
         assembler.finish()
         return
     try:
-        parsed: Any = json.loads(data)
+        parsed: Any = codec.loads(data)
     except (ValueError, RecursionError):
         raise StreamBroken("the backend sent an event that is not JSON") from None
     assembler.feed(parsed)

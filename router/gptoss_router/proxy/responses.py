@@ -25,7 +25,6 @@ at once; stateless ones (``store: false``, no ``previous_response_id`` and no
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from typing import Any
 
 import aiohttp
 
+from gptoss_router import codec
 from gptoss_router.errors import StoreUnavailable
 from gptoss_router.openai.chat_stream_to_responses import ChatStreamTranslator, encode_events
 from gptoss_router.openai.chat_to_responses import response_from_chat
@@ -71,7 +71,9 @@ def wire_for(turn: Turn, target: Target, *, gather: bool = False) -> Wire | None
     if turn.native.features <= capabilities:
         return Wire("responses", outbound_body(turn.native, turn.native_body, **kw), False)
     if turn.chat is not None and turn.chat.features <= capabilities:
-        return Wire("chat/completions", outbound_body(turn.chat, turn.chat_body, **kw), True)
+        translated = turn.chat.get()
+        if translated is not None:
+            return Wire("chat/completions", outbound_body(*translated, **kw), True)
     return None
 
 
@@ -86,7 +88,7 @@ async def answer_document(
 ) -> tuple[int, bytes, Usage | None]:
     """Status, body and usage of a whole answer (503 if it should be kept and cannot be)."""
     try:
-        doc = json.loads(body)
+        doc = codec.loads(body)
     except (ValueError, RecursionError):
         return 200, body, None
     if not isinstance(doc, dict):
@@ -265,11 +267,11 @@ def _parse(data: bytes | None) -> dict[str, Any] | None:
     if data is None:
         return None
     try:
-        doc = json.loads(data)
+        doc = codec.loads(data)
     except (ValueError, RecursionError):
         return None
     return doc if isinstance(doc, dict) else None
 
 
 def _json(doc: Mapping[str, Any]) -> bytes:
-    return json.dumps(doc, separators=(",", ":")).encode()
+    return codec.dumps(doc)

@@ -14,15 +14,15 @@ at once; stateless ones (``store: false``, no ``previous_response_id`` and no
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from gptoss_router import codec
 from gptoss_router.errors import BadRequest, PreviousResponseNotFound
 from gptoss_router.openai.conversations import conversation_id_of, no_conversation, turn_items
-from gptoss_router.openai.inbound import Inbound, read_inbound
+from gptoss_router.openai.inbound import Inbound, inbound_of
 from gptoss_router.openai.responses_objects import (
     new_response_id,
     response_echo,
@@ -33,7 +33,7 @@ from gptoss_router.openai.responses_to_chat import chat_request
 from gptoss_router.state.conversations import ConversationRecords
 from gptoss_router.state.responses import Record, ResponseRecords
 
-__all__ = ["Turn", "Turns", "own"]
+__all__ = ["ChatForm", "Turn", "Turns", "own"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +48,45 @@ class Turn:
     items: list[dict[str, Any]]  # its own input items
     native: Inbound  # the stateless Responses request (store: false)
     native_body: bytes
-    chat: Inbound | None  # the same through Chat Completions, when it can be translated
-    chat_body: bytes
+    chat: ChatForm | None  # the same through Chat Completions, when it can be translated
     echo: dict[str, Any]  # what a translated response repeats of the request
     created_at: int
     background: bool = False  # the router runs it after answering "queued"
     conversation: str | None = None  # the conversation it continues and is appended to
+
+
+class ChatForm:
+    """A turn through Chat Completions: its features at once (planning needs them), the
+    translated request only when a backend needs it (most turns never do, and translating a
+    long conversation costs as much as the rest of the turn)."""
+
+    __slots__ = ("_stateless", "_wire", "features")
+
+    def __init__(self, stateless: dict[str, Any], features: frozenset[str]) -> None:
+        self._stateless = stateless
+        self.features = features
+        self._wire: tuple[Inbound, bytes] | bool | None = False
+
+    @classmethod
+    def of(cls, stateless: dict[str, Any]) -> ChatForm | None:
+        """The chat form of ``stateless``, or None when it cannot be translated."""
+        try:
+            # The features do not depend on the messages: translate all but them.
+            probe = chat_request({**stateless, "input": []})
+        except BadRequest:
+            return None
+        return cls(stateless, inbound_of("chat", probe, 0).features)
+
+    def get(self) -> tuple[Inbound, bytes] | None:
+        """The translated request and its body (None: its input cannot be translated)."""
+        if self._wire is False:
+            try:
+                payload = chat_request(self._stateless)
+                body = codec.dumps(payload)
+                self._wire = inbound_of("chat", payload, len(body)), body
+            except BadRequest:
+                self._wire = None
+        return self._wire if isinstance(self._wire, tuple) else None
 
 
 class Turns:
@@ -116,9 +149,9 @@ class Turns:
         items = stored_items(payload.get("input"))
         stateless = stateless_payload(payload, prior, items)
         native_body = _json(stateless)
-        chat, chat_body = _translated(stateless)
+        chat = ChatForm.of(stateless)
         native = replace(
-            read_inbound("responses", native_body),
+            inbound_of("responses", stateless, len(native_body)),
             fallback_features=chat.features if chat is not None else None,
         )
         return Turn(
@@ -131,7 +164,6 @@ class Turns:
             native=native,
             native_body=native_body,
             chat=chat,
-            chat_body=chat_body,
             echo=response_echo(stateless),
             created_at=int(time.time()),
             background=background,
@@ -214,14 +246,6 @@ class Turns:
         return own(turn, response)
 
 
-def _translated(stateless: dict[str, Any]) -> tuple[Inbound | None, bytes]:
-    try:
-        body = _json(chat_request(stateless))
-        return read_inbound("chat", body), body
-    except BadRequest:
-        return None, b""
-
-
 def own(turn: Turn, response: dict[str, Any]) -> dict[str, Any]:
     """``response`` made the router's own for ``turn`` (its id, model, ``store``, links), in
     place."""
@@ -239,4 +263,4 @@ def own(turn: Turn, response: dict[str, Any]) -> dict[str, Any]:
 
 
 def _json(doc: Mapping[str, Any]) -> bytes:
-    return json.dumps(doc, separators=(",", ":")).encode()
+    return codec.dumps(doc)

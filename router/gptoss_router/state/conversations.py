@@ -22,12 +22,12 @@ store's health, so that while it is down conversation calls are refused at once.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from gptoss_router import codec
 from gptoss_router.errors import BadRequest, Conflict, StoreUnavailable
 from gptoss_router.state.store import ABSENT, Store, Versioned
 from gptoss_router.state.store_health import StoreHealth
@@ -53,12 +53,12 @@ class Conversation:
     def encode(self) -> bytes:
         """The conversation as stored."""
         doc = {"conversation": self.meta, "items": self.items}
-        return json.dumps(doc, separators=(",", ":")).encode()
+        return codec.dumps(doc)
 
     @classmethod
     def decode(cls, data: bytes) -> Conversation:
         """A stored conversation (``ValueError`` if it is not one)."""
-        doc = json.loads(data)
+        doc = codec.loads(data)
         if not isinstance(doc, dict) or not isinstance(doc.get("conversation"), dict):
             raise ValueError("not a stored conversation")
         items = doc.get("items")

@@ -23,12 +23,12 @@ store's health, so that while it is down state-bearing requests are refused at o
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from gptoss_router import codec
 from gptoss_router.errors import Conflict, StoreUnavailable
 from gptoss_router.state.store import Store, Versioned
 from gptoss_router.state.store_health import StoreHealth
@@ -56,12 +56,12 @@ class Record:
     def encode(self) -> bytes:
         """The record as stored."""
         doc = {"prior": self.prior, "input": self.input, "response": self.response}
-        return json.dumps(doc, separators=(",", ":")).encode()
+        return codec.dumps(doc)
 
     @classmethod
     def decode(cls, data: bytes) -> Record:
         """A stored record (``ValueError`` if it is not one)."""
-        doc = json.loads(data)
+        doc = codec.loads(data)
         if not isinstance(doc, dict) or not isinstance(doc.get("response"), dict):
             raise ValueError("not a stored response")
         return cls(list(doc.get("prior") or []), list(doc.get("input") or []), doc["response"])
