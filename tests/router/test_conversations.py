@@ -9,11 +9,20 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from pydantic import SecretStr
+from tests.router.agentic import (
+    APPS,
+    HOSTED,
+    LOCAL,
+    MODEL,
+    WEATHER,
+)
+from tests.router.agentic import async_client as _async_client
+from tests.router.agentic import call_output as _call_output
+from tests.router.agentic import client as _client
+from tests.router.agentic import with_store as _with_store
 from tests.router.live import fleet, live_router, router_in_thread, router_settings
 
 from gptoss_localkube.redis_server import RedisServer
-from gptoss_router.config import StoreConfig
 from gptoss_router.errors import BadRequest
 from gptoss_router.openai.conversations import (
     conversation_id_of,
@@ -22,44 +31,11 @@ from gptoss_router.openai.conversations import (
     turn_items,
     visible,
 )
-from gptoss_router.settings import RouterSettings
 from gptoss_router.state.conversations import Conversation
-
-MODEL = "gpt-oss-120b"
-APPS = [
-    {"name": "shop", "key": "shop-key-1"},
-    {"name": "blog", "key": "blog-key-2"},
-    {"name": "quiet", "key": "quiet-key-3", "strip_reasoning": True},
-]
-WEATHER = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "The weather in a city",
-    "parameters": {
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-    },
-}
-LOCAL = {"x-gptoss-route": "local"}
-HOSTED = {"x-gptoss-route": "hosted"}
-
-
-def _client(url: str, key: str = "shop-key-1") -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
-
-
-def _async_client(url: str, key: str = "shop-key-1") -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
 
 
 def _user(text: str) -> dict[str, Any]:
     return {"type": "message", "role": "user", "content": text}
-
-
-def _call_output(response: Any) -> dict[str, Any]:
-    call = next(item for item in response.output if item.type == "function_call")
-    return {"type": "function_call_output", "call_id": call.call_id, "output": "sunny, 21 C"}
 
 
 # -- pure pieces -------------------------------------------------------------------------------
@@ -298,12 +274,6 @@ async def test_the_async_sdk_streams_a_turn_of_a_conversation() -> None:
 
 
 # -- two routers, one Redis --------------------------------------------------------------------
-
-
-def _with_store(settings: RouterSettings, server: RedisServer) -> RouterSettings:
-    return settings.model_copy(
-        update={"store": StoreConfig(url=server.url, key=SecretStr(server.password))}
-    )
 
 
 async def test_two_routers_sharing_one_redis_continue_one_conversation(

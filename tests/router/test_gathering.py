@@ -218,3 +218,10 @@ def test_an_assembled_answer_is_the_document_the_backend_answers_whole() -> None
     } | {k: None for k in ("content", "refusal") if whole["choices"][0]["message"].get(k) is None}
     assert gathered["choices"][0]["finish_reason"] == whole["choices"][0]["finish_reason"]
     assert gathered["choices"][0]["logprobs"] == whole["choices"][0]["logprobs"]
+
+
+def test_a_failed_response_event_is_a_failure_another_backend_may_answer() -> None:
+    assembler = Assembler("responses")
+    failed = {"id": "r", "status": "failed", "error": {"code": "server_error", "message": "boom"}}
+    with pytest.raises(StreamBroken, match="boom"):
+        assembler.feed({"type": "response.failed", "response": failed})

@@ -5,57 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import httpx
 import openai
 import pytest
-from pydantic import SecretStr
 from tests import waiting
+from tests.router.agentic import (
+    APPS,
+    HOSTED,
+    LOCAL,
+    MODEL,
+    WEATHER,
+)
+from tests.router.agentic import call_output as _call_output
+from tests.router.agentic import client as _client
+from tests.router.agentic import with_store as _with_store
 from tests.router.live import fleet, live_router, router_in_thread, router_settings
 
 from gptoss_localkube.redis_server import RedisServer
-from gptoss_router.config import StoreConfig
 from gptoss_router.openai.responses_state import item_page, stored_items
-from gptoss_router.settings import RouterSettings
 from gptoss_router.state.responses import Record
 from gptoss_router.state.store import MemoryStore
-
-MODEL = "gpt-oss-120b"
-APPS = [
-    {"name": "shop", "key": "shop-key-1"},
-    {"name": "blog", "key": "blog-key-2"},
-    {"name": "quiet", "key": "quiet-key-3", "strip_reasoning": True},
-]
-WEATHER = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "The weather in a city",
-    "parameters": {
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-    },
-}
-LOCAL = {"x-gptoss-route": "local"}
-HOSTED = {"x-gptoss-route": "hosted"}
-
-
-def _client(url: str, key: str = "shop-key-1") -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
-
-
-def _with_store(settings: RouterSettings, server: RedisServer) -> RouterSettings:
-    """``settings`` with the shared store on ``server``."""
-    return settings.model_copy(
-        update={"store": StoreConfig(url=server.url, key=SecretStr(server.password))}
-    )
-
-
-def _call_output(response: Any) -> dict[str, Any]:
-    call = next(item for item in response.output if item.type == "function_call")
-    return {"type": "function_call_output", "call_id": call.call_id, "output": "sunny, 21 C"}
-
 
 # -- pure pieces -----------------------------------------------------------------------------
 

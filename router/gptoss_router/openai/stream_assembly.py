@@ -12,8 +12,9 @@ assemblers turn the stream back into the document the backend would have answere
   (``stream_options.include_usage``).
 - Completions: ``text`` and ``logprobs`` (tokens, token_logprobs, top_logprobs, text_offset)
   per choice, the same way.
-- Responses: the ``response`` of the terminal event (``response.completed``, ``.incomplete``
-  or ``.failed``), which is the whole response object.
+- Responses: the ``response`` of the terminal event (``response.completed`` or
+  ``.incomplete``), which is the whole response object; ``response.failed`` is a failure the
+  router may retry elsewhere, as an error status would have been.
 
 ``can_gather`` keeps requests whose whole answer holds what no stream carries (vLLM's
 ``prompt_logprobs``, ``echo``, token ids) on a plain request. Sources: docs/sources.md, OpenAI
@@ -45,7 +46,7 @@ _NOT_GATHERED = {
     "responses": frozenset({"background"}),
 }
 _REASONING = ("reasoning", "reasoning_content")
-_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+_TERMINAL = frozenset({"response.completed", "response.incomplete"})
 
 
 class StreamBroken(Exception):
@@ -136,6 +137,14 @@ class Assembler:
         kind = data.get("type")
         if kind == "error":
             raise StreamBroken(_error_message(data.get("error") or data))
+        if kind == "response.failed":
+            # Nothing reached the client yet: another backend may still answer.
+            error = (
+                (data.get("response") or {}).get("error")
+                if isinstance(data.get("response"), dict)
+                else None
+            )
+            raise StreamBroken(_error_message(error or {"message": "the response failed"}))
         if kind in _TERMINAL and isinstance(data.get("response"), dict):
             self._response = data["response"]
             self.done = True
