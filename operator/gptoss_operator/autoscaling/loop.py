@@ -35,7 +35,6 @@ from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.autoscaling.blindness import metrics_verdict, notice_for, with_condition
 from gptoss_operator.autoscaling.decide import Signals, Stabilizer, never_down_blind, recommend
 from gptoss_operator.autoscaling.economics import (
-    DEFAULT_REPLICA_TOKENS_PER_S,
     CostDecision,
     CostGovernor,
     CostPolicy,
@@ -85,6 +84,7 @@ class Autoscaler:
     _governors: dict[str, CostGovernor] = field(default_factory=dict)
     _capacities: dict[str, float] = field(default_factory=dict)
     _unread: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    _reasons: dict[str, str] = field(default_factory=dict)  # the cost reason status last said
 
     def __post_init__(self) -> None:
         self._routers = RouterReader(self.kube, self.settings, self.http)
@@ -134,6 +134,7 @@ class Autoscaler:
             self._governors,
             self._capacities,
             self._unread,
+            self._reasons,
         ):
             for key in [k for k in state if k not in keys]:
                 del state[key]
@@ -175,7 +176,11 @@ class Autoscaler:
         if policy is None:
             return None
         signals = await self._signals(cr, spec.model, routers)
-        cost = cost_policy(spec)
+        cost = cost_policy(
+            spec,
+            gpu_prices=self.settings.gpu_hourly_prices,
+            provider_prices=self.settings.hosted_price_table,
+        )
         if cost is not None:
             decision = await self._one_by_cost(cr, spec.replicas, signals, cost)
         else:
@@ -202,7 +207,7 @@ class Autoscaler:
         meta = cr["metadata"]
         key = f"{meta['namespace']}/{meta['name']}"
         meter = self._meters[key]
-        capacity = self._capacities.get(key, DEFAULT_REPLICA_TOKENS_PER_S)
+        capacity = self._capacities.get(key, policy.capacity_prior)
         if signals.ready and not signals.blind:  # a silent replica would look idle
             saturated = signals.waiting > 0 or signals.spilled > 0
             per_replica = meter.local_tokens_per_s / signals.ready
@@ -216,8 +221,11 @@ class Autoscaler:
         replicas = never_down_blind(
             wish.replicas, current=current, blind=signals.blind, ceiling=policy.max_replicas
         )
+        economics = _economics(wish, demand, capacity)
         if replicas == current:
+            await self._tell_cost_reason(cr, wish, economics)
             return None
+        self._reasons[meta["uid"]] = wish.reason
         decision = Decision(
             meta["namespace"],
             meta["name"],
@@ -225,10 +233,32 @@ class Autoscaler:
             replicas,
             wish.reason,
             wish.message,
-            _economics(wish, demand, capacity),
+            economics,
         )
         await asyncio.to_thread(self._write, cr, decision)
         return decision
+
+    async def _tell_cost_reason(
+        self, cr: dict[str, Any], wish: CostDecision, economics: dict[str, float]
+    ) -> None:
+        """Keep ``status.autoscaling`` saying why the replicas stay as they are, in plain words
+        (``explain``), whenever that reason changes; a scale writes it with its Event."""
+        meta = cr["metadata"]
+        if self._reasons.get(meta["uid"]) == wish.reason:
+            return
+        self._reasons[meta["uid"]] = wish.reason
+        patch = {"autoscaling": {"reason": wish.reason, "message": wish.message, **economics}}
+        try:
+            await asyncio.to_thread(
+                self.kube.patch_status,
+                names.API_VERSION,
+                names.KIND,
+                meta["namespace"],
+                meta["name"],
+                patch,
+            )
+        except KubeError:
+            del self._reasons[meta["uid"]]  # said next tick
 
     async def _tell_blindness(
         self, cr: dict[str, Any], unread: tuple[str, ...], replicas: int, logger: Logger
