@@ -187,3 +187,22 @@ def test_the_cheapest_admissible_provider_prices_the_overflow() -> None:
     wish = CostGovernor().decide(0.0, _demand(100.0), current=0, capacity=CAPACITY, policy=policy)
     assert wish.provider == "cheap"
     assert wish.break_even_tokens_per_s == pytest.approx(2.70 / (3600 * 0.6e-6))
+
+
+def test_providers_turning_requests_away_add_the_replicas_to_carry_them_at_once() -> None:
+    turned_away = Demand(tokens_per_s=1500.0, input_per_output=RATIO, unserved_tokens_per_s=900.0)
+    wish = CostGovernor().decide(
+        0.0, turned_away, current=1, capacity=CAPACITY, policy=POLICY, ready=0
+    )
+    assert (wish.replicas, wish.reason) == (1, "Cheapest")  # one is already loading
+    wish = CostGovernor().decide(
+        0.0, turned_away, current=0, capacity=CAPACITY, policy=POLICY, ready=0
+    )
+    assert (wish.replicas, wish.reason) == (1, "ProvidersFull")
+    assert wish.message.startswith("1 replica needed at once: the providers turned 900 tok/s")
+
+
+def test_a_rare_request_failing_everywhere_does_not_buy_a_gpu() -> None:
+    unlucky = Demand(tokens_per_s=300.0, input_per_output=RATIO, unserved_tokens_per_s=2.0)
+    wish = CostGovernor().decide(0.0, unlucky, current=0, capacity=CAPACITY, policy=POLICY, ready=0)
+    assert (wish.replicas, wish.reason) == (0, "Cheapest")

@@ -30,6 +30,12 @@ A spike shorter than a cold start is served hosted, a sustained rise buys replic
 wandering around the break-even point restarts the evidence at every crossing, so the plan does
 not flap.
 
+Providers are not bottomless: their rate limits answer 429 and their servers fail. When more
+than 1 % of the demand (what the latency goal lets miss) went unserved in the last tick, the
+router found no backend for it, so cost no longer decides: the replicas to carry the unserved
+rate are added at once on top of the ready ones (reason ``ProvidersFull``), and the cost rule
+gives them back once the providers cope again.
+
 Where the numbers come from: prices in ``prices``, a replica's capacity before it is measured
 in ``capacity_priors``; the sentence that explains a decision in ``explain``.
 """
@@ -58,6 +64,10 @@ __all__ = [
 
 DEFAULT_REPLICA_TOKENS_PER_S = 1000.0  # only where no (model, product) prior applies
 _CAPACITY_WEIGHT = 0.2  # how far one saturated observation moves the capacity estimate
+# Requests no backend served, as a share of the demand, above which the providers are taken to
+# be full: the share the latency goal lets miss (99 % within target). Below it, a request that
+# failed at every provider is bad luck, not a reason to buy a GPU.
+_UNSERVED_SHARE = 0.01
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,7 @@ class Prices:
 class Demand:
     tokens_per_s: float  # output tokens per second, local and spilled together
     input_per_output: float  # input tokens per output token
+    unserved_tokens_per_s: float = 0.0  # of requests no backend served, in the last tick
 
 
 def hosted_dollars_per_hour(tokens_per_s: float, demand: Demand, prices: Prices) -> float:
@@ -159,12 +170,25 @@ class CostGovernor:
     last: float | None = None
 
     def decide(
-        self, now: float, demand: Demand, *, current: int, capacity: float, policy: CostPolicy
+        self,
+        now: float,
+        demand: Demand,
+        *,
+        current: int,
+        capacity: float,
+        policy: CostPolicy,
+        ready: int | None = None,
     ) -> CostDecision:
         p = policy
         prices, provider = p.priced(demand.input_per_output)
         needed = math.ceil(demand.tokens_per_s / capacity) if capacity > 0 else p.max_replicas
         lo = p.min_replicas if p.may_spill else max(p.min_replicas, needed)
+        turned_away = p.may_spill and demand.unserved_tokens_per_s > _UNSERVED_SHARE * max(
+            demand.tokens_per_s, 0.0
+        )
+        if turned_away:  # the providers cannot take the overflow: carry it, ready or loading
+            extra = math.ceil(demand.unserved_tokens_per_s / capacity) if capacity > 0 else 1
+            lo = max(lo, (current if ready is None else ready) + extra)
         lo = min(lo, p.max_replicas)
         best = cheapest_replicas(demand, capacity, prices, lo, p.max_replicas)
         now_cost = plan_dollars_per_hour(current, demand, capacity, prices)
@@ -180,6 +204,7 @@ class CostGovernor:
         held = now - self.since
         facts = Facts(
             demand=demand.tokens_per_s,
+            unserved=demand.unserved_tokens_per_s,
             input_per_output=demand.input_per_output,
             capacity=capacity,
             current=current,
@@ -206,7 +231,8 @@ class CostGovernor:
             return CostDecision(replicas, reason, message, cost, hosted, facts.break_even, provider)
 
         if current < lo:  # below minReplicas, or too few to carry the demand without spill
-            return decision(best, "BelowMinReplicas" if p.may_spill else "LatencyBound", best_cost)
+            reason = "ProvidersFull" if turned_away else "BelowMinReplicas"
+            return decision(best, reason if p.may_spill else "LatencyBound", best_cost)
         if best == current:
             return decision(current, "Cheapest", now_cost)
         sustained = best > current and held >= p.cold_start_s

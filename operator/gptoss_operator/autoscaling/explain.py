@@ -24,6 +24,7 @@ class Facts:
     """What the cost policy compared in one decision."""
 
     demand: float  # output tokens/s
+    unserved: float  # output tokens/s no backend served in the last tick
     input_per_output: float
     capacity: float  # output tokens/s per replica
     current: int
@@ -64,6 +65,11 @@ def sentence(reason: str, f: Facts) -> str:
         verdict = (
             f"{_replicas(f.best)} needed to carry the demand: nothing may spill "
             f"(no provider allowed for Saturated within the price cap)"
+        )
+    elif reason == "ProvidersFull":
+        verdict = (
+            f"{_replicas(f.best)} needed at once: the providers turned {_rate(f.unserved)} "
+            f"away (rate limits or errors)"
         )
     elif reason == "BelowMinReplicas":
         verdict = f"{_replicas(f.best)} at least: minReplicas"

@@ -214,9 +214,14 @@ class Autoscaler:
             capacity = updated_capacity(capacity, per_replica, saturated=saturated)
         self._capacities[key] = capacity
         governor = self._governors.setdefault(meta["uid"], CostGovernor())
-        demand = Demand(meter.tokens_per_s, meter.input_per_output)
+        demand = Demand(meter.tokens_per_s, meter.input_per_output, meter.unserved_tokens_per_s)
         wish = governor.decide(
-            self.clock(), demand, current=current, capacity=capacity, policy=policy
+            self.clock(),
+            demand,
+            current=current,
+            capacity=capacity,
+            policy=policy,
+            ready=signals.ready,
         )
         replicas = never_down_blind(
             wish.replicas, current=current, blind=signals.blind, ceiling=policy.max_replicas
