@@ -47,9 +47,7 @@ def _cut(trace: Trace, minutes: int | None) -> Trace:
     return replace(trace, requests_per_s=trace.requests_per_s[:minutes])
 
 
-def run(
-    traces: list[Trace], prices: list[float], world: World, seed: int = 1
-) -> list[Comparison]:
+def run(traces: list[Trace], prices: list[float], world: World, seed: int = 1) -> list[Comparison]:
     comparisons = []
     for trace in traces:
         for price in prices:

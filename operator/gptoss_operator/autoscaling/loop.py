@@ -230,7 +230,7 @@ class Autoscaler:
         if replicas == current:
             await self._tell_cost_reason(cr, wish, economics)
             return None
-        self._reasons[meta["uid"]] = wish.reason
+        self._reasons[meta["uid"]] = "Cheapest"  # what the next ticks say once it is done
         decision = Decision(
             meta["namespace"],
             meta["name"],
