@@ -17,6 +17,8 @@ from gptoss_operator.autoscaling.capacity_priors import (
 from gptoss_operator.autoscaling.economics import CostGovernor, Demand
 from gptoss_operator.autoscaling.policies import cost_policy
 from gptoss_operator.autoscaling.prices import DEFAULT_GPU_HOURLY_PRICE
+from gptoss_operator.autoscaling.signals import DemandMeter
+from gptoss_operator.autoscaling.spill import RouterSpill
 from gptoss_operator.settings import OperatorSettings
 
 TABLE = {
@@ -157,3 +159,39 @@ def test_a_negative_price_in_the_operators_settings_is_refused_by_name(
     )
     with pytest.raises(ValueError, match=r"provider_prices\.groq\.gpt-oss-120b\.input"):
         OperatorSettings()
+
+
+@pytest.mark.parametrize("times_break_even", [1.1, 2.0])
+def test_with_the_defaults_steady_demand_above_break_even_buys_within_two_cold_starts(
+    times_break_even: float,
+) -> None:
+    # gpt-oss-120b on 2 x H100 at list prices, replies as long as prompts: a replica pays above
+    # 5.38 / (3600 x 0.75e-6) = 1,993 output tokens/s. The router spills requests of 1,000
+    # output tokens from t = 0, as the meter reads them once a second.
+    policy = cost_policy(_spec())
+    assert policy is not None
+    cold_start = policy.cold_start_s
+    assert cold_start == 180.0  # the CRD's default
+    rate = times_break_even * 1993.0 / 1000.0  # requests/s
+    meter, governor = DemandMeter(), CostGovernor()
+    bought = None
+    for second in range(0, int(2 * cold_start) + 1):
+        served = rate * second
+        spill = RouterSpill(
+            0,
+            int(served),
+            hosted_requests=served,
+            hosted_input_tokens=1000 * served,
+            hosted_output_tokens=1000 * served,
+        )
+        meter.observe(float(second), {}, spill)
+        demand = Demand(meter.tokens_per_s, meter.input_per_output, meter.unserved_tokens_per_s)
+        wish = governor.decide(
+            float(second), demand, current=0, capacity=policy.capacity_prior, policy=policy
+        )
+        if wish.replicas == 1:
+            bought = second
+            break
+    assert bought is not None, wish.message
+    assert bought <= 2 * cold_start
+    assert wish.reason == "LocalCheaper"

@@ -86,9 +86,11 @@ def sentence(reason: str, f: Facts) -> str:
         verdict = f"local is cheaper with {_replicas(f.best)}"
     else:
         verdict = "hosted is cheaper"
+    plans = f"{_replicas(f.current)} ${f.current_cost:.2f}/h"
+    if f.best != f.current:
+        plans += f", {_replicas(f.best)} ${f.best_cost:.2f}/h"
     figures = (
-        f"{_replicas(f.current)} ${f.current_cost:.2f}/h, {_replicas(f.best)} "
-        f"${f.best_cost:.2f}/h, all hosted ${f.hosted_cost:.2f}/h; {f.capacity:,.0f} tok/s per "
-        f"replica, {f.input_per_output:.1f} input tokens per output token"
+        f"{plans}, all hosted ${f.hosted_cost:.2f}/h; {f.capacity:,.0f} tok/s per replica, "
+        f"{f.input_per_output:.1f} input tokens per output token"
     )
     return f"{verdict}: {basis}; {figures}"
