@@ -43,6 +43,7 @@ class Observation:
     hosted_input_tokens: float
     hosted_output_tokens: float
     unserved_total: float = 0.0  # requests no backend took (the router's backend="none")
+    newest_age_s: float | None = None  # of the newest replica asked for, ready or not
 
 
 class Policy(Protocol):
@@ -149,6 +150,7 @@ class Cost:
             capacity=self.capacity,
             policy=self.policy,
             ready=seen.ready,
+            newest_age_s=seen.newest_age_s,
         )
         self.decisions.append((seen.now, wish.local_dollars_per_hour, wish.hosted_dollars_per_hour))
         return wish.replicas
@@ -171,6 +173,7 @@ def cost_policy(world: World, max_replicas: int) -> CostPolicy:
         spec,
         gpu_prices={world.product: world.gpu_hourly},
         provider_prices=world.provider_table(),
+        billing_s=world.billing_s,
     )
     assert policy is not None
     return policy

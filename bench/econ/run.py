@@ -114,6 +114,7 @@ def replay(trace: Trace, world: World, policy: Policy, draws: Draws) -> Result:
             hosted_input_tokens=spilled_total * trace.input_tokens,
             hosted_output_tokens=spilled_total * trace.output_tokens,
             unserved_total=result.failed,
+            newest_age_s=now - max(t for t, _ in pool.replicas) if pool.replicas else None,
         )
         pool.resize(policy.decide(seen), now, world, draws.cold_starts)
         result.replicas.append(asked)

@@ -78,6 +78,14 @@ class OperatorSettings(BaseSettings):
             " autoscaling.gpuHourlyPrice (a product not listed takes a built-in list price)"
         ),
     )
+    gpu_billing_seconds: float = Field(
+        1.0,
+        ge=1,
+        description=(
+            "the period GPU time is billed in (1: per second, 60: per minute, 3600: per started"
+            " hour); the cost policy keeps a replica to the end of a period it has paid for"
+        ),
+    )
     provider_prices: dict[str, dict[str, TokenPrices]] | None = Field(
         None,
         description=(

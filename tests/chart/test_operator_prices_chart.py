@@ -1,6 +1,7 @@
-"""The chart hands the Cost policy its prices: GPU prices from operator.gpuHourlyPrices, and the
-router's provider table mirrored from router.config.providers, the same numbers the router's
-own configuration carries."""
+"""The chart hands the Cost policy its prices: GPU prices and their billing period from
+operator.gpuHourlyPrices and operator.gpuBillingSeconds, and the router's provider table
+mirrored from router.config.providers, the same numbers the router's own configuration
+carries."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from gptoss_operator.settings import OperatorSettings
 from tests.chart.helm import CHART, Tool, one, render
 
 VALUES = {
-    "operator": {"gpuHourlyPrices": {"H100-80GB": 2.1, "L4": 0.4}},
+    "operator": {"gpuHourlyPrices": {"H100-80GB": 2.1, "L4": 0.4}, "gpuBillingSeconds": 3600},
     "router": {
         "keys": {"existingSecret": "provider-keys"},
         "config": {
@@ -58,6 +59,7 @@ def _settings(deployment: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Op
         if variable["name"] in (
             "GPTOSS_OPERATOR_GPU_HOURLY_PRICES",
             "GPTOSS_OPERATOR_PROVIDER_PRICES",
+            "GPTOSS_OPERATOR_GPU_BILLING_SECONDS",
         ):
             monkeypatch.setenv(variable["name"], variable["value"])
     return OperatorSettings()
@@ -71,6 +73,7 @@ def test_the_operator_gets_the_routers_provider_prices_and_the_gpu_prices(
     docs = render(helm, values)
     settings = _settings(one(docs, "Deployment", "-operator"), monkeypatch)
     assert settings.gpu_hourly_prices == {"H100-80GB": 2.1, "L4": 0.4}
+    assert settings.gpu_billing_seconds == 3600
     router_yaml = yaml.safe_load(one(docs, "ConfigMap", "-router")["data"]["router.yaml"])
     mirrored = {
         p["name"]: {m: (e["price"]["input"], e["price"]["output"]) for m, e in p["models"].items()}
@@ -86,6 +89,7 @@ def test_without_providers_or_gpu_prices_the_operator_keeps_its_list_prices(
     settings = _settings(one(render(helm), "Deployment", "-operator"), monkeypatch)
     assert settings.provider_prices is None
     assert settings.gpu_hourly_prices == {}
+    assert settings.gpu_billing_seconds == 1
 
 
 def test_a_gpu_price_for_an_unknown_product_is_refused_by_the_charts_schema(helm: Tool) -> None:

@@ -206,3 +206,41 @@ def test_a_rare_request_failing_everywhere_does_not_buy_a_gpu() -> None:
     unlucky = Demand(tokens_per_s=300.0, input_per_output=RATIO, unserved_tokens_per_s=2.0)
     wish = CostGovernor().decide(0.0, unlucky, current=0, capacity=CAPACITY, policy=POLICY, ready=0)
     assert (wish.replicas, wish.reason) == (0, "Cheapest")
+
+
+def test_billed_by_the_hour_a_replica_is_kept_to_the_end_of_the_hour_it_paid_for() -> None:
+    hourly = CostPolicy(0, 8, COLD_START_S, PRICES, may_spill=True, billing_s=3600.0)
+    governor = CostGovernor()
+    # idle from t = 0: the evidence to give it back is in after a cold start, but the newest
+    # replica started 1,000 s ago and has 2,600 s of its hour left
+    for t in range(0, 2400, 10):
+        wish = governor.decide(
+            float(t),
+            _demand(0.0),
+            current=1,
+            capacity=CAPACITY,
+            policy=hourly,
+            newest_age_s=1000 + t,
+        )
+        assert wish.replicas == 1, t
+    assert wish.reason == "WithinPaidPeriod"
+    assert "s left of the newest one's billing period" in wish.message
+    wish = governor.decide(
+        2560.0, _demand(0.0), current=1, capacity=CAPACITY, policy=hourly, newest_age_s=3560.0
+    )
+    assert (wish.replicas, wish.reason) == (0, "HostedCheaper")
+
+
+def test_billed_by_the_hour_a_wide_margin_buys_on_the_time_rule_not_on_dollars() -> None:
+    hourly = CostPolicy(0, 8, COLD_START_S, PRICES, may_spill=True, billing_s=3600.0)
+    capacity = 5 * BREAK_EVEN  # saves $10.80/h: a cold start's $0.135 in 45 s, an hour's $2.70
+    governor = CostGovernor()  # in 900 s; the time rule still buys after one cold start
+    decided = [
+        governor.decide(
+            float(t), _demand(capacity), current=0, capacity=capacity, policy=hourly
+        ).replicas
+        for t in range(0, 180, 5)
+    ]
+    assert set(decided) == {0}
+    wish = governor.decide(180.0, _demand(capacity), current=0, capacity=capacity, policy=hourly)
+    assert (wish.replicas, wish.reason) == (1, "LocalCheaper")

@@ -4,6 +4,7 @@ table under the CR's spillover; and the sentence that explains a decision."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from gptoss_operator.autoscaling.capacity_priors import (
 from gptoss_operator.autoscaling.economics import CostGovernor, Demand
 from gptoss_operator.autoscaling.policies import cost_policy
 from gptoss_operator.autoscaling.prices import DEFAULT_GPU_HOURLY_PRICE
+from gptoss_operator.autoscaling.readings import newest_age_s
 from gptoss_operator.autoscaling.signals import DemandMeter
 from gptoss_operator.autoscaling.spill import RouterSpill
 from gptoss_operator.settings import OperatorSettings
@@ -195,3 +197,25 @@ def test_with_the_defaults_steady_demand_above_break_even_buys_within_two_cold_s
     assert bought is not None, wish.message
     assert bought <= 2 * cold_start
     assert wish.reason == "LocalCheaper"
+
+
+def test_the_newest_pods_age_is_read_from_its_creation_time() -> None:
+    now = dt.datetime(2026, 11, 30, 12, 0, 0, tzinfo=dt.UTC)
+    pods: list[dict[str, Any]] = [
+        {"metadata": {"creationTimestamp": "2026-11-30T11:00:00Z"}},
+        {"metadata": {"creationTimestamp": "2026-11-30T11:50:00Z"}},
+        {"metadata": {"creationTimestamp": "2026-11-30T11:59:00Z", "deletionTimestamp": "x"}},
+    ]
+    assert newest_age_s(pods, now) == 600.0
+    assert newest_age_s([], now) is None
+
+
+def test_the_operator_reads_the_gpu_billing_period(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GPTOSS_OPERATOR_GPU_BILLING_SECONDS", "3600")
+    settings = OperatorSettings()
+    policy = cost_policy(_spec(), billing_s=settings.gpu_billing_seconds)
+    assert policy is not None
+    assert (policy.billing_s, policy.commitment_s) == (3600.0, 3600.0)
+    monkeypatch.setenv("GPTOSS_OPERATOR_GPU_BILLING_SECONDS", "0.5")
+    with pytest.raises(ValueError, match="gpu_billing_seconds"):
+        OperatorSettings()

@@ -26,6 +26,13 @@ again if demand returns. So the ``CostGovernor`` moves to the cheapest plan only
   one cold start (plus the demand meter's minute of smoothing) after it began, however thin
   the margin.
 
+GPU time billed in whole periods (per minute, per started hour) changes both sides: a replica
+bought costs at least one period, so the dollars of evidence to add one are the larger of a
+cold start and a period of its GPU time (the time rule stays one cold start: latency does not
+wait for the bill); and one given back mid-period saves nothing until the period ends, so a
+move down waits until the newest replica (the one a ReplicaSet removes first) is within a
+minute of the end of its paid period (reason ``WithinPaidPeriod``).
+
 A spike shorter than a cold start is served hosted, a sustained rise buys replicas, and demand
 wandering around the break-even point restarts the evidence at every crossing, so the plan does
 not flap.
@@ -68,6 +75,7 @@ _CAPACITY_WEIGHT = 0.2  # how far one saturated observation moves the capacity e
 # be full: the share the latency goal lets miss (99 % within target). Below it, a request that
 # failed at every provider is bad luck, not a reason to buy a GPU.
 _UNSERVED_SHARE = 0.01
+_PAID_SLACK_S = 60.0  # a replica paid for less than this much longer may be given back
 
 
 @dataclass(frozen=True)
@@ -134,6 +142,19 @@ class CostPolicy:
     product: str = "GPU"
     provider: str = LIST_PRICE  # where the hosted side of ``prices`` comes from
     quotes: tuple[HostedQuote, ...] = ()  # the router's admissible providers, if it has a table
+    billing_s: float = 1.0  # GPU time is billed in whole periods of this many seconds
+
+    @property
+    def commitment_s(self) -> float:
+        """The least GPU time a replica bought costs: its cold start, or a billing period."""
+        return max(self.cold_start_s, self.billing_s)
+
+    def paid_left_s(self, age_s: float) -> float:
+        """Seconds a replica of ``age_s`` has left of the billing period it is in (0 when
+        billed by the second)."""
+        if self.billing_s <= 1.0:
+            return 0.0
+        return self.billing_s - (age_s % self.billing_s)
 
     @property
     def gpu_hourly(self) -> float:
@@ -178,6 +199,7 @@ class CostGovernor:
         capacity: float,
         policy: CostPolicy,
         ready: int | None = None,
+        newest_age_s: float | None = None,
     ) -> CostDecision:
         p = policy
         prices, provider = p.priced(demand.input_per_output)
@@ -200,8 +222,10 @@ class CostGovernor:
         if direction != self.direction:  # the evidence for a move starts afresh
             self.overspent, self.direction, self.since = 0.0, direction, now
         self.overspent += max(0.0, now_cost - best_cost) * elapsed / 3600.0
-        switch = abs(best - current) * prices.replica_hourly * p.cold_start_s / 3600.0
+        wasted_s = p.commitment_s if best > current else p.cold_start_s
+        switch = abs(best - current) * prices.replica_hourly * wasted_s / 3600.0
         held = now - self.since
+        paid_left = 0.0 if newest_age_s is None else p.paid_left_s(newest_age_s)
         facts = Facts(
             demand=demand.tokens_per_s,
             unserved=demand.unserved_tokens_per_s,
@@ -223,7 +247,8 @@ class CostGovernor:
             overspent=self.overspent,
             switch_cost=switch,
             held_s=held,
-            cold_start_s=p.cold_start_s,
+            hold_s=p.cold_start_s,
+            paid_left_s=paid_left,
         )
 
         def decision(replicas: int, reason: str, cost: float) -> CostDecision:
@@ -238,5 +263,7 @@ class CostGovernor:
         sustained = best > current and held >= p.cold_start_s
         if self.overspent < switch and not sustained:
             return decision(current, "WithinColdStartCost", now_cost)
+        if best < current and paid_left > min(_PAID_SLACK_S, p.billing_s / 4):
+            return decision(current, "WithinPaidPeriod", now_cost)
         self.overspent, self.direction, self.since = 0.0, 0, now
         return decision(best, "LocalCheaper" if best > current else "HostedCheaper", best_cost)

@@ -43,7 +43,8 @@ class Facts:
     overspent: float  # $ of evidence for a move so far
     switch_cost: float  # $ of evidence a move needs
     held_s: float  # how long the cheaper plan has been the same
-    cold_start_s: float
+    hold_s: float  # how long the cheaper plan must hold to buy: a cold start
+    paid_left_s: float  # of the newest replica's billing period
 
 
 def _rate(tokens_per_s: float) -> str:
@@ -78,7 +79,12 @@ def sentence(reason: str, f: Facts) -> str:
         verdict = (
             f"{side} would be cheaper with {_replicas(f.best)}, waiting for evidence: "
             f"overspent ${f.overspent:.3f} of ${f.switch_cost:.3f}"
-            + (f", or {f.held_s:.0f} of {f.cold_start_s:.0f} s" if f.best > f.current else "")
+            + (f", or {f.held_s:.0f} of {f.hold_s:.0f} s" if f.best > f.current else "")
+        )
+    elif reason == "WithinPaidPeriod":
+        verdict = (
+            f"hosted would be cheaper with {_replicas(f.best)}, keeping the replicas paid for: "
+            f"{f.paid_left_s:.0f} s left of the newest one's billing period"
         )
     elif f.best == 0:
         verdict = "hosted is cheaper"

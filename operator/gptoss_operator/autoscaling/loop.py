@@ -85,6 +85,7 @@ class Autoscaler:
     _capacities: dict[str, float] = field(default_factory=dict)
     _unread: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _reasons: dict[str, str] = field(default_factory=dict)  # the cost reason status last said
+    _newest_age: dict[str, float | None] = field(default_factory=dict)  # of each CR's newest pod
 
     def __post_init__(self) -> None:
         self._routers = RouterReader(self.kube, self.settings, self.http)
@@ -135,6 +136,7 @@ class Autoscaler:
             self._capacities,
             self._unread,
             self._reasons,
+            self._newest_age,
         ):
             for key in [k for k in state if k not in keys]:
                 del state[key]
@@ -143,6 +145,7 @@ class Autoscaler:
         meta = cr["metadata"]
         key = f"{meta['namespace']}/{meta['name']}"
         replicas = await read_replicas(self.kube, self.http, meta["namespace"], meta["name"])
+        self._newest_age[key] = replicas.newest_age_s
         totals = self._totals.setdefault(key, RouterTotals())
         spill = totals.observe(
             {
@@ -180,6 +183,7 @@ class Autoscaler:
             spec,
             gpu_prices=self.settings.gpu_hourly_prices,
             provider_prices=self.settings.hosted_price_table,
+            billing_s=self.settings.gpu_billing_seconds,
         )
         if cost is not None:
             decision = await self._one_by_cost(cr, spec.replicas, signals, cost)
@@ -222,6 +226,7 @@ class Autoscaler:
             capacity=capacity,
             policy=policy,
             ready=signals.ready,
+            newest_age_s=self._newest_age.get(key),
         )
         replicas = never_down_blind(
             wish.replicas, current=current, blind=signals.blind, ceiling=policy.max_replicas

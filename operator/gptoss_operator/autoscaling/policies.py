@@ -37,6 +37,7 @@ def cost_policy(
     *,
     gpu_prices: Mapping[str, float] | None = None,
     provider_prices: PriceTable | None = None,
+    billing_s: float = 1.0,
 ) -> CostPolicy | None:
     """The cost policy of ``spec``, priced as ``prices`` describes: the CR's own prices first,
     then the operator's GPU prices and the router's provider table, then list prices."""
@@ -82,6 +83,7 @@ def cost_policy(
         product=spec.gpu.product,
         provider=provider,
         quotes=quotes,
+        billing_s=billing_s,
     )
 
 
