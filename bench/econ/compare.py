@@ -106,7 +106,7 @@ def compare(trace: Trace, world: World, draws: Draws) -> Comparison:
     local_spill = _cheapest_static(trace, world, draws, spill=True)
     dynamic = [replay(trace, world, p, draws) for p in policies]
     schedule, dp_dollars = optimal_schedule(trace, world, draws, MAX_REPLICAS)
-    optimum = replay(trace, world, Clairvoyant(schedule, draws), draws)
+    optimum = replay(trace, world, Clairvoyant(schedule, draws, world.billing_s), draws)
     statics = [hosted, local, local_spill]
     within = [r for r in statics if r.within_target >= GOAL_WITHIN]
     best = min(within or statics, key=lambda r: r.total_dollars)
