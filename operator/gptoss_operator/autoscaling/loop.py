@@ -21,7 +21,6 @@ at once.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -45,6 +44,13 @@ from gptoss_operator.autoscaling.policies import cost_policy, queue_policy
 from gptoss_operator.autoscaling.readings import RouterReader, RouterReadings, read_replicas
 from gptoss_operator.autoscaling.signals import DemandMeter
 from gptoss_operator.autoscaling.spill import RouterTotals, spill_for
+from gptoss_operator.autoscaling.writes import (
+    Decision,
+    economics_status,
+    stamp,
+    write_cost_reason,
+    write_decision,
+)
 from gptoss_operator.errors import KubeConflict, KubeError
 from gptoss_operator.kube import Kube
 from gptoss_operator.settings import OperatorSettings
@@ -52,21 +58,6 @@ from gptoss_operator.settings import OperatorSettings
 __all__ = ["Autoscaler", "Decision"]
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
-
-
-@dataclass(frozen=True)
-class Decision:
-    namespace: str
-    name: str
-    current: int
-    replicas: int
-    reason: str
-    message: str
-    economics: dict[str, float] = field(default_factory=dict)  # status fields of policy Cost
-
-
-def _stamp() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -200,7 +191,7 @@ class Autoscaler:
                 decision = Decision(
                     meta["namespace"], meta["name"], current, replicas, wish.reason, wish.message
                 )
-                await asyncio.to_thread(self._write, cr, decision)
+                await asyncio.to_thread(write_decision, self.kube, cr, decision)
         kept = decision.replicas if decision is not None else spec.replicas
         await self._tell_blindness(cr, signals.unread, kept, logger)
         return decision
@@ -231,7 +222,7 @@ class Autoscaler:
         replicas = never_down_blind(
             wish.replicas, current=current, blind=signals.blind, ceiling=policy.max_replicas
         )
-        economics = _economics(wish, demand, capacity)
+        economics = economics_status(wish, demand, capacity)
         if replicas == current:
             await self._tell_cost_reason(cr, wish, economics)
             return None
@@ -245,7 +236,7 @@ class Autoscaler:
             wish.message,
             economics,
         )
-        await asyncio.to_thread(self._write, cr, decision)
+        await asyncio.to_thread(write_decision, self.kube, cr, decision)
         return decision
 
     async def _tell_cost_reason(
@@ -257,16 +248,8 @@ class Autoscaler:
         if self._reasons.get(meta["uid"]) == wish.reason:
             return
         self._reasons[meta["uid"]] = wish.reason
-        patch = {"autoscaling": {"reason": wish.reason, "message": wish.message, **economics}}
         try:
-            await asyncio.to_thread(
-                self.kube.patch_status,
-                names.API_VERSION,
-                names.KIND,
-                meta["namespace"],
-                meta["name"],
-                patch,
-            )
+            await asyncio.to_thread(write_cost_reason, self.kube, cr, wish, economics)
         except KubeError:
             del self._reasons[meta["uid"]]  # said next tick
 
@@ -293,13 +276,13 @@ class Autoscaler:
                 type=notice.event_type,
                 reason=notice.reason,
                 message=notice.message,
-                now=_stamp(),
+                now=stamp(),
             )
         conditions = with_condition(
             list((cr.get("status") or {}).get("conditions") or []),
             verdict,
             generation=int(meta.get("generation", 0)),
-            now=_stamp(),
+            now=stamp(),
         )
         if conditions is None:
             return
@@ -315,35 +298,3 @@ class Autoscaler:
             )
         except KubeConflict:
             return
-
-    def _write(self, cr: dict[str, Any], decision: Decision) -> None:
-        ns, name = decision.namespace, decision.name
-        self.kube.scale(names.API_VERSION, names.KIND, ns, name, decision.replicas)
-        stamp = _stamp()
-        direction = "ScaledUp" if decision.replicas > decision.current else "ScaledDown"
-        message = f"{decision.current} -> {decision.replicas} replicas: {decision.message}"
-        self.kube.post_event(cr, type="Normal", reason=direction, message=message, now=stamp)
-        self.kube.patch_status(
-            names.API_VERSION,
-            names.KIND,
-            ns,
-            name,
-            {
-                "autoscaling": {
-                    "desiredReplicas": decision.replicas,
-                    "reason": decision.reason,
-                    "message": decision.message,
-                    "lastScaleTime": stamp,
-                    **decision.economics,
-                }
-            },
-        )
-
-
-def _economics(wish: CostDecision, demand: Demand, capacity: float) -> dict[str, float]:
-    return {
-        "demandTokensPerSecond": round(demand.tokens_per_s, 1),
-        "replicaTokensPerSecond": round(capacity, 1),
-        "localDollarsPerHour": round(wish.local_dollars_per_hour, 4),
-        "hostedDollarsPerHour": round(wish.hosted_dollars_per_hour, 4),
-    }
