@@ -41,13 +41,11 @@ def economics_status(wish: CostDecision, demand: Demand, capacity: float) -> dic
 
 
 def write_decision(kube: Kube, cr: dict[str, Any], decision: Decision) -> None:
-    """Scale, post the ``ScaledUp``/``ScaledDown`` Event, and keep the decision in status."""
+    """Keep the decision in status, scale, and post the ``ScaledUp``/``ScaledDown`` Event. The
+    status goes first, so whoever sees the new ``spec.replicas`` also finds why; a scale that
+    fails leaves a status the next tick writes again."""
     ns, name = decision.namespace, decision.name
-    kube.scale(names.API_VERSION, names.KIND, ns, name, decision.replicas)
     now = stamp()
-    direction = "ScaledUp" if decision.replicas > decision.current else "ScaledDown"
-    message = f"{decision.current} -> {decision.replicas} replicas: {decision.message}"
-    kube.post_event(cr, type="Normal", reason=direction, message=message, now=now)
     kube.patch_status(
         names.API_VERSION,
         names.KIND,
@@ -63,6 +61,10 @@ def write_decision(kube: Kube, cr: dict[str, Any], decision: Decision) -> None:
             }
         },
     )
+    kube.scale(names.API_VERSION, names.KIND, ns, name, decision.replicas)
+    direction = "ScaledUp" if decision.replicas > decision.current else "ScaledDown"
+    message = f"{decision.current} -> {decision.replicas} replicas: {decision.message}"
+    kube.post_event(cr, type="Normal", reason=direction, message=message, now=now)
 
 
 def write_cost_reason(
