@@ -244,3 +244,14 @@ def test_billed_by_the_hour_a_wide_margin_buys_on_the_time_rule_not_on_dollars()
     assert set(decided) == {0}
     wish = governor.decide(180.0, _demand(capacity), current=0, capacity=capacity, policy=hourly)
     assert (wish.replicas, wish.reason) == (1, "LocalCheaper")
+
+
+def test_giving_back_some_replicas_says_fewer_are_cheaper() -> None:
+    # 1,500 tokens/s: one replica and 500 hosted cost 2.70 + 1.62 = $4.32/h against three
+    # replicas' $8.10/h; two cold starts of GPU time, $0.27, are overspent after 257 s.
+    governor = CostGovernor()
+    decided = _run(governor, 1500.0, 3, range(0, 250, 10))
+    assert set(decided) == {3}
+    wish = governor.decide(260.0, _demand(1500.0), current=3, capacity=CAPACITY, policy=POLICY)
+    assert (wish.replicas, wish.reason) == (1, "HostedCheaper")
+    assert wish.message.startswith("fewer replicas are cheaper: 1 replica, the rest hosted: ")

@@ -88,10 +88,10 @@ def sentence(reason: str, f: Facts) -> str:
         )
     elif f.best == 0:
         verdict = "hosted is cheaper"
-    elif reason == "LocalCheaper" or f.best > 0:
-        verdict = f"local is cheaper with {_replicas(f.best)}"
+    elif reason == "HostedCheaper":
+        verdict = f"fewer replicas are cheaper: {_replicas(f.best)}, the rest hosted"
     else:
-        verdict = "hosted is cheaper"
+        verdict = f"local is cheaper with {_replicas(f.best)}"
     plans = f"{_replicas(f.current)} ${f.current_cost:.2f}/h"
     if f.best != f.current:
         plans += f", {_replicas(f.best)} ${f.best_cost:.2f}/h"
