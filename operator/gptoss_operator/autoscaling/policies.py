@@ -39,8 +39,9 @@ def cost_policy(
     provider_prices: PriceTable | None = None,
     billing_s: float = 1.0,
 ) -> CostPolicy | None:
-    """The cost policy of ``spec``, priced as ``prices`` describes: the CR's own prices first,
-    then the operator's GPU prices and the router's provider table, then list prices."""
+    """The cost policy of ``spec``, priced as the ``prices`` module describes: the CR's prices
+    first, then the operator's GPU prices and the router's provider table, then list prices;
+    a replica's capacity starts from ``capacity_priors`` for its tensor parallel size."""
     auto = spec.autoscaling
     if auto is None or auto.policy != "Cost":
         return None
