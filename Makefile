@@ -90,7 +90,7 @@ bench-operator: venv toolchain ## 500 GptOssDeployments: time to settle, writes 
 	$(VENV)/bin/python bench/operator_scale.py --profile
 
 .PHONY: bench-economics
-bench-economics: venv ## cost policy vs static policies over demand traces (table and plot)
+bench-economics: venv ## cost policy vs baselines and the hindsight optimum over demand traces (table and plot)
 	$(VENV)/bin/python bench/economics.py
 
 .PHONY: clean

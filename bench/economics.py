@@ -1,64 +1,94 @@
-"""Replay demand traces against autoscaling policies and compare what they cost.
+"""Replay demand traces against autoscaling policies and measure them against the hindsight
+optimum.
 
-    python bench/economics.py [--traces bench/econ/traces] [--gpu-hourly 2.69]
-                              [--prices 1.0,1.5,2.0,2.69,3.49] [--regenerate --seed 1]
+    python bench/economics.py [--traces bench/econ/traces] [--prices 1,2,3]
+                              [--billing-s 1] [--cold-start-s 180] [--seed 1]
+                              [--minutes N] [--out bench/results] [--regenerate]
 
 Policies: always hosted; always N local replicas (the cheapest N that keeps 99 % of requests
-within the latency target) and the same with spill; queue-depth scaling without and with spill;
-the cost policy. The queue-depth and cost policies run the operator's own deciding code. Each
-trace is replayed with the same arrivals for every policy (``bench/econ/serving.py`` has the
-serving model). Prints one table per trace and the cost policy's saving against the best static
-policy at several GPU prices; writes bench/results/economics.json and economics.png.
-``--regenerate`` rewrites the shipped traces from their generator and seed.
+within the latency target) with and without spill; queue-depth scaling with spill; the cost
+policy; and the hindsight-optimal schedule (``bench/econ/optimum.py``). The queue-depth and cost
+policies run the operator's own deciding code, the cost policy with the operator's own capacity
+priors and prices. Every policy meets the same arrivals and cold starts. Prints one table per
+(trace, GPU price) and the goals table; writes economics.json and economics.png to ``--out``.
+``--minutes`` cuts each trace to its first N minutes (for a quick run); ``--regenerate``
+rewrites the shipped traces from their generator and seed.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
+import os
+import platform
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parent.parent
+for folder in (ROOT, ROOT / "operator", ROOT / "simulators"):
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
 
-from econ.compare import compare
-from econ.report import plot, sweep_table, table, to_json
-from econ.serving import World
-from econ.traces import KINDS, TRACES_DIR, generate, load, save
+from bench.econ.compare import Comparison, compare  # noqa: E402
+from bench.econ.report import goals_table, plot, table, to_json  # noqa: E402
+from bench.econ.run import draws_for  # noqa: E402
+from bench.econ.traces import KINDS, TRACES_DIR, Trace, generate, load, save  # noqa: E402
+from bench.econ.world import ColdStart, World  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = ROOT / "bench" / "results"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def _cut(trace: Trace, minutes: int | None) -> Trace:
+    if minutes is None:
+        return trace
+    return replace(trace, requests_per_s=trace.requests_per_s[:minutes])
+
+
+def run(traces: list[Trace], prices: list[float], world: World, seed: int = 1) -> list[Comparison]:
+    comparisons = []
+    for trace in traces:
+        for price in prices:
+            priced = replace(world, gpu_hourly=price)
+            comparisons.append(compare(trace, priced, draws_for(trace, priced, seed)))
+    return comparisons
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--traces", type=Path, default=TRACES_DIR)
-    parser.add_argument("--gpu-hourly", type=float, default=World().gpu_hourly)
-    parser.add_argument("--prices", default="1.0,1.5,2.0,2.69,3.49")
-    parser.add_argument("--regenerate", action="store_true")
+    parser.add_argument("--prices", default="1,2,3", help="GPU prices, dollars per GPU-hour")
+    parser.add_argument("--billing-s", type=float, default=1.0, help="1, 60 or 3600")
+    parser.add_argument("--cold-start-s", type=float, default=ColdStart().median_s)
     parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
+    parser.add_argument("--minutes", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--regenerate", action="store_true")
+    args = parser.parse_args(argv)
     if args.regenerate:
         for kind in KINDS:
             print("wrote", save(generate(kind, args.seed), args.traces))
     started = time.perf_counter()
-    traces = {t.name: t for t in (load(p) for p in sorted(args.traces.glob("*.json")))}
-    world = World(gpu_hourly=args.gpu_hourly)
-    comparisons = [compare(t, world) for t in traces.values()]
+    traces = [_cut(load(p), args.minutes) for p in sorted(args.traces.glob("*.json"))]
+    world = World(
+        billing_s=args.billing_s, cold_start=replace(ColdStart(), median_s=args.cold_start_s)
+    )
     prices = [float(p) for p in args.prices.split(",")]
-    sweep = {
-        name: [compare(t, replace(world, gpu_hourly=p)) for p in prices]
-        for name, t in traces.items()
-    }
+    comparisons = run(traces, prices, world, args.seed)
+    print(
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} "
+        f"({platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()})\n"
+    )
     print(table(comparisons))
-    print(sweep_table(prices, sweep))
+    print(goals_table(comparisons))
     print(f"\n({time.perf_counter() - started:.1f} s)")
-    RESULTS.mkdir(exist_ok=True)
-    document = to_json(comparisons, prices, sweep)
-    (RESULTS / "economics.json").write_text(json.dumps(document, indent=2) + "\n")
-    plot(RESULTS / "economics.png", comparisons, traces, prices, sweep)
-    print(f"wrote {RESULTS / 'economics.json'} and {RESULTS / 'economics.png'}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "economics.json").write_text(json.dumps(to_json(comparisons), indent=2) + "\n")
+    plot(args.out / "economics.png", comparisons)
+    print(f"wrote {args.out / 'economics.json'} and {args.out / 'economics.png'}")
 
 
 if __name__ == "__main__":

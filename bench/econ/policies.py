@@ -9,17 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.autoscaling.decide import Policy as QueuePolicy
 from gptoss_operator.autoscaling.decide import Signals, Stabilizer, recommend
 from gptoss_operator.autoscaling.economics import (
-    DEFAULT_REPLICA_TOKENS_PER_S,
     CostGovernor,
     CostPolicy,
     Demand,
-    Prices,
     updated_capacity,
 )
+from gptoss_operator.autoscaling.policies import cost_policy as operator_cost_policy
 from gptoss_operator.autoscaling.signals import DemandMeter, PodQueue, RouterSpill
+
+from .world import World
 
 __all__ = ["Always", "Cost", "Observation", "Policy", "QueueDepth", "cost_policy"]
 
@@ -40,6 +42,8 @@ class Observation:
     spilled_total: int
     hosted_input_tokens: float
     hosted_output_tokens: float
+    unserved_total: float = 0.0  # requests no backend took (the router's backend="none")
+    newest_age_s: float | None = None  # of the newest replica asked for, ready or not
 
 
 class Policy(Protocol):
@@ -104,7 +108,7 @@ class Cost:
     policy: CostPolicy
     meter: DemandMeter = field(default_factory=DemandMeter)
     governor: CostGovernor = field(default_factory=CostGovernor)
-    capacity: float = DEFAULT_REPLICA_TOKENS_PER_S
+    capacity: float = 0.0  # the policy's prior until measured
     decisions: list[tuple[float, float, float]] = field(default_factory=list)
 
     @property
@@ -116,6 +120,7 @@ class Cost:
         return self.policy.may_spill
 
     def start(self) -> int:
+        self.capacity = self.policy.capacity_prior
         return self.policy.min_replicas
 
     def decide(self, seen: Observation) -> int:
@@ -128,31 +133,47 @@ class Cost:
             hosted_requests=seen.spilled_total,
             hosted_input_tokens=seen.hosted_input_tokens,
             hosted_output_tokens=seen.hosted_output_tokens,
+            unserved=seen.unserved_total,
         )
         self.meter.observe(seen.now, {"pool": pod}, router)
         if seen.ready:
             saturated = seen.waiting > 0 or seen.spilled_inflight > 0
             per_replica = self.meter.local_tokens_per_s / seen.ready
             self.capacity = updated_capacity(self.capacity, per_replica, saturated=saturated)
-        demand = Demand(self.meter.tokens_per_s, self.meter.input_per_output)
+        demand = Demand(
+            self.meter.tokens_per_s, self.meter.input_per_output, self.meter.unserved_tokens_per_s
+        )
         wish = self.governor.decide(
-            seen.now, demand, current=seen.desired, capacity=self.capacity, policy=self.policy
+            seen.now,
+            demand,
+            current=seen.desired,
+            capacity=self.capacity,
+            policy=self.policy,
+            ready=seen.ready,
+            newest_age_s=seen.newest_age_s,
         )
         self.decisions.append((seen.now, wish.local_dollars_per_hour, wish.hosted_dollars_per_hour))
         return wish.replicas
 
 
-def cost_policy(
-    world_gpu_hourly: float,
-    input_price: float,
-    output_price: float,
-    cold_start_s: float,
-    max_replicas: int,
-) -> CostPolicy:
-    return CostPolicy(
-        min_replicas=0,
-        max_replicas=max_replicas,
-        cold_start_s=cold_start_s,
-        prices=Prices(world_gpu_hourly, input_price, output_price),
-        may_spill=True,
+def cost_policy(world: World, max_replicas: int) -> CostPolicy:
+    """The operator's own cost policy for a GptOssDeployment of the world's model and GPU, at
+    its defaults (``minReplicas: 0``, ``coldStart: 3m``, spill to every provider), priced as
+    the operator would be: the GPU price from its settings, the providers from the router's
+    table."""
+    spec = GptOssDeploymentSpec.model_validate(
+        {
+            "model": world.model,
+            "gpu": {"product": world.product},
+            "autoscaling": {"minReplicas": 0, "maxReplicas": max_replicas, "policy": "Cost"},
+            "spillover": {"providers": [p.name for p in world.providers]},
+        }
     )
+    policy = operator_cost_policy(
+        spec,
+        gpu_prices={world.product: world.gpu_hourly},
+        provider_prices=world.provider_table(),
+        billing_s=world.billing_s,
+    )
+    assert policy is not None
+    return policy

@@ -1,19 +1,19 @@
 """How a pool of replicas and the hosted providers serve one tick of demand (a fluid model).
 
-A replica is the vLLM simulator's capacity model of gpt-oss-120b on one H100
-(``gptoss_sim.capacity.CapacityParams``): a step lasts ``base + r x (per_seq + k x prefill)``
-for ``r`` running sequences with ``k`` prompt tokens per output token, and produces one token for
-each of them. Capped at ``max_num_seqs`` sequences, so a step never exceeds the per-token
-latency target, a replica carries ``max_num_seqs / step`` output tokens/s; that cap is
-``spec.serving.maxNumSeqs``, set for the target, in every policy.
+A replica is ``World.engine`` (the vLLM simulator's capacity model): a step lasts
+``base + r x (per_seq + k x prefill) / gpus`` for ``r`` running sequences with ``k`` prompt
+tokens per output token, and produces one token for each. Capped at ``max_num_seqs`` sequences
+so a step never exceeds the per-token latency target, a replica carries ``max_num_seqs / step``
+output tokens/s.
 
-Per tick the router sends requests to ready replicas while they have room and spills the rest to
-a provider when spilling is allowed; otherwise they wait in vLLM's queue. A request is within the
-latency target when its time to first token (queue wait, prefill in chunks of
-``max_num_batched_tokens``, one step) is within ``ttft_target_s``; the cap keeps every local
-token within ``itl_target_s``. Providers answer in ``hosted_ttft_s`` at ``hosted_tokens_per_s``
-(the router's priors for a provider, ``ProviderConfig.expected_ttft_s`` and
-``expected_tokens_per_s``), within the target.
+Per tick the router sends requests to ready replicas while they have room. With spill allowed
+the rest go to the providers, cheapest first: each takes what its rate limit has left this
+minute (the rest get 429 and move on), and a share of its attempts fail with a 5xx and are
+retried at the next provider with room. What no provider takes queues at the replicas (the
+router's busy pods come last) or, with none ready, fails. Without spill everything queues at the
+replicas. A request is within the latency target when its first token comes within
+``ttft_target_s``: locally, queue wait plus prefill plus one step; hosted, the time lost to 429s
+and 5xx plus the provider's time to first token.
 """
 
 from __future__ import annotations
@@ -21,24 +21,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from gptoss_sim import CapacityParams
+from .world import HostedProvider, World
 
-__all__ = ["Outcome", "Pool", "Replica", "World", "replica_for", "serve"]
-
-
-@dataclass(frozen=True)
-class World:
-    gpu_hourly: float = 2.69  # economics.DEFAULT_GPU_HOURLY_PRICE["H100-80GB"]
-    input_price: float = 0.15  # dollars per million tokens, docs/sources.md, Providers
-    output_price: float = 0.60
-    cold_start_s: float = 180.0  # the CRD's coldStart default
-    tick_s: float = 10.0
-    ttft_target_s: float = 2.0
-    itl_target_s: float = 0.05  # 20 tokens/s per request
-    hosted_ttft_s: float = 1.0
-    hosted_tokens_per_s: float = 300.0
-    queue_depth: int = 4  # the router's max_queue_depth per pod before it spills
-    engine: CapacityParams = field(default_factory=CapacityParams)
+__all__ = ["Outcome", "Pool", "Replica", "replica_for", "serve"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +36,7 @@ class Replica:
 
 def replica_for(world: World, input_tokens: int, output_tokens: int) -> Replica:
     e = world.engine
-    per_seq = e.step_per_seq_s + (input_tokens / output_tokens) * e.prefill_token_s
+    per_seq = (e.step_per_seq_s + (input_tokens / output_tokens) * e.prefill_token_s) / world.gpus
     seqs = max(1, math.floor((world.itl_target_s - e.step_base_s) / per_seq))
     step = e.step_base_s + seqs * per_seq
     chunks = math.ceil(input_tokens / e.max_num_batched_tokens)
@@ -60,31 +45,79 @@ def replica_for(world: World, input_tokens: int, output_tokens: int) -> Replica:
 
 @dataclass
 class Pool:
-    """Replicas asked for (each with the time it becomes ready) and vLLM's waiting requests."""
+    """Replicas asked for (launch time, ready time) and vLLM's waiting requests; bills GPU time
+    at ``billing_s`` granularity."""
 
-    ready_at: list[float]
+    replicas: list[tuple[float, float]] = field(default_factory=list)
     backlog: float = 0.0
+    launches: int = 0
+    rounding_dollars: float = 0.0  # billed beyond the GPU time used, from rounding up
 
     def ready(self, now: float) -> int:
-        return sum(1 for t in self.ready_at if t <= now)
+        return sum(1 for _, ready_at in self.replicas if ready_at <= now)
 
-    def resize(self, wanted: int, now: float, cold_start_s: float) -> None:
-        self.ready_at.sort()
-        if wanted > len(self.ready_at):
-            self.ready_at += [now + cold_start_s] * (wanted - len(self.ready_at))
-        else:  # the newest (still loading) go first, as a ReplicaSet deletes unready pods first
-            del self.ready_at[wanted:]
+    def resize(self, wanted: int, now: float, world: World, cold_starts: tuple[float, ...]) -> None:
+        self.replicas.sort(key=lambda r: r[1])
+        while wanted > len(self.replicas):
+            cold = cold_starts[self.launches % len(cold_starts)]
+            self.replicas.append((now, now + cold))
+            self.launches += 1
+        # the newest (still loading) go first, as a ReplicaSet deletes unready pods first
+        for launched, _ in self.replicas[wanted:]:
+            self._bill_rounding(now - launched, world)
+        del self.replicas[wanted:]
+
+    def close(self, now: float, world: World) -> None:
+        for launched, _ in self.replicas:
+            self._bill_rounding(now - launched, world)
+
+    def _bill_rounding(self, lived_s: float, world: World) -> None:
+        step = world.billing_s
+        billed = math.ceil(max(lived_s, 1e-9) / step) * step if step > 1 else lived_s
+        self.rounding_dollars += (billed - lived_s) * world.replica_hourly / 3600.0
 
 
 @dataclass(frozen=True)
 class Outcome:
-    local: float  # requests sent to replicas this tick
-    served: float  # requests the replicas finished this tick (fluid: as many as they started)
-    hosted: float  # requests spilled
+    served: float  # requests the replicas started this tick
+    hosted: float  # requests the providers served
+    hosted_dollars: float
     good: float  # requests within the latency target
+    failed: float  # requests no one could take
     waiting: float  # requests waiting in vLLM at the end of the tick
     running: float  # sequences running over all ready replicas
-    saturated: bool
+
+
+@dataclass(frozen=True)
+class Shape:
+    input_tokens: int
+    output_tokens: int
+
+
+def _hosted(
+    overflow: float, providers: tuple[HostedProvider, ...], shape: Shape, world: World
+) -> tuple[float, float, float]:
+    """Requests the providers serve, their dollars, and how many of them within the target.
+
+    Requests go down the list: a provider takes what its rate limit has left this tick; those it
+    rejects (429) or fails (5xx) move to the next one, having lost ``reject_s`` or ``error_s``
+    (tracked as the mean time lost by the requests still pending)."""
+    tokens = shape.input_tokens + shape.output_tokens
+    taken = dollars = good = 0.0
+    pending, lost = overflow, 0.0
+    for p in providers:
+        if pending <= 0:
+            break
+        take = min(pending, p.tokens_per_minute * world.tick_s / 60.0 / tokens)
+        ok = take * (1.0 - p.error_rate)
+        good += ok * p.within(world.ttft_target_s - lost)
+        dollars += ok * p.per_request(shape.input_tokens, shape.output_tokens)
+        taken += ok
+        rejected, failed = pending - take, take - ok
+        pending = rejected + failed
+        if pending > 0:
+            lost += (rejected * p.reject_s + failed * p.error_s) / pending
+    return taken, dollars, good
 
 
 def serve(
@@ -95,22 +128,27 @@ def serve(
     *,
     spill: bool,
     world: World,
-    output_tokens: int,
+    shape: Shape,
 ) -> Outcome:
     dt = world.tick_s
-    capacity = ready * replica.tokens_per_s / output_tokens * dt  # requests this tick
-    if spill:
-        local = served = min(arrivals, capacity)
-        hosted = arrivals - local
-        waiting = world.queue_depth * ready if hosted > 0 else 0.0
-        wait = 0.0
-    else:
-        local, hosted = arrivals, 0.0
-        wait = math.inf if capacity <= 0 else pool.backlog / capacity * dt
-        served = min(pool.backlog + arrivals, capacity)
-        pool.backlog += arrivals - served
-        waiting = pool.backlog
-    busy = served * output_tokens / dt / max(ready, 1)  # tokens/s per replica
+    capacity = ready * replica.tokens_per_s / shape.output_tokens * dt  # requests this tick
+    hosted = hosted_dollars = hosted_good = failed = 0.0
+    local = min(arrivals, max(0.0, capacity - pool.backlog)) if spill else arrivals
+    rest = arrivals - local
+    if spill and rest > 0:
+        providers = world.ranked(shape.input_tokens, shape.output_tokens)
+        hosted, hosted_dollars, hosted_good = _hosted(rest, providers, shape, world)
+        rest -= hosted
+        if ready == 0:
+            failed, rest = rest, 0.0
+        local += rest
+    wait = math.inf if capacity <= 0 else pool.backlog / capacity * dt
+    served = min(pool.backlog + local, capacity)
+    pool.backlog += local - served
+    waiting = pool.backlog
+    if spill and hosted > 0:
+        waiting = max(waiting, float(world.queue_depth * ready))
+    busy = served * shape.output_tokens / dt / max(ready, 1)  # tokens/s per replica
     if waiting > 0 or busy >= replica.tokens_per_s:
         running = float(replica.max_num_seqs)
     else:  # r = busy x step(r), step(r) = base + r x per_seq
@@ -119,13 +157,12 @@ def serve(
         )
         running = busy * base / (1.0 - busy * replica.per_seq_s)
     good_local = local if wait + replica.ttft_s <= world.ttft_target_s else 0.0
-    good_hosted = hosted if world.hosted_ttft_s <= world.ttft_target_s else 0.0
     return Outcome(
-        local=local,
         served=served,
         hosted=hosted,
-        good=good_local + good_hosted,
+        hosted_dollars=hosted_dollars,
+        good=good_local + hosted_good,
+        failed=failed,
         waiting=waiting,
         running=running * ready,
-        saturated=waiting > 0 or hosted > 0,
     )

@@ -5,10 +5,19 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["OperatorSettings"]
+__all__ = ["OperatorSettings", "TokenPrices"]
+
+
+class TokenPrices(BaseModel):
+    """A provider's price for one model, dollars per million tokens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
 
 
 class OperatorSettings(BaseSettings):
@@ -61,6 +70,31 @@ class OperatorSettings(BaseSettings):
     )
     router_metrics_port: int = Field(8080, ge=1, le=65535, description="router pods' port")
     router_metrics_path: str = Field("/metrics", description="router pods' metrics path")
+    gpu_hourly_prices: dict[str, float] = Field(
+        default_factory=dict,
+        description=(
+            'dollars per GPU-hour by spec.gpu.product, as JSON: {"H100-80GB": 2.69}; what'
+            " the cost policy charges a replica's GPUs unless the GptOssDeployment sets"
+            " autoscaling.gpuHourlyPrice (a product not listed takes a built-in list price)"
+        ),
+    )
+    gpu_billing_seconds: float = Field(
+        1.0,
+        ge=1,
+        description=(
+            "the period GPU time is billed in (1: per second, 60: per minute, 3600: per started"
+            " hour); the cost policy keeps a replica to the end of a period it has paid for"
+        ),
+    )
+    provider_prices: dict[str, dict[str, TokenPrices]] | None = Field(
+        None,
+        description=(
+            "the router's provider table, as JSON: provider -> model -> {input, output} dollars"
+            " per million tokens (the chart mirrors it from router.config.providers); the cost"
+            " policy prices overflow at the cheapest provider a GptOssDeployment's spillover"
+            " admits. Unset: the models' list prices"
+        ),
+    )
     leader_election_lease: str | None = Field(
         None,
         description=(
@@ -103,6 +137,23 @@ class OperatorSettings(BaseSettings):
         if self.leader_election_lease and not self.leader_election_namespace:
             raise ValueError("leader_election_lease needs leader_election_namespace")
         return self
+
+    @model_validator(mode="after")
+    def _gpu_prices_are_prices(self) -> Self:
+        for product, price in self.gpu_hourly_prices.items():
+            if not price >= 0:
+                raise ValueError(f"gpu_hourly_prices[{product!r}] must be >= 0, got {price}")
+        return self
+
+    @property
+    def hosted_price_table(self) -> dict[str, dict[str, tuple[float, float]]] | None:
+        """``provider_prices`` as provider -> model -> (input, output)."""
+        if self.provider_prices is None:
+            return None
+        return {
+            provider: {model: (p.input, p.output) for model, p in models.items()}
+            for provider, models in self.provider_prices.items()
+        }
 
     @property
     def router_urls(self) -> tuple[str, ...]:

@@ -1,12 +1,16 @@
 """The cost policy on the real control plane: spilled demand that costs more hosted than a
-replica's GPUs buys a replica, and the CR's status says what each option costs per hour.
+replica's GPUs buys a replica, with the CR's own prices and with the defaults (list GPU price,
+the router's provider table, the capacity prior), and the CR's status says why in plain words.
 
 The router's endpoint is stood in for by a server exposing its spill, request and token series
-with prometheus_client, fed at a steady rate of spilled requests.
+with prometheus_client, fed at a steady rate of spilled requests. The operator gets the router's
+provider table as the chart mirrors it (``GPTOSS_OPERATOR_PROVIDER_PRICES``).
 """
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +48,15 @@ class SpillingRouter:
         )
         self.model, self.per_tick = model, per_tick
         self.stop = threading.Event()
+        self._feeding = threading.Lock()
+        self._started = False
+
+    def start(self) -> None:
+        """Feed from now on (once, however many tests ask)."""
+        with self._feeding:
+            if not self._started:
+                threading.Thread(target=self.feed, daemon=True).start()
+                self._started = True
 
     def feed(self) -> None:
         while not self.stop.wait(0.25):
@@ -76,6 +89,9 @@ def cost_operator(
         "GPTOSS_OPERATOR_RESYNC_SECONDS": "3",
         "GPTOSS_OPERATOR_AUTOSCALE_INTERVAL_SECONDS": "0.5",
         "GPTOSS_OPERATOR_ROUTER_METRICS_URL": router[1],
+        "GPTOSS_OPERATOR_PROVIDER_PRICES": json.dumps(
+            {"groq": {"gpt-oss-20b": {"input": 0.075, "output": 0.30}}}
+        ),
     }
     with operator_running(cluster.kubeconfig, log, **env) as process:
         yield log
@@ -99,11 +115,11 @@ def test_spilled_demand_dearer_than_a_gpu_buys_a_replica_and_status_shows_both_c
     spec = _elastic(autoscaling, replicas=0, spillover={"providers": ["groq"]})
     assert kubectl.apply(namespace, manifest("thrifty", spec)).returncode == 0
     stand_in, _ = router
-    threading.Thread(target=stand_in.feed, daemon=True).start()
+    stand_in.start()
     cr = eventually(
         lambda: (
             (c := _cr(api_client, namespace, "thrifty"))["spec"]["replicas"] == 1
-            and "autoscaling" in c.get("status", {})
+            and c.get("status", {}).get("autoscaling", {}).get("reason") == "LocalCheaper"
             and c
         ),
         timeout=30,
@@ -114,3 +130,44 @@ def test_spilled_demand_dearer_than_a_gpu_buys_a_replica_and_status_shows_both_c
     assert status["demandTokensPerSecond"] > 0
     assert status["localDollarsPerHour"] < status["hostedDollarsPerHour"]
     assert "all hosted $" in status["message"]
+
+
+def test_with_default_prices_a_sustained_load_above_break_even_scales_from_zero_to_one(
+    cost_operator: Path,
+    api_client: client.ApiClient,
+    namespace: str,
+    kubectl: Kubectl,
+    router: tuple[SpillingRouter, str],
+) -> None:
+    # gpt-oss-20b on one H100 at its list price, $2.69/h, against groq's $0.075/$0.30 per
+    # million tokens: with two input tokens per output token a hosted output token costs
+    # $0.45e-6 and one replica pays above 2.69 / (3600 x 0.45e-6) = 1,660 output tokens/s; at
+    # one input token per output token (where the meter's estimate starts) above 1,993. The
+    # stand-in router spills 4 requests/s of 1,000 output tokens: 4,000 tokens/s.
+    autoscaling = {"minReplicas": 0, "maxReplicas": 1, "policy": "Cost", "coldStart": "10s"}
+    spec = _elastic(autoscaling, replicas=0, spillover={"providers": ["groq"]})
+    assert kubectl.apply(namespace, manifest("frugal", spec)).returncode == 0
+    stand_in, _ = router
+    stand_in.start()
+    cr = eventually(
+        lambda: (
+            (c := _cr(api_client, namespace, "frugal"))["spec"]["replicas"] == 1
+            and c.get("status", {}).get("autoscaling", {}).get("reason") == "LocalCheaper"
+            and c
+        ),
+        timeout=90,
+        what="a replica bought at the default prices, and the reason in status",
+    )
+    status = cr["status"]["autoscaling"]
+    message = status["message"]
+    said = re.match(
+        r"local is cheaper with 1 replica: demand ([0-9,]+) tok/s, break-even "
+        r"([0-9,]+) tok/s for 1 x H100-80GB at \$2\.69/h against groq at "
+        r"\$0\.075/\$0\.3 per M tokens; ",
+        message,
+    )
+    assert said is not None, message
+    demand, break_even = (float(n.replace(",", "")) for n in said.groups())
+    assert 1660 <= break_even <= 1993
+    assert break_even < demand
+    assert status["localDollarsPerHour"] < status["hostedDollarsPerHour"]

@@ -102,3 +102,31 @@ def test_without_local_replies_the_providers_replies_set_the_request_shape() -> 
     assert meter.output_per_request == pytest.approx(500.0, rel=1e-3)
     assert meter.input_per_output == pytest.approx(3.0, rel=1e-3)
     assert meter.tokens_per_s == pytest.approx(500.0, rel=1e-3)
+
+
+def _router_text(unserved: int, other_model: int) -> str:
+    registry = CollectorRegistry()
+    requests = Counter(
+        "gptoss_router_requests", "x", ["route", "model", "backend", "outcome"], registry=registry
+    )
+    requests.labels("chat", "gpt-oss-120b", "none", "no_backend").inc(unserved)
+    requests.labels("chat", "gpt-oss-120b", "none", "client_error").inc(7)
+    requests.labels("chat", "gpt-oss-20b", "none", "no_backend").inc(other_model)
+    requests.labels("chat", "gpt-oss-120b", "groq", "ok").inc(100)
+    return generate_latest(registry).decode()
+
+
+def test_requests_no_backend_served_are_read_for_their_model_only() -> None:
+    spill = parse_router(_router_text(unserved=12, other_model=5), "gpt-oss-120b")
+    assert spill.unserved == 12
+
+
+def test_unserved_requests_are_demand_and_their_last_tick_rate_is_kept_apart() -> None:
+    meter = DemandMeter(window_s=30.0, output_per_request=500.0)
+    meter.observe(0.0, {}, RouterSpill(0, 0, unserved=0))
+    meter.observe(10.0, {}, RouterSpill(0, 0, unserved=20))
+    assert meter.unserved_per_s == pytest.approx(2.0)
+    assert meter.unserved_tokens_per_s == pytest.approx(1000.0)
+    assert meter.tokens_per_s > 0
+    meter.observe(20.0, {}, RouterSpill(0, 0, unserved=20))
+    assert meter.unserved_per_s == 0.0

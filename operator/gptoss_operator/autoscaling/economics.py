@@ -5,35 +5,46 @@ Units: demand and capacity are output tokens per second (input tokens ride along
 ratio of input to output tokens); a GPU costs dollars per hour; a provider charges dollars per
 million input and output tokens. A replica carries at most its ``capacity``, the output tokens
 per second it serves within the latency target; demand beyond what the replicas carry spills to
-the providers (the router's ``Saturated`` spill), which are assumed to meet the target.
+the providers (the router's ``Saturated`` spill).
 
 One replica pays for itself when the demand it absorbs would cost more hosted than its GPUs
-cost: the break-even is ``gpu $/h / (3600 x hosted $ per output token)`` tokens per second. The
-cheapest plan fills whole replicas and adds a last, partly used one only if its share of the
-demand is above that break-even.
+cost: the break-even is ``GPUs x gpu $/h / (3600 x hosted $ per output token)`` tokens per
+second, so a replica of two GPUs needs twice the demand of a one-GPU replica. The cheapest plan
+fills whole replicas and adds a last, partly used one only if its share of the demand is above
+that break-even.
 
 Switching costs a cold start: a new replica bills GPU time for ``cold_start_s`` (weights to load,
 docs/sources.md, Cold starts) before it serves anything, and one given back must be started
-again if demand returns. So the ``CostGovernor`` moves to the cheapest plan only once the current
-plan has overspent, against it, what a wrong move would waste (the ski-rental rule): to remove
-replicas, their cold starts; to add them, twice that (the cold start, then as long again idle
-before the rule lets an unneeded replica go). A short burst is served hosted, a sustained rise
-buys replicas, and demand wandering around the break-even point never builds up enough
-evidence to flip the plan.
+again if demand returns. So the ``CostGovernor`` moves to the cheapest plan only on evidence
+(the ski-rental rule):
 
-Defaults, each overridable per GptOssDeployment (``spec.autoscaling``):
+* to remove replicas, once the current plan has overspent, against the cheaper one, the GPU
+  time of their cold starts;
+* to add replicas, once it has overspent one cold start of their GPU time, or once more
+  replicas have been the cheaper plan for a whole cold start without a break, whichever comes
+  first. The second clause bounds the wait: demand held above the break-even buys its replica
+  one cold start (plus the demand meter's minute of smoothing) after it began, however thin
+  the margin.
 
-* GPU price per GPU-hour, on-demand list prices: H100 SXM $2.69 and A100 SXM 80GB $1.39
-  (runpod.io/pricing, Community Cloud, as transcribed 2026-09-25 in tgarg01/silybench-data
-  ``derived/csv/gpu_prices.csv``), MI300X $2.59 (DigitalOcean list price, the
-  tokenwatt/gpu-cloud-prices data set, 2026-10-07), L4 $0.44 (RunPod, deploybase.ai).
-* Hosted price per million tokens: gpt-oss-120b $0.15 in / $0.60 out (Groq, Fireworks and
-  Together list the same), gpt-oss-20b $0.075 / $0.30 (Groq) (docs/sources.md, Providers).
-* Replica capacity before any is measured: 1,000 output tokens/s. The vLLM simulator's capacity
-  model of gpt-oss-120b on one H100 (``gptoss_sim.capacity``: 5.5 ms + 0.8 ms per running
-  sequence per step, which at concurrency 256 is near the 1,256 tokens/s per GPU Dynamo measured,
-  docs/sources.md, vLLM recipe) serves about 1,100 tokens/s while a step stays under 50 ms
-  (20 tokens/s per request); rounded down. Replaced by the measured rate of saturated replicas.
+GPU time billed in whole periods (per minute, per started hour) changes both sides: a replica
+bought costs at least one period, so the dollars of evidence to add one are the larger of a
+cold start and a period of its GPU time (the time rule stays one cold start: latency does not
+wait for the bill); and one given back mid-period saves nothing until the period ends, so a
+move down waits until the newest replica (the one a ReplicaSet removes first) is within a
+minute of the end of its paid period (reason ``WithinPaidPeriod``).
+
+A spike shorter than a cold start is served hosted, a sustained rise buys replicas, and demand
+wandering around the break-even point restarts the evidence at every crossing, so the plan does
+not flap.
+
+Providers are not bottomless: their rate limits answer 429 and their servers fail. When more
+than 1 % of the demand (what the latency goal lets miss) went unserved in the last tick, the
+router found no backend for it, so cost no longer decides: the replicas to carry the unserved
+rate are added at once on top of the ready ones (reason ``ProvidersFull``), and the cost rule
+gives them back once the providers cope again.
+
+Where the numbers come from: prices in ``prices``, a replica's capacity before it is measured
+in ``capacity_priors``; the sentence that explains a decision in ``explain``.
 """
 
 from __future__ import annotations
@@ -41,9 +52,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from gptoss_operator.autoscaling.explain import Facts, sentence
+from gptoss_operator.autoscaling.prices import LIST_PRICE, HostedQuote, cheapest
+
 __all__ = [
-    "DEFAULT_GPU_HOURLY_PRICE",
-    "DEFAULT_HOSTED_PRICE",
     "DEFAULT_REPLICA_TOKENS_PER_S",
     "CostDecision",
     "CostGovernor",
@@ -57,10 +69,13 @@ __all__ = [
     "updated_capacity",
 ]
 
-DEFAULT_GPU_HOURLY_PRICE = {"H100-80GB": 2.69, "A100-80GB": 1.39, "MI300X": 2.59, "L4": 0.44}
-DEFAULT_HOSTED_PRICE = {"gpt-oss-120b": (0.15, 0.60), "gpt-oss-20b": (0.075, 0.30)}
-DEFAULT_REPLICA_TOKENS_PER_S = 1000.0
+DEFAULT_REPLICA_TOKENS_PER_S = 1000.0  # only where no (model, product) prior applies
 _CAPACITY_WEIGHT = 0.2  # how far one saturated observation moves the capacity estimate
+# Requests no backend served, as a share of the demand, above which the providers are taken to
+# be full: the share the latency goal lets miss (99 % within target). Below it, a request that
+# failed at every provider is bad luck, not a reason to buy a GPU.
+_UNSERVED_SHARE = 0.01
+_PAID_SLACK_S = 60.0  # a replica paid for less than this much longer may be given back
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,7 @@ class Prices:
 class Demand:
     tokens_per_s: float  # output tokens per second, local and spilled together
     input_per_output: float  # input tokens per output token
+    unserved_tokens_per_s: float = 0.0  # of requests no backend served, in the last tick
 
 
 def hosted_dollars_per_hour(tokens_per_s: float, demand: Demand, prices: Prices) -> float:
@@ -119,17 +135,50 @@ class CostPolicy:
     min_replicas: int
     max_replicas: int
     cold_start_s: float
-    prices: Prices
+    prices: Prices  # the replica's hourly price; the hosted price when ``quotes`` is empty
     may_spill: bool  # providers may take the overflow; if not, replicas must carry it all
+    capacity_prior: float = DEFAULT_REPLICA_TOKENS_PER_S  # a replica's, until measured
+    gpus: int = 1  # per replica (its tensor parallel size)
+    product: str = "GPU"
+    provider: str = LIST_PRICE  # where the hosted side of ``prices`` comes from
+    quotes: tuple[HostedQuote, ...] = ()  # the router's admissible providers, if it has a table
+    billing_s: float = 1.0  # GPU time is billed in whole periods of this many seconds
+
+    @property
+    def commitment_s(self) -> float:
+        """The least GPU time a replica bought costs: its cold start, or a billing period."""
+        return max(self.cold_start_s, self.billing_s)
+
+    def paid_left_s(self, age_s: float) -> float:
+        """Seconds a replica of ``age_s`` has left of the billing period it is in (0 when
+        billed by the second)."""
+        if self.billing_s <= 1.0:
+            return 0.0
+        return self.billing_s - (age_s % self.billing_s)
+
+    @property
+    def gpu_hourly(self) -> float:
+        return self.prices.replica_hourly / max(self.gpus, 1)
+
+    def priced(self, input_per_output: float) -> tuple[Prices, str]:
+        """The prices to compare at this ratio of input to output tokens, and the provider
+        whose they are: the cheapest admissible one when the router's table is known."""
+        best = cheapest(self.quotes, input_per_output)
+        if best is None:
+            return self.prices, self.provider
+        hosted = Prices(self.prices.replica_hourly, best.input_per_million, best.output_per_million)
+        return hosted, best.provider
 
 
 @dataclass(frozen=True)
 class CostDecision:
     replicas: int
     reason: str  # CamelCase, for Events and status
-    message: str
+    message: str  # the reason in plain words, then the figures compared
     local_dollars_per_hour: float  # the chosen plan: GPUs plus hosted overflow
     hosted_dollars_per_hour: float  # the same demand all hosted
+    break_even_tokens_per_s: float = math.inf
+    provider: str = LIST_PRICE
 
 
 @dataclass
@@ -138,42 +187,83 @@ class CostGovernor:
 
     overspent: float = 0.0  # dollars the current plan cost more than the cheapest, so far
     direction: int = 0  # +1 while more replicas would be cheaper, -1 while fewer, 0 at the best
+    since: float = 0.0  # when ``direction`` last changed
     last: float | None = None
 
     def decide(
-        self, now: float, demand: Demand, *, current: int, capacity: float, policy: CostPolicy
+        self,
+        now: float,
+        demand: Demand,
+        *,
+        current: int,
+        capacity: float,
+        policy: CostPolicy,
+        ready: int | None = None,
+        newest_age_s: float | None = None,
     ) -> CostDecision:
         p = policy
+        prices, provider = p.priced(demand.input_per_output)
         needed = math.ceil(demand.tokens_per_s / capacity) if capacity > 0 else p.max_replicas
         lo = p.min_replicas if p.may_spill else max(p.min_replicas, needed)
+        turned_away = p.may_spill and demand.unserved_tokens_per_s > _UNSERVED_SHARE * max(
+            demand.tokens_per_s, 0.0
+        )
+        if turned_away:  # the providers cannot take the overflow: carry it, ready or loading
+            extra = math.ceil(demand.unserved_tokens_per_s / capacity) if capacity > 0 else 1
+            lo = max(lo, (current if ready is None else ready) + extra)
         lo = min(lo, p.max_replicas)
-        best = cheapest_replicas(demand, capacity, p.prices, lo, p.max_replicas)
-        now_cost = plan_dollars_per_hour(current, demand, capacity, p.prices)
-        best_cost = plan_dollars_per_hour(best, demand, capacity, p.prices)
-        hosted = hosted_dollars_per_hour(demand.tokens_per_s, demand, p.prices)
+        best = cheapest_replicas(demand, capacity, prices, lo, p.max_replicas)
+        now_cost = plan_dollars_per_hour(current, demand, capacity, prices)
+        best_cost = plan_dollars_per_hour(best, demand, capacity, prices)
+        hosted = hosted_dollars_per_hour(demand.tokens_per_s, demand, prices)
         elapsed = 0.0 if self.last is None else max(0.0, now - self.last)
         self.last = now
         direction = (best > current) - (best < current)
         if direction != self.direction:  # the evidence for a move starts afresh
-            self.overspent, self.direction = 0.0, direction
+            self.overspent, self.direction, self.since = 0.0, direction, now
         self.overspent += max(0.0, now_cost - best_cost) * elapsed / 3600.0
-        cold_starts = abs(best - current) * (2 if best > current else 1)
-        switch = cold_starts * p.prices.replica_hourly * p.cold_start_s / 3600.0
-        detail = (
-            f"demand {demand.tokens_per_s:.0f} output tokens/s ({demand.input_per_output:.1f} "
-            f"input per output), {capacity:.0f} per replica, break-even "
-            f"{break_even_tokens_per_s(demand, p.prices):.0f} per replica; "
-            f"{current} replicas ${now_cost:.2f}/h, {best} replicas ${best_cost:.2f}/h, "
-            f"all hosted ${hosted:.2f}/h"
+        wasted_s = p.commitment_s if best > current else p.cold_start_s
+        switch = abs(best - current) * prices.replica_hourly * wasted_s / 3600.0
+        held = now - self.since
+        paid_left = 0.0 if newest_age_s is None else p.paid_left_s(newest_age_s)
+        facts = Facts(
+            demand=demand.tokens_per_s,
+            unserved=demand.unserved_tokens_per_s,
+            input_per_output=demand.input_per_output,
+            capacity=capacity,
+            current=current,
+            best=best,
+            current_cost=now_cost,
+            best_cost=best_cost,
+            hosted_cost=hosted,
+            break_even=break_even_tokens_per_s(demand, prices),
+            gpus=p.gpus,
+            product=p.product,
+            gpu_hourly=p.gpu_hourly,
+            provider=provider,
+            input_per_million=prices.input_per_million,
+            output_per_million=prices.output_per_million,
+            may_spill=p.may_spill,
+            overspent=self.overspent,
+            switch_cost=switch,
+            held_s=held,
+            hold_s=p.cold_start_s,
+            paid_left_s=paid_left,
         )
+
+        def decision(replicas: int, reason: str, cost: float) -> CostDecision:
+            message = sentence(reason, facts)
+            return CostDecision(replicas, reason, message, cost, hosted, facts.break_even, provider)
+
         if current < lo:  # below minReplicas, or too few to carry the demand without spill
-            reason, why = ("LatencyBound", "; no spill allowed") if not p.may_spill else ("", "")
-            return CostDecision(best, reason or "BelowMinReplicas", detail + why, best_cost, hosted)
+            reason = "ProvidersFull" if turned_away else "BelowMinReplicas"
+            return decision(best, reason if p.may_spill else "LatencyBound", best_cost)
         if best == current:
-            return CostDecision(current, "Cheapest", detail, now_cost, hosted)
-        if self.overspent < switch:
-            progress = f"; overspent ${self.overspent:.3f} of ${switch:.3f} cold-start cost"
-            return CostDecision(current, "WithinColdStartCost", detail + progress, now_cost, hosted)
-        self.overspent, self.direction = 0.0, 0
-        reason = "LocalCheaper" if best > current else "HostedCheaper"
-        return CostDecision(best, reason, detail, best_cost, hosted)
+            return decision(current, "Cheapest", now_cost)
+        sustained = best > current and held >= p.cold_start_s
+        if self.overspent < switch and not sustained:
+            return decision(current, "WithinColdStartCost", now_cost)
+        if best < current and paid_left > min(_PAID_SLACK_S, p.billing_s / 4):
+            return decision(current, "WithinPaidPeriod", now_cost)
+        self.overspent, self.direction, self.since = 0.0, 0, now
+        return decision(best, "LocalCheaper" if best > current else "HostedCheaper", best_cost)

@@ -21,7 +21,6 @@ at once.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -35,7 +34,6 @@ from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.autoscaling.blindness import metrics_verdict, notice_for, with_condition
 from gptoss_operator.autoscaling.decide import Signals, Stabilizer, never_down_blind, recommend
 from gptoss_operator.autoscaling.economics import (
-    DEFAULT_REPLICA_TOKENS_PER_S,
     CostDecision,
     CostGovernor,
     CostPolicy,
@@ -46,6 +44,13 @@ from gptoss_operator.autoscaling.policies import cost_policy, queue_policy
 from gptoss_operator.autoscaling.readings import RouterReader, RouterReadings, read_replicas
 from gptoss_operator.autoscaling.signals import DemandMeter
 from gptoss_operator.autoscaling.spill import RouterTotals, spill_for
+from gptoss_operator.autoscaling.writes import (
+    Decision,
+    economics_status,
+    stamp,
+    write_cost_reason,
+    write_decision,
+)
 from gptoss_operator.errors import KubeConflict, KubeError
 from gptoss_operator.kube import Kube
 from gptoss_operator.settings import OperatorSettings
@@ -53,21 +58,6 @@ from gptoss_operator.settings import OperatorSettings
 __all__ = ["Autoscaler", "Decision"]
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
-
-
-@dataclass(frozen=True)
-class Decision:
-    namespace: str
-    name: str
-    current: int
-    replicas: int
-    reason: str
-    message: str
-    economics: dict[str, float] = field(default_factory=dict)  # status fields of policy Cost
-
-
-def _stamp() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -85,6 +75,8 @@ class Autoscaler:
     _governors: dict[str, CostGovernor] = field(default_factory=dict)
     _capacities: dict[str, float] = field(default_factory=dict)
     _unread: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    _reasons: dict[str, str] = field(default_factory=dict)  # the cost reason status last said
+    _newest_age: dict[str, float | None] = field(default_factory=dict)  # of each CR's newest pod
 
     def __post_init__(self) -> None:
         self._routers = RouterReader(self.kube, self.settings, self.http)
@@ -134,6 +126,8 @@ class Autoscaler:
             self._governors,
             self._capacities,
             self._unread,
+            self._reasons,
+            self._newest_age,
         ):
             for key in [k for k in state if k not in keys]:
                 del state[key]
@@ -142,6 +136,7 @@ class Autoscaler:
         meta = cr["metadata"]
         key = f"{meta['namespace']}/{meta['name']}"
         replicas = await read_replicas(self.kube, self.http, meta["namespace"], meta["name"])
+        self._newest_age[key] = replicas.newest_age_s
         totals = self._totals.setdefault(key, RouterTotals())
         spill = totals.observe(
             {
@@ -175,7 +170,12 @@ class Autoscaler:
         if policy is None:
             return None
         signals = await self._signals(cr, spec.model, routers)
-        cost = cost_policy(spec)
+        cost = cost_policy(
+            spec,
+            gpu_prices=self.settings.gpu_hourly_prices,
+            provider_prices=self.settings.hosted_price_table,
+            billing_s=self.settings.gpu_billing_seconds,
+        )
         if cost is not None:
             decision = await self._one_by_cost(cr, spec.replicas, signals, cost)
         else:
@@ -191,7 +191,7 @@ class Autoscaler:
                 decision = Decision(
                     meta["namespace"], meta["name"], current, replicas, wish.reason, wish.message
                 )
-                await asyncio.to_thread(self._write, cr, decision)
+                await asyncio.to_thread(write_decision, self.kube, cr, decision)
         kept = decision.replicas if decision is not None else spec.replicas
         await self._tell_blindness(cr, signals.unread, kept, logger)
         return decision
@@ -202,22 +202,31 @@ class Autoscaler:
         meta = cr["metadata"]
         key = f"{meta['namespace']}/{meta['name']}"
         meter = self._meters[key]
-        capacity = self._capacities.get(key, DEFAULT_REPLICA_TOKENS_PER_S)
+        capacity = self._capacities.get(key, policy.capacity_prior)
         if signals.ready and not signals.blind:  # a silent replica would look idle
             saturated = signals.waiting > 0 or signals.spilled > 0
             per_replica = meter.local_tokens_per_s / signals.ready
             capacity = updated_capacity(capacity, per_replica, saturated=saturated)
         self._capacities[key] = capacity
         governor = self._governors.setdefault(meta["uid"], CostGovernor())
-        demand = Demand(meter.tokens_per_s, meter.input_per_output)
+        demand = Demand(meter.tokens_per_s, meter.input_per_output, meter.unserved_tokens_per_s)
         wish = governor.decide(
-            self.clock(), demand, current=current, capacity=capacity, policy=policy
+            self.clock(),
+            demand,
+            current=current,
+            capacity=capacity,
+            policy=policy,
+            ready=signals.ready,
+            newest_age_s=self._newest_age.get(key),
         )
         replicas = never_down_blind(
             wish.replicas, current=current, blind=signals.blind, ceiling=policy.max_replicas
         )
+        economics = economics_status(wish, demand, capacity)
         if replicas == current:
+            await self._tell_cost_reason(cr, wish, economics)
             return None
+        self._reasons[meta["uid"]] = "Cheapest"  # what the next ticks say once it is done
         decision = Decision(
             meta["namespace"],
             meta["name"],
@@ -225,10 +234,24 @@ class Autoscaler:
             replicas,
             wish.reason,
             wish.message,
-            _economics(wish, demand, capacity),
+            economics,
         )
-        await asyncio.to_thread(self._write, cr, decision)
+        await asyncio.to_thread(write_decision, self.kube, cr, decision)
         return decision
+
+    async def _tell_cost_reason(
+        self, cr: dict[str, Any], wish: CostDecision, economics: dict[str, float]
+    ) -> None:
+        """Keep ``status.autoscaling`` saying why the replicas stay as they are, in plain words
+        (``explain``), whenever that reason changes; a scale writes it with its Event."""
+        meta = cr["metadata"]
+        if self._reasons.get(meta["uid"]) == wish.reason:
+            return
+        self._reasons[meta["uid"]] = wish.reason
+        try:
+            await asyncio.to_thread(write_cost_reason, self.kube, cr, wish, economics)
+        except KubeError:
+            del self._reasons[meta["uid"]]  # said next tick
 
     async def _tell_blindness(
         self, cr: dict[str, Any], unread: tuple[str, ...], replicas: int, logger: Logger
@@ -253,13 +276,13 @@ class Autoscaler:
                 type=notice.event_type,
                 reason=notice.reason,
                 message=notice.message,
-                now=_stamp(),
+                now=stamp(),
             )
         conditions = with_condition(
             list((cr.get("status") or {}).get("conditions") or []),
             verdict,
             generation=int(meta.get("generation", 0)),
-            now=_stamp(),
+            now=stamp(),
         )
         if conditions is None:
             return
@@ -275,35 +298,3 @@ class Autoscaler:
             )
         except KubeConflict:
             return
-
-    def _write(self, cr: dict[str, Any], decision: Decision) -> None:
-        ns, name = decision.namespace, decision.name
-        self.kube.scale(names.API_VERSION, names.KIND, ns, name, decision.replicas)
-        stamp = _stamp()
-        direction = "ScaledUp" if decision.replicas > decision.current else "ScaledDown"
-        message = f"{decision.current} -> {decision.replicas} replicas: {decision.message}"
-        self.kube.post_event(cr, type="Normal", reason=direction, message=message, now=stamp)
-        self.kube.patch_status(
-            names.API_VERSION,
-            names.KIND,
-            ns,
-            name,
-            {
-                "autoscaling": {
-                    "desiredReplicas": decision.replicas,
-                    "reason": decision.reason,
-                    "message": decision.message,
-                    "lastScaleTime": stamp,
-                    **decision.economics,
-                }
-            },
-        )
-
-
-def _economics(wish: CostDecision, demand: Demand, capacity: float) -> dict[str, float]:
-    return {
-        "demandTokensPerSecond": round(demand.tokens_per_s, 1),
-        "replicaTokensPerSecond": round(capacity, 1),
-        "localDollarsPerHour": round(wish.local_dollars_per_hour, 4),
-        "hostedDollarsPerHour": round(wish.hosted_dollars_per_hour, 4),
-    }

@@ -12,6 +12,7 @@ unread, like one that does not answer.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ from gptoss_operator.errors import KubeError
 from gptoss_operator.kube import Kube
 from gptoss_operator.settings import OperatorSettings
 
-__all__ = ["ReplicaReadings", "RouterReader", "read_replicas", "ready_pods"]
+__all__ = ["ReplicaReadings", "RouterReader", "newest_age_s", "read_replicas", "ready_pods"]
 
 RouterReadings = dict[str, tuple[Sample, ...] | None]
 
@@ -43,11 +44,23 @@ def ready_pods(pods: list[dict[str, Any]]) -> dict[str, str]:
     return {p["metadata"]["name"]: p["status"]["podIP"] for p in pods if _ready(p)}
 
 
+def newest_age_s(pods: list[dict[str, Any]], now: dt.datetime) -> float | None:
+    """Seconds since the newest pod not going away was created (None: no such pod); the
+    ReplicaSet removes the newest first, so its billing period is the one a scale-down ends."""
+    created = [
+        dt.datetime.fromisoformat(p["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
+        for p in pods
+        if p["metadata"].get("creationTimestamp") and not p["metadata"].get("deletionTimestamp")
+    ]
+    return max(0.0, (now - max(created)).total_seconds()) if created else None
+
+
 @dataclass(frozen=True)
 class ReplicaReadings:
     ready: int  # ready replicas, read or not
     queues: dict[str, PodQueue]  # by pod name, those that answered
     unread: tuple[str, ...]  # "pod <name>" of those that did not
+    newest_age_s: float | None = None  # of the newest pod, ready or not
 
 
 async def read_replicas(
@@ -62,7 +75,8 @@ async def read_replicas(
     read = await asyncio.gather(*(read_pod(http, url) for url in urls.values()))
     queues = {name: q for name, q in zip(urls, read, strict=True) if q is not None}
     unread = tuple(f"pod {name}" for name in urls if name not in queues)
-    return ReplicaReadings(len(ips), queues, unread)
+    age = newest_age_s(pods, dt.datetime.now(dt.UTC))
+    return ReplicaReadings(len(ips), queues, unread, age)
 
 
 @dataclass

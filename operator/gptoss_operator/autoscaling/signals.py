@@ -76,12 +76,16 @@ class DemandMeter:
     counted in output tokens at the length this model's local requests had (the router counts
     tokens per provider, not per model); while no local request finishes, the length and input
     ratio of what the providers served (all models) stand in. Before either, a reply is taken to
-    be 1024 tokens (the router's own default) and a prompt as long as its reply.
+    be 1024 tokens (the router's own default) and a prompt as long as its reply. Requests no
+    backend served (providers spent or failing) are demand too; their rate over the last tick
+    alone is ``unserved_per_s``, the cost policy's sign that the providers cannot take the
+    overflow.
     """
 
     window_s: float = 60.0
     local_tokens_per_s: float = 0.0  # output tokens/s the ready replicas produce
-    spilled_per_s: float = 0.0  # requests/s the router sent to providers
+    spilled_per_s: float = 0.0  # requests/s the router sent to providers or could not serve
+    unserved_per_s: float = 0.0  # requests/s no backend served, over the last tick alone
     output_per_request: float = 1024.0
     input_per_output: float = 1.0
     _pods: dict[str, PodQueue] = field(default_factory=dict)
@@ -92,6 +96,11 @@ class DemandMeter:
     def tokens_per_s(self) -> float:
         """All the model's demand in output tokens/s: served locally and spilled."""
         return self.local_tokens_per_s + self.spilled_per_s * self.output_per_request
+
+    @property
+    def unserved_tokens_per_s(self) -> float:
+        """Output tokens/s of the requests no backend served during the last tick."""
+        return self.unserved_per_s * self.output_per_request
 
     def observe(self, now: float, pods: dict[str, PodQueue], router: RouterSpill) -> None:
         previous, before, last = self._pods, self._spilled, self._last
@@ -112,11 +121,14 @@ class DemandMeter:
         generated = sum(d[0] for d in deltas)
         prompted = sum(max(d[1], 0.0) for d in deltas)
         finished = sum(max(d[2], 0.0) for d in deltas)
-        spilled = 0.0
+        spilled = unserved = 0.0
         if before is not None and router.total >= before.total:
             spilled = router.total - before.total
+        if before is not None and router.unserved >= before.unserved:
+            unserved = router.unserved - before.unserved
+        self.unserved_per_s = unserved / elapsed
         self.local_tokens_per_s += weight * (generated / elapsed - self.local_tokens_per_s)
-        self.spilled_per_s += weight * (spilled / elapsed - self.spilled_per_s)
+        self.spilled_per_s += weight * ((spilled + unserved) / elapsed - self.spilled_per_s)
         if not (finished > 0 and generated > 0) and before is not None:
             finished = max(0.0, router.hosted_requests - before.hosted_requests)
             generated = max(0.0, router.hosted_output_tokens - before.hosted_output_tokens)

@@ -54,6 +54,10 @@ class RouterSpill:
     hosted_requests: float = 0.0
     hosted_input_tokens: float = 0.0
     hosted_output_tokens: float = 0.0
+    # Requests for this model no backend served (gptoss_router_requests_total with backend
+    # "none", outcome no_backend or upstream_error): the providers were spent, failing or not
+    # allowed, and no local pod could take them.
+    unserved: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,9 @@ def _hosted(labels: Mapping[str, str]) -> bool:
     return labels.get("backend") not in ("local", "none")
 
 
+_UNSERVED = frozenset({"no_backend", "upstream_error"})
+
+
 def _sum(samples: Iterable[Sample], name: str, where: Callable[[Mapping[str, str]], bool]) -> float:
     return sum(s.value for s in samples if s.name == name and where(s.labels))
 
@@ -106,6 +113,15 @@ def spill_for(samples: tuple[Sample, ...], model: str, deployment: str | None) -
         hosted_requests=_sum(samples, REQUESTS, _hosted),
         hosted_input_tokens=_sum(samples, TOKENS, direction("input")),
         hosted_output_tokens=_sum(samples, TOKENS, direction("output")),
+        unserved=_sum(
+            samples,
+            REQUESTS,
+            lambda labels: (
+                labels.get("backend") == "none"
+                and labels.get("outcome") in _UNSERVED
+                and labels.get("model") == model
+            ),
+        ),
     )
 
 
@@ -147,6 +163,7 @@ class RouterTotals:
     hosted_requests: CounterSum = field(default_factory=CounterSum)
     hosted_input_tokens: CounterSum = field(default_factory=CounterSum)
     hosted_output_tokens: CounterSum = field(default_factory=CounterSum)
+    unserved: CounterSum = field(default_factory=CounterSum)
 
     def observe(self, readings: Mapping[str, RouterSpill | None]) -> RouterSpill:
         """The spill of all routers now: gauges summed over those that answered, counters as
@@ -165,4 +182,5 @@ class RouterTotals:
             hosted_output_tokens=self.hosted_output_tokens.observe(
                 of(lambda s: s.hosted_output_tokens)
             ),
+            unserved=self.unserved.observe(of(lambda s: s.unserved)),
         )

@@ -1,0 +1,102 @@
+"""The cost policy's decision in plain words, for the CR's status and Events (pure).
+
+The sentence leads with the verdict and the two numbers it rests on, the demand and the
+break-even, then names what the break-even is made of (the replica's GPUs and their price, the
+provider and its price), so that a reader can check it by hand:
+
+    hosted is cheaper: demand 310 tok/s, break-even 1,533 tok/s for 2 x H100-80GB at
+    $2.69/h against groq at $0.15/$0.60 per M tokens
+
+The figures compared follow after a semicolon (the plans' dollars per hour, the capacity per
+replica, and while the policy waits, the evidence gathered so far).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["Facts", "sentence"]
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the cost policy compared in one decision."""
+
+    demand: float  # output tokens/s
+    unserved: float  # output tokens/s no backend served in the last tick
+    input_per_output: float
+    capacity: float  # output tokens/s per replica
+    current: int
+    best: int
+    current_cost: float  # $/h of ``current`` replicas plus their overflow hosted
+    best_cost: float
+    hosted_cost: float  # $/h of all the demand hosted
+    break_even: float  # output tokens/s
+    gpus: int
+    product: str
+    gpu_hourly: float
+    provider: str
+    input_per_million: float
+    output_per_million: float
+    may_spill: bool
+    overspent: float  # $ of evidence for a move so far
+    switch_cost: float  # $ of evidence a move needs
+    held_s: float  # how long the cheaper plan has been the same
+    hold_s: float  # how long the cheaper plan must hold to buy: a cold start
+    paid_left_s: float  # of the newest replica's billing period
+
+
+def _rate(tokens_per_s: float) -> str:
+    return "no break-even" if math.isinf(tokens_per_s) else f"{tokens_per_s:,.0f} tok/s"
+
+
+def _replicas(n: int) -> str:
+    return f"{n} replica" + ("" if n == 1 else "s")
+
+
+def sentence(reason: str, f: Facts) -> str:
+    """``reason`` (the decision's CamelCase reason) said in words, with its figures."""
+    basis = (
+        f"demand {_rate(f.demand)}, break-even {_rate(f.break_even)} for {f.gpus} x "
+        f"{f.product} at ${f.gpu_hourly:.2f}/h against {f.provider} at "
+        f"${f.input_per_million:g}/${f.output_per_million:g} per M tokens"
+    )
+    if reason == "LatencyBound":
+        verdict = (
+            f"{_replicas(f.best)} needed to carry the demand: nothing may spill "
+            f"(no provider allowed for Saturated within the price cap)"
+        )
+    elif reason == "ProvidersFull":
+        verdict = (
+            f"{_replicas(f.best)} needed at once: the providers turned {_rate(f.unserved)} "
+            f"away (rate limits or errors)"
+        )
+    elif reason == "BelowMinReplicas":
+        verdict = f"{_replicas(f.best)} at least: minReplicas"
+    elif reason == "WithinColdStartCost":
+        side = "local" if f.best > f.current else "hosted"
+        verdict = (
+            f"{side} would be cheaper with {_replicas(f.best)}, waiting for evidence: "
+            f"overspent ${f.overspent:.3f} of ${f.switch_cost:.3f}"
+            + (f", or {f.held_s:.0f} of {f.hold_s:.0f} s" if f.best > f.current else "")
+        )
+    elif reason == "WithinPaidPeriod":
+        verdict = (
+            f"hosted would be cheaper with {_replicas(f.best)}, keeping the replicas paid for: "
+            f"{f.paid_left_s:.0f} s left of the newest one's billing period"
+        )
+    elif f.best == 0:
+        verdict = "hosted is cheaper"
+    elif reason == "HostedCheaper":
+        verdict = f"fewer replicas are cheaper: {_replicas(f.best)}, the rest hosted"
+    else:
+        verdict = f"local is cheaper with {_replicas(f.best)}"
+    plans = f"{_replicas(f.current)} ${f.current_cost:.2f}/h"
+    if f.best != f.current:
+        plans += f", {_replicas(f.best)} ${f.best_cost:.2f}/h"
+    figures = (
+        f"{plans}, all hosted ${f.hosted_cost:.2f}/h; {f.capacity:,.0f} tok/s per replica, "
+        f"{f.input_per_output:.1f} input tokens per output token"
+    )
+    return f"{verdict}: {basis}; {figures}"

@@ -1,0 +1,102 @@
+"""The economics simulator, fast: its serving model, the hindsight optimum, and the whole bench
+on the first hour of the shipped traces (so the bench cannot rot)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from bench.econ.optimum import Clairvoyant, optimal_schedule
+from bench.econ.policies import Always
+from bench.econ.run import Draws, replay
+from bench.econ.serving import Pool, Shape, replica_for, serve
+from bench.econ.traces import Trace
+from bench.econ.world import HostedProvider, World
+
+from bench import economics
+
+SHAPE = Shape(input_tokens=1000, output_tokens=500)
+
+
+def _steady(rate: float, minutes: int) -> Trace:
+    return Trace("steady", 1, SHAPE.input_tokens, SHAPE.output_tokens, (rate,) * minutes)
+
+
+def _draws(rate: float, minutes: int, world: World, cold_s: float = 180.0) -> Draws:
+    ticks = int(minutes * 60 / world.tick_s)
+    return Draws((rate * world.tick_s,) * ticks, (cold_s,) * 64)
+
+
+def test_a_replica_is_billed_by_the_period_it_was_started_in() -> None:
+    hourly = World(gpu_hourly=2.0, billing_s=3600.0)
+    pool = Pool()
+    pool.resize(1, 0.0, hourly, (180.0,))
+    pool.resize(0, 600.0, hourly, (180.0,))  # ten minutes used, one hour billed
+    assert pool.rounding_dollars == pytest.approx(50 / 60 * 2 * 2.0)
+    per_second = World(gpu_hourly=2.0, billing_s=1.0)
+    pool = Pool()
+    pool.resize(1, 0.0, per_second, (180.0,))
+    pool.resize(0, 600.0, per_second, (180.0,))
+    assert pool.rounding_dollars == 0.0
+
+
+def test_overflow_beyond_every_providers_rate_limit_fails_without_replicas() -> None:
+    tokens = SHAPE.input_tokens + SHAPE.output_tokens
+    small = HostedProvider("only", 0.15, 0.60, 60 * tokens, 0.4, 0.5, 0.0)  # 1 request/s
+    world = World(providers=(small,))
+    replica = replica_for(world, SHAPE.input_tokens, SHAPE.output_tokens)
+    out = serve(Pool(), 30.0, 0, replica, spill=True, world=world, shape=SHAPE)  # 3/s
+    assert out.hosted == pytest.approx(10.0)
+    assert out.failed == pytest.approx(20.0)
+    assert out.good < out.hosted
+
+
+def test_hosted_first_tokens_past_the_target_count_against_it() -> None:
+    slow = HostedProvider("slow", 0.15, 0.60, 1e9, 2.0, 0.5, 0.0)  # median at the target
+    world = World(providers=(slow,))
+    replica = replica_for(world, SHAPE.input_tokens, SHAPE.output_tokens)
+    out = serve(Pool(), 100.0, 0, replica, spill=True, world=world, shape=SHAPE)
+    assert out.good == pytest.approx(50.0, abs=1.0)
+
+
+def test_the_optimum_hosts_a_trickle_and_runs_replicas_for_a_flood() -> None:
+    world = World(gpu_hourly=1.0)
+    trickle = optimal_schedule(_steady(0.05, 60), world, _draws(0.05, 60, world), 8)[0]
+    assert set(trickle) == {0}
+    replica = replica_for(world, SHAPE.input_tokens, SHAPE.output_tokens)
+    rate = 3 * replica.tokens_per_s / SHAPE.output_tokens  # three replicas' worth
+    flood = optimal_schedule(_steady(rate, 60), world, _draws(rate, 60, world), 8)[0]
+    assert set(flood) == {3}
+
+
+def test_no_policy_in_the_bench_beats_the_replayed_optimum_on_a_step_of_demand() -> None:
+    world = World(gpu_hourly=1.0)
+    replica = replica_for(world, SHAPE.input_tokens, SHAPE.output_tokens)
+    rate = 2.5 * replica.tokens_per_s / SHAPE.output_tokens
+    trace = _steady(rate, 90)
+    draws = _draws(rate, 90, world)
+    schedule, _ = optimal_schedule(trace, world, draws, 8)
+    optimum = replay(trace, world, Clairvoyant(schedule, draws), draws)
+    for n in range(0, 5):
+        always = replay(trace, world, Always(n, spill=True), draws)
+        assert optimum.total_dollars <= always.total_dollars * 1.001, n
+
+
+def test_the_bench_runs_on_the_first_hour_of_every_trace(tmp_path: Path) -> None:
+    economics.main(["--minutes", "60", "--prices", "2", "--out", str(tmp_path)])
+    document = json.loads((tmp_path / "economics.json").read_text())
+    assert {run["trace"] for run in document["runs"]} == {"diurnal", "bursty-low", "busy"}
+    for run in document["runs"]:
+        rows = {row["policy"]: row for row in run["policies"]}
+        assert rows["hindsight optimum"]["gap_to_optimum"] == 0.0
+        assert {"always hosted", "queue depth + spill", "cost"} <= rows.keys()
+        assert len({row["requests"] for row in run["policies"]}) == 1  # the same arrivals
+    assert (tmp_path / "economics.png").stat().st_size > 10_000
+
+
+def test_the_bench_prices_a_trace_at_every_gpu_price_asked_for() -> None:
+    world = World()
+    comparisons = economics.run([_steady(1.0, 20)], [1.0, 3.0], world)
+    assert [c.world.gpu_hourly for c in comparisons] == [1.0, 3.0]
+    assert comparisons[0].optimum.total_dollars <= comparisons[1].optimum.total_dollars
