@@ -2,20 +2,21 @@
 # Install what building and running the gptoss images needs without a Docker engine: Debian's
 # podman, runc (the OCI runtime used here: crun refuses a hybrid cgroup v1/v2 host with "cgroups in
 # hybrid mode not supported"), the CNI plugins podman's network stack depends on, and debootstrap
-# (the base image is made from Debian packages, see build-base-image.sh). apt-get checks every
-# package against the signed archive index. Nothing happens when all four are already installed.
+# with Debian's archive keyring (the base image is made from Debian packages, see
+# build-base-image.sh; Ubuntu lacks the keyring). apt-get checks every package against the signed
+# archive index. Nothing happens when all of them are already installed.
 #
 #   localkube/install-podman.sh     install if needed, then print the podman path (last line)
 set -euo pipefail
 
-packages=(podman runc containernetworking-plugins debootstrap)
+packages=(podman runc containernetworking-plugins debootstrap debian-archive-keyring)
 commands=(podman runc debootstrap)
 cache_root="${GPTOSS_CACHE:-$HOME/.cache/gptoss}"
 
 installed() {
   local c
   for c in "${commands[@]}"; do command -v "$c" >/dev/null || return 1; done
-  [[ -x /usr/lib/cni/bridge ]]
+  [[ -x /usr/lib/cni/bridge && -f /usr/share/keyrings/debian-archive-keyring.gpg ]]
 }
 
 if installed; then
