@@ -70,6 +70,7 @@ SOURCES
   ln -sf /usr/bin/python3.11 "$root/usr/local/bin/python3.11"
   ln -sf python3.11 "$root/usr/local/bin/python3"
   ln -sf python3.11 "$root/usr/local/bin/python"
+  # shellcheck disable=SC2016  # dpkg-query's own format fields
   chroot "$root" dpkg-query -W -f '${Package} ${Version}\n' >"$dir.partial/packages.txt"
   "$root/usr/bin/python3.11" --version >/dev/null 2>&1 || chroot "$root" python3.11 --version >&2
   tar --numeric-owner -C "$root" -cf "$dir.partial/rootfs.tar" .
