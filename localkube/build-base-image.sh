@@ -80,6 +80,9 @@ SOURCES
   rm -rf "$dir"
   mv "$dir.partial" "$dir"
   log "root file system built in $((SECONDS - start))s: $(du -h "$tarball" | cut -f1), $(wc -l <"$dir/packages.txt") packages"
+  # Keep this base and the one before it (another work tree may still use it).
+  find "$cache_root/images" -maxdepth 1 -name "base-$suite-*" ! -name '*.partial' -printf '%T@ %p\n' \
+    | sort -rn | tail -n +3 | cut -d' ' -f2- | xargs -r rm -rf
 fi
 
 "${podman[@]}" import \

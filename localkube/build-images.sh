@@ -90,3 +90,5 @@ for name in "${names[@]}"; do
   fi
   echo "$name $image"
 done
+# Build-stage layers no tag uses any more, once a day old (recent ones are the layer cache).
+"${podman[@]}" image prune --force --filter until=24h >/dev/null 2>&1 || true
