@@ -30,10 +30,11 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 venv: $(VENV)/.synced ## create .venv with the project and its dev tools (from uv.lock)
 
 .PHONY: toolchain
-toolchain: ## build etcd/kube-*/kwok from Go modules, install kubectl+helm and Debian's redis-server (cached in ~/.cache/gptoss)
+toolchain: ## build etcd/kube-*/kwok from Go modules, install kubectl+helm, Debian's redis-server and podman (cached in ~/.cache/gptoss)
 	bash localkube/build.sh >/dev/null
 	bash localkube/install-kube-tools.sh >/dev/null
 	bash localkube/install-redis.sh >/dev/null
+	bash localkube/install-podman.sh >/dev/null
 
 .PHONY: lint
 lint: venv ## ruff, mypy --strict, import-linter
@@ -64,10 +65,8 @@ chart: venv toolchain ## helm lint, render and install tests of charts/gptoss
 	$(VENV)/bin/pytest -q tests/chart
 
 .PHONY: images
-images: ## build the operator, router and simulator images (needs a Docker engine)
-	docker build -f docker/operator.Dockerfile -t gptoss-operator:dev .
-	docker build -f docker/router.Dockerfile -t gptoss-router:dev .
-	docker build -f docker/sim.Dockerfile -t gptoss-sim:dev .
+images: $(UV) ## build the operator, router and simulator images with podman on a Debian-made base (no Docker engine, no registry)
+	nice -n 10 bash localkube/build-images.sh
 
 .PHONY: bench-cluster
 bench-cluster: venv toolchain ## cold build time, warm start time and memory of the control plane

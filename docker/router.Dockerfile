@@ -3,10 +3,13 @@
 #   docker build -f docker/router.Dockerfile -t gptoss-router .
 # Dependencies come from uv.lock (no resolution at build time); the runtime stage holds the
 # virtual environment and Python only, and runs as an unprivileged user.
+# Both bases are build arguments: localkube/build-images.sh builds on a base made from Debian
+# packages and a uv image made from the uv wheel, where no registry is reachable.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG UV_VERSION=0.13.9
+ARG UV_IMAGE=ghcr.io/astral-sh/uv:${UV_VERSION}
 
-FROM ghcr.io/astral-sh/uv:${UV_VERSION} AS uv
+FROM ${UV_IMAGE} AS uv
 
 FROM ${PYTHON_IMAGE} AS build
 COPY --from=uv /uv /usr/local/bin/uv
@@ -18,8 +21,8 @@ ENV UV_COMPILE_BYTECODE=1 \
 WORKDIR /src
 # Third-party dependencies first: this layer is reused until uv.lock changes.
 RUN --mount=type=cache,target=/root/.cache/uv \
-    --mount=type=bind,source=uv.lock,target=uv.lock \
-    --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
+    --mount=type=bind,source=uv.lock,target=/src/uv.lock \
+    --mount=type=bind,source=pyproject.toml,target=/src/pyproject.toml \
     uv sync --frozen --no-dev --no-install-project
 COPY pyproject.toml uv.lock README.md ./
 COPY operator/ operator/

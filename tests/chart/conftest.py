@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gptoss_localkube.cluster import ClusterInfo
+from gptoss_localkube.images import Podman, ensure_images
 from gptoss_localkube.toolchain import Toolchain
 from tests.chart.helm import Tool
 
@@ -23,3 +24,15 @@ def cluster_helm(toolchain: Toolchain, cluster: ClusterInfo) -> Tool:
 @pytest.fixture(scope="session")
 def kubectl(toolchain: Toolchain, cluster: ClusterInfo) -> Tool:
     return Tool(toolchain.kubectl, cluster.kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def images() -> dict[str, str]:
+    """The operator, router and simulator images, built with podman on a Debian-made base (or
+    found in the cache): name -> image reference."""
+    return ensure_images()
+
+
+@pytest.fixture(scope="session")
+def podman() -> Podman:
+    return Podman()

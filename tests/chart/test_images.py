@@ -82,3 +82,34 @@ def test_images_build_from_the_lock_in_stages_and_run_as_non_root(path: Path) ->
     assert re.search(r"^ENTRYPOINT \[", text, flags=re.MULTILINE)
     last_stage = text.rsplit("\nFROM ", 1)[1]
     assert "uv" not in re.findall(r"COPY --from=(\S+)", last_stage)
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.stem)
+def test_the_dockerignore_lets_in_everything_the_build_copies(path: Path) -> None:
+    allowed = {
+        line[1:].rstrip("/")
+        for line in Path(f"{path}.dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    }
+    copied = re.findall(r"^COPY (?!--from)(.+) \S+$", path.read_text(), flags=re.MULTILINE)
+    sources = {source.rstrip("/") for line in copied for source in line.split()}
+    sources |= set(re.findall(r"type=bind,source=([^,]+)", path.read_text()))
+    assert sources, "the build copies the project"
+    assert sources <= allowed, f"excluded by the .dockerignore: {sorted(sources - allowed)}"
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda p: p.stem)
+def test_both_bases_are_build_arguments_and_uv_is_the_makefiles(path: Path) -> None:
+    text = path.read_text()
+    (uv,) = re.findall(r"^ARG UV_VERSION=(\S+)$", text, flags=re.MULTILINE)
+    (make_uv,) = re.findall(
+        r"^UV_VERSION := (\S+)$", (REPO / "Makefile").read_text(), flags=re.MULTILINE
+    )
+    assert uv == make_uv
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim-bookworm$", text, flags=re.MULTILINE)
+    assert re.search(r"^ARG UV_IMAGE=ghcr\.io/astral-sh/uv:\$\{UV_VERSION\}$", text, re.MULTILINE)
+    assert re.findall(r"^FROM (\S+)", text, flags=re.MULTILINE) == [
+        "${UV_IMAGE}",
+        "${PYTHON_IMAGE}",
+        "${PYTHON_IMAGE}",
+    ]

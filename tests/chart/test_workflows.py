@@ -111,3 +111,108 @@ def test_the_e2e_gptossdeployment_is_valid_and_runs_the_simulator_image() -> Non
     e2e = (WORKFLOWS / "e2e.yml").read_text()
     assert '-t "gptoss-$image:e2e"' in e2e
     assert (CHART / "crds").is_dir()
+
+
+VERSION_SCRIPT = REPO / ".github" / "release" / "version.sh"
+
+
+def _steps(job: dict[str, Any]) -> str:
+    """Every ``run`` script and ``with`` value of a job's steps, as one text."""
+    parts = [str(s.get("run", "")) + " " + str(s.get("with", "")) for s in job["steps"]]
+    return "\n".join(parts)
+
+
+def _version(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(root / ".github" / "release" / "version.sh"), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_only_a_version_tag_starts_a_release() -> None:
+    release = _workflow("release.yml")
+    triggers = release[True]  # PyYAML reads the bare key `on` as True
+    assert triggers == {"push": {"tags": ["v*.*.*"]}}
+    assert release["permissions"] == {"contents": "read"}
+
+
+def test_the_release_builds_every_image_for_amd64_and_arm64_signed_with_an_sbom() -> None:
+    job = _workflow("release.yml")["jobs"]["images"]
+    assert job["permissions"]["id-token"] == "write"
+    assert job["permissions"]["packages"] == "write"
+    assert set(job["strategy"]["matrix"]["image"]) == {"operator", "router", "sim"}
+    (build,) = [s for s in job["steps"] if s.get("id") == "build"]
+    assert build["with"]["platforms"] == "linux/amd64,linux/arm64"
+    assert build["with"]["push"] is True
+    assert build["with"]["sbom"] is True
+    assert build["with"]["file"] == "docker/${{ matrix.image }}.Dockerfile"
+    assert "PYTHON_IMAGE" not in str(build["with"]), "GitHub builds on the usual base"
+    text = _steps(job)
+    assert 'cosign sign --yes "$IMAGE@$DIGEST"' in text
+    assert "cosign attest --yes --type spdxjson" in text
+    assert "spdx-json" in text
+
+
+def test_the_release_publishes_the_chart_as_a_signed_oci_artifact_of_the_same_version() -> None:
+    jobs = _workflow("release.yml")["jobs"]
+    chart = jobs["chart"]
+    assert set(chart["needs"]) == {"version", "images"}
+    assert chart["permissions"]["id-token"] == "write"
+    assert chart["env"]["VERSION"] == "${{ needs.version.outputs.version }}"
+    assert jobs["images"]["env"]["VERSION"] == chart["env"]["VERSION"]
+    text = _steps(chart)
+    assert 'helm package charts/gptoss --version "$VERSION" --app-version "$VERSION"' in text
+    assert 'helm push "dist/gptoss-$VERSION.tgz" "$CHARTS"' in text
+    assert chart["env"]["CHARTS"] == "oci://${{ needs.version.outputs.prefix }}/charts"
+    assert 'cosign sign --yes "${CHARTS#oci://}/gptoss@$digest"' in text
+    assert "gh release create" in text
+
+
+@pytest.mark.parametrize("image", ["operator", "router"])
+def test_the_release_pushes_the_repository_the_chart_pulls(image: str) -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    repository = values[image]["image"]["repository"]
+    assert repository == f"ghcr.io/gptoss/gptoss-{image}"
+    check = _steps(_workflow("release.yml")["jobs"]["version"])
+    assert 'grep -qx "    repository: $prefix/gptoss-$image" charts/gptoss/values.yaml' in check
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    assert f"    repository: {repository}" in lines
+
+
+def test_the_version_comes_from_the_chart_and_the_tag_must_name_it() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    done = _version(REPO, f"v{chart['version']}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == chart["version"] == chart["appVersion"]
+    wrong = _version(REPO, "v9.9.9")
+    assert wrong.returncode == 1
+    assert f"tag 'v9.9.9' does not name charts/gptoss/Chart.yaml version '{chart['version']}'" in (
+        wrong.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    ("chart_lines", "python_version", "message"),
+    [
+        ("version: 0.3.0\nappVersion: 0.2.0\n", "0.3.0", "appVersion '0.2.0' differs"),
+        ('version: 0.3.0\nappVersion: "0.3.0"\n', "0.2.9", "pyproject.toml version '0.2.9'"),
+        ("version: 0.3\nappVersion: 0.3\n", "0.3", "'0.3' is not a semantic version"),
+    ],
+)
+def test_a_release_refuses_versions_that_disagree(
+    tmp_path: Path, chart_lines: str, python_version: str, message: str
+) -> None:
+    (tmp_path / ".github" / "release").mkdir(parents=True)
+    (tmp_path / ".github" / "release" / "version.sh").write_text(VERSION_SCRIPT.read_text())
+    (tmp_path / "charts" / "gptoss").mkdir(parents=True)
+    (tmp_path / "charts" / "gptoss" / "Chart.yaml").write_text(f"name: gptoss\n{chart_lines}")
+    pyproject = (
+        f'[project]\nname = "gptoss"\nversion = "{python_version}"\n\n[tool.x]\nversion = 1\n'
+    )
+    (tmp_path / "pyproject.toml").write_text(pyproject)
+    done = _version(tmp_path)
+    assert done.returncode == 1
+    assert message in done.stderr
