@@ -32,6 +32,10 @@ class Reason(StrEnum):
     LOADING_WEIGHTS = "LoadingWeights"
     ENGINE_NOT_READY = "EngineNotReady"
     CREATING_PODS = "CreatingPods"
+    POD_CREATION_FAILED = "PodCreationFailed"
+    VOLUME_MOUNT_FAILED = "VolumeMountFailed"
+    CONTAINER_CONFIG_INVALID = "ContainerConfigInvalid"
+    INIT_CONTAINER_FAILED = "InitContainerFailed"
     # Progressing
     ROLLING_OUT = "RollingOut"
     SCALING_UP = "ScalingUp"
@@ -52,5 +56,9 @@ WARNINGS = frozenset(
         Reason.IMAGE_PULL_FAILING,
         Reason.CRASH_LOOPING,
         Reason.ROLLOUT_STUCK,
+        Reason.POD_CREATION_FAILED,
+        Reason.VOLUME_MOUNT_FAILED,
+        Reason.CONTAINER_CONFIG_INVALID,
+        Reason.INIT_CONTAINER_FAILED,
     }
 )

@@ -26,7 +26,13 @@ from gptoss_operator.placement.serving_args import check_serving_args
 from gptoss_operator.placement.sizing import Sizing, size_spec
 from gptoss_operator.placement.weights import WeightsPlan, plan_weights
 from gptoss_operator.reconciling.drift import needs_apply, stamp
-from gptoss_operator.reconciling.observe import Observed, view_deployment, view_job, view_pod
+from gptoss_operator.reconciling.observe import (
+    Observed,
+    view_deployment,
+    view_job,
+    view_pod,
+    volume_failures,
+)
 from gptoss_operator.reconciling.reasons import WARNINGS
 from gptoss_operator.reconciling.status import compute_status, to_wire
 from gptoss_operator.settings import OperatorSettings
@@ -146,6 +152,17 @@ def ensure(kube: Kube, desired: dict[str, Any]) -> dict[str, Any]:
     return live
 
 
+def pending_volume_failures(
+    kube: Kube, namespace: str, pods: list[dict[str, Any]]
+) -> dict[str, str]:
+    """Volume Events of the pods still ``Pending`` (the only place the kubelet and the
+    attach/detach controller say why a volume is missing); no request when none is."""
+    if not any(p.get("status", {}).get("phase", "Pending") == "Pending" for p in pods):
+        return {}
+    events = kube.list("v1", "Event", namespace, fields="involvedObject.kind=Pod,type=Warning")
+    return volume_failures(events)
+
+
 def _status_differs(current: dict[str, Any], desired: dict[str, Any]) -> bool:
     return any(current.get(key) != value for key, value in desired.items())
 
@@ -204,9 +221,10 @@ def reconcile(
             "apps/v1", "Deployment", owner.namespace, names.deployment_name(owner.name)
         )
     pods = kube.list("v1", "Pod", owner.namespace, labels=names.selector(owner.name))
+    volumes = pending_volume_failures(kube, owner.namespace, pods)
     observed = Observed(
         deployment=view_deployment(deployment) if deployment else None,
-        pods=tuple(view_pod(p) for p in pods),
+        pods=tuple(view_pod(p, volumes.get(p["metadata"]["name"])) for p in pods),
         job=view_job(job_body) if job_body else None,
     )
     previous = body.get("status") or {}

@@ -4,14 +4,17 @@ Three ``metav1.Condition`` types (docs/sources.md, Conditions):
 
 * ``Ready``: at least one replica serves requests. When none does, the reason says why, most
   specific first: ``DoesNotFit``, ``ScaledToZero``, ``DownloadingWeights``/``DownloadFailed``,
-  ``WaitingForGPUNode`` (the scheduler's own message), ``ImagePullFailing``, ``CrashLooping``,
+  ``PodCreationFailed`` (the API server refused the pod: quota, Pod Security, a missing
+  ServiceAccount or PriorityClass), ``WaitingForGPUNode`` (the scheduler's own message),
+  ``VolumeMountFailed``, ``InitContainerFailed``, ``ContainerConfigInvalid`` (a missing Secret
+  or ConfigMap key), ``ImagePullFailing``, ``CrashLooping``,
   ``LoadingWeights`` (started, startup probe not yet passed), ``EngineNotReady``,
   ``CreatingPods``.
 * ``Progressing``: the Deployment has not yet caught up with this generation, or fewer replicas
   serve than are wanted (``RollingOut``, ``ScalingUp``, ``ScalingDown``, ``Complete``).
   Success is judged on this generation's updated replicas, never on old ones (dynamo #3567).
 * ``Degraded``: something needs a human (``DoesNotFit``, ``InvalidServingArgs``, ``DownloadFailed``,
-  ``WaitingForGPUNode``, ``ImagePullFailing``, ``CrashLooping``, ``RolloutStuck``,
+  each stuck reason of ``Ready`` above with Kubernetes' own message, ``RolloutStuck``,
   ``ReplicasUnavailable`` when some started replicas fail their readiness probe), else
   ``AsExpected``.
 
@@ -38,7 +41,16 @@ __all__ = ["Verdict", "compute_status", "judge", "to_wire"]
 
 IMAGE_PULL = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 _NEEDS_HUMAN = {Reason.DOES_NOT_FIT, Reason.INVALID_SERVING_ARGS, Reason.DOWNLOAD_FAILED}
-_STUCK = {Reason.WAITING_FOR_GPU_NODE, Reason.IMAGE_PULL_FAILING, Reason.CRASH_LOOPING}
+CONFIG_ERRORS = {"CreateContainerConfigError", "CreateContainerError"}
+_STUCK = {
+    Reason.POD_CREATION_FAILED,
+    Reason.WAITING_FOR_GPU_NODE,
+    Reason.VOLUME_MOUNT_FAILED,
+    Reason.INIT_CONTAINER_FAILED,
+    Reason.CONTAINER_CONFIG_INVALID,
+    Reason.IMAGE_PULL_FAILING,
+    Reason.CRASH_LOOPING,
+}
 _BEFORE_PODS = {*_NEEDS_HUMAN, Reason.DOWNLOADING_WEIGHTS}
 
 
@@ -57,11 +69,34 @@ def _first(pods: tuple[PodView, ...], reasons: set[str]) -> PodView | None:
 
 def _why_not_ready(observed: Observed, wanted: int) -> Verdict:
     pods = tuple(p for p in observed.pods if not p.terminating)
+    failure = observed.deployment.replica_failure if observed.deployment else None
+    if failure is not None:
+        return Verdict(
+            "False",
+            Reason.POD_CREATION_FAILED,
+            f"{len(pods)} of {wanted} replicas exist; creating a pod failed: {failure}",
+        )
     if (pending := next((p for p in pods if p.unschedulable), None)) is not None:
         return Verdict(
             "False",
             Reason.WAITING_FOR_GPU_NODE,
             f"pod {pending.name} cannot be scheduled: {pending.unschedulable}",
+        )
+    if (mounting := next((p for p in pods if p.volume_failure), None)) is not None:
+        return Verdict(
+            "False",
+            Reason.VOLUME_MOUNT_FAILED,
+            f"pod {mounting.name} cannot start: {mounting.volume_failure}",
+        )
+    if (initing := next((p for p in pods if p.init_failure), None)) is not None:
+        return Verdict(
+            "False", Reason.INIT_CONTAINER_FAILED, f"pod {initing.name}: {initing.init_failure}"
+        )
+    if (configuring := _first(pods, CONFIG_ERRORS)) is not None:
+        return Verdict(
+            "False",
+            Reason.CONTAINER_CONFIG_INVALID,
+            f"pod {configuring.name}: {configuring.waiting_reason}: {configuring.waiting_message}",
         )
     if (pulling := _first(pods, IMAGE_PULL)) is not None:
         return Verdict(
