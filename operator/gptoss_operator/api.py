@@ -36,7 +36,18 @@ __all__ = [
 ]
 
 ModelName = Literal["gpt-oss-120b", "gpt-oss-20b"]
-ProductName = Literal["H100-80GB", "A100-80GB", "L4", "MI300X"]
+ProductName = Literal[
+    "H100-80GB",
+    "A100-80GB",
+    "L4",
+    "MI300X",
+    "H200",
+    "H100-NVL",
+    "H100-PCIe",
+    "A100-80GB-PCIe",
+    "B200",
+    "MI325X",
+]
 SpillCondition = Literal["Saturated", "ScaledToZero", "Unavailable"]
 ObjectName = Annotated[
     str, StringConstraints(max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -194,6 +205,7 @@ class SizingStatus(_Wire):
     max_num_batched_tokens: int | None = Field(None, ge=1)
     kv_cache_gib: float | None = Field(None, alias="kvCacheGiB")
     max_full_length_sequences: int | None = Field(None, ge=0)
+    max_num_seqs: int | None = Field(None, ge=1)
 
 
 class AutoscalingStatus(_Wire):

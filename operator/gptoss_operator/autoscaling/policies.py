@@ -25,9 +25,9 @@ def cost_policy(spec: GptOssDeploymentSpec) -> CostPolicy | None:
         gpus = size_spec(spec).tensor_parallel_size
     except SizingError:
         gpus = spec.gpu.count or 1
-    gpu_price = auto.gpu_hourly_price
-    if gpu_price is None:
-        gpu_price = DEFAULT_GPU_HOURLY_PRICE[spec.gpu.product]
+    gpu_price = auto.gpu_hourly_price or DEFAULT_GPU_HOURLY_PRICE.get(spec.gpu.product)
+    if gpu_price is None:  # no list price for this product; the CRD requires one then
+        return None
     hosted_in, hosted_out = DEFAULT_HOSTED_PRICE[spec.model]
     if (given := auto.hosted_price_per_million_tokens) is not None:
         hosted_in = hosted_in if given.input is None else given.input

@@ -22,6 +22,7 @@ class Reason(StrEnum):
     # Ready
     SERVING = "Serving"
     DOES_NOT_FIT = "DoesNotFit"
+    NO_NODE_LARGE_ENOUGH = "NoNodeLargeEnough"
     INVALID_SERVING_ARGS = "InvalidServingArgs"
     SCALED_TO_ZERO = "ScaledToZero"
     DOWNLOADING_WEIGHTS = "DownloadingWeights"
@@ -50,6 +51,7 @@ class Reason(StrEnum):
 WARNINGS = frozenset(
     {
         Reason.DOES_NOT_FIT,
+        Reason.NO_NODE_LARGE_ENOUGH,
         Reason.INVALID_SERVING_ARGS,
         Reason.DOWNLOAD_FAILED,
         Reason.WAITING_FOR_GPU_NODE,

@@ -19,11 +19,12 @@ from gptoss_operator.children.deployment import Owner, PodExtras, build_deployme
 from gptoss_operator.children.fence import Clients, build_fence
 from gptoss_operator.children.network import build_pdb, build_service
 from gptoss_operator.children.storage import build_download_job, build_weights_claim
-from gptoss_operator.errors import GptOssError, InvalidSpec
+from gptoss_operator.errors import GptOssError, InvalidSpec, KubeRejected, NoNodeLargeEnough
 from gptoss_operator.kube import FIELD_MANAGER, Kube
 from gptoss_operator.placement.gpus import Vendor, product_named
+from gptoss_operator.placement.nodes import largest_node, pinning_selector
 from gptoss_operator.placement.serving_args import check_serving_args
-from gptoss_operator.placement.sizing import Sizing, size_spec
+from gptoss_operator.placement.sizing import NodeLimit, Sizing, size_spec
 from gptoss_operator.placement.weights import WeightsPlan, plan_weights
 from gptoss_operator.reconciling.drift import needs_apply, stamp
 from gptoss_operator.reconciling.observe import (
@@ -33,7 +34,7 @@ from gptoss_operator.reconciling.observe import (
     view_pod,
     volume_failures,
 )
-from gptoss_operator.reconciling.reasons import WARNINGS
+from gptoss_operator.reconciling.reasons import WARNINGS, Reason
 from gptoss_operator.reconciling.status import compute_status, to_wire
 from gptoss_operator.settings import OperatorSettings
 
@@ -67,6 +68,7 @@ class Plan:
     weights: WeightsPlan | None
     image: str
     serving_args_error: str | None = None
+    sizing_reason: Reason = Reason.DOES_NOT_FIT
 
 
 def parse_spec(body: dict[str, Any]) -> GptOssDeploymentSpec:
@@ -76,8 +78,10 @@ def parse_spec(body: dict[str, Any]) -> GptOssDeploymentSpec:
         raise InvalidSpec(f"spec is invalid: {exc}") from exc
 
 
-def plan(body: dict[str, Any], settings: OperatorSettings) -> Plan:
-    """Size the replica and plan its weights (pure)."""
+def plan(
+    body: dict[str, Any], settings: OperatorSettings, node_limit: NodeLimit | None = None
+) -> Plan:
+    """Size the replica (on nodes no larger than ``node_limit``) and plan its weights (pure)."""
     meta = body["metadata"]
     owner = Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
     spec = parse_spec(body)
@@ -89,15 +93,32 @@ def plan(body: dict[str, Any], settings: OperatorSettings) -> Plan:
     sizing: Sizing | None = None
     sizing_error: str | None = None
     weights: WeightsPlan | None = None
+    reason = Reason.DOES_NOT_FIT
     try:
-        sizing = size_spec(spec)
+        sizing = size_spec(spec, node_limit)
         weights = plan_weights(owner.name, spec, image=image)
+    except NoNodeLargeEnough as exc:
+        sizing_error, reason = str(exc), Reason.NO_NODE_LARGE_ENOUGH
     except GptOssError as exc:
         sizing_error = str(exc)
     args_error = None
     if sizing is not None and weights is not None:
         args_error = check_serving_args(image, vllm_args(spec, sizing, weights))
-    return Plan(owner, spec, sizing, sizing_error, weights, image, args_error)
+    return Plan(owner, spec, sizing, sizing_error, weights, image, args_error, reason)
+
+
+def node_limit(kube: Kube, spec: GptOssDeploymentSpec) -> NodeLimit | None:
+    """The largest node the replicas could land on (the pods' node selector), or None when
+    there is none or the operator may not list nodes (then sizing is not limited)."""
+    product = product_named(spec.gpu.product)
+    pinned = {product.label_key: product.label_value, **(spec.gpu.node_selector or {})}
+    try:
+        nodes = kube.list("v1", "Node", None, labels=pinning_selector(pinned))
+    except KubeRejected as exc:
+        if exc.status != 403:  # forbidden: an older role without nodes; size without a limit
+            raise
+        return None
+    return largest_node(nodes, spec.gpu.resource_name or product.resource_name)
 
 
 def pod_extras(spec: GptOssDeploymentSpec) -> PodExtras:
@@ -171,7 +192,7 @@ def reconcile(
     body: dict[str, Any], kube: Kube, settings: OperatorSettings, *, now: dt.datetime
 ) -> Outcome:
     """Bring the children of ``body`` in line with its spec and report what is there."""
-    decided = plan(body, settings)
+    decided = plan(body, settings, node_limit(kube, parse_spec(body)))
     owner, spec = decided.owner, decided.spec
     wanted = spec.replicas
     job_body: dict[str, Any] | None = None
@@ -241,6 +262,7 @@ def reconcile(
             now=now,
             spills=bool(spec.spillover and spec.spillover.providers),
             serving_args_error=decided.serving_args_error,
+            sizing_reason=decided.sizing_reason,
         )
     )
     written = _status_differs(previous, status)

@@ -3,7 +3,8 @@
 Three ``metav1.Condition`` types (docs/sources.md, Conditions):
 
 * ``Ready``: at least one replica serves requests. When none does, the reason says why, most
-  specific first: ``DoesNotFit``, ``ScaledToZero``, ``DownloadingWeights``/``DownloadFailed``,
+  specific first: ``DoesNotFit``, ``NoNodeLargeEnough``, ``ScaledToZero``,
+  ``DownloadingWeights``/``DownloadFailed``,
   ``PodCreationFailed`` (the API server refused the pod: quota, Pod Security, a missing
   ServiceAccount or PriorityClass), ``WaitingForGPUNode`` (the scheduler's own message),
   ``VolumeMountFailed``, ``InitContainerFailed``, ``ContainerConfigInvalid`` (a missing Secret
@@ -40,7 +41,12 @@ from gptoss_operator.reconciling.reasons import ConditionType, Reason
 __all__ = ["Verdict", "compute_status", "judge", "to_wire"]
 
 IMAGE_PULL = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
-_NEEDS_HUMAN = {Reason.DOES_NOT_FIT, Reason.INVALID_SERVING_ARGS, Reason.DOWNLOAD_FAILED}
+_NEEDS_HUMAN = {
+    Reason.DOES_NOT_FIT,
+    Reason.NO_NODE_LARGE_ENOUGH,
+    Reason.INVALID_SERVING_ARGS,
+    Reason.DOWNLOAD_FAILED,
+}
 CONFIG_ERRORS = {"CreateContainerConfigError", "CreateContainerError"}
 _STUCK = {
     Reason.POD_CREATION_FAILED,
@@ -208,17 +214,20 @@ def judge(
     observed: Observed,
     spills: bool = False,
     serving_args_error: str | None = None,
+    sizing_reason: Reason = Reason.DOES_NOT_FIT,
 ) -> dict[ConditionType, Verdict]:
     """The three conditions for this observation; ``spills``: may the router send this
     model's requests to providers while no replica serves (the CR's spillover block).
 
     ``sizing_error`` and ``serving_args_error`` are the reasons the operator refused to build a
-    Deployment at all: the model does not fit, or vLLM would refuse its command line.
+    Deployment at all: the model does not fit (``sizing_reason``: ``DoesNotFit``, or
+    ``NoNodeLargeEnough`` when no node of the product has the GPUs one replica needs), or vLLM
+    would refuse its command line.
     """
     ready_count = observed.deployment.ready_replicas if observed.deployment else 0
     refusal = None
     if sizing_error is not None:
-        refusal = Verdict("False", Reason.DOES_NOT_FIT, sizing_error)
+        refusal = Verdict("False", sizing_reason, sizing_error)
     elif serving_args_error is not None and ready_count == 0:
         refusal = Verdict("False", Reason.INVALID_SERVING_ARGS, serving_args_error)
     ready = _ready(wanted, ready_count, refusal, observed, spills)
@@ -266,6 +275,7 @@ def compute_status(
     now: dt.datetime,
     spills: bool = False,
     serving_args_error: str | None = None,
+    sizing_reason: Reason = Reason.DOES_NOT_FIT,
 ) -> GptOssDeploymentStatus:
     """The whole ``status`` to write (``to_wire`` it and compare with the current one)."""
     stamp = now.astimezone(dt.UTC).replace(microsecond=0)
@@ -275,6 +285,7 @@ def compute_status(
         observed=observed,
         spills=spills,
         serving_args_error=serving_args_error,
+        sizing_reason=sizing_reason,
     )
     before = {c.get("type", ""): c for c in previous.get("conditions", []) or []}
     deployment = observed.deployment
@@ -316,6 +327,7 @@ def _sizing(sizing: Sizing) -> SizingStatus:
         max_num_batched_tokens=sizing.max_num_batched_tokens,
         kv_cache_gib=round(sizing.kv_cache_gib, 2),
         max_full_length_sequences=sizing.max_full_length_sequences,
+        max_num_seqs=sizing.max_num_seqs,
     )
 
 
