@@ -160,6 +160,11 @@ class PodSettings(_Wire):
     service_account_name: str | None = Field(None, max_length=253)
 
 
+class Rollout(_Wire):
+    surge: Literal["Auto", "Always", "Never"] = "Auto"
+    termination_grace_period_seconds: int = Field(600, ge=30, le=86400)
+
+
 class GptOssDeploymentSpec(_Wire):
     model: ModelName
     source: Source | None = None
@@ -171,6 +176,7 @@ class GptOssDeploymentSpec(_Wire):
     cache: Cache | None = None
     spillover: Spillover | None = None
     pod: PodSettings | None = None
+    rollout: Rollout | None = None
 
 
 ConditionType = Annotated[
@@ -228,3 +234,5 @@ class GptOssDeploymentStatus(_Wire):
     endpoint: str | None = Field(None, max_length=512)
     sizing: SizingStatus | None = None
     autoscaling: AutoscalingStatus | None = None
+    image: str | None = Field(None, max_length=512)
+    available_image: str | None = Field(None, max_length=512)

@@ -15,7 +15,7 @@ from typing import Any
 
 from gptoss_operator.placement.sizing import NodeLimit
 
-__all__ = ["largest_node", "pinning_selector"]
+__all__ = ["free_gpus", "largest_node", "pinning_selector"]
 
 
 def pinning_selector(labels: dict[str, str]) -> str:
@@ -38,3 +38,27 @@ def largest_node(nodes: list[dict[str, Any]], resource: str) -> NodeLimit | None
         return None
     best = max(nodes, key=lambda n: (_allocatable(n, resource), n["metadata"]["name"]))
     return NodeLimit(best["metadata"]["name"], _allocatable(best, resource), resource)
+
+
+def _requested(pod: dict[str, Any], resource: str) -> int:
+    total = 0
+    for container in pod.get("spec", {}).get("containers", []) or []:
+        resources = container.get("resources", {}) or {}
+        value = (resources.get("limits") or {}).get(resource) or (
+            resources.get("requests") or {}
+        ).get(resource)
+        try:
+            total += int(str(value or 0))
+        except ValueError:
+            continue
+    return total
+
+
+def free_gpus(node: dict[str, Any], pods: list[dict[str, Any]], resource: str) -> int:
+    """GPUs of ``node`` no pod holds: allocatable less what its unfinished pods request."""
+    held = sum(
+        _requested(p, resource)
+        for p in pods
+        if p.get("status", {}).get("phase") not in ("Succeeded", "Failed")
+    )
+    return max(_allocatable(node, resource) - held, 0)

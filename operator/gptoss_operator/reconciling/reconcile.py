@@ -19,22 +19,22 @@ from gptoss_operator.children.deployment import Owner, PodExtras, build_deployme
 from gptoss_operator.children.fence import Clients, build_fence
 from gptoss_operator.children.network import build_pdb, build_service
 from gptoss_operator.children.storage import build_download_job, build_weights_claim
-from gptoss_operator.errors import GptOssError, InvalidSpec, KubeRejected, NoNodeLargeEnough
+from gptoss_operator.errors import GptOssError, InvalidSpec, NoNodeLargeEnough
 from gptoss_operator.kube import FIELD_MANAGER, Kube
 from gptoss_operator.placement.gpus import Vendor, product_named
-from gptoss_operator.placement.nodes import largest_node, pinning_selector
 from gptoss_operator.placement.serving_args import check_serving_args
 from gptoss_operator.placement.sizing import NodeLimit, Sizing, size_spec
 from gptoss_operator.placement.weights import WeightsPlan, plan_weights
-from gptoss_operator.reconciling.drift import needs_apply, stamp
-from gptoss_operator.reconciling.observe import (
-    Observed,
-    view_deployment,
-    view_job,
-    view_pod,
-    volume_failures,
+from gptoss_operator.reconciling.cluster_reads import (
+    gpu_nodes,
+    node_limit,
+    pending_volume_failures,
+    room_for_one_more,
 )
+from gptoss_operator.reconciling.drift import needs_apply, stamp
+from gptoss_operator.reconciling.observe import Observed, view_deployment, view_job, view_pod
 from gptoss_operator.reconciling.reasons import WARNINGS, Reason
+from gptoss_operator.reconciling.rollout import kept_image, rolling_out, surges
 from gptoss_operator.reconciling.status import compute_status, to_wire
 from gptoss_operator.settings import OperatorSettings
 
@@ -69,6 +69,7 @@ class Plan:
     image: str
     serving_args_error: str | None = None
     sizing_reason: Reason = Reason.DOES_NOT_FIT
+    default_image: str = ""  # the operator's default for the vendor (status.availableImage)
 
 
 def parse_spec(body: dict[str, Any]) -> GptOssDeploymentSpec:
@@ -79,9 +80,13 @@ def parse_spec(body: dict[str, Any]) -> GptOssDeploymentSpec:
 
 
 def plan(
-    body: dict[str, Any], settings: OperatorSettings, node_limit: NodeLimit | None = None
+    body: dict[str, Any],
+    settings: OperatorSettings,
+    node_limit: NodeLimit | None = None,
+    live: dict[str, Any] | None = None,
 ) -> Plan:
-    """Size the replica (on nodes no larger than ``node_limit``) and plan its weights (pure)."""
+    """Size the replica (on nodes no larger than ``node_limit``) and plan its weights (pure);
+    ``live``: the Deployment running now, whose image a CR keeps (``rollout.kept_image``)."""
     meta = body["metadata"]
     owner = Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
     spec = parse_spec(body)
@@ -89,7 +94,13 @@ def plan(
     default_image = (
         settings.vllm_image_amd if product.vendor is Vendor.AMD else settings.vllm_image_nvidia
     )
-    image = spec.serving.image or default_image
+    image = kept_image(
+        spec,
+        meta.get("annotations") or {},
+        live,
+        default=default_image,
+        label_key=product.label_key,
+    )
     sizing: Sizing | None = None
     sizing_error: str | None = None
     weights: WeightsPlan | None = None
@@ -104,21 +115,9 @@ def plan(
     args_error = None
     if sizing is not None and weights is not None:
         args_error = check_serving_args(image, vllm_args(spec, sizing, weights))
-    return Plan(owner, spec, sizing, sizing_error, weights, image, args_error, reason)
-
-
-def node_limit(kube: Kube, spec: GptOssDeploymentSpec) -> NodeLimit | None:
-    """The largest node the replicas could land on (the pods' node selector), or None when
-    there is none or the operator may not list nodes (then sizing is not limited)."""
-    product = product_named(spec.gpu.product)
-    pinned = {product.label_key: product.label_value, **(spec.gpu.node_selector or {})}
-    try:
-        nodes = kube.list("v1", "Node", None, labels=pinning_selector(pinned))
-    except KubeRejected as exc:
-        if exc.status != 403:  # forbidden: an older role without nodes; size without a limit
-            raise
-        return None
-    return largest_node(nodes, spec.gpu.resource_name or product.resource_name)
+    return Plan(
+        owner, spec, sizing, sizing_error, weights, image, args_error, reason, default_image
+    )
 
 
 def pod_extras(spec: GptOssDeploymentSpec) -> PodExtras:
@@ -173,15 +172,7 @@ def ensure(kube: Kube, desired: dict[str, Any]) -> dict[str, Any]:
     return live
 
 
-def pending_volume_failures(
-    kube: Kube, namespace: str, pods: list[dict[str, Any]]
-) -> dict[str, str]:
-    """Volume Events of the pods still ``Pending`` (the only place the kubelet and the
-    attach/detach controller say why a volume is missing); no request when none is."""
-    if not any(p.get("status", {}).get("phase", "Pending") == "Pending" for p in pods):
-        return {}
-    events = kube.list("v1", "Event", namespace, fields="involvedObject.kind=Pod,type=Warning")
-    return volume_failures(events)
+_CLEARED = ("image", "availableImage", "sizing")  # status keys that go when they no longer apply
 
 
 def _status_differs(current: dict[str, Any], desired: dict[str, Any]) -> bool:
@@ -192,9 +183,15 @@ def reconcile(
     body: dict[str, Any], kube: Kube, settings: OperatorSettings, *, now: dt.datetime
 ) -> Outcome:
     """Bring the children of ``body`` in line with its spec and report what is there."""
-    decided = plan(body, settings, node_limit(kube, parse_spec(body)))
+    parsed = parse_spec(body)
+    meta = body["metadata"]
+    name = names.deployment_name(meta["name"])
+    live = kube.get("apps/v1", "Deployment", meta["namespace"], name)
+    nodes = gpu_nodes(kube, parsed)
+    decided = plan(body, settings, node_limit(nodes, parsed), live)
     owner, spec = decided.owner, decided.spec
     wanted = spec.replicas
+    pods = kube.list("v1", "Pod", owner.namespace, labels=names.selector(owner.name))
     job_body: dict[str, Any] | None = None
     deployment: dict[str, Any] | None
 
@@ -219,6 +216,9 @@ def reconcile(
                     build_download_job(owner, spec.model, weights.download, claim)
                 )
         job_done = job_body is None or view_job(job_body).succeeded
+        settled = live is not None and not rolling_out(live)
+        room = settled and room_for_one_more(kube, nodes, spec, decided.sizing.tensor_parallel_size)
+        unschedulable = any(view_pod(p).unschedulable for p in pods)
         deployment = ensure(
             kube,
             build_deployment(
@@ -231,6 +231,7 @@ def reconcile(
                 extras=pod_extras(spec),
                 startup_timeout_seconds=settings.startup_timeout_seconds,
                 shm_size=settings.shm_size,
+                surge=surges(spec, live, room=room, unschedulable=unschedulable),
             ),
         )
         ensure(kube, build_service(owner, spec.model))
@@ -238,10 +239,7 @@ def reconcile(
         if (clients := vllm_clients(settings)) is not None:
             ensure(kube, build_fence(owner, spec.model, clients))
     else:
-        deployment = kube.get(
-            "apps/v1", "Deployment", owner.namespace, names.deployment_name(owner.name)
-        )
-    pods = kube.list("v1", "Pod", owner.namespace, labels=names.selector(owner.name))
+        deployment = live
     volumes = pending_volume_failures(kube, owner.namespace, pods)
     observed = Observed(
         deployment=view_deployment(deployment) if deployment else None,
@@ -263,9 +261,15 @@ def reconcile(
             spills=bool(spec.spillover and spec.spillover.providers),
             serving_args_error=decided.serving_args_error,
             sizing_reason=decided.sizing_reason,
+            image=decided.image if decided.sizing is not None else None,
+            available_image=(
+                decided.default_image if decided.image != decided.default_image else None
+            ),
         )
     )
-    written = _status_differs(previous, status)
+    gone = {key: None for key in _CLEARED if key in previous and key not in status}
+    written = _status_differs(previous, status) or bool(gone)
     if written:
-        kube.patch_status(names.API_VERSION, names.KIND, owner.namespace, owner.name, status)
+        patch = {**status, **gone}
+        kube.patch_status(names.API_VERSION, names.KIND, owner.namespace, owner.name, patch)
     return Outcome(status=status, status_written=written, events=_events(previous, status))

@@ -27,27 +27,25 @@ after these three.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 
 from gptoss_operator import names
 from gptoss_operator.api import Condition, GptOssDeploymentStatus, SizingStatus
 from gptoss_operator.placement.sizing import Sizing
-from gptoss_operator.reconciling.observe import DeploymentView, Observed, PodView
+from gptoss_operator.reconciling.not_ready import Verdict, why_not_ready
+from gptoss_operator.reconciling.observe import DeploymentView, Observed
 from gptoss_operator.reconciling.reasons import ConditionType, Reason
 
 __all__ = ["Verdict", "compute_status", "judge", "to_wire"]
 
-IMAGE_PULL = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 _NEEDS_HUMAN = {
     Reason.DOES_NOT_FIT,
     Reason.NO_NODE_LARGE_ENOUGH,
     Reason.INVALID_SERVING_ARGS,
     Reason.DOWNLOAD_FAILED,
 }
-CONFIG_ERRORS = {"CreateContainerConfigError", "CreateContainerError"}
 _STUCK = {
     Reason.POD_CREATION_FAILED,
     Reason.WAITING_FOR_GPU_NODE,
@@ -58,80 +56,6 @@ _STUCK = {
     Reason.CRASH_LOOPING,
 }
 _BEFORE_PODS = {*_NEEDS_HUMAN, Reason.DOWNLOADING_WEIGHTS}
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One condition's value before timestamps."""
-
-    status: Literal["True", "False"]
-    reason: Reason
-    message: str
-
-
-def _first(pods: tuple[PodView, ...], reasons: set[str]) -> PodView | None:
-    return next((p for p in pods if p.waiting_reason in reasons), None)
-
-
-def _why_not_ready(observed: Observed, wanted: int) -> Verdict:
-    pods = tuple(p for p in observed.pods if not p.terminating)
-    failure = observed.deployment.replica_failure if observed.deployment else None
-    if failure is not None:
-        return Verdict(
-            "False",
-            Reason.POD_CREATION_FAILED,
-            f"{len(pods)} of {wanted} replicas exist; creating a pod failed: {failure}",
-        )
-    if (pending := next((p for p in pods if p.unschedulable), None)) is not None:
-        return Verdict(
-            "False",
-            Reason.WAITING_FOR_GPU_NODE,
-            f"pod {pending.name} cannot be scheduled: {pending.unschedulable}",
-        )
-    if (mounting := next((p for p in pods if p.volume_failure), None)) is not None:
-        return Verdict(
-            "False",
-            Reason.VOLUME_MOUNT_FAILED,
-            f"pod {mounting.name} cannot start: {mounting.volume_failure}",
-        )
-    if (initing := next((p for p in pods if p.init_failure), None)) is not None:
-        return Verdict(
-            "False", Reason.INIT_CONTAINER_FAILED, f"pod {initing.name}: {initing.init_failure}"
-        )
-    if (configuring := _first(pods, CONFIG_ERRORS)) is not None:
-        return Verdict(
-            "False",
-            Reason.CONTAINER_CONFIG_INVALID,
-            f"pod {configuring.name}: {configuring.waiting_reason}: {configuring.waiting_message}",
-        )
-    if (pulling := _first(pods, IMAGE_PULL)) is not None:
-        return Verdict(
-            "False",
-            Reason.IMAGE_PULL_FAILING,
-            f"pod {pulling.name}: {pulling.waiting_reason}: {pulling.waiting_message}",
-        )
-    if (crashing := _first(pods, {"CrashLoopBackOff"})) is not None:
-        return Verdict(
-            "False",
-            Reason.CRASH_LOOPING,
-            f"pod {crashing.name} restarted {crashing.restarts} times: "
-            f"{crashing.waiting_message or 'see kubectl logs'}",
-        )
-    running = [p for p in pods if p.phase == "Running"]
-    if any(not p.started for p in running):
-        return Verdict(
-            "False",
-            Reason.LOADING_WEIGHTS,
-            f"{len(running)} of {wanted} replicas started; vLLM is loading weights "
-            "(the startup probe passes once /health answers)",
-        )
-    if running:
-        return Verdict(
-            "False",
-            Reason.ENGINE_NOT_READY,
-            f"{len(running)} replicas started but none passes its readiness probe",
-        )
-    return Verdict("False", Reason.CREATING_PODS, f"waiting for {wanted} replicas to be created")
 
 
 def _meanwhile(spills: bool) -> str:
@@ -158,7 +82,7 @@ def _ready(
         return Verdict("True", Reason.SERVING, f"{ready_count} of {wanted} replicas serving")
     if wanted == 0:
         return Verdict("False", Reason.SCALED_TO_ZERO, f"0 replicas wanted; {_meanwhile(spills)}")
-    why = _why_not_ready(observed, wanted)
+    why = why_not_ready(observed, wanted)
     return Verdict(why.status, why.reason, f"{why.message}; {_meanwhile(spills)}")
 
 
@@ -187,7 +111,7 @@ def _progressing(
 
 def _degraded(wanted: int, ready_count: int, ready: Verdict, observed: Observed) -> Verdict:
     deployment = observed.deployment
-    not_ready = _why_not_ready(observed, wanted) if wanted > 0 else None
+    not_ready = why_not_ready(observed, wanted) if wanted > 0 else None
     if ready.reason in _NEEDS_HUMAN:
         return Verdict("True", ready.reason, ready.message)
     if not_ready is not None and not_ready.reason in _STUCK and ready_count < wanted:
@@ -276,6 +200,8 @@ def compute_status(
     spills: bool = False,
     serving_args_error: str | None = None,
     sizing_reason: Reason = Reason.DOES_NOT_FIT,
+    image: str | None = None,
+    available_image: str | None = None,
 ) -> GptOssDeploymentStatus:
     """The whole ``status`` to write (``to_wire`` it and compare with the current one)."""
     stamp = now.astimezone(dt.UTC).replace(microsecond=0)
@@ -303,6 +229,8 @@ def compute_status(
         selector=names.selector(cr_name),
         endpoint=names.endpoint(cr_name, namespace),
         sizing=_sizing(sizing) if sizing is not None else None,
+        image=image,
+        available_image=available_image,
     )
 
 
