@@ -70,6 +70,7 @@ class _Wire(BaseModel):
 class Source(_Wire):
     uri: str | None = Field(None, max_length=1024, pattern=r"^(hf|s3|gs|pvc)://.+$")
     secret_name: ObjectName | None = None
+    revision: str | None = Field(None, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 
 
 class Toleration(_Wire):

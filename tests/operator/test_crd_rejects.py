@@ -82,6 +82,39 @@ def test_120b_on_one_h100_at_full_context_is_refused_with_two_ways_out(
             id="cost-policy-without-a-price-for-the-product",
         ),
         pytest.param(
+            {
+                "model": "gpt-oss-20b",
+                "gpu": {"product": "H100-80GB"},
+                "replicas": 3,
+                "cache": {"pvc": {"size": "100Gi"}},
+            },
+            [
+                "spec.cache.pvc.accessMode",
+                "ReadWriteOnce mounts the weights on one node only",
+                "set spec.cache.pvc.accessMode to ReadWriteMany",
+            ],
+            id="read-write-once-cache-shared-by-replicas",
+        ),
+        pytest.param(
+            {
+                "model": "gpt-oss-20b",
+                "gpu": {"product": "H100-80GB"},
+                "autoscaling": {"minReplicas": 1, "maxReplicas": 4},
+                "cache": {"pvc": {"size": "100Gi", "accessMode": "ReadWriteOnce"}},
+            },
+            ["spec.cache.pvc.accessMode", "spec.autoscaling.maxReplicas allows more than one"],
+            id="read-write-once-cache-and-an-autoscaler",
+        ),
+        pytest.param(
+            {
+                "model": "gpt-oss-20b",
+                "gpu": {"product": "H100-80GB"},
+                "source": {"uri": "s3://models/gpt-oss-20b", "revision": "main"},
+            },
+            ["spec.source.revision", "pins a Hugging Face revision"],
+            id="revision-on-an-object-store-source",
+        ),
+        pytest.param(
             {"model": "gpt-oss-999b", "gpu": {"product": "H100-80GB"}},
             ['spec.model: Unsupported value: "gpt-oss-999b"', '"gpt-oss-120b", "gpt-oss-20b"'],
             id="unknown-model",

@@ -81,6 +81,7 @@ def vllm_args(spec: GptOssDeploymentSpec, sizing: Sizing, plan: WeightsPlan) -> 
     serving = spec.serving
     args = [
         plan.model_arg,
+        *plan.serve_args,
         "--served-model-name",
         spec.model,
         "--host",

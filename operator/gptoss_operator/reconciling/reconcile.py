@@ -209,30 +209,38 @@ def reconcile(
                 or (spec.cache.pvc.name if spec.cache and spec.cache.pvc else None)
                 or names.weights_claim_name(owner.name)
             )
-            job_name = names.download_job_name(owner.name)
+            job_name = names.download_job_name(owner.name, weights.download.digest(claim))
             job_body = kube.get("batch/v1", "Job", owner.namespace, job_name)
-            if job_body is None:  # a Job's template is immutable: create it once
+            if job_body is None:  # one Job per source; a Job's template is immutable
+                account = spec.pod.service_account_name if spec.pod else None
                 job_body = kube.apply(
-                    build_download_job(owner, spec.model, weights.download, claim)
+                    build_download_job(
+                        owner, spec.model, weights.download, claim, service_account_name=account
+                    )
                 )
         job_done = job_body is None or view_job(job_body).succeeded
         settled = live is not None and not rolling_out(live)
         room = settled and room_for_one_more(kube, nodes, spec, decided.sizing.tensor_parallel_size)
         unschedulable = any(view_pod(p).unschedulable for p in pods)
-        deployment = ensure(
-            kube,
-            build_deployment(
-                owner,
-                spec,
-                decided.sizing,
-                weights,
-                replicas=wanted if job_done else 0,
-                image=decided.image,
-                extras=pod_extras(spec),
-                startup_timeout_seconds=settings.startup_timeout_seconds,
-                shm_size=settings.shm_size,
-                surge=surges(spec, live, room=room, unschedulable=unschedulable),
-            ),
+        # While a new source downloads, replicas of the previous one keep serving untouched.
+        deployment = (
+            live
+            if live is not None and not job_done
+            else ensure(
+                kube,
+                build_deployment(
+                    owner,
+                    spec,
+                    decided.sizing,
+                    weights,
+                    replicas=wanted if job_done else 0,
+                    image=decided.image,
+                    extras=pod_extras(spec),
+                    startup_timeout_seconds=settings.startup_timeout_seconds,
+                    shm_size=settings.shm_size,
+                    surge=surges(spec, live, room=room, unschedulable=unschedulable),
+                ),
+            )
         )
         ensure(kube, build_service(owner, spec.model))
         ensure(kube, build_pdb(owner, spec.model))

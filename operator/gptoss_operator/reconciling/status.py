@@ -70,9 +70,9 @@ def _ready(
     job = observed.job
     if refusal is not None:
         return refusal
-    if job is not None and job.failed:
+    if job is not None and job.failed and ready_count == 0:
         return Verdict("False", Reason.DOWNLOAD_FAILED, f"weights download failed: {job.message}")
-    if job is not None and not job.succeeded:
+    if job is not None and not job.succeeded and ready_count == 0:
         return Verdict(
             "False",
             Reason.DOWNLOADING_WEIGHTS,
@@ -114,6 +114,13 @@ def _degraded(wanted: int, ready_count: int, ready: Verdict, observed: Observed)
     not_ready = why_not_ready(observed, wanted) if wanted > 0 else None
     if ready.reason in _NEEDS_HUMAN:
         return Verdict("True", ready.reason, ready.message)
+    if observed.job is not None and observed.job.failed:
+        return Verdict(
+            "True",
+            Reason.DOWNLOAD_FAILED,
+            f"downloading the new source failed: {observed.job.message}; the replicas keep "
+            "serving the previous one",
+        )
     if not_ready is not None and not_ready.reason in _STUCK and ready_count < wanted:
         return Verdict("True", not_ready.reason, not_ready.message)
     if deployment is not None and deployment.progress_deadline_exceeded:
@@ -159,9 +166,18 @@ def judge(
     if serving_args_error is not None and sizing_error is None:
         # Replicas of the last valid command line keep serving; the new one is never rolled out.
         degraded = Verdict("True", Reason.INVALID_SERVING_ARGS, serving_args_error)
+    progressing = _progressing(wanted, ready_count, ready, observed.deployment)
+    job = observed.job
+    if job is not None and not job.succeeded and not job.failed and ready_count > 0:
+        progressing = Verdict(
+            "True",
+            Reason.DOWNLOADING_WEIGHTS,
+            "copying the new source into the weights volume; the replicas keep serving the "
+            "previous one and roll out after it",
+        )
     return {
         ConditionType.READY: ready,
-        ConditionType.PROGRESSING: _progressing(wanted, ready_count, ready, observed.deployment),
+        ConditionType.PROGRESSING: progressing,
         ConditionType.DEGRADED: degraded,
     }
 
