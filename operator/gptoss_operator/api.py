@@ -161,6 +161,19 @@ class PodSettings(_Wire):
     service_account_name: str | None = Field(None, max_length=253)
 
 
+class EndpointPicker(_Wire):
+    name: ObjectName | None = None
+    port: int = Field(9002, ge=1, le=65535)
+    kind: str = Field("Service", min_length=1, max_length=63)
+    group: str = Field("", max_length=253)
+    failure_mode: Literal["FailOpen", "FailClose"] = "FailClose"
+
+
+class InferencePoolSettings(_Wire):
+    enabled: bool = False
+    endpoint_picker: EndpointPicker | None = None
+
+
 class Rollout(_Wire):
     surge: Literal["Auto", "Always", "Never"] = "Auto"
     termination_grace_period_seconds: int = Field(600, ge=30, le=86400)
@@ -178,6 +191,7 @@ class GptOssDeploymentSpec(_Wire):
     spillover: Spillover | None = None
     pod: PodSettings | None = None
     rollout: Rollout | None = None
+    inference_pool: InferencePoolSettings | None = None
 
 
 ConditionType = Annotated[
@@ -237,3 +251,4 @@ class GptOssDeploymentStatus(_Wire):
     autoscaling: AutoscalingStatus | None = None
     image: str | None = Field(None, max_length=512)
     available_image: str | None = Field(None, max_length=512)
+    inference_pool: str | None = Field(None, max_length=253)

@@ -70,6 +70,7 @@ MANAGED_KINDS = frozenset(
         ("networking.k8s.io/v1", "NetworkPolicy"),
         ("coordination.k8s.io/v1", "Lease"),
         ("batch/v1", "Job"),
+        ("inference.networking.k8s.io/v1", "InferencePool"),
         ("gptoss.dev/v1alpha1", "GptOssDeployment"),
     }
 )

@@ -21,6 +21,7 @@ OPERATOR_RULES: set[Rule] = {
     ("policy", "poddisruptionbudgets", ("create", "get", "patch")),
     ("batch", "jobs", ("create", "get", "patch")),
     ("networking.k8s.io", "networkpolicies", ("create", "get", "patch")),
+    ("inference.networking.k8s.io", "inferencepools", ("create", "get", "patch")),
     ("", "pods", ("list", "watch")),
     ("", "events", ("create", "list")),
 }

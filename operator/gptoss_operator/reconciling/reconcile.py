@@ -17,9 +17,10 @@ from gptoss_operator import names
 from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.children.deployment import Owner, PodExtras, build_deployment, vllm_args
 from gptoss_operator.children.fence import Clients, build_fence
+from gptoss_operator.children.inference_pool import build_inference_pool
 from gptoss_operator.children.network import build_pdb, build_service
 from gptoss_operator.children.storage import build_download_job, build_weights_claim
-from gptoss_operator.errors import GptOssError, InvalidSpec, NoNodeLargeEnough
+from gptoss_operator.errors import GptOssError, InvalidSpec, KubeRejected, NoNodeLargeEnough
 from gptoss_operator.kube import FIELD_MANAGER, Kube
 from gptoss_operator.placement.gpus import Vendor, product_named
 from gptoss_operator.placement.serving_args import check_serving_args
@@ -172,7 +173,27 @@ def ensure(kube: Kube, desired: dict[str, Any]) -> dict[str, Any]:
     return live
 
 
-_CLEARED = ("image", "availableImage", "sizing")  # status keys that go when they no longer apply
+_CLEARED = (
+    "image",
+    "availableImage",
+    "sizing",
+    "inferencePool",
+)  # status keys that go when they no longer apply
+
+
+def ensure_inference_pool(kube: Kube, owner: Owner, spec: GptOssDeploymentSpec) -> str | None:
+    """The CR's InferencePool, applied when asked for and its CRD is served; its name, or None
+    (not asked for, or the Gateway API Inference Extension is not installed)."""
+    settings = spec.inference_pool
+    if settings is None or not settings.enabled:
+        return None
+    try:
+        applied = ensure(kube, build_inference_pool(owner, spec.model, settings))
+    except KubeRejected as exc:
+        if exc.status != 404:  # 404: the InferencePool CRD is not installed
+            raise
+        return None
+    return str(applied["metadata"]["name"])
 
 
 def _status_differs(current: dict[str, Any], desired: dict[str, Any]) -> bool:
@@ -194,6 +215,7 @@ def reconcile(
     pods = kube.list("v1", "Pod", owner.namespace, labels=names.selector(owner.name))
     job_body: dict[str, Any] | None = None
     deployment: dict[str, Any] | None
+    pool: str | None = None
 
     if (
         decided.sizing is not None
@@ -246,6 +268,7 @@ def reconcile(
         ensure(kube, build_pdb(owner, spec.model))
         if (clients := vllm_clients(settings)) is not None:
             ensure(kube, build_fence(owner, spec.model, clients))
+        pool = ensure_inference_pool(kube, owner, spec)
     else:
         deployment = live
     volumes = pending_volume_failures(kube, owner.namespace, pods)
@@ -273,6 +296,7 @@ def reconcile(
             available_image=(
                 decided.default_image if decided.image != decided.default_image else None
             ),
+            inference_pool=pool,
         )
     )
     gone = {key: None for key in _CLEARED if key in previous and key not in status}

@@ -218,6 +218,7 @@ def compute_status(
     sizing_reason: Reason = Reason.DOES_NOT_FIT,
     image: str | None = None,
     available_image: str | None = None,
+    inference_pool: str | None = None,
 ) -> GptOssDeploymentStatus:
     """The whole ``status`` to write (``to_wire`` it and compare with the current one)."""
     stamp = now.astimezone(dt.UTC).replace(microsecond=0)
@@ -247,6 +248,7 @@ def compute_status(
         sizing=_sizing(sizing) if sizing is not None else None,
         image=image,
         available_image=available_image,
+        inference_pool=inference_pool,
     )
 
 
