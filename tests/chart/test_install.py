@@ -128,6 +128,9 @@ ALLOWED = [
     ("list", "pods"),
     ("watch", "pods"),
     ("create", "events"),
+    ("list", "events"),
+    ("list", "nodes"),
+    ("patch", "inferencepools.inference.networking.k8s.io"),
     ("patch", "gptossdeployments.gptoss.dev"),
     ("watch", "gptossdeployments.gptoss.dev"),
     ("patch", "gptossdeployments.gptoss.dev/status"),
@@ -140,6 +143,8 @@ ALLOWED = [
 ]
 FORBIDDEN = [
     ("delete", "nodes"),
+    ("patch", "nodes"),
+    ("delete", "inferencepools.inference.networking.k8s.io"),
     ("get", "secrets"),
     ("list", "secrets"),
     ("delete", "deployments.apps"),

@@ -175,3 +175,57 @@ def test_an_operator_upgrade_restarts_no_deployment_until_a_cr_opts_in(
         assert "availableImage" not in get_cr(api_client, namespace, "first")["status"]
         second = apps.read_namespaced_deployment("second-vllm", namespace)
         assert second.metadata.generation == generations["second"]
+
+
+def _rolling(api_client: client.ApiClient, namespace: str) -> list[str]:
+    """Deployments replacing pods now: more than one ReplicaSet with pods."""
+    sets = client.AppsV1Api(api_client).list_namespaced_replica_set(namespace).items
+    owners = [
+        rs.metadata.owner_references[0].name
+        for rs in sets
+        if (rs.status.replicas or 0) > 0 and rs.metadata.owner_references
+    ]
+    return sorted({name for name in owners if owners.count(name) > 1})
+
+
+def test_an_operator_upgrade_that_changes_the_pods_rolls_one_deployment_at_a_time(
+    cluster: ClusterInfo,
+    gptoss_crd: dict[str, Any],
+    api_client: client.ApiClient,
+    namespace: str,
+    kubectl: Kubectl,
+    tmp_path: Path,
+) -> None:
+    apps = client.AppsV1Api(api_client)
+    names = ("one", "two", "three")
+
+    def shm(name: str) -> str:
+        pod = apps.read_namespaced_deployment(f"{name}-vllm", namespace).spec.template.spec
+        return next(v.empty_dir.size_limit for v in pod.volumes if v.name == "dshm")
+
+    with operator_running(
+        cluster.kubeconfig, tmp_path / "old.log", GPTOSS_OPERATOR_RESYNC_SECONDS="2"
+    ):
+        for name in names:
+            assert kubectl.apply(namespace, manifest(name, simulated())).returncode == 0
+        for name in names:
+            _serving(api_client, namespace, name)
+    assert {shm(n) for n in names} == {"16Gi"}
+
+    # A new operator whose builder gives the pods a larger /dev/shm: no CR asked for it.
+    most_at_once = 0
+    with operator_running(
+        cluster.kubeconfig,
+        tmp_path / "new.log",
+        GPTOSS_OPERATOR_RESYNC_SECONDS="1",
+        GPTOSS_OPERATOR_SHM_SIZE="32Gi",
+        GPTOSS_OPERATOR_UPGRADE_BUDGET="1",
+    ):
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            most_at_once = max(most_at_once, len(_rolling(api_client, namespace)))
+            if {shm(n) for n in names} == {"32Gi"} and not _rolling(api_client, namespace):
+                break
+        else:
+            raise AssertionError(f"not every Deployment moved to 32Gi: {[shm(n) for n in names]}")
+    assert most_at_once == 1

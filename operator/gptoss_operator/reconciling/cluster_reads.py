@@ -18,8 +18,17 @@ from gptoss_operator.placement.gpus import product_named
 from gptoss_operator.placement.nodes import free_gpus, largest_node, pinning_selector
 from gptoss_operator.placement.sizing import NodeLimit
 from gptoss_operator.reconciling.observe import volume_failures
+from gptoss_operator.reconciling.rollout import rolling_out
 
-__all__ = ["gpu_nodes", "node_limit", "pending_volume_failures", "room_for_one_more"]
+__all__ = [
+    "gpu_nodes",
+    "node_limit",
+    "pending_volume_failures",
+    "rolling_elsewhere",
+    "room_for_one_more",
+]
+
+_VLLM_DEPLOYMENTS = "app.kubernetes.io/name=gptoss,app.kubernetes.io/component=vllm"
 
 
 def gpu_nodes(kube: Kube, spec: GptOssDeploymentSpec) -> list[dict[str, Any]] | None:
@@ -70,3 +79,15 @@ def pending_volume_failures(
         return {}
     events = kube.list("v1", "Event", namespace, fields="involvedObject.kind=Pod,type=Warning")
     return volume_failures(events)
+
+
+def rolling_elsewhere(kube: Kube, namespace: str) -> int:
+    """How many gptoss vLLM Deployments are rolling out: in the cluster, or in ``namespace``
+    when the operator may not list Deployments cluster-wide (a namespaced install)."""
+    try:
+        found = kube.list("apps/v1", "Deployment", None, labels=_VLLM_DEPLOYMENTS)
+    except KubeRejected as exc:
+        if exc.status != 403:
+            raise
+        found = kube.list("apps/v1", "Deployment", namespace, labels=_VLLM_DEPLOYMENTS)
+    return sum(1 for d in found if rolling_out(d))

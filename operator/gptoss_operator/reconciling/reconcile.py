@@ -8,6 +8,7 @@ Deciding is pure (``plan``); only ``reconcile`` talks to the API, through ``kube
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,26 +18,29 @@ from gptoss_operator import names
 from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.children.deployment import Owner, PodExtras, build_deployment, vllm_args
 from gptoss_operator.children.fence import Clients, build_fence
-from gptoss_operator.children.inference_pool import build_inference_pool
 from gptoss_operator.children.network import build_pdb, build_service
 from gptoss_operator.children.storage import build_download_job, build_weights_claim
-from gptoss_operator.errors import GptOssError, InvalidSpec, KubeRejected, NoNodeLargeEnough
-from gptoss_operator.kube import FIELD_MANAGER, Kube
+from gptoss_operator.errors import GptOssError, InvalidSpec, NoNodeLargeEnough
+from gptoss_operator.kube import Kube
 from gptoss_operator.placement.gpus import Vendor, product_named
 from gptoss_operator.placement.serving_args import check_serving_args
 from gptoss_operator.placement.sizing import NodeLimit, Sizing, size_spec
 from gptoss_operator.placement.weights import WeightsPlan, plan_weights
+from gptoss_operator.reconciling.applying import apply_deployment, ensure, ensure_inference_pool
 from gptoss_operator.reconciling.cluster_reads import (
     gpu_nodes,
     node_limit,
     pending_volume_failures,
     room_for_one_more,
 )
-from gptoss_operator.reconciling.drift import needs_apply, stamp
 from gptoss_operator.reconciling.observe import Observed, view_deployment, view_job, view_pod
 from gptoss_operator.reconciling.reasons import WARNINGS, Reason
 from gptoss_operator.reconciling.rollout import kept_image, rolling_out, surges
 from gptoss_operator.reconciling.status import compute_status, to_wire
+from gptoss_operator.reconciling.upgrades import (
+    annotate,
+    spec_hash,
+)
 from gptoss_operator.settings import OperatorSettings
 
 __all__ = ["Event", "Outcome", "Plan", "ensure", "plan", "reconcile", "vllm_clients"]
@@ -161,18 +165,6 @@ def _events(previous: dict[str, Any], status: dict[str, Any]) -> tuple[Event, ..
     return tuple(events)
 
 
-def ensure(kube: Kube, desired: dict[str, Any]) -> dict[str, Any]:
-    """Apply ``desired`` only if that would change something the operator owns; the live
-    object either way."""
-    stamped = stamp(desired)
-    meta = desired["metadata"]
-    live = kube.get(desired["apiVersion"], desired["kind"], meta.get("namespace"), meta["name"])
-    if needs_apply(live, stamped, FIELD_MANAGER):
-        return kube.apply(stamped)
-    assert live is not None
-    return live
-
-
 _CLEARED = (
     "image",
     "availableImage",
@@ -181,29 +173,22 @@ _CLEARED = (
 )  # status keys that go when they no longer apply
 
 
-def ensure_inference_pool(kube: Kube, owner: Owner, spec: GptOssDeploymentSpec) -> str | None:
-    """The CR's InferencePool, applied when asked for and its CRD is served; its name, or None
-    (not asked for, or the Gateway API Inference Extension is not installed)."""
-    settings = spec.inference_pool
-    if settings is None or not settings.enabled:
-        return None
-    try:
-        applied = ensure(kube, build_inference_pool(owner, spec.model, settings))
-    except KubeRejected as exc:
-        if exc.status != 404:  # 404: the InferencePool CRD is not installed
-            raise
-        return None
-    return str(applied["metadata"]["name"])
-
-
 def _status_differs(current: dict[str, Any], desired: dict[str, Any]) -> bool:
     return any(current.get(key) != value for key, value in desired.items())
 
 
 def reconcile(
-    body: dict[str, Any], kube: Kube, settings: OperatorSettings, *, now: dt.datetime
+    body: dict[str, Any],
+    kube: Kube,
+    settings: OperatorSettings,
+    *,
+    now: dt.datetime,
+    upgrade_gate: AbstractContextManager[Any] | None = None,
 ) -> Outcome:
-    """Bring the children of ``body`` in line with its spec and report what is there."""
+    """Bring the children of ``body`` in line with its spec and report what is there.
+
+    ``upgrade_gate`` serialises, across the CRs one process reconciles at once, counting the
+    rollouts in progress with starting one an operator upgrade asks for (``upgrades``)."""
     parsed = parse_spec(body)
     meta = body["metadata"]
     name = names.deployment_name(meta["name"])
@@ -244,25 +229,28 @@ def reconcile(
         settled = live is not None and not rolling_out(live)
         room = settled and room_for_one_more(kube, nodes, spec, decided.sizing.tensor_parallel_size)
         unschedulable = any(view_pod(p).unschedulable for p in pods)
-        # While a new source downloads, replicas of the previous one keep serving untouched.
-        deployment = (
-            live
-            if live is not None and not job_done
-            else ensure(
-                kube,
-                build_deployment(
-                    owner,
-                    spec,
-                    decided.sizing,
-                    weights,
-                    replicas=wanted if job_done else 0,
-                    image=decided.image,
-                    extras=pod_extras(spec),
-                    startup_timeout_seconds=settings.startup_timeout_seconds,
-                    shm_size=settings.shm_size,
-                    surge=surges(spec, live, room=room, unschedulable=unschedulable),
-                ),
-            )
+        desired = annotate(
+            build_deployment(
+                owner,
+                spec,
+                decided.sizing,
+                weights,
+                replicas=wanted if job_done else 0,
+                image=decided.image,
+                extras=pod_extras(spec),
+                startup_timeout_seconds=settings.startup_timeout_seconds,
+                shm_size=settings.shm_size,
+                surge=surges(spec, live, room=room, unschedulable=unschedulable),
+            ),
+            spec_digest=spec_hash(spec, decided.image),
+        )
+        deployment = apply_deployment(
+            kube,
+            live,
+            desired,
+            job_done=job_done,
+            budget=settings.upgrade_budget,
+            gate=upgrade_gate,
         )
         ensure(kube, build_service(owner, spec.model))
         ensure(kube, build_pdb(owner, spec.model))
