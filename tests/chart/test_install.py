@@ -130,7 +130,6 @@ ALLOWED = [
     ("create", "events"),
     ("list", "events"),
     ("list", "nodes"),
-    ("patch", "inferencepools.inference.networking.k8s.io"),
     ("patch", "gptossdeployments.gptoss.dev"),
     ("watch", "gptossdeployments.gptoss.dev"),
     ("patch", "gptossdeployments.gptoss.dev/status"),
@@ -144,7 +143,6 @@ ALLOWED = [
 FORBIDDEN = [
     ("delete", "nodes"),
     ("patch", "nodes"),
-    ("delete", "inferencepools.inference.networking.k8s.io"),
     ("get", "secrets"),
     ("list", "secrets"),
     ("delete", "deployments.apps"),

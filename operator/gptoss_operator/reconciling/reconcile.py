@@ -16,7 +16,13 @@ from pydantic import ValidationError
 
 from gptoss_operator import names
 from gptoss_operator.api import GptOssDeploymentSpec
-from gptoss_operator.children.deployment import Owner, PodExtras, build_deployment, vllm_args
+from gptoss_operator.children.deployment import (
+    Owner,
+    PodExtras,
+    build_deployment,
+    rolling_update,
+    vllm_args,
+)
 from gptoss_operator.children.fence import Clients, build_fence
 from gptoss_operator.children.network import build_pdb, build_service
 from gptoss_operator.children.storage import build_download_job, build_weights_claim
@@ -35,11 +41,12 @@ from gptoss_operator.reconciling.cluster_reads import (
 )
 from gptoss_operator.reconciling.observe import Observed, view_deployment, view_job, view_pod
 from gptoss_operator.reconciling.reasons import WARNINGS, Reason
-from gptoss_operator.reconciling.rollout import kept_image, rolling_out, surges
+from gptoss_operator.reconciling.rollout import kept_image, live_surges, rolling_out, surges
 from gptoss_operator.reconciling.status import compute_status, to_wire
 from gptoss_operator.reconciling.upgrades import (
     annotate,
     spec_hash,
+    template_changes,
 )
 from gptoss_operator.settings import OperatorSettings
 
@@ -226,9 +233,6 @@ def reconcile(
                     )
                 )
         job_done = job_body is None or view_job(job_body).succeeded
-        settled = live is not None and not rolling_out(live)
-        room = settled and room_for_one_more(kube, nodes, spec, decided.sizing.tensor_parallel_size)
-        unschedulable = any(view_pod(p).unschedulable for p in pods)
         desired = annotate(
             build_deployment(
                 owner,
@@ -240,9 +244,19 @@ def reconcile(
                 extras=pod_extras(spec),
                 startup_timeout_seconds=settings.startup_timeout_seconds,
                 shm_size=settings.shm_size,
-                surge=surges(spec, live, room=room, unschedulable=unschedulable),
             ),
             spec_digest=spec_hash(spec, decided.image),
+        )
+        # Free GPUs matter only when pods are about to be replaced; otherwise keep the strategy.
+        starts = live is not None and not rolling_out(live) and template_changes(live, desired)
+        room = (
+            room_for_one_more(kube, nodes, spec, decided.sizing.tensor_parallel_size)
+            if starts
+            else live_surges(live)
+        )
+        unschedulable = any(view_pod(p).unschedulable for p in pods)
+        desired["spec"]["strategy"]["rollingUpdate"] = rolling_update(
+            surges(spec, live, room=room, unschedulable=unschedulable)
         )
         deployment = apply_deployment(
             kube,

@@ -1,11 +1,12 @@
 """Rollout decisions (pure): whether a template change surges, and which image a CR keeps.
 
 Surge (``spec.rollout.surge``): ``Always`` and ``Never`` are what they say. ``Auto`` surges when
-a node of the product has a free GPU set for one more replica. The choice is taken while the
-Deployment is settled and kept while it rolls out (the surge replica itself takes the free GPUs,
-so counting again mid-rollout would always say no), except that a surge replica the scheduler
-cannot place turns the rollout into stop-one-first, so it never waits for a GPU that went
-elsewhere.
+a node of the product has a free GPU set for one more replica. The choice is taken when a
+settled Deployment's pod template is about to change (the free GPUs are counted then, never in
+a steady state, which costs no reads and no strategy flapping) and kept while it rolls out
+(the surge replica itself takes the free GPUs, so counting again mid-rollout would always say
+no), except that a surge replica the scheduler cannot place turns the rollout into
+stop-one-first, so it never waits for a GPU that went elsewhere.
 
 Image: without ``spec.serving.image`` a CR keeps the image its live Deployment runs, so an
 operator upgrade that changes the default image restarts nothing. The CR moves to the operator's
@@ -39,7 +40,10 @@ def rolling_out(live: dict[str, Any] | None) -> bool:
     )
 
 
-def _live_surge(live: dict[str, Any]) -> bool:
+def live_surges(live: dict[str, Any] | None) -> bool:
+    """Whether the live Deployment's strategy surges (False without one)."""
+    if live is None:
+        return False
     strategy = live.get("spec", {}).get("strategy", {}).get("rollingUpdate", {}) or {}
     return str(strategy.get("maxSurge", 0)) not in ("0", "0%")
 
@@ -60,7 +64,7 @@ def surges(
     if policy != "Auto":
         return policy == "Always"
     if live is not None and rolling_out(live):
-        return _live_surge(live) and not unschedulable
+        return live_surges(live) and not unschedulable
     return room
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "annotate",
     "operator_caused",
     "spec_hash",
+    "template_changes",
     "template_hash",
     "with_live_template",
 ]
@@ -75,6 +76,11 @@ def operator_caused(live: dict[str, Any] | None, desired: dict[str, Any]) -> boo
     if before.get(TEMPLATE_HASH) == after[TEMPLATE_HASH]:
         return False
     return before.get(SPEC_HASH, after[SPEC_HASH]) == after[SPEC_HASH]
+
+
+def template_changes(live: dict[str, Any], desired: dict[str, Any]) -> bool:
+    """Whether applying ``desired`` (annotated) would replace ``live``'s pods."""
+    return bool(_annotations(live).get(TEMPLATE_HASH) != _annotations(desired)[TEMPLATE_HASH])
 
 
 def with_live_template(live: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
