@@ -11,7 +11,7 @@ labels plus ``engine`` (``log_metrics_info``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -34,7 +34,7 @@ SOURCES = ("local_compute", "local_cache_hit", "external_kv_transfer")
 class VllmMetrics:
     """The metric families one simulated vLLM server exposes."""
 
-    def __init__(self, registry: CollectorRegistry, model_name: str) -> None:
+    def __init__(self, registry: CollectorRegistry, model_name: str, *, lora: bool = False) -> None:
         self._labels = {"model_name": model_name, "engine": "0"}
         labels = self._labels
 
@@ -119,6 +119,18 @@ class VllmMetrics:
             buckets=E2E_BUCKETS,
             registry=registry,
         )
+        # vllm/v1/metrics/loggers.py: only with --enable-lora; each change of the adapter sets
+        # adds a series whose value is the time it was set (set_to_current_time).
+        self.lora_info = (
+            Gauge(
+                "vllm:lora_requests_info",
+                "Running stats on lora requests.",
+                ("max_lora", "waiting_lora_adapters", "running_lora_adapters"),
+                registry=registry,
+            )
+            if lora
+            else None
+        )
         # Touch every labelled child so the families show up before the first request.
         counters = (self.preemptions, self.prompt_tokens, self.generation_tokens)
         cache = (self.prefix_queries, self.prefix_hits)
@@ -183,6 +195,16 @@ class VllmMetrics:
         by_source = self.prompt_tokens_by_source
         by_source.labels(**labels, source="local_compute").inc(prompt - cached)
         by_source.labels(**labels, source="local_cache_hit").inc(cached + recomputed)
+
+    def lora_requests(self, max_lora: int, running: Iterable[str], waiting: Iterable[str]) -> None:
+        """``vllm:lora_requests_info`` for the adapters running and waiting now."""
+        if self.lora_info is None:
+            return
+        self.lora_info.labels(
+            max_lora=str(max_lora),
+            waiting_lora_adapters=",".join(waiting),
+            running_lora_adapters=",".join(running),
+        ).set_to_current_time()
 
     def finished(self, reason: str) -> None:
         self.request_success.labels(**self._labels, finished_reason=reason).inc()
