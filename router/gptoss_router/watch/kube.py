@@ -88,6 +88,13 @@ class KubeDiscovery:
                     await self._changed.wait()
                     self._changed.clear()
                     known = _apply(self._state.served(), pools, models, known)
+                    for owner, name, holder in self._state.conflicts():
+                        log.warning(
+                            "GptOssDeployment %s is not served as %r: %s serves that name",
+                            owner,
+                            name,
+                            holder,
+                        )
             finally:
                 for task in loops:
                     task.cancel()
@@ -183,9 +190,10 @@ def _apply(
     models.discovered(
         {model: s.spillover for model, s in served.items()},
         owners={model: s.deployments[0] for model, s in served.items() if len(s.deployments) == 1},
+        lineage={model: (s.parent, s.hosted_as, s.namespaces) for model, s in served.items()},
     )
     for model, found in served.items():
-        pools.replace(model, found.urls, served_model=model)
+        pools.replace(model, found.urls, served_model=model, namespaces=found.namespace_of)
     for model in known - served.keys():
         configured = models.configured(model)
         pods = [url.rstrip("/") for url in configured.local.pods] if configured else []
