@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
 __all__ = [
+    "Adapter",
     "Autoscaling",
     "AutoscalingStatus",
     "Cache",
@@ -46,6 +47,11 @@ ProviderName = Annotated[
     str, StringConstraints(max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 ]
 Argument = Annotated[str, StringConstraints(max_length=256)]
+# A name clients send as ``model``: a fine-tune's or a LoRA adapter's.
+ServedName = Annotated[
+    str, StringConstraints(max_length=128, pattern=r"^[A-Za-z0-9]([-A-Za-z0-9._/]*[A-Za-z0-9])?$")
+]
+LoraRank = Literal[1, 8, 16, 32, 64, 128, 256, 320, 512]
 
 
 class _Wire(BaseModel):
@@ -58,6 +64,13 @@ class _Wire(BaseModel):
 
 class Source(_Wire):
     uri: str | None = Field(None, max_length=1024, pattern=r"^(hf|s3|gs|pvc)://.+$")
+    secret_name: ObjectName | None = None
+
+
+class Adapter(_Wire):
+    name: ServedName
+    uri: str = Field(max_length=1024, pattern=r"^(hf|s3|gs|pvc)://.+$")
+    rank: int = Field(ge=1, le=512)
     secret_name: ObjectName | None = None
 
 
@@ -110,6 +123,8 @@ class Serving(_Wire):
     image: str | None = Field(None, max_length=512)
     extra_args: list[Argument] | None = Field(None, max_length=32)
     env: list[EnvVar] | None = Field(None, max_length=32)
+    max_loras: int | None = Field(None, ge=1, le=64)
+    max_lora_rank: LoraRank | None = None
 
 
 class VolumeClaim(_Wire):
@@ -138,6 +153,7 @@ class Spillover(_Wire):
     when: list[SpillCondition] = Field(
         default=["Saturated", "ScaledToZero", "Unavailable"], max_length=3
     )
+    accept_base_model: bool = False
 
 
 class PodSettings(_Wire):
@@ -151,7 +167,9 @@ class PodSettings(_Wire):
 
 class GptOssDeploymentSpec(_Wire):
     model: ModelName
+    served_model_name: ServedName | None = None
     source: Source | None = None
+    adapters: list[Adapter] | None = Field(None, max_length=16)
     gpu: GpuSpec
     replicas: int = Field(1, ge=0, le=64)
     autoscaling: Autoscaling | None = None

@@ -23,6 +23,7 @@ from typing import Any
 
 from gptoss_operator import names
 from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.placement.adapters import plan_adapters
 from gptoss_operator.placement.architectures import model_named
 
 __all__ = ["Download", "WeightsPlan", "download_container", "plan_weights"]
@@ -57,6 +58,11 @@ class WeightsPlan:
     claim_name: str | None = None  # the claim the operator creates, if any
     download: Download | None = None
     init_containers: tuple[dict[str, Any], ...] = ()
+    # The name vLLM serves the weights under, its LoRA flags and the pod annotations that say
+    # which adapters it loads (gptoss_operator.placement.adapters).
+    served_model_name: str = ""
+    lora_args: tuple[str, ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
 
 
 def _split(uri: str) -> tuple[str, str]:
@@ -167,12 +173,16 @@ def plan_weights(cr_name: str, spec: GptOssDeploymentSpec, *, image: str) -> Wei
         mounts.append({"name": "tiktoken", "mountPath": TIKTOKEN_DIR, "readOnly": True})
         init.append(_tiktoken_init(spec.cache.tiktoken_encodings_url, image))
         env["TIKTOKEN_ENCODINGS_BASE"] = TIKTOKEN_DIR
+    adapters = plan_adapters(cr_name, spec)
     return WeightsPlan(
         model_arg=model_arg,
-        volumes=tuple(volumes),
-        mounts=tuple(mounts),
+        volumes=(*volumes, *adapters.volumes),
+        mounts=(*mounts, *adapters.mounts),
         env=env,
         claim_name=plan_claim,
         download=download,
-        init_containers=tuple(init),
+        init_containers=(*init, *adapters.init_containers),
+        served_model_name=adapters.served_model_name,
+        lora_args=adapters.args,
+        annotations=adapters.annotations,
     )

@@ -83,18 +83,21 @@ class KubeDiscovery:
                 for namespace in self._namespaces
             ]
             known: set[str] = set()
+            reported: set[tuple[str, str, str]] = set()
             try:
                 while True:
                     await self._changed.wait()
                     self._changed.clear()
                     known = _apply(self._state.served(), pools, models, known)
-                    for owner, name, holder in self._state.conflicts():
+                    conflicts = set(self._state.conflicts())
+                    for owner, name, holder in sorted(conflicts - reported):
                         log.warning(
                             "GptOssDeployment %s is not served as %r: %s serves that name",
                             owner,
                             name,
                             holder,
                         )
+                    reported = conflicts
             finally:
                 for task in loops:
                     task.cancel()

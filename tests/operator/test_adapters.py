@@ -1,0 +1,159 @@
+"""Fine-tuned weights and LoRA adapters in what the operator builds: the served name, vLLM's LoRA
+flags (checked against vLLM's own parser), adapter volumes, the pod annotation the router reads,
+and refusals that name the field (pure builders, no cluster)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.children.deployment import Owner, PodExtras, build_deployment, vllm_args
+from gptoss_operator.errors import InvalidSpec
+from gptoss_operator.placement.adapters import (
+    ADAPTERS_ANNOTATION,
+    lora_limits,
+    plan_adapters,
+    served_model_name,
+)
+from gptoss_operator.placement.serving_args import check_serving_args
+from gptoss_operator.placement.sizing import size_spec
+from gptoss_operator.placement.weights import plan_weights
+from gptoss_router.watch.cluster_state import served_name as router_served_name
+from gptoss_vllmspec import load_cli
+
+OWNER = Owner(name="support", namespace="team-a", uid="0000-1111")
+IMAGE = "vllm/vllm-openai:v0.17.0"
+
+
+def spec(**fields: Any) -> GptOssDeploymentSpec:
+    return GptOssDeploymentSpec.model_validate(
+        {"model": "gpt-oss-20b", "gpu": {"product": "H100-80GB"}, **fields}
+    )
+
+
+def args_of(built: GptOssDeploymentSpec) -> list[str]:
+    return vllm_args(built, size_spec(built), plan_weights(OWNER.name, built, image=IMAGE))
+
+
+def deployment(built: GptOssDeploymentSpec) -> dict[str, Any]:
+    return build_deployment(
+        OWNER,
+        built,
+        size_spec(built),
+        plan_weights(OWNER.name, built, image=IMAGE),
+        replicas=1,
+        image=IMAGE,
+        extras=PodExtras(annotations={"team": "support"}),
+        startup_timeout_seconds=600,
+        shm_size="2Gi",
+    )
+
+
+TUNED = {"source": {"uri": "pvc://checkpoints/support-v3"}}
+TWO = [
+    {"name": "sql", "uri": "hf://acme/gpt-oss-20b-sql-lora", "rank": 16},
+    {"name": "legal", "uri": "pvc://adapters/legal/v2", "rank": 48},
+]
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        pytest.param({}, "gpt-oss-20b", id="base weights: the base name"),
+        pytest.param(
+            {"source": {"uri": "hf://openai/gpt-oss-20b"}}, "gpt-oss-20b", id="base checkpoint"
+        ),
+        pytest.param(TUNED, "support", id="custom weights: the CR's name"),
+        pytest.param({**TUNED, "servedModelName": "acme/support-v3"}, "acme/support-v3"),
+    ],
+)
+def test_replicas_are_served_under_the_base_name_only_for_base_weights(
+    fields: dict[str, Any], expected: str
+) -> None:
+    built = spec(**fields)
+    assert served_model_name(OWNER.name, built) == expected
+    args = args_of(built)
+    assert args[args.index("--served-model-name") + 1] == expected
+    # The router reads the CR by the same rule.
+    wire = built.model_dump(by_alias=True, exclude_none=True)
+    assert router_served_name(OWNER.name, wire) == expected
+
+
+def test_adapters_become_vllms_lora_flags_sized_to_the_largest_rank_and_vllm_accepts_them() -> None:
+    built = spec(adapters=TWO)
+    args = args_of(built)
+    assert "--enable-lora" in args
+    assert args[args.index("--max-loras") + 1] == "2"
+    # 48 is not one of vLLM's ranks: the next one up.
+    assert args[args.index("--max-lora-rank") + 1] == "64"
+    start = args.index("--lora-modules") + 1
+    assert args[start : start + 2] == [
+        "sql=acme/gpt-oss-20b-sql-lora",
+        "legal=/adapters/adapter-claim-0/legal/v2",
+    ]
+    assert check_serving_args(IMAGE, args) is None
+    parsed = load_cli().parse(args)
+    assert parsed.get("--lora-modules") == args[start : start + 2]
+    assert parsed.get("--tool-call-parser") == "openai"
+
+
+def test_an_adapter_on_a_claim_is_mounted_read_only_and_the_pod_says_which_adapters_it_loads() -> (
+    None
+):
+    built = deployment(spec(adapters=TWO))
+    template = built["spec"]["template"]
+    volumes = {v["name"]: v for v in template["spec"]["volumes"]}
+    assert volumes["adapter-claim-0"]["persistentVolumeClaim"] == {
+        "claimName": "adapters",
+        "readOnly": True,
+    }
+    mounts = {m["name"]: m for m in template["spec"]["containers"][0]["volumeMounts"]}
+    assert mounts["adapter-claim-0"] == {
+        "name": "adapter-claim-0",
+        "mountPath": "/adapters/adapter-claim-0",
+        "readOnly": True,
+    }
+    assert template["metadata"]["annotations"] == {
+        "team": "support",
+        ADAPTERS_ANNOTATION: "sql,legal",
+    }
+
+
+def test_an_adapter_in_a_bucket_is_copied_by_an_init_container_with_its_secret() -> None:
+    adapters = [{"name": "sql", "uri": "s3://lora/sql", "rank": 8, "secretName": "lora-s3"}]
+    plan = plan_adapters(OWNER.name, spec(adapters=adapters))
+    (init,) = plan.init_containers
+    assert init["command"][:4] == ["aws", "s3", "sync", "s3://lora/sql"]
+    assert init["envFrom"] == [{"secretRef": {"name": "lora-s3"}}]
+    assert "sql=/adapters/copied/sql" in plan.args
+
+
+def test_without_adapters_no_lora_flag_or_annotation_is_added() -> None:
+    built = spec()
+    assert "--enable-lora" not in args_of(built)
+    assert (
+        ADAPTERS_ANNOTATION not in deployment(built)["spec"]["template"]["metadata"]["annotations"]
+    )
+
+
+def test_an_adapter_rank_above_max_lora_rank_is_refused_naming_both_fields() -> None:
+    built = spec(adapters=TWO, serving={"maxLoraRank": 32, "maxLoras": 4})
+    with pytest.raises(InvalidSpec) as refused:
+        lora_limits(built)
+    assert str(refused.value).startswith(
+        "spec.adapters[1].rank (48, adapter legal) is above spec.serving.maxLoraRank (32)"
+    )
+    assert lora_limits(spec(adapters=TWO, serving={"maxLoraRank": 64, "maxLoras": 4})) == (4, 64)
+
+
+def test_an_adapter_named_like_the_served_model_or_another_adapter_is_refused() -> None:
+    same = spec(**TUNED, adapters=[{"name": "support", "uri": "hf://a/b", "rank": 8}])
+    with pytest.raises(InvalidSpec, match=r"spec.adapters\[0\].name 'support' .* served model"):
+        plan_adapters(OWNER.name, same)
+
+
+def test_a_max_lora_rank_vllm_does_not_offer_is_refused_by_the_schema() -> None:
+    with pytest.raises(ValueError, match=r"serving.maxLoraRank\n  Input should be 1, 8, 16, 32"):
+        spec(adapters=TWO, serving={"maxLoraRank": 48})
