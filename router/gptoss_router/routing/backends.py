@@ -54,6 +54,9 @@ class Target:
     dialect: Dialect
     headers: dict[str, str]
     price: Price
+    # The model that answers when it is not the one asked for (a hosted base model answering
+    # for a fine-tune that accepts it); replies name it, never the fine-tune.
+    answers_as: str | None = None
 
 
 class Backends:
@@ -206,7 +209,8 @@ class Backends:
         if provider.key is not None:
             headers["authorization"] = f"Bearer {provider.key.get_secret_value()}"
         config = self.models.get(model)
-        entry = provider.models[(config.hosted_as if config else None) or model]
+        hosted_as = config.hosted_as if config is not None else None
+        entry = provider.models[hosted_as or model]
         return Target(
             "hosted",
             provider.name,
@@ -216,6 +220,7 @@ class Backends:
             self._dialects[provider.name],
             headers,
             entry.price,
+            hosted_as,
         )
 
     def provider_names(self) -> list[str]:
