@@ -105,7 +105,12 @@ def test_a_name_claimed_twice_is_served_by_the_first_deployment_and_the_other_is
     state.put_deployment(cr("support", ns="team-b", **FINE_TUNE, created="2026-02-01T00:00:00Z"))
     served = state.served()
     assert served["support"].deployments == ("team-a/support",)
-    assert state.conflicts() == [("team-b/support", "support", "team-a/support")]
+    (conflict,) = state.conflicts()
+    assert str(conflict) == (
+        "GptOssDeployment team-b/support: metadata.name (custom weights in spec.source) "
+        "'support' is already served by team-a/support; it is not served under that name "
+        "until one of them changes it"
+    )
 
 
 def test_custom_weights_under_a_base_name_are_not_served_as_the_base() -> None:
@@ -116,7 +121,23 @@ def test_custom_weights_under_a_base_name_are_not_served_as_the_base() -> None:
     served = state.served()
     assert served["gpt-oss-20b"].deployments == ("team-a/base",)
     assert "http://10.0.0.9:8000" not in served["gpt-oss-20b"].urls
-    assert state.conflicts() == [("team-a/sneaky", "gpt-oss-20b", "team-a/base")]
+    (conflict,) = state.conflicts()
+    assert (conflict.field, conflict.name, conflict.holder) == (
+        "spec.servedModelName",
+        "gpt-oss-20b",
+        "team-a/base",
+    )
+
+
+def test_an_adapter_named_like_another_deployments_model_is_named_by_its_index() -> None:
+    state = ClusterState()
+    state.put_deployment(cr("support", **FINE_TUNE))
+    state.put_deployment(
+        cr("lora", created="2026-03-01T00:00:00Z", adapters=[{"name": "x"}, {"name": "support"}])
+    )
+    assert "x" in state.served()
+    (conflict,) = state.conflicts()
+    assert (conflict.deployment, conflict.field) == ("team-a/lora", "spec.adapters[1].name")
 
 
 def test_base_deployments_in_several_namespaces_pool_and_remember_each_pods_namespace() -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "NO_SPILL",
     "VLLM_PORT",
     "ClusterState",
+    "Conflict",
     "Deployment",
     "Served",
     "custom_weights",
@@ -74,6 +75,7 @@ class Deployment:
     spillover: SpilloverConfig
     served: str = ""  # the name it is served under (served_name); "" means ``model``
     custom: bool = False  # custom weights (custom_weights)
+    served_field: str = "spec.model"  # the field the served name comes from
     adapters: tuple[str, ...] = ()
     accept_base: bool = False  # spec.spillover.acceptBaseModel
     created: str = ""  # metadata.creationTimestamp (RFC 3339 sorts as text)
@@ -86,6 +88,22 @@ class Deployment:
     def fine_tuned(self) -> bool:
         """Custom weights, or served under a name of its own (servedModelName)."""
         return self.custom or self.name_served != self.model
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Conflict:
+    """A name a deployment asks for that another one (``holder``) already serves."""
+
+    deployment: str  # namespace/name
+    field: str  # where the name comes from, e.g. spec.servedModelName
+    name: str
+    holder: str  # namespace/name, or "the base model"
+
+    def __str__(self) -> str:
+        return (
+            f"GptOssDeployment {self.deployment}: {self.field} {self.name!r} is already served "
+            f"by {self.holder}; it is not served under that name until one of them changes it"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +191,13 @@ def read_deployment(obj: Mapping[str, Any]) -> Deployment | None:
         spillover=read_spillover(spec),
         served=served_name(name, spec),
         custom=custom_weights(spec),
+        served_field=(
+            "spec.servedModelName"
+            if spec.get("servedModelName")
+            else "metadata.name (custom weights in spec.source)"
+            if custom_weights(spec)
+            else "spec.model"
+        ),
         adapters=tuple(
             str(a["name"])
             for a in (adapters if isinstance(adapters, list) else [])
@@ -228,7 +253,7 @@ class ClusterState:
     def __init__(self) -> None:
         self._deployments: dict[Key, Deployment] = {}
         self._pods: dict[Key, _Pod] = {}
-        self._conflicts: list[tuple[str, str, str]] = []
+        self._conflicts: list[Conflict] = []
 
     def put_deployment(self, obj: Mapping[str, Any]) -> None:
         """A deployment was added or changed."""
@@ -275,20 +300,25 @@ class ClusterState:
             owner = f"{deployment.namespace}/{deployment.name}"
             parent = deployment.model if deployment.fine_tuned else None
             hosted = deployment.model if deployment.accept_base else None
-            claims = [(deployment.name_served, parent, pods)]
+            claims = [(deployment.served_field, deployment.name_served, parent, pods)]
             claims += [
-                (adapter, deployment.name_served, [p for p in pods if adapter in p.adapters])
-                for adapter in deployment.adapters
+                (
+                    f"spec.adapters[{index}].name",
+                    adapter,
+                    deployment.name_served,
+                    [p for p in pods if adapter in p.adapters],
+                )
+                for index, adapter in enumerate(deployment.adapters)
             ]
-            for name, of, members in claims:
+            for where, name, of, members in claims:
                 shared = of is None and name in BASE_MODELS
                 pool = pools.get(name)
                 if pool is not None and not (shared and pool.shared):
-                    self._conflicts.append((owner, name, pool.owners[0]))
+                    self._conflicts.append(Conflict(owner, where, name, pool.owners[0]))
                     continue
                 if pool is None and not shared and name in BASE_MODELS:
                     # Custom weights under a base model's name would pass for the base.
-                    self._conflicts.append((owner, name, "the base model"))
+                    self._conflicts.append(Conflict(owner, where, name, "the base model"))
                     continue
                 if pool is None:
                     pool = pools[name] = _Pool(shared=shared, parent=of)
@@ -312,9 +342,9 @@ class ClusterState:
             for name, pool in pools.items()
         }
 
-    def conflicts(self) -> list[tuple[str, str, str]]:
-        """``(deployment, name, holder)`` for each name the last ``served()`` left unserved
-        because ``holder`` (a deployment, or "the base model") has it already."""
+    def conflicts(self) -> list[Conflict]:
+        """Each name the last ``served()`` left unserved because another deployment (or the
+        base model) has it already."""
         return list(self._conflicts)
 
     def _pods_of(self, deployment: Deployment) -> list[_Pod]:

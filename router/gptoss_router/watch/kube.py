@@ -38,7 +38,7 @@ from kubernetes import config as kube_config
 
 from gptoss_router.routing.served_models import ModelTable
 from gptoss_router.state.pools import LocalPools
-from gptoss_router.watch.cluster_state import ClusterState, Served
+from gptoss_router.watch.cluster_state import ClusterState, Conflict, Served
 
 __all__ = ["KubeDiscovery"]
 
@@ -83,20 +83,15 @@ class KubeDiscovery:
                 for namespace in self._namespaces
             ]
             known: set[str] = set()
-            reported: set[tuple[str, str, str]] = set()
+            reported: set[Conflict] = set()
             try:
                 while True:
                     await self._changed.wait()
                     self._changed.clear()
                     known = _apply(self._state.served(), pools, models, known)
                     conflicts = set(self._state.conflicts())
-                    for owner, name, holder in sorted(conflicts - reported):
-                        log.warning(
-                            "GptOssDeployment %s is not served as %r: %s serves that name",
-                            owner,
-                            name,
-                            holder,
-                        )
+                    for conflict in sorted(conflicts - reported):
+                        log.warning("%s", conflict)
                     reported = conflicts
             finally:
                 for task in loops:
