@@ -7,8 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.autoscaling.spill import router_samples, spill_for
 from gptoss_operator.children.deployment import Owner, PodExtras, build_deployment, vllm_args
 from gptoss_operator.errors import InvalidSpec
 from gptoss_operator.placement.adapters import (
@@ -16,6 +18,7 @@ from gptoss_operator.placement.adapters import (
     lora_limits,
     plan_adapters,
     served_model_name,
+    served_names,
 )
 from gptoss_operator.placement.serving_args import check_serving_args
 from gptoss_operator.placement.sizing import size_spec
@@ -157,3 +160,16 @@ def test_an_adapter_named_like_the_served_model_or_another_adapter_is_refused() 
 def test_a_max_lora_rank_vllm_does_not_offer_is_refused_by_the_schema() -> None:
     with pytest.raises(ValueError, match=r"serving.maxLoraRank\n  Input should be 1, 8, 16, 32"):
         spec(adapters=TWO, serving={"maxLoraRank": 48})
+
+
+def test_requests_held_for_a_fine_tune_and_its_adapters_are_demand_for_its_cr() -> None:
+    registry = CollectorRegistry()
+    held = Gauge("gptoss_router_held_requests", "held", ["model"], registry=registry)
+    held.labels("support").set(2)
+    held.labels("sql").set(3)
+    held.labels("gpt-oss-20b").set(40)  # the base model's, another CR's demand
+    samples = router_samples(generate_latest(registry).decode())
+    built = spec(**TUNED, adapters=[{"name": "sql", "uri": "hf://acme/sql", "rank": 8}])
+    names = served_names(OWNER.name, built)
+    assert names == frozenset({"support", "sql"})
+    assert spill_for(samples, names, "team-a/support").inflight == 5

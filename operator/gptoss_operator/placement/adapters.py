@@ -37,6 +37,7 @@ __all__ = [
     "lora_limits",
     "plan_adapters",
     "served_model_name",
+    "served_names",
 ]
 
 ADAPTERS_ANNOTATION = "gptoss.dev/adapters"
@@ -72,6 +73,13 @@ def served_model_name(cr_name: str, spec: GptOssDeploymentSpec) -> str:
     if spec.served_model_name:
         return spec.served_model_name
     return cr_name if custom_weights(spec) else spec.model
+
+
+def served_names(cr_name: str, spec: GptOssDeploymentSpec) -> frozenset[str]:
+    """Every model name clients reach the CR's replicas by: its served name and its adapters'
+    (the router labels held and spilled requests with these)."""
+    adapters = {adapter.name for adapter in spec.adapters or []}
+    return frozenset({served_model_name(cr_name, spec), *adapters})
 
 
 def lora_limits(spec: GptOssDeploymentSpec) -> tuple[int, int]:
