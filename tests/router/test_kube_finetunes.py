@@ -17,7 +17,7 @@ import httpx
 import openai
 import pytest
 from kubernetes import client
-from live import eventually, fleet, live_router, provider_entries
+from live import LiveRouter, eventually, fleet, live_router, provider_entries
 from tests.operator.conftest import gptoss_crd, kubectl  # noqa: F401 - fixtures used here
 from tests.operator.gptoss_crd import GROUP, PLURAL, VERSION
 from tests.router.test_kube_discovery import until
@@ -26,6 +26,7 @@ from gptoss_localkube.cluster import ClusterInfo
 from gptoss_router.settings import RouterSettings
 from gptoss_sim.capacity import CapacityParams
 from gptoss_sim.lora import LoraConfig, LoraModule
+from gptoss_sim.reply import ReplyParams
 from gptoss_sim.server import running
 from gptoss_sim.vllm_app import VllmConfig, VllmSim
 
@@ -33,6 +34,7 @@ pytestmark = pytest.mark.usefixtures("gptoss_crd")
 
 BASE = "gpt-oss-20b"
 MESSAGES = [{"role": "user", "content": "Which model answers?"}]
+TIMEOUT = 30
 KEYS = {"team-a": "sk-team-a-1111", "everyone": "sk-everyone-2222"}
 
 
@@ -144,7 +146,9 @@ def settings(
 
 
 def sdk(base_url: str, key: str = "unused") -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key=key, max_retries=0, timeout=20)
+    return openai.AsyncOpenAI(
+        base_url=f"{base_url}/v1", api_key=key, max_retries=0, timeout=TIMEOUT
+    )
 
 
 async def models_listed(base_url: str, names: set[str], key: str = "unused") -> list[Any]:
@@ -282,3 +286,88 @@ async def test_an_app_allowed_one_namespace_cannot_reach_another_namespaces_fine
     assert served.model == "support"
     assert "support" not in {m["id"] for m in seen_by_a}
     assert "The model 'support' does not exist." in str(hidden.value)
+
+
+def slow_sim(served: str) -> VllmSim:
+    """One sequence at a time, about half a second a reply: a few requests saturate it."""
+    capacity = CapacityParams(startup_s=0, step_base_s=0.025, step_per_seq_s=0.0, max_num_seqs=1)
+    reply = ReplyParams(reasoning_tokens={"low": 4, "medium": 8, "high": 8}, answer_tokens=12)
+    return VllmSim(VllmConfig(model=served, capacity=capacity, reply=reply))
+
+
+async def while_saturated(router: LiveRouter, model: str) -> str:
+    """The backend of one request sent while ``model``'s only pod is saturated as the router
+    sees it (its scraped queue at the model's max_queue_depth or more)."""
+    state = router.app.state
+    backends = state.shared.backends
+    client_ = sdk(router.base_url)
+    load = [
+        asyncio.create_task(client_.chat.completions.create(model=model, messages=MESSAGES))
+        for _ in range(8)
+    ]
+
+    async def saturated() -> bool:
+        config = backends.models.get(model)
+        pods = backends.pools.pods(model)
+        return bool(
+            config is not None
+            and pods
+            and pods[0].stats is not None
+            and pods[0].stats.waiting >= config.local.max_queue_depth
+        )
+
+    await eventually(saturated, what=f"the router to see {model}'s pod saturated", within=30)
+    probe = await client_.chat.completions.with_raw_response.create(model=model, messages=MESSAGES)
+    await asyncio.gather(*load)
+    return probe.headers["x-gptoss-backend"]
+
+
+async def test_a_saturated_fine_tune_queues_on_its_pod_until_its_cr_accepts_the_base_model(
+    cluster: ClusterInfo, api_client: client.ApiClient, namespace: str
+) -> None:
+    spec = {
+        "source": {"uri": "pvc://checkpoints/support-v3"},
+        "spillover": {"providers": ["groq"], "when": ["Saturated"]},
+    }
+    await asyncio.to_thread(put_cr, api_client, namespace, "support", spec)
+    ip = await running_pod(api_client, namespace, "support", "support-0")
+    with fleet() as hosted, serving({ip: slow_sim("support")}):
+        # A queued request waits for its first byte behind the whole queue.
+        config = settings(
+            cluster,
+            [namespace],
+            provider_entries(hosted, model=BASE),
+            {"first_byte_timeout_s": 30.0},
+            allow_anonymous=True,
+        )
+        async with live_router(config) as router:
+            await models_listed(router.base_url, {"support"})
+            await until_pod_ready(router.base_url, "support")
+            kept = await while_saturated(router, "support")
+            await asyncio.to_thread(
+                patch_spillover,
+                api_client,
+                namespace,
+                "support",
+                {"providers": ["groq"], "when": ["Saturated"], "acceptBaseModel": True},
+            )
+            models = router.app.state.shared.backends.models
+
+            async def opted_in() -> bool:
+                config = models.get("support")
+                return config is not None and config.hosted_as == BASE
+
+            await eventually(opted_in, what="the router to read acceptBaseModel", within=30)
+            spilled = await while_saturated(router, "support")
+    assert kept == "local"
+    assert spilled == "groq"
+
+
+async def until_pod_ready(base_url: str, model: str) -> None:
+    async with httpx.AsyncClient() as http:
+
+        async def ready() -> bool:
+            text = (await http.get(f"{base_url}/metrics")).text
+            return f'gptoss_router_local_pods{{model="{model}",state="ready"}} 1.0' in text
+
+        await eventually(ready, what=f"a ready {model} pod", within=30)
