@@ -55,6 +55,14 @@ L4 = GpuModel("nvidia", "NVIDIA-L4", 23034, "ada-lovelace", compute=(8, 9))
 MI300X = GpuModel(
     "amd", "AMD_Instinct_MI300X_OAM", 196608, "AI", device_id="74a1", compute_units=304
 )
+H200 = GpuModel("nvidia", "NVIDIA-H200", 143771, "hopper", compute=(9, 0))
+H100_NVL = GpuModel("nvidia", "NVIDIA-H100-NVL", 95830, "hopper", compute=(9, 0))
+H100_PCIE = GpuModel("nvidia", "NVIDIA-H100-PCIe", 81559, "hopper", compute=(9, 0))
+A100_PCIE_80 = GpuModel("nvidia", "NVIDIA-A100-80GB-PCIe", 81920, "ampere", compute=(8, 0))
+B200 = GpuModel("nvidia", "NVIDIA-B200", 183359, "blackwell", compute=(10, 0))
+MI325X = GpuModel(
+    "amd", "AMD_Instinct_MI325X_OAM", 262144, "AI", device_id="74a5", compute_units=304
+)
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,12 @@ CATALOG: tuple[NodeSpec, ...] = (
     NodeSpec("gpu-a100-0", "96", "1152Gi", "p4de.24xlarge", A100_SXM_80, 8),
     NodeSpec("gpu-mi300x-0", "192", "2048Gi", "ND96isr_MI300X_v5", MI300X, 8),
     NodeSpec("gpu-l4-0", "48", "192Gi", "g6.12xlarge", L4, 4),
+    NodeSpec("gpu-h200-0", "192", "2048Gi", "p5e.48xlarge", H200, 8),
+    NodeSpec("gpu-h100nvl-0", "80", "640Gi", "Standard_NC80adis_H100_v5", H100_NVL, 2),
+    NodeSpec("gpu-h100pcie-0", "208", "1800Gi", "gpu_8x_h100_pcie", H100_PCIE, 8),
+    NodeSpec("gpu-a100pcie-0", "96", "880Gi", "Standard_NC96ads_A100_v4", A100_PCIE_80, 4),
+    NodeSpec("gpu-b200-0", "192", "2048Gi", "p6-b200.48xlarge", B200, 8),
+    NodeSpec("gpu-mi325x-0", "160", "2048Gi", "mi325x-8gpu", MI325X, 8),
     NodeSpec("cpu-0", "32", "128Gi", "m7i.8xlarge"),
 )
 

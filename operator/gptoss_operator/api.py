@@ -37,7 +37,18 @@ __all__ = [
 ]
 
 ModelName = Literal["gpt-oss-120b", "gpt-oss-20b"]
-ProductName = Literal["H100-80GB", "A100-80GB", "L4", "MI300X"]
+ProductName = Literal[
+    "H100-80GB",
+    "A100-80GB",
+    "L4",
+    "MI300X",
+    "H200",
+    "H100-NVL",
+    "H100-PCIe",
+    "A100-80GB-PCIe",
+    "B200",
+    "MI325X",
+]
 SpillCondition = Literal["Saturated", "ScaledToZero", "Unavailable"]
 ObjectName = Annotated[
     str, StringConstraints(max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -65,6 +76,7 @@ class _Wire(BaseModel):
 class Source(_Wire):
     uri: str | None = Field(None, max_length=1024, pattern=r"^(hf|s3|gs|pvc)://.+$")
     secret_name: ObjectName | None = None
+    revision: str | None = Field(None, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
 
 
 class Adapter(_Wire):
@@ -165,6 +177,24 @@ class PodSettings(_Wire):
     service_account_name: str | None = Field(None, max_length=253)
 
 
+class EndpointPicker(_Wire):
+    name: ObjectName | None = None
+    port: int = Field(9002, ge=1, le=65535)
+    kind: str = Field("Service", min_length=1, max_length=63)
+    group: str = Field("", max_length=253)
+    failure_mode: Literal["FailOpen", "FailClose"] = "FailClose"
+
+
+class InferencePoolSettings(_Wire):
+    enabled: bool = False
+    endpoint_picker: EndpointPicker | None = None
+
+
+class Rollout(_Wire):
+    surge: Literal["Auto", "Always", "Never"] = "Auto"
+    termination_grace_period_seconds: int = Field(600, ge=30, le=86400)
+
+
 class GptOssDeploymentSpec(_Wire):
     model: ModelName
     served_model_name: ServedName | None = None
@@ -178,6 +208,8 @@ class GptOssDeploymentSpec(_Wire):
     cache: Cache | None = None
     spillover: Spillover | None = None
     pod: PodSettings | None = None
+    rollout: Rollout | None = None
+    inference_pool: InferencePoolSettings | None = None
 
 
 ConditionType = Annotated[
@@ -212,6 +244,7 @@ class SizingStatus(_Wire):
     max_num_batched_tokens: int | None = Field(None, ge=1)
     kv_cache_gib: float | None = Field(None, alias="kvCacheGiB")
     max_full_length_sequences: int | None = Field(None, ge=0)
+    max_num_seqs: int | None = Field(None, ge=1)
 
 
 class AutoscalingStatus(_Wire):
@@ -234,3 +267,6 @@ class GptOssDeploymentStatus(_Wire):
     endpoint: str | None = Field(None, max_length=512)
     sizing: SizingStatus | None = None
     autoscaling: AutoscalingStatus | None = None
+    image: str | None = Field(None, max_length=512)
+    available_image: str | None = Field(None, max_length=512)
+    inference_pool: str | None = Field(None, max_length=253)

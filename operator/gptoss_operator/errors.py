@@ -5,7 +5,8 @@ Tree::
     GptOssError
      ├── CatalogError     a model or GPU product the operator does not know
      ├── SizingError      the model cannot be placed on the GPUs asked for; the message says
-     │                    how much memory is needed, how much there is, and what to change
+     │    │               how much memory is needed, how much there is, and what to change
+     │    └── NoNodeLargeEnough  it fits its GPUs, but no node of the product has that many
      ├── InvalidSpec      a spec the API server accepted but the operator cannot read
      └── KubeError        a Kubernetes API call failed (raised by ``kube`` only)
           ├── KubeUnavailable  unreachable, 5xx or 429: retry later
@@ -23,6 +24,7 @@ __all__ = [
     "KubeError",
     "KubeRejected",
     "KubeUnavailable",
+    "NoNodeLargeEnough",
     "SizingError",
 ]
 
@@ -37,6 +39,10 @@ class CatalogError(GptOssError, LookupError):
 
 class SizingError(GptOssError, ValueError):
     """A placement that cannot hold the model's weights and one full-length sequence."""
+
+
+class NoNodeLargeEnough(SizingError):
+    """A replica that fits its GPUs but needs more of them than any node of the product has."""
 
 
 class InvalidSpec(GptOssError, ValueError):

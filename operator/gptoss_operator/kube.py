@@ -65,10 +65,12 @@ MANAGED_KINDS = frozenset(
         ("v1", "PersistentVolumeClaim"),
         ("v1", "ConfigMap"),
         ("v1", "Event"),
+        ("v1", "Node"),  # read-only: GPUs per node of a product
         ("policy/v1", "PodDisruptionBudget"),
         ("networking.k8s.io/v1", "NetworkPolicy"),
         ("coordination.k8s.io/v1", "Lease"),
         ("batch/v1", "Job"),
+        ("inference.networking.k8s.io/v1", "InferencePool"),
         ("gptoss.dev/v1alpha1", "GptOssDeployment"),
     }
 )

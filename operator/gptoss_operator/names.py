@@ -41,8 +41,9 @@ def weights_claim_name(cr_name: str) -> str:
     return f"{cr_name}-weights"
 
 
-def download_job_name(cr_name: str) -> str:
-    return f"{cr_name}-download"
+def download_job_name(cr_name: str, source_hash: str) -> str:
+    """One Job per source: a changed ``spec.source`` gets a new Job (a Job is immutable)."""
+    return f"{cr_name}-download-{source_hash}"
 
 
 def selector_labels(cr_name: str) -> dict[str, str]:

@@ -45,6 +45,15 @@ class OperatorSettings(BaseSettings):
             "gives up; liveness and readiness do not run until it succeeds"
         ),
     )
+    upgrade_budget: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        description=(
+            "how many gptoss Deployments may be rolling out when the operator starts a pod "
+            "template change that no CR asked for (an operator upgrade)"
+        ),
+    )
     shm_size: str = Field("16Gi", description="size of /dev/shm (NCCL needs it with several GPUs)")
     autoscale_interval_seconds: float = Field(
         1.0, gt=0, description="how often the autoscaler reads queues and decides replicas"

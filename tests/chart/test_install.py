@@ -128,6 +128,8 @@ ALLOWED = [
     ("list", "pods"),
     ("watch", "pods"),
     ("create", "events"),
+    ("list", "events"),
+    ("list", "nodes"),
     ("patch", "gptossdeployments.gptoss.dev"),
     ("watch", "gptossdeployments.gptoss.dev"),
     ("patch", "gptossdeployments.gptoss.dev/status"),
@@ -140,6 +142,7 @@ ALLOWED = [
 ]
 FORBIDDEN = [
     ("delete", "nodes"),
+    ("patch", "nodes"),
     ("get", "secrets"),
     ("list", "secrets"),
     ("delete", "deployments.apps"),

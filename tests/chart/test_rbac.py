@@ -21,11 +21,13 @@ OPERATOR_RULES: set[Rule] = {
     ("policy", "poddisruptionbudgets", ("create", "get", "patch")),
     ("batch", "jobs", ("create", "get", "patch")),
     ("networking.k8s.io", "networkpolicies", ("create", "get", "patch")),
+    ("inference.networking.k8s.io", "inferencepools", ("create", "get", "patch")),
     ("", "pods", ("list", "watch")),
-    ("", "events", ("create",)),
+    ("", "events", ("create", "list")),
 }
 KOPF_DISCOVERY: Rule = ("apiextensions.k8s.io", "customresourcedefinitions", ("list", "watch"))
 KOPF_NAMESPACES: Rule = ("", "namespaces", ("list", "watch"))
+NODE_CAPACITY: Rule = ("", "nodes", ("list",))  # GPUs per node of each product, read-only
 ROUTER_RULES: set[Rule] = {
     ("gptoss.dev", "gptossdeployments", ("list", "watch")),
     ("", "pods", ("list", "watch")),
@@ -50,7 +52,7 @@ def every_role(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_the_cluster_wide_operator_has_exactly_its_rules(helm: Tool) -> None:
     docs = render(helm)
     role = one(docs, "ClusterRole", "-operator")
-    assert rules(role) == OPERATOR_RULES | {KOPF_DISCOVERY}
+    assert rules(role) == OPERATOR_RULES | {KOPF_DISCOVERY, NODE_CAPACITY}
     binding = one(docs, "ClusterRoleBinding", "-operator")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     (subject,) = binding["subjects"]
@@ -73,6 +75,7 @@ def test_the_namespaced_operator_is_bound_only_in_its_namespaces(helm: Tool) -> 
     assert rules(one(docs, "ClusterRole", "-operator-discovery")) == {
         KOPF_DISCOVERY,
         KOPF_NAMESPACES,
+        NODE_CAPACITY,
     }
 
 
@@ -111,13 +114,15 @@ def test_a_static_router_gets_no_role_and_no_token(helm: Tool) -> None:
     assert pod["automountServiceAccountToken"] is False
 
 
-def test_no_rule_has_a_wildcard_a_secret_a_delete_or_an_escalation(helm: Tool) -> None:
+def test_no_rule_has_a_wildcard_a_secret_a_delete_a_node_write_or_an_escalation(helm: Tool) -> None:
     for values in (CHART / "ci").glob("*-values.yaml"):
         for role in every_role(render(helm, values)):
             for group, resource, verbs in rules(role):
                 where = f"{role['metadata']['name']}: {group}/{resource} {verbs}"
                 assert "*" not in (group, resource, *verbs), where
-                assert resource not in ("secrets", "nodes", "clusterroles", "roles"), where
+                assert resource not in ("secrets", "clusterroles", "roles"), where
+                if resource == "nodes":
+                    assert verbs == ("list",), where
                 assert not {"escalate", "bind", "impersonate"} & set(verbs), where
                 if not role["metadata"]["name"].endswith("-edit"):
                     assert not {"delete", "deletecollection"} & set(verbs), where

@@ -69,5 +69,5 @@ def test_cel_and_sizing_agree_over_every_model_product_count_and_serving_option(
         if not agrees:
             disagreements.append((spec, server, sizing))
     assert disagreements == []
-    assert len(verdicts) == 2 * 4 * 5 * 4
+    assert len(verdicts) == len(MODELS) * len(PRODUCTS) * len(COUNTS) * len(SERVING)
     assert any(verdicts) and not all(verdicts)  # the grid holds both fits and misfits

@@ -70,6 +70,51 @@ def test_120b_on_one_h100_at_full_context_is_refused_with_two_ways_out(
             id="min-replicas-above-max",
         ),
         pytest.param(
+            {
+                "model": "gpt-oss-20b",
+                "gpu": {"product": "H200"},
+                "autoscaling": {"policy": "Cost", "minReplicas": 1, "maxReplicas": 2},
+            },
+            [
+                "spec.autoscaling.gpuHourlyPrice",
+                "required for the Cost policy on H200",
+            ],
+            id="cost-policy-without-a-price-for-the-product",
+        ),
+        pytest.param(
+            {
+                "model": "gpt-oss-20b",
+                "gpu": {"product": "H100-80GB"},
+                "replicas": 3,
+                "cache": {"pvc": {"size": "100Gi"}},
+            },
+            [
+                "spec.cache.pvc.accessMode",
+                "ReadWriteOnce mounts the weights on one node only",
+                "set spec.cache.pvc.accessMode to ReadWriteMany",
+            ],
+            id="read-write-once-cache-shared-by-replicas",
+        ),
+        pytest.param(
+            {
+                "model": "gpt-oss-20b",
+                "gpu": {"product": "H100-80GB"},
+                "autoscaling": {"minReplicas": 1, "maxReplicas": 4},
+                "cache": {"pvc": {"size": "100Gi", "accessMode": "ReadWriteOnce"}},
+            },
+            ["spec.cache.pvc.accessMode", "spec.autoscaling.maxReplicas allows more than one"],
+            id="read-write-once-cache-and-an-autoscaler",
+        ),
+        pytest.param(
+            {
+                "model": "gpt-oss-20b",
+                "gpu": {"product": "H100-80GB"},
+                "source": {"uri": "s3://models/gpt-oss-20b", "revision": "main"},
+            },
+            ["spec.source.revision", "pins a Hugging Face revision"],
+            id="revision-on-an-object-store-source",
+        ),
+        pytest.param(
             {"model": "gpt-oss-999b", "gpu": {"product": "H100-80GB"}},
             ['spec.model: Unsupported value: "gpt-oss-999b"', '"gpt-oss-120b", "gpt-oss-20b"'],
             id="unknown-model",
@@ -90,8 +135,8 @@ def test_120b_on_one_h100_at_full_context_is_refused_with_two_ways_out(
             id="unknown-field",
         ),
         pytest.param(
-            {"model": "gpt-oss-20b", "gpu": {"product": "B200"}},
-            ['spec.gpu.product: Unsupported value: "B200"', '"H100-80GB"', '"MI300X"'],
+            {"model": "gpt-oss-20b", "gpu": {"product": "GB200"}},
+            ['spec.gpu.product: Unsupported value: "GB200"', '"H100-80GB"', '"MI300X"'],
             id="unknown-gpu-product",
         ),
         pytest.param(

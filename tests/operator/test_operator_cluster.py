@@ -191,14 +191,15 @@ def test_a_change_made_to_a_child_by_another_writer_is_put_back(
     assert kubectl.apply(namespace, manifest("owned", spec)).returncode == 0
     _wait_reason(api_client, namespace, "owned", "Ready", "Serving")
     apps = client.AppsV1Api(api_client)
-    patch = {"spec": {"strategy": {"rollingUpdate": {"maxSurge": 1}}}}
+    assert apps.read_namespaced_deployment("owned-vllm", namespace).spec.revision_history_limit == 3
+    patch = {"spec": {"revisionHistoryLimit": 10}}
     apps.patch_namespaced_deployment("owned-vllm", namespace, patch)
 
     def restored() -> bool:
-        strategy = apps.read_namespaced_deployment("owned-vllm", namespace).spec.strategy
-        return bool(strategy.rolling_update.max_surge == 0)
+        live = apps.read_namespaced_deployment("owned-vllm", namespace)
+        return bool(live.spec.revision_history_limit == 3)
 
-    assert eventually(restored, timeout=60, what="the operator to restore maxSurge 0")
+    assert eventually(restored, timeout=60, what="the operator to restore revisionHistoryLimit 3")
 
 
 def test_deleting_the_cr_deletes_everything_it_owns(

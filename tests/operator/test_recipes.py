@@ -81,5 +81,7 @@ def test_products_are_found_by_short_name_or_by_node_label() -> None:
     assert mi300x.vendor is Vendor.AMD
     assert mi300x.label_key == "amd.com/gpu.product-name"
     assert product_named("L4").label_key == "nvidia.com/gpu.product"
-    with pytest.raises(CatalogError, match="H100-80GB, A100-80GB, L4, MI300X"):
-        product_named("B200")
+    assert product_named("NVIDIA-H200").name == "H200"
+    assert product_named("MI325X").label_key == "amd.com/gpu.product-name"
+    with pytest.raises(CatalogError, match="H100-80GB, A100-80GB, L4, MI300X, H200"):
+        product_named("GB200")

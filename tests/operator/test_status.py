@@ -5,7 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from gptoss_operator.reconciling.observe import DeploymentView, JobView, Observed, PodView, view_pod
+from gptoss_operator.reconciling.observe import (
+    DeploymentView,
+    JobView,
+    Observed,
+    PodView,
+    view_deployment,
+    view_pod,
+    volume_failures,
+)
 from gptoss_operator.reconciling.runner import Coalescer
 from gptoss_operator.reconciling.status import compute_status, judge, to_wire
 
@@ -259,3 +267,155 @@ def test_a_condition_the_reconciler_does_not_judge_is_kept_as_the_autoscaler_wro
         "Degraded",
         "MetricsAvailable",
     ]
+
+
+def _deployment_dict(conditions: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "metadata": {"generation": 1},
+        "status": {"observedGeneration": 1, "replicas": 0, "conditions": conditions},
+    }
+
+
+def _pod_dict(status: dict[str, Any]) -> dict[str, Any]:
+    return {"metadata": {"name": "chat-vllm-abc"}, "status": status}
+
+
+def test_a_replicaset_that_cannot_create_pods_degrades_with_the_api_servers_message() -> None:
+    message = (
+        'pods "chat-vllm-5d9f-x" is forbidden: exceeded quota: gpus, requested: '
+        "requests.nvidia.com/gpu=1, used: requests.nvidia.com/gpu=0, limited: "
+        "requests.nvidia.com/gpu=0"
+    )
+    deployment = view_deployment(
+        _deployment_dict(
+            [
+                {
+                    "type": "ReplicaFailure",
+                    "status": "True",
+                    "reason": "FailedCreate",
+                    "message": message,
+                }
+            ]
+        )
+    )
+    verdicts = judge(wanted=1, sizing_error=None, observed=_observed(deployment=deployment))
+    assert (verdicts["Ready"].reason, verdicts["Degraded"].reason) == ("PodCreationFailed",) * 2
+    assert verdicts["Degraded"].status == "True"
+    assert message in verdicts["Degraded"].message
+    assert "0 of 1 replicas exist" in verdicts["Degraded"].message
+
+
+def test_a_resolved_replica_failure_no_longer_degrades() -> None:
+    deployment = view_deployment(
+        _deployment_dict([{"type": "ReplicaFailure", "status": "False", "reason": "FailedCreate"}])
+    )
+    assert deployment.replica_failure is None
+
+
+def test_a_missing_secret_key_in_the_container_config_is_container_config_invalid() -> None:
+    message = "couldn't find key HF_TOKEN in Secret t-1/hf"
+    pod = view_pod(
+        _pod_dict(
+            {
+                "phase": "Pending",
+                "containerStatuses": [
+                    {
+                        "name": "vllm",
+                        "state": {
+                            "waiting": {"reason": "CreateContainerConfigError", "message": message}
+                        },
+                    }
+                ],
+            }
+        )
+    )
+    verdicts = judge(wanted=1, sizing_error=None, observed=_observed(pod))
+    assert verdicts["Degraded"].reason == "ContainerConfigInvalid"
+    assert verdicts["Degraded"].status == "True"
+    assert message in verdicts["Ready"].message
+
+
+def test_a_crashing_init_container_is_named_with_its_exit_code() -> None:
+    pod = view_pod(
+        _pod_dict(
+            {
+                "phase": "Pending",
+                "initContainerStatuses": [
+                    {
+                        "name": "tiktoken",
+                        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}},
+                        "lastState": {"terminated": {"exitCode": 22, "reason": "Error"}},
+                    }
+                ],
+                "containerStatuses": [
+                    {"name": "vllm", "state": {"waiting": {"reason": "PodInitializing"}}}
+                ],
+            }
+        )
+    )
+    verdicts = judge(wanted=1, sizing_error=None, observed=_observed(pod))
+    assert verdicts["Degraded"].reason == "InitContainerFailed"
+    assert "init container tiktoken" in verdicts["Degraded"].message
+    assert "last exit code 22" in verdicts["Degraded"].message
+
+
+def test_an_init_container_that_exited_non_zero_is_a_failure_and_a_running_one_is_not() -> None:
+    failed = view_pod(
+        _pod_dict(
+            {
+                "phase": "Failed",
+                "initContainerStatuses": [
+                    {"name": "fetch", "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}
+                ],
+            }
+        )
+    )
+    running = view_pod(
+        _pod_dict(
+            {
+                "phase": "Pending",
+                "initContainerStatuses": [{"name": "fetch", "state": {"running": {}}}],
+            }
+        )
+    )
+    assert failed.init_failure == "init container fetch exited with code 1: Error"
+    assert running.init_failure is None
+
+
+def test_the_latest_volume_event_of_a_pending_pod_is_volume_mount_failed() -> None:
+    events = [
+        {
+            "involvedObject": {"kind": "Pod", "name": "chat-vllm-abc"},
+            "reason": "FailedMount",
+            "lastTimestamp": "2026-11-25T12:00:00Z",
+            "message": 'MountVolume.SetUp failed for volume "creds" : secret "gone" not found',
+        },
+        {
+            "involvedObject": {"kind": "Pod", "name": "chat-vllm-abc"},
+            "reason": "FailedAttachVolume",
+            "lastTimestamp": "2026-11-25T12:01:00Z",
+            "message": 'Multi-Attach error for volume "pvc-1" Volume is already used by pod(s) x',
+        },
+        {
+            "involvedObject": {"kind": "Pod", "name": "chat-vllm-abc"},
+            "reason": "BackOff",
+            "lastTimestamp": "2026-11-25T12:02:00Z",
+            "message": "unrelated",
+        },
+    ]
+    failures = volume_failures(events)
+    assert failures == {
+        "chat-vllm-abc": (
+            'FailedAttachVolume: Multi-Attach error for volume "pvc-1" Volume is already used '
+            "by pod(s) x"
+        )
+    }
+    pending = view_pod(_pod_dict({"phase": "Pending"}), failures["chat-vllm-abc"])
+    verdicts = judge(wanted=1, sizing_error=None, observed=_observed(pending))
+    assert (verdicts["Degraded"].status, verdicts["Degraded"].reason) == (
+        "True",
+        "VolumeMountFailed",
+    )
+    assert "Multi-Attach error" in verdicts["Degraded"].message
+    running = view_pod(_pod_dict({"phase": "Running"}), failures["chat-vllm-abc"])
+    assert running.volume_failure is None

@@ -52,6 +52,8 @@ def cost_policy(
     gpu_price = gpu_hourly_price(
         spec.gpu.product, from_cr=auto.gpu_hourly_price, from_operator=gpu_prices or {}
     )
+    if gpu_price is None:  # no price known for this product; the CRD requires one then
+        return None
     given = auto.hosted_price_per_million_tokens
     given_in = None if given is None else given.input
     given_out = None if given is None else given.output

@@ -57,13 +57,14 @@ class HostedQuote:
 
 def gpu_hourly_price(
     product: str, *, from_cr: float | None, from_operator: Mapping[str, float]
-) -> float:
-    """Dollars per GPU-hour of ``product`` (see the module docstring for the order)."""
+) -> float | None:
+    """Dollars per GPU-hour of ``product`` (see the module docstring for the order); None
+    when nothing gives one (a product without a list price)."""
     if from_cr is not None:
         return from_cr
     if product in from_operator:
         return from_operator[product]
-    return DEFAULT_GPU_HOURLY_PRICE[product]
+    return DEFAULT_GPU_HOURLY_PRICE.get(product)
 
 
 def admissible_quotes(

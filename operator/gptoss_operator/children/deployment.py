@@ -5,10 +5,15 @@ Choices, each for a reason:
 * Pinning: a node selector on the vendor's product label (GPU Feature Discovery /
   AMD node labeller), the vendor's GPU resource as a limit, and a toleration of the GPU taint
   (docs/sources.md, GPU nodes). Replicas prefer different nodes.
-* Rollout: ``maxSurge: 0, maxUnavailable: 1``. With the defaults a one-replica rollout needs a
-  second free GPU set and deadlocks on full nodes with "Insufficient nvidia.com/gpu"
-  (LLMKube #192, airunway #400; docs/sources.md, Rollouts). Taking one replica down first never
-  needs a spare GPU; the router spills that replica's share to providers meanwhile.
+* Rollout: ``maxSurge: 1, maxUnavailable: 0`` when the caller found a free GPU set for one more
+  replica (``surge``), so a one-replica model keeps serving through a rollout; else
+  ``maxSurge: 0, maxUnavailable: 1``. Kubernetes' defaults would need a second free GPU set
+  and deadlock on full nodes with "Insufficient nvidia.com/gpu" (LLMKube #192, airunway #400;
+  docs/sources.md, Rollouts); taking one replica down first never needs a spare GPU, and the
+  router spills that replica's share to providers meanwhile.
+* Stopping: a ``preStop`` hook that drains the replica (``stopping``) within
+  ``spec.rollout.terminationGracePeriodSeconds`` (600 s unless set), so a scale-down or a
+  rollout does not cut long reasoning streams.
 * vLLM flags: the sized flags and the recipe's flags (``sizing``), tool calling with the
   ``openai`` parser and ``--enable-auto-tool-choice`` and the ``openai_gptoss`` reasoning parser
   (docs/sources.md, vLLM recipe), the model served under its plain name so clients and the
@@ -25,11 +30,20 @@ from typing import Any
 from gptoss_operator import names
 from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.children.probes import liveness_probe, readiness_probe, startup_probe
+from gptoss_operator.children.stopping import pre_stop_hook
 from gptoss_operator.placement.gpus import product_named
 from gptoss_operator.placement.sizing import Sizing
 from gptoss_operator.placement.weights import WeightsPlan
 
-__all__ = ["Owner", "PodExtras", "build_deployment", "owner_reference", "vllm_args"]
+__all__ = [
+    "Owner",
+    "PodExtras",
+    "build_deployment",
+    "grace_seconds",
+    "owner_reference",
+    "rolling_update",
+    "vllm_args",
+]
 
 
 @dataclass(frozen=True)
@@ -67,6 +81,7 @@ def vllm_args(spec: GptOssDeploymentSpec, sizing: Sizing, plan: WeightsPlan) -> 
     serving = spec.serving
     args = [
         plan.model_arg,
+        *plan.serve_args,
         "--served-model-name",
         plan.served_model_name or spec.model,
         "--host",
@@ -82,6 +97,18 @@ def vllm_args(spec: GptOssDeploymentSpec, sizing: Sizing, plan: WeightsPlan) -> 
     if serving.reasoning_parser:
         args += ["--reasoning-parser", "openai_gptoss"]
     return [*args, *plan.lora_args, *(serving.extra_args or [])]
+
+
+def grace_seconds(spec: GptOssDeploymentSpec) -> int:
+    """How long a stopping replica may take (``spec.rollout``, else 600 s)."""
+    return spec.rollout.termination_grace_period_seconds if spec.rollout else 600
+
+
+def rolling_update(surge: bool) -> dict[str, Any]:
+    """The Deployment's ``rollingUpdate``: one extra replica first, or one fewer first."""
+    if surge:
+        return {"maxSurge": 1, "maxUnavailable": 0}
+    return {"maxSurge": 0, "maxUnavailable": 1}
 
 
 def _resources(spec: GptOssDeploymentSpec, sizing: Sizing) -> dict[str, Any]:
@@ -125,6 +152,7 @@ def _pod_spec(
         "readinessProbe": readiness_probe(),
         "livenessProbe": liveness_probe(),
         "securityContext": {"allowPrivilegeEscalation": False},
+        "lifecycle": pre_stop_hook(grace_seconds(spec)),
     }
     if spec.source and spec.source.secret_name:
         container["envFrom"] = [{"secretRef": {"name": spec.source.secret_name}}]
@@ -156,7 +184,7 @@ def _pod_spec(
             *plan.volumes,
         ],
         "enableServiceLinks": False,
-        "terminationGracePeriodSeconds": 60,
+        "terminationGracePeriodSeconds": grace_seconds(spec),
     }
     if plan.init_containers:
         pod["initContainers"] = list(plan.init_containers)
@@ -178,8 +206,10 @@ def build_deployment(
     extras: PodExtras,
     startup_timeout_seconds: int,
     shm_size: str,
+    surge: bool = False,
 ) -> dict[str, Any]:
-    """The Deployment running ``replicas`` vLLM pods for ``spec``."""
+    """The Deployment running ``replicas`` vLLM pods for ``spec``; ``surge``: roll out by
+    starting one extra replica first (the caller found free GPUs for it)."""
     labels = names.common_labels(owner.name, spec.model, "vllm")
     pod_labels = {**extras.labels, **labels}
     return {
@@ -196,7 +226,7 @@ def build_deployment(
             "selector": {"matchLabels": names.selector_labels(owner.name)},
             "strategy": {
                 "type": "RollingUpdate",
-                "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
+                "rollingUpdate": rolling_update(surge),
             },
             "revisionHistoryLimit": 3,
             "progressDeadlineSeconds": startup_timeout_seconds + 600,

@@ -37,9 +37,17 @@ def build_weights_claim(owner: Owner, model: str, claim: VolumeClaim) -> dict[st
 
 
 def build_download_job(
-    owner: Owner, model: str, download: Download, claim_name: str
+    owner: Owner,
+    model: str,
+    download: Download,
+    claim_name: str,
+    *,
+    service_account_name: str | None = None,
 ) -> dict[str, Any]:
-    """Copy the checkpoint into the claim once; retried a few times, then reported failed."""
+    """Copy the checkpoint into the claim once per source (the Job is named by the download's
+    digest); retried a few times, then reported failed. It runs as the pods'
+    ``service_account_name``, so a workload identity (IRSA, GKE Workload Identity) bound to it
+    reads the bucket without a Secret."""
     container = {
         **download_container(download, mount="weights"),
         "env": [{"name": "HF_HUB_ENABLE_HF_TRANSFER", "value": "1"}],
@@ -50,7 +58,7 @@ def build_download_job(
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": names.download_job_name(owner.name),
+            "name": names.download_job_name(owner.name, download.digest(claim_name)),
             "namespace": owner.namespace,
             "labels": names.common_labels(owner.name, model, "download"),
             "ownerReferences": [owner_reference(owner)],
@@ -65,6 +73,9 @@ def build_download_job(
                     "volumes": [
                         {"name": "weights", "persistentVolumeClaim": {"claimName": claim_name}}
                     ],
+                    **(
+                        {"serviceAccountName": service_account_name} if service_account_name else {}
+                    ),
                 },
             },
         },

@@ -3,13 +3,16 @@
 Each product maps to the node label its vendor's labeller publishes, so that pods can be pinned
 with a plain node selector:
 
-* NVIDIA GPU Feature Discovery sets ``nvidia.com/gpu.product`` to the marketing name with spaces
-  as dashes and ``nvidia.com/gpu.memory`` to MiB per GPU (docs/sources.md, GPU nodes).
+* NVIDIA GPU Feature Discovery sets ``nvidia.com/gpu.product`` to the name NVML reports (the
+  name ``nvidia-smi`` prints) with spaces as dashes, and ``nvidia.com/gpu.memory`` to NVML's
+  total memory in MiB per GPU (docs/sources.md, GPU nodes).
 * The AMD node labeller sets ``amd.com/gpu.product-name`` (``AMD_Instinct_MI300X_OAM``) and
   ``amd.com/gpu.vram`` (``192G``) (docs/sources.md, GPU nodes).
 
-The memory figures are the labellers' values for these cards (the same values the local test
-cluster's fake nodes carry). The ``architecture`` picks the vLLM recipe (see ``recipes``).
+The memory figures are what the driver reports for each card (``nvidia-smi``'s total, the AMD
+labeller's VRAM), the same values the local test cluster's fake nodes carry; sizing uses them
+per card, so an H200 is sized with its 141 GB, never as an H100. The ``architecture`` picks the
+vLLM recipe (see ``recipes``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class Architecture(StrEnum):
     """The GPU generations the vLLM recipe for gpt-oss treats differently."""
 
     HOPPER = "hopper"
+    BLACKWELL = "blackwell"
     AMPERE = "ampere"
     ADA = "ada-lovelace"
     CDNA3 = "cdna3"
@@ -73,11 +77,18 @@ class GpuProduct:
         return 1024 if large else 256
 
 
+_NV, _AMD = Vendor.NVIDIA, Vendor.AMD
 PRODUCTS: tuple[GpuProduct, ...] = (
-    GpuProduct("H100-80GB", Vendor.NVIDIA, "NVIDIA-H100-80GB-HBM3", 81559, Architecture.HOPPER),
-    GpuProduct("A100-80GB", Vendor.NVIDIA, "NVIDIA-A100-SXM4-80GB", 81920, Architecture.AMPERE),
-    GpuProduct("L4", Vendor.NVIDIA, "NVIDIA-L4", 23034, Architecture.ADA),
-    GpuProduct("MI300X", Vendor.AMD, "AMD_Instinct_MI300X_OAM", 196608, Architecture.CDNA3),
+    GpuProduct("H100-80GB", _NV, "NVIDIA-H100-80GB-HBM3", 81559, Architecture.HOPPER),
+    GpuProduct("A100-80GB", _NV, "NVIDIA-A100-SXM4-80GB", 81920, Architecture.AMPERE),
+    GpuProduct("L4", _NV, "NVIDIA-L4", 23034, Architecture.ADA),
+    GpuProduct("MI300X", _AMD, "AMD_Instinct_MI300X_OAM", 196608, Architecture.CDNA3),
+    GpuProduct("H200", _NV, "NVIDIA-H200", 143771, Architecture.HOPPER),
+    GpuProduct("H100-NVL", _NV, "NVIDIA-H100-NVL", 95830, Architecture.HOPPER),
+    GpuProduct("H100-PCIe", _NV, "NVIDIA-H100-PCIe", 81559, Architecture.HOPPER),
+    GpuProduct("A100-80GB-PCIe", _NV, "NVIDIA-A100-80GB-PCIe", 81920, Architecture.AMPERE),
+    GpuProduct("B200", _NV, "NVIDIA-B200", 183359, Architecture.BLACKWELL),
+    GpuProduct("MI325X", _AMD, "AMD_Instinct_MI325X_OAM", 262144, Architecture.CDNA3),
 )
 
 

@@ -13,13 +13,19 @@ Source: ``vllm-project/recipes``, ``OpenAI/GPT-OSS.md`` and ``GPT-OSS_Hopper.yam
   limitation: gpt-oss-120b at tensor parallel size 1 runs out of memory with the defaults and
   needs ``--gpu-memory-utilization 0.95 --max-num-batched-tokens 1024``; at tensor parallel
   size 2 and above "set your gpu memory utilization below 0.95", so vLLM's default 0.9 is kept.
+  The limitation is about H100 (80 and 94 GB cards); an H200's 141 GB holds 120b at tensor
+  parallel size 1 with the defaults, so it gets the plain Hopper recipe.
+* Blackwell (B200): the recipe's ``GPT-OSS_Blackwell.yaml``, chosen by its launch script for
+  compute capability 10.0: the Hopper keys plus ``--kv-cache-dtype fp8`` and
+  ``VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8=1`` (FlashInfer's MXFP4 x MXFP8 MoE kernels). An fp8
+  KV cache stores one byte per element, half of bf16, which the sizing counts.
 * Ampere (A100): plain ``vllm serve``; vLLM itself picks the Triton attention backend and the
   Marlin MXFP4 MoE kernels. No flags are added.
 * Ada (L4): not covered by the recipe; treated like Ampere (plain ``vllm serve``).
-* CDNA3 (MI300X): the tuned configuration validated on vLLM 0.17.0: AITER unified attention,
-  two compilation passes, ``--gpu-memory-utilization 0.95``, ``--block-size=64`` and three
-  environment variables. ``HSA_NO_SCRATCH_RECLAIM=1`` is left out: the recipe needs it only on
-  firmware older than MEC 177.
+* CDNA3 (MI300X, MI325X: both gfx942): the tuned configuration validated on vLLM 0.17.0:
+  AITER unified attention, two compilation passes, ``--gpu-memory-utilization 0.95``,
+  ``--block-size=64`` and three environment variables. ``HSA_NO_SCRATCH_RECLAIM=1`` is left
+  out: the recipe needs it only on firmware older than MEC 177.
 
 The batched-token budget is always passed explicitly (8192 unless the recipe says otherwise,
 "works well for most cases" per the recipe), because the sliding-window KV reservation and so
@@ -28,9 +34,9 @@ the sizing depend on it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from gptoss_operator.placement.gpus import Architecture
+from gptoss_operator.placement.gpus import Architecture, GpuProduct
 
 __all__ = ["DEFAULT_BATCHED_TOKENS", "VLLM_DEFAULT_UTILIZATION", "Recipe", "recipe_for"]
 
@@ -38,6 +44,7 @@ VLLM_DEFAULT_UTILIZATION = 0.9  # vLLM's own --gpu-memory-utilization default
 DEFAULT_BATCHED_TOKENS = 8192  # GPT-OSS_Hopper.yaml max-num-batched-tokens
 _TIGHT_UTILIZATION = 0.95  # recipe: 120b at TP 1 on H100; MI300X tuned configuration
 _TIGHT_BATCHED_TOKENS = 1024  # recipe: 120b at TP 1 on H100
+_H100_CLASS_GIB = 100  # the known-tight case is H100's (80 and 94 GB), not H200's 141 GB
 
 
 @dataclass(frozen=True)
@@ -48,14 +55,12 @@ class Recipe:
     args: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
     block_size: int = 16  # vLLM's default KV block size
+    kv_cache_dtype_bytes: int = 2  # bf16 (vLLM's "auto" for gpt-oss); 1 with --kv-cache-dtype fp8
+    tight_on_one_card: bool = False  # the recipe's known limitation applies (H100 class)
 
     def is_tight(self, model: str, tensor_parallel_size: int) -> bool:
-        """Whether this is the recipe's known-tight case: 120b on one Hopper card."""
-        return (
-            self.architecture is Architecture.HOPPER
-            and model == "gpt-oss-120b"
-            and tensor_parallel_size == 1
-        )
+        """Whether this is the recipe's known-tight case: 120b on one H100-class card."""
+        return self.tight_on_one_card and model == "gpt-oss-120b" and tensor_parallel_size == 1
 
     def gpu_memory_utilization(self, model: str, tensor_parallel_size: int) -> float:
         """The ``--gpu-memory-utilization`` the recipe uses for this model and parallelism."""
@@ -80,6 +85,12 @@ _HOPPER = Recipe(
     ),
     env=(),
 )
+_BLACKWELL = Recipe(
+    Architecture.BLACKWELL,
+    args=(*_HOPPER.args, "--kv-cache-dtype", "fp8"),
+    env=(("VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8", "1"),),
+    kv_cache_dtype_bytes=1,
+)
 _AMPERE = Recipe(Architecture.AMPERE, args=(), env=())
 _ADA = Recipe(Architecture.ADA, args=(), env=())
 _CDNA3 = Recipe(
@@ -98,9 +109,12 @@ _CDNA3 = Recipe(
     ),
     block_size=64,
 )
-_RECIPES = {r.architecture: r for r in (_HOPPER, _AMPERE, _ADA, _CDNA3)}
+_RECIPES = {r.architecture: r for r in (_HOPPER, _BLACKWELL, _AMPERE, _ADA, _CDNA3)}
 
 
-def recipe_for(architecture: Architecture) -> Recipe:
-    """The recipe for GPUs of ``architecture``."""
-    return _RECIPES[architecture]
+def recipe_for(product: GpuProduct) -> Recipe:
+    """The recipe for ``product``: its architecture's, with the H100 limitation on H100s."""
+    recipe = _RECIPES[product.architecture]
+    if product.architecture is Architecture.HOPPER and product.memory_gib < _H100_CLASS_GIB:
+        return replace(recipe, tight_on_one_card=True)
+    return recipe

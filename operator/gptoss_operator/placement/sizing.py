@@ -19,6 +19,12 @@ left 1.71 GiB for KV (vllm #27508), so per GPU it is
 attention heads and experts per token (their ``config.json``; docs/sources.md, Sizing), so the
 same figure is used for gpt-oss-20b.
 
+A KV cache in fp8 (the Blackwell recipe) stores one byte per element, half the bf16 bytes.
+
+The count chosen never exceeds the GPUs of the largest node of the product when the caller
+knows it (``NodeLimit``, read from the nodes by the reconciler): a replica larger than every
+node would stay Pending forever, so it is refused with ``NoNodeLargeEnough`` instead.
+
 The CRD repeats this arithmetic in CEL so that the API server refuses what cannot fit; a test
 runs both over every model, product and GPU count and requires the same answer and message.
 """
@@ -29,15 +35,17 @@ import math
 from dataclasses import dataclass
 
 from gptoss_operator.api import GptOssDeploymentSpec
-from gptoss_operator.errors import SizingError
+from gptoss_operator.errors import NoNodeLargeEnough, SizingError
 from gptoss_operator.placement.architectures import MAX_CONTEXT, GptOssModel, model_named
 from gptoss_operator.placement.gpus import GpuProduct, product_named
 from gptoss_operator.placement.recipes import Recipe, recipe_for
+from gptoss_operator.placement.serving_args import max_num_seqs
 
 __all__ = [
     "RUNTIME_OVERHEAD_MIB",
     "TENSOR_PARALLEL_SIZES",
     "MemoryBudget",
+    "NodeLimit",
     "Sizing",
     "longest_fitting_len",
     "memory_budget",
@@ -65,6 +73,7 @@ class MemoryBudget:
     full_kv_bytes: int  # one sequence, full-attention layers
     window_kv_bytes: int  # one sequence, sliding-window layers
     block_size: int
+    kv_bytes_per_layer_token: int
 
     @property
     def sequence_kv_bytes(self) -> int:
@@ -92,6 +101,20 @@ class MemoryBudget:
 
 
 @dataclass(frozen=True)
+class NodeLimit:
+    """The largest node of a GPU product: its name and its allocatable GPUs."""
+
+    node: str
+    gpus: int
+    resource: str
+
+    @property
+    def tensor_parallel_limit(self) -> int:
+        """The largest tensor parallel size one such node holds (0 if none)."""
+        return max((n for n in TENSOR_PARALLEL_SIZES if n <= self.gpus), default=0)
+
+
+@dataclass(frozen=True)
 class Sizing:
     """What the operator runs: parallelism, vLLM's memory flags, and what they buy."""
 
@@ -103,6 +126,7 @@ class Sizing:
     max_num_batched_tokens: int
     budget: MemoryBudget
     recipe: Recipe
+    max_num_seqs: int = 0  # vLLM's --max-num-seqs: the spec's, else vLLM's default per card
 
     @property
     def kv_cache_gib(self) -> float:
@@ -133,10 +157,15 @@ class Sizing:
 
 
 def sequence_kv_bytes(
-    model: GptOssModel, *, max_model_len: int, max_num_batched_tokens: int, block_size: int
+    model: GptOssModel,
+    *,
+    max_model_len: int,
+    max_num_batched_tokens: int,
+    block_size: int,
+    dtype_bytes: int = 2,
 ) -> tuple[int, int]:
     """KV bytes vLLM reserves for one sequence: (full-attention layers, sliding-window layers)."""
-    block_bytes = model.kv_bytes_per_layer_token * block_size
+    block_bytes = model.kv_bytes_per_layer_token * dtype_bytes // 2 * block_size
     full_blocks = -(-max_model_len // block_size)
     window_tokens = min(model.sliding_window - 1 + max_num_batched_tokens, max_model_len)
     window_blocks = -(-window_tokens // block_size) + 1
@@ -156,7 +185,7 @@ def memory_budget(
     max_num_batched_tokens: int | None = None,
 ) -> MemoryBudget:
     """The memory budget of one replica on ``gpus`` cards, with the recipe's defaults."""
-    recipe = recipe_for(product.architecture)
+    recipe = recipe_for(product)
     utilization = gpu_memory_utilization or recipe.gpu_memory_utilization(model.name, gpus)
     batched = max_num_batched_tokens or recipe.max_num_batched_tokens(model.name, gpus)
     full_bytes, window_bytes = sequence_kv_bytes(
@@ -164,6 +193,7 @@ def memory_budget(
         max_model_len=max_model_len,
         max_num_batched_tokens=batched,
         block_size=recipe.block_size,
+        dtype_bytes=recipe.kv_cache_dtype_bytes,
     )
     return MemoryBudget(
         gpus=gpus,
@@ -174,6 +204,7 @@ def memory_budget(
         full_kv_bytes=full_bytes,
         window_kv_bytes=window_bytes,
         block_size=recipe.block_size,
+        kv_bytes_per_layer_token=model.kv_bytes_per_layer_token * recipe.kv_cache_dtype_bytes // 2,
     )
 
 
@@ -185,10 +216,14 @@ def size(
     max_model_len: int = MAX_CONTEXT,
     gpu_memory_utilization: float | None = None,
     max_num_batched_tokens: int | None = None,
+    node_limit: NodeLimit | None = None,
+    max_num_seqs: int | None = None,
 ) -> Sizing:
-    """Size one replica; with ``gpus`` unset, take the fewest GPUs that fit.
+    """Size one replica; with ``gpus`` unset, take the fewest GPUs that fit and that the
+    largest node of the product (``node_limit``, when known) holds.
 
-    Raises ``SizingError`` naming the memory needed and available, and what to change.
+    Raises ``SizingError`` naming the memory needed and available, and what to change;
+    ``NoNodeLargeEnough`` when the replica fits its GPUs but no node has that many.
     """
     if max_model_len > model.max_context:
         raise SizingError(
@@ -209,10 +244,18 @@ def size(
         for n in TENSOR_PARALLEL_SIZES
     }
     fitting = [n for n, b in budgets.items() if b.fits]
-    chosen = gpus if gpus is not None else (fitting[0] if fitting else TENSOR_PARALLEL_SIZES[-1])
+    limit = (
+        node_limit.tensor_parallel_limit if node_limit is not None else TENSOR_PARALLEL_SIZES[-1]
+    )
+    placeable = [n for n in fitting if n <= limit]
+    chosen = gpus if gpus is not None else (placeable or fitting or [TENSOR_PARALLEL_SIZES[-1]])[0]
     if chosen not in fitting:
         raise SizingError(misfit_message(model, product, budgets[chosen], max_model_len, fitting))
-    recipe = recipe_for(product.architecture)
+    if node_limit is not None and chosen > node_limit.gpus:
+        raise NoNodeLargeEnough(
+            too_large_message(model, product, chosen, node_limit, budgets.get(limit), placeable)
+        )
+    recipe = recipe_for(product)
     budget = budgets[chosen]
     return Sizing(
         model=model,
@@ -225,11 +268,13 @@ def size(
         ),
         budget=budget,
         recipe=recipe,
+        max_num_seqs=max_num_seqs or product.vllm_default_max_num_seqs,
     )
 
 
-def size_spec(spec: GptOssDeploymentSpec) -> Sizing:
-    """Size one replica of a ``GptOssDeployment`` as its spec asks."""
+def size_spec(spec: GptOssDeploymentSpec, node_limit: NodeLimit | None = None) -> Sizing:
+    """Size one replica of a ``GptOssDeployment`` as its spec asks, on nodes no larger than
+    ``node_limit`` when it is known."""
     return size(
         model_named(spec.model),
         product_named(spec.gpu.product),
@@ -237,6 +282,8 @@ def size_spec(spec: GptOssDeploymentSpec) -> Sizing:
         max_model_len=spec.serving.max_model_len,
         gpu_memory_utilization=spec.serving.gpu_memory_utilization,
         max_num_batched_tokens=spec.serving.max_num_batched_tokens,
+        node_limit=node_limit,
+        max_num_seqs=max_num_seqs(spec),
     )
 
 
@@ -249,7 +296,7 @@ def longest_fitting_len(model: GptOssModel, budget: MemoryBudget) -> int:
     spare_bytes = budget.kv_cache_mib * _MIB - budget.window_kv_bytes
     if spare_bytes <= 0:
         return 0
-    block_bytes = model.full_attention_layers * model.kv_bytes_per_layer_token * budget.block_size
+    block_bytes = model.full_attention_layers * budget.kv_bytes_per_layer_token * budget.block_size
     return (int(spare_bytes) // block_bytes) * budget.block_size
 
 
@@ -275,5 +322,31 @@ def misfit_message(
         f"{budget.runtime_mib / 1024:.2f} runtime + {kv_gib:.2f} KV cache for one "
         f"{max_model_len}-token sequence) but {n} x {product.name} at gpuMemoryUtilization "
         f"{budget.gpu_memory_utilization:.2f} gives {budget.available_mib / 1024:.2f} GiB; "
+        + " or ".join(hints)
+    )
+
+
+def too_large_message(
+    model: GptOssModel,
+    product: GpuProduct,
+    needed: int,
+    limit: NodeLimit,
+    largest_budget: MemoryBudget | None,
+    placeable: list[int],
+) -> str:
+    """Why a replica of ``needed`` GPUs has no node, naming the largest one, and what to do."""
+    hints = [f"set spec.gpu.count to {k}" for k in placeable[-1:]]  # the nearest that fits
+    if not hints and largest_budget is not None:
+        longest = longest_fitting_len(model, largest_budget)
+        if longest >= MIN_SUGGESTED_MAX_MODEL_LEN:
+            hints.append(
+                f"lower spec.serving.maxModelLen to {longest} to fit {largest_budget.gpus} GPUs"
+            )
+    hints.append(f"add {product.name} nodes with {needed} GPUs")
+    if not placeable:
+        hints.append("choose a GPU product with more memory")
+    return (
+        f"one replica of {model.name} needs {needed} x {product.name} but the largest "
+        f"{product.name} node, {limit.node}, has {limit.gpus} allocatable {limit.resource}; "
         + " or ".join(hints)
     )

@@ -9,6 +9,12 @@
   nothing is downloaded and the hub is switched off (``HF_HUB_OFFLINE=1``).
 * ``s3://`` / ``gs://``: with ``spec.cache.pvc`` the download Job syncs the prefix into the
   claim once; without, an init container copies it into each replica's own volume.
+* ``spec.source.revision`` pins a Hugging Face commit, branch or tag: the download Job passes
+  ``--revision`` and fills its own folder (``<repo>@<revision>``), so a new revision never
+  overwrites the files running replicas read; without a claim vLLM gets ``--revision`` and
+  ``--tokenizer-revision`` itself.
+* The download is identified by a hash of what it fetches and where (``Download.digest``): the
+  reconciler runs one Job per digest, so changing ``spec.source`` downloads again.
 * ``spec.cache.tiktokenEncodingsUrl``: air-gapped clusters cannot fetch the harmony vocabulary
   at start (vllm #22525, silent empty ``tool_calls`` per dynamo #15155). An init container
   copies ``o200k_base.tiktoken`` and ``cl100k_base.tiktoken`` from that mirror into a volume and
@@ -18,6 +24,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +54,12 @@ class Download:
     command: tuple[str, ...]
     secret_name: str | None
 
+    def digest(self, claim: str) -> str:
+        """8 hex digits naming this download into ``claim`` (the image is left out: an
+        operator upgrade that changes it must not download again)."""
+        text = json.dumps([list(self.command), self.secret_name, claim])
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
+
 
 @dataclass(frozen=True)
 class WeightsPlan:
@@ -58,6 +72,7 @@ class WeightsPlan:
     claim_name: str | None = None  # the claim the operator creates, if any
     download: Download | None = None
     init_containers: tuple[dict[str, Any], ...] = ()
+    serve_args: tuple[str, ...] = ()  # more ``vllm serve`` flags (a pinned hub revision)
     # The name vLLM serves the weights under, its LoRA flags and the pod annotations that say
     # which adapters it loads (gptoss_operator.placement.adapters).
     served_model_name: str = ""
@@ -98,6 +113,18 @@ def _object_store_download(scheme: str, path: str, target: str, secret: str | No
     return Download(image=CLI_IMAGES[scheme], command=command, secret_name=secret)
 
 
+def _hub_download(
+    repo: str, target: str, revision: str | None, *, image: str, secret: str | None
+) -> Download:
+    command: tuple[str, ...] = (
+        "hf", "download", repo, "--local-dir", target,
+        "--exclude", "original/*", "--exclude", "metal/*",
+    )  # fmt: skip
+    if revision:
+        command += ("--revision", revision)
+    return Download(image=image, command=command, secret_name=secret)
+
+
 def download_container(download: Download, *, mount: str) -> dict[str, Any]:
     """The container that copies ``download`` into the volume ``mount`` (init or Job)."""
     container: dict[str, Any] = {
@@ -117,6 +144,7 @@ def plan_weights(cr_name: str, spec: GptOssDeploymentSpec, *, image: str) -> Wei
     uri = spec.source.uri if spec.source and spec.source.uri else f"hf://{model.checkpoint}"
     scheme, path = _split(uri)
     secret = spec.source.secret_name if spec.source else None
+    revision = spec.source.revision if spec.source else None
     claim = spec.cache.pvc if spec.cache else None
     volumes: list[dict[str, Any]] = []
     mounts: list[dict[str, Any]] = []
@@ -141,15 +169,11 @@ def plan_weights(cr_name: str, spec: GptOssDeploymentSpec, *, image: str) -> Wei
         plan_claim = claim_name if claim.create else None
         volumes.append({"name": "weights", "persistentVolumeClaim": {"claimName": claim_name}})
         mounts.append({"name": "weights", "mountPath": MODELS_DIR})
-        target = f"{MODELS_DIR}/{scheme}/{path}"
+        target = f"{MODELS_DIR}/{scheme}/{path}" + (f"@{revision}" if revision else "")
         model_arg = target
         env["HF_HUB_OFFLINE"] = "1"
         if scheme == "hf":
-            command: tuple[str, ...] = (
-                "hf", "download", path, "--local-dir", target,
-                "--exclude", "original/*", "--exclude", "metal/*",
-            )  # fmt: skip
-            download = Download(image=image, command=command, secret_name=secret)
+            download = _hub_download(path, target, revision, image=image, secret=secret)
         else:
             download = _object_store_download(scheme, path, target, secret)
     elif scheme == "hf":
@@ -182,6 +206,11 @@ def plan_weights(cr_name: str, spec: GptOssDeploymentSpec, *, image: str) -> Wei
         claim_name=plan_claim,
         download=download,
         init_containers=(*init, *adapters.init_containers),
+        serve_args=(
+            ("--revision", revision, "--tokenizer-revision", revision)
+            if revision and scheme == "hf" and claim is None
+            else ()
+        ),
         served_model_name=adapters.served_model_name,
         lora_args=adapters.args,
         annotations=adapters.annotations,

@@ -1,9 +1,20 @@
 """What the operator observed of a GptOssDeployment's children, as small immutable views (pure:
 built from the API's plain dicts, no I/O).
 
-The scheduler explains an unschedulable pod on the pod itself (condition ``PodScheduled=False``,
-reason ``Unschedulable``, the same text as its ``FailedScheduling`` event); the kubelet explains
-a stuck container in ``containerStatuses[].state.waiting``. Both are read here.
+Where Kubernetes explains each way a replica fails to come up (docs/sources.md, Status):
+
+* The scheduler, on the pod: condition ``PodScheduled=False``, reason ``Unschedulable`` (the
+  same text as its ``FailedScheduling`` event).
+* The kubelet, on the pod: ``containerStatuses[].state.waiting`` (``ImagePullBackOff``,
+  ``CrashLoopBackOff``, ``CreateContainerConfigError`` for a missing Secret or ConfigMap key)
+  and ``initContainerStatuses[]`` for init containers that wait or exited non-zero.
+* The kubelet and the attach/detach controller, in Events only: ``FailedMount`` (a missing
+  Secret, ConfigMap or claim) and ``FailedAttachVolume`` (``Multi-Attach error``) on the pod,
+  while it stays ``Pending``.
+* The ReplicaSet controller, when it cannot create a pod at all (resource quota, Pod Security
+  admission, a missing ServiceAccount or PriorityClass): its ``FailedCreate`` becomes the
+  ``ReplicaFailure`` condition of the ReplicaSet, which the Deployment controller copies onto
+  the Deployment with the API server's own message.
 """
 
 from __future__ import annotations
@@ -12,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "MOUNT_EVENT_REASONS",
     "DeploymentView",
     "JobView",
     "Observed",
@@ -19,7 +31,10 @@ __all__ = [
     "view_deployment",
     "view_job",
     "view_pod",
+    "volume_failures",
 ]
+
+MOUNT_EVENT_REASONS = frozenset({"FailedMount", "FailedAttachVolume"})
 
 
 @dataclass(frozen=True)
@@ -33,6 +48,8 @@ class PodView:
     waiting_message: str | None
     restarts: int
     terminating: bool
+    init_failure: str | None = None  # "<container>: <reason>: <message>" of a failing init
+    volume_failure: str | None = None  # the latest FailedMount/FailedAttachVolume message
 
 
 @dataclass(frozen=True)
@@ -43,6 +60,7 @@ class DeploymentView:
     ready_replicas: int
     updated_replicas: int
     progress_deadline_exceeded: bool
+    replica_failure: str | None = None  # ReplicaFailure=True: why pods cannot be created
 
 
 @dataclass(frozen=True)
@@ -64,7 +82,47 @@ def _conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c.get("type", ""): c for c in obj.get("status", {}).get("conditions", []) or []}
 
 
-def view_pod(pod: dict[str, Any]) -> PodView:
+def _init_failure(status: dict[str, Any]) -> str | None:
+    """The first init container that waits on an error or exited non-zero, in words."""
+    for init in status.get("initContainerStatuses", []) or []:
+        state = init.get("state", {})
+        waiting = state.get("waiting") or {}
+        terminated = state.get("terminated") or {}
+        last = (init.get("lastState") or {}).get("terminated") or {}
+        name = init.get("name", "init")
+        if waiting.get("reason") not in (None, "PodInitializing", "ContainerCreating"):
+            why = f"{waiting['reason']}: {waiting.get('message') or ''}".rstrip(": ")
+            if last.get("exitCode"):
+                why += f" (last exit code {last['exitCode']}: {last.get('reason', 'Error')})"
+            return f"init container {name}: {why}"
+        if int(terminated.get("exitCode", 0) or 0) != 0:
+            return (
+                f"init container {name} exited with code {terminated['exitCode']}: "
+                f"{terminated.get('reason', 'Error')} {terminated.get('message') or ''}".rstrip()
+            )
+    return None
+
+
+def volume_failures(events: list[dict[str, Any]]) -> dict[str, str]:
+    """Pod name -> the message of its latest volume Event (``MOUNT_EVENT_REASONS``)."""
+    latest: dict[str, tuple[str, str]] = {}
+    for event in events:
+        involved = event.get("involvedObject", {})
+        if involved.get("kind") != "Pod" or event.get("reason") not in MOUNT_EVENT_REASONS:
+            continue
+        when = str(
+            event.get("lastTimestamp")
+            or event.get("eventTime")
+            or event.get("metadata", {}).get("creationTimestamp")
+            or ""
+        )
+        name = str(involved.get("name", ""))
+        if name not in latest or when >= latest[name][0]:
+            latest[name] = (when, f"{event['reason']}: {event.get('message', '')}")
+    return {name: message for name, (_, message) in latest.items()}
+
+
+def view_pod(pod: dict[str, Any], volume_failure: str | None = None) -> PodView:
     status = pod.get("status", {})
     conditions = _conditions(pod)
     scheduled = conditions.get("PodScheduled", {})
@@ -87,12 +145,16 @@ def view_pod(pod: dict[str, Any]) -> PodView:
         waiting_message=waiting.get("message"),
         restarts=sum(int(c.get("restartCount", 0)) for c in containers),
         terminating=bool(pod["metadata"].get("deletionTimestamp")),
+        init_failure=_init_failure(status),
+        volume_failure=volume_failure if status.get("phase", "Pending") == "Pending" else None,
     )
 
 
 def view_deployment(deployment: dict[str, Any]) -> DeploymentView:
     status = deployment.get("status", {})
-    progressing = _conditions(deployment).get("Progressing", {})
+    conditions = _conditions(deployment)
+    progressing = conditions.get("Progressing", {})
+    failure = conditions.get("ReplicaFailure", {})
     return DeploymentView(
         generation=int(deployment["metadata"].get("generation", 0)),
         observed_generation=int(status.get("observedGeneration", 0)),
@@ -100,6 +162,11 @@ def view_deployment(deployment: dict[str, Any]) -> DeploymentView:
         ready_replicas=int(status.get("readyReplicas", 0)),
         updated_replicas=int(status.get("updatedReplicas", 0)),
         progress_deadline_exceeded=progressing.get("reason") == "ProgressDeadlineExceeded",
+        replica_failure=(
+            str(failure.get("message") or failure.get("reason") or "FailedCreate")
+            if failure.get("status") == "True"
+            else None
+        ),
     )
 
 

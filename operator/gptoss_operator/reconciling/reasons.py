@@ -22,6 +22,7 @@ class Reason(StrEnum):
     # Ready
     SERVING = "Serving"
     DOES_NOT_FIT = "DoesNotFit"
+    NO_NODE_LARGE_ENOUGH = "NoNodeLargeEnough"
     INVALID_SERVING_ARGS = "InvalidServingArgs"
     SCALED_TO_ZERO = "ScaledToZero"
     DOWNLOADING_WEIGHTS = "DownloadingWeights"
@@ -32,6 +33,10 @@ class Reason(StrEnum):
     LOADING_WEIGHTS = "LoadingWeights"
     ENGINE_NOT_READY = "EngineNotReady"
     CREATING_PODS = "CreatingPods"
+    POD_CREATION_FAILED = "PodCreationFailed"
+    VOLUME_MOUNT_FAILED = "VolumeMountFailed"
+    CONTAINER_CONFIG_INVALID = "ContainerConfigInvalid"
+    INIT_CONTAINER_FAILED = "InitContainerFailed"
     # Progressing
     ROLLING_OUT = "RollingOut"
     SCALING_UP = "ScalingUp"
@@ -46,11 +51,16 @@ class Reason(StrEnum):
 WARNINGS = frozenset(
     {
         Reason.DOES_NOT_FIT,
+        Reason.NO_NODE_LARGE_ENOUGH,
         Reason.INVALID_SERVING_ARGS,
         Reason.DOWNLOAD_FAILED,
         Reason.WAITING_FOR_GPU_NODE,
         Reason.IMAGE_PULL_FAILING,
         Reason.CRASH_LOOPING,
         Reason.ROLLOUT_STUCK,
+        Reason.POD_CREATION_FAILED,
+        Reason.VOLUME_MOUNT_FAILED,
+        Reason.CONTAINER_CONFIG_INVALID,
+        Reason.INIT_CONTAINER_FAILED,
     }
 )

@@ -8,6 +8,7 @@ Deciding is pure (``plan``); only ``reconcile`` talks to the API, through ``kube
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,20 +16,38 @@ from pydantic import ValidationError
 
 from gptoss_operator import names
 from gptoss_operator.api import GptOssDeploymentSpec
-from gptoss_operator.children.deployment import Owner, PodExtras, build_deployment, vllm_args
+from gptoss_operator.children.deployment import (
+    Owner,
+    PodExtras,
+    build_deployment,
+    rolling_update,
+    vllm_args,
+)
 from gptoss_operator.children.fence import Clients, build_fence
 from gptoss_operator.children.network import build_pdb, build_service
 from gptoss_operator.children.storage import build_download_job, build_weights_claim
-from gptoss_operator.errors import GptOssError, InvalidSpec
-from gptoss_operator.kube import FIELD_MANAGER, Kube
+from gptoss_operator.errors import GptOssError, InvalidSpec, NoNodeLargeEnough
+from gptoss_operator.kube import Kube
 from gptoss_operator.placement.gpus import Vendor, product_named
 from gptoss_operator.placement.serving_args import check_serving_args
-from gptoss_operator.placement.sizing import Sizing, size_spec
+from gptoss_operator.placement.sizing import NodeLimit, Sizing, size_spec
 from gptoss_operator.placement.weights import WeightsPlan, plan_weights
-from gptoss_operator.reconciling.drift import needs_apply, stamp
+from gptoss_operator.reconciling.applying import apply_deployment, ensure, ensure_inference_pool
+from gptoss_operator.reconciling.cluster_reads import (
+    gpu_nodes,
+    node_limit,
+    pending_volume_failures,
+    room_for_one_more,
+)
 from gptoss_operator.reconciling.observe import Observed, view_deployment, view_job, view_pod
-from gptoss_operator.reconciling.reasons import WARNINGS
+from gptoss_operator.reconciling.reasons import WARNINGS, Reason
+from gptoss_operator.reconciling.rollout import kept_image, live_surges, rolling_out, surges
 from gptoss_operator.reconciling.status import compute_status, to_wire
+from gptoss_operator.reconciling.upgrades import (
+    annotate,
+    spec_hash,
+    template_changes,
+)
 from gptoss_operator.settings import OperatorSettings
 
 __all__ = ["Event", "Outcome", "Plan", "ensure", "plan", "reconcile", "vllm_clients"]
@@ -61,6 +80,8 @@ class Plan:
     weights: WeightsPlan | None
     image: str
     serving_args_error: str | None = None
+    sizing_reason: Reason = Reason.DOES_NOT_FIT
+    default_image: str = ""  # the operator's default for the vendor (status.availableImage)
 
 
 def parse_spec(body: dict[str, Any]) -> GptOssDeploymentSpec:
@@ -70,8 +91,14 @@ def parse_spec(body: dict[str, Any]) -> GptOssDeploymentSpec:
         raise InvalidSpec(f"spec is invalid: {exc}") from exc
 
 
-def plan(body: dict[str, Any], settings: OperatorSettings) -> Plan:
-    """Size the replica and plan its weights (pure)."""
+def plan(
+    body: dict[str, Any],
+    settings: OperatorSettings,
+    node_limit: NodeLimit | None = None,
+    live: dict[str, Any] | None = None,
+) -> Plan:
+    """Size the replica (on nodes no larger than ``node_limit``) and plan its weights (pure);
+    ``live``: the Deployment running now, whose image a CR keeps (``rollout.kept_image``)."""
     meta = body["metadata"]
     owner = Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
     spec = parse_spec(body)
@@ -79,19 +106,30 @@ def plan(body: dict[str, Any], settings: OperatorSettings) -> Plan:
     default_image = (
         settings.vllm_image_amd if product.vendor is Vendor.AMD else settings.vllm_image_nvidia
     )
-    image = spec.serving.image or default_image
+    image = kept_image(
+        spec,
+        meta.get("annotations") or {},
+        live,
+        default=default_image,
+        label_key=product.label_key,
+    )
     sizing: Sizing | None = None
     sizing_error: str | None = None
     weights: WeightsPlan | None = None
+    reason = Reason.DOES_NOT_FIT
     try:
-        sizing = size_spec(spec)
+        sizing = size_spec(spec, node_limit)
         weights = plan_weights(owner.name, spec, image=image)
+    except NoNodeLargeEnough as exc:
+        sizing_error, reason = str(exc), Reason.NO_NODE_LARGE_ENOUGH
     except GptOssError as exc:
         sizing_error = str(exc)
     args_error = None
     if sizing is not None and weights is not None:
         args_error = check_serving_args(image, vllm_args(spec, sizing, weights))
-    return Plan(owner, spec, sizing, sizing_error, weights, image, args_error)
+    return Plan(
+        owner, spec, sizing, sizing_error, weights, image, args_error, reason, default_image
+    )
 
 
 def pod_extras(spec: GptOssDeploymentSpec) -> PodExtras:
@@ -134,16 +172,12 @@ def _events(previous: dict[str, Any], status: dict[str, Any]) -> tuple[Event, ..
     return tuple(events)
 
 
-def ensure(kube: Kube, desired: dict[str, Any]) -> dict[str, Any]:
-    """Apply ``desired`` only if that would change something the operator owns; the live
-    object either way."""
-    stamped = stamp(desired)
-    meta = desired["metadata"]
-    live = kube.get(desired["apiVersion"], desired["kind"], meta.get("namespace"), meta["name"])
-    if needs_apply(live, stamped, FIELD_MANAGER):
-        return kube.apply(stamped)
-    assert live is not None
-    return live
+_CLEARED = (
+    "image",
+    "availableImage",
+    "sizing",
+    "inferencePool",
+)  # status keys that go when they no longer apply
 
 
 def _status_differs(current: dict[str, Any], desired: dict[str, Any]) -> bool:
@@ -151,14 +185,29 @@ def _status_differs(current: dict[str, Any], desired: dict[str, Any]) -> bool:
 
 
 def reconcile(
-    body: dict[str, Any], kube: Kube, settings: OperatorSettings, *, now: dt.datetime
+    body: dict[str, Any],
+    kube: Kube,
+    settings: OperatorSettings,
+    *,
+    now: dt.datetime,
+    upgrade_gate: AbstractContextManager[Any] | None = None,
 ) -> Outcome:
-    """Bring the children of ``body`` in line with its spec and report what is there."""
-    decided = plan(body, settings)
+    """Bring the children of ``body`` in line with its spec and report what is there.
+
+    ``upgrade_gate`` serialises, across the CRs one process reconciles at once, counting the
+    rollouts in progress with starting one an operator upgrade asks for (``upgrades``)."""
+    parsed = parse_spec(body)
+    meta = body["metadata"]
+    name = names.deployment_name(meta["name"])
+    live = kube.get("apps/v1", "Deployment", meta["namespace"], name)
+    nodes = gpu_nodes(kube, parsed)
+    decided = plan(body, settings, node_limit(nodes, parsed), live)
     owner, spec = decided.owner, decided.spec
     wanted = spec.replicas
+    pods = kube.list("v1", "Pod", owner.namespace, labels=names.selector(owner.name))
     job_body: dict[str, Any] | None = None
     deployment: dict[str, Any] | None
+    pool: str | None = None
 
     if (
         decided.sizing is not None
@@ -174,15 +223,17 @@ def reconcile(
                 or (spec.cache.pvc.name if spec.cache and spec.cache.pvc else None)
                 or names.weights_claim_name(owner.name)
             )
-            job_name = names.download_job_name(owner.name)
+            job_name = names.download_job_name(owner.name, weights.download.digest(claim))
             job_body = kube.get("batch/v1", "Job", owner.namespace, job_name)
-            if job_body is None:  # a Job's template is immutable: create it once
+            if job_body is None:  # one Job per source; a Job's template is immutable
+                account = spec.pod.service_account_name if spec.pod else None
                 job_body = kube.apply(
-                    build_download_job(owner, spec.model, weights.download, claim)
+                    build_download_job(
+                        owner, spec.model, weights.download, claim, service_account_name=account
+                    )
                 )
         job_done = job_body is None or view_job(job_body).succeeded
-        deployment = ensure(
-            kube,
+        desired = annotate(
             build_deployment(
                 owner,
                 spec,
@@ -194,19 +245,38 @@ def reconcile(
                 startup_timeout_seconds=settings.startup_timeout_seconds,
                 shm_size=settings.shm_size,
             ),
+            spec_digest=spec_hash(spec, decided.image),
+        )
+        # Free GPUs matter only when pods are about to be replaced; otherwise keep the strategy.
+        starts = live is not None and not rolling_out(live) and template_changes(live, desired)
+        room = (
+            room_for_one_more(kube, nodes, spec, decided.sizing.tensor_parallel_size)
+            if starts
+            else live_surges(live)
+        )
+        unschedulable = any(view_pod(p).unschedulable for p in pods)
+        desired["spec"]["strategy"]["rollingUpdate"] = rolling_update(
+            surges(spec, live, room=room, unschedulable=unschedulable)
+        )
+        deployment = apply_deployment(
+            kube,
+            live,
+            desired,
+            job_done=job_done,
+            budget=settings.upgrade_budget,
+            gate=upgrade_gate,
         )
         ensure(kube, build_service(owner, spec.model))
         ensure(kube, build_pdb(owner, spec.model))
         if (clients := vllm_clients(settings)) is not None:
             ensure(kube, build_fence(owner, spec.model, clients))
+        pool = ensure_inference_pool(kube, owner, spec)
     else:
-        deployment = kube.get(
-            "apps/v1", "Deployment", owner.namespace, names.deployment_name(owner.name)
-        )
-    pods = kube.list("v1", "Pod", owner.namespace, labels=names.selector(owner.name))
+        deployment = live
+    volumes = pending_volume_failures(kube, owner.namespace, pods)
     observed = Observed(
         deployment=view_deployment(deployment) if deployment else None,
-        pods=tuple(view_pod(p) for p in pods),
+        pods=tuple(view_pod(p, volumes.get(p["metadata"]["name"])) for p in pods),
         job=view_job(job_body) if job_body else None,
     )
     previous = body.get("status") or {}
@@ -223,9 +293,17 @@ def reconcile(
             now=now,
             spills=bool(spec.spillover and spec.spillover.providers),
             serving_args_error=decided.serving_args_error,
+            sizing_reason=decided.sizing_reason,
+            image=decided.image if decided.sizing is not None else None,
+            available_image=(
+                decided.default_image if decided.image != decided.default_image else None
+            ),
+            inference_pool=pool,
         )
     )
-    written = _status_differs(previous, status)
+    gone = {key: None for key in _CLEARED if key in previous and key not in status}
+    written = _status_differs(previous, status) or bool(gone)
     if written:
-        kube.patch_status(names.API_VERSION, names.KIND, owner.namespace, owner.name, status)
+        patch = {**status, **gone}
+        kube.patch_status(names.API_VERSION, names.KIND, owner.namespace, owner.name, patch)
     return Outcome(status=status, status_written=written, events=_events(previous, status))

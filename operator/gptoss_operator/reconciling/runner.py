@@ -70,6 +70,7 @@ class Runner:
         self._settings = settings
         self._namespaces = namespaces
         self._coalescer = Coalescer()
+        self._upgrade_gate = threading.Lock()  # one budget check and apply at a time
 
     def run(self, body: dict[str, Any], logger: Logger) -> None:
         """Reconcile ``body``'s CR now, or have the run in progress for it run once more."""
@@ -79,7 +80,13 @@ class Runner:
             return
         try:
             while True:
-                outcome = reconcile(body, kube, self._settings, now=dt.datetime.now(dt.UTC))
+                outcome = reconcile(
+                    body,
+                    kube,
+                    self._settings,
+                    now=dt.datetime.now(dt.UTC),
+                    upgrade_gate=self._upgrade_gate,
+                )
                 stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
                 for event in outcome.events:
                     kube.post_event(

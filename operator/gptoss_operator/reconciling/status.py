@@ -3,15 +3,19 @@
 Three ``metav1.Condition`` types (docs/sources.md, Conditions):
 
 * ``Ready``: at least one replica serves requests. When none does, the reason says why, most
-  specific first: ``DoesNotFit``, ``ScaledToZero``, ``DownloadingWeights``/``DownloadFailed``,
-  ``WaitingForGPUNode`` (the scheduler's own message), ``ImagePullFailing``, ``CrashLooping``,
+  specific first: ``DoesNotFit``, ``NoNodeLargeEnough``, ``ScaledToZero``,
+  ``DownloadingWeights``/``DownloadFailed``,
+  ``PodCreationFailed`` (the API server refused the pod: quota, Pod Security, a missing
+  ServiceAccount or PriorityClass), ``WaitingForGPUNode`` (the scheduler's own message),
+  ``VolumeMountFailed``, ``InitContainerFailed``, ``ContainerConfigInvalid`` (a missing Secret
+  or ConfigMap key), ``ImagePullFailing``, ``CrashLooping``,
   ``LoadingWeights`` (started, startup probe not yet passed), ``EngineNotReady``,
   ``CreatingPods``.
 * ``Progressing``: the Deployment has not yet caught up with this generation, or fewer replicas
   serve than are wanted (``RollingOut``, ``ScalingUp``, ``ScalingDown``, ``Complete``).
   Success is judged on this generation's updated replicas, never on old ones (dynamo #3567).
 * ``Degraded``: something needs a human (``DoesNotFit``, ``InvalidServingArgs``, ``DownloadFailed``,
-  ``WaitingForGPUNode``, ``ImagePullFailing``, ``CrashLooping``, ``RolloutStuck``,
+  each stuck reason of ``Ready`` above with Kubernetes' own message, ``RolloutStuck``,
   ``ReplicasUnavailable`` when some started replicas fail their readiness probe), else
   ``AsExpected``.
 
@@ -23,74 +27,35 @@ after these three.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 
 from gptoss_operator import names
 from gptoss_operator.api import Condition, GptOssDeploymentStatus, SizingStatus
 from gptoss_operator.placement.sizing import Sizing
-from gptoss_operator.reconciling.observe import DeploymentView, Observed, PodView
+from gptoss_operator.reconciling.not_ready import Verdict, why_not_ready
+from gptoss_operator.reconciling.observe import DeploymentView, Observed
 from gptoss_operator.reconciling.reasons import ConditionType, Reason
 
 __all__ = ["Verdict", "compute_status", "judge", "to_wire"]
 
-IMAGE_PULL = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
-_NEEDS_HUMAN = {Reason.DOES_NOT_FIT, Reason.INVALID_SERVING_ARGS, Reason.DOWNLOAD_FAILED}
-_STUCK = {Reason.WAITING_FOR_GPU_NODE, Reason.IMAGE_PULL_FAILING, Reason.CRASH_LOOPING}
+_NEEDS_HUMAN = {
+    Reason.DOES_NOT_FIT,
+    Reason.NO_NODE_LARGE_ENOUGH,
+    Reason.INVALID_SERVING_ARGS,
+    Reason.DOWNLOAD_FAILED,
+}
+_STUCK = {
+    Reason.POD_CREATION_FAILED,
+    Reason.WAITING_FOR_GPU_NODE,
+    Reason.VOLUME_MOUNT_FAILED,
+    Reason.INIT_CONTAINER_FAILED,
+    Reason.CONTAINER_CONFIG_INVALID,
+    Reason.IMAGE_PULL_FAILING,
+    Reason.CRASH_LOOPING,
+}
 _BEFORE_PODS = {*_NEEDS_HUMAN, Reason.DOWNLOADING_WEIGHTS}
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One condition's value before timestamps."""
-
-    status: Literal["True", "False"]
-    reason: Reason
-    message: str
-
-
-def _first(pods: tuple[PodView, ...], reasons: set[str]) -> PodView | None:
-    return next((p for p in pods if p.waiting_reason in reasons), None)
-
-
-def _why_not_ready(observed: Observed, wanted: int) -> Verdict:
-    pods = tuple(p for p in observed.pods if not p.terminating)
-    if (pending := next((p for p in pods if p.unschedulable), None)) is not None:
-        return Verdict(
-            "False",
-            Reason.WAITING_FOR_GPU_NODE,
-            f"pod {pending.name} cannot be scheduled: {pending.unschedulable}",
-        )
-    if (pulling := _first(pods, IMAGE_PULL)) is not None:
-        return Verdict(
-            "False",
-            Reason.IMAGE_PULL_FAILING,
-            f"pod {pulling.name}: {pulling.waiting_reason}: {pulling.waiting_message}",
-        )
-    if (crashing := _first(pods, {"CrashLoopBackOff"})) is not None:
-        return Verdict(
-            "False",
-            Reason.CRASH_LOOPING,
-            f"pod {crashing.name} restarted {crashing.restarts} times: "
-            f"{crashing.waiting_message or 'see kubectl logs'}",
-        )
-    running = [p for p in pods if p.phase == "Running"]
-    if any(not p.started for p in running):
-        return Verdict(
-            "False",
-            Reason.LOADING_WEIGHTS,
-            f"{len(running)} of {wanted} replicas started; vLLM is loading weights "
-            "(the startup probe passes once /health answers)",
-        )
-    if running:
-        return Verdict(
-            "False",
-            Reason.ENGINE_NOT_READY,
-            f"{len(running)} replicas started but none passes its readiness probe",
-        )
-    return Verdict("False", Reason.CREATING_PODS, f"waiting for {wanted} replicas to be created")
 
 
 def _meanwhile(spills: bool) -> str:
@@ -105,9 +70,9 @@ def _ready(
     job = observed.job
     if refusal is not None:
         return refusal
-    if job is not None and job.failed:
+    if job is not None and job.failed and ready_count == 0:
         return Verdict("False", Reason.DOWNLOAD_FAILED, f"weights download failed: {job.message}")
-    if job is not None and not job.succeeded:
+    if job is not None and not job.succeeded and ready_count == 0:
         return Verdict(
             "False",
             Reason.DOWNLOADING_WEIGHTS,
@@ -117,7 +82,7 @@ def _ready(
         return Verdict("True", Reason.SERVING, f"{ready_count} of {wanted} replicas serving")
     if wanted == 0:
         return Verdict("False", Reason.SCALED_TO_ZERO, f"0 replicas wanted; {_meanwhile(spills)}")
-    why = _why_not_ready(observed, wanted)
+    why = why_not_ready(observed, wanted)
     return Verdict(why.status, why.reason, f"{why.message}; {_meanwhile(spills)}")
 
 
@@ -146,9 +111,16 @@ def _progressing(
 
 def _degraded(wanted: int, ready_count: int, ready: Verdict, observed: Observed) -> Verdict:
     deployment = observed.deployment
-    not_ready = _why_not_ready(observed, wanted) if wanted > 0 else None
+    not_ready = why_not_ready(observed, wanted) if wanted > 0 else None
     if ready.reason in _NEEDS_HUMAN:
         return Verdict("True", ready.reason, ready.message)
+    if observed.job is not None and observed.job.failed:
+        return Verdict(
+            "True",
+            Reason.DOWNLOAD_FAILED,
+            f"downloading the new source failed: {observed.job.message}; the replicas keep "
+            "serving the previous one",
+        )
     if not_ready is not None and not_ready.reason in _STUCK and ready_count < wanted:
         return Verdict("True", not_ready.reason, not_ready.message)
     if deployment is not None and deployment.progress_deadline_exceeded:
@@ -173,17 +145,20 @@ def judge(
     observed: Observed,
     spills: bool = False,
     serving_args_error: str | None = None,
+    sizing_reason: Reason = Reason.DOES_NOT_FIT,
 ) -> dict[ConditionType, Verdict]:
     """The three conditions for this observation; ``spills``: may the router send this
     model's requests to providers while no replica serves (the CR's spillover block).
 
     ``sizing_error`` and ``serving_args_error`` are the reasons the operator refused to build a
-    Deployment at all: the model does not fit, or vLLM would refuse its command line.
+    Deployment at all: the model does not fit (``sizing_reason``: ``DoesNotFit``, or
+    ``NoNodeLargeEnough`` when no node of the product has the GPUs one replica needs), or vLLM
+    would refuse its command line.
     """
     ready_count = observed.deployment.ready_replicas if observed.deployment else 0
     refusal = None
     if sizing_error is not None:
-        refusal = Verdict("False", Reason.DOES_NOT_FIT, sizing_error)
+        refusal = Verdict("False", sizing_reason, sizing_error)
     elif serving_args_error is not None and ready_count == 0:
         refusal = Verdict("False", Reason.INVALID_SERVING_ARGS, serving_args_error)
     ready = _ready(wanted, ready_count, refusal, observed, spills)
@@ -191,9 +166,18 @@ def judge(
     if serving_args_error is not None and sizing_error is None:
         # Replicas of the last valid command line keep serving; the new one is never rolled out.
         degraded = Verdict("True", Reason.INVALID_SERVING_ARGS, serving_args_error)
+    progressing = _progressing(wanted, ready_count, ready, observed.deployment)
+    job = observed.job
+    if job is not None and not job.succeeded and not job.failed and ready_count > 0:
+        progressing = Verdict(
+            "True",
+            Reason.DOWNLOADING_WEIGHTS,
+            "copying the new source into the weights volume; the replicas keep serving the "
+            "previous one and roll out after it",
+        )
     return {
         ConditionType.READY: ready,
-        ConditionType.PROGRESSING: _progressing(wanted, ready_count, ready, observed.deployment),
+        ConditionType.PROGRESSING: progressing,
         ConditionType.DEGRADED: degraded,
     }
 
@@ -231,6 +215,10 @@ def compute_status(
     now: dt.datetime,
     spills: bool = False,
     serving_args_error: str | None = None,
+    sizing_reason: Reason = Reason.DOES_NOT_FIT,
+    image: str | None = None,
+    available_image: str | None = None,
+    inference_pool: str | None = None,
 ) -> GptOssDeploymentStatus:
     """The whole ``status`` to write (``to_wire`` it and compare with the current one)."""
     stamp = now.astimezone(dt.UTC).replace(microsecond=0)
@@ -240,6 +228,7 @@ def compute_status(
         observed=observed,
         spills=spills,
         serving_args_error=serving_args_error,
+        sizing_reason=sizing_reason,
     )
     before = {c.get("type", ""): c for c in previous.get("conditions", []) or []}
     deployment = observed.deployment
@@ -257,6 +246,9 @@ def compute_status(
         selector=names.selector(cr_name),
         endpoint=names.endpoint(cr_name, namespace),
         sizing=_sizing(sizing) if sizing is not None else None,
+        image=image,
+        available_image=available_image,
+        inference_pool=inference_pool,
     )
 
 
@@ -281,6 +273,7 @@ def _sizing(sizing: Sizing) -> SizingStatus:
         max_num_batched_tokens=sizing.max_num_batched_tokens,
         kv_cache_gib=round(sizing.kv_cache_gib, 2),
         max_full_length_sequences=sizing.max_full_length_sequences,
+        max_num_seqs=sizing.max_num_seqs,
     )
 
 

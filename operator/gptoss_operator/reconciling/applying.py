@@ -1,0 +1,69 @@
+"""Applying a child only when it would change (``ensure``), the vLLM Deployment within the
+operator-upgrade budget (``upgrades``), and the optional children that depend on what the
+cluster serves (the InferencePool)."""
+
+from __future__ import annotations
+
+import contextlib
+from contextlib import AbstractContextManager
+from typing import Any
+
+from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.children.deployment import Owner
+from gptoss_operator.children.inference_pool import build_inference_pool
+from gptoss_operator.errors import KubeRejected
+from gptoss_operator.kube import FIELD_MANAGER, Kube
+from gptoss_operator.reconciling.cluster_reads import rolling_elsewhere
+from gptoss_operator.reconciling.drift import needs_apply, stamp
+from gptoss_operator.reconciling.upgrades import operator_caused, with_live_template
+
+__all__ = ["apply_deployment", "ensure", "ensure_inference_pool"]
+
+
+def ensure(kube: Kube, desired: dict[str, Any]) -> dict[str, Any]:
+    """Apply ``desired`` only if that would change something the operator owns; the live
+    object either way."""
+    stamped = stamp(desired)
+    meta = desired["metadata"]
+    live = kube.get(desired["apiVersion"], desired["kind"], meta.get("namespace"), meta["name"])
+    if needs_apply(live, stamped, FIELD_MANAGER):
+        return kube.apply(stamped)
+    assert live is not None
+    return live
+
+
+def ensure_inference_pool(kube: Kube, owner: Owner, spec: GptOssDeploymentSpec) -> str | None:
+    """The CR's InferencePool, applied when asked for and its CRD is served; its name, or None
+    (not asked for, or the Gateway API Inference Extension is not installed)."""
+    settings = spec.inference_pool
+    if settings is None or not settings.enabled:
+        return None
+    try:
+        applied = ensure(kube, build_inference_pool(owner, spec.model, settings))
+    except KubeRejected as exc:
+        if exc.status != 404:  # 404: the InferencePool CRD is not installed
+            raise
+        return None
+    return str(applied["metadata"]["name"])
+
+
+def apply_deployment(
+    kube: Kube,
+    live: dict[str, Any] | None,
+    desired: dict[str, Any],
+    *,
+    job_done: bool,
+    budget: int,
+    gate: AbstractContextManager[Any] | None,
+) -> dict[str, Any]:
+    """The Deployment after applying ``desired``, or ``live`` left as it is."""
+    if live is not None and not job_done:
+        # While a new source downloads, replicas of the previous one keep serving untouched.
+        return live
+    if live is not None and operator_caused(live, desired):
+        with gate or contextlib.nullcontext():
+            namespace = desired["metadata"]["namespace"]
+            if rolling_elsewhere(kube, namespace) >= budget:
+                desired = with_live_template(live, desired)  # the restart waits its turn
+            return ensure(kube, desired)
+    return ensure(kube, desired)

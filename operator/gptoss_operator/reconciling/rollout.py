@@ -1,0 +1,98 @@
+"""Rollout decisions (pure): whether a template change surges, and which image a CR keeps.
+
+Surge (``spec.rollout.surge``): ``Always`` and ``Never`` are what they say. ``Auto`` surges when
+a node of the product has a free GPU set for one more replica. The choice is taken when a
+settled Deployment's pod template is about to change (the free GPUs are counted then, never in
+a steady state, which costs no reads and no strategy flapping) and kept while it rolls out
+(the surge replica itself takes the free GPUs, so counting again mid-rollout would always say
+no), except that a surge replica the scheduler cannot place turns the rollout into
+stop-one-first, so it never waits for a GPU that went elsewhere.
+
+Image: without ``spec.serving.image`` a CR keeps the image its live Deployment runs, so an
+operator upgrade that changes the default image restarts nothing. The CR moves to the operator's
+default when ``spec.serving.image`` is set, when it is annotated
+``gptoss.dev/image-policy: FollowOperator``, or when its GPU vendor changes (the other vendor's
+image cannot run).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gptoss_operator.api import GptOssDeploymentSpec
+
+__all__ = ["FOLLOW_OPERATOR", "IMAGE_POLICY_ANNOTATION", "kept_image", "rolling_out", "surges"]
+
+IMAGE_POLICY_ANNOTATION = "gptoss.dev/image-policy"
+FOLLOW_OPERATOR = "FollowOperator"
+
+
+def rolling_out(live: dict[str, Any] | None) -> bool:
+    """Whether the live Deployment has not yet caught up with its own spec."""
+    if live is None:
+        return False
+    spec, status = live.get("spec", {}), live.get("status", {})
+    wanted = int(spec.get("replicas", 1))
+    return (
+        int(status.get("observedGeneration", 0)) < int(live["metadata"].get("generation", 0))
+        or int(status.get("updatedReplicas", 0)) < wanted
+        or int(status.get("replicas", 0)) > wanted
+    )
+
+
+def live_surges(live: dict[str, Any] | None) -> bool:
+    """Whether the live Deployment's strategy surges (False without one)."""
+    if live is None:
+        return False
+    strategy = live.get("spec", {}).get("strategy", {}).get("rollingUpdate", {}) or {}
+    return str(strategy.get("maxSurge", 0)) not in ("0", "0%")
+
+
+def surges(
+    spec: GptOssDeploymentSpec,
+    live: dict[str, Any] | None,
+    *,
+    room: bool,
+    unschedulable: bool,
+) -> bool:
+    """Whether the Deployment rolls out by starting one extra replica first.
+
+    ``room``: a node of the product has the GPUs for one more replica now; ``unschedulable``:
+    one of the CR's pods waits for a node.
+    """
+    policy = spec.rollout.surge if spec.rollout else "Auto"
+    if policy != "Auto":
+        return policy == "Always"
+    if live is not None and rolling_out(live):
+        return live_surges(live) and not unschedulable
+    return room
+
+
+def _container_image(live: dict[str, Any] | None) -> tuple[str | None, set[str]]:
+    if live is None:
+        return None, set()
+    pod = live.get("spec", {}).get("template", {}).get("spec", {})
+    image = next(
+        (c.get("image") for c in pod.get("containers", []) if c.get("name") == "vllm"), None
+    )
+    return image, set(pod.get("nodeSelector", {}) or {})
+
+
+def kept_image(
+    spec: GptOssDeploymentSpec,
+    annotations: dict[str, str],
+    live: dict[str, Any] | None,
+    *,
+    default: str,
+    label_key: str,
+) -> str:
+    """The image the replicas run: the spec's, else the live one's (same vendor), else the
+    operator's ``default``. ``label_key``: the product label of the spec's GPU vendor."""
+    if spec.serving.image:
+        return spec.serving.image
+    if annotations.get(IMAGE_POLICY_ANNOTATION) == FOLLOW_OPERATOR:
+        return default
+    image, selector = _container_image(live)
+    if image and label_key in selector:
+        return image
+    return default

@@ -1,0 +1,96 @@
+"""Replicas that Kubernetes refuses to create show up in status, with Kubernetes' own words, on
+the real control plane: a GPU ResourceQuota, a missing ServiceAccount, a missing PriorityClass.
+
+Each cause is created for real; the ReplicaSet controller's ``FailedCreate`` reaches the
+Deployment's ``ReplicaFailure`` condition and the operator turns it into
+``Degraded=True/PodCreationFailed`` within a resync. Volume and container-config failures are
+written by a kubelet, which KWOK does not play: ``tests/operator/test_status.py`` drives the
+operator's reading of the kubelet's own status and Events for those.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from gptoss_localkube.cluster import ClusterInfo
+from tests.operator.conftest import Kubectl
+from tests.operator.crs import condition, get_cr, simulated
+from tests.operator.gptoss_crd import manifest
+from tests.operator.operator_process import operator_running
+from tests.waiting import eventually
+
+
+@pytest.fixture(scope="module")
+def operator(
+    cluster: ClusterInfo, gptoss_crd: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    with operator_running(cluster.kubeconfig, log, GPTOSS_OPERATOR_RESYNC_SECONDS="3") as process:
+        yield log
+        assert process.poll() is None, log.read_text()[-3000:]
+
+
+def _degraded(api_client: client.ApiClient, namespace: str, name: str) -> dict[str, Any]:
+    def probe() -> dict[str, Any] | None:
+        found = condition(get_cr(api_client, namespace, name), "Degraded")
+        return found if found and found["reason"] == "PodCreationFailed" else None
+
+    return eventually(probe, timeout=90, what=f"Degraded/PodCreationFailed on {name}")
+
+
+def test_a_gpu_quota_that_refuses_the_pod_degrades_with_pod_creation_failed(
+    operator: Path, api_client: client.ApiClient, namespace: str, kubectl: Kubectl
+) -> None:
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "no-gpus"},
+        "spec": {"hard": {"requests.nvidia.com/gpu": "0"}},
+    }
+    assert kubectl.apply(namespace, quota).returncode == 0
+    assert kubectl.apply(namespace, manifest("quota", simulated())).returncode == 0
+
+    degraded = _degraded(api_client, namespace, "quota")
+    assert degraded["status"] == "True"
+    assert "exceeded quota: no-gpus" in degraded["message"]
+    assert "requests.nvidia.com/gpu=1" in degraded["message"]
+    ready = condition(get_cr(api_client, namespace, "quota"), "Ready")
+    assert ready is not None and ready["reason"] == "PodCreationFailed"
+
+    client.CoreV1Api(api_client).delete_namespaced_resource_quota("no-gpus", namespace)
+    eventually(
+        lambda: (
+            (c := condition(get_cr(api_client, namespace, "quota"), "Ready"))
+            and c["reason"] == "Serving"
+        ),
+        timeout=120,
+        what="the replica to serve once the quota is gone",
+    )
+
+
+def test_a_missing_service_account_degrades_naming_it(
+    operator: Path, api_client: client.ApiClient, namespace: str, kubectl: Kubectl
+) -> None:
+    spec = simulated()
+    spec["pod"]["serviceAccountName"] = "model-reader"
+    assert kubectl.apply(namespace, manifest("nosa", spec)).returncode == 0
+
+    degraded = _degraded(api_client, namespace, "nosa")
+    assert 'serviceaccount "model-reader" not found' in degraded["message"]
+
+
+def test_a_missing_priority_class_degrades_naming_it(
+    operator: Path, api_client: client.ApiClient, namespace: str, kubectl: Kubectl
+) -> None:
+    spec = simulated()
+    spec["pod"]["priorityClassName"] = "gpu-inference-critical"
+    assert kubectl.apply(namespace, manifest("noprio", spec)).returncode == 0
+
+    degraded = _degraded(api_client, namespace, "noprio")
+    assert "gpu-inference-critical" in degraded["message"]
+    assert "PriorityClass" in degraded["message"]
