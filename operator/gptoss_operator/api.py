@@ -17,6 +17,7 @@ from pydantic.alias_generators import to_camel
 
 __all__ = [
     "Adapter",
+    "AdapterStatus",
     "Autoscaling",
     "AutoscalingStatus",
     "Cache",
@@ -258,6 +259,11 @@ class AutoscalingStatus(_Wire):
     hosted_dollars_per_hour: float | None = Field(None, ge=0)
 
 
+class AdapterStatus(_Wire):
+    name: ServedName
+    ready_replicas: int = Field(ge=0)
+
+
 class GptOssDeploymentStatus(_Wire):
     observed_generation: int | None = Field(None, ge=0)
     conditions: list[Condition] | None = Field(None, max_length=8)
@@ -270,3 +276,5 @@ class GptOssDeploymentStatus(_Wire):
     image: str | None = Field(None, max_length=512)
     available_image: str | None = Field(None, max_length=512)
     inference_pool: str | None = Field(None, max_length=253)
+    served_model_name: ServedName | None = None
+    adapters: list[AdapterStatus] | None = Field(None, max_length=16)

@@ -4,6 +4,7 @@ and refusals that name the field (pure builders, no cluster)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -23,6 +24,8 @@ from gptoss_operator.placement.adapters import (
 from gptoss_operator.placement.serving_args import check_serving_args
 from gptoss_operator.placement.sizing import size_spec
 from gptoss_operator.placement.weights import plan_weights
+from gptoss_operator.reconciling.observe import Observed, view_pod
+from gptoss_operator.reconciling.status import compute_status
 from gptoss_router.watch.cluster_state import served_name as router_served_name
 from gptoss_vllmspec import load_cli
 
@@ -173,3 +176,42 @@ def test_requests_held_for_a_fine_tune_and_its_adapters_are_demand_for_its_cr() 
     names = served_names(OWNER.name, built)
     assert names == frozenset({"support", "sql"})
     assert spill_for(samples, names, "team-a/support").inflight == 5
+
+
+def pod_json(name: str, adapters: str, *, ready: bool = True) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "annotations": {ADAPTERS_ANNOTATION: adapters}},
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+            "containerStatuses": [{"started": True, "restartCount": 0, "state": {}}],
+        },
+    }
+
+
+def test_status_names_the_served_model_and_counts_the_ready_pods_loading_each_adapter() -> None:
+    pods = (
+        view_pod(pod_json("support-vllm-old", "sql")),
+        view_pod(pod_json("support-vllm-new", "sql,legal")),
+        view_pod(pod_json("support-vllm-loading", "sql,legal", ready=False)),
+    )
+    observed = Observed(deployment=None, pods=pods, job=None)
+    status = compute_status(
+        cr_name="support",
+        namespace="team-a",
+        generation=1,
+        wanted=2,
+        sizing=None,
+        sizing_error=None,
+        observed=observed,
+        previous={},
+        now=dt.datetime(2026, 11, 30, tzinfo=dt.UTC),
+        served_model_name="support-v3",
+        adapters=["sql", "legal"],
+    )
+    wire = status.model_dump(by_alias=True, exclude_none=True)
+    assert wire["servedModelName"] == "support-v3"
+    assert wire["adapters"] == [
+        {"name": "sql", "readyReplicas": 2},
+        {"name": "legal", "readyReplicas": 1},
+    ]

@@ -28,6 +28,7 @@ from gptoss_operator.children.network import build_pdb, build_service
 from gptoss_operator.children.storage import build_download_job, build_weights_claim
 from gptoss_operator.errors import GptOssError, InvalidSpec, NoNodeLargeEnough
 from gptoss_operator.kube import Kube
+from gptoss_operator.placement.adapters import served_model_name
 from gptoss_operator.placement.gpus import Vendor, product_named
 from gptoss_operator.placement.serving_args import check_serving_args
 from gptoss_operator.placement.sizing import NodeLimit, Sizing, size_spec
@@ -292,6 +293,8 @@ def reconcile(
             previous=previous,
             now=now,
             spills=bool(spec.spillover and spec.spillover.providers),
+            served_model_name=served_model_name(owner.name, spec),
+            adapters=[adapter.name for adapter in spec.adapters or []],
             serving_args_error=decided.serving_args_error,
             sizing_reason=decided.sizing_reason,
             image=decided.image if decided.sizing is not None else None,
