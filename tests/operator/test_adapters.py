@@ -16,7 +16,9 @@ from gptoss_operator.children.deployment import Owner, PodExtras, build_deployme
 from gptoss_operator.errors import InvalidSpec
 from gptoss_operator.placement.adapters import (
     ADAPTERS_ANNOTATION,
+    claimed_names,
     lora_limits,
+    name_taken,
     plan_adapters,
     served_model_name,
     served_names,
@@ -215,3 +217,39 @@ def test_status_names_the_served_model_and_counts_the_ready_pods_loading_each_ad
         {"name": "sql", "readyReplicas": 2},
         {"name": "legal", "readyReplicas": 1},
     ]
+
+
+def cr_json(name: str, ns: str, created: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": ns, "creationTimestamp": created},
+        "spec": {"model": "gpt-oss-20b", "gpu": {"product": "H100-80GB"}, **fields},
+    }
+
+
+def test_a_fine_tune_name_an_older_cr_serves_is_refused_naming_field_and_owner() -> None:
+    older = cr_json("support", "team-a", "2026-01-01T00:00:00Z", **TUNED)
+    newer = cr_json("support", "team-b", "2026-02-01T00:00:00Z", **TUNED)
+    spec_of = GptOssDeploymentSpec.model_validate
+    assert name_taken(older, spec_of(older["spec"]), [older, newer]) is None
+    refusal = name_taken(newer, spec_of(newer["spec"]), [older, newer])
+    assert refusal == (
+        "metadata.name (custom weights in spec.source) 'support' is already served by "
+        "GptOssDeployment team-a/support, created first: the router serves that name from it "
+        "only; choose another name"
+    )
+    # An adapter named like an older CR's fine-tune.
+    lora = cr_json(
+        "lora", "team-c", "2026-03-01T00:00:00Z", adapters=[TWO[0], {**TWO[1], "name": "support"}]
+    )
+    assert name_taken(lora, spec_of(lora["spec"]), [older, lora]) is not None
+    assert str(name_taken(lora, spec_of(lora["spec"]), [older, lora])).startswith(
+        "spec.adapters[1].name 'support' is already served by GptOssDeployment team-a/support"
+    )
+    # Base weights under the base name pool with other CRs: nothing to refuse.
+    base = cr_json("chat", "team-d", "2026-04-01T00:00:00Z")
+    assert claimed_names("chat", spec_of(base["spec"])) == []
+
+
+def test_custom_weights_under_a_base_models_name_are_refused() -> None:
+    with pytest.raises(InvalidSpec, match=r"spec.servedModelName 'gpt-oss-20b' is a base model"):
+        plan_adapters(OWNER.name, spec(**TUNED, servedModelName="gpt-oss-20b"))

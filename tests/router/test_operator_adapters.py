@@ -6,6 +6,7 @@ real router, watching the cluster, serves each adapter from those pods."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -130,3 +131,59 @@ async def test_an_operator_built_fine_tune_serves_each_adapter_through_the_route
     }
     assert legal.headers["x-gptoss-backend"] == "local" and legal.parse().model == "legal"
     assert sql is not None and sql.parse().model == "sql"
+
+
+@pytest.fixture
+def other_namespace(api_client: client.ApiClient) -> Iterator[str]:
+    core = client.CoreV1Api(api_client)
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    core.delete_namespace(name, propagation_policy="Background")
+
+
+def ready_condition(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any]:
+    body = client.CustomObjectsApi(api).get_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, name
+    )
+    for condition in (body.get("status") or {}).get("conditions") or []:
+        if condition["type"] == "Ready":
+            return dict(condition)
+    return {}
+
+
+def test_a_second_cr_serving_a_taken_fine_tune_name_is_refused_naming_the_field_and_owner(
+    operator: Path,
+    api_client: client.ApiClient,
+    namespace: str,
+    other_namespace: str,
+    kubectl: Kubectl,  # noqa: F811 - the fixture imported above
+) -> None:
+    spec = {k: v for k, v in SPEC.items() if k != "adapters"}
+    assert kubectl.apply(namespace, manifest("support", spec)).returncode == 0
+    eventually(
+        lambda: ready_condition(api_client, namespace, "support").get("reason") == "Serving",
+        timeout=120,
+        what="the first CR serving",
+    )
+    assert kubectl.apply(other_namespace, manifest("copy", spec)).returncode == 0
+    refused = eventually(
+        lambda: (
+            c
+            if (c := ready_condition(api_client, other_namespace, "copy")).get("reason")
+            == "ServedNameTaken"
+            else None
+        ),
+        timeout=60,
+        what="the second CR refused",
+    )
+    assert refused["status"] == "False"
+    assert refused["message"].startswith(
+        f"spec.servedModelName 'support-v3' is already served by GptOssDeployment "
+        f"{namespace}/support, created first"
+    )
+    pods = client.CoreV1Api(api_client).list_namespaced_pod(
+        other_namespace, label_selector="gptoss.dev/deployment=copy"
+    )
+    assert pods.items == []
+    assert ready_condition(api_client, namespace, "support")["reason"] == "Serving"

@@ -23,24 +23,28 @@ flags (pure).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from gptoss_operator.api import GptOssDeploymentSpec
-from gptoss_operator.errors import InvalidSpec
+from gptoss_operator.errors import InvalidAdapters
 
 __all__ = [
     "ADAPTERS_ANNOTATION",
     "MAX_LORA_RANKS",
     "AdapterPlan",
+    "claimed_names",
     "custom_weights",
     "lora_limits",
+    "name_taken",
     "plan_adapters",
     "served_model_name",
     "served_names",
 ]
 
 ADAPTERS_ANNOTATION = "gptoss.dev/adapters"
+BASE_MODELS = frozenset({"gpt-oss-120b", "gpt-oss-20b"})
 ADAPTERS_DIR = "/adapters"
 # vLLM's --max-lora-rank choices (vllm/config/lora.py).
 MAX_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -82,10 +86,70 @@ def served_names(cr_name: str, spec: GptOssDeploymentSpec) -> frozenset[str]:
     return frozenset({served_model_name(cr_name, spec), *adapters})
 
 
+def claimed_names(cr_name: str, spec: GptOssDeploymentSpec) -> list[tuple[str, str]]:
+    """``(field, name)`` for each model name the CR serves that no other CR may serve too: a
+    fine-tune's name and its adapters' (base weights under the base name pool, so they claim
+    nothing)."""
+    claims: list[tuple[str, str]] = []
+    served = served_model_name(cr_name, spec)
+    if served != spec.model or custom_weights(spec):
+        field = (
+            "spec.servedModelName"
+            if spec.served_model_name
+            else "metadata.name (custom weights in spec.source)"
+        )
+        claims.append((field, served))
+    claims += [
+        (f"spec.adapters[{index}].name", adapter.name)
+        for index, adapter in enumerate(spec.adapters or [])
+    ]
+    return claims
+
+
+def name_taken(
+    cr: Mapping[str, Any], spec: GptOssDeploymentSpec, others: Iterable[Mapping[str, Any]]
+) -> str | None:
+    """Why ``cr`` may not serve one of its names: an older GptOssDeployment (``others``, as the
+    API returns them) serves it already; None when every name is its own. Older means created
+    first, then by namespace and name, the order the router follows too."""
+    meta = cr["metadata"]
+    me = (str(meta.get("creationTimestamp", "")), str(meta["namespace"]), str(meta["name"]))
+    mine = claimed_names(me[2], spec)
+    if not mine:
+        return None
+    for other in sorted(others, key=_age):
+        age = _age(other)
+        if age >= me:
+            break
+        try:
+            theirs = GptOssDeploymentSpec.model_validate(other.get("spec") or {})
+        except ValueError:
+            continue
+        taken = {name for _, name in claimed_names(age[2], theirs)}
+        taken.add(served_model_name(age[2], theirs))
+        for field, name in mine:
+            if name in taken:
+                return (
+                    f"{field} {name!r} is already served by GptOssDeployment {age[1]}/{age[2]}, "
+                    "created first: the router serves that name from it only; choose another "
+                    "name"
+                )
+    return None
+
+
+def _age(obj: Mapping[str, Any]) -> tuple[str, str, str]:
+    meta = obj.get("metadata") or {}
+    return (
+        str(meta.get("creationTimestamp", "")),
+        str(meta.get("namespace", "")),
+        str(meta.get("name", "")),
+    )
+
+
 def lora_limits(spec: GptOssDeploymentSpec) -> tuple[int, int]:
     """``--max-loras`` and ``--max-lora-rank`` for ``spec.adapters`` (non-empty).
 
-    Raises InvalidSpec naming the fields when an adapter's rank is above
+    Raises InvalidAdapters naming the fields when an adapter's rank is above
     ``spec.serving.maxLoraRank``."""
     adapters = spec.adapters or []
     largest = max(adapter.rank for adapter in adapters)
@@ -94,7 +158,7 @@ def lora_limits(spec: GptOssDeploymentSpec) -> tuple[int, int]:
     if explicit is not None:
         for index, adapter in enumerate(adapters):
             if adapter.rank > explicit:
-                raise InvalidSpec(
+                raise InvalidAdapters(
                     f"spec.adapters[{index}].rank ({adapter.rank}, adapter {adapter.name}) is "
                     f"above spec.serving.maxLoraRank ({explicit}): vLLM would refuse the adapter "
                     "at startup; raise maxLoraRank or leave it unset"
@@ -113,13 +177,19 @@ def _split(uri: str) -> tuple[str, str]:
 def plan_adapters(cr_name: str, spec: GptOssDeploymentSpec) -> AdapterPlan:
     """The served name and LoRA flags, volumes and init containers of the CR's replicas."""
     served = served_model_name(cr_name, spec)
+    if custom_weights(spec) and served in BASE_MODELS:
+        raise InvalidAdapters(
+            f"spec.servedModelName {served!r} is a base model's name, but spec.source holds "
+            "custom weights: clients and the router would take them for the base model; "
+            "choose a name of their own"
+        )
     adapters = spec.adapters or []
     if not adapters:
         return AdapterPlan(served)
     names = [adapter.name for adapter in adapters]
     for index, name in enumerate(names):
         if name == served or name in names[:index]:
-            raise InvalidSpec(
+            raise InvalidAdapters(
                 f"spec.adapters[{index}].name {name!r} is already the name of "
                 + ("the served model" if name == served else "another adapter")
                 + "; every adapter needs a name of its own"

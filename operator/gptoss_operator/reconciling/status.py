@@ -45,6 +45,8 @@ _NEEDS_HUMAN = {
     Reason.DOES_NOT_FIT,
     Reason.NO_NODE_LARGE_ENOUGH,
     Reason.INVALID_SERVING_ARGS,
+    Reason.INVALID_ADAPTERS,
+    Reason.SERVED_NAME_TAKEN,
     Reason.DOWNLOAD_FAILED,
 }
 _STUCK = {
