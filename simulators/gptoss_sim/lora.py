@@ -19,9 +19,12 @@ What vLLM does (paths inside the wheel, docs/sources.md "vLLM LoRA"):
   model is a 404 ``The model `X` does not exist.`` (``_check_model``).
 - ``/v1/models`` lists each adapter after the base model: ``id`` its name, ``root`` its path,
   ``parent`` the base model's served name (``show_available_models``).
+- The scheduler runs at most ``--max-loras`` distinct adapters in one step; a waiting request
+  for another adapter is skipped and keeps its place (``vllm/v1/core/sched/scheduler.py``;
+  ``gptoss_sim.capacity.step``).
 - ``vllm:lora_requests_info`` (gauge, labels ``max_lora``, ``running_lora_adapters``,
-  ``waiting_lora_adapters``, comma-joined names; value the time it was set) is how a scraper
-  sees which adapters are busy (``vllm/v1/metrics/loggers.py``).
+  ``waiting_lora_adapters``, comma-joined names; value the time it was set, every step) is how a
+  scraper sees which adapters are busy (``vllm/v1/metrics/loggers.py``).
 
 An adapter's rank is read from its ``adapter_config.json`` (``r``), as vLLM's ``PEFTHelper``
 reads it; a path that is not a local directory (a Hugging Face id, a URI the simulator cannot
@@ -31,7 +34,7 @@ download) is taken as an adapter of rank ``--max-lora-rank``'s default that fits
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,8 +121,6 @@ class LoraRegistry:
     # The served names (--served-model-name); the first is every adapter's default parent.
     base_models: tuple[str, ...]
     adapters: dict[str, LoadedAdapter] = field(default_factory=dict)
-    # Requests in flight per adapter, for vllm:lora_requests_info.
-    in_flight: dict[str, int] = field(default_factory=dict)
 
     def names(self) -> tuple[str, ...]:
         return tuple(self.adapters)
@@ -208,20 +209,3 @@ class LoraRegistry:
             }
             for adapter in self.adapters.values()
         ]
-
-    def started(self, model: object) -> str | None:
-        """Count a request that names an adapter; the adapter's name, or None."""
-        if not isinstance(model, str) or model not in self.adapters:
-            return None
-        self.in_flight[model] = self.in_flight.get(model, 0) + 1
-        return model
-
-    def finished(self, name: str) -> None:
-        left = self.in_flight.get(name, 0) - 1
-        if left > 0:
-            self.in_flight[name] = left
-        else:
-            self.in_flight.pop(name, None)
-
-    def running(self) -> Iterable[str]:
-        return sorted(self.in_flight)

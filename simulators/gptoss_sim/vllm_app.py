@@ -119,7 +119,10 @@ class VllmSim:
         self.config = config or VllmConfig()
         self.clock = clock or MonotonicClock()
         self.registry = registry or CollectorRegistry()
-        self.metrics = VllmMetrics(self.registry, self.config.model, lora=self.config.lora.enabled)
+        lora = self.config.lora
+        self.metrics = VllmMetrics(
+            self.registry, self.config.model, max_loras=lora.max_loras if lora.enabled else None
+        )
         self.loras = LoraRegistry(self.config.lora, (self.config.model, *self.config.aliases))
         self.faults = FaultInjector(self.clock, FaultSchedule(self.config.faults))
         self.engine: Engine | None = None
@@ -156,11 +159,13 @@ class VllmSim:
     @asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         params = self.config.capacity
+        lora = self.config.lora
+        if lora.enabled:
+            params = replace(params, max_loras=lora.max_loras)
         # Loading the weights: the server does not listen until this returns.
         await self.clock.sleep(params.startup_s)
         # --lora-modules load before serving; one that fails stops the server (ValueError).
         self.loras.load_static()
-        self._lora_stats()
         engine = Engine(params, self.clock, self.metrics.observe_step)
         self.metrics.bind_engine(
             params,
@@ -199,52 +204,46 @@ class VllmSim:
         return self.config.system_start_date or datetime.date.today().isoformat()
 
     def _pacer(
-        self, hashes: tuple[BlockHash, ...] = (), stats: RequestStats | None = None
+        self,
+        hashes: tuple[BlockHash, ...] = (),
+        stats: RequestStats | None = None,
+        lora: str | None = None,
     ) -> Pacer:
-        """Paces one request through the engine; ``hashes`` are its prompt's block hashes."""
+        """Paces one request through the engine; ``hashes`` are its prompt's block hashes,
+        ``lora`` the adapter it runs with."""
         engine = self._engine()
         interval = self.config.stream_interval
 
         def pacer(prompt_tokens: int, output_tokens: int) -> AsyncIterator[int]:
-            counts = engine.generate(prompt_tokens, output_tokens, hashes, stats)
+            counts = engine.generate(prompt_tokens, output_tokens, hashes, stats, lora)
             return stream_interval(counts, interval, max(1, output_tokens))
 
         return pacer
 
     def _cached(
-        self, serving: endpoints.Serving, hashes: Callable[[int], tuple[BlockHash, ...]]
+        self,
+        serving: endpoints.Serving,
+        hashes: Callable[[int], tuple[BlockHash, ...]],
+        model: object = None,
     ) -> tuple[endpoints.Serving, RequestStats]:
-        """``serving`` pacing through the prefix cache; the stats get its cached tokens."""
+        """``serving`` pacing through the prefix cache (with the adapter ``model`` names, if
+        it names one); the stats get its cached tokens."""
         stats = RequestStats()
         params = self.config.capacity
         chain = hashes(params.block_size) if params.enable_prefix_caching else ()
-        return replace(serving, pacer=self._pacer(chain, stats)), stats
+        return replace(serving, pacer=self._pacer(chain, stats, self._adapter(model))), stats
 
-    def _lora_stats(self) -> None:
-        self.metrics.lora_requests(self.config.lora.max_loras, self.loras.running(), ())
+    def _adapter(self, model: object) -> str | None:
+        """The LoRA adapter a request for ``model`` runs with (None: the base model)."""
+        return model if isinstance(model, str) and model in self.loras.adapters else None
 
-    def _on_finish(self, model: object) -> Callable[[str], None]:
-        """The finish callback of a request for ``model`` (counted while it runs if it names an
-        adapter, for vllm:lora_requests_info)."""
-        adapter = self.loras.started(model)
-        if adapter is None:
-            return self.metrics.finished
-        self._lora_stats()
-
-        def finished(reason: str) -> None:
-            self.loras.finished(adapter)
-            self._lora_stats()
-            self.metrics.finished(reason)
-
-        return finished
-
-    def _serving(self, model: object = None) -> endpoints.Serving:
+    def _serving(self) -> endpoints.Serving:
         return endpoints.Serving(
             pacer=self._pacer(),
             style=ChatStyle(reasoning_field="reasoning"),
             tool_call_id=vllm_tool_call_id,
             stream_error=lambda exc: vllm_envelope(SimError(500, str(exc))),
-            on_finish=self._on_finish(model),
+            on_finish=self.metrics.finished,
             failures=(EngineDead,),
             dialect=self.dialect,
             prompt_tokens_details=self.config.enable_prompt_tokens_details,
@@ -261,10 +260,14 @@ class VllmSim:
     async def chat(self, request: Request) -> Response:
         self._engine()
         chat = vllm_serving.chat_request(await vllm_serving.read_body(request), self.dialect)
-        serving = self._serving(chat.model)
+        serving = self._serving()
         date = self._start_date()
         serving = self._counting(
-            self._cached(serving, lambda size: rendered_prompt.chat_hashes(chat, size, date))
+            self._cached(
+                serving,
+                lambda size: rendered_prompt.chat_hashes(chat, size, date),
+                chat.model,
+            )
         )
         reply = plan(chat.ask, self.config.reply)
         return await endpoints.chat(request, chat, reply, serving)
@@ -273,9 +276,11 @@ class VllmSim:
         self._engine()
         body = await vllm_serving.read_body(request)
         req = vllm_serving.completion_request(body, self.dialect, self.config.reply)
-        serving = self._serving(req.model)
+        serving = self._serving()
         serving = self._counting(
-            self._cached(serving, lambda size: rendered_prompt.completion_hashes(req, size))
+            self._cached(
+                serving, lambda size: rendered_prompt.completion_hashes(req, size), req.model
+            )
         )
         return await endpoints.completion(request, req, serving)
 
@@ -283,10 +288,14 @@ class VllmSim:
         self._engine()
         body = await vllm_serving.read_body(request)
         req, max_output = vllm_serving.responses_request(body, self.dialect, self.store)
-        serving = self._serving(req.model)
+        serving = self._serving()
         date = self._start_date()
         serving = self._counting(
-            self._cached(serving, lambda size: rendered_prompt.responses_hashes(req, size, date))
+            self._cached(
+                serving,
+                lambda size: rendered_prompt.responses_hashes(req, size, date),
+                req.model,
+            )
         )
         reply = plan(req.ask, self.config.reply)
         return await vllm_serving.serve_response(

@@ -11,6 +11,8 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -18,9 +20,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gptoss_sim import Running, VllmSim, running
+from gptoss_sim.capacity import CapacityParams, EngineState, Seq, add_request, step
 from gptoss_sim.cli import build, parser
 from gptoss_sim.lora import LoraConfig, LoraModule, parse_module
-from tests.sim.conftest import MODEL, vllm_config
+from tests.sim.conftest import FAST, MODEL, vllm_config
 
 PROMPT = [{"role": "user", "content": "Which adapter answers?"}]
 
@@ -231,3 +234,37 @@ def test_a_startup_adapter_without_enable_lora_stops_the_server(tmp_path: Path) 
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode != 0
     assert "LoRA is not enabled. Use --enable-lora to enable LoRA." in done.stderr
+
+
+def test_max_loras_keeps_a_second_adapter_waiting_while_a_first_one_runs() -> None:
+    params = CapacityParams(max_num_seqs=8, max_loras=1, step_base_s=0.01, startup_s=0)
+    state = EngineState()
+    for rid, lora in enumerate(("sql", "legal", "sql", None), start=1):
+        state = add_request(state, Seq(rid, 32, 4, arrived_at=0.0, lora=lora))
+    stepped = step(state, params)
+    assert stepped is not None
+    after = stepped.state
+    # vLLM's scheduler skips "legal" (a second adapter with --max-loras 1) but runs the next
+    # "sql" request and the base-model one; "legal" keeps its place at the head of the queue.
+    assert [s.rid for s in after.running] == [1, 3, 4]
+    assert [s.lora for s in after.waiting] == ["legal"]
+    unlimited = step(state, replace(params, max_loras=None))
+    assert unlimited is not None and not unlimited.state.waiting
+
+
+def test_lora_requests_info_shows_an_adapter_waiting_behind_max_loras(tmp_path: Path) -> None:
+    paths = {name: adapter_dir(tmp_path, name, 8) for name in ("sql", "legal")}
+    lora = LoraConfig(
+        enabled=True,
+        max_loras=1,
+        modules=tuple(LoraModule(name, path) for name, path in paths.items()),
+    )
+    slow = replace(FAST, step_base_s=0.01, max_num_seqs=4)
+    with running(VllmSim(vllm_config(lora=lora, capacity=slow))) as server:
+        with ThreadPoolExecutor(4) as pool:
+            replies = list(pool.map(lambda m: chat(server, m), ["sql", "legal", "sql", "legal"]))
+        series = lora_series(server)
+    assert [r.status_code for r in replies] == [200] * 4
+    assert any(s["waiting_lora_adapters"] for s in series), series
+    assert all("," not in s["running_lora_adapters"] for s in series)
+    assert {s["max_lora"] for s in series} == {"1"}
