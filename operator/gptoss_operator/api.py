@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
 __all__ = [
+    "Adapter",
+    "AdapterStatus",
     "Autoscaling",
     "AutoscalingStatus",
     "Cache",
@@ -57,6 +59,11 @@ ProviderName = Annotated[
     str, StringConstraints(max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 ]
 Argument = Annotated[str, StringConstraints(max_length=256)]
+# A name clients send as ``model``: a fine-tune's or a LoRA adapter's.
+ServedName = Annotated[
+    str, StringConstraints(max_length=128, pattern=r"^[A-Za-z0-9]([-A-Za-z0-9._/]*[A-Za-z0-9])?$")
+]
+LoraRank = Literal[1, 8, 16, 32, 64, 128, 256, 320, 512]
 
 
 class _Wire(BaseModel):
@@ -71,6 +78,13 @@ class Source(_Wire):
     uri: str | None = Field(None, max_length=1024, pattern=r"^(hf|s3|gs|pvc)://.+$")
     secret_name: ObjectName | None = None
     revision: str | None = Field(None, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$")
+
+
+class Adapter(_Wire):
+    name: ServedName
+    uri: str = Field(max_length=1024, pattern=r"^(hf|s3|gs|pvc)://.+$")
+    rank: int = Field(ge=1, le=512)
+    secret_name: ObjectName | None = None
 
 
 class Toleration(_Wire):
@@ -122,6 +136,8 @@ class Serving(_Wire):
     image: str | None = Field(None, max_length=512)
     extra_args: list[Argument] | None = Field(None, max_length=32)
     env: list[EnvVar] | None = Field(None, max_length=32)
+    max_loras: int | None = Field(None, ge=1, le=64)
+    max_lora_rank: LoraRank | None = None
 
 
 class VolumeClaim(_Wire):
@@ -150,6 +166,7 @@ class Spillover(_Wire):
     when: list[SpillCondition] = Field(
         default=["Saturated", "ScaledToZero", "Unavailable"], max_length=3
     )
+    accept_base_model: bool = False
 
 
 class PodSettings(_Wire):
@@ -181,7 +198,9 @@ class Rollout(_Wire):
 
 class GptOssDeploymentSpec(_Wire):
     model: ModelName
+    served_model_name: ServedName | None = None
     source: Source | None = None
+    adapters: list[Adapter] | None = Field(None, max_length=16)
     gpu: GpuSpec
     replicas: int = Field(1, ge=0, le=64)
     autoscaling: Autoscaling | None = None
@@ -240,6 +259,11 @@ class AutoscalingStatus(_Wire):
     hosted_dollars_per_hour: float | None = Field(None, ge=0)
 
 
+class AdapterStatus(_Wire):
+    name: ServedName
+    ready_replicas: int = Field(ge=0)
+
+
 class GptOssDeploymentStatus(_Wire):
     observed_generation: int | None = Field(None, ge=0)
     conditions: list[Condition] | None = Field(None, max_length=8)
@@ -252,3 +276,5 @@ class GptOssDeploymentStatus(_Wire):
     image: str | None = Field(None, max_length=512)
     available_image: str | None = Field(None, max_length=512)
     inference_pool: str | None = Field(None, max_length=253)
+    served_model_name: ServedName | None = None
+    adapters: list[AdapterStatus] | None = Field(None, max_length=16)

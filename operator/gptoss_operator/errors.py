@@ -49,6 +49,10 @@ class InvalidSpec(GptOssError, ValueError):
     """A GptOssDeployment spec that does not parse (the CRD schema should prevent this)."""
 
 
+class InvalidAdapters(InvalidSpec):
+    """A served name or LoRA adapter settings vLLM or the router cannot serve as given."""
+
+
 class KubeError(GptOssError):
     """A call to the Kubernetes API failed."""
 

@@ -162,11 +162,22 @@ class LocalPoolConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    """One model the router serves."""
+    """One model the router serves.
+
+    A fine-tune or a LoRA adapter is a model of its own: ``parent`` names what it was made from
+    (shown in /v1/models), and its overflow goes to providers only under ``hosted_as``, the
+    providers' model it accepts in its place (None: providers must list this very name, which
+    for a fine-tune none does, so it never spills to a different model by accident).
+    ``namespaces``: the namespaces of the GptOssDeployments serving it (None: not from the
+    cluster, any app may use it).
+    """
 
     local: LocalPoolConfig = LocalPoolConfig()
     spillover: SpilloverConfig = SpilloverConfig()
     default_output_tokens: int = Field(default=1024, ge=1)
+    parent: str | None = None
+    hosted_as: str | None = None
+    namespaces: frozenset[str] | None = None
 
 
 class AppLimits(_Strict):
@@ -199,6 +210,9 @@ class AppConfig(SecretRef):
     hosted: bool = True
     max_price: PriceCap = PriceCap()
     limits: AppLimits = AppLimits()
+    # The namespaces whose GptOssDeployments this app may reach (None: every namespace). A
+    # model served only elsewhere is, for this app, a model that does not exist.
+    namespaces: frozenset[str] | None = None
 
     @model_validator(mode="after")
     def _known_routes(self) -> Self:

@@ -76,6 +76,8 @@ class CapacityParams:
     step_per_seq_s: float = 0.0008
     prefill_token_s: float = 0.00005
     startup_s: float = 120.0
+    # vLLM's --max-loras with --enable-lora: distinct adapters one step may run; None: no LoRA.
+    max_loras: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_num_seqs < 1 or self.max_num_batched_tokens < 1 or self.block_size < 1:
@@ -125,6 +127,7 @@ class Seq:
     cached_upto: int = 0  # leading blocks already offered to the cache (vLLM num_cached_block)
     scheduled_at: float | None = None
     first_token_at: float | None = None
+    lora: str | None = None  # the LoRA adapter it runs with
     # Prompt tokens found in the prefix cache when first scheduled (vLLM's num_cached_tokens).
     cached_tokens: int | None = None
     preemptions: int = 0
@@ -299,8 +302,20 @@ def step(state: EngineState, params: CapacityParams) -> Step | None:
         budget -= need
         i += 1
 
+    # vLLM's scheduler (v1/core/sched/scheduler.py) skips a waiting request whose adapter would
+    # make one more distinct adapter than --max-loras in the batch; it keeps its place.
+    loras = {s.lora for s in running if s.lora is not None}
+    skipped: list[Seq] = []
     while not preempted and waiting and budget > 0 and len(running) < params.max_num_seqs:
         seq = waiting[0]
+        if (
+            params.max_loras is not None
+            and seq.lora is not None
+            and seq.lora not in loras
+            and len(loras) >= params.max_loras
+        ):
+            skipped.append(waiting.pop(0))
+            continue
         hit = 0
         if params.enable_prefix_caching:
             # The last token is always recomputed for its logits: at most num_tokens - 1 hit.
@@ -331,8 +346,11 @@ def step(state: EngineState, params: CapacityParams) -> Step | None:
         assert grown is not None  # the free blocks were counted above
         pool, seq = grown
         running.append(seq)
+        if seq.lora is not None:
+            loras.add(seq.lora)
         scheduled[seq.rid] = need
         budget -= need
+    waiting[:0] = skipped
 
     tokens = sum(scheduled.values())
     duration = (

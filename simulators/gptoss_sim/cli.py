@@ -11,14 +11,16 @@ with ``PUT /_sim/faults`` (a JSON list of rule strings) or per request with ``x-
 
 The vLLM simulator takes vLLM's own flags for what shapes serving (``--max-num-seqs``,
 ``--max-num-batched-tokens``, ``--max-model-len``, ``--block-size``, ``--stream-interval``,
-``--[no-]enable-prefix-caching``, ``--enable-prompt-tokens-details``, ``--served-model-name``),
+``--[no-]enable-prefix-caching``, ``--enable-prompt-tokens-details``, ``--served-model-name``,
+``--enable-lora``, ``--max-loras``, ``--max-lora-rank``, ``--lora-modules``),
 with vLLM's defaults; without ``--max-num-seqs`` / ``--max-num-batched-tokens`` it picks what
 vLLM picks for the GPU it runs on (``gptoss_sim.gpu``). The parsers default to what the
 operator passes (``--tool-call-parser openai --enable-auto-tool-choice --reasoning-parser
 openai_gptoss``); ``--tool-call-parser ""``, ``--no-enable-auto-tool-choice`` and
 ``--reasoning-parser ""`` turn them off, as their absence does on vLLM (the ``vllm`` shim
 says so explicitly). It reads vLLM's environment variables ``VLLM_KEEP_ALIVE_ON_ENGINE_DEATH``,
-``VLLM_SYSTEM_START_DATE`` and ``VLLM_ENABLE_RESPONSES_API_STORE``.
+``VLLM_SYSTEM_START_DATE``, ``VLLM_ENABLE_RESPONSES_API_STORE`` and
+``VLLM_ALLOW_RUNTIME_LORA_UPDATING``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from gptoss_sim.capacity import CapacityParams
 from gptoss_sim.errors import SimError
 from gptoss_sim.faults import parse_rule
 from gptoss_sim.gpu import DEFAULT_GPU, Gpu, scheduler_limits
+from gptoss_sim.lora import MAX_LORA_RANKS, RUNTIME_UPDATING_ENV, LoraConfig, parse_module
 from gptoss_sim.providers.app import ProviderConfig, ProviderSim
 from gptoss_sim.providers.profiles import PROFILES
 from gptoss_sim.server import Simulator, serve
@@ -86,6 +89,15 @@ def _vllm_flags(sub: argparse.ArgumentParser) -> None:
         default=config.enable_auto_tool_choice,
     )
     sub.add_argument("--reasoning-parser", default=config.reasoning_parser)
+    lora = LoraConfig()
+    sub.add_argument("--enable-lora", action=argparse.BooleanOptionalAction, default=False)
+    sub.add_argument("--max-loras", type=_positive, default=lora.max_loras)
+    sub.add_argument(
+        "--max-lora-rank", type=int, choices=MAX_LORA_RANKS, default=lora.max_lora_rank
+    )
+    sub.add_argument(
+        "--lora-modules", nargs="+", default=[], help="name=path or JSON (vLLM's LoRAModulePath)"
+    )
     sub.add_argument("--gpu-name", default=DEFAULT_GPU.name, help="the GPU's driver name")
     sub.add_argument("--gpu-memory-gib", type=float, default=DEFAULT_GPU.memory_gib)
     for name, kind_of in _CAPACITY_FLAGS.items():
@@ -126,8 +138,16 @@ def vllm_config(args: argparse.Namespace, env: Mapping[str, str]) -> VllmConfig:
         enable_prefix_caching=args.enable_prefix_caching,
         **{name: getattr(args, name) for name in _CAPACITY_FLAGS},
     )
+    lora = LoraConfig(
+        enabled=args.enable_lora,
+        max_loras=args.max_loras,
+        max_lora_rank=args.max_lora_rank,
+        modules=tuple(parse_module(text) for text in args.lora_modules),
+        runtime_updating=_env_flag(env, RUNTIME_UPDATING_ENV),
+    )
     return VllmConfig(
         model=args.model,
+        lora=lora,
         aliases=tuple(n for n in args.served_model_name if n != args.model),
         capacity=capacity,
         stream_interval=args.stream_interval,

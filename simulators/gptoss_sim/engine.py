@@ -115,12 +115,13 @@ class Engine:
         output_tokens: int,
         hashes: tuple[BlockHash, ...] = (),
         stats: RequestStats | None = None,
+        lora: str | None = None,
     ) -> AsyncIterator[int]:
         """Yield how many tokens the request has produced, as steps produce them.
 
         ``hashes`` is the block-hash chain of the prompt's token ids, for prefix caching
         (``gptoss_sim.prefix_cache.block_hashes``); ``stats`` is filled in before the first
-        count is yielded.
+        count is yielded; ``lora`` names the LoRA adapter it runs with.
         """
         if self.dead:
             raise EngineDead
@@ -128,7 +129,9 @@ class Engine:
         queue: asyncio.Queue[TokenEvent | None] = asyncio.Queue()
         self._queues[rid] = queue
         now = self._clock.now()
-        seq = Seq(rid, prompt_tokens, max(1, output_tokens), arrived_at=now, hashes=hashes)
+        seq = Seq(
+            rid, prompt_tokens, max(1, output_tokens), arrived_at=now, hashes=hashes, lora=lora
+        )
         self._arrivals.append(seq)
         self._wake.set()
         finished = False

@@ -11,11 +11,11 @@ labels plus ``engine`` (``log_metrics_info``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from gptoss_sim.capacity import CapacityParams, EngineState, TokenEvent
+from gptoss_sim.capacity import CapacityParams, EngineState, Seq, TokenEvent
 
 # Bucket edges as vLLM declares them: TTFT 0.001 … 2560 s, e2e 0.3 … 7680 s
 # (docs/sources.md, vLLM metrics).
@@ -34,7 +34,9 @@ SOURCES = ("local_compute", "local_cache_hit", "external_kv_transfer")
 class VllmMetrics:
     """The metric families one simulated vLLM server exposes."""
 
-    def __init__(self, registry: CollectorRegistry, model_name: str) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, model_name: str, *, max_loras: int | None = None
+    ) -> None:
         self._labels = {"model_name": model_name, "engine": "0"}
         labels = self._labels
 
@@ -119,6 +121,21 @@ class VllmMetrics:
             buckets=E2E_BUCKETS,
             registry=registry,
         )
+        # vllm/v1/metrics/loggers.py: only with --enable-lora; each change of the adapter sets
+        # adds a series whose value is the time it was set (set_to_current_time).
+        self.lora_info = (
+            Gauge(
+                "vllm:lora_requests_info",
+                "Running stats on lora requests.",
+                ("max_lora", "waiting_lora_adapters", "running_lora_adapters"),
+                registry=registry,
+            )
+            if max_loras is not None
+            else None
+        )
+        self._max_loras = max_loras or 0
+        if self.lora_info is not None:
+            self.lora_requests((), ())
         # Touch every labelled child so the families show up before the first request.
         counters = (self.preemptions, self.prompt_tokens, self.generation_tokens)
         cache = (self.prefix_queries, self.prefix_hits)
@@ -162,6 +179,9 @@ class VllmMetrics:
             self.generation_tokens.labels(**labels).inc(len(events))
         if preempted:
             self.preemptions.labels(**labels).inc(preempted)
+        if self.lora_info is not None:
+            # Recorded every step, as vLLM's PrometheusStatLogger.record does.
+            self.lora_requests(_adapters(state.running), _adapters(state.waiting))
         for event in events:
             seq = event.seq
             if seq.generated == 1:
@@ -184,5 +204,20 @@ class VllmMetrics:
         by_source.labels(**labels, source="local_compute").inc(prompt - cached)
         by_source.labels(**labels, source="local_cache_hit").inc(cached + recomputed)
 
+    def lora_requests(self, running: Iterable[str], waiting: Iterable[str]) -> None:
+        """``vllm:lora_requests_info`` for the adapters running and waiting now."""
+        if self.lora_info is None:
+            return
+        self.lora_info.labels(
+            max_lora=str(self._max_loras),
+            waiting_lora_adapters=",".join(waiting),
+            running_lora_adapters=",".join(running),
+        ).set_to_current_time()
+
     def finished(self, reason: str) -> None:
         self.request_success.labels(**self._labels, finished_reason=reason).inc()
+
+
+def _adapters(seqs: Iterable[Seq]) -> list[str]:
+    """The distinct adapters of ``seqs``, in the order they first appear."""
+    return list(dict.fromkeys(s.lora for s in seqs if s.lora is not None))

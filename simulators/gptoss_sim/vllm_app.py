@@ -44,6 +44,7 @@ from gptoss_sim.engine import ENGINE_DEAD_MESSAGE, Engine, EngineDead, RequestSt
 from gptoss_sim.errors import SimError, vllm_envelope
 from gptoss_sim.fault_middleware import FaultInjector, FaultMiddleware
 from gptoss_sim.faults import FaultRule, FaultSchedule
+from gptoss_sim.lora import LoraConfig, LoraRegistry
 from gptoss_sim.metrics import VllmMetrics
 from gptoss_sim.prefix_cache import BlockHash
 from gptoss_sim.reply import ReplyParams, plan
@@ -89,6 +90,9 @@ class VllmConfig:
     tool_call_parser: str | None = "openai"
     enable_auto_tool_choice: bool = True
     reasoning_parser: str | None = "openai_gptoss"
+    # --enable-lora, --max-loras, --max-lora-rank, --lora-modules and
+    # VLLM_ALLOW_RUNTIME_LORA_UPDATING (gptoss_sim.lora).
+    lora: LoraConfig = field(default_factory=LoraConfig)
 
 
 def vllm_tool_call_id() -> str:
@@ -115,7 +119,11 @@ class VllmSim:
         self.config = config or VllmConfig()
         self.clock = clock or MonotonicClock()
         self.registry = registry or CollectorRegistry()
-        self.metrics = VllmMetrics(self.registry, self.config.model)
+        lora = self.config.lora
+        self.metrics = VllmMetrics(
+            self.registry, self.config.model, max_loras=lora.max_loras if lora.enabled else None
+        )
+        self.loras = LoraRegistry(self.config.lora, (self.config.model, *self.config.aliases))
         self.faults = FaultInjector(self.clock, FaultSchedule(self.config.faults))
         self.engine: Engine | None = None
         self._exit = False
@@ -129,6 +137,7 @@ class VllmSim:
             tool_parser=config.tool_call_parser is not None,
             auto_tools=config.enable_auto_tool_choice,
             reasoning_parser=config.reasoning_parser is not None,
+            adapters=self.loras.names,
         )
         self.store = ResponsesStore(config.responses_store)
 
@@ -150,8 +159,13 @@ class VllmSim:
     @asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         params = self.config.capacity
+        lora = self.config.lora
+        if lora.enabled:
+            params = replace(params, max_loras=lora.max_loras)
         # Loading the weights: the server does not listen until this returns.
         await self.clock.sleep(params.startup_s)
+        # --lora-modules load before serving; one that fails stops the server (ValueError).
+        self.loras.load_static()
         engine = Engine(params, self.clock, self.metrics.observe_step)
         self.metrics.bind_engine(
             params,
@@ -190,26 +204,38 @@ class VllmSim:
         return self.config.system_start_date or datetime.date.today().isoformat()
 
     def _pacer(
-        self, hashes: tuple[BlockHash, ...] = (), stats: RequestStats | None = None
+        self,
+        hashes: tuple[BlockHash, ...] = (),
+        stats: RequestStats | None = None,
+        lora: str | None = None,
     ) -> Pacer:
-        """Paces one request through the engine; ``hashes`` are its prompt's block hashes."""
+        """Paces one request through the engine; ``hashes`` are its prompt's block hashes,
+        ``lora`` the adapter it runs with."""
         engine = self._engine()
         interval = self.config.stream_interval
 
         def pacer(prompt_tokens: int, output_tokens: int) -> AsyncIterator[int]:
-            counts = engine.generate(prompt_tokens, output_tokens, hashes, stats)
+            counts = engine.generate(prompt_tokens, output_tokens, hashes, stats, lora)
             return stream_interval(counts, interval, max(1, output_tokens))
 
         return pacer
 
     def _cached(
-        self, serving: endpoints.Serving, hashes: Callable[[int], tuple[BlockHash, ...]]
+        self,
+        serving: endpoints.Serving,
+        hashes: Callable[[int], tuple[BlockHash, ...]],
+        model: object = None,
     ) -> tuple[endpoints.Serving, RequestStats]:
-        """``serving`` pacing through the prefix cache; the stats get its cached tokens."""
+        """``serving`` pacing through the prefix cache (with the adapter ``model`` names, if
+        it names one); the stats get its cached tokens."""
         stats = RequestStats()
         params = self.config.capacity
         chain = hashes(params.block_size) if params.enable_prefix_caching else ()
-        return replace(serving, pacer=self._pacer(chain, stats)), stats
+        return replace(serving, pacer=self._pacer(chain, stats, self._adapter(model))), stats
+
+    def _adapter(self, model: object) -> str | None:
+        """The LoRA adapter a request for ``model`` runs with (None: the base model)."""
+        return model if isinstance(model, str) and model in self.loras.adapters else None
 
     def _serving(self) -> endpoints.Serving:
         return endpoints.Serving(
@@ -232,31 +258,44 @@ class VllmSim:
         return replace(serving, cached_tokens=lambda: stats.cached_tokens)
 
     async def chat(self, request: Request) -> Response:
-        serving = self._serving()
+        self._engine()
         chat = vllm_serving.chat_request(await vllm_serving.read_body(request), self.dialect)
+        serving = self._serving()
         date = self._start_date()
         serving = self._counting(
-            self._cached(serving, lambda size: rendered_prompt.chat_hashes(chat, size, date))
+            self._cached(
+                serving,
+                lambda size: rendered_prompt.chat_hashes(chat, size, date),
+                chat.model,
+            )
         )
         reply = plan(chat.ask, self.config.reply)
         return await endpoints.chat(request, chat, reply, serving)
 
     async def completions(self, request: Request) -> Response:
-        serving = self._serving()
+        self._engine()
         body = await vllm_serving.read_body(request)
         req = vllm_serving.completion_request(body, self.dialect, self.config.reply)
+        serving = self._serving()
         serving = self._counting(
-            self._cached(serving, lambda size: rendered_prompt.completion_hashes(req, size))
+            self._cached(
+                serving, lambda size: rendered_prompt.completion_hashes(req, size), req.model
+            )
         )
         return await endpoints.completion(request, req, serving)
 
     async def responses(self, request: Request) -> Response:
-        serving = self._serving()
+        self._engine()
         body = await vllm_serving.read_body(request)
         req, max_output = vllm_serving.responses_request(body, self.dialect, self.store)
+        serving = self._serving()
         date = self._start_date()
         serving = self._counting(
-            self._cached(serving, lambda size: rendered_prompt.responses_hashes(req, size, date))
+            self._cached(
+                serving,
+                lambda size: rendered_prompt.responses_hashes(req, size, date),
+                req.model,
+            )
         )
         reply = plan(req.ask, self.config.reply)
         return await vllm_serving.serve_response(
@@ -276,7 +315,21 @@ class VllmSim:
     async def models(self, request: Request) -> Response:
         if self.phase() == "loading":
             raise SimError(503, "The model is still loading its weights.")
-        return JSONResponse(vllm_serving.models_body(self.dialect))
+        adapters = [(a.name, a.path, a.parent) for a in self.loras.adapters.values()]
+        return JSONResponse(vllm_serving.models_body(self.dialect, adapters))
+
+    async def load_lora_adapter(self, request: Request) -> Response:
+        body = await vllm_serving.read_body(request)
+        message = self.loras.load(
+            str(body.get("lora_name") or ""),
+            str(body.get("lora_path") or ""),
+            load_inplace=bool(body.get("load_inplace")),
+        )
+        return Response(message, status_code=200)
+
+    async def unload_lora_adapter(self, request: Request) -> Response:
+        body = await vllm_serving.read_body(request)
+        return Response(self.loras.unload(str(body.get("lora_name") or "")), status_code=200)
 
     async def health(self, request: Request) -> Response:
         # 200 with an empty body, or 503 (docs/sources.md, OpenAI API).
@@ -316,5 +369,19 @@ class VllmSim:
             ),
             Route("/_sim/engine", guarded(self.control_engine, _render), methods=["POST"]),
         ]
+        if self.config.lora.runtime_updating:
+            # Only with VLLM_ALLOW_RUNTIME_LORA_UPDATING (serve/lora/api_router.py).
+            routes += [
+                Route(
+                    "/v1/load_lora_adapter",
+                    guarded(self.load_lora_adapter, _render),
+                    methods=["POST"],
+                ),
+                Route(
+                    "/v1/unload_lora_adapter",
+                    guarded(self.unload_lora_adapter, _render),
+                    methods=["POST"],
+                ),
+            ]
         app = Starlette(routes=routes, lifespan=self._lifespan)
         return FaultMiddleware(app, self.faults, _render)

@@ -12,7 +12,7 @@ shared parts to ``entrypoints/serve`` and ``renderers``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +61,8 @@ class Dialect:
     tool_parser: bool = True
     auto_tools: bool = True
     reasoning_parser: bool = True
+    # The LoRA adapters loaded now (a request's ``model`` may name one; gptoss_sim.lora).
+    adapters: Callable[[], Collection[str]] = tuple
 
     def __post_init__(self) -> None:
         if self.version not in VERSIONS:
@@ -81,6 +83,8 @@ class Dialect:
         """
         names = (self.served_model, *self.aliases)
         if requested is None or requested == "" or requested in names:
+            return
+        if requested in self.adapters():
             return
         message = f"The model `{requested}` does not exist."
         if self.newer:

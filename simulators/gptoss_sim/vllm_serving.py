@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -236,12 +236,14 @@ async def cancel(request: Request, store: ResponsesStore) -> Response:
 # -- models --------------------------------------------------------------------------------
 
 
-def models_body(dialect: Dialect) -> dict[str, Any]:
-    """``ModelList``: a ``ModelCard`` per served name, ``root`` the model path vLLM loaded
-    (vllm/entrypoints/openai/models/serving.py ``show_available_models``)."""
+def models_body(dialect: Dialect, adapters: Iterable[tuple[str, str, str]] = ()) -> dict[str, Any]:
+    """``ModelList``: a ``ModelCard`` per served name, ``root`` the model path vLLM loaded, then
+    one per LoRA adapter (``name, path, parent``) with its path as ``root``, its base model as
+    ``parent`` and no ``max_model_len`` (vllm/entrypoints/openai/models/serving.py
+    ``show_available_models``)."""
     created = int(time.time())
 
-    def card(name: str) -> dict[str, Any]:
+    def card(name: str, root: str, parent: str | None, max_model_len: int | None) -> Any:
         permission = {
             "id": f"modelperm-{random_uuid()}",
             "object": "model_permission",
@@ -261,11 +263,14 @@ def models_body(dialect: Dialect) -> dict[str, Any]:
             "object": "model",
             "created": created,
             "owned_by": "vllm",
-            "root": dialect.model_path,
-            "parent": None,
-            "max_model_len": dialect.max_model_len,
+            "root": root,
+            "parent": parent,
+            "max_model_len": max_model_len,
             "permission": [permission],
         }
 
     # One card per --served-model-name, each rooted at the loaded model.
-    return {"object": "list", "data": [card(n) for n in (dialect.served_model, *dialect.aliases)]}
+    names = (dialect.served_model, *dialect.aliases)
+    data = [card(n, dialect.model_path, None, dialect.max_model_len) for n in names]
+    data += [card(name, path, parent, None) for name, path, parent in adapters]
+    return {"object": "list", "data": data}

@@ -18,8 +18,9 @@ the node's GPU labels):
 - ``GPTOSS_SIM_GPU_NAME`` / ``GPTOSS_SIM_GPU_MEMORY_GIB``: the GPU as the driver reports it
   (e.g. "NVIDIA H100 80GB HBM3", 79.6); vLLM's default ``--max-num-seqs`` and
   ``--max-num-batched-tokens`` depend on it (``gptoss_sim.gpu``).
-- vLLM's own ``VLLM_KEEP_ALIVE_ON_ENGINE_DEATH``, ``VLLM_SYSTEM_START_DATE`` and
-  ``VLLM_ENABLE_RESPONSES_API_STORE`` reach the simulator unchanged (``gptoss_sim.cli``).
+- vLLM's own ``VLLM_KEEP_ALIVE_ON_ENGINE_DEATH``, ``VLLM_SYSTEM_START_DATE``,
+  ``VLLM_ENABLE_RESPONSES_API_STORE`` and ``VLLM_ALLOW_RUNTIME_LORA_UPDATING`` reach the
+  simulator unchanged (``gptoss_sim.cli``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ _VALUED = (
     "--max-model-len",
     "--block-size",
     "--stream-interval",
+    "--max-loras",
+    "--max-lora-rank",
 )
 # vLLM refuses to start unless the KV cache holds one full-length sequence; the operator sized
 # the card for that, so the simulator gets room for two (and at least a 120b H100's worth).
@@ -89,6 +92,11 @@ def simulator_args(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
         value = _text(parsed.get(flag))
         if value is not None:
             args += [flag, value]
+    if parsed.get("--enable-lora") is True:
+        args.append("--enable-lora")
+    modules = _names(parsed.get("--lora-modules"))
+    if modules:
+        args += ["--lora-modules", *modules]
     if parsed.get("--enable-prompt-tokens-details") is True:
         args.append("--enable-prompt-tokens-details")
     caching = parsed.get("--enable-prefix-caching")

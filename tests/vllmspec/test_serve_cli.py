@@ -245,3 +245,22 @@ def test_the_newest_version_adds_a_hint_to_an_unknown_task_flag() -> None:
     with pytest.raises(UsageError) as pinned:
         load_cli().parse([MODEL, "--task", "embed"])
     assert str(pinned.value) == "unrecognized arguments: --task embed"
+
+
+def test_the_lora_flags_parse_as_vllm_parses_them(cli: ServeCli) -> None:
+    legal = '{"name": "legal", "path": "/adapters/legal"}'
+    flags = ["--enable-lora", "--max-loras", "2", "--max-lora-rank", "64"]
+    parsed = cli.parse([MODEL, *flags, "--lora-modules", "sql=/adapters/sql", legal])
+    assert parsed.get("--enable-lora") is True
+    assert parsed.get("--max-loras") == "2"
+    assert parsed.get("--max-lora-rank") == "64"
+    assert parsed.get("--lora-modules") == ["sql=/adapters/sql", legal]
+
+
+def test_a_max_lora_rank_vllm_does_not_offer_is_a_usage_error_listing_the_ranks(
+    cli: ServeCli,
+) -> None:
+    error = refusal(cli, "--max-lora-rank", "24")
+    assert error.flag == "--max-lora-rank"
+    assert "invalid choice: 24" in str(error)
+    assert "1, 8, 16, 32, 64, 128, 256, 320, 512" in str(error)

@@ -53,6 +53,7 @@ from gptoss_operator.autoscaling.writes import (
 )
 from gptoss_operator.errors import KubeConflict, KubeError
 from gptoss_operator.kube import Kube
+from gptoss_operator.placement.adapters import served_names
 from gptoss_operator.settings import OperatorSettings
 
 __all__ = ["Autoscaler", "Decision"]
@@ -132,7 +133,9 @@ class Autoscaler:
             for key in [k for k in state if k not in keys]:
                 del state[key]
 
-    async def _signals(self, cr: dict[str, Any], model: str, routers: RouterReadings) -> Signals:
+    async def _signals(
+        self, cr: dict[str, Any], model: str | frozenset[str], routers: RouterReadings
+    ) -> Signals:
         meta = cr["metadata"]
         key = f"{meta['namespace']}/{meta['name']}"
         replicas = await read_replicas(self.kube, self.http, meta["namespace"], meta["name"])
@@ -169,7 +172,8 @@ class Autoscaler:
             return None
         if policy is None:
             return None
-        signals = await self._signals(cr, spec.model, routers)
+        # The names its requests carry: a fine-tune's and its adapters' (placement/adapters.py).
+        signals = await self._signals(cr, served_names(meta["name"], spec), routers)
         cost = cost_policy(
             spec,
             gpu_prices=self.settings.gpu_hourly_prices,

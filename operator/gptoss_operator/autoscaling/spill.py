@@ -23,6 +23,7 @@ GptOssDeployment of its ``model``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -78,11 +79,11 @@ def router_samples(text: str) -> tuple[Sample, ...]:
     )
 
 
-def _belongs(labels: Mapping[str, str], model: str, deployment: str | None) -> bool:
+def _belongs(labels: Mapping[str, str], models: AbstractSet[str], deployment: str | None) -> bool:
     owner = labels.get("deployment")
     if owner and deployment is not None:
         return owner == deployment
-    return labels.get("model") == model
+    return labels.get("model") in models
 
 
 def _hosted(labels: Mapping[str, str]) -> bool:
@@ -96,13 +97,17 @@ def _sum(samples: Iterable[Sample], name: str, where: Callable[[Mapping[str, str
     return sum(s.value for s in samples if s.name == name and where(s.labels))
 
 
-def spill_for(samples: tuple[Sample, ...], model: str, deployment: str | None) -> RouterSpill:
+def spill_for(
+    samples: tuple[Sample, ...], model: str | AbstractSet[str], deployment: str | None
+) -> RouterSpill:
     """One router's spill for the GptOssDeployment ``deployment`` (``namespace/name``) serving
-    ``model``. Requests the router holds for want of a local pod (the model may not spill) are
-    demand the replicas did not absorb, like spilled ones: they count in ``inflight``."""
+    ``model`` (or each of several names: a fine-tune's and its LoRA adapters'). Requests the
+    router holds for want of a local pod (the model may not spill) are demand the replicas did
+    not absorb, like spilled ones: they count in ``inflight``."""
+    models = frozenset({model}) if isinstance(model, str) else frozenset(model)
 
     def mine(labels: Mapping[str, str]) -> bool:
-        return _belongs(labels, model, deployment)
+        return _belongs(labels, models, deployment)
 
     def direction(wanted: str) -> Callable[[Mapping[str, str]], bool]:
         return lambda labels: _hosted(labels) and labels.get("direction") == wanted
@@ -119,7 +124,7 @@ def spill_for(samples: tuple[Sample, ...], model: str, deployment: str | None) -
             lambda labels: (
                 labels.get("backend") == "none"
                 and labels.get("outcome") in _UNSERVED
-                and labels.get("model") == model
+                and labels.get("model") in models
             ),
         ),
     )

@@ -83,7 +83,7 @@ def vllm_args(spec: GptOssDeploymentSpec, sizing: Sizing, plan: WeightsPlan) -> 
         plan.model_arg,
         *plan.serve_args,
         "--served-model-name",
-        spec.model,
+        plan.served_model_name or spec.model,
         "--host",
         "0.0.0.0",  # noqa: S104 - the pod's own network namespace
         "--port",
@@ -96,7 +96,7 @@ def vllm_args(spec: GptOssDeploymentSpec, sizing: Sizing, plan: WeightsPlan) -> 
         args += ["--tool-call-parser", "openai", "--enable-auto-tool-choice"]
     if serving.reasoning_parser:
         args += ["--reasoning-parser", "openai_gptoss"]
-    return [*args, *(serving.extra_args or [])]
+    return [*args, *plan.lora_args, *(serving.extra_args or [])]
 
 
 def grace_seconds(spec: GptOssDeploymentSpec) -> int:
@@ -231,7 +231,10 @@ def build_deployment(
             "revisionHistoryLimit": 3,
             "progressDeadlineSeconds": startup_timeout_seconds + 600,
             "template": {
-                "metadata": {"labels": pod_labels, "annotations": dict(extras.annotations)},
+                "metadata": {
+                    "labels": pod_labels,
+                    "annotations": {**extras.annotations, **dict(plan.annotations)},
+                },
                 "spec": _pod_spec(
                     spec,
                     sizing,

@@ -31,6 +31,7 @@ from typing import Any
 
 from gptoss_operator import names
 from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.placement.adapters import plan_adapters
 from gptoss_operator.placement.architectures import model_named
 
 __all__ = ["Download", "WeightsPlan", "download_container", "plan_weights"]
@@ -72,6 +73,11 @@ class WeightsPlan:
     download: Download | None = None
     init_containers: tuple[dict[str, Any], ...] = ()
     serve_args: tuple[str, ...] = ()  # more ``vllm serve`` flags (a pinned hub revision)
+    # The name vLLM serves the weights under, its LoRA flags and the pod annotations that say
+    # which adapters it loads (gptoss_operator.placement.adapters).
+    served_model_name: str = ""
+    lora_args: tuple[str, ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()
 
 
 def _split(uri: str) -> tuple[str, str]:
@@ -191,17 +197,21 @@ def plan_weights(cr_name: str, spec: GptOssDeploymentSpec, *, image: str) -> Wei
         mounts.append({"name": "tiktoken", "mountPath": TIKTOKEN_DIR, "readOnly": True})
         init.append(_tiktoken_init(spec.cache.tiktoken_encodings_url, image))
         env["TIKTOKEN_ENCODINGS_BASE"] = TIKTOKEN_DIR
+    adapters = plan_adapters(cr_name, spec)
     return WeightsPlan(
         model_arg=model_arg,
-        volumes=tuple(volumes),
-        mounts=tuple(mounts),
+        volumes=(*volumes, *adapters.volumes),
+        mounts=(*mounts, *adapters.mounts),
         env=env,
         claim_name=plan_claim,
         download=download,
-        init_containers=tuple(init),
+        init_containers=(*init, *adapters.init_containers),
         serve_args=(
             ("--revision", revision, "--tokenizer-revision", revision)
             if revision and scheme == "hf" and claim is None
             else ()
         ),
+        served_model_name=adapters.served_model_name,
+        lora_args=adapters.args,
+        annotations=adapters.annotations,
     )

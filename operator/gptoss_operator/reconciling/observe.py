@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gptoss_operator.placement.adapters import ADAPTERS_ANNOTATION
+
 __all__ = [
     "MOUNT_EVENT_REASONS",
     "DeploymentView",
@@ -50,6 +52,7 @@ class PodView:
     terminating: bool
     init_failure: str | None = None  # "<container>: <reason>: <message>" of a failing init
     volume_failure: str | None = None  # the latest FailedMount/FailedAttachVolume message
+    adapters: tuple[str, ...] = ()  # the LoRA adapters its vLLM loads (its template's annotation)
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,13 @@ def view_pod(pod: dict[str, Any], volume_failure: str | None = None) -> PodView:
         terminating=bool(pod["metadata"].get("deletionTimestamp")),
         init_failure=_init_failure(status),
         volume_failure=volume_failure if status.get("phase", "Pending") == "Pending" else None,
+        adapters=tuple(
+            name.strip()
+            for name in str(
+                (pod["metadata"].get("annotations") or {}).get(ADAPTERS_ANNOTATION, "")
+            ).split(",")
+            if name.strip()
+        ),
     )
 
 

@@ -24,6 +24,8 @@ class Reason(StrEnum):
     DOES_NOT_FIT = "DoesNotFit"
     NO_NODE_LARGE_ENOUGH = "NoNodeLargeEnough"
     INVALID_SERVING_ARGS = "InvalidServingArgs"
+    INVALID_ADAPTERS = "InvalidAdapters"
+    SERVED_NAME_TAKEN = "ServedNameTaken"
     SCALED_TO_ZERO = "ScaledToZero"
     DOWNLOADING_WEIGHTS = "DownloadingWeights"
     DOWNLOAD_FAILED = "DownloadFailed"
@@ -53,6 +55,8 @@ WARNINGS = frozenset(
         Reason.DOES_NOT_FIT,
         Reason.NO_NODE_LARGE_ENOUGH,
         Reason.INVALID_SERVING_ARGS,
+        Reason.INVALID_ADAPTERS,
+        Reason.SERVED_NAME_TAKEN,
         Reason.DOWNLOAD_FAILED,
         Reason.WAITING_FOR_GPU_NODE,
         Reason.IMAGE_PULL_FAILING,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -26,8 +26,15 @@ from gptoss_operator.children.deployment import (
 from gptoss_operator.children.fence import Clients, build_fence
 from gptoss_operator.children.network import build_pdb, build_service
 from gptoss_operator.children.storage import build_download_job, build_weights_claim
-from gptoss_operator.errors import GptOssError, InvalidSpec, NoNodeLargeEnough
+from gptoss_operator.errors import (
+    GptOssError,
+    InvalidAdapters,
+    InvalidSpec,
+    KubeError,
+    NoNodeLargeEnough,
+)
 from gptoss_operator.kube import Kube
+from gptoss_operator.placement.adapters import claimed_names, name_taken, served_model_name
 from gptoss_operator.placement.gpus import Vendor, product_named
 from gptoss_operator.placement.serving_args import check_serving_args
 from gptoss_operator.placement.sizing import NodeLimit, Sizing, size_spec
@@ -122,6 +129,8 @@ def plan(
         weights = plan_weights(owner.name, spec, image=image)
     except NoNodeLargeEnough as exc:
         sizing_error, reason = str(exc), Reason.NO_NODE_LARGE_ENOUGH
+    except InvalidAdapters as exc:
+        sizing_error, reason = str(exc), Reason.INVALID_ADAPTERS
     except GptOssError as exc:
         sizing_error = str(exc)
     args_error = None
@@ -184,6 +193,23 @@ def _status_differs(current: dict[str, Any], desired: dict[str, Any]) -> bool:
     return any(current.get(key) != value for key, value in desired.items())
 
 
+def _names_checked(kube: Kube, body: dict[str, Any], decided: Plan) -> Plan:
+    """``decided``, refused with ServedNameTaken when another CR serves one of its names
+    already. Unchecked when the operator may not list GptOssDeployments in every namespace (a
+    namespaced install): the router then serves the name from the older CR and logs it."""
+    if decided.sizing_error is not None or not claimed_names(decided.owner.name, decided.spec):
+        return decided
+    try:
+        others = kube.list(names.API_VERSION, names.KIND, None)
+    except KubeError:
+        return decided
+    taken = name_taken(body, decided.spec, others)
+    if taken is None:
+        return decided
+    # No sizing: nothing is built for it, as for a spec that does not fit.
+    return replace(decided, sizing=None, sizing_error=taken, sizing_reason=Reason.SERVED_NAME_TAKEN)
+
+
 def reconcile(
     body: dict[str, Any],
     kube: Kube,
@@ -201,7 +227,7 @@ def reconcile(
     name = names.deployment_name(meta["name"])
     live = kube.get("apps/v1", "Deployment", meta["namespace"], name)
     nodes = gpu_nodes(kube, parsed)
-    decided = plan(body, settings, node_limit(nodes, parsed), live)
+    decided = _names_checked(kube, body, plan(body, settings, node_limit(nodes, parsed), live))
     owner, spec = decided.owner, decided.spec
     wanted = spec.replicas
     pods = kube.list("v1", "Pod", owner.namespace, labels=names.selector(owner.name))
@@ -292,6 +318,8 @@ def reconcile(
             previous=previous,
             now=now,
             spills=bool(spec.spillover and spec.spillover.providers),
+            served_model_name=served_model_name(owner.name, spec),
+            adapters=[adapter.name for adapter in spec.adapters or []],
             serving_args_error=decided.serving_args_error,
             sizing_reason=decided.sizing_reason,
             image=decided.image if decided.sizing is not None else None,

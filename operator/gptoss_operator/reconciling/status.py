@@ -27,12 +27,13 @@ after these three.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
 from gptoss_operator import names
-from gptoss_operator.api import Condition, GptOssDeploymentStatus, SizingStatus
+from gptoss_operator.api import AdapterStatus, Condition, GptOssDeploymentStatus, SizingStatus
 from gptoss_operator.placement.sizing import Sizing
 from gptoss_operator.reconciling.not_ready import Verdict, why_not_ready
 from gptoss_operator.reconciling.observe import DeploymentView, Observed
@@ -44,6 +45,8 @@ _NEEDS_HUMAN = {
     Reason.DOES_NOT_FIT,
     Reason.NO_NODE_LARGE_ENOUGH,
     Reason.INVALID_SERVING_ARGS,
+    Reason.INVALID_ADAPTERS,
+    Reason.SERVED_NAME_TAKEN,
     Reason.DOWNLOAD_FAILED,
 }
 _STUCK = {
@@ -219,8 +222,11 @@ def compute_status(
     image: str | None = None,
     available_image: str | None = None,
     inference_pool: str | None = None,
+    served_model_name: str | None = None,
+    adapters: Sequence[str] = (),
 ) -> GptOssDeploymentStatus:
-    """The whole ``status`` to write (``to_wire`` it and compare with the current one)."""
+    """The whole ``status`` to write (``to_wire`` it and compare with the current one);
+    ``adapters``: the spec's LoRA adapters, each reported with the ready pods that load it."""
     stamp = now.astimezone(dt.UTC).replace(microsecond=0)
     verdicts = judge(
         wanted=wanted,
@@ -249,7 +255,18 @@ def compute_status(
         image=image,
         available_image=available_image,
         inference_pool=inference_pool,
+        served_model_name=served_model_name,
+        adapters=_adapters(adapters, observed) if adapters else None,
     )
+
+
+def _adapters(wanted: Sequence[str], observed: Observed) -> list[AdapterStatus]:
+    """Per adapter: the ready, not terminating pods whose vLLM loads it."""
+    serving = [p for p in observed.pods if p.ready and not p.terminating]
+    return [
+        AdapterStatus(name=name, ready_replicas=sum(name in p.adapters for p in serving))
+        for name in wanted
+    ]
 
 
 def _others(before: dict[str, dict[str, Any]], judged: set[ConditionType]) -> list[Condition]:

@@ -21,10 +21,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gptoss_router.errors import BadRequest, MethodNotAllowed, NotFound, RouterError
+from gptoss_router.http.routes import model_card
 from gptoss_router.http.state import State
 from gptoss_router.openai.error_bodies import error_body
 from gptoss_router.openai.responses_state import item_page, page_query, without_reasoning
-from gptoss_router.routing.access import App, AppKeys
+from gptoss_router.routing.access import App, AppKeys, may_see
 from gptoss_router.state.responses import Record
 
 __all__ = ["not_found_handlers", "resource_routes"]
@@ -64,11 +65,10 @@ def resource_routes(keys: AppKeys) -> list[Route]:
     async def model(request: Request, app: App) -> Response:
         state = _state(request)
         name = request.path_params["model"]
-        if name not in state.shared.backends.models.names():
+        config = state.shared.backends.models.get(name)
+        if config is None or not may_see(app, config):
             raise NotFound(f"The model '{name}' does not exist.", param="model")
-        return JSONResponse(
-            {"id": name, "object": "model", "created": state.started_at, "owned_by": "gptoss"}
-        )
+        return JSONResponse(model_card(name, config, state.started_at))
 
     return [
         Route("/v1/responses/{response_id}", guarded("/v1/responses", retrieve), methods=["GET"]),

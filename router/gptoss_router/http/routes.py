@@ -7,14 +7,29 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from gptoss_router.config import ModelConfig
 from gptoss_router.errors import RouterError
 from gptoss_router.http.openapi import openapi_document
 from gptoss_router.http.state import State
 from gptoss_router.metrics import RouterMetrics
 from gptoss_router.openai.error_bodies import error_body
-from gptoss_router.routing.access import AppKeys
+from gptoss_router.routing.access import AppKeys, may_see
 
-__all__ = ["info_routes"]
+__all__ = ["info_routes", "model_card"]
+
+
+def model_card(name: str, config: ModelConfig, created: int) -> dict[str, object]:
+    """One /v1/models entry; a fine-tune or adapter names its base as ``parent``, as vLLM does
+    for adapters."""
+    card: dict[str, object] = {
+        "id": name,
+        "object": "model",
+        "created": created,
+        "owned_by": "gptoss",
+    }
+    if config.parent is not None:
+        card["parent"] = config.parent
+    return card
 
 
 def info_routes(keys: AppKeys, metrics: RouterMetrics) -> list[Route]:
@@ -22,13 +37,14 @@ def info_routes(keys: AppKeys, metrics: RouterMetrics) -> list[Route]:
 
     async def models(request: Request) -> Response:
         try:
-            keys.identify(request.headers.get("authorization"), "/v1/models")
+            app = keys.identify(request.headers.get("authorization"), "/v1/models")
         except RouterError as err:
             return JSONResponse(error_body(err), status_code=err.status)
         state: State = request.app.state.router
         data = [
-            {"id": name, "object": "model", "created": state.started_at, "owned_by": "gptoss"}
-            for name in state.shared.backends.models.names()
+            model_card(name, config, state.started_at)
+            for name, config in state.shared.backends.models.items()
+            if may_see(app, config)
         ]
         return JSONResponse({"object": "list", "data": data})
 

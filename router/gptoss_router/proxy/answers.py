@@ -49,7 +49,7 @@ async def respond_turn(
         return Whole(status, body, headers)
     how = Reshape(
         route="responses",
-        model=call.inbound.model,
+        model=target.answers_as or call.inbound.model,
         backend_model=call.inbound.model if wire.translated else target.model_id,
         reasoning_out="reasoning",
         strip_reasoning=call.strip_reasoning,
@@ -82,7 +82,7 @@ def respond(
         return Whole(result.status, _json(result.body), call.ticket.headers)
     how = Reshape(
         route=call.inbound.route,
-        model=call.inbound.model,
+        model=target.answers_as or call.inbound.model,
         backend_model=target.model_id,
         reasoning_out=target.dialect.reasoning_out,
         strip_reasoning=call.strip_reasoning,

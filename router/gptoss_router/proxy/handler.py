@@ -164,7 +164,7 @@ class Proxy:
         model = self._shared.backends.models.get(inbound.model)
         if model is None:
             raise ModelNotFound(f"The model '{inbound.model}' does not exist.", param="model")
-        limits = limits_for(app, model, headers)
+        limits = limits_for(app, model, headers, inbound.model)
         turn = None
         if route == "responses":
             turn = await self._turns.begin(app.name, inbound, body)
@@ -191,7 +191,7 @@ class Proxy:
             raise ModelNotFound(
                 f"The model '{request.inbound.model}' does not exist.", param="model"
             )
-        limits = limits_for(request.app, model, request.headers)
+        limits = limits_for(request.app, model, request.headers, request.inbound.model)
         return self._shared.backends.plan_for(request.inbound, model, limits)
 
     async def _dispatch(

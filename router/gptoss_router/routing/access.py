@@ -20,10 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gptoss_router.config import ROUTES, AppConfig, ModelConfig, PriceCap
-from gptoss_router.errors import BadRequest, Forbidden, Unauthorized
+from gptoss_router.errors import BadRequest, Forbidden, ModelNotFound, Unauthorized
 from gptoss_router.routing.policy import Limits
 
-__all__ = ["OPEN_APP", "App", "AppKeys", "limits_for"]
+__all__ = ["OPEN_APP", "App", "AppKeys", "limits_for", "may_see"]
 
 ROUTE_HEADER = "x-gptoss-route"
 PRICE_HEADER = "x-gptoss-max-price"
@@ -39,6 +39,7 @@ class App:
     local: bool
     hosted: bool
     max_price: PriceCap
+    namespaces: frozenset[str] | None = None
 
 
 OPEN_APP = App("anonymous", ROUTES, False, True, True, PriceCap())
@@ -53,7 +54,13 @@ class AppKeys:
         for cfg in apps:
             assert cfg.key is not None  # AppConfig refuses apps without a key
             app = App(
-                cfg.name, cfg.routes, cfg.strip_reasoning, cfg.local, cfg.hosted, cfg.max_price
+                cfg.name,
+                cfg.routes,
+                cfg.strip_reasoning,
+                cfg.local,
+                cfg.hosted,
+                cfg.max_price,
+                cfg.namespaces,
             )
             self._by_digest[_digest(cfg.key.get_secret_value())] = app
 
@@ -85,8 +92,22 @@ class AppKeys:
         return app
 
 
-def limits_for(app: App, model: ModelConfig, headers: Mapping[str, str]) -> Limits:
-    """The routing limits of one request: model policy, narrowed by app, then by headers."""
+def may_see(app: App, model: ModelConfig) -> bool:
+    """Whether ``app`` may reach ``model`` at all: a model the cluster serves only in
+    namespaces the app is not allowed is, for the app, a model that does not exist."""
+    if app.namespaces is None or model.namespaces is None:
+        return True
+    return bool(app.namespaces & model.namespaces)
+
+
+def limits_for(app: App, model: ModelConfig, headers: Mapping[str, str], name: str = "") -> Limits:
+    """The routing limits of one request: model policy, narrowed by app, then by headers.
+
+    Raises ModelNotFound when the app may not reach the model (``may_see``); ``name`` is the
+    model's name for that message."""
+    if not may_see(app, model):
+        shown = f"'{name}' " if name else ""
+        raise ModelNotFound(f"The model {shown}does not exist.", param="model")
     local, hosted = app.local, app.hosted
     route = headers.get(ROUTE_HEADER)
     if route == "local":
@@ -109,6 +130,7 @@ def limits_for(app: App, model: ModelConfig, headers: Mapping[str, str]) -> Limi
         latency_target_s=model.spillover.latency_target_s,
         max_queue_depth=model.local.max_queue_depth,
         max_inflight=model.local.max_inflight,
+        namespaces=app.namespaces,
     )
 
 

@@ -54,6 +54,9 @@ class Target:
     dialect: Dialect
     headers: dict[str, str]
     price: Price
+    # The model that answers when it is not the one asked for (a hosted base model answering
+    # for a fine-tune that accepts it); replies name it, never the fine-tune.
+    answers_as: str | None = None
 
 
 class Backends:
@@ -119,8 +122,11 @@ class Backends:
     def _plan(
         self, inbound: Inbound, model: ModelConfig, limits: Limits, gated: AbstractSet[str]
     ) -> Plan:
+        allowed = limits.namespaces
         pods = [
-            self.pod_view(p, scraped=model.local.scrape) for p in self.pools.pods(inbound.model)
+            self.pod_view(p, scraped=model.local.scrape)
+            for p in self.pools.pods(inbound.model)
+            if allowed is None or not p.namespace or p.namespace in allowed
         ]
         if gated:
             pods = [replace(p, ejected=True) if p.key in gated else p for p in pods]
@@ -134,10 +140,9 @@ class Backends:
             prefix=prefix,
             pinned=self._moved.get(prefix) if prefix is not None else None,
         )
+        hosted = model.hosted_as or inbound.model
         providers = [
-            self._provider_view(p, inbound.model)
-            for p in self._providers.values()
-            if inbound.model in p.models
+            self._provider_view(p, hosted) for p in self._providers.values() if hosted in p.models
         ]
         if gated:
             providers = [replace(p, ejected=True) if p.key in gated else p for p in providers]
@@ -203,7 +208,9 @@ class Backends:
         headers = {}
         if provider.key is not None:
             headers["authorization"] = f"Bearer {provider.key.get_secret_value()}"
-        entry = provider.models[model]
+        config = self.models.get(model)
+        hosted_as = config.hosted_as if config is not None else None
+        entry = provider.models[hosted_as or model]
         return Target(
             "hosted",
             provider.name,
@@ -213,6 +220,7 @@ class Backends:
             self._dialects[provider.name],
             headers,
             entry.price,
+            hosted_as,
         )
 
     def provider_names(self) -> list[str]:

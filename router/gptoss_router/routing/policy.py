@@ -82,6 +82,8 @@ class Limits:
     latency_target_s: float
     max_queue_depth: int
     max_inflight: int
+    # The namespaces whose pods may serve it (None: any); pods listed statically have none.
+    namespaces: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

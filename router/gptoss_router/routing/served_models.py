@@ -13,7 +13,10 @@ from collections.abc import Mapping
 
 from gptoss_router.config import ModelConfig, SpilloverConfig
 
-__all__ = ["ModelTable"]
+__all__ = ["Lineage", "ModelTable"]
+
+# (parent, hosted_as, namespaces) of a discovered model; see ModelConfig.
+Lineage = tuple[str | None, str | None, frozenset[str]]
 
 
 class ModelTable:
@@ -49,14 +52,25 @@ class ModelTable:
         return self._owners.get(model, "")
 
     def discovered(
-        self, spillover: Mapping[str, SpilloverConfig], owners: Mapping[str, str] | None = None
+        self,
+        spillover: Mapping[str, SpilloverConfig],
+        owners: Mapping[str, str] | None = None,
+        *,
+        lineage: Mapping[str, Lineage] | None = None,
     ) -> None:
         """The cluster serves these models with these policies (and no others); ``owners``
-        names the one GptOssDeployment behind a model, where there is exactly one."""
+        names the one GptOssDeployment behind a model, where there is exactly one;
+        ``lineage`` says, per model, its parent, the providers' model that may answer in its
+        place and the namespaces serving it."""
         self._owners = dict(owners or {})
         current = dict(self._configured)
+        found = lineage or {}
         for model, policy in spillover.items():
             base = self._configured.get(model, ModelConfig())
             tuned = policy.model_copy(update={"latency_target_s": base.spillover.latency_target_s})
-            current[model] = base.model_copy(update={"spillover": tuned})
+            update: dict[str, object] = {"spillover": tuned}
+            if model in found:
+                parent, hosted_as, namespaces = found[model]
+                update.update(parent=parent, hosted_as=hosted_as, namespaces=namespaces)
+            current[model] = base.model_copy(update=update)
         self._current = current

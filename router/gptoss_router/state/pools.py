@@ -7,7 +7,7 @@ changes call ``on_change`` (held requests plan again).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 __all__ = ["LocalPools", "Pod", "PodStats"]
@@ -32,6 +32,7 @@ class Pod:
     scraped_at: float = float("-inf")
     inflight: int = 0  # requests this replica has on the pod
     peer_inflight: int = 0  # requests the other router replicas have on it (store sync)
+    namespace: str = ""  # the pod's namespace ("" for a pod listed statically)
 
 
 class LocalPools:
@@ -48,13 +49,24 @@ class LocalPools:
         self._on_leave = on_leave
         self._by_model: dict[str, dict[str, Pod]] = {}
 
-    def replace(self, model: str, urls: list[str], *, served_model: str) -> list[str]:
-        """Make ``urls`` the pods of ``model``; keep known pods' state; return removed URLs."""
+    def replace(
+        self,
+        model: str,
+        urls: list[str],
+        *,
+        served_model: str,
+        namespaces: Mapping[str, str] | None = None,
+    ) -> list[str]:
+        """Make ``urls`` the pods of ``model`` (``namespaces``: each one's namespace); keep
+        known pods' state; return removed URLs."""
         old = self._by_model.get(model, {})
         new: dict[str, Pod] = {}
+        where = namespaces or {}
         for url in urls:
             known = old.get(url)
-            new[url] = known if known is not None else Pod(url, model, served_model)
+            if known is None or known.served_model != served_model:
+                known = Pod(url, model, served_model, namespace=where.get(url, ""))
+            new[url] = known
         self._by_model[model] = new
         removed = [url for url in old if url not in new]
         for url in removed:

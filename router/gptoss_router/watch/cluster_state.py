@@ -11,12 +11,27 @@ the watching. Rules:
   in the cluster (no provider may take them). When several deployments serve one model a
   request may spill only where all of them allow it: the providers they all name, under the
   lowest price caps, in the situations they all list.
+
+Fine-tunes and adapters (``served_name``):
+
+- a deployment is served under ``spec.servedModelName``, else, with custom weights (a
+  ``spec.source.uri`` other than the base checkpoint ``hf://openai/<model>``), under its own
+  name, else under ``spec.model``. Only base weights under the base name pool together across
+  deployments; a fine-tune is its own model, with ``parent`` its base;
+- each of ``spec.adapters`` is a model of its own, served by the deployment's pods whose
+  ``gptoss.dev/adapters`` annotation lists it (pods of an older template lack a newly added
+  adapter), with ``parent`` the deployment's served name;
+- a fine-tune or adapter spills only to providers listing its own name, unless
+  ``spec.spillover.acceptBaseModel`` says the base model may answer in its place
+  (``hosted_as``);
+- a name claimed twice (two fine-tunes, an adapter and a model, custom weights under a base
+  name) is served by the deployment created first; the others are in ``conflicts``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gptoss_router.config import PriceCap, SpillCondition, SpilloverConfig
@@ -25,15 +40,21 @@ __all__ = [
     "NO_SPILL",
     "VLLM_PORT",
     "ClusterState",
+    "Conflict",
     "Deployment",
     "Served",
+    "custom_weights",
     "parse_selector",
+    "pod_adapters",
     "pod_url",
     "read_deployment",
+    "served_name",
     "strictest",
 ]
 
 VLLM_PORT = 8000
+ADAPTERS_ANNOTATION = "gptoss.dev/adapters"
+BASE_MODELS = frozenset({"gpt-oss-120b", "gpt-oss-20b"})
 NO_SPILL = SpilloverConfig(providers=frozenset())
 _WHEN = {
     "Saturated": SpillCondition.SATURATED,
@@ -52,6 +73,37 @@ class Deployment:
     model: str
     selector: dict[str, str] | None
     spillover: SpilloverConfig
+    served: str = ""  # the name it is served under (served_name); "" means ``model``
+    custom: bool = False  # custom weights (custom_weights)
+    served_field: str = "spec.model"  # the field the served name comes from
+    adapters: tuple[str, ...] = ()
+    accept_base: bool = False  # spec.spillover.acceptBaseModel
+    created: str = ""  # metadata.creationTimestamp (RFC 3339 sorts as text)
+
+    @property
+    def name_served(self) -> str:
+        return self.served or self.model
+
+    @property
+    def fine_tuned(self) -> bool:
+        """Custom weights, or served under a name of its own (servedModelName)."""
+        return self.custom or self.name_served != self.model
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Conflict:
+    """A name a deployment asks for that another one (``holder``) already serves."""
+
+    deployment: str  # namespace/name
+    field: str  # where the name comes from, e.g. spec.servedModelName
+    name: str
+    holder: str  # namespace/name, or "the base model"
+
+    def __str__(self) -> str:
+        return (
+            f"GptOssDeployment {self.deployment}: {self.field} {self.name!r} is already served "
+            f"by {self.holder}; it is not served under that name until one of them changes it"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +111,7 @@ class _Pod:
     namespace: str
     labels: dict[str, str]
     url: str | None
+    adapters: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +121,25 @@ class Served:
     urls: list[str]
     spillover: SpilloverConfig
     deployments: tuple[str, ...] = ()  # "namespace/name" of each GptOssDeployment serving it
+    parent: str | None = None  # the base of a fine-tune, the served model of an adapter
+    hosted_as: str | None = None  # the providers' model that may answer in its place
+    namespaces: frozenset[str] = frozenset()
+    namespace_of: dict[str, str] = field(default_factory=dict)  # pod URL -> namespace
+
+
+def custom_weights(spec: Mapping[str, Any]) -> bool:
+    """Whether ``spec.source.uri`` names weights other than the base checkpoint."""
+    source = spec.get("source") or {}
+    uri = source.get("uri") if isinstance(source, dict) else None
+    return isinstance(uri, str) and bool(uri) and uri != f"hf://openai/{spec.get('model')}"
+
+
+def served_name(name: str, spec: Mapping[str, Any]) -> str:
+    """The model name a GptOssDeployment is served under (see the module's rules)."""
+    explicit = spec.get("servedModelName")
+    if isinstance(explicit, str) and explicit:
+        return explicit
+    return name if custom_weights(spec) else str(spec.get("model") or "")
 
 
 def parse_selector(text: str | None) -> dict[str, str] | None:
@@ -108,13 +180,39 @@ def read_deployment(obj: Mapping[str, Any]) -> Deployment | None:
     model = spec.get("model")
     if not isinstance(model, str) or not model:
         return None
+    name = str(meta.get("name", ""))
+    adapters = spec.get("adapters")
+    spill = spec.get("spillover")
     return Deployment(
         namespace=str(meta.get("namespace", "")),
-        name=str(meta.get("name", "")),
+        name=name,
         model=model,
         selector=parse_selector(status.get("selector")),
         spillover=read_spillover(spec),
+        served=served_name(name, spec),
+        custom=custom_weights(spec),
+        served_field=(
+            "spec.servedModelName"
+            if spec.get("servedModelName")
+            else "metadata.name (custom weights in spec.source)"
+            if custom_weights(spec)
+            else "spec.model"
+        ),
+        adapters=tuple(
+            str(a["name"])
+            for a in (adapters if isinstance(adapters, list) else [])
+            if isinstance(a, dict) and a.get("name")
+        ),
+        accept_base=isinstance(spill, dict) and spill.get("acceptBaseModel") is True,
+        created=str(meta.get("creationTimestamp", "")),
     )
+
+
+def pod_adapters(obj: Mapping[str, Any]) -> frozenset[str]:
+    """The adapters a pod's vLLM loads (its ``gptoss.dev/adapters`` annotation)."""
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    text = annotations.get(ADAPTERS_ANNOTATION) or ""
+    return frozenset(part.strip() for part in str(text).split(",") if part.strip())
 
 
 def pod_url(obj: Mapping[str, Any], port: int = VLLM_PORT) -> str | None:
@@ -155,6 +253,7 @@ class ClusterState:
     def __init__(self) -> None:
         self._deployments: dict[Key, Deployment] = {}
         self._pods: dict[Key, _Pod] = {}
+        self._conflicts: list[Conflict] = []
 
     def put_deployment(self, obj: Mapping[str, Any]) -> None:
         """A deployment was added or changed."""
@@ -173,7 +272,9 @@ class ClusterState:
         """A pod was added or changed."""
         meta = obj.get("metadata") or {}
         labels = meta.get("labels") or {}
-        self._pods[_key(obj)] = _Pod(str(meta.get("namespace", "")), dict(labels), pod_url(obj))
+        self._pods[_key(obj)] = _Pod(
+            str(meta.get("namespace", "")), dict(labels), pod_url(obj), pod_adapters(obj)
+        )
 
     def drop_pod(self, obj: Mapping[str, Any]) -> None:
         """A pod was deleted."""
@@ -189,28 +290,84 @@ class ClusterState:
             put(obj)
 
     def served(self) -> dict[str, Served]:
-        """Per model: the URLs of its ready pods (sorted) and its spillover policy."""
-        urls: dict[str, set[str]] = {}
-        policies: dict[str, list[SpilloverConfig]] = {}
-        owners: dict[str, list[str]] = {}
-        for (namespace, name), deployment in sorted(self._deployments.items()):
-            owners.setdefault(deployment.model, []).append(f"{namespace}/{name}")
-            policies.setdefault(deployment.model, []).append(deployment.spillover)
-            found = urls.setdefault(deployment.model, set())
-            selector = deployment.selector
-            if selector is None:
-                continue
-            for pod in self._pods.values():
-                if (
-                    pod.url is not None
-                    and pod.namespace == deployment.namespace
-                    and all(pod.labels.get(k) == v for k, v in selector.items())
-                ):
-                    found.add(pod.url)
+        """Per model: the URLs of its ready pods (sorted), its spillover policy, its parent and
+        where it is served (see the module's rules)."""
+        pools: dict[str, _Pool] = {}
+        self._conflicts = []
+        order = sorted(self._deployments.values(), key=lambda d: (d.created, d.namespace, d.name))
+        for deployment in order:
+            pods = self._pods_of(deployment)
+            owner = f"{deployment.namespace}/{deployment.name}"
+            parent = deployment.model if deployment.fine_tuned else None
+            hosted = deployment.model if deployment.accept_base else None
+            claims = [(deployment.served_field, deployment.name_served, parent, pods)]
+            claims += [
+                (
+                    f"spec.adapters[{index}].name",
+                    adapter,
+                    deployment.name_served,
+                    [p for p in pods if adapter in p.adapters],
+                )
+                for index, adapter in enumerate(deployment.adapters)
+            ]
+            for where, name, of, members in claims:
+                shared = of is None and name in BASE_MODELS
+                pool = pools.get(name)
+                if pool is not None and not (shared and pool.shared):
+                    self._conflicts.append(Conflict(owner, where, name, pool.owners[0]))
+                    continue
+                if pool is None and not shared and name in BASE_MODELS:
+                    # Custom weights under a base model's name would pass for the base.
+                    self._conflicts.append(Conflict(owner, where, name, "the base model"))
+                    continue
+                if pool is None:
+                    pool = pools[name] = _Pool(shared=shared, parent=of)
+                    pool.hosted_as = hosted if not shared else None
+                pool.owners.append(owner)
+                pool.policies.append(deployment.spillover)
+                pool.namespaces.add(deployment.namespace)
+                for pod in members:
+                    if pod.url is not None:
+                        pool.urls[pod.url] = pod.namespace
         return {
-            model: Served(sorted(urls[model]), strictest(policies[model]), tuple(owners[model]))
-            for model in policies
+            name: Served(
+                sorted(pool.urls),
+                strictest(pool.policies),
+                tuple(pool.owners),
+                parent=pool.parent,
+                hosted_as=pool.hosted_as,
+                namespaces=frozenset(pool.namespaces),
+                namespace_of=dict(pool.urls),
+            )
+            for name, pool in pools.items()
         }
+
+    def conflicts(self) -> list[Conflict]:
+        """Each name the last ``served()`` left unserved because another deployment (or the
+        base model) has it already."""
+        return list(self._conflicts)
+
+    def _pods_of(self, deployment: Deployment) -> list[_Pod]:
+        selector = deployment.selector
+        if selector is None:
+            return []
+        return [
+            pod
+            for pod in self._pods.values()
+            if pod.namespace == deployment.namespace
+            and all(pod.labels.get(k) == v for k, v in selector.items())
+        ]
+
+
+@dataclass
+class _Pool:
+    shared: bool  # base weights under the base name: deployments pool together
+    parent: str | None
+    hosted_as: str | None = None
+    owners: list[str] = field(default_factory=list)
+    policies: list[SpilloverConfig] = field(default_factory=list)
+    namespaces: set[str] = field(default_factory=set)
+    urls: dict[str, str] = field(default_factory=dict)
 
 
 def _key(obj: Mapping[str, Any]) -> Key:

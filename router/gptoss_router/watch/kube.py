@@ -38,7 +38,7 @@ from kubernetes import config as kube_config
 
 from gptoss_router.routing.served_models import ModelTable
 from gptoss_router.state.pools import LocalPools
-from gptoss_router.watch.cluster_state import ClusterState, Served
+from gptoss_router.watch.cluster_state import ClusterState, Conflict, Served
 
 __all__ = ["KubeDiscovery"]
 
@@ -83,11 +83,16 @@ class KubeDiscovery:
                 for namespace in self._namespaces
             ]
             known: set[str] = set()
+            reported: set[Conflict] = set()
             try:
                 while True:
                     await self._changed.wait()
                     self._changed.clear()
                     known = _apply(self._state.served(), pools, models, known)
+                    conflicts = set(self._state.conflicts())
+                    for conflict in sorted(conflicts - reported):
+                        log.warning("%s", conflict)
+                    reported = conflicts
             finally:
                 for task in loops:
                     task.cancel()
@@ -183,9 +188,10 @@ def _apply(
     models.discovered(
         {model: s.spillover for model, s in served.items()},
         owners={model: s.deployments[0] for model, s in served.items() if len(s.deployments) == 1},
+        lineage={model: (s.parent, s.hosted_as, s.namespaces) for model, s in served.items()},
     )
     for model, found in served.items():
-        pools.replace(model, found.urls, served_model=model)
+        pools.replace(model, found.urls, served_model=model, namespaces=found.namespace_of)
     for model in known - served.keys():
         configured = models.configured(model)
         pods = [url.rstrip("/") for url in configured.local.pods] if configured else []
