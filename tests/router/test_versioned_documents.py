@@ -105,11 +105,13 @@ async def test_items_added_at_once_through_two_routers_on_one_redis_are_all_kept
     redis_server: RedisServer,
 ) -> None:
     with fleet() as found:
-        settings = router_settings(found, apps=APPS).model_copy(
-            update={
-                "store": StoreConfig(url=redis_server.url, key=SecretStr(redis_server.password))
-            }
+        # Both routers and the clients share this test's one event loop, so a store call can
+        # wait behind the other requests' work far longer than in a router process of its own:
+        # the store timeout is raised so that only lost updates could fail the test.
+        store = StoreConfig(
+            url=redis_server.url, key=SecretStr(redis_server.password), timeout_s=5.0
         )
+        settings = router_settings(found, apps=APPS).model_copy(update={"store": store})
         async with live_router(settings) as one, live_router(settings) as two:
             clients = [
                 openai.AsyncOpenAI(base_url=f"{r.base_url}/v1", api_key="shop-key-1", max_retries=0)

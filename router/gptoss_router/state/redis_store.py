@@ -235,9 +235,7 @@ class RedisStore:
 
     async def _bounded(self, call: Awaitable[T]) -> T:
         try:
-            # asyncio.timeout, not wait_for: no extra task per call on the request path.
-            async with asyncio.timeout(self._timeout):
-                return await call
+            return await asyncio.wait_for(call, self._timeout)
         except (RedisError, OSError, TimeoutError) as err:
             if isinstance(err, RedisConnectionError | OSError):
                 # The server went away: the connections idle in the pool are dead too, and once
