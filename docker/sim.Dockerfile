@@ -44,5 +44,9 @@ COPY --from=build /opt/gptoss /opt/gptoss
 ENV PATH=/opt/gptoss/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
+# The user has a name: a kubelet, unlike podman, adds no /etc/passwd entry, and Python's
+# getpass.getuser() (kopf names its peering identity with it) fails for a uid it cannot find.
+RUN echo 'gptoss:x:65532:65532:gptoss:/nonexistent:/usr/sbin/nologin' >> /etc/passwd \
+ && echo 'gptoss:x:65532:' >> /etc/group
 USER 65532:65532
 ENTRYPOINT ["python", "-m", "gptoss_sim"]

@@ -87,7 +87,9 @@ def _security(pod: Mapping[str, Any], container: Mapping[str, Any]) -> list[str]
             f"got {user!r} (the image's USER is not checked by this translation)"
         )
     if user is not None:
-        args += ["--user", f"{user}:{group}" if group is not None else str(user)]
+        # podman writes an /etc/passwd entry for a user the image lacks; a kubelet does not, and
+        # a process that looks its user up (getpass.getuser) then fails as it would in a pod.
+        args += ["--user", f"{user}:{group}" if group is not None else str(user), "--passwd=false"]
     for extra in [pod_ctx.get("fsGroup"), *pod_ctx.get("supplementalGroups", [])]:
         if extra is not None:
             args += ["--group-add", str(extra)]

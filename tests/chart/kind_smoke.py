@@ -32,7 +32,7 @@ def main(base_url: str, model: str) -> None:
     wait_for_model(client, model, timeout=300)
 
     reply = client.chat.completions.create(
-        model=model, messages=[{"role": "user", "content": "Say hello."}], max_tokens=32
+        model=model, messages=[{"role": "user", "content": "Say hello."}], max_tokens=512
     )
     assert reply.choices[0].message.content, reply
     assert reply.usage is not None and reply.usage.completion_tokens > 0, reply
@@ -41,14 +41,14 @@ def main(base_url: str, model: str) -> None:
     chunks = client.chat.completions.create(
         model=model,
         messages=[{"role": "user", "content": "Count to five."}],
-        max_tokens=32,
+        max_tokens=512,
         stream=True,
     )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text, "the stream carried no content"
     print(f"stream: {text!r}", flush=True)
 
-    response = client.responses.create(model=model, input="Say goodbye.", max_output_tokens=32)
+    response = client.responses.create(model=model, input="Say goodbye.", max_output_tokens=512)
     assert response.output_text, response
     print(f"responses: {response.output_text!r}", flush=True)
 

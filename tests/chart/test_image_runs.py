@@ -188,7 +188,7 @@ def test_the_router_image_is_ready_with_the_charts_config_and_serves_the_mounted
             scratch = podman.exec(router.name, "python", "-c", "open('/tmp/x', 'w').write('ok')")
             assert scratch.returncode == 0, scratch.stderr
             key_file = "/etc/gptoss/keys/app-support-bot"
-            mode = podman.exec(router.name, "stat", "-c", "%a %G", key_file)
+            mode = podman.exec(router.name, "stat", "-c", "%a %g", key_file)
             assert mode.stdout.split() == ["440", "65532"], mode.stderr
             assert key not in podman.logs(router.name)
 
