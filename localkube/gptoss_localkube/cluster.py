@@ -6,8 +6,9 @@ loopback, with KWOK standing in for the kubelets of a catalog of fake GPU nodes.
 
 Start order: credentials and kubeconfig -> etcd (until /health) -> API server (until /readyz)
 -> controller manager, scheduler, KWOK -> the catalog's nodes (until Ready and untainted) ->
-the ``default`` service account (so pods can be created). Stop ends every process in reverse
-order and removes the temporary directory unless asked to keep it.
+the ``default`` service account (so pods can be created) -> with ``real_node``, one real node
+(containerd, kubelet, kube-proxy, CoreDNS; see ``realnode``) until Ready. Stop ends every
+process in reverse order and removes the temporary directory unless asked to keep it.
 """
 
 from __future__ import annotations
@@ -19,20 +20,23 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 import httpx
 
-from gptoss_localkube import flags
+from gptoss_localkube import flags, realnode
+from gptoss_localkube.hostnet import claim_host
 from gptoss_localkube.kubeapi import ApiClient, node_is_ready, wait_until
 from gptoss_localkube.net import free_ports
+from gptoss_localkube.nodehost import RealNode, RealNodeOptions, start_real_node
 from gptoss_localkube.nodes import CATALOG, NodeSpec, build_nodes
-from gptoss_localkube.pki import make_credentials
+from gptoss_localkube.pki import Credentials, make_credentials
 from gptoss_localkube.processes import Supervisor
 from gptoss_localkube.runtime import PodRuntime, RuntimeCommand, run_container_command
 from gptoss_localkube.simruntime import vllm_sim_command
 from gptoss_localkube.toolchain import Toolchain
 
-__all__ = ["ClusterInfo", "LocalCluster"]
+__all__ = ["ClusterInfo", "LocalCluster", "RealNodeOptions"]
 
 DEFAULT_POD_NETWORK = "127.1.0.0/16"
 
@@ -65,8 +69,14 @@ class LocalCluster:
         catalog: tuple[NodeSpec, ...] = CATALOG,
         keep_files: bool = False,
         runtimes: dict[str, RuntimeCommand] | None = None,
+        real_node: RealNodeOptions | None = None,
     ) -> None:
         self._toolchain = toolchain
+        self._real_node_options = real_node
+        self._real_node: RealNode | None = None
+        self._host_claim: IO[str] | None = None
+        if real_node is not None and pod_network == DEFAULT_POD_NETWORK:
+            pod_network = realnode.KWOK_POD_NETWORK
         self._own_root = root is None
         self._root = root or Path(tempfile.mkdtemp(prefix="gptoss-localkube-"))
         self._pod_network = pod_network
@@ -120,15 +130,23 @@ class LocalCluster:
             scheduler_port=ports[4],
             kwok_port=ports[5],
             pod_network=self._pod_network,
+            address=flags.HOST if self._real_node_options is None else realnode.NODE_ADDRESS,
         )
 
-    def _write_files(self, layout: flags.Layout) -> str:
-        creds = make_credentials(host=flags.HOST)
+    def _write_files(self, layout: flags.Layout) -> Credentials:
+        real = self._real_node_options is not None
+        creds = make_credentials(
+            host=layout.address,
+            extra_ips=[flags.HOST, realnode.first_address(layout.service_network)] if real else (),
+            identities=realnode.identities() if real else None,
+        )
         layout.pki.mkdir(parents=True, exist_ok=True)
         for name, content in {
             "ca.crt": creds.ca_cert,
             "apiserver.crt": creds.serving_cert + creds.ca_cert,
             "apiserver.key": creds.serving_key,
+            "kubelet-client.crt": creds.kubelet_client_cert,
+            "kubelet-client.key": creds.kubelet_client_key,
             "sa.key": creds.service_account_key,
             "tokens.csv": creds.token_file().encode(),
         }.items():
@@ -140,13 +158,16 @@ class LocalCluster:
         config = flags.kubeconfig(layout, token=creds.admin_token)
         layout.kubeconfig.write_text(flags.dump_kubeconfig(config))
         layout.kubeconfig.chmod(0o600)
-        return creds.admin_token
+        return creds
 
     def start(self, *, timeout: float = 180.0) -> ClusterInfo:
         t0 = time.monotonic()
         timings: dict[str, float] = {}
         layout = self._layout()
-        token = self._write_files(layout)
+        if self._real_node_options is not None:
+            self._host_claim = claim_host(layout.address)
+        creds = self._write_files(layout)
+        token = creds.admin_token
         sup = self._supervisor
 
         sup.start("etcd", flags.etcd_args(layout))
@@ -188,6 +209,17 @@ class LocalCluster:
                 timeout=timeout,
                 check=sup.check,
             )
+            if self._real_node_options is not None:
+                self._real_node = start_real_node(
+                    self._real_node_options,
+                    root=self._root,
+                    server=layout.server,
+                    ca_file=layout.pki / "ca.crt",
+                    credentials=creds,
+                    timeout=timeout,
+                )
+                names = (*names, self._real_node.name)
+                timings["real node"] = time.monotonic() - t0
         finally:
             api.close()
         if self._runtimes:
@@ -228,11 +260,17 @@ class LocalCluster:
             api.close()
 
     def stop(self) -> None:
+        if self._real_node is not None:
+            self._real_node.stop()
+            self._real_node = None
         if self._runtime is not None:
             self._runtime.stop()
             self._runtime = None
         self._pod_supervisor.stop_all()
         self._supervisor.stop_all()
+        if self._host_claim is not None:
+            self._host_claim.close()
+            self._host_claim = None
         if self._own_root and not self._keep_files:
             with contextlib.suppress(OSError):
                 shutil.rmtree(self._root)

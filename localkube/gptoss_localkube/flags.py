@@ -5,7 +5,10 @@ Flag choices, each for a reason:
 * Everything binds to 127.0.0.1. The API server is told ``--advertise-address=127.0.0.1``
   (otherwise it derives one from the default route and exits where there is none) and
   ``--endpoint-reconciler-type=none`` (a loopback address may not be written into the
-  ``kubernetes`` Endpoints; kwokctl passes the same flag).
+  ``kubernetes`` Endpoints; kwokctl passes the same flag). A cluster with a real node gives the
+  API server the node's address instead (``Layout.address``): it listens there, and its lease
+  reconciler writes that address into the ``kubernetes`` Endpoints, which kube-proxy maps the
+  Service's ClusterIP to; it then reaches the kubelet with its own client certificate.
 * ``--service-cluster-ip-range`` is kept apart from the loopback pod network.
 * etcd runs with ``--unsafe-no-fsync``: a throw-away test store needs no durability, and fsync
   dominates etcd latency on shared disks.
@@ -53,6 +56,7 @@ class Layout:
     kwok_port: int
     pod_network: str
     service_network: str = "10.96.0.0/16"
+    address: str = HOST  # where the API server listens and what it advertises
 
     @property
     def pki(self) -> Path:
@@ -72,7 +76,11 @@ class Layout:
 
     @property
     def server(self) -> str:
-        return f"https://{HOST}:{self.apiserver_port}"
+        return f"https://{self.address}:{self.apiserver_port}"
+
+    @property
+    def loopback(self) -> bool:
+        return self.address == HOST
 
     def binary(self, name: str) -> str:
         return str(self.bin_dir / name)
@@ -97,13 +105,23 @@ def etcd_args(layout: Layout) -> list[str]:
 
 def apiserver_args(layout: Layout) -> list[str]:
     pki = layout.pki
+    kubelet_client = (
+        []
+        if layout.loopback
+        else [
+            f"--kubelet-client-certificate={pki / 'kubelet-client.crt'}",
+            f"--kubelet-client-key={pki / 'kubelet-client.key'}",
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
+        ]
+    )
     return [
         layout.binary("kube-apiserver"),
         f"--etcd-servers=http://{HOST}:{layout.etcd_client_port}",
-        f"--bind-address={HOST}",
-        f"--advertise-address={HOST}",
+        f"--bind-address={layout.address}",
+        f"--advertise-address={layout.address}",
         f"--secure-port={layout.apiserver_port}",
-        "--endpoint-reconciler-type=none",
+        f"--endpoint-reconciler-type={'none' if layout.loopback else 'lease'}",
+        *kubelet_client,
         f"--tls-cert-file={pki / 'apiserver.crt'}",
         f"--tls-private-key-file={pki / 'apiserver.key'}",
         f"--client-ca-file={pki / 'ca.crt'}",

@@ -98,6 +98,13 @@ class ApiClient:
         body: dict[str, Any] = response.json()
         return body
 
+    def delete(self, path: str, *, grace_period: int | None = None) -> None:
+        """Delete ``path`` (gone already is fine)."""
+        body = {} if grace_period is None else {"gracePeriodSeconds": grace_period}
+        response = self._http.request("DELETE", path, json=body)
+        if response.status_code != 404:
+            response.raise_for_status()
+
     def pods(self) -> list[dict[str, Any]]:
         body = self.get("/api/v1/pods")
         return list((body or {}).get("items", []))

@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Toolchain", "ensure_toolchain"]
+__all__ = ["NodeToolchain", "Toolchain", "ensure_node_toolchain", "ensure_toolchain"]
 
 LOCALKUBE_DIR = Path(__file__).resolve().parent.parent
 STAGES_DIR = LOCALKUBE_DIR / "stages"
@@ -51,3 +51,27 @@ def ensure_toolchain() -> Toolchain:
     tools = _last_line(LOCALKUBE_DIR / "install-kube-tools.sh")
     build_time = (cache / "build-time").read_text().strip()
     return Toolchain(cache / "bin", cache / "stages", STAGES_DIR, tools, build_time)
+
+
+@dataclass(frozen=True)
+class NodeToolchain:
+    """What a real node runs: kubelet, kube-proxy and CoreDNS, the pause image, and the image
+    of the chart's embedded store built here."""
+
+    bin_dir: Path
+    pause_image: str
+    store_image: str
+
+
+def ensure_node_toolchain() -> NodeToolchain:
+    """Build or find the node's binaries and images (``localkube/build-node.sh`` and
+    ``localkube/build-node-images.sh``; minutes the first time, cached after)."""
+    cache = _last_line(LOCALKUBE_DIR / "build-node.sh")
+    done = subprocess.run(
+        ["bash", str(LOCALKUBE_DIR / "build-node-images.sh")],
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    images = dict(line.split(" ", 1) for line in done.stdout.strip().splitlines())
+    return NodeToolchain(cache / "bin", images["pause"], images["store"])
