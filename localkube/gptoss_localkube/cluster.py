@@ -20,12 +20,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO
 
 import httpx
 
 from gptoss_localkube import flags, realnode
-from gptoss_localkube.hostnet import claim_host
+from gptoss_localkube.hostnet import HostClaim, claim_host
 from gptoss_localkube.kubeapi import ApiClient, node_is_ready, wait_until
 from gptoss_localkube.net import free_ports
 from gptoss_localkube.nodehost import RealNode, RealNodeOptions, start_real_node
@@ -74,7 +73,7 @@ class LocalCluster:
         self._toolchain = toolchain
         self._real_node_options = real_node
         self._real_node: RealNode | None = None
-        self._host_claim: IO[str] | None = None
+        self._host_claim: HostClaim | None = None
         if real_node is not None and pod_network == DEFAULT_POD_NETWORK:
             pod_network = realnode.KWOK_POD_NETWORK
         self._own_root = root is None
@@ -269,7 +268,7 @@ class LocalCluster:
         self._pod_supervisor.stop_all()
         self._supervisor.stop_all()
         if self._host_claim is not None:
-            self._host_claim.close()
+            self._host_claim.release()
             self._host_claim = None
         if self._own_root and not self._keep_files:
             with contextlib.suppress(OSError):

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import fcntl
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from gptoss_localkube import realnode
 from gptoss_localkube.containerd import run_checked
 
-__all__ = ["cache_dir", "claim_host", "prepare_host_network"]
+__all__ = ["HostClaim", "cache_dir", "claim_host", "prepare_host_network", "restore_host_network"]
 
 
 def cache_dir() -> Path:
@@ -32,9 +33,50 @@ def prepare_host_network(address: str) -> None:
         Path("/proc/sys", key).write_text("1\n")
 
 
-def claim_host(address: str) -> IO[str]:
+# Chains the kubelet makes for itself (kube-proxy --cleanup removes kube-proxy's):
+# table -> chains, and the built-in chains that jump to one.
+_KUBELET_CHAINS = {
+    "filter": ("KUBE-FIREWALL", "KUBE-KUBELET-CANARY"),
+    "nat": ("KUBE-KUBELET-CANARY",),
+    "mangle": ("KUBE-KUBELET-CANARY", "KUBE-IPTABLES-HINT"),
+}
+_KUBELET_JUMPS = (("filter", "INPUT", "KUBE-FIREWALL"), ("filter", "OUTPUT", "KUBE-FIREWALL"))
+
+
+def restore_host_network(address: str) -> None:
+    """Undo :func:`prepare_host_network`, remove the node's pod bridge and the kubelet's
+    iptables chains, so nothing of the node stays in the host's network (forwarding and the
+    bridge setting stay on)."""
+    run_checked(
+        "ip", "route", "del", "local", realnode.KWOK_POD_NETWORK, "table", "local", check=False
+    )
+    run_checked("ip", "addr", "del", f"{address}/32", "dev", "lo", check=False)
+    run_checked("ip", "link", "del", realnode.BRIDGE, check=False)
+    for table, chain, target in _KUBELET_JUMPS:
+        run_checked("iptables", "-t", table, "-D", chain, "-j", target, check=False)
+    for table, chains in _KUBELET_CHAINS.items():
+        for chain in chains:
+            run_checked("iptables", "-t", table, "-F", chain, check=False)
+            run_checked("iptables", "-t", table, "-X", chain, check=False)
+
+
+@dataclass
+class HostClaim:
+    """The machine's one real node: held until :meth:`release`."""
+
+    address: str
+    lock: IO[str]
+
+    def release(self) -> None:
+        try:
+            restore_host_network(self.address)
+        finally:
+            self.lock.close()
+
+
+def claim_host(address: str) -> HostClaim:
     """Wait until no other real node runs on this machine, then prepare the host's network for
-    one at ``address``; the node may run while the returned file stays open."""
+    one at ``address``."""
     path = cache_dir() / "node.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = path.open("w")
@@ -44,4 +86,4 @@ def claim_host(address: str) -> IO[str]:
     except BaseException:
         handle.close()
         raise
-    return handle
+    return HostClaim(address, handle)
