@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gptoss_sim.vllm_protocol import vllm_error
-from gptoss_sim.vllm_responses import cannot_cancel
+from gptoss_sim.vllm_responses_checks import cannot_cancel
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from gptoss_sim import endpoints, tokens, vllm_chat, vllm_responses
+from gptoss_sim import endpoints, tokens, vllm_chat, vllm_responses, vllm_responses_checks
 from gptoss_sim.chat_request import ChatRequest, count_prompt, parse_chat
 from gptoss_sim.completions import CompletionRequest, parse_completion, prompt_of
 from gptoss_sim.errors import SimError
@@ -98,18 +98,18 @@ def responses_request(
     the background/store refusal, the previous response (404 unless this process holds it),
     the harmony prompt, the prompt's length.
     """
-    vllm_responses.check_body(body)
+    vllm_responses_checks.check_body(body)
     dialect.check_model(body.get("model"))
-    vllm_responses.check_serving(body)
-    vllm_responses.store_refusal(body, store.enabled)
+    vllm_responses_checks.check_serving(body)
+    vllm_responses_checks.store_refusal(body, store.enabled)
     history = 0
     previous = body.get("previous_response_id")
     if previous is not None:
         kept = store.get(str(previous))
         if kept is None:
-            raise vllm_responses.not_found(str(previous))
+            raise vllm_responses_checks.not_found(str(previous))
         history = vllm_responses.history_tokens(kept)
-    vllm_responses.check_prompt(body, dialect)
+    vllm_responses_checks.check_prompt(body, dialect)
     req = parse_responses(dict(body), require_model=False)
     prompt_tokens = req.prompt_tokens + history
     max_output = dialect.responses_max_tokens(prompt_tokens, body.get("max_output_tokens"))
@@ -120,7 +120,9 @@ def responses_request(
         and isinstance(items[-1], dict)
         and items[-1].get("type") == "function_call_output"
     )
-    ask = replace(req.ask, max_tokens=max_output, tool=vllm_responses.pick_function(body, answered))
+    ask = replace(
+        req.ask, max_tokens=max_output, tool=vllm_responses_checks.pick_function(body, answered)
+    )
     req = replace(
         req, model=req.model or dialect.served_model, ask=ask, prompt_tokens=prompt_tokens
     )
@@ -212,7 +214,7 @@ async def retrieve(request: Request, store: ResponsesStore) -> Response:
     response_id = request.path_params["response_id"]
     kept = store.get(response_id)
     if kept is None:
-        raise vllm_responses.not_found(response_id)
+        raise vllm_responses_checks.not_found(response_id)
     if request.query_params.get("stream", "false").lower() in ("true", "1"):
         after = request.query_params.get("starting_after")
         events = store.replay(response_id, int(after) if after is not None else None)
@@ -229,7 +231,7 @@ async def cancel(request: Request, store: ResponsesStore) -> Response:
     response_id = request.path_params["response_id"]
     kept = await store.cancel(response_id)
     if kept is None:
-        raise vllm_responses.not_found(response_id)
+        raise vllm_responses_checks.not_found(response_id)
     return JSONResponse(kept)
 
 
