@@ -38,12 +38,13 @@ from gptoss_operator.autoscaling.economics import (
     CostGovernor,
     CostPolicy,
     Demand,
-    updated_capacity,
+    measured_capacity,
 )
 from gptoss_operator.autoscaling.policies import cost_policy, queue_policy
 from gptoss_operator.autoscaling.readings import RouterReader, RouterReadings, read_replicas
 from gptoss_operator.autoscaling.signals import DemandMeter
 from gptoss_operator.autoscaling.spill import RouterTotals, spill_for
+from gptoss_operator.autoscaling.standby import BurstMemory
 from gptoss_operator.autoscaling.writes import (
     Decision,
     economics_status,
@@ -75,6 +76,7 @@ class Autoscaler:
     _meters: dict[str, DemandMeter] = field(default_factory=dict)
     _governors: dict[str, CostGovernor] = field(default_factory=dict)
     _capacities: dict[str, float] = field(default_factory=dict)
+    _bursts: dict[str, BurstMemory] = field(default_factory=dict)
     _unread: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _reasons: dict[str, str] = field(default_factory=dict)  # the cost reason status last said
     _newest_age: dict[str, float | None] = field(default_factory=dict)  # of each CR's newest pod
@@ -126,6 +128,7 @@ class Autoscaler:
             self._meters,
             self._governors,
             self._capacities,
+            self._bursts,
             self._unread,
             self._reasons,
             self._newest_age,
@@ -206,22 +209,42 @@ class Autoscaler:
         meta = cr["metadata"]
         key = f"{meta['namespace']}/{meta['name']}"
         meter = self._meters[key]
-        capacity = self._capacities.get(key, policy.capacity_prior)
-        if signals.ready and not signals.blind:  # a silent replica would look idle
-            saturated = signals.waiting > 0 or signals.spilled > 0
-            per_replica = meter.local_tokens_per_s / signals.ready
-            capacity = updated_capacity(capacity, per_replica, saturated=saturated)
+        capacity = measured_capacity(
+            self._capacities.get(key, policy.capacity_prior),
+            meter.local_tick_tokens_per_s,
+            ready=signals.ready,
+            saturated=signals.waiting > 0 or signals.spilled > 0,
+            blind=signals.blind,
+        )
         self._capacities[key] = capacity
+        now = self.clock()
+        bursts = self._bursts.setdefault(meta["uid"], BurstMemory())
+        bursts.observe(
+            now,
+            demand=meter.tokens_per_s,
+            hosted=meter.hosted_tokens_per_s,
+            hosted_tick=meter.hosted_tick_tokens_per_s,
+            unserved=meter.unserved_tokens_per_s,
+            tick_s=self.settings.autoscale_interval_seconds,
+            blind=signals.blind,
+        )
+        standby = bursts.standby(
+            now,
+            window_s=policy.burst_standby_s,
+            capacity=capacity,
+            max_replicas=policy.max_replicas,
+        )
         governor = self._governors.setdefault(meta["uid"], CostGovernor())
         demand = Demand(meter.tokens_per_s, meter.input_per_output, meter.unserved_tokens_per_s)
         wish = governor.decide(
-            self.clock(),
+            now,
             demand,
             current=current,
             capacity=capacity,
             policy=policy,
             ready=signals.ready,
             newest_age_s=self._newest_age.get(key),
+            standby=standby,
         )
         replicas = never_down_blind(
             wish.replicas, current=current, blind=signals.blind, ceiling=policy.max_replicas
