@@ -16,10 +16,11 @@ from gptoss_operator.autoscaling.economics import (
     CostGovernor,
     CostPolicy,
     Demand,
-    updated_capacity,
+    measured_capacity,
 )
 from gptoss_operator.autoscaling.policies import cost_policy as operator_cost_policy
 from gptoss_operator.autoscaling.signals import DemandMeter, PodQueue, RouterSpill
+from gptoss_operator.autoscaling.standby import BurstMemory
 
 from .world import World
 
@@ -108,12 +109,16 @@ class Cost:
     policy: CostPolicy
     meter: DemandMeter = field(default_factory=DemandMeter)
     governor: CostGovernor = field(default_factory=CostGovernor)
+    bursts: BurstMemory = field(default_factory=BurstMemory)
     capacity: float = 0.0  # the policy's prior until measured
+    tick_s: float = 10.0
     decisions: list[tuple[float, float, float]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
-        return "cost"
+        if self.policy.burst_standby_s <= 0:
+            return "cost"
+        return f"cost, burstStandby {self.policy.burst_standby_s / 3600:g}h"
 
     @property
     def spill(self) -> bool:
@@ -135,14 +140,30 @@ class Cost:
             hosted_output_tokens=seen.hosted_output_tokens,
             unserved=seen.unserved_total,
         )
-        self.meter.observe(seen.now, {"pool": pod}, router)
-        if seen.ready:
-            saturated = seen.waiting > 0 or seen.spilled_inflight > 0
-            per_replica = self.meter.local_tokens_per_s / seen.ready
-            self.capacity = updated_capacity(self.capacity, per_replica, saturated=saturated)
-        demand = Demand(
-            self.meter.tokens_per_s, self.meter.input_per_output, self.meter.unserved_tokens_per_s
+        meter = self.meter
+        meter.observe(seen.now, {"pool": pod}, router)
+        self.capacity = measured_capacity(
+            self.capacity,
+            meter.local_tick_tokens_per_s,
+            ready=seen.ready,
+            saturated=seen.waiting > 0 or seen.spilled_inflight > 0,
+            blind=False,
         )
+        self.bursts.observe(
+            seen.now,
+            demand=meter.tokens_per_s,
+            hosted=meter.hosted_tokens_per_s,
+            hosted_tick=meter.hosted_tick_tokens_per_s,
+            unserved=meter.unserved_tokens_per_s,
+            tick_s=self.tick_s,
+        )
+        standby = self.bursts.standby(
+            seen.now,
+            window_s=self.policy.burst_standby_s,
+            capacity=self.capacity,
+            max_replicas=self.policy.max_replicas,
+        )
+        demand = Demand(meter.tokens_per_s, meter.input_per_output, meter.unserved_tokens_per_s)
         wish = self.governor.decide(
             seen.now,
             demand,
@@ -151,21 +172,25 @@ class Cost:
             policy=self.policy,
             ready=seen.ready,
             newest_age_s=seen.newest_age_s,
+            standby=standby,
         )
         self.decisions.append((seen.now, wish.local_dollars_per_hour, wish.hosted_dollars_per_hour))
         return wish.replicas
 
 
-def cost_policy(world: World, max_replicas: int) -> CostPolicy:
+def cost_policy(world: World, max_replicas: int, burst_standby: str | None = None) -> CostPolicy:
     """The operator's own cost policy for a GptOssDeployment of the world's model and GPU, at
-    its defaults (``minReplicas: 0``, ``coldStart: 3m``, spill to every provider), priced as
-    the operator would be: the GPU price from its settings, the providers from the router's
-    table."""
+    its defaults (``minReplicas: 0``, ``coldStart: 3m``, spill to every provider; and
+    ``burstStandby`` if given), priced as the operator would be: the GPU price from its
+    settings, the providers from the router's table."""
+    autoscaling = {"minReplicas": 0, "maxReplicas": max_replicas, "policy": "Cost"}
+    if burst_standby is not None:
+        autoscaling["burstStandby"] = burst_standby
     spec = GptOssDeploymentSpec.model_validate(
         {
             "model": world.model,
             "gpu": {"product": world.product},
-            "autoscaling": {"minReplicas": 0, "maxReplicas": max_replicas, "policy": "Cost"},
+            "autoscaling": autoscaling,
             "spillover": {"providers": [p.name for p in world.providers]},
         }
     )
