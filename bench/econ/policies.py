@@ -1,7 +1,7 @@
 """The policies the simulator compares. The queue-depth and cost policies are the operator's
-own deciding code (``gptoss_operator.autoscaling.decide`` and
-``gptoss_operator.autoscaling.economics``), fed with what the autoscaler would read from vLLM and
-the router at that moment.
+own deciding code (``gptoss_operator.autoscaling.decide``, and for the cost policy the same
+``DemandMeter``, ``measured_capacity``, ``BurstMemory`` and ``CostGovernor`` the autoscaler's
+loop drives), fed with what the autoscaler would read from vLLM and the router at that moment.
 """
 
 from __future__ import annotations
