@@ -1,7 +1,7 @@
 """The policies the simulator compares. The queue-depth and cost policies are the operator's
-own deciding code (``gptoss_operator.autoscaling.decide``, and for the cost policy the same
-``DemandMeter``, ``measured_capacity``, ``BurstMemory`` and ``CostGovernor`` the autoscaler's
-loop drives), fed with what the autoscaler would read from vLLM and the router at that moment.
+own deciding code (``gptoss_operator.autoscaling.decide``; for the cost policy the
+``DemandMeter`` and ``CostState.decide`` the autoscaler's loop calls each tick), fed with what
+the autoscaler would read from vLLM and the router at that moment.
 """
 
 from __future__ import annotations
@@ -10,17 +10,12 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.autoscaling.cost_state import CostState
 from gptoss_operator.autoscaling.decide import Policy as QueuePolicy
 from gptoss_operator.autoscaling.decide import Signals, Stabilizer, recommend
-from gptoss_operator.autoscaling.economics import (
-    CostGovernor,
-    CostPolicy,
-    Demand,
-    measured_capacity,
-)
+from gptoss_operator.autoscaling.economics import CostPolicy
 from gptoss_operator.autoscaling.policies import cost_policy as operator_cost_policy
 from gptoss_operator.autoscaling.signals import DemandMeter, PodQueue, RouterSpill
-from gptoss_operator.autoscaling.standby import BurstMemory
 
 from .world import World
 
@@ -108,9 +103,7 @@ class QueueDepth:
 class Cost:
     policy: CostPolicy
     meter: DemandMeter = field(default_factory=DemandMeter)
-    governor: CostGovernor = field(default_factory=CostGovernor)
-    bursts: BurstMemory = field(default_factory=BurstMemory)
-    capacity: float = 0.0  # the policy's prior until measured
+    state: CostState = field(default_factory=CostState)
     tick_s: float = 10.0
     decisions: list[tuple[float, float, float]] = field(default_factory=list)
 
@@ -125,7 +118,7 @@ class Cost:
         return self.policy.may_spill
 
     def start(self) -> int:
-        self.capacity = self.policy.capacity_prior
+        self.meter, self.state = DemandMeter(), CostState()
         return self.policy.min_replicas
 
     def decide(self, seen: Observation) -> int:
@@ -140,40 +133,19 @@ class Cost:
             hosted_output_tokens=seen.hosted_output_tokens,
             unserved=seen.unserved_total,
         )
-        meter = self.meter
-        meter.observe(seen.now, {"pool": pod}, router)
-        self.capacity = measured_capacity(
-            self.capacity,
-            meter.local_tick_tokens_per_s,
+        self.meter.observe(seen.now, {"pool": pod}, router)
+        tick = self.state.decide(
+            seen.now,
+            self.meter,
+            self.policy,
+            current=seen.desired,
             ready=seen.ready,
             saturated=seen.waiting > 0 or seen.spilled_inflight > 0,
-            blind=False,
-        )
-        self.bursts.observe(
-            seen.now,
-            demand=meter.tokens_per_s,
-            hosted=meter.hosted_tokens_per_s,
-            hosted_tick=meter.hosted_tick_tokens_per_s,
-            unserved=meter.unserved_tokens_per_s,
+            blind=False,  # the simulator always reads every metric
             tick_s=self.tick_s,
-        )
-        standby = self.bursts.standby(
-            seen.now,
-            window_s=self.policy.burst_standby_s,
-            capacity=self.capacity,
-            max_replicas=self.policy.max_replicas,
-        )
-        demand = Demand(meter.tokens_per_s, meter.input_per_output, meter.unserved_tokens_per_s)
-        wish = self.governor.decide(
-            seen.now,
-            demand,
-            current=seen.desired,
-            capacity=self.capacity,
-            policy=self.policy,
-            ready=seen.ready,
             newest_age_s=seen.newest_age_s,
-            standby=standby,
         )
+        wish = tick.decision
         self.decisions.append((seen.now, wish.local_dollars_per_hour, wish.hosted_dollars_per_hour))
         return wish.replicas
 

@@ -4,10 +4,12 @@ cost policy applies and explains them."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 
 import pytest
 
 from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.autoscaling.cost_state import CostState
 from gptoss_operator.autoscaling.economics import (
     UNSERVED_SHARE,
     CostGovernor,
@@ -279,3 +281,51 @@ def test_the_last_tick_alone_is_kept_for_saturated_readings_the_minute_average_l
     # slower than it is, and providers would look as if they took less than they do
     assert meter.local_tokens_per_s < 0.5 * replica
     assert meter.hosted_per_s < 0.5 * meter.hosted_tick_per_s
+
+
+@dataclass(frozen=True)
+class _Readings:
+    """What a demand meter reads in one tick (``cost_state.MeterReadings``)."""
+
+    tokens_per_s: float
+    input_per_output: float = RATIO
+    unserved_tokens_per_s: float = 0.0
+    hosted_tokens_per_s: float = 0.0
+    hosted_tick_tokens_per_s: float = 0.0
+    local_tick_tokens_per_s: float = 0.0
+
+
+def test_a_blind_tick_neither_measures_a_replica_nor_learns_the_providers() -> None:
+    state = CostState()
+    # a router went silent: no hosted tokens, everything looks turned away, the replica idle
+    silent = _Readings(
+        tokens_per_s=PROVIDERS, unserved_tokens_per_s=PROVIDERS, local_tick_tokens_per_s=0.0
+    )
+    tick = state.decide(
+        0.0, silent, POLICY, current=1, ready=1, saturated=True, blind=True, tick_s=TICK_S
+    )
+    assert tick.capacity == POLICY.capacity_prior
+    assert state.bursts.providers is None and state.bursts.bursts == []
+    assert tick.decision.reason != "BurstStandby"
+
+
+def test_one_cost_tick_measures_remembers_and_decides_in_that_order() -> None:
+    state = CostState()
+    policy = replace(POLICY, capacity_prior=3 * CAPACITY)  # a prior that errs high
+    full = _Readings(
+        tokens_per_s=PROVIDERS + CAPACITY,
+        unserved_tokens_per_s=CAPACITY,
+        hosted_tokens_per_s=PROVIDERS,
+        hosted_tick_tokens_per_s=PROVIDERS,
+    )
+    state.decide(0.0, full, policy, current=1, ready=0, saturated=False, blind=False, tick_s=TICK_S)
+    served = _Readings(
+        tokens_per_s=300.0, hosted_tokens_per_s=300.0, local_tick_tokens_per_s=CAPACITY
+    )
+    tick = state.decide(
+        TICK_S, served, policy, current=1, ready=1, saturated=True, blind=False, tick_s=TICK_S
+    )
+    assert state.bursts.providers == pytest.approx(PROVIDERS)
+    assert policy.capacity_prior > tick.capacity > CAPACITY  # pulled towards what it served
+    assert (tick.decision.replicas, tick.decision.reason) == (1, "BurstStandby")
+    assert tick.demand.tokens_per_s == served.tokens_per_s
