@@ -113,6 +113,16 @@ def test_providers_seen_to_serve_more_without_turning_any_away_raise_the_estimat
     assert memory.providers == pytest.approx(1.5 * PROVIDERS)
 
 
+def test_providers_down_altogether_are_a_burst_but_teach_no_rate_limit() -> None:
+    memory = BurstMemory()
+    _burst(memory, 0.0, PROVIDERS + 600.0)
+    outage = 3600.0
+    memory.observe(outage, demand=800.0, hosted=0.0, hosted_tick=0.0, unserved=800.0, tick_s=TICK_S)
+    assert memory.providers == pytest.approx(PROVIDERS)  # not pulled towards nothing
+    held = _standby(memory, outage + TICK_S)
+    assert held is not None and held.bursts == 2
+
+
 def test_a_few_requests_failing_everywhere_are_not_a_burst() -> None:
     memory = BurstMemory()
     demand = 1000.0

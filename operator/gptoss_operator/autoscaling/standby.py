@@ -11,9 +11,12 @@ backend for more than 1 % of the demand (the share the latency goal lets miss) i
 the providers took all they would, so what they served in that tick moves the estimate, as a
 saturated replica moves its own; their rate smoothed over the demand meter's minute (the unit
 of their rate limits, so a second's burst within a minute's limit does not count), when it is
-higher and nothing was turned away, raises it. Once known, demand
-past that estimate is a burst even while replicas carry it, so a standby that absorbs the bursts
-does not hide them and is not let go because it works.
+higher and nothing was turned away, raises it. A tick in which they served nothing at all is an
+outage, not a rate limit: it is a burst (a standby would have served it), but teaches no limit.
+Once known, demand past that estimate is a burst even while replicas carry it, so a standby that
+absorbs the bursts does not hide them and is not let go because it works. A partial outage
+(some providers failing, the others full) does lower the estimate; it rises again as soon as
+the providers are seen serving more.
 
 ``BurstMemory`` remembers each burst (its start, its last tick, and how far past the providers
 it went). For ``window_s`` after the last one it asks for the replicas that carry the largest
@@ -77,7 +80,7 @@ class BurstMemory:
         if blind:
             return
         full = demand > 0 and unserved > UNSERVED_SHARE * demand
-        if full:  # they took all they would this tick; the smoothed rate would lag behind
+        if full and hosted_tick > 0:  # they took all they would; the smoothed rate would lag
             known = self.providers
             self.providers = (
                 hosted_tick
