@@ -3,11 +3,13 @@ optimum.
 
     python bench/economics.py [--traces bench/econ/traces] [--prices 1,2,3]
                               [--billing-s 1] [--cold-start-s 180] [--seed 1]
-                              [--minutes N] [--out bench/results] [--regenerate]
+                              [--burst-standby 4h] [--minutes N] [--out bench/results]
+                              [--regenerate]
 
 Policies: always hosted; always N local replicas (the cheapest N that keeps 99 % of requests
 within the latency target) with and without spill; queue-depth scaling with spill; the cost
-policy; and the hindsight-optimal schedule (``bench/econ/optimum.py``). The queue-depth and cost
+policy, at its defaults and with a ``burstStandby`` (``--burst-standby``); and the
+hindsight-optimal schedule (``bench/econ/optimum.py``). The queue-depth and cost
 policies run the operator's own deciding code, the cost policy with the operator's own capacity
 priors and prices. Every policy meets the same arrivals and cold starts. Prints one table per
 (trace, GPU price) and the goals table; writes economics.json and economics.png to ``--out``.
@@ -38,6 +40,8 @@ from bench.econ.run import draws_for  # noqa: E402
 from bench.econ.traces import KINDS, TRACES_DIR, Trace, generate, load, save  # noqa: E402
 from bench.econ.world import ColdStart, World  # noqa: E402
 
+from gptoss_operator.autoscaling.decide import parse_duration  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -47,12 +51,19 @@ def _cut(trace: Trace, minutes: int | None) -> Trace:
     return replace(trace, requests_per_s=trace.requests_per_s[:minutes])
 
 
-def run(traces: list[Trace], prices: list[float], world: World, seed: int = 1) -> list[Comparison]:
+def run(
+    traces: list[Trace],
+    prices: list[float],
+    world: World,
+    seed: int = 1,
+    burst_standby: str | None = None,
+) -> list[Comparison]:
     comparisons = []
     for trace in traces:
         for price in prices:
             priced = replace(world, gpu_hourly=price)
-            comparisons.append(compare(trace, priced, draws_for(trace, priced, seed)))
+            draws = draws_for(trace, priced, seed)
+            comparisons.append(compare(trace, priced, draws, burst_standby))
     return comparisons
 
 
@@ -63,6 +74,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--billing-s", type=float, default=1.0, help="1, 60 or 3600")
     parser.add_argument("--cold-start-s", type=float, default=ColdStart().median_s)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--burst-standby",
+        default="4h",
+        help="also run the cost policy with this spec.autoscaling.burstStandby (0s: do not)",
+    )
     parser.add_argument("--minutes", type=int, default=None)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--regenerate", action="store_true")
@@ -76,7 +92,8 @@ def main(argv: list[str] | None = None) -> None:
         billing_s=args.billing_s, cold_start=replace(ColdStart(), median_s=args.cold_start_s)
     )
     prices = [float(p) for p in args.prices.split(",")]
-    comparisons = run(traces, prices, world, args.seed)
+    standby = None if parse_duration(args.burst_standby) <= 0 else args.burst_standby
+    comparisons = run(traces, prices, world, args.seed, standby)
     print(
         f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {platform.node()} "
         f"({platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "

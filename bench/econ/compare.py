@@ -47,6 +47,7 @@ class Comparison:
     cost: Result
     optimum: Result
     optimum_dp_dollars: float  # the DP's own account of the optimum
+    standby: Result | None = None  # the cost policy with a burstStandby, if one was run
 
     def gap(self, result: Result) -> float:
         return result.total_dollars / self.optimum.total_dollars - 1.0
@@ -58,13 +59,16 @@ class Comparison:
     def saving_required(self) -> bool:
         return self.below_static(self.optimum) >= OPTIMUM_SAVING
 
+    def goals_of(self, result: Result) -> dict[str, bool]:
+        return {
+            "gap": self.gap(result) <= GOAL_GAP,
+            "within": result.within_target >= GOAL_WITHIN,
+            "saving": not self.saving_required or self.below_static(result) >= GOAL_SAVING,
+        }
+
     @property
     def goals(self) -> dict[str, bool]:
-        return {
-            "gap": self.gap(self.cost) <= GOAL_GAP,
-            "within": self.cost.within_target >= GOAL_WITHIN,
-            "saving": not self.saving_required or self.below_static(self.cost) >= GOAL_SAVING,
-        }
+        return self.goals_of(self.cost)
 
     @property
     def met(self) -> bool:
@@ -85,7 +89,11 @@ def _cheapest_static(trace: Trace, world: World, draws: Draws, *, spill: bool) -
     return max(tried, key=lambda r: (r.within_target, -r.total_dollars))
 
 
-def compare(trace: Trace, world: World, draws: Draws) -> Comparison:
+def compare(
+    trace: Trace, world: World, draws: Draws, burst_standby: str | None = None
+) -> Comparison:
+    """Every policy on ``trace``; with ``burst_standby`` (a duration) the cost policy also
+    runs with that ``spec.autoscaling.burstStandby``, as a row of its own."""
     replica = replica_for(world, trace.input_tokens, trace.output_tokens)
     cost = cost_policy(world, MAX_REPLICAS)
     if cost.gpus != world.gpus:
@@ -100,7 +108,10 @@ def compare(trace: Trace, world: World, draws: Draws) -> Comparison:
             max_num_seqs=replica.max_num_seqs,
         )
 
-    policies: list[Policy] = [QueueDepth(queue(0), spill=True), Cost(cost)]
+    policies: list[Policy] = [QueueDepth(queue(0), spill=True), Cost(cost, tick_s=world.tick_s)]
+    if burst_standby is not None:
+        held = cost_policy(world, MAX_REPLICAS, burst_standby)
+        policies.append(Cost(held, tick_s=world.tick_s))
     hosted = replay(trace, world, Always(0, spill=True), draws)
     local = _cheapest_static(trace, world, draws, spill=False)
     local_spill = _cheapest_static(trace, world, draws, spill=True)
@@ -111,4 +122,5 @@ def compare(trace: Trace, world: World, draws: Draws) -> Comparison:
     within = [r for r in statics if r.within_target >= GOAL_WITHIN]
     best = min(within or statics, key=lambda r: r.total_dollars)
     rows = (*statics, *dynamic, optimum)
-    return Comparison(trace.name, world, rows, best, dynamic[-1], optimum, dp_dollars)
+    standby = dynamic[2] if burst_standby is not None else None
+    return Comparison(trace.name, world, rows, best, dynamic[1], optimum, dp_dollars, standby)

@@ -1,7 +1,7 @@
 """The policies the simulator compares. The queue-depth and cost policies are the operator's
-own deciding code (``gptoss_operator.autoscaling.decide`` and
-``gptoss_operator.autoscaling.economics``), fed with what the autoscaler would read from vLLM and
-the router at that moment.
+own deciding code (``gptoss_operator.autoscaling.decide``; for the cost policy the
+``DemandMeter`` and ``CostState.decide`` the autoscaler's loop calls each tick), fed with what
+the autoscaler would read from vLLM and the router at that moment.
 """
 
 from __future__ import annotations
@@ -10,14 +10,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.autoscaling.cost_state import CostState
 from gptoss_operator.autoscaling.decide import Policy as QueuePolicy
 from gptoss_operator.autoscaling.decide import Signals, Stabilizer, recommend
-from gptoss_operator.autoscaling.economics import (
-    CostGovernor,
-    CostPolicy,
-    Demand,
-    updated_capacity,
-)
+from gptoss_operator.autoscaling.economics import CostPolicy
 from gptoss_operator.autoscaling.policies import cost_policy as operator_cost_policy
 from gptoss_operator.autoscaling.signals import DemandMeter, PodQueue, RouterSpill
 
@@ -107,20 +103,22 @@ class QueueDepth:
 class Cost:
     policy: CostPolicy
     meter: DemandMeter = field(default_factory=DemandMeter)
-    governor: CostGovernor = field(default_factory=CostGovernor)
-    capacity: float = 0.0  # the policy's prior until measured
+    state: CostState = field(default_factory=CostState)
+    tick_s: float = 10.0
     decisions: list[tuple[float, float, float]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
-        return "cost"
+        if self.policy.burst_standby_s <= 0:
+            return "cost"
+        return f"cost, burstStandby {self.policy.burst_standby_s / 3600:g}h"
 
     @property
     def spill(self) -> bool:
         return self.policy.may_spill
 
     def start(self) -> int:
-        self.capacity = self.policy.capacity_prior
+        self.meter, self.state = DemandMeter(), CostState()
         return self.policy.min_replicas
 
     def decide(self, seen: Observation) -> int:
@@ -136,36 +134,35 @@ class Cost:
             unserved=seen.unserved_total,
         )
         self.meter.observe(seen.now, {"pool": pod}, router)
-        if seen.ready:
-            saturated = seen.waiting > 0 or seen.spilled_inflight > 0
-            per_replica = self.meter.local_tokens_per_s / seen.ready
-            self.capacity = updated_capacity(self.capacity, per_replica, saturated=saturated)
-        demand = Demand(
-            self.meter.tokens_per_s, self.meter.input_per_output, self.meter.unserved_tokens_per_s
-        )
-        wish = self.governor.decide(
+        tick = self.state.decide(
             seen.now,
-            demand,
+            self.meter,
+            self.policy,
             current=seen.desired,
-            capacity=self.capacity,
-            policy=self.policy,
             ready=seen.ready,
+            saturated=seen.waiting > 0 or seen.spilled_inflight > 0,
+            blind=False,  # the simulator always reads every metric
+            tick_s=self.tick_s,
             newest_age_s=seen.newest_age_s,
         )
+        wish = tick.decision
         self.decisions.append((seen.now, wish.local_dollars_per_hour, wish.hosted_dollars_per_hour))
         return wish.replicas
 
 
-def cost_policy(world: World, max_replicas: int) -> CostPolicy:
+def cost_policy(world: World, max_replicas: int, burst_standby: str | None = None) -> CostPolicy:
     """The operator's own cost policy for a GptOssDeployment of the world's model and GPU, at
-    its defaults (``minReplicas: 0``, ``coldStart: 3m``, spill to every provider), priced as
-    the operator would be: the GPU price from its settings, the providers from the router's
-    table."""
+    its defaults (``minReplicas: 0``, ``coldStart: 3m``, spill to every provider; and
+    ``burstStandby`` if given), priced as the operator would be: the GPU price from its
+    settings, the providers from the router's table."""
+    autoscaling = {"minReplicas": 0, "maxReplicas": max_replicas, "policy": "Cost"}
+    if burst_standby is not None:
+        autoscaling["burstStandby"] = burst_standby
     spec = GptOssDeploymentSpec.model_validate(
         {
             "model": world.model,
             "gpu": {"product": world.product},
-            "autoscaling": {"minReplicas": 0, "maxReplicas": max_replicas, "policy": "Cost"},
+            "autoscaling": autoscaling,
             "spillover": {"providers": [p.name for p in world.providers]},
         }
     )

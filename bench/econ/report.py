@@ -63,6 +63,20 @@ def goals_table(comparisons: list[Comparison]) -> str:
         )
     met = sum(c.met for c in comparisons)
     lines.append(f"  all goals met on {met} of {len(comparisons)} (trace, price) pairs")
+    held = [(c, c.standby) for c in comparisons if c.standby is not None]
+    if held:
+        lines.append(f"  with {held[0][1].policy}:")
+    for c, r in held:
+        verdict = ", ".join(f"{k} {'met' if ok else 'NOT met'}" for k, ok in c.goals_of(r).items())
+        lines.append(
+            f"  {c.trace:<12}{c.world.gpu_hourly:>8.2f}{r.total_dollars:>9.2f}"
+            f"{c.optimum.total_dollars:>9.2f}{100 * c.gap(r):>+7.1f}%"
+            f"{100 * r.within_target:>10.2f}%{100 * c.below_static(r):>+10.1f}%"
+            f"{100 * c.below_static(c.optimum):>+10.1f}%  {verdict}"
+        )
+    if held:
+        met = sum(all(c.goals_of(r).values()) for c, r in held)
+        lines.append(f"  all goals met on {met} of {len(held)} (trace, price) pairs")
     return "\n".join(lines)
 
 
@@ -120,7 +134,10 @@ def plot(path: Path, comparisons: list[Comparison]) -> None:
         left.fill_between(hours, cost.demand, color="0.85", label="demand (output tok/s)")
         left.set_ylabel("output tokens/s")
         twin = left.twinx()
-        for r, style in ((cost, "-"), (optimum, "--"), (c.rows[3], ":")):
+        lines = [(cost, "-"), (optimum, "--"), (c.rows[3], ":")]
+        if c.standby is not None:
+            lines.append((c.standby, "-."))
+        for r, style in lines:
             twin.step(hours, r.replicas, where="post", ls=style, lw=1, label=f"{r.policy}")
         twin.set_ylabel("replicas asked for")
         twin.legend(loc="upper left", fontsize=7)

@@ -8,6 +8,9 @@ same kind and seed always give the same trace. Three are shipped in ``traces/``:
 * ``diurnal``: a team's chat assistant, 0.3 to 6 requests/s, four bursts a day.
 * ``bursty-low``: a retrieval app that rarely fills one replica, with many short bursts.
 * ``busy``: agents and pipelines around the clock, 7 to 13 requests/s.
+* ``bursty-tall``: a check against fitting the policy to ``bursty-low``'s bursts: a quieter
+  base, and three tall bursts of twenty minutes to an hour (batch jobs) past the providers'
+  rate limits, with shorter prompts.
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ KINDS = {
     "diurnal": _Kind(0.3, 6.0, 4, (3.0, 8.0), (10, 40), 12, (2.0, 6.0), 1500, 600),
     "bursty-low": _Kind(0.1, 1.0, 6, (2.0, 5.0), (5, 20), 30, (1.0, 4.0), 3000, 400),
     "busy": _Kind(7.0, 13.0, 2, (3.0, 6.0), (20, 60), 6, (2.0, 4.0), 1000, 500),
+    "bursty-tall": _Kind(0.1, 0.5, 3, (6.0, 10.0), (20, 60), 8, (1.0, 3.0), 2000, 500),
 }
 
 

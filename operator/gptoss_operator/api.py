@@ -119,6 +119,7 @@ class Autoscaling(_Wire):
     gpu_hourly_price: float | None = Field(None, ge=0)
     hosted_price_per_million_tokens: TokenPrice | None = None
     cold_start: str = Field("3m", max_length=16, pattern=r"^([0-9]+(s|m|h))+$")
+    burst_standby: str = Field("0s", max_length=16, pattern=r"^([0-9]+(s|m|h))+$")
 
 
 class EnvVar(_Wire):

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from bench.econ.optimum import Clairvoyant, optimal_schedule
-from bench.econ.policies import Always
+from bench.econ.policies import Always, Cost, cost_policy
 from bench.econ.run import Draws, replay
 from bench.econ.serving import Pool, Shape, replica_for, serve
-from bench.econ.traces import Trace
+from bench.econ.traces import KINDS, Trace
 from bench.econ.world import HostedProvider, World
 
 from bench import economics
@@ -86,11 +86,12 @@ def test_no_policy_in_the_bench_beats_the_replayed_optimum_on_a_step_of_demand()
 def test_the_bench_runs_on_the_first_hour_of_every_trace(tmp_path: Path) -> None:
     economics.main(["--minutes", "60", "--prices", "2", "--out", str(tmp_path)])
     document = json.loads((tmp_path / "economics.json").read_text())
-    assert {run["trace"] for run in document["runs"]} == {"diurnal", "bursty-low", "busy"}
+    assert {run["trace"] for run in document["runs"]} == set(KINDS)
     for run in document["runs"]:
         rows = {row["policy"]: row for row in run["policies"]}
         assert rows["hindsight optimum"]["gap_to_optimum"] == 0.0
         assert {"always hosted", "queue depth + spill", "cost"} <= rows.keys()
+        assert "cost, burstStandby 4h" in rows  # the default --burst-standby, a row of its own
         assert len({row["requests"] for row in run["policies"]}) == 1  # the same arrivals
     assert (tmp_path / "economics.png").stat().st_size > 10_000
 
@@ -100,3 +101,27 @@ def test_the_bench_prices_a_trace_at_every_gpu_price_asked_for() -> None:
     comparisons = economics.run([_steady(1.0, 20)], [1.0, 3.0], world)
     assert [c.world.gpu_hourly for c in comparisons] == [1.0, 3.0]
     assert comparisons[0].optimum.total_dollars <= comparisons[1].optimum.total_dollars
+
+
+def test_a_burst_standby_spares_the_bursts_after_the_first_past_the_providers() -> None:
+    world = World(gpu_hourly=2.0)
+    tokens = SHAPE.input_tokens + SHAPE.output_tokens
+    providers = sum(p.tokens_per_minute for p in world.providers) / 60.0 / tokens  # requests/s
+    replica = replica_for(world, SHAPE.input_tokens, SHAPE.output_tokens)
+    # a trickle below the break-even, and two bursts half a replica past every provider's limit
+    burst = providers + 0.5 * replica.tokens_per_s / SHAPE.output_tokens
+    rates = [0.1] * 180
+    for start in (30, 120):
+        rates[start : start + 10] = [burst] * 10
+    trace = Trace("two-bursts", 1, SHAPE.input_tokens, SHAPE.output_tokens, tuple(rates))
+    ticks = int(len(rates) * 60 / world.tick_s)
+    draws = Draws(
+        tuple(trace.rate_at(t * world.tick_s) * world.tick_s for t in range(ticks)), (180.0,) * 64
+    )
+    plain = replay(trace, world, Cost(cost_policy(world, 8), tick_s=world.tick_s), draws)
+    held = replay(trace, world, Cost(cost_policy(world, 8, "4h"), tick_s=world.tick_s), draws)
+    assert plain.failed > 0
+    # without the standby both bursts fail for a cold start; with it, only the first does
+    assert held.failed < 0.6 * plain.failed
+    assert held.within_target > plain.within_target
+    assert held.gpu_hours > plain.gpu_hours  # the standby is paid for

@@ -41,7 +41,10 @@ Providers are not bottomless: their rate limits answer 429 and their servers fai
 than 1 % of the demand (what the latency goal lets miss) went unserved in the last tick, the
 router found no backend for it, so cost no longer decides: the replicas to carry the unserved
 rate are added at once on top of the ready ones (reason ``ProvidersFull``), and the cost rule
-gives them back once the providers cope again.
+gives them back once the providers cope again. Those replicas come a cold start late for the
+burst that called them; with ``burstStandby`` set, the replicas to carry the largest burst past
+the providers stay warm while such bursts keep recurring (``standby``), reason
+``BurstStandby``, the dollars they cost above the cheapest plan said in the message.
 
 Where the numbers come from: prices in ``prices``, a replica's capacity before it is measured
 in ``capacity_priors``; the sentence that explains a decision in ``explain``.
@@ -51,12 +54,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from gptoss_operator.autoscaling.explain import Facts, sentence
+from gptoss_operator.autoscaling.explain import Facts, StandbyFacts, sentence
 from gptoss_operator.autoscaling.prices import LIST_PRICE, HostedQuote, cheapest
+
+if TYPE_CHECKING:
+    from gptoss_operator.autoscaling.standby import Standby
 
 __all__ = [
     "DEFAULT_REPLICA_TOKENS_PER_S",
+    "UNSERVED_SHARE",
     "CostDecision",
     "CostGovernor",
     "CostPolicy",
@@ -65,6 +73,7 @@ __all__ = [
     "break_even_tokens_per_s",
     "cheapest_replicas",
     "hosted_dollars_per_hour",
+    "measured_capacity",
     "plan_dollars_per_hour",
     "updated_capacity",
 ]
@@ -74,7 +83,7 @@ _CAPACITY_WEIGHT = 0.2  # how far one saturated observation moves the capacity e
 # Requests no backend served, as a share of the demand, above which the providers are taken to
 # be full: the share the latency goal lets miss (99 % within target). Below it, a request that
 # failed at every provider is bad luck, not a reason to buy a GPU.
-_UNSERVED_SHARE = 0.01
+UNSERVED_SHARE = 0.01
 _PAID_SLACK_S = 60.0  # a replica paid for less than this much longer may be given back
 
 
@@ -130,6 +139,17 @@ def updated_capacity(estimate: float, observed: float, *, saturated: bool) -> fl
     return max(estimate, observed)
 
 
+def measured_capacity(
+    estimate: float, local_tokens_per_s: float, *, ready: int, saturated: bool, blind: bool
+) -> float:
+    """The capacity estimate after one tick: ``local_tokens_per_s`` is what the ``ready``
+    replicas served together. A blind tick (a silent replica looks idle) and a tick with no
+    ready replica teach nothing."""
+    if not ready or blind:
+        return estimate
+    return updated_capacity(estimate, local_tokens_per_s / ready, saturated=saturated)
+
+
 @dataclass(frozen=True)
 class CostPolicy:
     min_replicas: int
@@ -143,6 +163,7 @@ class CostPolicy:
     provider: str = LIST_PRICE  # where the hosted side of ``prices`` comes from
     quotes: tuple[HostedQuote, ...] = ()  # the router's admissible providers, if it has a table
     billing_s: float = 1.0  # GPU time is billed in whole periods of this many seconds
+    burst_standby_s: float = 0.0  # keep replicas warm this long after a burst past the providers
 
     @property
     def commitment_s(self) -> float:
@@ -200,18 +221,23 @@ class CostGovernor:
         policy: CostPolicy,
         ready: int | None = None,
         newest_age_s: float | None = None,
+        standby: Standby | None = None,
     ) -> CostDecision:
         p = policy
         prices, provider = p.priced(demand.input_per_output)
         needed = math.ceil(demand.tokens_per_s / capacity) if capacity > 0 else p.max_replicas
         lo = p.min_replicas if p.may_spill else max(p.min_replicas, needed)
-        turned_away = p.may_spill and demand.unserved_tokens_per_s > _UNSERVED_SHARE * max(
+        turned_away = p.may_spill and demand.unserved_tokens_per_s > UNSERVED_SHARE * max(
             demand.tokens_per_s, 0.0
         )
         if turned_away:  # the providers cannot take the overflow: carry it, ready or loading
             extra = math.ceil(demand.unserved_tokens_per_s / capacity) if capacity > 0 else 1
             lo = max(lo, (current if ready is None else ready) + extra)
         lo = min(lo, p.max_replicas)
+        unheld = cheapest_replicas(demand, capacity, prices, lo, p.max_replicas)
+        warm = 0 if standby is None or not p.may_spill else min(standby.replicas, p.max_replicas)
+        holding = warm > unheld  # the standby, not the dollars, sets the count
+        lo = max(lo, warm)
         best = cheapest_replicas(demand, capacity, prices, lo, p.max_replicas)
         now_cost = plan_dollars_per_hour(current, demand, capacity, prices)
         best_cost = plan_dollars_per_hour(best, demand, capacity, prices)
@@ -249,6 +275,17 @@ class CostGovernor:
             held_s=held,
             hold_s=p.cold_start_s,
             paid_left_s=paid_left,
+            standby=None
+            if standby is None or not holding
+            else StandbyFacts(
+                replicas=warm,
+                excess=standby.excess,
+                providers=standby.providers,
+                bursts=standby.bursts,
+                since_s=standby.since_s,
+                window_s=standby.window_s,
+                extra_cost=best_cost - plan_dollars_per_hour(unheld, demand, capacity, prices),
+            ),
         )
 
         def decision(replicas: int, reason: str, cost: float) -> CostDecision:
@@ -257,9 +294,11 @@ class CostGovernor:
 
         if current < lo:  # below minReplicas, or too few to carry the demand without spill
             reason = "ProvidersFull" if turned_away else "BelowMinReplicas"
+            if holding and not turned_away:
+                reason = "BurstStandby"
             return decision(best, reason if p.may_spill else "LatencyBound", best_cost)
         if best == current:
-            return decision(current, "Cheapest", now_cost)
+            return decision(current, "BurstStandby" if holding else "Cheapest", now_cost)
         sustained = best > current and held >= p.cold_start_s
         if self.overspent < switch and not sustained:
             return decision(current, "WithinColdStartCost", now_cost)

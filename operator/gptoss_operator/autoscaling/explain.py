@@ -16,7 +16,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["Facts", "sentence"]
+__all__ = ["Facts", "StandbyFacts", "sentence"]
+
+
+@dataclass(frozen=True)
+class StandbyFacts:
+    """Why replicas are kept warm for bursts past the providers (``standby``)."""
+
+    replicas: int
+    excess: float  # output tokens/s past the providers, the largest burst in the window
+    providers: float  # output tokens/s the providers take, as learned
+    bursts: int  # in the window
+    since_s: float  # since the last one
+    window_s: float
+    extra_cost: float  # $/h above the cheapest plan without the standby
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,7 @@ class Facts:
     held_s: float  # how long the cheaper plan has been the same
     hold_s: float  # how long the cheaper plan must hold to buy: a cold start
     paid_left_s: float  # of the newest replica's billing period
+    standby: StandbyFacts | None = None  # when the standby sets the count
 
 
 def _rate(tokens_per_s: float) -> str:
@@ -53,6 +67,31 @@ def _rate(tokens_per_s: float) -> str:
 
 def _replicas(n: int) -> str:
     return f"{n} replica" + ("" if n == 1 else "s")
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60.0)
+    if minutes < 1:
+        return f"{seconds:.0f} s"
+    hours, minutes = divmod(minutes, 60)
+    return (
+        f"{hours} h {minutes} min"
+        if hours and minutes
+        else f"{hours} h"
+        if hours
+        else f"{minutes} min"
+    )
+
+
+def _standby(s: StandbyFacts) -> str:
+    times = "once" if s.bursts == 1 else f"{s.bursts} times"
+    return (
+        f"{_replicas(s.replicas)} kept warm for bursts the providers cannot take: demand went "
+        f"past what they take ({_rate(s.providers)}) {times} in the last "
+        f"{_duration(s.window_s)}, by up to {_rate(s.excess)}, the last {_duration(s.since_s)} "
+        f"ago; ${s.extra_cost:.2f}/h above the cheapest plan until a burstStandby of "
+        f"{_duration(s.window_s)} passes without one"
+    )
 
 
 def sentence(reason: str, f: Facts) -> str:
@@ -72,6 +111,8 @@ def sentence(reason: str, f: Facts) -> str:
             f"{_replicas(f.best)} needed at once: the providers turned {_rate(f.unserved)} "
             f"away (rate limits or errors)"
         )
+    elif reason == "BurstStandby" and f.standby is not None:
+        verdict = _standby(f.standby)
     elif reason == "BelowMinReplicas":
         verdict = f"{_replicas(f.best)} at least: minReplicas"
     elif reason == "WithinColdStartCost":

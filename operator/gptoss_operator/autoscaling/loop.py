@@ -32,14 +32,9 @@ import httpx
 from gptoss_operator import names
 from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.autoscaling.blindness import metrics_verdict, notice_for, with_condition
+from gptoss_operator.autoscaling.cost_state import CostState
 from gptoss_operator.autoscaling.decide import Signals, Stabilizer, never_down_blind, recommend
-from gptoss_operator.autoscaling.economics import (
-    CostDecision,
-    CostGovernor,
-    CostPolicy,
-    Demand,
-    updated_capacity,
-)
+from gptoss_operator.autoscaling.economics import CostDecision, CostPolicy
 from gptoss_operator.autoscaling.policies import cost_policy, queue_policy
 from gptoss_operator.autoscaling.readings import RouterReader, RouterReadings, read_replicas
 from gptoss_operator.autoscaling.signals import DemandMeter
@@ -73,8 +68,7 @@ class Autoscaler:
     _totals: dict[str, RouterTotals] = field(default_factory=dict)
     _spilled_totals: dict[str, int] = field(default_factory=dict)
     _meters: dict[str, DemandMeter] = field(default_factory=dict)
-    _governors: dict[str, CostGovernor] = field(default_factory=dict)
-    _capacities: dict[str, float] = field(default_factory=dict)
+    _costs: dict[str, CostState] = field(default_factory=dict)  # the cost policy's, by uid
     _unread: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _reasons: dict[str, str] = field(default_factory=dict)  # the cost reason status last said
     _newest_age: dict[str, float | None] = field(default_factory=dict)  # of each CR's newest pod
@@ -124,8 +118,7 @@ class Autoscaler:
             self._totals,
             self._spilled_totals,
             self._meters,
-            self._governors,
-            self._capacities,
+            self._costs,
             self._unread,
             self._reasons,
             self._newest_age,
@@ -205,28 +198,23 @@ class Autoscaler:
     ) -> Decision | None:
         meta = cr["metadata"]
         key = f"{meta['namespace']}/{meta['name']}"
-        meter = self._meters[key]
-        capacity = self._capacities.get(key, policy.capacity_prior)
-        if signals.ready and not signals.blind:  # a silent replica would look idle
-            saturated = signals.waiting > 0 or signals.spilled > 0
-            per_replica = meter.local_tokens_per_s / signals.ready
-            capacity = updated_capacity(capacity, per_replica, saturated=saturated)
-        self._capacities[key] = capacity
-        governor = self._governors.setdefault(meta["uid"], CostGovernor())
-        demand = Demand(meter.tokens_per_s, meter.input_per_output, meter.unserved_tokens_per_s)
-        wish = governor.decide(
+        state = self._costs.setdefault(meta["uid"], CostState())
+        tick = state.decide(
             self.clock(),
-            demand,
+            self._meters[key],
+            policy,
             current=current,
-            capacity=capacity,
-            policy=policy,
             ready=signals.ready,
+            saturated=signals.waiting > 0 or signals.spilled > 0,
+            blind=signals.blind,  # a silent replica looks idle, a silent router hosts nothing
+            tick_s=self.settings.autoscale_interval_seconds,
             newest_age_s=self._newest_age.get(key),
         )
+        wish = tick.decision
         replicas = never_down_blind(
             wish.replicas, current=current, blind=signals.blind, ceiling=policy.max_replicas
         )
-        economics = economics_status(wish, demand, capacity)
+        economics = economics_status(wish, tick.demand, tick.capacity)
         if replicas == current:
             await self._tell_cost_reason(cr, wish, economics)
             return None

@@ -87,6 +87,7 @@ def cost_policy(
         provider=provider,
         quotes=quotes,
         billing_s=billing_s,
+        burst_standby_s=parse_duration(auto.burst_standby),
     )
 
 

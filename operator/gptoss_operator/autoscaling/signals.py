@@ -84,8 +84,11 @@ class DemandMeter:
 
     window_s: float = 60.0
     local_tokens_per_s: float = 0.0  # output tokens/s the ready replicas produce
+    local_tick_tokens_per_s: float = 0.0  # the same over the last tick alone
     spilled_per_s: float = 0.0  # requests/s the router sent to providers or could not serve
     unserved_per_s: float = 0.0  # requests/s no backend served, over the last tick alone
+    hosted_per_s: float = 0.0  # requests/s the providers served
+    hosted_tick_per_s: float = 0.0  # the same over the last tick alone
     output_per_request: float = 1024.0
     input_per_output: float = 1.0
     _pods: dict[str, PodQueue] = field(default_factory=dict)
@@ -96,6 +99,16 @@ class DemandMeter:
     def tokens_per_s(self) -> float:
         """All the model's demand in output tokens/s: served locally and spilled."""
         return self.local_tokens_per_s + self.spilled_per_s * self.output_per_request
+
+    @property
+    def hosted_tokens_per_s(self) -> float:
+        """Output tokens/s of what the providers served (smoothed like the demand)."""
+        return self.hosted_per_s * self.output_per_request
+
+    @property
+    def hosted_tick_tokens_per_s(self) -> float:
+        """Output tokens/s of what the providers served during the last tick."""
+        return self.hosted_tick_per_s * self.output_per_request
 
     @property
     def unserved_tokens_per_s(self) -> float:
@@ -127,8 +140,11 @@ class DemandMeter:
         if before is not None and router.unserved >= before.unserved:
             unserved = router.unserved - before.unserved
         self.unserved_per_s = unserved / elapsed
+        self.local_tick_tokens_per_s = generated / elapsed
         self.local_tokens_per_s += weight * (generated / elapsed - self.local_tokens_per_s)
         self.spilled_per_s += weight * ((spilled + unserved) / elapsed - self.spilled_per_s)
+        self.hosted_tick_per_s = spilled / elapsed
+        self.hosted_per_s += weight * (self.hosted_tick_per_s - self.hosted_per_s)
         if not (finished > 0 and generated > 0) and before is not None:
             finished = max(0.0, router.hosted_requests - before.hosted_requests)
             generated = max(0.0, router.hosted_output_tokens - before.hosted_output_tokens)
