@@ -29,13 +29,13 @@ from typing import Any, TypeVar
 
 from gptoss_router import codec
 from gptoss_router.errors import BadRequest, Conflict, StoreUnavailable
+from gptoss_router.state.optimistic import change_document
 from gptoss_router.state.store import ABSENT, Store, Versioned
 from gptoss_router.state.store_health import StoreHealth
 
 __all__ = ["Conversation", "ConversationRecords"]
 
 T = TypeVar("T")
-_ATTEMPTS = 16  # compare-and-set rounds before giving up with a 409
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 
@@ -106,19 +106,20 @@ class ConversationRecords:
         as written and what ``change`` returned, or None when there is no such conversation.
         ``bounded``: a 400 naming the setting when the result is over ``max_bytes``."""
         key = _key(app, conversation_id)
-        for _ in range(_ATTEMPTS):
-            found = await self._read(app, conversation_id)
-            if found is None:
-                return None
-            conversation = found.value
-            result = change(conversation)
+
+        async def write(conversation: Conversation, version: int) -> bool:
             data = conversation.encode()
             if bounded:
                 self._bounded(data)
-            put = self._store.put_document(key, data, self.ttl_s, expected=found.version)
-            if await self._call(put) is not None:
-                return conversation, result
-        raise _busy(conversation_id)
+            put = self._store.put_document(key, data, self.ttl_s, expected=version)
+            return await self._call(put) is not None
+
+        return await change_document(
+            lambda: self._read(app, conversation_id),
+            write,
+            lambda conversation: (conversation, change(conversation)),
+            busy=lambda: _busy(conversation_id),
+        )
 
     def _bounded(self, data: bytes) -> bytes:
         if len(data) > self.max_bytes:

@@ -30,13 +30,13 @@ from typing import Any, TypeVar
 
 from gptoss_router import codec
 from gptoss_router.errors import Conflict, StoreUnavailable
+from gptoss_router.state.optimistic import change_document
 from gptoss_router.state.store import Store, Versioned
 from gptoss_router.state.store_health import StoreHealth
 
 __all__ = ["Record", "ResponseRecords"]
 
 T = TypeVar("T")
-_ATTEMPTS = 16  # compare-and-set rounds before giving up with a 409
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 
@@ -98,19 +98,19 @@ class ResponseRecords:
         (None: keep nothing), reading again whenever another writer got there first. The
         record written, or None when there was none or ``change`` kept nothing."""
         key = _key(app, response_id)
-        for _ in range(_ATTEMPTS):
-            found = await self._read(app, response_id)
-            if found is None:
-                return None
-            changed = change(found.value)
-            if changed is None:
-                return None
-            put = self._store.put_document(
-                key, changed.encode(), self.ttl_s, expected=found.version
-            )
-            if await self._call(put) is not None:
-                return changed
-        raise _busy(response_id)
+
+        async def write(record: Record, version: int) -> bool:
+            put = self._store.put_document(key, record.encode(), self.ttl_s, expected=version)
+            return await self._call(put) is not None
+
+        def step(record: Record) -> tuple[Record, None] | None:
+            changed = change(record)
+            return None if changed is None else (changed, None)
+
+        done = await change_document(
+            lambda: self._read(app, response_id), write, step, busy=lambda: _busy(response_id)
+        )
+        return None if done is None else done[0]
 
     async def _read(self, app: str, response_id: str) -> Versioned[Record] | None:
         if not _ID.match(response_id):

@@ -1,0 +1,40 @@
+"""Changing a stored document by compare-and-set: read it with its version, compute the change,
+write it only if nobody wrote in between, and when another writer got there first, do it all
+again on a fresh read, a bounded number of times (then the caller's 409)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from gptoss_router.state.store import Versioned
+
+__all__ = ["ATTEMPTS", "change_document"]
+
+D = TypeVar("D")
+R = TypeVar("R")
+ATTEMPTS = 16  # compare-and-set rounds before giving up
+
+
+async def change_document(
+    read: Callable[[], Awaitable[Versioned[D] | None]],
+    write: Callable[[D, int], Awaitable[bool]],
+    change: Callable[[D], tuple[D, R] | None],
+    *,
+    busy: Callable[[], Exception],
+    attempts: int = ATTEMPTS,
+) -> tuple[D, R] | None:
+    """``change`` the document ``read`` returns and ``write`` the result at the version read
+    (``write`` says whether it landed). The document written and what ``change`` returned, or
+    None when there is no document or ``change`` keeps nothing; ``busy()`` is raised after
+    ``attempts`` lost rounds."""
+    for _ in range(attempts):
+        found = await read()
+        if found is None:
+            return None
+        changed = change(found.value)
+        if changed is None:
+            return None
+        if await write(changed[0], found.version):
+            return changed
+    raise busy()
