@@ -34,8 +34,9 @@ from gptoss_operator.errors import (
     NoNodeLargeEnough,
 )
 from gptoss_operator.kube import Kube
-from gptoss_operator.placement.adapters import claimed_names, name_taken, served_model_name
+from gptoss_operator.placement.adapters import served_model_name
 from gptoss_operator.placement.gpus import Vendor, product_named
+from gptoss_operator.placement.name_claims import claimed_names, name_taken
 from gptoss_operator.placement.serving_args import check_serving_args
 from gptoss_operator.placement.sizing import NodeLimit, Sizing, size_spec
 from gptoss_operator.placement.weights import WeightsPlan, plan_weights
