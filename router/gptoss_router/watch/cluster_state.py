@@ -18,9 +18,11 @@ Fine-tunes and adapters (``served_name``):
   ``spec.source.uri`` other than the base checkpoint ``hf://openai/<model>``), under its own
   name, else under ``spec.model``. Only base weights under the base name pool together across
   deployments; a fine-tune is its own model, with ``parent`` its base;
-- each of ``spec.adapters`` is a model of its own, served by the deployment's pods whose
-  ``gptoss.dev/adapters`` annotation lists it (pods of an older template lack a newly added
-  adapter), with ``parent`` the deployment's served name;
+- each of ``spec.adapters`` is a model of its own, with ``parent`` the deployment's served
+  name, served by the deployment's pods that list it in their ``/v1/models`` (``listed``, read
+  by ``pod_models``); a pod not read yet counts by its ``gptoss.dev/adapters`` annotation (pods
+  of an older template lack a newly added adapter; with adapters loaded at run time there is
+  none, so such a pod serves no adapter until it is read);
 - a fine-tune or adapter spills only to providers listing its own name, unless
   ``spec.spillover.acceptBaseModel`` says the base model may answer in its place
   (``hosted_as``);
@@ -289,9 +291,21 @@ class ClusterState:
         for obj in objs:
             put(obj)
 
-    def served(self) -> dict[str, Served]:
+    def adapter_pod_urls(self) -> set[str]:
+        """The URLs of the ready pods of every deployment with adapters."""
+        return {
+            pod.url
+            for deployment in self._deployments.values()
+            if deployment.adapters
+            for pod in self._pods_of(deployment)
+            if pod.url is not None
+        }
+
+    def served(self, listed: Mapping[str, frozenset[str]] | None = None) -> dict[str, Served]:
         """Per model: the URLs of its ready pods (sorted), its spillover policy, its parent and
-        where it is served (see the module's rules)."""
+        where it is served (see the module's rules); ``listed``: the adapters each pod URL's
+        ``/v1/models`` last listed."""
+        read = listed or {}
         pools: dict[str, _Pool] = {}
         self._conflicts = []
         order = sorted(self._deployments.values(), key=lambda d: (d.created, d.namespace, d.name))
@@ -306,7 +320,7 @@ class ClusterState:
                     f"spec.adapters[{index}].name",
                     adapter,
                     deployment.name_served,
-                    [p for p in pods if adapter in p.adapters],
+                    [p for p in pods if adapter in read.get(p.url or "", p.adapters)],
                 )
                 for index, adapter in enumerate(deployment.adapters)
             ]
