@@ -314,10 +314,27 @@ async def test_a_runtime_cr_loads_and_unloads_adapters_on_its_running_pod_withou
                     timeout=20,
                 )
             still = await answer("sql")
+    after = pods()
+
+    # A pod that starts later gets the adapters too.
+    body = manifest("support", {**RUNTIME_SPEC, "adapters": [SQL], "replicas": 2})
+    assert kubectl.apply(namespace, body).returncode == 0
+    scaled = await asyncio.to_thread(
+        eventually,
+        lambda: (
+            names
+            if len(names := sorted(p[0] for p in pods())) == 2
+            and loaded_on_pods(api_client, namespace) == {"sql": names}
+            else None
+        ),
+        timeout=120,
+        what="sql loaded on the second pod too",
+    )
+    assert before[0] in scaled
     assert sql.parse().model == "sql" and sql.headers["x-gptoss-backend"] == "local"
     assert legal.parse().model == "legal" and legal.headers["x-gptoss-backend"] == "local"
     assert added == ["sql", "legal"] and removed == ["sql"]
-    assert during == [before] and pods() == [before]  # same pod, same UID, no restart
+    assert during == [before] and after == [before]  # same pod, same UID, no restart
     assert before[2] == 0
     assert gone.status_code == 404
     assert gone.json()["error"]["message"] == "The model 'legal' does not exist."
