@@ -83,7 +83,7 @@ class AdapterLoader:
                     taken.append(change)
                     logger.info("%sed adapter %s on pod %s", change.op, change.adapter, change.pod)
                 else:
-                    self._report(cr, change, error, logger)
+                    await asyncio.to_thread(self._report, cr, change, error, logger)
             if todo:
                 views = await self._read(ready)
         for view in views:
