@@ -67,6 +67,20 @@ def test_a_bucket_adapter_loaded_at_run_time_is_refused_naming_adapter_and_uri(
     assert accepted.returncode == 0, accepted.stderr
 
 
+def test_a_run_time_adapter_above_vllms_default_rank_is_refused_unless_max_lora_rank_is_set(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    wide = {"name": "legal", "uri": "hf://acme/legal-lora", "rank": 32}
+    spec = {**BASE, "adapterLoading": "Runtime", "adapters": [wide]}
+    error = _refused(kubectl, namespace, spec)
+    assert (
+        "spec.adapters: adapter legal has rank 32, above the --max-lora-rank 16 that vLLM takes "
+        "by default and adapterLoading Runtime keeps without spec.serving.maxLoraRank" in error
+    )
+    raised = {**spec, "serving": {"maxLoraRank": 32}}
+    assert kubectl.apply(namespace, manifest("raised", raised)).returncode == 0
+
+
 def test_two_adapters_with_one_name_are_refused(kubectl: Kubectl, namespace: str) -> None:
     twice = {"name": "sql", "uri": "hf://acme/sql-lora", "rank": 16}
     error = _refused(kubectl, namespace, {**BASE, "adapters": [twice, {**twice, "rank": 8}]})
