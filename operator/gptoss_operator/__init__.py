@@ -4,9 +4,10 @@ Layers, top down; a layer imports only those below it (import-linter checks it, 
 
     __main__                     start Kopf with the settings and a Kube (when leading)
     handlers                     Kopf decorators only, and error translation
-    reconciling | autoscaling | leading
+    reconciling | autoscaling | leading | loading
                                  one reconcile and its runner; replicas from demand; the Lease
-                                 that lets one replica of several run (independent)
+                                 that lets one replica of several run; LoRA adapters loaded on
+                                 running pods (independent)
     children                     pure builders of the owned objects
     placement                    GPUs, recipes, sizing, weights (pure)
     kube                         the only module that talks to the API server
@@ -15,7 +16,8 @@ Layers, top down; a layer imports only those below it (import-linter checks it, 
 
 The builders and deciders (``placement``, ``children``, ``api``, ``autoscaling.decide``,
 ``autoscaling.economics``, ``autoscaling.spill``, ``autoscaling.blindness``,
-``autoscaling.policies``, ``leading.lease``, ``reconciling.status``, ``reconciling.drift``) never
+``autoscaling.policies``, ``leading.lease``, ``reconciling.status``, ``reconciling.drift``,
+``loading.decide``) never
 import ``kube``, Kopf or an HTTP client.
 """
 

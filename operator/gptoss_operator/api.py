@@ -202,6 +202,7 @@ class GptOssDeploymentSpec(_Wire):
     served_model_name: ServedName | None = None
     source: Source | None = None
     adapters: list[Adapter] | None = Field(None, max_length=16)
+    adapter_loading: Literal["Startup", "Runtime"] = "Startup"
     gpu: GpuSpec
     replicas: int = Field(1, ge=0, le=64)
     autoscaling: Autoscaling | None = None
@@ -247,6 +248,9 @@ class SizingStatus(_Wire):
     kv_cache_gib: float | None = Field(None, alias="kvCacheGiB")
     max_full_length_sequences: int | None = Field(None, ge=0)
     max_num_seqs: int | None = Field(None, ge=1)
+    max_loras: int | None = Field(None, ge=1)
+    max_lora_rank: int | None = Field(None, ge=1)
+    adapter_memory_gib: float | None = Field(None, alias="adapterMemoryGiB")
 
 
 class AutoscalingStatus(_Wire):
@@ -263,6 +267,7 @@ class AutoscalingStatus(_Wire):
 class AdapterStatus(_Wire):
     name: ServedName
     ready_replicas: int = Field(ge=0)
+    pods: list[ObjectName] | None = Field(None, max_length=64)
 
 
 class GptOssDeploymentStatus(_Wire):

@@ -20,6 +20,7 @@ from gptoss_operator import names
 from gptoss_operator.autoscaling.loop import Autoscaler
 from gptoss_operator.errors import InvalidSpec, KubeConflict, KubeRejected, KubeUnavailable
 from gptoss_operator.kube import Kube
+from gptoss_operator.loading.loop import AdapterLoader
 from gptoss_operator.reconciling.reconcile import vllm_clients
 from gptoss_operator.reconciling.runner import Runner
 from gptoss_operator.settings import OperatorSettings
@@ -70,6 +71,10 @@ def build_registry(
         memo["tasks"] = [
             asyncio.create_task(runner.resync_forever(logger), name="gptoss-resync"),
             asyncio.create_task(autoscaler.forever(logger), name="gptoss-autoscaler"),
+            asyncio.create_task(
+                AdapterLoader(kube, operator_settings, http, namespaces=namespaces).forever(logger),
+                name="gptoss-adapters",
+            ),
         ]
 
     @kopf.on.cleanup(registry=registry)

@@ -195,6 +195,21 @@ class Kube:
             body["metadata"] = {"resourceVersion": resource_version}
         return self._patch_subresource(api_version, kind, namespace, name, "status", body)
 
+    def merge_patch(
+        self, api_version: str, kind: str, namespace: str, name: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Merge-patch the object (``None`` values delete keys), e.g. a pod's annotations."""
+        resource = self._resource(api_version, kind)
+        with _answers("PATCH", _path(resource, namespace, name)):
+            return _dict(
+                resource.patch(
+                    body=body,
+                    name=name,
+                    namespace=namespace,
+                    content_type="application/merge-patch+json",
+                )
+            )
+
     def post_event(
         self, involved: dict[str, Any], *, type: str, reason: str, message: str, now: str
     ) -> None:

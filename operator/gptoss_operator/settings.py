@@ -58,6 +58,14 @@ class OperatorSettings(BaseSettings):
     autoscale_interval_seconds: float = Field(
         1.0, gt=0, description="how often the autoscaler reads queues and decides replicas"
     )
+    adapter_sync_seconds: float = Field(
+        5.0,
+        gt=0,
+        description=(
+            "how often the operator reads each vLLM pod's /v1/models for its LoRA adapters and, "
+            "with spec.adapterLoading Runtime, loads and unloads them"
+        ),
+    )
     router_metrics_url: str | None = Field(
         None,
         description=(

@@ -125,6 +125,12 @@ def _env_flag(env: Mapping[str, str], name: str) -> bool:
     return bool(int(env.get(name, "0") or "0"))
 
 
+def _env_true(env: Mapping[str, str], name: str) -> bool:
+    # vllm/envs.py reads VLLM_ALLOW_RUNTIME_LORA_UPDATING as
+    # os.environ.get(name, "0").strip().lower() in ("1", "true"); anything else is off.
+    return env.get(name, "0").strip().lower() in ("1", "true")
+
+
 def vllm_config(args: argparse.Namespace, env: Mapping[str, str]) -> VllmConfig:
     """The simulator's configuration from its command line and environment."""
     gpu = Gpu(args.gpu_name, args.gpu_memory_gib)
@@ -143,7 +149,7 @@ def vllm_config(args: argparse.Namespace, env: Mapping[str, str]) -> VllmConfig:
         max_loras=args.max_loras,
         max_lora_rank=args.max_lora_rank,
         modules=tuple(parse_module(text) for text in args.lora_modules),
-        runtime_updating=_env_flag(env, RUNTIME_UPDATING_ENV),
+        runtime_updating=_env_true(env, RUNTIME_UPDATING_ENV),
     )
     return VllmConfig(
         model=args.model,

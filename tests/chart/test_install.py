@@ -127,6 +127,7 @@ ALLOWED = [
     ("get", "jobs.batch"),
     ("list", "pods"),
     ("watch", "pods"),
+    ("patch", "pods"),
     ("create", "events"),
     ("list", "events"),
     ("list", "nodes"),

@@ -136,3 +136,15 @@ def test_vllm_pods_are_fenced_to_the_releases_router_and_operator_pods(
     assert (
         _settings(one(off, "Deployment", "-operator"), monkeypatch).vllm_clients_namespace is None
     )
+
+
+def test_the_adapter_sync_interval_reaches_the_operator(
+    helm: Tool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    default = _settings(one(render(helm), "Deployment", "-operator"), monkeypatch)
+    field = OperatorSettings.model_fields["adapter_sync_seconds"]
+    assert default.adapter_sync_seconds == field.default
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump({"operator": {"adapterSyncSeconds": 2.5}}))
+    deployment = one(render(helm, values), "Deployment", "-operator")
+    assert _settings(deployment, monkeypatch).adapter_sync_seconds == 2.5

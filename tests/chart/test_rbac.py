@@ -22,7 +22,7 @@ OPERATOR_RULES: set[Rule] = {
     ("batch", "jobs", ("create", "get", "patch")),
     ("networking.k8s.io", "networkpolicies", ("create", "get", "patch")),
     ("inference.networking.k8s.io", "inferencepools", ("create", "get", "patch")),
-    ("", "pods", ("list", "watch")),
+    ("", "pods", ("list", "patch", "watch")),
     ("", "events", ("create", "list")),
 }
 KOPF_DISCOVERY: Rule = ("apiextensions.k8s.io", "customresourcedefinitions", ("list", "watch"))

@@ -16,13 +16,13 @@ from gptoss_operator.children.deployment import Owner, PodExtras, build_deployme
 from gptoss_operator.errors import InvalidSpec
 from gptoss_operator.placement.adapters import (
     ADAPTERS_ANNOTATION,
-    claimed_names,
+    LOADED_ANNOTATION,
     lora_limits,
-    name_taken,
     plan_adapters,
     served_model_name,
     served_names,
 )
+from gptoss_operator.placement.name_claims import claimed_names, name_taken
 from gptoss_operator.placement.serving_args import check_serving_args
 from gptoss_operator.placement.sizing import size_spec
 from gptoss_operator.placement.weights import plan_weights
@@ -214,9 +214,17 @@ def test_status_names_the_served_model_and_counts_the_ready_pods_loading_each_ad
     wire = status.model_dump(by_alias=True, exclude_none=True)
     assert wire["servedModelName"] == "support-v3"
     assert wire["adapters"] == [
-        {"name": "sql", "readyReplicas": 2},
-        {"name": "legal", "readyReplicas": 1},
+        {"name": "sql", "readyReplicas": 2, "pods": ["support-vllm-new", "support-vllm-old"]},
+        {"name": "legal", "readyReplicas": 1, "pods": ["support-vllm-new"]},
     ]
+
+
+def test_what_a_pod_lists_in_v1_models_wins_over_what_its_template_says() -> None:
+    pod = pod_json("support-vllm-a", "sql,legal")
+    pod["metadata"]["annotations"][LOADED_ANNOTATION] = "legal,finance"
+    read = view_pod(pod)
+    unread = view_pod(pod_json("support-vllm-b", "sql"))
+    assert (read.adapters, unread.adapters) == (("legal", "finance"), ("sql",))
 
 
 def cr_json(name: str, ns: str, created: str, **fields: Any) -> dict[str, Any]:

@@ -71,3 +71,53 @@ def test_cel_and_sizing_agree_over_every_model_product_count_and_serving_option(
     assert disagreements == []
     assert len(verdicts) == len(MODELS) * len(PRODUCTS) * len(COUNTS) * len(SERVING)
     assert any(verdicts) and not all(verdicts)  # the grid holds both fits and misfits
+
+
+SQL = {"name": "sql", "uri": "hf://acme/sql", "rank": 16}
+LEGAL = {"name": "legal", "uri": "hf://acme/legal", "rank": 32}
+# LoRA settings whose buffers both sides count (docs/fine-tunes.md, Adapter memory).
+LORA: tuple[dict[str, Any], ...] = (
+    {"adapters": [SQL]},
+    {"adapters": [SQL, LEGAL], "serving": {"maxLoras": 4}},
+    {"adapterLoading": "Runtime"},
+    {"adapterLoading": "Runtime", "adapters": [SQL], "serving": {"maxLoras": 8, "maxLoraRank": 64}},
+)
+
+
+def test_cel_and_sizing_agree_with_lora_adapters_over_every_model_product_and_count(
+    api_client: client.ApiClient, namespace: str
+) -> None:
+    api = client.CustomObjectsApi(api_client)
+    disagreements = []
+    verdicts = []
+    for model, product, count, serving, lora in itertools.product(
+        MODELS, PRODUCTS, COUNTS, SERVING[:2], LORA
+    ):
+        gpu: dict[str, Any] = {"product": product.name}
+        if count is not None:
+            gpu["count"] = count
+        spec = {
+            "model": model.name,
+            "gpu": gpu,
+            **lora,
+            "serving": {**serving, **lora.get("serving", {})},
+        }
+        server, sizing = _server_verdict(api, namespace, spec), _sizing_verdict(spec)
+        verdicts.append(bool(server))
+        agrees = (server == sizing == "") or (
+            bool(sizing) and f"spec.gpu: Invalid value: {sizing}" in server
+        )
+        if not agrees:
+            disagreements.append((spec, server, sizing))
+    assert disagreements == []
+    assert any(verdicts) and not all(verdicts)
+    assert any("LoRA buffers" in d for d in _lora_refusals(api, namespace))
+
+
+def _lora_refusals(api: client.CustomObjectsApi, namespace: str) -> list[str]:
+    """The API server's refusal of 120b with an adapter on one H100 at 32k tokens, which fits
+    without one."""
+    base = {"model": "gpt-oss-120b", "gpu": {"product": "H100-80GB", "count": 1}}
+    serving = {"serving": {"maxModelLen": 32768}}
+    assert _server_verdict(api, namespace, {**base, **serving}) == ""
+    return [_server_verdict(api, namespace, {**base, **serving, "adapters": [SQL]})]

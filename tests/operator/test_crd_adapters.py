@@ -47,6 +47,40 @@ def test_a_max_lora_rank_vllm_does_not_offer_is_refused_with_the_choices(
     assert '"1", "8", "16", "32", "64", "128", "256", "320", "512"' in error
 
 
+def test_a_bucket_adapter_loaded_at_run_time_is_refused_naming_adapter_and_uri(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    spec = {
+        **BASE,
+        "adapterLoading": "Runtime",
+        "adapters": [
+            {"name": "sql", "uri": "hf://acme/sql-lora", "rank": 16},
+            {"name": "fin", "uri": "s3://acme/fin-lora", "rank": 8},
+        ],
+    }
+    error = _refused(kubectl, namespace, spec)
+    assert (
+        "spec.adapters: adapter fin is at s3://acme/fin-lora; with spec.adapterLoading Runtime "
+        "an adapter must be hf:// or pvc://" in error
+    )
+    accepted = kubectl.apply(namespace, manifest("bucket", {**spec, "adapterLoading": "Startup"}))
+    assert accepted.returncode == 0, accepted.stderr
+
+
+def test_a_run_time_adapter_above_vllms_default_rank_is_refused_unless_max_lora_rank_is_set(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    wide = {"name": "legal", "uri": "hf://acme/legal-lora", "rank": 32}
+    spec = {**BASE, "adapterLoading": "Runtime", "adapters": [wide]}
+    error = _refused(kubectl, namespace, spec)
+    assert (
+        "spec.adapters: adapter legal has rank 32, above the --max-lora-rank 16 that vLLM takes "
+        "by default and adapterLoading Runtime keeps without spec.serving.maxLoraRank" in error
+    )
+    raised = {**spec, "serving": {"maxLoraRank": 32}}
+    assert kubectl.apply(namespace, manifest("raised", raised)).returncode == 0
+
+
 def test_two_adapters_with_one_name_are_refused(kubectl: Kubectl, namespace: str) -> None:
     twice = {"name": "sql", "uri": "hf://acme/sql-lora", "rank": 16}
     error = _refused(kubectl, namespace, {**BASE, "adapters": [twice, {**twice, "rank": 8}]})

@@ -219,3 +219,14 @@ def test_the_operator_reads_the_gpu_billing_period(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("GPTOSS_OPERATOR_GPU_BILLING_SECONDS", "0.5")
     with pytest.raises(ValueError, match="gpu_billing_seconds"):
         OperatorSettings()
+
+
+def test_a_cost_policy_is_priced_even_when_its_adapters_are_refused() -> None:
+    # vLLM would refuse the rank-64 adapter (maxLoraRank 32); the reconcile reports that, and
+    # the autoscaler still prices the replica, on the GPUs the spec names.
+    body = _spec().model_dump(by_alias=True, exclude_none=True)
+    body["gpu"]["count"] = 2
+    body["serving"] = {"maxLoraRank": 32}
+    body["adapters"] = [{"name": "wide", "uri": "hf://acme/wide", "rank": 64}]
+    policy = cost_policy(GptOssDeploymentSpec.model_validate(body))
+    assert policy is not None and policy.gpus == 2

@@ -260,6 +260,19 @@ def test_status_and_replicas_are_merge_patched_through_their_subresources(
         assert write.headers["content-type"] == "application/merge-patch+json"
 
 
+def test_a_pods_annotations_are_merge_patched_onto_the_pod(server: ApiServer) -> None:
+    path = "/api/v1/namespaces/ns/pods/chat-vllm-0"
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "chat-vllm-0"}}
+    server.answers[("PATCH", path)] = (200, pod)
+    body = {"metadata": {"annotations": {"gptoss.dev/loaded-adapters": "sql"}}}
+
+    assert _kube(server.url).merge_patch("v1", "Pod", "ns", "chat-vllm-0", body) == pod
+
+    (write,) = server.writes()
+    assert (write.path, write.body) == (path, body)
+    assert write.headers["content-type"] == "application/merge-patch+json"
+
+
 def test_events_carry_type_reason_and_message_about_the_cr(server: ApiServer) -> None:
     _kube(server.url).post_event(
         _cr(), type="Warning", reason="WaitingForGPUNode", message="m" * 2000, now=NOW

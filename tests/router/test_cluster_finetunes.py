@@ -14,6 +14,7 @@ from gptoss_router.watch.cluster_state import (
     custom_weights,
     served_name,
 )
+from gptoss_router.watch.pod_models import listed_adapters
 
 
 def cr(
@@ -165,3 +166,31 @@ def test_the_model_table_carries_parent_fallback_and_namespaces_and_apps_see_onl
     assert not may_see(only_a, config) and may_see(everywhere, config)
     # A model listed in the configuration file (no namespace) is for every app.
     assert may_see(only_a, ModelConfig())
+
+
+def test_an_adapter_goes_to_the_pods_whose_v1_models_list_it_over_their_annotation() -> None:
+    adapters = [{"name": "sql", "uri": "hf://a/sql", "rank": 8}]
+    state = ClusterState()
+    state.put_deployment(cr("support", **FINE_TUNE, adapters=adapters, adapterLoading="Runtime"))
+    state.put_pod(pod("support-0", "support", "10.0.0.1"))  # run time: no annotation
+    state.put_pod(pod("support-1", "support", "10.0.0.2", adapters="sql"))
+    state.put_pod(pod("support-2", "support", "10.0.0.3"))
+    assert state.adapter_pod_urls() == {f"http://10.0.0.{i}:8000" for i in (1, 2, 3)}
+    unread = state.served()
+    assert unread["sql"].urls == ["http://10.0.0.2:8000"]  # the annotation, until read
+    listed = {
+        "http://10.0.0.1:8000": frozenset({"sql"}),
+        "http://10.0.0.2:8000": frozenset(),  # unloaded since the pod started
+    }
+    assert state.served(listed)["sql"].urls == ["http://10.0.0.1:8000"]
+
+
+def test_v1_models_name_the_adapters_by_their_parent() -> None:
+    body = {
+        "data": [
+            {"id": "support", "parent": None},
+            {"id": "sql", "parent": "support"},
+        ]
+    }
+    assert listed_adapters(body) == frozenset({"sql"})
+    assert listed_adapters({"detail": "Not Found"}) is None

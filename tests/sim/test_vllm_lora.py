@@ -26,6 +26,7 @@ from gptoss_sim.lora import LoraConfig, LoraModule, parse_module
 from tests.sim.conftest import FAST, MODEL, vllm_config
 
 PROMPT = [{"role": "user", "content": "Which adapter answers?"}]
+RUNTIME = "VLLM_ALLOW_RUNTIME_LORA_UPDATING"
 
 
 def adapter_dir(root: Path, name: str, rank: int) -> str:
@@ -207,6 +208,16 @@ def test_the_command_line_takes_vllms_lora_flags_and_environment(tmp_path: Path)
     assert lora.modules == (LoraModule("sql", path),) and lora.runtime_updating
     with pytest.raises(SystemExit):
         parser().parse_args(["vllm", "--max-lora-rank", "24"])
+
+
+@pytest.mark.parametrize(
+    ("value", "on"), [("1", True), ("True", True), (" true ", True), ("0", False), ("yes", False)]
+)
+def test_runtime_updating_is_on_for_what_vllm_reads_as_true(value: str, on: bool) -> None:
+    # vllm/envs.py: os.environ.get(name, "0").strip().lower() in ("1", "true").
+    sim = build(parser().parse_args(["vllm", "--enable-lora"]), {RUNTIME: value})
+    assert isinstance(sim, VllmSim)
+    assert sim.config.lora.runtime_updating is on
 
 
 def free_port() -> int:

@@ -15,7 +15,7 @@ from gptoss_operator.autoscaling.prices import (
     admissible_quotes,
     gpu_hourly_price,
 )
-from gptoss_operator.errors import SizingError
+from gptoss_operator.errors import GptOssError
 from gptoss_operator.placement.serving_args import max_num_seqs
 from gptoss_operator.placement.sizing import size_spec
 
@@ -47,7 +47,7 @@ def cost_policy(
         return None
     try:
         gpus = size_spec(spec).tensor_parallel_size
-    except SizingError:
+    except GptOssError:  # does not fit, or adapters vLLM would refuse: the reconcile says so
         gpus = spec.gpu.count or 1
     gpu_price = gpu_hourly_price(
         spec.gpu.product, from_cr=auto.gpu_hourly_price, from_operator=gpu_prices or {}

@@ -19,11 +19,18 @@ flags (pure).
 * The pod template carries ``gptoss.dev/adapters`` (the adapter names, comma-separated): the
   router serves an adapter only from pods whose annotation lists it, so during a rollout that
   adds one, requests for it go only to the new pods.
+* ``spec.adapterLoading: Runtime``: the replicas start with ``--enable-lora`` and
+  ``VLLM_ALLOW_RUNTIME_LORA_UPDATING=True`` but no ``--lora-modules``, and the operator loads
+  and unloads adapters on each ready pod (``gptoss_operator.loading``), so changing
+  ``spec.adapters`` restarts nothing. The flags must not follow the list then: ``--max-loras``
+  is ``spec.serving.maxLoras`` or vLLM's default 1, ``--max-lora-rank``
+  ``spec.serving.maxLoraRank`` or vLLM's default 16. ``s3://`` and ``gs://`` adapters are
+  refused in that mode (only an init container, at pod start, copies them); ``pvc://`` claims
+  stay mounted, so only a claim not mounted yet changes the template.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,20 +39,30 @@ from gptoss_operator.errors import InvalidAdapters
 
 __all__ = [
     "ADAPTERS_ANNOTATION",
+    "LOADED_ANNOTATION",
     "MAX_LORA_RANKS",
+    "RUNTIME_LOADING",
+    "RUNTIME_UPDATING_ENV",
     "AdapterPlan",
-    "claimed_names",
+    "adapter_paths",
     "custom_weights",
     "lora_limits",
-    "name_taken",
     "plan_adapters",
     "served_model_name",
     "served_names",
 ]
 
 ADAPTERS_ANNOTATION = "gptoss.dev/adapters"
+# On a pod: the adapters its vLLM lists in /v1/models, as the operator last read them.
+LOADED_ANNOTATION = "gptoss.dev/loaded-adapters"
 BASE_MODELS = frozenset({"gpt-oss-120b", "gpt-oss-20b"})
 ADAPTERS_DIR = "/adapters"
+RUNTIME_LOADING = "Runtime"
+# vLLM's switch for /v1/load_lora_adapter and /v1/unload_lora_adapter (vllm/envs.py).
+RUNTIME_UPDATING_ENV = "VLLM_ALLOW_RUNTIME_LORA_UPDATING"
+# vLLM's defaults for --max-loras and --max-lora-rank (vllm/config/lora.py).
+VLLM_MAX_LORAS = 1
+VLLM_MAX_LORA_RANK = 16
 # vLLM's --max-lora-rank choices (vllm/config/lora.py).
 MAX_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 _CLI_IMAGES = {
@@ -64,6 +81,8 @@ class AdapterPlan:
     mounts: tuple[dict[str, Any], ...] = ()
     init_containers: tuple[dict[str, Any], ...] = ()
     annotations: tuple[tuple[str, str], ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    paths: tuple[tuple[str, str], ...] = ()  # (adapter, the path vLLM loads it from)
 
 
 def custom_weights(spec: GptOssDeploymentSpec) -> bool:
@@ -86,86 +105,36 @@ def served_names(cr_name: str, spec: GptOssDeploymentSpec) -> frozenset[str]:
     return frozenset({served_model_name(cr_name, spec), *adapters})
 
 
-def claimed_names(cr_name: str, spec: GptOssDeploymentSpec) -> list[tuple[str, str]]:
-    """``(field, name)`` for each model name the CR serves that no other CR may serve too: a
-    fine-tune's name and its adapters' (base weights under the base name pool, so they claim
-    nothing)."""
-    claims: list[tuple[str, str]] = []
-    served = served_model_name(cr_name, spec)
-    if served != spec.model or custom_weights(spec):
-        field = (
-            "spec.servedModelName"
-            if spec.served_model_name
-            else "metadata.name (custom weights in spec.source)"
-        )
-        claims.append((field, served))
-    claims += [
-        (f"spec.adapters[{index}].name", adapter.name)
-        for index, adapter in enumerate(spec.adapters or [])
-    ]
-    return claims
-
-
-def name_taken(
-    cr: Mapping[str, Any], spec: GptOssDeploymentSpec, others: Iterable[Mapping[str, Any]]
-) -> str | None:
-    """Why ``cr`` may not serve one of its names: an older GptOssDeployment (``others``, as the
-    API returns them) serves it already; None when every name is its own. Older means created
-    first, then by namespace and name, the order the router follows too."""
-    meta = cr["metadata"]
-    me = (str(meta.get("creationTimestamp", "")), str(meta["namespace"]), str(meta["name"]))
-    mine = claimed_names(me[2], spec)
-    if not mine:
-        return None
-    for other in sorted(others, key=_age):
-        age = _age(other)
-        if age >= me:
-            break
-        try:
-            theirs = GptOssDeploymentSpec.model_validate(other.get("spec") or {})
-        except ValueError:
-            continue
-        taken = {name for _, name in claimed_names(age[2], theirs)}
-        taken.add(served_model_name(age[2], theirs))
-        for field, name in mine:
-            if name in taken:
-                return (
-                    f"{field} {name!r} is already served by GptOssDeployment {age[1]}/{age[2]}, "
-                    "created first: the router serves that name from it only; choose another "
-                    "name"
-                )
-    return None
-
-
-def _age(obj: Mapping[str, Any]) -> tuple[str, str, str]:
-    meta = obj.get("metadata") or {}
-    return (
-        str(meta.get("creationTimestamp", "")),
-        str(meta.get("namespace", "")),
-        str(meta.get("name", "")),
-    )
-
-
 def lora_limits(spec: GptOssDeploymentSpec) -> tuple[int, int]:
-    """``--max-loras`` and ``--max-lora-rank`` for ``spec.adapters`` (non-empty).
+    """``--max-loras`` and ``--max-lora-rank`` for ``spec.adapters`` (non-empty unless loaded
+    at run time, where the list does not set them: see the module's rules).
 
     Raises InvalidAdapters naming the fields when an adapter's rank is above
-    ``spec.serving.maxLoraRank``."""
+    ``spec.serving.maxLoraRank`` (at run time: above it or vLLM's default)."""
     adapters = spec.adapters or []
-    largest = max(adapter.rank for adapter in adapters)
     explicit: int | None = spec.serving.max_lora_rank
+    if spec.adapter_loading == RUNTIME_LOADING:
+        explicit = explicit or VLLM_MAX_LORA_RANK
+    largest = max((adapter.rank for adapter in adapters), default=1)
     rank: int
     if explicit is not None:
         for index, adapter in enumerate(adapters):
             if adapter.rank > explicit:
+                hint = (
+                    "raise spec.serving.maxLoraRank (vLLM's default is 16)"
+                    if spec.adapter_loading == RUNTIME_LOADING
+                    else "raise maxLoraRank or leave it unset"
+                )
                 raise InvalidAdapters(
                     f"spec.adapters[{index}].rank ({adapter.rank}, adapter {adapter.name}) is "
-                    f"above spec.serving.maxLoraRank ({explicit}): vLLM would refuse the adapter "
-                    "at startup; raise maxLoraRank or leave it unset"
+                    f"above spec.serving.maxLoraRank ({explicit}): vLLM would refuse the adapter; "
+                    + hint
                 )
         rank = explicit
     else:
         rank = next((r for r in MAX_LORA_RANKS if r >= largest), MAX_LORA_RANKS[-1])
+    if spec.adapter_loading == RUNTIME_LOADING:
+        return spec.serving.max_loras or VLLM_MAX_LORAS, rank
     return spec.serving.max_loras or len(adapters), rank
 
 
@@ -184,7 +153,8 @@ def plan_adapters(cr_name: str, spec: GptOssDeploymentSpec) -> AdapterPlan:
             "choose a name of their own"
         )
     adapters = spec.adapters or []
-    if not adapters:
+    runtime = spec.adapter_loading == RUNTIME_LOADING
+    if not adapters and not runtime:
         return AdapterPlan(served)
     names = [adapter.name for adapter in adapters]
     for index, name in enumerate(names):
@@ -201,8 +171,14 @@ def plan_adapters(cr_name: str, spec: GptOssDeploymentSpec) -> AdapterPlan:
     modules: list[str] = []
     claims: dict[str, str] = {}
     copied = False
-    for adapter in adapters:
+    for index, adapter in enumerate(adapters):
         scheme, path = _split(adapter.uri)
+        if runtime and scheme not in ("hf", "pvc"):
+            raise InvalidAdapters(
+                f"spec.adapters[{index}].uri {adapter.uri!r}: with spec.adapterLoading Runtime "
+                "an adapter must be hf:// or pvc:// (an s3:// or gs:// adapter is copied by an "
+                "init container when a pod starts, which run-time loading avoids)"
+            )
         if scheme == "hf":
             modules.append(f"{adapter.name}={path}")
             continue
@@ -229,23 +205,36 @@ def plan_adapters(cr_name: str, spec: GptOssDeploymentSpec) -> AdapterPlan:
     if copied:
         volumes.append({"name": "adapters", "emptyDir": {}})
         mounts.append({"name": "adapters", "mountPath": f"{ADAPTERS_DIR}/copied"})
-    args = (
-        "--enable-lora",
-        "--max-loras",
-        str(max_loras),
-        "--max-lora-rank",
-        str(max_rank),
-        "--lora-modules",
-        *modules,
-    )
+    limits = ("--enable-lora", "--max-loras", str(max_loras), "--max-lora-rank", str(max_rank))
+    if runtime:
+        # Nothing that follows the list: adding or removing an adapter changes no template.
+        return AdapterPlan(
+            served,
+            limits,
+            tuple(volumes),
+            tuple(mounts),
+            env=((RUNTIME_UPDATING_ENV, "True"),),
+            paths=_pairs(modules),
+        )
     return AdapterPlan(
         served,
-        args,
+        (*limits, "--lora-modules", *modules),
         tuple(volumes),
         tuple(mounts),
         tuple(init),
         ((ADAPTERS_ANNOTATION, ",".join(names)),),
+        paths=_pairs(modules),
     )
+
+
+def adapter_paths(cr_name: str, spec: GptOssDeploymentSpec) -> dict[str, str]:
+    """Per adapter of ``spec``, the path its replicas load it from (``--lora-modules``'
+    ``name=path``, or ``lora_path`` at run time), in the order of ``spec.adapters``."""
+    return dict(plan_adapters(cr_name, spec).paths)
+
+
+def _pairs(modules: list[str]) -> tuple[tuple[str, str], ...]:
+    return tuple((name, path) for name, _, path in (m.partition("=") for m in modules))
 
 
 def _copy_container(

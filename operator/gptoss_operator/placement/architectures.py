@@ -10,6 +10,10 @@ Sources (docs/sources.md, Sizing):
   for 120b, 12 + 12 for 20b; 8 KV heads of dimension 64, so one layer stores
   2 (K and V) x 8 x 64 x 2 bytes (bf16) = 2048 bytes per token. The context window
   (``max_position_embeddings``) is 131072 tokens.
+* What LoRA adapts: hidden size 2880, 64 attention heads of dimension 64 (queries of 4096),
+  and a mixture of experts (128 experts in 120b, 32 in 20b) whose intermediate size is 2880
+  (``config.json``: ``hidden_size``, ``num_attention_heads``, ``head_dim``,
+  ``num_local_experts``, ``intermediate_size``).
 """
 
 from __future__ import annotations
@@ -36,6 +40,16 @@ class GptOssModel:
     sliding_window: int = 128
     kv_bytes_per_layer_token: int = _KV_BYTES_PER_LAYER_TOKEN
     max_context: int = MAX_CONTEXT
+    experts: int = 128
+    hidden_size: int = 2880
+    expert_intermediate_size: int = 2880
+    attention_heads: int = 64
+    kv_heads: int = 8
+    head_dim: int = 64
+
+    @property
+    def layers(self) -> int:
+        return self.full_attention_layers + self.sliding_window_layers
 
     @property
     def full_attention_bytes_per_token(self) -> int:
@@ -56,6 +70,7 @@ GPT_OSS_20B = GptOssModel(
     weights_mib=2 * 7.26 * 1024,
     full_attention_layers=12,
     sliding_window_layers=12,
+    experts=32,
 )
 
 MODELS: tuple[GptOssModel, ...] = (GPT_OSS_120B, GPT_OSS_20B)

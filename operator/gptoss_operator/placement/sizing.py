@@ -1,25 +1,9 @@
 """How many GPUs a replica needs and what vLLM can do with them: a pure function of the model,
 the GPU product and the serving options.
 
-The test is the one vLLM applies at startup: after the weights and the runtime's own memory,
-the KV cache must hold at least one sequence of ``max_model_len`` tokens, or the engine refuses
-to start. Per replica of ``n`` GPUs (tensor parallel size ``n``):
-
-    available = n x gpu_memory_utilization x memory per GPU
-    needed    = weights + n x runtime overhead + KV bytes of one full-length sequence
-
-KV of one sequence (docs/sources.md, Sizing; vLLM ``kv_cache_interface.py``): the
-full-attention layers reserve ``ceil(max_model_len / block)`` blocks; each sliding-window layer
-reserves ``ceil(min(window - 1 + max_num_batched_tokens, max_model_len) / block) + 1`` blocks.
-
-Runtime overhead (activations, CUDA graphs, allocator and context memory) is derived from the
-one published breakdown: gpt-oss-120b on one H100 at utilization 0.95 with 1024 batched tokens
-left 1.71 GiB for KV (vllm #27508), so per GPU it is
-0.95 x 81559 MiB - 66 GiB of weights - 1.71 GiB = 8146 MiB. The two models share hidden size,
-attention heads and experts per token (their ``config.json``; docs/sources.md, Sizing), so the
-same figure is used for gpt-oss-20b.
-
-A KV cache in fp8 (the Blackwell recipe) stores one byte per element, half the bf16 bytes.
+The test is the one vLLM applies at startup: after the weights, the runtime's own memory and
+the LoRA adapters' buffers (``budget``, ``lora_memory``), the KV cache must hold at least one
+sequence of ``max_model_len`` tokens, or the engine refuses to start.
 
 The count chosen never exceeds the GPUs of the largest node of the product when the caller
 knows it (``NodeLimit``, read from the nodes by the reconciler): a replica larger than every
@@ -31,19 +15,27 @@ runs both over every model, product and GPU count and requires the same answer a
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.errors import NoNodeLargeEnough, SizingError
+from gptoss_operator.placement.adapters import lora_limits
 from gptoss_operator.placement.architectures import MAX_CONTEXT, GptOssModel, model_named
+from gptoss_operator.placement.budget import (
+    RUNTIME_OVERHEAD_MIB,
+    MemoryBudget,
+    memory_budget,
+    sequence_kv_bytes,
+)
 from gptoss_operator.placement.gpus import GpuProduct, product_named
+from gptoss_operator.placement.lora_memory import LoraSlots
 from gptoss_operator.placement.recipes import Recipe, recipe_for
 from gptoss_operator.placement.serving_args import max_num_seqs
 
 __all__ = [
     "RUNTIME_OVERHEAD_MIB",
     "TENSOR_PARALLEL_SIZES",
+    "LoraSlots",
     "MemoryBudget",
     "NodeLimit",
     "Sizing",
@@ -55,49 +47,9 @@ __all__ = [
     "size_spec",
 ]
 
-RUNTIME_OVERHEAD_MIB = 8146.0  # per GPU; derivation in the module docstring
 TENSOR_PARALLEL_SIZES = (1, 2, 4, 8)  # divide the 8 KV heads; one node holds up to 8 GPUs
 MIN_SUGGESTED_MAX_MODEL_LEN = 4096  # below this a reasoning model has no room to think
 _MIB = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class MemoryBudget:
-    """Memory of one replica, in MiB, and the KV bytes one full-length sequence reserves."""
-
-    gpus: int
-    gpu_memory_utilization: float
-    available_mib: float
-    weights_mib: float
-    runtime_mib: float
-    full_kv_bytes: int  # one sequence, full-attention layers
-    window_kv_bytes: int  # one sequence, sliding-window layers
-    block_size: int
-    kv_bytes_per_layer_token: int
-
-    @property
-    def sequence_kv_bytes(self) -> int:
-        return self.full_kv_bytes + self.window_kv_bytes
-
-    @property
-    def needed_mib(self) -> float:
-        return self.weights_mib + self.runtime_mib + self.sequence_kv_bytes / _MIB
-
-    @property
-    def fits(self) -> bool:
-        return self.available_mib >= self.needed_mib
-
-    @property
-    def kv_cache_mib(self) -> float:
-        """What is left for the KV cache once weights and runtime are in (may be negative)."""
-        return self.available_mib - self.weights_mib - self.runtime_mib
-
-    @property
-    def full_length_sequences(self) -> int:
-        """How many sequences of the full ``max_model_len`` the KV cache holds at once."""
-        if self.kv_cache_mib <= 0:
-            return 0
-        return math.floor(self.kv_cache_mib * _MIB / self.sequence_kv_bytes)
 
 
 @dataclass(frozen=True)
@@ -137,6 +89,11 @@ class Sizing:
         return self.budget.full_length_sequences
 
     @property
+    def lora_gib(self) -> float:
+        """The LoRA adapters' buffers on all the replica's GPUs (0 without adapters)."""
+        return self.budget.lora_mib / 1024
+
+    @property
     def vllm_args(self) -> tuple[str, ...]:
         """The sized flags followed by the recipe's flags for this architecture."""
         return (
@@ -156,58 +113,6 @@ class Sizing:
         return dict(self.recipe.env)
 
 
-def sequence_kv_bytes(
-    model: GptOssModel,
-    *,
-    max_model_len: int,
-    max_num_batched_tokens: int,
-    block_size: int,
-    dtype_bytes: int = 2,
-) -> tuple[int, int]:
-    """KV bytes vLLM reserves for one sequence: (full-attention layers, sliding-window layers)."""
-    block_bytes = model.kv_bytes_per_layer_token * dtype_bytes // 2 * block_size
-    full_blocks = -(-max_model_len // block_size)
-    window_tokens = min(model.sliding_window - 1 + max_num_batched_tokens, max_model_len)
-    window_blocks = -(-window_tokens // block_size) + 1
-    return (
-        model.full_attention_layers * block_bytes * full_blocks,
-        model.sliding_window_layers * block_bytes * window_blocks,
-    )
-
-
-def memory_budget(
-    model: GptOssModel,
-    product: GpuProduct,
-    *,
-    gpus: int,
-    max_model_len: int = MAX_CONTEXT,
-    gpu_memory_utilization: float | None = None,
-    max_num_batched_tokens: int | None = None,
-) -> MemoryBudget:
-    """The memory budget of one replica on ``gpus`` cards, with the recipe's defaults."""
-    recipe = recipe_for(product)
-    utilization = gpu_memory_utilization or recipe.gpu_memory_utilization(model.name, gpus)
-    batched = max_num_batched_tokens or recipe.max_num_batched_tokens(model.name, gpus)
-    full_bytes, window_bytes = sequence_kv_bytes(
-        model,
-        max_model_len=max_model_len,
-        max_num_batched_tokens=batched,
-        block_size=recipe.block_size,
-        dtype_bytes=recipe.kv_cache_dtype_bytes,
-    )
-    return MemoryBudget(
-        gpus=gpus,
-        gpu_memory_utilization=utilization,
-        available_mib=gpus * utilization * product.memory_mib,
-        weights_mib=model.weights_mib,
-        runtime_mib=gpus * RUNTIME_OVERHEAD_MIB,
-        full_kv_bytes=full_bytes,
-        window_kv_bytes=window_bytes,
-        block_size=recipe.block_size,
-        kv_bytes_per_layer_token=model.kv_bytes_per_layer_token * recipe.kv_cache_dtype_bytes // 2,
-    )
-
-
 def size(
     model: GptOssModel,
     product: GpuProduct,
@@ -218,6 +123,7 @@ def size(
     max_num_batched_tokens: int | None = None,
     node_limit: NodeLimit | None = None,
     max_num_seqs: int | None = None,
+    lora: LoraSlots | None = None,
 ) -> Sizing:
     """Size one replica; with ``gpus`` unset, take the fewest GPUs that fit and that the
     largest node of the product (``node_limit``, when known) holds.
@@ -240,6 +146,7 @@ def size(
             max_model_len=max_model_len,
             gpu_memory_utilization=gpu_memory_utilization,
             max_num_batched_tokens=max_num_batched_tokens,
+            lora=lora,
         )
         for n in TENSOR_PARALLEL_SIZES
     }
@@ -274,7 +181,12 @@ def size(
 
 def size_spec(spec: GptOssDeploymentSpec, node_limit: NodeLimit | None = None) -> Sizing:
     """Size one replica of a ``GptOssDeployment`` as its spec asks, on nodes no larger than
-    ``node_limit`` when it is known."""
+    ``node_limit`` when it is known, with room for its LoRA adapters' buffers.
+
+    Raises ``InvalidAdapters`` for adapters vLLM would refuse (``adapters.lora_limits``)."""
+    lora = None
+    if spec.adapters or spec.adapter_loading == "Runtime":
+        lora = LoraSlots(*lora_limits(spec))
     return size(
         model_named(spec.model),
         product_named(spec.gpu.product),
@@ -284,6 +196,7 @@ def size_spec(spec: GptOssDeploymentSpec, node_limit: NodeLimit | None = None) -
         max_num_batched_tokens=spec.serving.max_num_batched_tokens,
         node_limit=node_limit,
         max_num_seqs=max_num_seqs(spec),
+        lora=lora,
     )
 
 
@@ -314,12 +227,20 @@ def misfit_message(
     longest = longest_fitting_len(model, budget)
     if longest >= MIN_SUGGESTED_MAX_MODEL_LEN:
         hints.append(f"lower spec.serving.maxModelLen to {longest}")
+    lora = ""
+    if budget.lora is not None:
+        slots = budget.lora
+        lora = (
+            f" + {budget.lora_mib / 1024:.2f} LoRA buffers for spec.serving.maxLoras "
+            f"{slots.max_loras} x maxLoraRank {slots.max_lora_rank}"
+        )
+        hints.append("lower spec.serving.maxLoras or spec.serving.maxLoraRank")
     if not hints:
         hints.append("choose a GPU product with more memory")
     return (
         f"{model.name} does not fit {n} x {product.name}: one replica needs "
         f"{budget.needed_mib / 1024:.2f} GiB ({budget.weights_mib / 1024:.2f} weights + "
-        f"{budget.runtime_mib / 1024:.2f} runtime + {kv_gib:.2f} KV cache for one "
+        f"{budget.runtime_mib / 1024:.2f} runtime{lora} + {kv_gib:.2f} KV cache for one "
         f"{max_model_len}-token sequence) but {n} x {product.name} at gpuMemoryUtilization "
         f"{budget.gpu_memory_utilization:.2f} gives {budget.available_mib / 1024:.2f} GiB; "
         + " or ".join(hints)

@@ -202,7 +202,7 @@ def plan_weights(cr_name: str, spec: GptOssDeploymentSpec, *, image: str) -> Wei
         model_arg=model_arg,
         volumes=(*volumes, *adapters.volumes),
         mounts=(*mounts, *adapters.mounts),
-        env=env,
+        env={**env, **dict(adapters.env)},
         claim_name=plan_claim,
         download=download,
         init_containers=(*init, *adapters.init_containers),

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gptoss_operator.placement.adapters import ADAPTERS_ANNOTATION
+from gptoss_operator.placement.adapters import ADAPTERS_ANNOTATION, LOADED_ANNOTATION
 
 __all__ = [
     "MOUNT_EVENT_REASONS",
@@ -52,7 +52,9 @@ class PodView:
     terminating: bool
     init_failure: str | None = None  # "<container>: <reason>: <message>" of a failing init
     volume_failure: str | None = None  # the latest FailedMount/FailedAttachVolume message
-    adapters: tuple[str, ...] = ()  # the LoRA adapters its vLLM loads (its template's annotation)
+    # The LoRA adapters its vLLM loads: as read from its /v1/models (``gptoss.dev/loaded-adapters``,
+    # written by ``gptoss_operator.loading``), else as its template says (``gptoss.dev/adapters``).
+    adapters: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,14 +152,13 @@ def view_pod(pod: dict[str, Any], volume_failure: str | None = None) -> PodView:
         terminating=bool(pod["metadata"].get("deletionTimestamp")),
         init_failure=_init_failure(status),
         volume_failure=volume_failure if status.get("phase", "Pending") == "Pending" else None,
-        adapters=tuple(
-            name.strip()
-            for name in str(
-                (pod["metadata"].get("annotations") or {}).get(ADAPTERS_ANNOTATION, "")
-            ).split(",")
-            if name.strip()
-        ),
+        adapters=_adapters(pod["metadata"].get("annotations") or {}),
     )
+
+
+def _adapters(annotations: dict[str, Any]) -> tuple[str, ...]:
+    text = annotations.get(LOADED_ANNOTATION, annotations.get(ADAPTERS_ANNOTATION, ""))
+    return tuple(name.strip() for name in str(text).split(",") if name.strip())
 
 
 def view_deployment(deployment: dict[str, Any]) -> DeploymentView:

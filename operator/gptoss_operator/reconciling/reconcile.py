@@ -34,8 +34,9 @@ from gptoss_operator.errors import (
     NoNodeLargeEnough,
 )
 from gptoss_operator.kube import Kube
-from gptoss_operator.placement.adapters import claimed_names, name_taken, served_model_name
+from gptoss_operator.placement.adapters import served_model_name
 from gptoss_operator.placement.gpus import Vendor, product_named
+from gptoss_operator.placement.name_claims import claimed_names, name_taken
 from gptoss_operator.placement.serving_args import check_serving_args
 from gptoss_operator.placement.sizing import NodeLimit, Sizing, size_spec
 from gptoss_operator.placement.weights import WeightsPlan, plan_weights
@@ -57,7 +58,16 @@ from gptoss_operator.reconciling.upgrades import (
 )
 from gptoss_operator.settings import OperatorSettings
 
-__all__ = ["Event", "Outcome", "Plan", "ensure", "plan", "reconcile", "vllm_clients"]
+__all__ = [
+    "Event",
+    "Outcome",
+    "Plan",
+    "ensure",
+    "names_checked",
+    "plan",
+    "reconcile",
+    "vllm_clients",
+]
 
 
 @dataclass(frozen=True)
@@ -193,14 +203,20 @@ def _status_differs(current: dict[str, Any], desired: dict[str, Any]) -> bool:
     return any(current.get(key) != value for key, value in desired.items())
 
 
-def _names_checked(kube: Kube, body: dict[str, Any], decided: Plan) -> Plan:
+def names_checked(
+    kube: Kube, body: dict[str, Any], decided: Plan, namespaces: tuple[str, ...] = ()
+) -> Plan:
     """``decided``, refused with ServedNameTaken when another CR serves one of its names
-    already. Unchecked when the operator may not list GptOssDeployments in every namespace (a
-    namespaced install): the router then serves the name from the older CR and logs it."""
+    already. The other CRs are those of ``namespaces``, the operator's (empty: every
+    namespace): a namespaced install may list GptOssDeployments only there, and the CRs of
+    other namespaces are no operator's of this install. Unchecked when even that list fails
+    (the router then serves the name from the older CR and logs the other)."""
     if decided.sizing_error is not None or not claimed_names(decided.owner.name, decided.spec):
         return decided
+    others: list[dict[str, Any]] = []
     try:
-        others = kube.list(names.API_VERSION, names.KIND, None)
+        for scope in namespaces or (None,):
+            others += kube.list(names.API_VERSION, names.KIND, scope)
     except KubeError:
         return decided
     taken = name_taken(body, decided.spec, others)
@@ -217,17 +233,21 @@ def reconcile(
     *,
     now: dt.datetime,
     upgrade_gate: AbstractContextManager[Any] | None = None,
+    namespaces: tuple[str, ...] = (),
 ) -> Outcome:
     """Bring the children of ``body`` in line with its spec and report what is there.
 
     ``upgrade_gate`` serialises, across the CRs one process reconciles at once, counting the
-    rollouts in progress with starting one an operator upgrade asks for (``upgrades``)."""
+    rollouts in progress with starting one an operator upgrade asks for (``upgrades``);
+    ``namespaces``: those the operator watches (empty: all), where other CRs' names are read."""
     parsed = parse_spec(body)
     meta = body["metadata"]
     name = names.deployment_name(meta["name"])
     live = kube.get("apps/v1", "Deployment", meta["namespace"], name)
     nodes = gpu_nodes(kube, parsed)
-    decided = _names_checked(kube, body, plan(body, settings, node_limit(nodes, parsed), live))
+    decided = names_checked(
+        kube, body, plan(body, settings, node_limit(nodes, parsed), live), namespaces
+    )
     owner, spec = decided.owner, decided.spec
     wanted = spec.replicas
     pods = kube.list("v1", "Pod", owner.namespace, labels=names.selector(owner.name))

@@ -86,6 +86,7 @@ class Runner:
                     self._settings,
                     now=dt.datetime.now(dt.UTC),
                     upgrade_gate=self._upgrade_gate,
+                    namespaces=self._namespaces,
                 )
                 stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
                 for event in outcome.events:

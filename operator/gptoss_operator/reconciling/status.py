@@ -263,9 +263,10 @@ def compute_status(
 def _adapters(wanted: Sequence[str], observed: Observed) -> list[AdapterStatus]:
     """Per adapter: the ready, not terminating pods whose vLLM loads it."""
     serving = [p for p in observed.pods if p.ready and not p.terminating]
+    loaded = {name: sorted(p.name for p in serving if name in p.adapters) for name in wanted}
     return [
-        AdapterStatus(name=name, ready_replicas=sum(name in p.adapters for p in serving))
-        for name in wanted
+        AdapterStatus(name=name, ready_replicas=len(pods), pods=pods or None)
+        for name, pods in loaded.items()
     ]
 
 
@@ -291,6 +292,9 @@ def _sizing(sizing: Sizing) -> SizingStatus:
         kv_cache_gib=round(sizing.kv_cache_gib, 2),
         max_full_length_sequences=sizing.max_full_length_sequences,
         max_num_seqs=sizing.max_num_seqs,
+        max_loras=sizing.budget.lora.max_loras if sizing.budget.lora else None,
+        max_lora_rank=sizing.budget.lora.max_lora_rank if sizing.budget.lora else None,
+        adapter_memory_gib=round(sizing.lora_gib, 2) if sizing.budget.lora else None,
     )
 
 

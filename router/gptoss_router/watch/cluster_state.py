@@ -18,9 +18,11 @@ Fine-tunes and adapters (``served_name``):
   ``spec.source.uri`` other than the base checkpoint ``hf://openai/<model>``), under its own
   name, else under ``spec.model``. Only base weights under the base name pool together across
   deployments; a fine-tune is its own model, with ``parent`` its base;
-- each of ``spec.adapters`` is a model of its own, served by the deployment's pods whose
-  ``gptoss.dev/adapters`` annotation lists it (pods of an older template lack a newly added
-  adapter), with ``parent`` the deployment's served name;
+- each of ``spec.adapters`` is a model of its own, with ``parent`` the deployment's served
+  name, served by the deployment's pods that list it in their ``/v1/models`` (``listed``, read
+  by ``pod_models``); a pod not read yet counts by its ``gptoss.dev/adapters`` annotation (pods
+  of an older template lack a newly added adapter; with adapters loaded at run time there is
+  none, so such a pod serves no adapter until it is read);
 - a fine-tune or adapter spills only to providers listing its own name, unless
   ``spec.spillover.acceptBaseModel`` says the base model may answer in its place
   (``hosted_as``);
@@ -34,7 +36,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gptoss_router.config import PriceCap, SpillCondition, SpilloverConfig
+from gptoss_router.config import SpilloverConfig
+from gptoss_router.watch.cluster_objects import (
+    BASE_MODELS,
+    NO_SPILL,
+    VLLM_PORT,
+    Deployment,
+    PodView,
+    custom_weights,
+    parse_selector,
+    pod_adapters,
+    pod_url,
+    read_deployment,
+    served_name,
+    strictest,
+)
 
 __all__ = [
     "NO_SPILL",
@@ -52,42 +68,7 @@ __all__ = [
     "strictest",
 ]
 
-VLLM_PORT = 8000
-ADAPTERS_ANNOTATION = "gptoss.dev/adapters"
-BASE_MODELS = frozenset({"gpt-oss-120b", "gpt-oss-20b"})
-NO_SPILL = SpilloverConfig(providers=frozenset())
-_WHEN = {
-    "Saturated": SpillCondition.SATURATED,
-    "ScaledToZero": SpillCondition.SCALED_TO_ZERO,
-    "Unavailable": SpillCondition.UNAVAILABLE,
-}
 Key = tuple[str, str]  # (namespace, name)
-
-
-@dataclass(frozen=True, slots=True)
-class Deployment:
-    """One GptOssDeployment as routing needs it."""
-
-    namespace: str
-    name: str
-    model: str
-    selector: dict[str, str] | None
-    spillover: SpilloverConfig
-    served: str = ""  # the name it is served under (served_name); "" means ``model``
-    custom: bool = False  # custom weights (custom_weights)
-    served_field: str = "spec.model"  # the field the served name comes from
-    adapters: tuple[str, ...] = ()
-    accept_base: bool = False  # spec.spillover.acceptBaseModel
-    created: str = ""  # metadata.creationTimestamp (RFC 3339 sorts as text)
-
-    @property
-    def name_served(self) -> str:
-        return self.served or self.model
-
-    @property
-    def fine_tuned(self) -> bool:
-        """Custom weights, or served under a name of its own (servedModelName)."""
-        return self.custom or self.name_served != self.model
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -107,14 +88,6 @@ class Conflict:
 
 
 @dataclass(frozen=True, slots=True)
-class _Pod:
-    namespace: str
-    labels: dict[str, str]
-    url: str | None
-    adapters: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True, slots=True)
 class Served:
     """A model the cluster serves: its ready pods' URLs and its spillover policy."""
 
@@ -127,132 +100,12 @@ class Served:
     namespace_of: dict[str, str] = field(default_factory=dict)  # pod URL -> namespace
 
 
-def custom_weights(spec: Mapping[str, Any]) -> bool:
-    """Whether ``spec.source.uri`` names weights other than the base checkpoint."""
-    source = spec.get("source") or {}
-    uri = source.get("uri") if isinstance(source, dict) else None
-    return isinstance(uri, str) and bool(uri) and uri != f"hf://openai/{spec.get('model')}"
-
-
-def served_name(name: str, spec: Mapping[str, Any]) -> str:
-    """The model name a GptOssDeployment is served under (see the module's rules)."""
-    explicit = spec.get("servedModelName")
-    if isinstance(explicit, str) and explicit:
-        return explicit
-    return name if custom_weights(spec) else str(spec.get("model") or "")
-
-
-def parse_selector(text: str | None) -> dict[str, str] | None:
-    """An equality-based label selector (``a=b,c==d``) as a dict; None if absent or set-based."""
-    if not text:
-        return None
-    labels: dict[str, str] = {}
-    for term in text.split(","):
-        key, sep, value = term.partition("=")
-        value = value.removeprefix("=")
-        if not sep or not key.strip() or "!" in key or "(" in term:
-            return None
-        labels[key.strip()] = value.strip()
-    return labels
-
-
-def read_spillover(spec: Mapping[str, Any]) -> SpilloverConfig:
-    """``spec.spillover`` as a policy; an unset block keeps requests in the cluster."""
-    block = spec.get("spillover")
-    if not isinstance(block, dict):
-        return NO_SPILL
-    providers = block.get("providers")
-    cap = block.get("maxPricePerMillionTokens") or {}
-    when = block.get("when")
-    return SpilloverConfig(
-        providers=frozenset(providers) if isinstance(providers, list) else None,
-        max_price=PriceCap(input=cap.get("input"), output=cap.get("output")),
-        when=frozenset(_WHEN[w] for w in when if w in _WHEN)
-        if isinstance(when, list)
-        else frozenset(SpillCondition),
-    )
-
-
-def read_deployment(obj: Mapping[str, Any]) -> Deployment | None:
-    """A GptOssDeployment from its JSON; None if it names no model."""
-    meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
-    status = obj.get("status") or {}
-    model = spec.get("model")
-    if not isinstance(model, str) or not model:
-        return None
-    name = str(meta.get("name", ""))
-    adapters = spec.get("adapters")
-    spill = spec.get("spillover")
-    return Deployment(
-        namespace=str(meta.get("namespace", "")),
-        name=name,
-        model=model,
-        selector=parse_selector(status.get("selector")),
-        spillover=read_spillover(spec),
-        served=served_name(name, spec),
-        custom=custom_weights(spec),
-        served_field=(
-            "spec.servedModelName"
-            if spec.get("servedModelName")
-            else "metadata.name (custom weights in spec.source)"
-            if custom_weights(spec)
-            else "spec.model"
-        ),
-        adapters=tuple(
-            str(a["name"])
-            for a in (adapters if isinstance(adapters, list) else [])
-            if isinstance(a, dict) and a.get("name")
-        ),
-        accept_base=isinstance(spill, dict) and spill.get("acceptBaseModel") is True,
-        created=str(meta.get("creationTimestamp", "")),
-    )
-
-
-def pod_adapters(obj: Mapping[str, Any]) -> frozenset[str]:
-    """The adapters a pod's vLLM loads (its ``gptoss.dev/adapters`` annotation)."""
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    text = annotations.get(ADAPTERS_ANNOTATION) or ""
-    return frozenset(part.strip() for part in str(text).split(",") if part.strip())
-
-
-def pod_url(obj: Mapping[str, Any], port: int = VLLM_PORT) -> str | None:
-    """``http://<podIP>:<port>`` for a Running, Ready pod not being deleted; else None."""
-    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
-    if meta.get("deletionTimestamp") or status.get("phase") != "Running":
-        return None
-    ip = status.get("podIP")
-    ready = any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in status.get("conditions") or ()
-    )
-    if not ip or not ready:
-        return None
-    host = f"[{ip}]" if ":" in ip else ip
-    return f"http://{host}:{port}"
-
-
-def strictest(policies: Iterable[SpilloverConfig]) -> SpilloverConfig:
-    """What every one of ``policies`` allows (see the module's rules)."""
-    found = list(policies)
-    if not found:
-        return NO_SPILL
-    providers: frozenset[str] | None = None
-    cap = PriceCap()
-    when = frozenset(SpillCondition)
-    for policy in found:
-        if policy.providers is not None:
-            providers = policy.providers if providers is None else providers & policy.providers
-        cap = cap.tighten(policy.max_price)
-        when &= policy.when
-    return SpilloverConfig(providers=providers, max_price=cap, when=when)
-
-
 class ClusterState:
     """The GptOssDeployments and labelled pods last seen, by namespace and name."""
 
     def __init__(self) -> None:
         self._deployments: dict[Key, Deployment] = {}
-        self._pods: dict[Key, _Pod] = {}
+        self._pods: dict[Key, PodView] = {}
         self._conflicts: list[Conflict] = []
 
     def put_deployment(self, obj: Mapping[str, Any]) -> None:
@@ -272,7 +125,7 @@ class ClusterState:
         """A pod was added or changed."""
         meta = obj.get("metadata") or {}
         labels = meta.get("labels") or {}
-        self._pods[_key(obj)] = _Pod(
+        self._pods[_key(obj)] = PodView(
             str(meta.get("namespace", "")), dict(labels), pod_url(obj), pod_adapters(obj)
         )
 
@@ -289,9 +142,21 @@ class ClusterState:
         for obj in objs:
             put(obj)
 
-    def served(self) -> dict[str, Served]:
+    def adapter_pod_urls(self) -> set[str]:
+        """The URLs of the ready pods of every deployment with adapters."""
+        return {
+            pod.url
+            for deployment in self._deployments.values()
+            if deployment.adapters
+            for pod in self._pods_of(deployment)
+            if pod.url is not None
+        }
+
+    def served(self, listed: Mapping[str, frozenset[str]] | None = None) -> dict[str, Served]:
         """Per model: the URLs of its ready pods (sorted), its spillover policy, its parent and
-        where it is served (see the module's rules)."""
+        where it is served (see the module's rules); ``listed``: the adapters each pod URL's
+        ``/v1/models`` last listed."""
+        read = listed or {}
         pools: dict[str, _Pool] = {}
         self._conflicts = []
         order = sorted(self._deployments.values(), key=lambda d: (d.created, d.namespace, d.name))
@@ -306,7 +171,7 @@ class ClusterState:
                     f"spec.adapters[{index}].name",
                     adapter,
                     deployment.name_served,
-                    [p for p in pods if adapter in p.adapters],
+                    [p for p in pods if adapter in read.get(p.url or "", p.adapters)],
                 )
                 for index, adapter in enumerate(deployment.adapters)
             ]
@@ -347,7 +212,7 @@ class ClusterState:
         base model) has it already."""
         return list(self._conflicts)
 
-    def _pods_of(self, deployment: Deployment) -> list[_Pod]:
+    def _pods_of(self, deployment: Deployment) -> list[PodView]:
         selector = deployment.selector
         if selector is None:
             return []

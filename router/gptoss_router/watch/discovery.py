@@ -49,4 +49,8 @@ def discovery_for(settings: RouterSettings) -> Discovery | None:
         return None
     from gptoss_router.watch.kube import KubeDiscovery  # only when chosen
 
-    return KubeDiscovery(namespaces=settings.watched_namespaces(), kubeconfig=settings.kubeconfig)
+    return KubeDiscovery(
+        namespaces=settings.watched_namespaces(),
+        kubeconfig=settings.kubeconfig,
+        models_interval_s=settings.tuning.scrape_interval_s,
+    )

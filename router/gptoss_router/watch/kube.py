@@ -11,6 +11,10 @@ Each (kind, namespace) pair is followed by one loop: list, then watch from the l
 ``resourceVersion``; a watch the server ends is resumed, a ``410 Gone`` relists, and errors
 relist after a backoff (0.5 s doubling to 10 s).
 
+The pods of deployments with LoRA adapters are also asked, every ``models_interval_s``, which
+adapters they serve (``pod_models``): an adapter goes only to pods that list it in
+``/v1/models``, loaded at startup or by the operator at run time.
+
 Why not the client's ``kubernetes.watch.Watch``: it is synchronous, so each loop would hold a
 thread blocked in a socket read that cancelling cannot interrupt (shutdown waits for the server
 to end the watch), and it parses every event into a model that the rules here do not read: for a
@@ -39,6 +43,7 @@ from kubernetes import config as kube_config
 from gptoss_router.routing.served_models import ModelTable
 from gptoss_router.state.pools import LocalPools
 from gptoss_router.watch.cluster_state import ClusterState, Conflict, Served
+from gptoss_router.watch.pod_models import read_adapters
 
 __all__ = ["KubeDiscovery"]
 
@@ -67,11 +72,19 @@ class _Gone(Exception):
 class KubeDiscovery:
     """Keeps pools and policies current from GptOssDeployments in ``namespaces`` (empty: all)."""
 
-    def __init__(self, *, namespaces: Sequence[str], kubeconfig: Path | None) -> None:
+    def __init__(
+        self,
+        *,
+        namespaces: Sequence[str],
+        kubeconfig: Path | None,
+        models_interval_s: float = 0.5,
+    ) -> None:
         self._namespaces: list[str | None] = list(dict.fromkeys(namespaces)) or [None]
         self._kubeconfig = kubeconfig
         self._state = ClusterState()
         self._changed = asyncio.Event()
+        self._models_interval_s = models_interval_s
+        self._listed: dict[str, frozenset[str]] = {}  # pod URL -> adapters in its /v1/models
 
     async def run(self, pools: LocalPools, models: ModelTable) -> None:
         """Follow the cluster until cancelled."""
@@ -82,13 +95,14 @@ class KubeDiscovery:
                 for kind in _PATHS
                 for namespace in self._namespaces
             ]
+            loops.append(asyncio.create_task(self._read_models(session)))
             known: set[str] = set()
             reported: set[Conflict] = set()
             try:
                 while True:
                     await self._changed.wait()
                     self._changed.clear()
-                    known = _apply(self._state.served(), pools, models, known)
+                    known = _apply(self._state.served(self._listed), pools, models, known)
                     conflicts = set(self._state.conflicts())
                     for conflict in sorted(conflicts - reported):
                         log.warning("%s", conflict)
@@ -97,6 +111,22 @@ class KubeDiscovery:
                 for task in loops:
                     task.cancel()
                 await asyncio.gather(*loops, return_exceptions=True)
+
+    async def _read_models(self, session: aiohttp.ClientSession) -> None:
+        """Keep ``_listed`` to what each adapter pod's ``/v1/models`` says; a pod that does not
+        answer keeps its last reading (or, never read, its annotation)."""
+        while True:
+            urls = sorted(self._state.adapter_pod_urls())
+            limit = max(self._models_interval_s * 2, 1.0)
+            read = await asyncio.gather(*(read_adapters(session, u, limit) for u in urls))
+            listed = {u: self._listed[u] for u in urls if u in self._listed}
+            listed.update(
+                {u: found for u, found in zip(urls, read, strict=True) if found is not None}
+            )
+            if listed != self._listed:
+                self._listed = listed
+                self._changed.set()
+            await asyncio.sleep(self._models_interval_s)
 
     async def _follow(
         self, session: aiohttp.ClientSession, kind: str, namespace: str | None
