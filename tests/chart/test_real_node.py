@@ -3,8 +3,9 @@ one leader), the routers (two, sharing the embedded store) and the store up as r
 under a kubelet, with containerd and runc, beside the KWOK GPU nodes; the vLLM pods of a
 GptOssDeployment stay on a KWOK node, run by the pod runtime as the simulator. This is the kind
 e2e workflow's story, run here: the CR goes Ready, ``helm test`` passes, requests through the
-router's Service are answered, ``helm upgrade`` rolls the routers without a failed request
-afterwards, and ``helm uninstall`` leaves only the CRD.
+router's Service (its ClusterIP, and ``kubectl port-forward``) are answered, a conversation
+continues across the two routers, ``helm upgrade`` rolls the routers to new pods that serve, and
+``helm uninstall`` leaves only the CRD.
 
 The images are gptoss's own, built here with podman (``localkube/build-images.sh``); the store's
 is Debian's redis-server (``localkube/build-node-images.sh``): no registry is reachable here.
@@ -16,6 +17,7 @@ import ipaddress
 import json
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ import yaml
 
 from gptoss_localkube.cluster import ClusterInfo, LocalCluster
 from gptoss_localkube.images import ensure_images
+from gptoss_localkube.net import free_port
 from gptoss_localkube.nodehost import RealNodeOptions
 from gptoss_localkube.nodes import CATALOG
 from gptoss_localkube.realnode import KWOK_POD_NETWORK, NODE_NAME, NODE_POD_CIDR
@@ -142,6 +145,23 @@ def _router_pods(kubectl: Tool) -> list[dict[str, Any]]:
     ]
 
 
+@contextmanager
+def _port_forward(kubectl: Tool, target: str, port: int) -> Iterator[str]:
+    """``kubectl port-forward`` to ``target``'s ``port`` on a free local port; its /v1 URL."""
+    local = free_port()
+    command = [str(kubectl.binary), f"--kubeconfig={kubectl.kubeconfig}", "-n", NAMESPACE]
+    command += ["port-forward", target, f"{local}:{port}"]
+    forward = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert forward.stdout is not None
+        first = forward.stdout.readline()
+        assert first.startswith("Forwarding from"), first + forward.stdout.read()
+        yield f"http://127.0.0.1:{local}/v1"
+    finally:
+        forward.terminate()
+        forward.wait(timeout=30)
+
+
 def _tasks(info: ClusterInfo) -> list[str]:
     """Containers running in the real node's containerd."""
     socket = info.root / "node" / "containerd" / "containerd.sock"
@@ -211,8 +231,11 @@ def test_the_chart_runs_on_a_real_node_and_serves_through_its_router(
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert "Phase:          Succeeded" in tested.stdout
 
-    # Requests through the router Service's ClusterIP (kube-proxy's rules), as the e2e does.
+    # Requests through the router Service's ClusterIP (kube-proxy's rules), then through
+    # kubectl port-forward (the API server, the kubelet and containerd), as the e2e does.
     kind_smoke.main(_router_url(kubectl), MODEL)
+    with _port_forward(kubectl, f"service/{RELEASE}-router", 80) as local:
+        kind_smoke.main(local, MODEL)
 
     # A conversation whose turns go to different routers: the second router finds the first
     # turn in the shared store (cluster DNS gave both the store's address); without it, the
