@@ -2,10 +2,11 @@
 kube-proxy and CoreDNS (files and command lines from ``realnode``; the host's network and the
 one-node-per-machine lock from ``hostnet``, taken by the cluster before its API server starts).
 
-containerd's root (its images) is kept under the
-cache so an image is imported once; containers a node left behind are removed when the next one
-starts, and stopping the node cordons it and deletes its pods first, so the kubelet tears their
-containers and network down itself.
+containerd's root (its images) is kept under the cache so an image is imported once; containers
+a node left behind are removed when the next one starts. Stopping the node cordons it and
+deletes its pods first, so the kubelet tears their containers and network down itself, then
+unmounts what the kubelet mounted under the node's directory (its own root, made a mount point,
+and the pods' volumes).
 
     node = RealNode(api, supervisor, layout, tokens=..., server=..., images=[...])
     node.start(); ...; node.stop()
@@ -32,7 +33,7 @@ from gptoss_localkube.processes import Supervisor
 from gptoss_localkube.realnode import NodeLayout
 from gptoss_localkube.toolchain import NodeToolchain
 
-__all__ = ["RealNode", "RealNodeOptions", "kubeconfig_for", "start_real_node"]
+__all__ = ["RealNode", "RealNodeOptions", "kubeconfig_for", "mounts_under", "start_real_node"]
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,18 @@ class RealNode:
             self._containerd.remove_all()
         self._supervisor.stop("containerd")
         run_checked(self._layout.binary("kube-proxy"), "--cleanup", check=False)
+        for mount_point in mounts_under(self._layout.root, Path("/proc/self/mounts").read_text()):
+            run_checked("umount", "--lazy", mount_point, check=False)
+        self._api.close()
+
+
+def mounts_under(root: Path, table: str) -> list[str]:
+    """Mount points at or below ``root`` in a ``/proc/mounts`` table, deepest first (pure)."""
+    prefix = str(root)
+    points = [line.split()[1] for line in table.splitlines() if len(line.split()) > 1]
+    points = [p.replace("\\040", " ") for p in points]
+    inside = {p for p in points if p == prefix or p.startswith(prefix + "/")}
+    return sorted(inside, key=lambda p: (-p.count("/"), p))
 
 
 def _answers(url: str) -> Callable[[], bool]:

@@ -11,6 +11,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gptoss_localkube import clusterdns, flags, realnode
+from gptoss_localkube.nodehost import mounts_under
 from gptoss_localkube.pki import make_credentials
 from tests.localkube.test_catalog import _layout
 
@@ -121,3 +122,20 @@ def test_each_node_component_gets_its_own_token_and_groups() -> None:
     )
     tokens = {token for token, _ in creds.tokens.values()} | {creds.admin_token}
     assert len(tokens) == len(lines)
+
+
+def test_the_mounts_left_under_a_nodes_directory_are_found_deepest_first() -> None:
+    table = "\n".join(
+        [
+            "/dev/vda / ext4 rw 0 0",
+            "/dev/vda /tmp/c1/node/kubelet ext4 rw 0 0",
+            "tmpfs /tmp/c1/node/kubelet/pods/u/volumes/secret/key tmpfs rw 0 0",
+            "/dev/vda /tmp/c10/node/kubelet ext4 rw 0 0",
+            "tmpfs /tmp/c1/node/with\\040space tmpfs rw 0 0",
+        ]
+    )
+    assert mounts_under(Path("/tmp/c1/node"), table) == [
+        "/tmp/c1/node/kubelet/pods/u/volumes/secret/key",
+        "/tmp/c1/node/kubelet",
+        "/tmp/c1/node/with space",
+    ]
