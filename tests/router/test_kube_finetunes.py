@@ -35,6 +35,7 @@ pytestmark = pytest.mark.usefixtures("gptoss_crd")
 BASE = "gpt-oss-20b"
 MESSAGES = [{"role": "user", "content": "Which model answers?"}]
 TIMEOUT = 30
+QUEUED_TIMEOUT = 120.0  # a request behind a queue of slow ones
 KEYS = {"team-a": "sk-team-a-1111", "everyone": "sk-everyone-2222"}
 
 
@@ -300,7 +301,11 @@ async def while_saturated(router: LiveRouter, model: str) -> str:
     sees it (its scraped queue at the model's max_queue_depth or more)."""
     state = router.app.state
     backends = state.shared.backends
-    client_ = sdk(router.base_url)
+    # Nine requests queue one at a time on the slow pod; in a process busy with other threads
+    # draining them can take longer than TIMEOUT, which is not what this test is about.
+    client_ = openai.AsyncOpenAI(
+        base_url=f"{router.base_url}/v1", api_key="unused", max_retries=0, timeout=QUEUED_TIMEOUT
+    )
     load = [
         asyncio.create_task(client_.chat.completions.create(model=model, messages=MESSAGES))
         for _ in range(8)
@@ -318,7 +323,9 @@ async def while_saturated(router: LiveRouter, model: str) -> str:
 
     await eventually(saturated, what=f"the router to see {model}'s pod saturated", within=30)
     probe = await client_.chat.completions.with_raw_response.create(model=model, messages=MESSAGES)
-    await asyncio.gather(*load)
+    results = await asyncio.gather(*load, return_exceptions=True)
+    failed = [repr(r) for r in results if isinstance(r, BaseException)]
+    assert not failed, f"requests of the load failed: {failed}"
     return probe.headers["x-gptoss-backend"]
 
 
@@ -337,7 +344,7 @@ async def test_a_saturated_fine_tune_queues_on_its_pod_until_its_cr_accepts_the_
             cluster,
             [namespace],
             provider_entries(hosted, model=BASE),
-            {"first_byte_timeout_s": 30.0},
+            {"first_byte_timeout_s": QUEUED_TIMEOUT},
             allow_anonymous=True,
         )
         async with live_router(config) as router:
