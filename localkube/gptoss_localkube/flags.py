@@ -31,6 +31,7 @@ import yaml
 __all__ = [
     "Layout",
     "apiserver_args",
+    "client_kubeconfig",
     "controller_manager_args",
     "etcd_args",
     "kubeconfig",
@@ -223,20 +224,24 @@ def kwok_args(layout: Layout, *, stage_files: list[Path]) -> list[str]:
 
 def kubeconfig(layout: Layout, *, token: str, name: str = "gptoss-local") -> dict[str, Any]:
     """An admin kubeconfig that verifies the API server against the cluster's CA."""
+    return client_kubeconfig(
+        layout.server, layout.pki / "ca.crt", token=token, user=f"{name}-admin", name=name
+    )
+
+
+def client_kubeconfig(
+    server: str, ca_file: Path, *, token: str, user: str, name: str = "gptoss-local"
+) -> dict[str, Any]:
+    """A kubeconfig for ``user``, authenticated by ``token``, verifying ``server`` against
+    ``ca_file``."""
     return {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [
-            {
-                "name": name,
-                "cluster": {
-                    "server": layout.server,
-                    "certificate-authority": str(layout.pki / "ca.crt"),
-                },
-            }
+            {"name": name, "cluster": {"server": server, "certificate-authority": str(ca_file)}}
         ],
-        "users": [{"name": f"{name}-admin", "user": {"token": token}}],
-        "contexts": [{"name": name, "context": {"cluster": name, "user": f"{name}-admin"}}],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": user}}],
         "current-context": name,
     }
 

@@ -15,25 +15,25 @@ and the pods' volumes).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import yaml
 
-from gptoss_localkube import clusterdns, realnode
+from gptoss_localkube import clusterdns, flags, realnode
 from gptoss_localkube.containerd import Containerd, run_checked
 from gptoss_localkube.hostnet import cache_dir
 from gptoss_localkube.kubeapi import ApiClient, NotReadyInTime, node_is_ready, wait_until
-from gptoss_localkube.net import free_ports
+from gptoss_localkube.net import answers, free_ports
 from gptoss_localkube.pki import Credentials
 from gptoss_localkube.processes import Supervisor
 from gptoss_localkube.realnode import NodeLayout
 from gptoss_localkube.toolchain import NodeToolchain
 
-__all__ = ["RealNode", "RealNodeOptions", "kubeconfig_for", "mounts_under", "start_real_node"]
+__all__ = ["RealNode", "RealNodeOptions", "mounts_under", "start_real_node"]
 
 
 @dataclass(frozen=True)
@@ -44,19 +44,6 @@ class RealNodeOptions:
     toolchain: NodeToolchain
     images: tuple[str, ...] = ()
     labels: dict[str, str] = field(default_factory=dict)
-
-
-def kubeconfig_for(server: str, ca_file: Path, token: str, user: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {"name": "local", "cluster": {"server": server, "certificate-authority": str(ca_file)}}
-        ],
-        "users": [{"name": user, "user": {"token": token}}],
-        "contexts": [{"name": "local", "context": {"cluster": "local", "user": user}}],
-        "current-context": "local",
-    }
 
 
 class RealNode:
@@ -105,7 +92,9 @@ class RealNode:
             "coredns": realnode.COREDNS_USER,
         }
         for component, user in users.items():
-            config = kubeconfig_for(self._server, node.ca_file, self._tokens[user], user)
+            config = flags.client_kubeconfig(
+                self._server, node.ca_file, token=self._tokens[user], user=user
+            )
             path = node.kubeconfig(component)
             path.write_text(yaml.safe_dump(config))
             path.chmod(0o600)
@@ -143,7 +132,7 @@ class RealNode:
             "kube-proxy healthy": f"http://127.0.0.1:{node.proxy_healthz_port}/healthz",
             "CoreDNS ready": f"http://127.0.0.1:{node.dns_ready_port}/ready",
         }.items():
-            wait_until(what, _answers(url), timeout=timeout, check=sup.check)
+            wait_until(what, functools.partial(answers, url), timeout=timeout, check=sup.check)
 
     def stop(self, *, timeout: float = 60.0) -> None:
         """Cordon the node and delete its pods (the kubelet stops their containers and frees
@@ -188,10 +177,6 @@ def mounts_under(root: Path, table: str) -> list[str]:
     points = [p.replace("\\040", " ") for p in points]
     inside = {p for p in points if p == prefix or p.startswith(prefix + "/")}
     return sorted(inside, key=lambda p: (-p.count("/"), p))
-
-
-def _answers(url: str) -> Callable[[], bool]:
-    return lambda: httpx.get(url, timeout=2).status_code == 200
 
 
 def start_real_node(
