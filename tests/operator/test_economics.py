@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gptoss_operator.autoscaling.capacity import updated_capacity
 from gptoss_operator.autoscaling.economics import (
     CostGovernor,
     CostPolicy,
@@ -13,7 +14,6 @@ from gptoss_operator.autoscaling.economics import (
     cheapest_replicas,
     hosted_dollars_per_hour,
     plan_dollars_per_hour,
-    updated_capacity,
 )
 from gptoss_operator.autoscaling.prices import HostedQuote
 
@@ -200,6 +200,17 @@ def test_providers_turning_requests_away_add_the_replicas_to_carry_them_at_once(
     )
     assert (wish.replicas, wish.reason) == (1, "ProvidersFull")
     assert wish.message.startswith("1 replica needed at once: the providers turned 900 tok/s")
+
+
+def test_one_bad_tick_is_not_full_providers_while_the_minute_stays_under_one_percent() -> None:
+    # 60 tok/s failed in the last tick (4 % of 1,500), 0.4 % over the minute: bad luck
+    blip = Demand(1500.0, RATIO, unserved_tokens_per_s=6.0, unserved_tick_tokens_per_s=60.0)
+    wish = CostGovernor().decide(0.0, blip, current=0, capacity=CAPACITY, policy=POLICY, ready=0)
+    assert wish.reason != "ProvidersFull"
+    # the same tick after a minute of failures: the providers are full, carry the last tick's rate
+    full = Demand(1500.0, RATIO, unserved_tokens_per_s=30.0, unserved_tick_tokens_per_s=1200.0)
+    wish = CostGovernor().decide(0.0, full, current=0, capacity=CAPACITY, policy=POLICY, ready=0)
+    assert (wish.replicas, wish.reason) == (2, "ProvidersFull")
 
 
 def test_a_rare_request_failing_everywhere_does_not_buy_a_gpu() -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 import pytest
 
 from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.autoscaling.capacity import CapacityEstimate
 from gptoss_operator.autoscaling.cost_state import CostState
 from gptoss_operator.autoscaling.economics import (
     UNSERVED_SHARE,
@@ -16,7 +17,6 @@ from gptoss_operator.autoscaling.economics import (
     CostPolicy,
     Demand,
     Prices,
-    measured_capacity,
     plan_dollars_per_hour,
 )
 from gptoss_operator.autoscaling.policies import cost_policy
@@ -264,10 +264,10 @@ def test_burst_standby_is_read_from_the_cr_and_off_by_default() -> None:
 
 
 def test_a_blind_tick_or_no_ready_replica_leaves_the_capacity_estimate_alone() -> None:
-    assert measured_capacity(CAPACITY, 0.0, ready=2, saturated=True, blind=True) == CAPACITY
-    assert measured_capacity(CAPACITY, 0.0, ready=0, saturated=True, blind=False) == CAPACITY
-    served = measured_capacity(CAPACITY, 2 * 1000.0, ready=2, saturated=True, blind=False)
-    assert 1000.0 < served < CAPACITY  # pulled towards the 1,000 tok/s each replica served
+    estimate = CapacityEstimate()
+    assert estimate.observe(CAPACITY, 0.0, ready=2, saturated=True, blind=True) == CAPACITY
+    assert estimate.observe(CAPACITY, 0.0, ready=0, saturated=True, blind=False) == CAPACITY
+    assert (estimate.value, estimate.samples) == (None, 0)
 
 
 def test_the_last_tick_alone_is_kept_for_saturated_readings_the_minute_average_lags() -> None:
@@ -304,6 +304,10 @@ class _Readings:
     hosted_tick_tokens_per_s: float = 0.0
     local_tick_tokens_per_s: float = 0.0
 
+    @property
+    def unserved_minute_tokens_per_s(self) -> float:
+        return self.unserved_tokens_per_s  # turned away for the whole minute
+
 
 def test_a_blind_tick_neither_measures_a_replica_nor_learns_the_providers() -> None:
     state = CostState()
@@ -336,6 +340,6 @@ def test_one_cost_tick_measures_remembers_and_decides_in_that_order() -> None:
         TICK_S, served, policy, current=1, ready=1, saturated=True, blind=False, tick_s=TICK_S
     )
     assert state.bursts.providers == pytest.approx(PROVIDERS)
-    assert policy.capacity_prior > tick.capacity > CAPACITY  # pulled towards what it served
+    assert tick.capacity == pytest.approx(CAPACITY)  # the first measurement replaces the prior
     assert (tick.decision.replicas, tick.decision.reason) == (1, "BurstStandby")
     assert tick.demand.tokens_per_s == served.tokens_per_s

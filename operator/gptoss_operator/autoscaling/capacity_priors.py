@@ -3,8 +3,8 @@ request, per (model, GPU product, tensor parallel size) (pure).
 
 The cost policy needs a replica's capacity to price a replica it has not started yet. A replica
 that has never run (``minReplicas: 0``) is never measured, so the prior alone decides whether
-the first replica is bought; once replicas run saturated, ``economics.updated_capacity`` pulls
-the estimate towards what they serve.
+the first replica is bought; once replicas run saturated, ``capacity.CapacityEstimate`` replaces
+the prior with what they serve.
 
 The target is 20 output tokens/s for each request (a time per output token, TPOT, of 50 ms:
 about reading speed). Published figures are taken at their own TPOT and brought to 50 ms with

@@ -3,7 +3,7 @@ no clock, no I/O).
 
 The autoscaler's loop and the economics bench (``bench/econ/policies.py``) both call
 ``CostState.decide`` with the demand meter's readings, so the bench measures the operator's own
-sequence: the replica's capacity measured (``economics.measured_capacity``), the bursts past the
+sequence: the replica's capacity measured (``capacity.CapacityEstimate``), the bursts past the
 providers remembered (``standby.BurstMemory``), then the decision (``economics.CostGovernor``).
 """
 
@@ -12,13 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from gptoss_operator.autoscaling.economics import (
-    CostDecision,
-    CostGovernor,
-    CostPolicy,
-    Demand,
-    measured_capacity,
-)
+from gptoss_operator.autoscaling.capacity import CapacityEstimate
+from gptoss_operator.autoscaling.economics import CostDecision, CostGovernor, CostPolicy, Demand
 from gptoss_operator.autoscaling.standby import BurstMemory
 
 __all__ = ["CostState", "CostTick", "MeterReadings"]
@@ -35,6 +30,9 @@ class MeterReadings(Protocol):
 
     @property
     def unserved_tokens_per_s(self) -> float: ...
+
+    @property
+    def unserved_minute_tokens_per_s(self) -> float: ...
 
     @property
     def hosted_tokens_per_s(self) -> float: ...
@@ -55,7 +53,7 @@ class CostTick:
 
 @dataclass
 class CostState:
-    capacity: float | None = None  # None: the policy's prior, until measured
+    capacity: CapacityEstimate = field(default_factory=CapacityEstimate)
     bursts: BurstMemory = field(default_factory=BurstMemory)
     governor: CostGovernor = field(default_factory=CostGovernor)
 
@@ -74,11 +72,13 @@ class CostState:
     ) -> CostTick:
         """``current`` replicas asked for, ``ready`` of them serving; ``saturated``: requests
         wait in vLLM or spill; ``blind``: a replica's or a router's metrics are missing."""
-        estimate = policy.capacity_prior if self.capacity is None else self.capacity
-        capacity = measured_capacity(
-            estimate, meter.local_tick_tokens_per_s, ready=ready, saturated=saturated, blind=blind
+        capacity = self.capacity.observe(
+            policy.capacity_prior,
+            meter.local_tick_tokens_per_s,
+            ready=ready,
+            saturated=saturated,
+            blind=blind,
         )
-        self.capacity = capacity
         self.bursts.observe(
             now,
             demand=meter.tokens_per_s,
@@ -94,7 +94,12 @@ class CostState:
             capacity=capacity,
             max_replicas=policy.max_replicas,
         )
-        demand = Demand(meter.tokens_per_s, meter.input_per_output, meter.unserved_tokens_per_s)
+        demand = Demand(
+            meter.tokens_per_s,
+            meter.input_per_output,
+            unserved_tokens_per_s=meter.unserved_minute_tokens_per_s,
+            unserved_tick_tokens_per_s=meter.unserved_tokens_per_s,
+        )
         decision = self.governor.decide(
             now,
             demand,

@@ -38,16 +38,17 @@ wandering around the break-even point restarts the evidence at every crossing, s
 not flap.
 
 Providers are not bottomless: their rate limits answer 429 and their servers fail. When more
-than 1 % of the demand (what the latency goal lets miss) went unserved in the last tick, the
-router found no backend for it, so cost no longer decides: the replicas to carry the unserved
-rate are added at once on top of the ready ones (reason ``ProvidersFull``), and the cost rule
+than 1 % of the demand (what the latency goal lets miss) went unserved over the demand
+meter's minute (one tick's bad luck is not a 1 % share of requests), the router found no
+backend for it, so cost no longer decides: the replicas to carry the unserved rate are added
+at once on top of the ready ones (reason ``ProvidersFull``), and the cost rule
 gives them back once the providers cope again. Those replicas come a cold start late for the
 burst that called them; with ``burstStandby`` set, the replicas to carry the largest burst past
 the providers stay warm while such bursts keep recurring (``standby``), reason
 ``BurstStandby``, the dollars they cost above the cheapest plan said in the message.
 
-Where the numbers come from: prices in ``prices``, a replica's capacity before it is measured
-in ``capacity_priors``; the sentence that explains a decision in ``explain``.
+Where the numbers come from: prices in ``prices``, a replica's capacity in ``capacity`` (before
+it is measured, ``capacity_priors``); the sentence that explains a decision in ``explain``.
 """
 
 from __future__ import annotations
@@ -73,16 +74,13 @@ __all__ = [
     "break_even_tokens_per_s",
     "cheapest_replicas",
     "hosted_dollars_per_hour",
-    "measured_capacity",
     "plan_dollars_per_hour",
-    "updated_capacity",
 ]
 
 DEFAULT_REPLICA_TOKENS_PER_S = 1000.0  # only where no (model, product) prior applies
-_CAPACITY_WEIGHT = 0.2  # how far one saturated observation moves the capacity estimate
-# Requests no backend served, as a share of the demand, above which the providers are taken to
-# be full: the share the latency goal lets miss (99 % within target). Below it, a request that
-# failed at every provider is bad luck, not a reason to buy a GPU.
+# Requests no backend served over the meter's minute, as a share of the demand, above which the
+# providers are taken to be full: the share the latency goal lets miss (99 % within target).
+# Below it, a request that failed at every provider is bad luck, not a reason to buy a GPU.
 UNSERVED_SHARE = 0.01
 _PAID_SLACK_S = 60.0  # a replica paid for less than this much longer may be given back
 
@@ -102,7 +100,17 @@ class Prices:
 class Demand:
     tokens_per_s: float  # output tokens per second, local and spilled together
     input_per_output: float  # input tokens per output token
-    unserved_tokens_per_s: float = 0.0  # of requests no backend served, in the last tick
+    # of requests no backend served: over the meter's minute (the share the latency goal
+    # counts), and over the last tick alone (what to carry now; None: the minute's rate)
+    unserved_tokens_per_s: float = 0.0
+    unserved_tick_tokens_per_s: float | None = None
+
+    @property
+    def unserved_now(self) -> float:
+        """Output tokens/s no backend served in the last tick (the minute's when not given):
+        what replicas must carry on top of the ready ones, none once the failures stop."""
+        tick = self.unserved_tick_tokens_per_s
+        return self.unserved_tokens_per_s if tick is None else tick
 
 
 def hosted_dollars_per_hour(tokens_per_s: float, demand: Demand, prices: Prices) -> float:
@@ -126,28 +134,6 @@ def cheapest_replicas(demand: Demand, capacity: float, prices: Prices, lo: int, 
     """The replicas in ``[lo, hi]`` whose plan costs least (the fewer on a tie)."""
     counts = range(lo, max(lo, hi) + 1)
     return min(counts, key=lambda n: (plan_dollars_per_hour(n, demand, capacity, prices), n))
-
-
-def updated_capacity(estimate: float, observed: float, *, saturated: bool) -> float:
-    """The per-replica capacity after one observation of output tokens/s per ready replica.
-
-    A saturated replica (requests waiting, or the router spilling) serves exactly its capacity,
-    so the estimate moves towards what it served; an unsaturated one proves only a lower bound.
-    """
-    if saturated and observed > 0:
-        return estimate + _CAPACITY_WEIGHT * (observed - estimate)
-    return max(estimate, observed)
-
-
-def measured_capacity(
-    estimate: float, local_tokens_per_s: float, *, ready: int, saturated: bool, blind: bool
-) -> float:
-    """The capacity estimate after one tick: ``local_tokens_per_s`` is what the ``ready``
-    replicas served together. A blind tick (a silent replica looks idle) and a tick with no
-    ready replica teach nothing."""
-    if not ready or blind:
-        return estimate
-    return updated_capacity(estimate, local_tokens_per_s / ready, saturated=saturated)
 
 
 @dataclass(frozen=True)
@@ -231,7 +217,7 @@ class CostGovernor:
             demand.tokens_per_s, 0.0
         )
         if turned_away:  # the providers cannot take the overflow: carry it, ready or loading
-            extra = math.ceil(demand.unserved_tokens_per_s / capacity) if capacity > 0 else 1
+            extra = math.ceil(demand.unserved_now / capacity) if capacity > 0 else 1
             lo = max(lo, (current if ready is None else ready) + extra)
         lo = min(lo, p.max_replicas)
         unheld = cheapest_replicas(demand, capacity, prices, lo, p.max_replicas)
@@ -254,7 +240,7 @@ class CostGovernor:
         paid_left = 0.0 if newest_age_s is None else p.paid_left_s(newest_age_s)
         facts = Facts(
             demand=demand.tokens_per_s,
-            unserved=demand.unserved_tokens_per_s,
+            unserved=demand.unserved_now,
             input_per_output=demand.input_per_output,
             capacity=capacity,
             current=current,

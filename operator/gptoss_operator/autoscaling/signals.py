@@ -77,9 +77,9 @@ class DemandMeter:
     tokens per provider, not per model); while no local request finishes, the length and input
     ratio of what the providers served (all models) stand in. Before either, a reply is taken to
     be 1024 tokens (the router's own default) and a prompt as long as its reply. Requests no
-    backend served (providers spent or failing) are demand too; their rate over the last tick
-    alone is ``unserved_per_s``, the cost policy's sign that the providers cannot take the
-    overflow.
+    backend served (providers spent or failing) are demand too; their rate smoothed like the
+    demand (``unserved_minute_per_s``) is the cost policy's sign that the providers cannot take
+    the overflow, and their rate over the last tick alone (``unserved_per_s``) how much of it.
     """
 
     window_s: float = 60.0
@@ -87,6 +87,7 @@ class DemandMeter:
     local_tick_tokens_per_s: float = 0.0  # the same over the last tick alone
     spilled_per_s: float = 0.0  # requests/s the router sent to providers or could not serve
     unserved_per_s: float = 0.0  # requests/s no backend served, over the last tick alone
+    unserved_minute_per_s: float = 0.0  # the same, smoothed like the demand
     hosted_per_s: float = 0.0  # requests/s the providers served
     hosted_tick_per_s: float = 0.0  # the same over the last tick alone
     output_per_request: float = 1024.0
@@ -115,6 +116,11 @@ class DemandMeter:
         """Output tokens/s of the requests no backend served during the last tick."""
         return self.unserved_per_s * self.output_per_request
 
+    @property
+    def unserved_minute_tokens_per_s(self) -> float:
+        """Output tokens/s of the requests no backend served, smoothed over ``window_s``."""
+        return self.unserved_minute_per_s * self.output_per_request
+
     def observe(self, now: float, pods: dict[str, PodQueue], router: RouterSpill) -> None:
         previous, before, last = self._pods, self._spilled, self._last
         self._pods, self._spilled, self._last = dict(pods), router, now
@@ -140,6 +146,7 @@ class DemandMeter:
         if before is not None and router.unserved >= before.unserved:
             unserved = router.unserved - before.unserved
         self.unserved_per_s = unserved / elapsed
+        self.unserved_minute_per_s += weight * (self.unserved_per_s - self.unserved_minute_per_s)
         self.local_tick_tokens_per_s = generated / elapsed
         self.local_tokens_per_s += weight * (generated / elapsed - self.local_tokens_per_s)
         self.spilled_per_s += weight * ((spilled + unserved) / elapsed - self.spilled_per_s)

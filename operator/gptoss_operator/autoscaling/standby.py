@@ -30,7 +30,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from gptoss_operator.autoscaling.economics import UNSERVED_SHARE, updated_capacity
+from gptoss_operator.autoscaling.capacity import updated_capacity
+from gptoss_operator.autoscaling.economics import UNSERVED_SHARE
 
 __all__ = ["Burst", "BurstMemory", "Standby"]
 
