@@ -30,7 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-for folder in (ROOT, ROOT / "operator", ROOT / "simulators"):
+for folder in (ROOT, ROOT / "operator", ROOT / "router", ROOT / "simulators"):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
 

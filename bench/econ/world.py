@@ -10,7 +10,9 @@ saves: the simulator", says which are measured figures and which are assumptions
 * **Providers**: each with list prices, a rate limit in tokens per minute for the organisation
   (above it a request gets 429 and the router tries the next provider), a log-normal time to
   first token, and a share of attempts failing with a 5xx after ``error_s`` (retried at the next
-  provider with room). The router tries them cheapest first (``rank_providers``).
+  provider with room), and a generation speed. The router tries them in its own order
+  (``gptoss_router.routing.policy.rank_providers``): by the request's price, ties by expected
+  seconds, which its EWMA of time to first token learns (here: the log-normal's mean).
 * **Cold start**: log-normal around ``median_s``, clipped; draw ``k`` belongs to the ``k``-th
   replica launched in a replay, so every policy (and the hindsight optimum) meets the same
   cold starts in the same order.
@@ -23,7 +25,11 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
+from functools import cache
 
+from gptoss_router.config import Price, PriceCap
+from gptoss_router.routing.policy import Demand, Limits, ProviderView, rank_providers
+from gptoss_router.state.speed import SpeedEstimate
 from gptoss_sim import CapacityParams
 
 __all__ = ["ColdStart", "HostedProvider", "World", "normal_cdf"]
@@ -42,6 +48,7 @@ class HostedProvider:
     ttft_median_s: float
     ttft_sigma: float  # of the log-normal
     error_rate: float  # share of attempts answered 5xx
+    tokens_per_s: float = 500.0  # generation speed (docs/sources.md, Providers: Speeds)
     error_s: float = 0.5  # time lost to a 5xx before the retry
     reject_s: float = 0.05  # time lost to a 429
 
@@ -53,6 +60,42 @@ class HostedProvider:
         if budget_s <= 0:
             return 0.0
         return normal_cdf((math.log(budget_s) - math.log(self.ttft_median_s)) / self.ttft_sigma)
+
+    @property
+    def ttft_mean_s(self) -> float:
+        """The mean time to first token: what the router's EWMA of it settles around."""
+        return self.ttft_median_s * math.exp(self.ttft_sigma**2 / 2)
+
+
+@cache
+def _router_order(
+    providers: tuple[HostedProvider, ...], input_tokens: int, output_tokens: int
+) -> tuple[HostedProvider, ...]:
+    """``providers`` in the order the router's ``rank_providers`` tries them for a request."""
+    views = [
+        ProviderView(
+            key=p.name,
+            price=Price(input=p.input_price, output=p.output_price),
+            speed=SpeedEstimate(ttft_s=p.ttft_mean_s, tokens_per_s=p.tokens_per_s),
+            capabilities=frozenset(),
+            ejected=False,
+            spent=False,
+        )
+        for p in providers
+    ]
+    limits = Limits(
+        local=True,
+        hosted=True,
+        providers=None,
+        max_price=PriceCap(),
+        spill_when=frozenset(),
+        latency_target_s=20.0,  # the router's default
+        max_queue_depth=4,
+        max_inflight=64,
+    )
+    ranked = rank_providers(views, Demand(frozenset(), input_tokens, output_tokens), limits)
+    by_name = {p.name: p for p in providers}
+    return tuple(by_name[v.key] for v in ranked)
 
 
 @dataclass(frozen=True)
@@ -77,8 +120,8 @@ class ColdStart:
 
 def _default_providers() -> tuple[HostedProvider, ...]:
     return (
-        HostedProvider("fireworks", 0.15, 0.60, 400_000, 0.55, 0.55, 0.004),
-        HostedProvider("groq", 0.15, 0.60, 300_000, 0.40, 0.50, 0.003),
+        HostedProvider("fireworks", 0.15, 0.60, 400_000, 0.55, 0.55, 0.004, tokens_per_s=525.0),
+        HostedProvider("groq", 0.15, 0.60, 300_000, 0.40, 0.50, 0.003, tokens_per_s=500.0),
         HostedProvider("together", 0.15, 0.60, 400_000, 0.70, 0.60, 0.005),
     )
 
@@ -103,13 +146,8 @@ class World:
         return self.gpus * self.gpu_hourly
 
     def ranked(self, input_tokens: int, output_tokens: int) -> tuple[HostedProvider, ...]:
-        """Providers in the router's order: cheapest request first, then by name."""
-        return tuple(
-            sorted(
-                self.providers,
-                key=lambda p: (p.per_request(input_tokens, output_tokens), p.name),
-            )
-        )
+        """Providers in the router's order: cheapest request first, then the fastest."""
+        return _router_order(self.providers, input_tokens, output_tokens)
 
     def provider_table(self) -> dict[str, dict[str, tuple[float, float]]]:
         """The router's provider table as the operator's settings carry it."""

@@ -60,6 +60,18 @@ def test_hosted_first_tokens_past_the_target_count_against_it() -> None:
     assert out.good == pytest.approx(50.0, abs=1.0)
 
 
+def test_providers_are_tried_in_the_routers_order_price_first_then_expected_speed() -> None:
+    fast = HostedProvider("zeta-fast", 0.15, 0.60, 1e9, 0.3, 0.5, 0.0, tokens_per_s=800.0)
+    slow = HostedProvider("alpha-slow", 0.15, 0.60, 1e9, 0.9, 0.5, 0.0, tokens_per_s=200.0)
+    cheap = HostedProvider("cheap-slow", 0.10, 0.40, 1e9, 0.9, 0.5, 0.0, tokens_per_s=200.0)
+    world = World(providers=(slow, cheap, fast))
+    ranked = world.ranked(SHAPE.input_tokens, SHAPE.output_tokens)
+    assert [p.name for p in ranked] == ["cheap-slow", "zeta-fast", "alpha-slow"]
+    # the shipped providers cost the same: the one whose replies come soonest leads
+    default = World().ranked(SHAPE.input_tokens, SHAPE.output_tokens)
+    assert default[0].name == "groq"
+
+
 def test_the_optimum_hosts_a_trickle_and_runs_replicas_for_a_flood() -> None:
     world = World(gpu_hourly=1.0)
     trickle = optimal_schedule(_steady(0.05, 60), world, _draws(0.05, 60, world), 8)[0]
