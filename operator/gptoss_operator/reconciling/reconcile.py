@@ -33,7 +33,7 @@ from gptoss_operator.errors import (
     KubeError,
     NoNodeLargeEnough,
 )
-from gptoss_operator.kube import Kube
+from gptoss_operator.kube.client import Kube
 from gptoss_operator.placement.adapters import served_model_name
 from gptoss_operator.placement.gpus import Vendor, product_named
 from gptoss_operator.placement.name_claims import claimed_names, name_taken
