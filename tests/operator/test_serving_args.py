@@ -14,7 +14,7 @@ from gptoss_operator.placement.serving_args import (
     vllm_version_of,
 )
 from gptoss_operator.reconciling.observe import DeploymentView, Observed
-from gptoss_operator.reconciling.reconcile import plan
+from gptoss_operator.reconciling.planning import plan
 from gptoss_operator.reconciling.status import judge
 from gptoss_operator.settings import OperatorSettings
 from gptoss_vllmspec import load_cli
