@@ -20,7 +20,7 @@ from kubernetes import client
 
 from gptoss_localkube.cluster import ClusterInfo
 from gptoss_localkube.net import answers, free_port
-from gptoss_localkube.runtime import RUNTIME_ANNOTATION
+from gptoss_localkube.podcontainer import RUNTIME_ANNOTATION
 from gptoss_localkube.simruntime import STARTUP_ANNOTATION
 from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.children.deployment import vllm_args
