@@ -30,8 +30,9 @@ from gptoss_localkube.net import free_ports
 from gptoss_localkube.nodehost import RealNode, RealNodeOptions, start_real_node
 from gptoss_localkube.nodes import CATALOG, NodeSpec, build_nodes
 from gptoss_localkube.pki import Credentials, make_credentials
+from gptoss_localkube.podcontainer import RuntimeCommand, run_container_command
 from gptoss_localkube.processes import Supervisor
-from gptoss_localkube.runtime import PodRuntime, RuntimeCommand, run_container_command
+from gptoss_localkube.runtime import PodRuntime
 from gptoss_localkube.simruntime import vllm_sim_command
 from gptoss_localkube.toolchain import Toolchain
 

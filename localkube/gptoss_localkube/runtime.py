@@ -2,11 +2,12 @@
 
 A pod annotated ``localkube.gptoss.dev/runtime: <name>`` is started Running-but-not-Ready by
 KWOK (stage ``pod-start``), with an IP from its node's loopback pod CIDR. This runtime then runs
-the pod's first container as a local process listening on that IP (the command comes from the
-runtime registered under ``<name>``), probes it with the container's own startup, readiness and
-liveness probes (semantics in ``probing``), writes ``Ready``/``ContainersReady`` and the
-container status back to the pod, restarts the process when a probe says so (counting
-``restartCount``), and stops it when the pod is deleted.
+the pod's first container (read by ``podcontainer``) as a local process listening on that IP
+(the command comes from the runtime registered under ``<name>``), probes it with the
+container's own startup, readiness and liveness probes (semantics in ``probing``), writes
+``Ready``/``ContainersReady`` and the container status back to the pod, restarts the process
+when a probe says so or it exits (counting ``restartCount``), and stops it when the pod is
+deleted.
 
     runtime = PodRuntime(api, supervisor, {"process": run_container_command})
     runtime.start(); ...; runtime.stop()
@@ -16,48 +17,25 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import re
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from gptoss_localkube.kubeapi import ApiClient
+from gptoss_localkube.podcontainer import (
+    RUNTIME_ANNOTATION,
+    Container,
+    RuntimeCommand,
+    container_of,
+    probes_of,
+)
 from gptoss_localkube.probing import ContainerHealth, Kind, Probe, Verdict
 from gptoss_localkube.processes import Supervisor
 
-__all__ = [
-    "RUNTIME_ANNOTATION",
-    "Container",
-    "PodRuntime",
-    "RuntimeCommand",
-    "expand",
-    "run_container_command",
-]
-
-RUNTIME_ANNOTATION = "localkube.gptoss.dev/runtime"
-
-
-@dataclass(frozen=True)
-class Container:
-    """What a runtime needs to know to start a pod's container as a process."""
-
-    namespace: str
-    pod: str
-    ip: str
-    port: int
-    image: str
-    command: tuple[str, ...]
-    args: tuple[str, ...]
-    env: dict[str, str]
-    annotations: dict[str, str] = field(default_factory=dict)
-    node_labels: dict[str, str] = field(default_factory=dict)  # of the node it was scheduled to
-
-
-RuntimeCommand = Callable[[Container], list[str]]
+__all__ = ["PodRuntime"]
 
 
 @dataclass
@@ -72,72 +50,6 @@ class _Running:
     restarts: int = 0
     due: dict[Kind, float] = field(default_factory=dict)
     exited_at: float | None = None  # the process ended and waits for its restart back-off
-
-
-def _container(pod: dict[str, Any]) -> Container | None:
-    status, spec, meta = pod.get("status", {}), pod.get("spec", {}), pod["metadata"]
-    ip = status.get("podIP")
-    if not ip or status.get("phase") != "Running" or meta.get("deletionTimestamp"):
-        return None
-    main = spec["containers"][0]
-    ports = [p["containerPort"] for p in main.get("ports", []) if "containerPort" in p]
-    fields = {
-        "status.podIP": ip,
-        "metadata.name": meta["name"],
-        "metadata.namespace": meta["namespace"],
-        "spec.nodeName": spec.get("nodeName", ""),
-    }
-    env: dict[str, str] = {}
-    for entry in main.get("env", []):
-        field_path = entry.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
-        if field_path in fields:
-            env[entry["name"]] = fields[field_path]
-        elif "value" in entry:
-            env[entry["name"]] = expand(str(entry["value"]), env)
-    return Container(
-        namespace=meta["namespace"],
-        pod=meta["name"],
-        ip=ip,
-        port=int(ports[0]) if ports else 8000,
-        image=main.get("image", ""),
-        command=tuple(main.get("command", [])),
-        args=tuple(main.get("args", [])),
-        env=env,
-        annotations=dict(meta.get("annotations") or {}),
-    )
-
-
-_REFERENCE = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
-
-
-def expand(text: str, env: dict[str, str]) -> str:
-    """Kubernetes' ``$(VAR)`` expansion in command, args and env values (``$$`` escapes;
-    references to undefined variables stay as written)."""
-
-    def replace(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        return env.get(match.group(1), match.group(0))
-
-    return _REFERENCE.sub(replace, text)
-
-
-def run_container_command(container: Container) -> list[str]:
-    """The ``process`` runtime: the container's own command and args, run on this machine."""
-    argv = [*container.command, *container.args]
-    if not argv:
-        raise ValueError(f"pod {container.namespace}/{container.pod} has no command to run")
-    return [expand(arg, container.env) for arg in argv]
-
-
-def _probes(pod: dict[str, Any], port: int) -> dict[Kind, Probe]:
-    main = pod["spec"]["containers"][0]
-    found = {
-        Kind.STARTUP: Probe.from_pod(main.get("startupProbe"), default_port=port),
-        Kind.READINESS: Probe.from_pod(main.get("readinessProbe"), default_port=port),
-        Kind.LIVENESS: Probe.from_pod(main.get("livenessProbe"), default_port=port),
-    }
-    return {kind: probe for kind, probe in found.items() if probe is not None}
 
 
 def _state(running: _Running, now: str) -> dict[str, Any]:
@@ -202,7 +114,7 @@ class PodRuntime:
         wanted: dict[str, dict[str, Any]] = {}
         for pod in pods:
             runtime = pod["metadata"].get("annotations", {}).get(RUNTIME_ANNOTATION)
-            if runtime in self._runtimes and _container(pod) is not None:
+            if runtime in self._runtimes and container_of(pod) is not None:
                 wanted[pod["metadata"]["uid"]] = pod
         for uid in set(self._running) - set(wanted):
             self._supervisor.stop(self._running.pop(uid).process_name, grace=5)
@@ -211,7 +123,7 @@ class PodRuntime:
                 self._launch(uid, pod)
 
     def _launch(self, uid: str, pod: dict[str, Any]) -> None:
-        container = _container(pod)
+        container = container_of(pod)
         assert container is not None
         node = self._api.get(f"/api/v1/nodes/{pod['spec'].get('nodeName', '')}")
         labels = dict((node or {}).get("metadata", {}).get("labels") or {})
@@ -219,7 +131,7 @@ class PodRuntime:
         runtime = pod["metadata"]["annotations"][RUNTIME_ANNOTATION]
         name = f"pod-{container.namespace}-{container.pod}"
         self._supervisor.start(name, self._runtimes[runtime](container), env=container.env)
-        probes = _probes(pod, container.port)
+        probes = probes_of(pod, container.port)
         now = time.monotonic()
         running = _Running(
             uid=uid,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import sys
 
-from gptoss_localkube.runtime import Container, expand
+from gptoss_localkube.podcontainer import Container, expand
 
 __all__ = ["STARTUP_ANNOTATION", "gpu_env", "vllm_sim_command"]
 

@@ -16,8 +16,8 @@ Layers, top down; a layer imports only those below it (import-linter checks it, 
 
 The builders and deciders (``placement``, ``children``, ``api``, ``autoscaling.decide``,
 ``autoscaling.economics``, ``autoscaling.spill``, ``autoscaling.blindness``,
-``autoscaling.policies``, ``leading.lease``, ``reconciling.status``, ``reconciling.drift``,
-``loading.decide``) never
+``autoscaling.policies``, ``leading.lease``, ``reconciling.judging``, ``reconciling.status``,
+``reconciling.drift``, ``loading.decide``) never
 import ``kube``, Kopf or an HTTP client.
 """
 

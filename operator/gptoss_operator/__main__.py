@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 import kopf
 
 from gptoss_operator.handlers import build_registry
-from gptoss_operator.kube import connect
+from gptoss_operator.kube.client import connect
 from gptoss_operator.leading.elector import Elector, run_elected
 from gptoss_operator.leading.lease import Timing
 from gptoss_operator.settings import OperatorSettings

@@ -19,9 +19,9 @@ import kopf
 from gptoss_operator import names
 from gptoss_operator.autoscaling.loop import Autoscaler
 from gptoss_operator.errors import InvalidSpec, KubeConflict, KubeRejected, KubeUnavailable
-from gptoss_operator.kube import Kube
+from gptoss_operator.kube.client import Kube
 from gptoss_operator.loading.loop import AdapterLoader
-from gptoss_operator.reconciling.reconcile import vllm_clients
+from gptoss_operator.reconciling.planning import vllm_clients
 from gptoss_operator.reconciling.runner import Runner
 from gptoss_operator.settings import OperatorSettings
 

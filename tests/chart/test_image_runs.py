@@ -24,7 +24,7 @@ from gptoss_localkube.cluster import ClusterInfo
 from gptoss_localkube.images import Podman, write_volume_files
 from gptoss_localkube.net import answers, free_port
 from gptoss_operator.children.deployment import build_deployment
-from gptoss_operator.reconciling.reconcile import plan, pod_extras
+from gptoss_operator.reconciling.planning import plan, pod_extras
 from gptoss_operator.settings import OperatorSettings
 from tests.chart.containers import Running, pod_container
 from tests.chart.helm import CHART, REPO, Tool, one, render

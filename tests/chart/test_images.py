@@ -10,7 +10,7 @@ import pytest
 
 from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.children.deployment import vllm_args
-from gptoss_operator.reconciling.reconcile import plan
+from gptoss_operator.reconciling.planning import plan
 from gptoss_operator.settings import OperatorSettings
 from gptoss_sim import cli
 from gptoss_sim.vllm_shim import STARTUP_ENV, UsageError, simulator_args

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from gptoss_localkube.podcontainer import Container, expand, run_container_command
 from gptoss_localkube.probing import ContainerHealth, Kind, Probe, Verdict
-from gptoss_localkube.runtime import Container, expand, run_container_command
 
 STARTUP = Probe(path="/health", port=8000, failure_threshold=3)
 READY = Probe(path="/ready", port=8000, success_threshold=2, failure_threshold=2)

@@ -15,7 +15,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from gptoss_localkube.runtime import RUNTIME_ANNOTATION
+from gptoss_localkube.podcontainer import RUNTIME_ANNOTATION
 from tests.waiting import eventually
 
 SERVER = Path(__file__).with_name("probe_server.py")

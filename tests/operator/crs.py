@@ -7,7 +7,7 @@ from typing import Any
 
 from kubernetes import client
 
-from gptoss_localkube.runtime import RUNTIME_ANNOTATION
+from gptoss_localkube.podcontainer import RUNTIME_ANNOTATION
 from gptoss_localkube.simruntime import STARTUP_ANNOTATION
 from tests.operator.gptoss_crd import GROUP, PLURAL, VERSION
 

@@ -20,7 +20,7 @@ from kubernetes import client
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 from gptoss_localkube.cluster import ClusterInfo
-from gptoss_localkube.runtime import RUNTIME_ANNOTATION
+from gptoss_localkube.podcontainer import RUNTIME_ANNOTATION
 from gptoss_localkube.simruntime import STARTUP_ANNOTATION
 from tests.operator.conftest import Kubectl
 from tests.operator.gptoss_crd import GROUP, PLURAL, VERSION, manifest

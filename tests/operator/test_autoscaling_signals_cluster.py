@@ -22,7 +22,7 @@ import pytest
 from kubernetes import client
 
 from gptoss_localkube.cluster import ClusterInfo
-from gptoss_localkube.runtime import RUNTIME_ANNOTATION
+from gptoss_localkube.podcontainer import RUNTIME_ANNOTATION
 from tests.operator.conftest import Kubectl
 from tests.operator.crs import condition, events, get_cr, ready_pod_ips, ready_reason, simulated
 from tests.operator.gptoss_crd import manifest

@@ -13,7 +13,7 @@ from gptoss_operator.children.storage import build_download_job
 from gptoss_operator.placement.gpus import product_named
 from gptoss_operator.placement.sizing import size_spec
 from gptoss_operator.placement.weights import plan_weights
-from gptoss_operator.reconciling.reconcile import plan, vllm_clients
+from gptoss_operator.reconciling.planning import plan, vllm_clients
 from gptoss_operator.settings import OperatorSettings
 
 OWNER = Owner(name="chat", namespace="ml", uid="0000-1111")

@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client
 
 from gptoss_localkube.cluster import ClusterInfo
-from gptoss_localkube.runtime import RUNTIME_ANNOTATION
+from gptoss_localkube.podcontainer import RUNTIME_ANNOTATION
 from gptoss_localkube.simruntime import STARTUP_ANNOTATION
 from tests.operator.conftest import Kubectl
 from tests.operator.crs import condition, get_cr

@@ -17,7 +17,7 @@ from kubernetes import client
 
 from gptoss_operator import __version__
 from gptoss_operator.errors import KubeConflict, KubeRejected, KubeUnavailable
-from gptoss_operator.kube import FIELD_MANAGER, Kube
+from gptoss_operator.kube.client import FIELD_MANAGER, Kube
 
 CR_API = "gptoss.dev/v1alpha1"
 CR_PATH = "/apis/gptoss.dev/v1alpha1/namespaces/ns/gptossdeployments/chat"

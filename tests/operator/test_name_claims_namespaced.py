@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Any, cast
 
 from gptoss_operator.errors import KubeRejected
-from gptoss_operator.kube import Kube
+from gptoss_operator.kube.client import Kube
+from gptoss_operator.reconciling.planning import plan
 from gptoss_operator.reconciling.reasons import Reason
-from gptoss_operator.reconciling.reconcile import names_checked, plan
+from gptoss_operator.reconciling.reconcile import names_checked
 from gptoss_operator.settings import OperatorSettings
 
 

@@ -20,12 +20,12 @@ from kubernetes import client
 
 from gptoss_localkube.cluster import ClusterInfo
 from gptoss_localkube.net import answers, free_port
-from gptoss_localkube.runtime import RUNTIME_ANNOTATION
+from gptoss_localkube.podcontainer import RUNTIME_ANNOTATION
 from gptoss_localkube.simruntime import STARTUP_ANNOTATION
 from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.children.deployment import vllm_args
 from gptoss_operator.placement.gpus import product_named
-from gptoss_operator.reconciling.reconcile import plan
+from gptoss_operator.reconciling.planning import plan
 from gptoss_operator.settings import OperatorSettings
 from tests.operator.conftest import Kubectl
 from tests.operator.gptoss_crd import EXAMPLES, GROUP, PLURAL, VERSION, load_yaml, manifest

@@ -13,9 +13,9 @@ from gptoss_operator.placement.serving_args import (
     max_num_seqs,
     vllm_version_of,
 )
+from gptoss_operator.reconciling.judging import judge
 from gptoss_operator.reconciling.observe import DeploymentView, Observed
-from gptoss_operator.reconciling.reconcile import plan
-from gptoss_operator.reconciling.status import judge
+from gptoss_operator.reconciling.planning import plan
 from gptoss_operator.settings import OperatorSettings
 from gptoss_vllmspec import load_cli
 from tests.operator.gptoss_crd import EXAMPLES, load_yaml

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from gptoss_operator.reconciling.judging import judge
 from gptoss_operator.reconciling.observe import (
     DeploymentView,
     JobView,
@@ -15,7 +16,7 @@ from gptoss_operator.reconciling.observe import (
     volume_failures,
 )
 from gptoss_operator.reconciling.runner import Coalescer
-from gptoss_operator.reconciling.status import compute_status, judge, to_wire
+from gptoss_operator.reconciling.status import compute_status, to_wire
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 

@@ -17,7 +17,7 @@ import openai
 from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.children.deployment import build_deployment, rolling_update
 from gptoss_operator.children.stopping import NOTICE_SECONDS, drain_script
-from gptoss_operator.reconciling.reconcile import plan, pod_extras
+from gptoss_operator.reconciling.planning import plan, pod_extras
 from gptoss_operator.settings import OperatorSettings
 from gptoss_sim import CapacityParams, ReplyParams, VllmSim, running
 from tests.operator.gptoss_crd import manifest

@@ -10,8 +10,8 @@ from gptoss_operator.children.deployment import Owner, vllm_args
 from gptoss_operator.children.storage import build_download_job
 from gptoss_operator.placement.sizing import size_spec
 from gptoss_operator.placement.weights import plan_weights
+from gptoss_operator.reconciling.judging import judge
 from gptoss_operator.reconciling.observe import DeploymentView, JobView, Observed
-from gptoss_operator.reconciling.status import judge
 
 OWNER = Owner(name="chat", namespace="ml", uid="u-1")
 

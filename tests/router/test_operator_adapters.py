@@ -26,7 +26,7 @@ from tests.waiting import eventually
 
 from gptoss_localkube.cluster import ClusterInfo
 from gptoss_localkube.net import answers, free_port
-from gptoss_localkube.runtime import RUNTIME_ANNOTATION
+from gptoss_localkube.podcontainer import RUNTIME_ANNOTATION
 from gptoss_localkube.simruntime import STARTUP_ANNOTATION
 from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.placement.sizing import size_spec

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from gptoss_operator.errors import KubeConflict, KubeError
-from gptoss_operator.kube import Kube
+from gptoss_operator.kube.client import Kube
 from gptoss_operator.leading.lease import (
     JITTER,
     LEASE_API_VERSION,

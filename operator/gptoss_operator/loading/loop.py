@@ -24,7 +24,7 @@ import httpx
 from gptoss_operator import names
 from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.errors import GptOssError, KubeError
-from gptoss_operator.kube import Kube
+from gptoss_operator.kube.client import Kube
 from gptoss_operator.loading.decide import Change, PodAdapters, changes
 from gptoss_operator.loading.pods import apply_change, read_adapters
 from gptoss_operator.placement.adapters import LOADED_ANNOTATION, RUNTIME_LOADING, adapter_paths

@@ -12,7 +12,7 @@ from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.children.deployment import Owner
 from gptoss_operator.children.inference_pool import build_inference_pool
 from gptoss_operator.errors import KubeRejected
-from gptoss_operator.kube import FIELD_MANAGER, Kube
+from gptoss_operator.kube.client import FIELD_MANAGER, Kube
 from gptoss_operator.reconciling.cluster_reads import rolling_elsewhere
 from gptoss_operator.reconciling.drift import needs_apply, stamp
 from gptoss_operator.reconciling.upgrades import operator_caused, with_live_template

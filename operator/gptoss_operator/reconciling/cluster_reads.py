@@ -13,7 +13,7 @@ from typing import Any
 
 from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.errors import KubeRejected
-from gptoss_operator.kube import Kube
+from gptoss_operator.kube.client import Kube
 from gptoss_operator.placement.gpus import product_named
 from gptoss_operator.placement.nodes import free_gpus, largest_node, pinning_selector
 from gptoss_operator.placement.sizing import NodeLimit

@@ -1,7 +1,7 @@
 """The reasons a GptOssDeployment's conditions give, as constants, and which of them warn.
 
 A reason is part of the API: users alert on it, ``kubectl wait`` and dashboards read it. Each
-condition reason here is what ``status.judge`` can say; the Event of a change to one of
+condition reason here is what ``judging.judge`` can say; the Event of a change to one of
 ``WARNINGS`` is a Warning.
 """
 

@@ -2,44 +2,26 @@
 observe -> compute status -> write it if it changed. Every trigger (create, update, resume, the
 resync timer, a child's change) runs this same function; there is no separate create path.
 
-Deciding is pure (``plan``); only ``reconcile`` talks to the API, through ``kube``.
+Deciding is pure (``planning.plan``, ``status``, ``outcome``); this module reads what is there,
+writes the children and the status through ``kube``, and reports the ``outcome``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from pydantic import ValidationError
-
 from gptoss_operator import names
-from gptoss_operator.api import GptOssDeploymentSpec
-from gptoss_operator.children.deployment import (
-    Owner,
-    PodExtras,
-    build_deployment,
-    rolling_update,
-    vllm_args,
-)
-from gptoss_operator.children.fence import Clients, build_fence
+from gptoss_operator.children.deployment import build_deployment, rolling_update
+from gptoss_operator.children.fence import build_fence
 from gptoss_operator.children.network import build_pdb, build_service
 from gptoss_operator.children.storage import build_download_job, build_weights_claim
-from gptoss_operator.errors import (
-    GptOssError,
-    InvalidAdapters,
-    InvalidSpec,
-    KubeError,
-    NoNodeLargeEnough,
-)
-from gptoss_operator.kube import Kube
+from gptoss_operator.errors import KubeError
+from gptoss_operator.kube.client import Kube
 from gptoss_operator.placement.adapters import served_model_name
-from gptoss_operator.placement.gpus import Vendor, product_named
 from gptoss_operator.placement.name_claims import claimed_names, name_taken
-from gptoss_operator.placement.serving_args import check_serving_args
-from gptoss_operator.placement.sizing import NodeLimit, Sizing, size_spec
-from gptoss_operator.placement.weights import WeightsPlan, plan_weights
 from gptoss_operator.reconciling.applying import apply_deployment, ensure, ensure_inference_pool
 from gptoss_operator.reconciling.cluster_reads import (
     gpu_nodes,
@@ -48,159 +30,15 @@ from gptoss_operator.reconciling.cluster_reads import (
     room_for_one_more,
 )
 from gptoss_operator.reconciling.observe import Observed, view_deployment, view_job, view_pod
-from gptoss_operator.reconciling.reasons import WARNINGS, Reason
-from gptoss_operator.reconciling.rollout import kept_image, live_surges, rolling_out, surges
+from gptoss_operator.reconciling.outcome import Outcome, events, status_patch
+from gptoss_operator.reconciling.planning import Plan, parse_spec, plan, pod_extras, vllm_clients
+from gptoss_operator.reconciling.reasons import Reason
+from gptoss_operator.reconciling.rollout import live_surges, rolling_out, surges
 from gptoss_operator.reconciling.status import compute_status, to_wire
-from gptoss_operator.reconciling.upgrades import (
-    annotate,
-    spec_hash,
-    template_changes,
-)
+from gptoss_operator.reconciling.upgrades import annotate, spec_hash, template_changes
 from gptoss_operator.settings import OperatorSettings
 
-__all__ = [
-    "Event",
-    "Outcome",
-    "Plan",
-    "ensure",
-    "names_checked",
-    "plan",
-    "reconcile",
-    "vllm_clients",
-]
-
-
-@dataclass(frozen=True)
-class Event:
-    """A Kubernetes Event to post on the CR."""
-
-    type: str  # Normal or Warning
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: dict[str, Any]
-    status_written: bool
-    events: tuple[Event, ...]
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Everything decided from the spec alone."""
-
-    owner: Owner
-    spec: GptOssDeploymentSpec
-    sizing: Sizing | None
-    sizing_error: str | None
-    weights: WeightsPlan | None
-    image: str
-    serving_args_error: str | None = None
-    sizing_reason: Reason = Reason.DOES_NOT_FIT
-    default_image: str = ""  # the operator's default for the vendor (status.availableImage)
-
-
-def parse_spec(body: dict[str, Any]) -> GptOssDeploymentSpec:
-    try:
-        return GptOssDeploymentSpec.model_validate(body.get("spec", {}))
-    except ValidationError as exc:
-        raise InvalidSpec(f"spec is invalid: {exc}") from exc
-
-
-def plan(
-    body: dict[str, Any],
-    settings: OperatorSettings,
-    node_limit: NodeLimit | None = None,
-    live: dict[str, Any] | None = None,
-) -> Plan:
-    """Size the replica (on nodes no larger than ``node_limit``) and plan its weights (pure);
-    ``live``: the Deployment running now, whose image a CR keeps (``rollout.kept_image``)."""
-    meta = body["metadata"]
-    owner = Owner(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
-    spec = parse_spec(body)
-    product = product_named(spec.gpu.product)
-    default_image = (
-        settings.vllm_image_amd if product.vendor is Vendor.AMD else settings.vllm_image_nvidia
-    )
-    image = kept_image(
-        spec,
-        meta.get("annotations") or {},
-        live,
-        default=default_image,
-        label_key=product.label_key,
-    )
-    sizing: Sizing | None = None
-    sizing_error: str | None = None
-    weights: WeightsPlan | None = None
-    reason = Reason.DOES_NOT_FIT
-    try:
-        sizing = size_spec(spec, node_limit)
-        weights = plan_weights(owner.name, spec, image=image)
-    except NoNodeLargeEnough as exc:
-        sizing_error, reason = str(exc), Reason.NO_NODE_LARGE_ENOUGH
-    except InvalidAdapters as exc:
-        sizing_error, reason = str(exc), Reason.INVALID_ADAPTERS
-    except GptOssError as exc:
-        sizing_error = str(exc)
-    args_error = None
-    if sizing is not None and weights is not None:
-        args_error = check_serving_args(image, vllm_args(spec, sizing, weights))
-    return Plan(
-        owner, spec, sizing, sizing_error, weights, image, args_error, reason, default_image
-    )
-
-
-def pod_extras(spec: GptOssDeploymentSpec) -> PodExtras:
-    pod = spec.pod
-    if pod is None:
-        return PodExtras()
-    return PodExtras(
-        labels=dict(pod.labels or {}),
-        annotations=dict(pod.annotations or {}),
-        priority_class_name=pod.priority_class_name,
-        service_account_name=pod.service_account_name,
-    )
-
-
-def vllm_clients(settings: OperatorSettings) -> Clients | None:
-    """Who may reach vLLM pods, if the operator fences them (both settings given)."""
-    if not (settings.vllm_clients_namespace and settings.vllm_client_labels):
-        return None
-    return Clients(settings.vllm_clients_namespace, tuple(settings.vllm_client_labels))
-
-
-def _events(previous: dict[str, Any], status: dict[str, Any]) -> tuple[Event, ...]:
-    """An Event for each condition whose reason changed."""
-    before = {c["type"]: c.get("reason") for c in previous.get("conditions", []) or []}
-    events = []
-    for condition in status["conditions"]:
-        if (
-            condition["type"] == "Progressing"
-            or before.get(condition["type"]) == condition["reason"]
-        ):
-            continue
-        if (
-            condition["type"] == "Degraded"
-            and condition["status"] == "False"
-            and (condition["type"] not in before)
-        ):
-            continue
-        kind = "Warning" if condition["reason"] in WARNINGS else "Normal"
-        events.append(Event(kind, condition["reason"], condition["message"]))
-    return tuple(events)
-
-
-_CLEARED = (
-    "image",
-    "availableImage",
-    "sizing",
-    "inferencePool",
-)  # status keys that go when they no longer apply
-
-
-def _status_differs(current: dict[str, Any], desired: dict[str, Any]) -> bool:
-    return any(current.get(key) != value for key, value in desired.items())
+__all__ = ["names_checked", "reconcile"]
 
 
 def names_checked(
@@ -349,9 +187,7 @@ def reconcile(
             inference_pool=pool,
         )
     )
-    gone = {key: None for key in _CLEARED if key in previous and key not in status}
-    written = _status_differs(previous, status) or bool(gone)
-    if written:
-        patch = {**status, **gone}
+    patch = status_patch(previous, status)
+    if patch is not None:
         kube.patch_status(names.API_VERSION, names.KIND, owner.namespace, owner.name, patch)
-    return Outcome(status=status, status_written=written, events=_events(previous, status))
+    return Outcome(status=status, status_written=patch is not None, events=events(previous, status))

@@ -18,7 +18,7 @@ from typing import Any
 
 from gptoss_operator import names
 from gptoss_operator.errors import InvalidSpec, KubeConflict, KubeRejected, KubeUnavailable
-from gptoss_operator.kube import Kube
+from gptoss_operator.kube.client import Kube
 from gptoss_operator.reconciling.reconcile import reconcile
 from gptoss_operator.settings import OperatorSettings
 
