@@ -47,7 +47,7 @@ from gptoss_operator.autoscaling.writes import (
     write_decision,
 )
 from gptoss_operator.errors import KubeConflict, KubeError
-from gptoss_operator.kube import Kube
+from gptoss_operator.kube.client import Kube
 from gptoss_operator.placement.adapters import served_names
 from gptoss_operator.settings import OperatorSettings
 

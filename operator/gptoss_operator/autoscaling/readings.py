@@ -22,7 +22,7 @@ from gptoss_operator import names
 from gptoss_operator.autoscaling.signals import PodQueue, read_pod, read_text
 from gptoss_operator.autoscaling.spill import Sample, router_samples
 from gptoss_operator.errors import KubeError
-from gptoss_operator.kube import Kube
+from gptoss_operator.kube.client import Kube
 from gptoss_operator.settings import OperatorSettings
 
 __all__ = ["ReplicaReadings", "RouterReader", "newest_age_s", "read_replicas", "ready_pods"]

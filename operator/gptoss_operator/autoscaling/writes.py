@@ -10,7 +10,7 @@ from typing import Any
 
 from gptoss_operator import names
 from gptoss_operator.autoscaling.economics import CostDecision, Demand
-from gptoss_operator.kube import Kube
+from gptoss_operator.kube.client import Kube
 
 __all__ = ["Decision", "economics_status", "stamp", "write_cost_reason", "write_decision"]
 
