@@ -15,9 +15,11 @@ Layers, top down; a layer imports only those below it (import-linter checks it, 
     errors
 
 The builders and deciders (``placement``, ``children``, ``api``, ``autoscaling.decide``,
-``autoscaling.economics``, ``autoscaling.spill``, ``autoscaling.blindness``,
-``autoscaling.policies``, ``leading.lease``, ``reconciling.judging``, ``reconciling.status``,
-``reconciling.drift``, ``loading.decide``) never
+``autoscaling.economics``, ``autoscaling.governor``, ``autoscaling.returns``,
+``autoscaling.capacity``, ``autoscaling.standby``, ``autoscaling.spill``,
+``autoscaling.blindness``, ``autoscaling.policies``, ``leading.lease``, ``reconciling.judging``,
+``reconciling.status``, ``reconciling.planning``, ``reconciling.outcome``, ``reconciling.drift``,
+``loading.decide``) never
 import ``kube``, Kopf or an HTTP client.
 """
 

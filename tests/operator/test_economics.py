@@ -6,7 +6,6 @@ import pytest
 
 from gptoss_operator.autoscaling.capacity import updated_capacity
 from gptoss_operator.autoscaling.economics import (
-    CostGovernor,
     CostPolicy,
     Demand,
     Prices,
@@ -15,6 +14,7 @@ from gptoss_operator.autoscaling.economics import (
     hosted_dollars_per_hour,
     plan_dollars_per_hour,
 )
+from gptoss_operator.autoscaling.governor import CostGovernor
 from gptoss_operator.autoscaling.prices import HostedQuote
 
 # One replica at $2.70/h; providers at $0.15 in / $0.60 out per million; two input tokens per

@@ -15,7 +15,8 @@ from gptoss_operator.autoscaling.capacity_priors import (
     at_target_tpot,
     capacity_prior,
 )
-from gptoss_operator.autoscaling.economics import CostGovernor, Demand
+from gptoss_operator.autoscaling.economics import Demand
+from gptoss_operator.autoscaling.governor import CostGovernor
 from gptoss_operator.autoscaling.policies import cost_policy
 from gptoss_operator.autoscaling.prices import DEFAULT_GPU_HOURLY_PRICE
 from gptoss_operator.autoscaling.readings import newest_age_s

@@ -12,13 +12,12 @@ from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.autoscaling.capacity import CapacityEstimate
 from gptoss_operator.autoscaling.cost_state import CostState
 from gptoss_operator.autoscaling.economics import (
-    UNSERVED_SHARE,
-    CostGovernor,
     CostPolicy,
     Demand,
     Prices,
     plan_dollars_per_hour,
 )
+from gptoss_operator.autoscaling.governor import UNSERVED_SHARE, CostGovernor
 from gptoss_operator.autoscaling.policies import cost_policy
 from gptoss_operator.autoscaling.signals import DemandMeter, PodQueue
 from gptoss_operator.autoscaling.spill import RouterSpill

@@ -4,7 +4,7 @@ no clock, no I/O).
 The autoscaler's loop and the economics bench (``bench/econ/policies.py``) both call
 ``CostState.decide`` with the demand meter's readings, so the bench measures the operator's own
 sequence: the replica's capacity measured (``capacity.CapacityEstimate``), the bursts past the
-providers remembered (``standby.BurstMemory``), then the decision (``economics.CostGovernor``).
+providers remembered (``standby.BurstMemory``), then the decision (``governor.CostGovernor``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from gptoss_operator.autoscaling.capacity import CapacityEstimate
-from gptoss_operator.autoscaling.economics import CostDecision, CostGovernor, CostPolicy, Demand
+from gptoss_operator.autoscaling.economics import CostPolicy, Demand
+from gptoss_operator.autoscaling.governor import CostDecision, CostGovernor
 from gptoss_operator.autoscaling.standby import BurstMemory
 
 __all__ = ["CostState", "CostTick", "MeterReadings"]

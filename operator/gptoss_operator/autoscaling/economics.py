@@ -13,61 +13,21 @@ second, so a replica of two GPUs needs twice the demand of a one-GPU replica. Th
 fills whole replicas and adds a last, partly used one only if its share of the demand is above
 that break-even.
 
-Switching costs a cold start: a new replica bills GPU time for ``cold_start_s`` (weights to load,
-docs/sources.md, Cold starts) before it serves anything, and one given back must be started
-again if demand returns. So the ``CostGovernor`` moves to the cheapest plan only on evidence
-(the ski-rental rule):
-
-* to remove replicas, once the current plan has overspent, against the cheaper one, the GPU
-  time of their cold starts;
-* to add replicas, once it has overspent one cold start of their GPU time, or once more
-  replicas have been the cheaper plan for a whole cold start without a break, whichever comes
-  first. The second clause bounds the wait: demand held above the break-even buys its replica
-  one cold start (plus the demand meter's minute of smoothing) after it began, however thin
-  the margin.
-
-GPU time billed in whole periods (per minute, per started hour) changes both sides: a replica
-bought costs at least one period, so the dollars of evidence to add one are the larger of a
-cold start and a period of its GPU time (the time rule stays one cold start: latency does not
-wait for the bill); and one given back mid-period saves nothing until the period ends, so a
-move down waits until the newest replica (the one a ReplicaSet removes first) is within a
-minute of the end of its paid period (reason ``WithinPaidPeriod``).
-
-A spike shorter than a cold start is served hosted, a sustained rise buys replicas, and demand
-wandering around the break-even point restarts the evidence at every crossing, so the plan does
-not flap.
-
-Providers are not bottomless: their rate limits answer 429 and their servers fail. When more
-than 1 % of the demand (what the latency goal lets miss) went unserved over the demand
-meter's minute (one tick's bad luck is not a 1 % share of requests), the router found no
-backend for it, so cost no longer decides: the replicas to carry the unserved rate are added
-at once on top of the ready ones (reason ``ProvidersFull``), and the cost rule
-gives them back once the providers cope again. Those replicas come a cold start late for the
-burst that called them; with ``burstStandby`` set, the replicas to carry the largest burst past
-the providers stay warm while such bursts keep recurring (``standby``), reason
-``BurstStandby``, the dollars they cost above the cheapest plan said in the message.
-
-Where the numbers come from: prices in ``prices``, a replica's capacity in ``capacity`` (before
-it is measured, ``capacity_priors``); the sentence that explains a decision in ``explain``.
+When to move to the cheapest plan is the ``governor``'s: switching costs a cold start, so it
+moves only on evidence. Where the numbers come from: prices in ``prices``, a replica's capacity
+in ``capacity`` (before it is measured, ``capacity_priors``); the sentence that explains a
+decision in ``explain``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from gptoss_operator.autoscaling.explain import Facts, StandbyFacts, sentence
 from gptoss_operator.autoscaling.prices import LIST_PRICE, HostedQuote, cheapest
-
-if TYPE_CHECKING:
-    from gptoss_operator.autoscaling.standby import Standby
 
 __all__ = [
     "DEFAULT_REPLICA_TOKENS_PER_S",
-    "UNSERVED_SHARE",
-    "CostDecision",
-    "CostGovernor",
     "CostPolicy",
     "Demand",
     "Prices",
@@ -78,11 +38,6 @@ __all__ = [
 ]
 
 DEFAULT_REPLICA_TOKENS_PER_S = 1000.0  # only where no (model, product) prior applies
-# Requests no backend served over the meter's minute, as a share of the demand, above which the
-# providers are taken to be full: the share the latency goal lets miss (99 % within target).
-# Below it, a request that failed at every provider is bad luck, not a reason to buy a GPU.
-UNSERVED_SHARE = 0.01
-_PAID_SLACK_S = 60.0  # a replica paid for less than this much longer may be given back
 
 
 @dataclass(frozen=True)
@@ -175,120 +130,3 @@ class CostPolicy:
             return self.prices, self.provider
         hosted = Prices(self.prices.replica_hourly, best.input_per_million, best.output_per_million)
         return hosted, best.provider
-
-
-@dataclass(frozen=True)
-class CostDecision:
-    replicas: int
-    reason: str  # CamelCase, for Events and status
-    message: str  # the reason in plain words, then the figures compared
-    local_dollars_per_hour: float  # the chosen plan: GPUs plus hosted overflow
-    hosted_dollars_per_hour: float  # the same demand all hosted
-    break_even_tokens_per_s: float = math.inf
-    provider: str = LIST_PRICE
-
-
-@dataclass
-class CostGovernor:
-    """Hysteresis of the cost policy for one GptOssDeployment (see the module docstring)."""
-
-    overspent: float = 0.0  # dollars the current plan cost more than the cheapest, so far
-    direction: int = 0  # +1 while more replicas would be cheaper, -1 while fewer, 0 at the best
-    since: float = 0.0  # when ``direction`` last changed
-    last: float | None = None
-
-    def decide(
-        self,
-        now: float,
-        demand: Demand,
-        *,
-        current: int,
-        capacity: float,
-        policy: CostPolicy,
-        ready: int | None = None,
-        newest_age_s: float | None = None,
-        standby: Standby | None = None,
-    ) -> CostDecision:
-        p = policy
-        prices, provider = p.priced(demand.input_per_output)
-        needed = math.ceil(demand.tokens_per_s / capacity) if capacity > 0 else p.max_replicas
-        lo = p.min_replicas if p.may_spill else max(p.min_replicas, needed)
-        turned_away = p.may_spill and demand.unserved_tokens_per_s > UNSERVED_SHARE * max(
-            demand.tokens_per_s, 0.0
-        )
-        if turned_away:  # the providers cannot take the overflow: carry it, ready or loading
-            extra = math.ceil(demand.unserved_now / capacity) if capacity > 0 else 1
-            lo = max(lo, (current if ready is None else ready) + extra)
-        lo = min(lo, p.max_replicas)
-        unheld = cheapest_replicas(demand, capacity, prices, lo, p.max_replicas)
-        warm = 0 if standby is None or not p.may_spill else min(standby.replicas, p.max_replicas)
-        holding = warm > unheld  # the standby, not the dollars, sets the count
-        lo = max(lo, warm)
-        best = cheapest_replicas(demand, capacity, prices, lo, p.max_replicas)
-        now_cost = plan_dollars_per_hour(current, demand, capacity, prices)
-        best_cost = plan_dollars_per_hour(best, demand, capacity, prices)
-        hosted = hosted_dollars_per_hour(demand.tokens_per_s, demand, prices)
-        elapsed = 0.0 if self.last is None else max(0.0, now - self.last)
-        self.last = now
-        direction = (best > current) - (best < current)
-        if direction != self.direction:  # the evidence for a move starts afresh
-            self.overspent, self.direction, self.since = 0.0, direction, now
-        self.overspent += max(0.0, now_cost - best_cost) * elapsed / 3600.0
-        wasted_s = p.commitment_s if best > current else p.cold_start_s
-        switch = abs(best - current) * prices.replica_hourly * wasted_s / 3600.0
-        held = now - self.since
-        paid_left = 0.0 if newest_age_s is None else p.paid_left_s(newest_age_s)
-        facts = Facts(
-            demand=demand.tokens_per_s,
-            unserved=demand.unserved_now,
-            input_per_output=demand.input_per_output,
-            capacity=capacity,
-            current=current,
-            best=best,
-            current_cost=now_cost,
-            best_cost=best_cost,
-            hosted_cost=hosted,
-            break_even=break_even_tokens_per_s(demand, prices),
-            gpus=p.gpus,
-            product=p.product,
-            gpu_hourly=p.gpu_hourly,
-            provider=provider,
-            input_per_million=prices.input_per_million,
-            output_per_million=prices.output_per_million,
-            may_spill=p.may_spill,
-            overspent=self.overspent,
-            switch_cost=switch,
-            held_s=held,
-            hold_s=p.cold_start_s,
-            paid_left_s=paid_left,
-            standby=None
-            if standby is None or not holding
-            else StandbyFacts(
-                replicas=warm,
-                excess=standby.excess,
-                providers=standby.providers,
-                bursts=standby.bursts,
-                since_s=standby.since_s,
-                window_s=standby.window_s,
-                extra_cost=best_cost - plan_dollars_per_hour(unheld, demand, capacity, prices),
-            ),
-        )
-
-        def decision(replicas: int, reason: str, cost: float) -> CostDecision:
-            message = sentence(reason, facts)
-            return CostDecision(replicas, reason, message, cost, hosted, facts.break_even, provider)
-
-        if current < lo:  # below minReplicas, or too few to carry the demand without spill
-            reason = "ProvidersFull" if turned_away else "BelowMinReplicas"
-            if holding and not turned_away:
-                reason = "BurstStandby"
-            return decision(best, reason if p.may_spill else "LatencyBound", best_cost)
-        if best == current:
-            return decision(current, "BurstStandby" if holding else "Cheapest", now_cost)
-        sustained = best > current and held >= p.cold_start_s
-        if self.overspent < switch and not sustained:
-            return decision(current, "WithinColdStartCost", now_cost)
-        if best < current and paid_left > min(_PAID_SLACK_S, p.billing_s / 4):
-            return decision(current, "WithinPaidPeriod", now_cost)
-        self.overspent, self.direction, self.since = 0.0, 0, now
-        return decision(best, "LocalCheaper" if best > current else "HostedCheaper", best_cost)

@@ -34,7 +34,8 @@ from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.autoscaling.blindness import metrics_verdict, notice_for, with_condition
 from gptoss_operator.autoscaling.cost_state import CostState
 from gptoss_operator.autoscaling.decide import Signals, Stabilizer, never_down_blind, recommend
-from gptoss_operator.autoscaling.economics import CostDecision, CostPolicy
+from gptoss_operator.autoscaling.economics import CostPolicy
+from gptoss_operator.autoscaling.governor import CostDecision
 from gptoss_operator.autoscaling.policies import cost_policy, queue_policy
 from gptoss_operator.autoscaling.readings import RouterReader, RouterReadings, read_replicas
 from gptoss_operator.autoscaling.signals import DemandMeter

@@ -31,7 +31,7 @@ import math
 from dataclasses import dataclass, field
 
 from gptoss_operator.autoscaling.capacity import updated_capacity
-from gptoss_operator.autoscaling.economics import UNSERVED_SHARE
+from gptoss_operator.autoscaling.governor import UNSERVED_SHARE
 
 __all__ = ["Burst", "BurstMemory", "Standby"]
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gptoss_operator import names
-from gptoss_operator.autoscaling.economics import CostDecision, Demand
+from gptoss_operator.autoscaling.economics import Demand
+from gptoss_operator.autoscaling.governor import CostDecision
 from gptoss_operator.kube.client import Kube
 
 __all__ = ["Decision", "economics_status", "stamp", "write_cost_reason", "write_decision"]
