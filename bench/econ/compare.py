@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from gptoss_operator.autoscaling.decide import Policy as QueuePolicy
 
-from .optimum import Clairvoyant, optimal_schedule
+from .optimum import Clairvoyant, Unforeseen, optimal_schedule
 from .policies import Always, Cost, Policy, QueueDepth, cost_policy
 from .run import Draws, Result, replay
 from .serving import replica_for
@@ -42,7 +42,7 @@ TARGET_QUEUE_DEPTH = 4
 class Comparison:
     trace: str
     world: World
-    rows: tuple[Result, ...]  # statics, queue depth, cost, optimum
+    rows: tuple[Result, ...]  # statics, queue depth, cost, the optimum unforeseen, optimum
     best_static: Result  # the cheapest static policy within the target (the cheapest if none)
     cost: Result
     optimum: Result
@@ -118,9 +118,10 @@ def compare(
     dynamic = [replay(trace, world, p, draws) for p in policies]
     schedule, dp_dollars = optimal_schedule(trace, world, draws, MAX_REPLICAS)
     optimum = replay(trace, world, Clairvoyant(schedule, draws, world.billing_s), draws)
+    unforeseen = replay(trace, world, Unforeseen(schedule, draws, world.billing_s), draws)
     statics = [hosted, local, local_spill]
     within = [r for r in statics if r.within_target >= GOAL_WITHIN]
     best = min(within or statics, key=lambda r: r.total_dollars)
-    rows = (*statics, *dynamic, optimum)
+    rows = (*statics, *dynamic, unforeseen, optimum)
     standby = dynamic[2] if burst_standby is not None else None
     return Comparison(trace.name, world, rows, best, dynamic[1], optimum, dp_dollars, standby)

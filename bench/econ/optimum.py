@@ -16,9 +16,18 @@ launches each replica its own (known) cold start ahead of the minute it is sched
 billed by whole periods, keeps a replica to the end of the period it has paid for, which costs
 nothing more), so the optimum's cost, share within target and bill come from the same
 accounting as the policies'. That replayed cost is the bound the table's "gap" is measured
-against. Billed per second the schedule is optimal for the DP's model; billed by whole periods
-the DP only approximates the bill (half a period per replica given back), so the bound is
-looser and a policy can come out below it.
+against.
+
+``Unforeseen`` replays the same schedule without its foresight of when demand rises: each
+replica is launched at the minute the schedule wants it serving, so it serves a cold start
+late, and is given back as scheduled. It still knows which rises are worth a replica and when
+they end, which no policy knows; what it loses against the optimum is what foresight of the
+rises alone is worth, and its share within the target is what a policy that buys for exactly
+the right rises, the moment they begin, can keep.
+
+Billed per second the schedule is optimal for the DP's model; billed by whole periods the DP
+only approximates the bill (half a period per replica given back), so the bound is looser and
+a policy can come out below it.
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ from .serving import Shape, replica_for
 from .traces import Trace
 from .world import World
 
-__all__ = ["Clairvoyant", "optimal_schedule"]
+__all__ = ["Clairvoyant", "Unforeseen", "optimal_schedule"]
 
 _MINUTE = 60.0
 _PAID_SLACK_S = 60.0
@@ -126,3 +135,15 @@ class Clairvoyant:
             self.launched += wanted - self.asked
         self.asked = wanted
         return wanted
+
+
+@dataclass
+class Unforeseen(Clairvoyant):
+    """The schedule replayed without foresight: each replica launched when it is scheduled to
+    serve, so it serves a cold start late."""
+
+    name: str = field(default="optimum, unforeseen")
+
+    def decide(self, seen: Observation) -> int:
+        self.asked = self._scheduled(seen.now + 10.0)
+        return self.asked

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from bench.econ.optimum import Clairvoyant, optimal_schedule
+from bench.econ.optimum import Clairvoyant, Unforeseen, optimal_schedule
 from bench.econ.policies import Always, Cost, cost_policy
 from bench.econ.run import Draws, replay
 from bench.econ.serving import Pool, Shape, replica_for, serve
@@ -93,6 +93,24 @@ def test_no_policy_in_the_bench_beats_the_replayed_optimum_on_a_step_of_demand()
     for n in range(0, 5):
         always = replay(trace, world, Always(n, spill=True), draws)
         assert optimum.total_dollars <= always.total_dollars * 1.001, n
+
+
+def test_the_optimum_without_foresight_serves_a_rise_a_cold_start_late() -> None:
+    world = World(gpu_hourly=1.0)
+    replica = replica_for(world, SHAPE.input_tokens, SHAPE.output_tokens)
+    flood = 2 * replica.tokens_per_s / SHAPE.output_tokens
+    rates = (0.05,) * 30 + (flood,) * 60  # half an hour of trickle, then an hour of flood
+    trace = Trace("step", 1, SHAPE.input_tokens, SHAPE.output_tokens, rates)
+    per_tick = [r * world.tick_s for r in rates for _ in range(int(60 / world.tick_s))]
+    draws = Draws(tuple(per_tick), (180.0,) * 64)
+    schedule, _ = optimal_schedule(trace, world, draws, 8)
+    optimum = replay(trace, world, Clairvoyant(schedule, draws), draws)
+    late = replay(trace, world, Unforeseen(schedule, draws), draws)
+    rise = 30 * 60 // int(world.tick_s)
+    assert optimum.ready[rise] == 2  # launched a cold start ahead
+    assert late.ready[rise] == 0 and late.replicas[rise + 1] == 2  # launched as it begins
+    assert late.ready[rise + 180 // int(world.tick_s)] == 2  # serving a cold start later
+    assert late.hosted_dollars > optimum.hosted_dollars
 
 
 def test_the_bench_runs_on_the_first_hour_of_every_trace(tmp_path: Path) -> None:
