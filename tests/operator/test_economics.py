@@ -94,6 +94,21 @@ def test_a_wide_margin_buys_a_replica_once_it_has_overspent_one_cold_start() -> 
     assert (wish.replicas, wish.reason) == (1, "LocalCheaper")
 
 
+def test_evidence_from_a_spike_buys_nothing_once_the_last_tick_no_longer_calls_for_it() -> None:
+    capacity = 5 * BREAK_EVEN
+    governor = CostGovernor()
+    for t in range(0, 45, 5):  # the spike: the evidence of the wide margin is nearly in
+        governor.decide(float(t), _demand(capacity), current=0, capacity=capacity, policy=POLICY)
+    # the minute's average still lags high, but the last tick's demand is back to a trickle
+    ended = Demand(capacity, RATIO, tick_tokens_per_s=100.0)
+    wish = governor.decide(46.0, ended, current=0, capacity=capacity, policy=POLICY)
+    assert (wish.replicas, wish.reason) == (0, "RiseEnded")
+    assert "last tick's 100 tok/s no longer calls for them" in wish.message
+    going = Demand(capacity, RATIO, tick_tokens_per_s=capacity)  # still there: it buys
+    wish = governor.decide(47.0, going, current=0, capacity=capacity, policy=POLICY)
+    assert (wish.replicas, wish.reason) == (1, "LocalCheaper")
+
+
 def test_a_thin_margin_held_for_one_cold_start_buys_a_replica() -> None:
     # 1,000 tokens/s against a break-even of 833: $0.54/h saved, far from a cold start's $0.135
     # after 180 s ($0.027), but the cheaper plan held for a whole cold start.

@@ -307,6 +307,10 @@ class _Readings:
     def unserved_minute_tokens_per_s(self) -> float:
         return self.unserved_tokens_per_s  # turned away for the whole minute
 
+    @property
+    def tick_tokens_per_s(self) -> float:
+        return self.tokens_per_s  # steady over the minute
+
 
 def test_a_blind_tick_neither_measures_a_replica_nor_learns_the_providers() -> None:
     state = CostState()

@@ -36,6 +36,9 @@ class MeterReadings(Protocol):
     def unserved_minute_tokens_per_s(self) -> float: ...
 
     @property
+    def tick_tokens_per_s(self) -> float: ...
+
+    @property
     def hosted_tokens_per_s(self) -> float: ...
 
     @property
@@ -100,6 +103,7 @@ class CostState:
             meter.input_per_output,
             unserved_tokens_per_s=meter.unserved_minute_tokens_per_s,
             unserved_tick_tokens_per_s=meter.unserved_tokens_per_s,
+            tick_tokens_per_s=meter.tick_tokens_per_s,
         )
         decision = self.governor.decide(
             now,

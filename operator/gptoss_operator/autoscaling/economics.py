@@ -59,6 +59,7 @@ class Demand:
     # counts), and over the last tick alone (what to carry now; None: the minute's rate)
     unserved_tokens_per_s: float = 0.0
     unserved_tick_tokens_per_s: float | None = None
+    tick_tokens_per_s: float | None = None  # all demand over the last tick alone
 
     @property
     def unserved_now(self) -> float:

@@ -58,6 +58,7 @@ class Facts:
     held_s: float  # how long the cheaper plan has been the same
     hold_s: float  # how long the cheaper plan must hold to buy: a cold start
     paid_left_s: float  # of the newest replica's billing period
+    tick_demand: float = math.nan  # output tokens/s over the last tick alone
     standby: StandbyFacts | None = None  # when the standby sets the count
 
 
@@ -121,6 +122,11 @@ def sentence(reason: str, f: Facts) -> str:
             f"{side} would be cheaper with {_replicas(f.best)}, waiting for evidence: "
             f"overspent ${f.overspent:.3f} of ${f.switch_cost:.3f}"
             + (f", or {f.held_s:.0f} of {f.hold_s:.0f} s" if f.best > f.current else "")
+        )
+    elif reason == "RiseEnded":
+        verdict = (
+            f"local would be cheaper with {_replicas(f.best)} on the minute's demand, but the "
+            f"last tick's {_rate(f.tick_demand)} no longer calls for them"
         )
     elif reason == "WithinPaidPeriod":
         verdict = (

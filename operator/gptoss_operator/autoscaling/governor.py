@@ -14,7 +14,9 @@ again if demand returns. So the ``CostGovernor`` moves to the cheapest plan only
   replicas have been the cheaper plan for a whole cold start without a break, whichever comes
   first. The second clause bounds the wait: demand held above the break-even buys its replica
   one cold start (plus the demand meter's minute of smoothing) after it began, however thin
-  the margin.
+  the margin. Either way the last tick's demand alone must still call for them (reason
+  ``RiseEnded`` otherwise): the minute's average lags, and evidence gathered during a spike
+  would otherwise buy a replica after the spike ended.
 
 GPU time billed in whole periods (per minute, per started hour) changes both sides: a replica
 bought costs at least one period, so the dollars of evidence to add one are the larger of a
@@ -41,12 +43,13 @@ the providers stay warm while such bursts keep recurring (``standby``), reason
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from gptoss_operator.autoscaling.economics import (
     CostPolicy,
     Demand,
+    Prices,
     break_even_tokens_per_s,
     cheapest_replicas,
     hosted_dollars_per_hour,
@@ -89,6 +92,31 @@ class CostGovernor:
     last: float | None = None
     returns: Returns = field(default_factory=Returns)  # how soon demand came back, so far
 
+    def _evidence(
+        self, now: float, best: int, current: int, overspend: float, prices: Prices, p: CostPolicy
+    ) -> float:
+        """Dollars of overspending the move from ``current`` to ``best`` waits for: the GPU
+        time its replicas bill before they serve (or a billing period, buying), and moving
+        down, weighed by how soon demand came back before."""
+        if best > current:
+            self.returns.rose(now)
+        wasted_s = p.commitment_s if best > current else p.cold_start_s
+        switch = abs(best - current) * prices.replica_hourly * wasted_s / 3600.0
+        if best < current:  # as soon as demand is expected back, or later
+            switch = down_evidence(switch, overspend, self.returns.predicted_s(now))
+        return switch
+
+    @staticmethod
+    def _still_rising(
+        demand: Demand, capacity: float, prices: Prices, lo: int, current: int, p: CostPolicy
+    ) -> bool:
+        """Whether the last tick's demand alone still makes more replicas the cheaper plan: the
+        minute's average lags, so evidence gathered in a spike would buy after it ended."""
+        if demand.tick_tokens_per_s is None:
+            return True
+        now = replace(demand, tokens_per_s=demand.tick_tokens_per_s)
+        return cheapest_replicas(now, capacity, prices, lo, p.max_replicas) > current
+
     def decide(
         self,
         now: float,
@@ -126,13 +154,7 @@ class CostGovernor:
         if direction != self.direction:  # the evidence for a move starts afresh
             self.overspent, self.direction, self.since = 0.0, direction, now
         self.overspent += max(0.0, now_cost - best_cost) * elapsed / 3600.0
-        if best > current:
-            self.returns.rose(now)
-        wasted_s = p.commitment_s if best > current else p.cold_start_s
-        switch = abs(best - current) * prices.replica_hourly * wasted_s / 3600.0
-        if best < current:  # as soon as demand is expected back, or later
-            predicted = self.returns.predicted_s(now)
-            switch = down_evidence(switch, now_cost - best_cost, predicted)
+        switch = self._evidence(now, best, current, now_cost - best_cost, prices, p)
         held = now - self.since
         paid_left = 0.0 if newest_age_s is None else p.paid_left_s(newest_age_s)
         facts = Facts(
@@ -158,6 +180,7 @@ class CostGovernor:
             held_s=held,
             hold_s=p.cold_start_s,
             paid_left_s=paid_left,
+            tick_demand=math.nan if demand.tick_tokens_per_s is None else demand.tick_tokens_per_s,
             standby=None
             if standby is None or not holding
             else StandbyFacts(
@@ -185,6 +208,8 @@ class CostGovernor:
         sustained = best > current and held >= p.cold_start_s
         if self.overspent < switch and not sustained:
             return decision(current, "WithinColdStartCost", now_cost)
+        if best > current and not self._still_rising(demand, capacity, prices, lo, current, p):
+            return decision(current, "RiseEnded", now_cost)
         if best < current and paid_left > min(_PAID_SLACK_S, p.billing_s / 4):
             return decision(current, "WithinPaidPeriod", now_cost)
         self.overspent, self.direction, self.since = 0.0, 0, now

@@ -86,6 +86,7 @@ class DemandMeter:
     local_tokens_per_s: float = 0.0  # output tokens/s the ready replicas produce
     local_tick_tokens_per_s: float = 0.0  # the same over the last tick alone
     spilled_per_s: float = 0.0  # requests/s the router sent to providers or could not serve
+    spilled_tick_per_s: float = 0.0  # the same over the last tick alone
     unserved_per_s: float = 0.0  # requests/s no backend served, over the last tick alone
     unserved_minute_per_s: float = 0.0  # the same, smoothed like the demand
     hosted_per_s: float = 0.0  # requests/s the providers served
@@ -100,6 +101,11 @@ class DemandMeter:
     def tokens_per_s(self) -> float:
         """All the model's demand in output tokens/s: served locally and spilled."""
         return self.local_tokens_per_s + self.spilled_per_s * self.output_per_request
+
+    @property
+    def tick_tokens_per_s(self) -> float:
+        """All the model's demand over the last tick alone, in output tokens/s."""
+        return self.local_tick_tokens_per_s + self.spilled_tick_per_s * self.output_per_request
 
     @property
     def hosted_tokens_per_s(self) -> float:
@@ -149,7 +155,8 @@ class DemandMeter:
         self.unserved_minute_per_s += weight * (self.unserved_per_s - self.unserved_minute_per_s)
         self.local_tick_tokens_per_s = generated / elapsed
         self.local_tokens_per_s += weight * (generated / elapsed - self.local_tokens_per_s)
-        self.spilled_per_s += weight * ((spilled + unserved) / elapsed - self.spilled_per_s)
+        self.spilled_tick_per_s = (spilled + unserved) / elapsed
+        self.spilled_per_s += weight * (self.spilled_tick_per_s - self.spilled_per_s)
         self.hosted_tick_per_s = spilled / elapsed
         self.hosted_per_s += weight * (self.hosted_tick_per_s - self.hosted_per_s)
         if not (finished > 0 and generated > 0) and before is not None:
