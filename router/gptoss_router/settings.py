@@ -8,23 +8,22 @@ file in production: use ``key_file`` (a mounted Secret) or ``key_env``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from gptoss_router.config import (
-    AppConfig,
-    DiscoveryMode,
-    ModelConfig,
-    ProviderConfig,
-    StoreConfig,
-    Tuning,
-)
+from gptoss_router.config.apps import AppConfig
+from gptoss_router.config.models import ModelConfig
+from gptoss_router.config.providers import ProviderConfig
+from gptoss_router.config.store import StoreConfig
+from gptoss_router.config.tuning import Tuning
 from gptoss_router.errors import ConfigError
 
 __all__ = ["RouterSettings", "load_settings"]
+
+DiscoveryMode = Literal["static", "kubernetes"]
 
 
 class RouterSettings(BaseSettings):

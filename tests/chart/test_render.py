@@ -13,7 +13,10 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from gptoss_router import config as router_config
+from gptoss_router.config.apps import AppConfig
+from gptoss_router.config.models import LocalPoolConfig, ModelConfig, SpilloverConfig
+from gptoss_router.config.providers import ProviderConfig
+from gptoss_router.config.tuning import Tuning
 from gptoss_router.metrics import RouterMetrics
 from gptoss_router.settings import RouterSettings
 from tests.chart.helm import CHART, CI_VALUES, REPO, Tool, find, one, render
@@ -126,18 +129,18 @@ def _props(*path: str) -> set[str]:
 @pytest.mark.parametrize(
     ("path", "model", "secret"),
     [
-        (("properties", "tuning"), router_config.Tuning, False),
-        (("properties", "providers", "items"), router_config.ProviderConfig, True),
-        (("properties", "apps", "items"), router_config.AppConfig, True),
-        (("properties", "models", "additionalProperties"), router_config.ModelConfig, False),
+        (("properties", "tuning"), Tuning, False),
+        (("properties", "providers", "items"), ProviderConfig, True),
+        (("properties", "apps", "items"), AppConfig, True),
+        (("properties", "models", "additionalProperties"), ModelConfig, False),
         (
             ("properties", "models", "additionalProperties", "properties", "local"),
-            router_config.LocalPoolConfig,
+            LocalPoolConfig,
             False,
         ),
         (
             ("properties", "models", "additionalProperties", "properties", "spillover"),
-            router_config.SpilloverConfig,
+            SpilloverConfig,
             False,
         ),
     ],

@@ -9,7 +9,7 @@ import openai
 from pydantic import SecretStr
 
 from gptoss_localkube.redis_server import RedisServer
-from gptoss_router.config import StoreConfig
+from gptoss_router.config.store import StoreConfig
 from gptoss_router.settings import RouterSettings
 
 MODEL = "gpt-oss-120b"

@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from gptoss_router.config import AppConfig, StoreConfig
+from gptoss_router.config.apps import AppConfig
+from gptoss_router.config.store import StoreConfig
 from gptoss_router.errors import ConfigError, QuotaExceeded, RateLimited, StoreUnavailable
 from gptoss_router.metrics import RouterMetrics
 from gptoss_router.routing.admission import Admission, format_reset

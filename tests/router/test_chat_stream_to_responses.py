@@ -18,8 +18,9 @@ from responses_checks import (
     valid_response,
 )
 
-from gptoss_router.openai.chat_stream_to_responses import ChatStreamTranslator, encode_events
+from gptoss_router.openai.chat_stream_to_responses import ChatStreamTranslator
 from gptoss_router.openai.chat_to_responses import response_from_chat
+from gptoss_router.openai.responses_events import encode_events
 from gptoss_router.openai.responses_objects import response_echo
 
 REQUEST: dict[str, Any] = {"model": "gpt-oss-120b", "input": "Weather?", "stream": True}

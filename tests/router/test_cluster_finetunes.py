@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gptoss_router.config import ModelConfig, PriceCap
+from gptoss_router.config.models import ModelConfig
+from gptoss_router.config.prices import PriceCap
 from gptoss_router.routing.access import App, may_see
 from gptoss_router.routing.served_models import ModelTable
 from gptoss_router.watch.cluster_state import (

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gptoss_router.config import ModelConfig, PriceCap, SpillCondition, SpilloverConfig
+from gptoss_router.config.models import ModelConfig, SpillCondition, SpilloverConfig
+from gptoss_router.config.prices import PriceCap
 from gptoss_router.routing.served_models import ModelTable
 from gptoss_router.watch.cluster_state import (
     NO_SPILL,

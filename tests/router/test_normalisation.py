@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from gptoss_router.config import ProviderKind
+from gptoss_router.config.providers import ProviderKind
 from gptoss_router.openai.dialects import dialect_for
 from gptoss_router.openai.inbound import read_inbound
 from gptoss_router.openai.outbound import outbound_body

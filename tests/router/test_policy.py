@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import random
 
-from gptoss_router.config import Price, PriceCap, ProviderKind, SpillCondition
+from gptoss_router.config.models import SpillCondition
+from gptoss_router.config.prices import Price, PriceCap
+from gptoss_router.config.providers import ProviderKind
 from gptoss_router.openai.dialects import dialect_for
 from gptoss_router.routing.policy import Demand, Limits, PodView, ProviderView, plan
 from gptoss_router.state.speed import SpeedEstimate

@@ -17,7 +17,8 @@ from tests.router.live import router_in_thread
 from tests.router.router_processes import router_processes
 from tests.waiting import eventually
 
-from gptoss_router.config import PriceCap, SpillCondition
+from gptoss_router.config.models import SpillCondition
+from gptoss_router.config.prices import PriceCap
 from gptoss_router.openai.inbound import read_inbound
 from gptoss_router.routing.affinity import Ring, prefix_key
 from gptoss_router.routing.backends import Backends

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from responses_checks import valid_chat_request, valid_responses_request
 
-from gptoss_router.config import ProviderKind
+from gptoss_router.config.providers import ProviderKind
 from gptoss_router.errors import BadRequest
 from gptoss_router.openai.dialects import dialect_for
 from gptoss_router.openai.inbound import read_inbound

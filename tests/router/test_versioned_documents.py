@@ -17,7 +17,7 @@ from pydantic import SecretStr
 from tests.router.live import fleet, live_router, router_settings
 
 from gptoss_localkube.redis_server import RedisServer
-from gptoss_router.config import StoreConfig
+from gptoss_router.config.store import StoreConfig
 from gptoss_router.metrics import RouterMetrics
 from gptoss_router.state.conversations import Conversation, ConversationRecords
 from gptoss_router.state.redis_store import RedisStore, connect

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from gptoss_router.config import ModelConfig
+from gptoss_router.config.models import ModelConfig
 from gptoss_router.errors import RouterError
 from gptoss_router.http.openapi import openapi_document
 from gptoss_router.http.state import State

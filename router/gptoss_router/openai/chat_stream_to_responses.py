@@ -20,15 +20,16 @@ A new kind of output closes the items still open; tool calls stay open side by s
 calls may interleave by ``index``) until something else starts or the choice finishes. A tool
 call whose first delta lacks its name is held back until the name arrives. Each chunk costs
 work in proportion to its own size: text is kept as a list of pieces and joined once, when its
-item closes, and the whole response object is only built at the start and at the end.
+item closes, and the whole response object is only built at the start and at the end. The
+events themselves (numbering, item and part events, SSE) are written by ``responses_events``.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
+from gptoss_router.openai.responses_events import EventLog, StreamItem, where
 from gptoss_router.openai.responses_objects import (
     ItemStatus,
     chat_reasoning,
@@ -44,30 +45,7 @@ from gptoss_router.openai.responses_objects import (
     usage_from_chat,
 )
 
-__all__ = ["ChatStreamTranslator", "encode_events"]
-
-
-def encode_events(events: Iterable[Mapping[str, Any]]) -> bytes:
-    """Server-sent events for ``events``, each named by its ``type``."""
-    return b"".join(
-        b"event: %s\ndata: %s\n\n"
-        % (str(event["type"]).encode(), json.dumps(event, separators=(",", ":")).encode())
-        for event in events
-    )
-
-
-class _Item:
-    """One output item while it streams."""
-
-    __slots__ = ("call_id", "id", "kind", "name", "output_index", "pieces")
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.id = ""
-        self.output_index = -1  # -1 until output_item.added has been sent
-        self.pieces: list[str] = []
-        self.call_id = ""
-        self.name = ""
+__all__ = ["ChatStreamTranslator"]
 
 
 class ChatStreamTranslator:
@@ -84,13 +62,12 @@ class ChatStreamTranslator:
         self._echo = echo
         self._response_id = response_id
         self._created_at = created_at
-        self._events: list[dict[str, Any]] = []
-        self._sequence = 0
+        self._log = EventLog()
         self._started = False
         self._terminal = False
-        self._reasoning: _Item | None = None
-        self._message: _Item | None = None
-        self._calls: dict[int, _Item] = {}  # open tool calls by the chat delta's index
+        self._reasoning: StreamItem | None = None
+        self._message: StreamItem | None = None
+        self._calls: dict[int, StreamItem] = {}  # open tool calls by the chat delta's index
         self._output: dict[int, dict[str, Any]] = {}  # finished items by output index
         self._next_index = 0
         self._finish_reason: str | None = None
@@ -113,7 +90,7 @@ class ChatStreamTranslator:
         error = chunk.get("error")
         if isinstance(error, dict):  # an in-band error object (OpenRouter and others)
             return self.fail(str(error.get("message") or "The upstream reported an error."))
-        events = self._events = []
+        events = self._log.begin()
         self._start(chunk)
         usage = usage_from_chat(chunk.get("usage"))
         if usage is not None:
@@ -128,12 +105,12 @@ class ChatStreamTranslator:
         """The closing events once the upstream stream has ended normally."""
         if self._terminal:
             return []
-        events = self._events = []
+        events = self._log.begin()
         self._start({})
         status, reason = status_for(self._finish_reason)
         self._close_open(status)
         response = self._response(status, incomplete_reason=reason)
-        self._emit(f"response.{status}", response=response)
+        self._log.emit(f"response.{status}", response=response)
         self._terminal = True
         return events
 
@@ -142,12 +119,12 @@ class ChatStreamTranslator:
         ``response.failed`` with what was produced so far (open items marked incomplete)."""
         if self._terminal:
             return []
-        events = self._events = []
+        events = self._log.begin()
         self._start({})
         self._close_open("incomplete", every="incomplete")
-        self._emit("error", code="upstream_error", message=message, param=None)
+        self._log.emit("error", code="upstream_error", message=message, param=None)
         error = {"code": "server_error", "message": message}
-        self._emit("response.failed", response=self._response("failed", error=error))
+        self._log.emit("response.failed", response=self._response("failed", error=error))
         self._terminal = True
         return events
 
@@ -179,28 +156,28 @@ class ChatStreamTranslator:
             created = chunk.get("created")
             self._created_at = created if isinstance(created, int) else 0
         response = self._response("in_progress", output=False)
-        self._emit("response.created", response=response)
-        self._emit("response.in_progress", response=response)
+        self._log.emit("response.created", response=response)
+        self._log.emit("response.in_progress", response=response)
 
     def _reasoning_delta(self, text: str) -> None:
         item = self._reasoning
         if item is None:
             self._close_open("completed")
-            item = self._reasoning = self._add(_Item("reasoning"), "rs")
-            self._emit_added(reasoning_item(item.id, [], "in_progress"), item)
-            self._emit_part("response.content_part.added", item, reasoning_text_part(""))
+            item = self._reasoning = self._add(StreamItem("reasoning"), "rs")
+            self._log.added(reasoning_item(item.id, [], "in_progress"), item)
+            self._log.part("response.content_part.added", item, reasoning_text_part(""))
         item.pieces.append(text)
-        self._emit("response.reasoning_text.delta", **self._where(item), delta=text)
+        self._log.emit("response.reasoning_text.delta", **where(item), delta=text)
 
     def _text_delta(self, text: str) -> None:
         item = self._message
         if item is None:
             self._close_open("completed")
-            item = self._message = self._add(_Item("message"), "msg")
-            self._emit_added(message_item(item.id, [], "in_progress"), item)
-            self._emit_part("response.content_part.added", item, output_text_part(""))
+            item = self._message = self._add(StreamItem("message"), "msg")
+            self._log.added(message_item(item.id, [], "in_progress"), item)
+            self._log.part("response.content_part.added", item, output_text_part(""))
         item.pieces.append(text)
-        self._emit("response.output_text.delta", **self._where(item), delta=text, logprobs=[])
+        self._log.emit("response.output_text.delta", **where(item), delta=text, logprobs=[])
 
     def _call_delta(self, call: Mapping[str, Any]) -> None:
         index = call.get("index")
@@ -208,7 +185,7 @@ class ChatStreamTranslator:
         item = self._calls.get(index)
         if item is None:
             self._close_open("completed", calls=False)
-            item = self._calls[index] = _Item("function_call")
+            item = self._calls[index] = StreamItem("function_call")
         function = call.get("function")
         function = function if isinstance(function, dict) else {}
         call_id, name, arguments = call.get("id"), function.get("name"), function.get("arguments")
@@ -219,22 +196,22 @@ class ChatStreamTranslator:
         if isinstance(arguments, str) and arguments:
             item.pieces.append(arguments)
             if item.output_index >= 0:
-                self._emit(
-                    "response.function_call_arguments.delta", **self._where(item), delta=arguments
+                self._log.emit(
+                    "response.function_call_arguments.delta", **where(item), delta=arguments
                 )
         if item.output_index < 0 and item.name:
             self._add_call(item)
 
-    def _add_call(self, item: _Item) -> None:
+    def _add_call(self, item: StreamItem) -> None:
         self._add(item, "fc")
         item.call_id = item.call_id or item_id("call", self._rid, item.output_index)
         added = function_call_item(
             item.id, call_id=item.call_id, name=item.name, arguments="", status="in_progress"
         )
-        self._emit_added(added, item)
+        self._log.added(added, item)
         if item.pieces:  # arguments that came before the name
             delta = "".join(item.pieces)
-            self._emit("response.function_call_arguments.delta", **self._where(item), delta=delta)
+            self._log.emit("response.function_call_arguments.delta", **where(item), delta=delta)
 
     def _close_open(
         self, last: ItemStatus, *, every: ItemStatus = "completed", calls: bool = True
@@ -246,40 +223,18 @@ class ChatStreamTranslator:
                 self._add_call(item)
         open_items = sorted((i for i in items if i is not None), key=lambda i: i.output_index)
         for position, item in enumerate(open_items):
-            self._close(item, last if position == len(open_items) - 1 else every)
+            status = last if position == len(open_items) - 1 else every
+            self._output[item.output_index] = self._log.close(item, status)
         self._reasoning = self._message = None
         if calls:
             self._calls = {}
-
-    def _close(self, item: _Item, status: ItemStatus) -> None:
-        text = "".join(item.pieces)
-        if item.kind == "function_call":
-            done = function_call_item(
-                item.id, call_id=item.call_id, name=item.name, arguments=text, status=status
-            )
-            where = self._where(item)
-            self._emit(
-                "response.function_call_arguments.done", **where, arguments=text, name=item.name
-            )
-        elif item.kind == "reasoning":
-            part = reasoning_text_part(text)
-            self._emit("response.reasoning_text.done", **self._where(item), text=text)
-            self._emit_part("response.content_part.done", item, part)
-            done = reasoning_item(item.id, [part], status)
-        else:
-            part = output_text_part(text)
-            self._emit("response.output_text.done", **self._where(item), text=text, logprobs=[])
-            self._emit_part("response.content_part.done", item, part)
-            done = message_item(item.id, [part], status)
-        self._output[item.output_index] = done
-        self._emit("response.output_item.done", output_index=item.output_index, item=done)
 
     @property
     def _rid(self) -> str:
         assert self._response_id is not None  # set by _start
         return self._response_id
 
-    def _add(self, item: _Item, prefix: str) -> _Item:
+    def _add(self, item: StreamItem, prefix: str) -> StreamItem:
         item.output_index = self._next_index
         item.id = item_id(prefix, self._rid, item.output_index)
         self._next_index += 1
@@ -295,21 +250,3 @@ class ChatStreamTranslator:
             usage=self._usage if output else None,
             **extra,
         )
-
-    def _emit(self, kind: str, **fields: Any) -> None:
-        self._events.append({"type": kind, "sequence_number": self._sequence, **fields})
-        self._sequence += 1
-
-    def _emit_added(self, added: dict[str, Any], item: _Item) -> None:
-        self._emit("response.output_item.added", output_index=item.output_index, item=added)
-
-    def _emit_part(self, kind: str, item: _Item, part: dict[str, Any]) -> None:
-        self._emit(kind, **self._where(item), part=part)
-
-    @staticmethod
-    def _where(item: _Item) -> dict[str, Any]:
-        """Where an event belongs: its item, and the item's single content part if it has one."""
-        where = {"item_id": item.id, "output_index": item.output_index}
-        if item.kind != "function_call":
-            where["content_index"] = 0
-        return where

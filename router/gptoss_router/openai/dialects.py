@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gptoss_router.config import ProviderKind
+from gptoss_router.config.providers import ProviderKind
 
 __all__ = ["Dialect", "dialect_for"]
 

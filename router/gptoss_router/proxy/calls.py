@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gptoss_router.config import ModelConfig
+from gptoss_router.config.models import ModelConfig
 from gptoss_router.openai.inbound import Inbound
 from gptoss_router.proxy.responses import Turn
 from gptoss_router.routing.access import App

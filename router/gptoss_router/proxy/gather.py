@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 
 from gptoss_router import codec
-from gptoss_router.config import Tuning
+from gptoss_router.config.tuning import Tuning
 from gptoss_router.openai.inbound import Inbound
 from gptoss_router.openai.sse import EventSplitter, event_data
 from gptoss_router.openai.stream_assembly import Assembler, StreamBroken, can_gather

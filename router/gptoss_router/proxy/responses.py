@@ -34,11 +34,12 @@ import aiohttp
 
 from gptoss_router import codec
 from gptoss_router.errors import StoreUnavailable
-from gptoss_router.openai.chat_stream_to_responses import ChatStreamTranslator, encode_events
+from gptoss_router.openai.chat_stream_to_responses import ChatStreamTranslator
 from gptoss_router.openai.chat_to_responses import response_from_chat
 from gptoss_router.openai.error_bodies import error_body, error_event
 from gptoss_router.openai.outbound import outbound_body
 from gptoss_router.openai.replies import Reshape, Usage, reshape_chunk, usage_of
+from gptoss_router.openai.responses_events import encode_events
 from gptoss_router.openai.responses_state import without_reasoning
 from gptoss_router.openai.sse import EventSplitter, event_data
 from gptoss_router.proxy.accounting import Ledger

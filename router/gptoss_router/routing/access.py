@@ -19,7 +19,9 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gptoss_router.config import ROUTES, AppConfig, ModelConfig, PriceCap
+from gptoss_router.config.apps import ROUTES, AppConfig
+from gptoss_router.config.models import ModelConfig
+from gptoss_router.config.prices import PriceCap
 from gptoss_router.errors import BadRequest, Forbidden, ModelNotFound, Unauthorized
 from gptoss_router.routing.policy import Limits
 

@@ -22,7 +22,8 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from gptoss_router.config import AppConfig, StoreConfig
+from gptoss_router.config.apps import AppConfig
+from gptoss_router.config.store import StoreConfig
 from gptoss_router.errors import QuotaExceeded, RateLimited, StoreUnavailable
 from gptoss_router.metrics import RouterMetrics
 from gptoss_router.routing.leases import Granted, Lease

@@ -13,7 +13,10 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from gptoss_router.config import ModelConfig, Price, ProviderConfig, ProviderKind, Tuning
+from gptoss_router.config.models import ModelConfig
+from gptoss_router.config.prices import Price
+from gptoss_router.config.providers import ProviderConfig, ProviderKind
+from gptoss_router.config.tuning import Tuning
 from gptoss_router.openai.dialects import Dialect, dialect_for
 from gptoss_router.openai.inbound import Inbound
 from gptoss_router.routing.affinity import Ring, prefix_key

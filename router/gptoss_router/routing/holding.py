@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from starlette.types import Receive
 
-from gptoss_router.config import Tuning
+from gptoss_router.config.tuning import Tuning
 from gptoss_router.errors import ClientLeft, NotHeld
 from gptoss_router.metrics import RouterMetrics
 from gptoss_router.routing.policy import Plan

@@ -25,7 +25,8 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-from gptoss_router.config import Price, PriceCap, SpillCondition
+from gptoss_router.config.models import SpillCondition
+from gptoss_router.config.prices import Price, PriceCap
 from gptoss_router.routing.affinity import Ring, choose, ring_order, within_bound
 from gptoss_router.state.speed import SpeedEstimate
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from gptoss_router.config import ModelConfig, SpilloverConfig
+from gptoss_router.config.models import ModelConfig, SpilloverConfig
 
 __all__ = ["Lineage", "ModelTable"]
 

@@ -32,7 +32,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from gptoss_router.config import StoreConfig
+from gptoss_router.config.store import StoreConfig
 from gptoss_router.errors import ConfigError
 from gptoss_router.state.store import (
     ANY_VERSION,

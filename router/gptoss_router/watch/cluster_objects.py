@@ -9,7 +9,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gptoss_router.config import PriceCap, SpillCondition, SpilloverConfig
+from gptoss_router.config.models import SpillCondition, SpilloverConfig
+from gptoss_router.config.prices import PriceCap
 
 __all__ = [
     "ADAPTERS_ANNOTATION",

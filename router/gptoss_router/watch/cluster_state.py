@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gptoss_router.config import SpilloverConfig
+from gptoss_router.config.models import SpilloverConfig
 from gptoss_router.watch.cluster_objects import (
     BASE_MODELS,
     NO_SPILL,
