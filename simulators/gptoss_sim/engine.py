@@ -16,18 +16,11 @@ import itertools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 
-from gptoss_sim.capacity import (
-    CapacityParams,
-    EngineState,
-    Seq,
-    TokenEvent,
-    abort,
-    add_request,
-    kv_usage,
-    step,
-)
+from gptoss_sim.capacity import CapacityParams
 from gptoss_sim.clock import Clock
+from gptoss_sim.engine_state import EngineState, Seq, TokenEvent, add_request, kv_usage
 from gptoss_sim.prefix_cache import BlockHash
+from gptoss_sim.scheduler import abort, step
 
 # Called after each step with its token events and the engine state before and after it.
 StepObserver = Callable[[tuple[TokenEvent, ...], EngineState, EngineState], None]
