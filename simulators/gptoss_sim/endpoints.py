@@ -2,8 +2,9 @@
 
 Each takes a parsed request and its planned reply, paces the reply with the simulator's pacer
 (the engine for vLLM, a latency model for providers) and writes it whole or as SSE. A
-``Serving`` with a vLLM ``dialect`` writes vLLM's shapes (``gptoss_sim.vllm_chat``,
-``gptoss_sim.completions.vllm_object``, ``gptoss_sim.vllm_responses``); without one, OpenAI's.
+``Serving`` with a vLLM ``dialect`` writes vLLM's shapes (``gptoss_sim.vllm_chat_completion``,
+``gptoss_sim.vllm_chat_stream``, ``gptoss_sim.completions.vllm_object``,
+``gptoss_sim.vllm_responses``); without one, OpenAI's.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ from typing import Any, Protocol
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from gptoss_sim import chat_format, completions, vllm_chat
+from gptoss_sim import chat_format, completions, vllm_chat_completion
 from gptoss_sim.chat_request import ChatRequest
 from gptoss_sim.completions import CompletionRequest
 from gptoss_sim.errors import SimError
 from gptoss_sim.reply import Channel, Reply
 from gptoss_sim.responses_api import ResponseBuilder, ResponsesRequest
 from gptoss_sim.streaming import DONE, ClientGone, Pacer, drain, paced, sse, until_disconnect
+from gptoss_sim.vllm_chat_request import tool_choice_of
+from gptoss_sim.vllm_chat_stream import ChunkWriter
+from gptoss_sim.vllm_chat_view import View
 from gptoss_sim.vllm_protocol import Dialect, random_uuid
 
 SSE_HEADERS = {"cache-control": "no-cache"}
@@ -122,25 +126,20 @@ async def chat(request: Request, chat: ChatRequest, reply: Reply, serving: Servi
 async def _vllm_chat(
     request: Request, chat: ChatRequest, reply: Reply, serving: Serving, dialect: Dialect
 ) -> Response:
-    view = vllm_chat.View(
-        dialect,
-        vllm_chat.tool_choice_of(chat.body),
-        chat.include_reasoning,
-        stream=chat.stream,
-    )
+    view = View(dialect, tool_choice_of(chat.body), chat.include_reasoning, stream=chat.stream)
     rid = f"chatcmpl-{request.headers.get('x-request-id') or random_uuid()}"
     created, model = int(time.time()), chat.model or dialect.served_model
     if not chat.stream:
         gone = await _wait(request, serving, chat.prompt_tokens, reply)
         if gone is not None:
             return gone
-        body = vllm_chat.completion(
+        body = vllm_chat_completion.completion(
             view, reply, rid=rid, model=model, created=created, prompt_tokens=chat.prompt_tokens,
             details=serving.prompt_details(),
         )  # fmt: skip
         return JSONResponse(body, headers=serving.headers())
     options = chat.body.get("stream_options") or {}
-    writer = vllm_chat.ChunkWriter(
+    writer = ChunkWriter(
         view, rid, model, created, chat.prompt_tokens, reply,
         include_usage=chat.include_usage,
         continuous_usage=chat.include_usage and bool(options.get("continuous_usage_stats")),
