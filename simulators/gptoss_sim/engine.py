@@ -6,7 +6,7 @@ request has produced as the steps that produce them end, and fills in the reques
 away is aborted and its KV blocks freed, as vLLM aborts a request when its client disconnects.
 
 A killed engine fails every request in it with vLLM's ``EngineDeadError`` message (vLLM 0.17.0
-``vllm/v1/engine/exceptions.py``); what the server does next is up to ``gptoss_sim.vllm_app``.
+``vllm/v1/engine/exceptions.py``); what the server does next is up to ``gptoss_sim.vllm_lifecycle``.
 """
 
 from __future__ import annotations
