@@ -18,7 +18,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from gptoss_sim import endpoints, tokens, vllm_responses, vllm_responses_checks
+from gptoss_sim import (
+    endpoints,
+    responses_endpoint,
+    tokens,
+    vllm_responses,
+    vllm_responses_checks,
+)
 from gptoss_sim.chat_request import ChatRequest, count_prompt, parse_chat
 from gptoss_sim.completions import CompletionRequest, parse_completion, prompt_of
 from gptoss_sim.errors import SimError
@@ -148,7 +154,7 @@ async def serve_response(
     keep = store.enabled and bool(req.body.get("store", True))
     if req.body.get("background"):
         return _background(req, reply, serving, store, builder)
-    response, _ = await endpoints.response(
+    response, _ = await responses_endpoint.response(
         request, req, reply, serving, builder.created,
         builder=builder, on_done=store.put if keep else None,
     )  # fmt: skip
