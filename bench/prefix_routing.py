@@ -3,7 +3,7 @@
     .venv/bin/python bench/prefix_routing.py [--pods 4] [--loads 0.5,0.8,1.0] [--minutes 2]
         [--kv-cache-tokens 400000] [--seed 7] [--no-sharing] [--turns 5,20]
 
-Each pod is the vLLM simulator's engine model (``gptoss_sim.capacity``: vLLM's scheduler, chunked
+Each pod is the vLLM simulator's engine model (``gptoss_sim.scheduler``: vLLM's scheduler, chunked
 prefill and its prefix cache with LRU eviction, run in virtual time, so minutes of traffic take
 seconds). The pods are stepped in lockstep with the arrivals. At each arrival a policy picks a
 pod from the pods' in-flight counts, which is what the router knows of its own requests. The
@@ -46,8 +46,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from gptoss_router.routing.affinity import Ring, choose, prefix_key, within_bound
-from gptoss_sim.capacity import CapacityParams, EngineState, Seq, add_request, step
+from gptoss_sim.capacity import CapacityParams
+from gptoss_sim.engine_state import EngineState, Seq, add_request
 from gptoss_sim.prefix_cache import block_hashes
+from gptoss_sim.scheduler import step
 
 MODEL = "gpt-oss-120b"
 

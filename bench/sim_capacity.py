@@ -103,6 +103,7 @@ def main() -> None:
             f"{row['ttft_p50_s']:>8.3f}s {row['ttft_max_s']:>8.3f}s {row['tokens_per_s']:>9.0f}"
         )
     out = Path(__file__).parent / "results" / "sim_capacity.json"
+    out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(rows, indent=2) + "\n")
 
 

@@ -24,7 +24,8 @@ from gptoss_sim.providers.profiles import (
 )
 from gptoss_sim.reply import ReplyParams
 from gptoss_sim.server import Running, running, serve
-from gptoss_sim.vllm_app import VllmConfig, VllmSim
+from gptoss_sim.vllm_app import VllmSim
+from gptoss_sim.vllm_config import VllmConfig
 
 __version__ = "0.1.0"
 

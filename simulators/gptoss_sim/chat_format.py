@@ -20,7 +20,7 @@ class ChatStyle:
 
     ``reasoning_field`` names the field reasoning goes in (None: not shown); ``raw_reasoning``
     puts it in the content between ``<think>`` tags instead. (vLLM's own shapes are
-    ``gptoss_sim.vllm_chat``.)
+    ``gptoss_sim.vllm_chat_view``.)
     """
 
     reasoning_field: str | None = "reasoning"

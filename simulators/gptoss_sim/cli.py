@@ -38,7 +38,8 @@ from gptoss_sim.lora import MAX_LORA_RANKS, RUNTIME_UPDATING_ENV, LoraConfig, pa
 from gptoss_sim.providers.app import ProviderConfig, ProviderSim
 from gptoss_sim.providers.profiles import PROFILES
 from gptoss_sim.server import Simulator, serve
-from gptoss_sim.vllm_app import VllmConfig, VllmSim
+from gptoss_sim.vllm_app import VllmSim
+from gptoss_sim.vllm_config import VllmConfig
 
 _CAPACITY_FLAGS = {
     "kv_cache_tokens": int,

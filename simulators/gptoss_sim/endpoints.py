@@ -1,9 +1,11 @@
-"""The three generating endpoints, shared by every simulator: chat, completions, responses.
+"""The chat and completions endpoints shared by every simulator, and how a simulator serves.
 
 Each takes a parsed request and its planned reply, paces the reply with the simulator's pacer
 (the engine for vLLM, a latency model for providers) and writes it whole or as SSE. A
-``Serving`` with a vLLM ``dialect`` writes vLLM's shapes (``gptoss_sim.vllm_chat``,
-``gptoss_sim.completions.vllm_object``, ``gptoss_sim.vllm_responses``); without one, OpenAI's.
+``Serving`` with a vLLM ``dialect`` writes vLLM's shapes (``gptoss_sim.vllm_chat_completion``,
+``gptoss_sim.vllm_chat_stream``, ``gptoss_sim.completions.vllm_object``); without one,
+OpenAI's. The Responses endpoint (``gptoss_sim.responses_endpoint``) serves with the same
+``Serving``, waiting (:func:`wait_for_reply`) and streaming (:func:`sse_response`).
 """
 
 from __future__ import annotations
@@ -12,18 +14,20 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from gptoss_sim import chat_format, completions, vllm_chat
+from gptoss_sim import chat_format, completions, vllm_chat_completion
 from gptoss_sim.chat_request import ChatRequest
 from gptoss_sim.completions import CompletionRequest
 from gptoss_sim.errors import SimError
-from gptoss_sim.reply import Channel, Reply
-from gptoss_sim.responses_api import ResponseBuilder, ResponsesRequest
+from gptoss_sim.reply import Reply
 from gptoss_sim.streaming import DONE, ClientGone, Pacer, drain, paced, sse, until_disconnect
+from gptoss_sim.vllm_chat_request import tool_choice_of
+from gptoss_sim.vllm_chat_stream import ChunkWriter
+from gptoss_sim.vllm_chat_view import View
 from gptoss_sim.vllm_protocol import Dialect, random_uuid
 
 SSE_HEADERS = {"cache-control": "no-cache"}
@@ -61,7 +65,10 @@ def _failure(serving: Serving, exc: Exception) -> SimError:
     return SimError(500, str(exc) or type(exc).__name__)
 
 
-async def _wait(request: Request, serving: Serving, prompt: int, reply: Reply) -> Response | None:
+async def wait_for_reply(
+    request: Request, serving: Serving, prompt: int, reply: Reply
+) -> Response | None:
+    """Pace a whole reply; a 499 response if the client left, ``None`` once it is done."""
     try:
         await until_disconnect(request, drain(serving.pacer, prompt, reply.completion_tokens))
     except ClientGone:
@@ -74,7 +81,8 @@ async def _wait(request: Request, serving: Serving, prompt: int, reply: Reply) -
     return None
 
 
-def _stream(gen: AsyncIterator[bytes], serving: Serving) -> StreamingResponse:
+def sse_response(gen: AsyncIterator[bytes], serving: Serving) -> StreamingResponse:
+    """The SSE response that sends ``gen``'s events."""
     return StreamingResponse(
         gen, media_type="text/event-stream", headers={**SSE_HEADERS, **serving.headers()}
     )
@@ -86,7 +94,7 @@ async def chat(request: Request, chat: ChatRequest, reply: Reply, serving: Servi
     rid, created, model = _rid("chatcmpl"), int(time.time()), chat.model
     call_id = serving.tool_call_id()
     if not chat.stream:
-        gone = await _wait(request, serving, chat.prompt_tokens, reply)
+        gone = await wait_for_reply(request, serving, chat.prompt_tokens, reply)
         if gone is not None:
             return gone
         body = chat_format.completion(
@@ -116,31 +124,26 @@ async def chat(request: Request, chat: ChatRequest, reply: Reply, serving: Servi
             serving.on_finish(reply.engine_finish if finished else "abort")
         yield DONE
 
-    return _stream(events(), serving)
+    return sse_response(events(), serving)
 
 
 async def _vllm_chat(
     request: Request, chat: ChatRequest, reply: Reply, serving: Serving, dialect: Dialect
 ) -> Response:
-    view = vllm_chat.View(
-        dialect,
-        vllm_chat.tool_choice_of(chat.body),
-        chat.include_reasoning,
-        stream=chat.stream,
-    )
+    view = View(dialect, tool_choice_of(chat.body), chat.include_reasoning, stream=chat.stream)
     rid = f"chatcmpl-{request.headers.get('x-request-id') or random_uuid()}"
     created, model = int(time.time()), chat.model or dialect.served_model
     if not chat.stream:
-        gone = await _wait(request, serving, chat.prompt_tokens, reply)
+        gone = await wait_for_reply(request, serving, chat.prompt_tokens, reply)
         if gone is not None:
             return gone
-        body = vllm_chat.completion(
+        body = vllm_chat_completion.completion(
             view, reply, rid=rid, model=model, created=created, prompt_tokens=chat.prompt_tokens,
             details=serving.prompt_details(),
         )  # fmt: skip
         return JSONResponse(body, headers=serving.headers())
     options = chat.body.get("stream_options") or {}
-    writer = vllm_chat.ChunkWriter(
+    writer = ChunkWriter(
         view, rid, model, created, chat.prompt_tokens, reply,
         include_usage=chat.include_usage,
         continuous_usage=chat.include_usage and bool(options.get("continuous_usage_stats")),
@@ -167,7 +170,7 @@ async def _vllm_chat(
             serving.on_finish(reply.engine_finish if finished else "abort")
         yield DONE
 
-    return _stream(events(), serving)
+    return sse_response(events(), serving)
 
 
 async def completion(request: Request, req: CompletionRequest, serving: Serving) -> Response:
@@ -176,7 +179,7 @@ async def completion(request: Request, req: CompletionRequest, serving: Serving)
     rid, created, reply = _rid("cmpl"), int(time.time()), req.reply
     usage = chat_format.usage(req.prompt_tokens, reply.completion_tokens)
     if not req.stream:
-        gone = await _wait(request, serving, req.prompt_tokens, reply)
+        gone = await wait_for_reply(request, serving, req.prompt_tokens, reply)
         if gone is not None:
             return gone
         text = "".join(reply.content)
@@ -202,7 +205,7 @@ async def completion(request: Request, req: CompletionRequest, serving: Serving)
             serving.on_finish(reply.engine_finish if finished else "abort")
         yield DONE
 
-    return _stream(events(), serving)
+    return sse_response(events(), serving)
 
 
 async def _vllm_completion(
@@ -212,7 +215,7 @@ async def _vllm_completion(
     created, reply, model = int(time.time()), req.reply, req.model or dialect.served_model
     usage = chat_format.usage(req.prompt_tokens, reply.completion_tokens)
     if not req.stream:
-        gone = await _wait(request, serving, req.prompt_tokens, reply)
+        gone = await wait_for_reply(request, serving, req.prompt_tokens, reply)
         if gone is not None:
             return gone
         text = "".join(reply.content)
@@ -243,66 +246,4 @@ async def _vllm_completion(
             serving.on_finish(reply.engine_finish if finished else "abort")
         yield DONE
 
-    return _stream(events(), serving)
-
-
-class Builder(Protocol):
-    """A response object and its stream of events (``ResponseBuilder``, vLLM's builder)."""
-
-    id: str
-
-    def whole(self, *, status: str, usage: dict[str, Any] | None) -> dict[str, Any]: ...
-    def usage(self) -> dict[str, Any]: ...
-    def opening(self) -> list[dict[str, Any]]: ...
-    def deltas(self, pieces: list[tuple[Channel, str]]) -> list[dict[str, Any]]: ...
-    def closing(self, usage: dict[str, Any]) -> list[dict[str, Any]]: ...
-
-
-async def response(
-    request: Request,
-    req: ResponsesRequest,
-    reply: Reply,
-    serving: Serving,
-    created: int,
-    *,
-    builder: Builder | None = None,
-    on_done: Callable[[dict[str, Any]], None] | None = None,
-) -> tuple[Response, Builder]:
-    """Serve one response; ``on_done`` gets the final response object once it is complete."""
-    built: Builder = builder or ResponseBuilder(req, reply, created, req.model)
-    if not req.stream:
-        gone = await _wait(request, serving, req.prompt_tokens, reply)
-        if gone is not None:
-            return gone, built
-        body = built.whole(status="completed", usage=built.usage())
-        if on_done is not None:
-            on_done(body)
-        return JSONResponse(body, headers=serving.headers()), built
-    return _stream(response_events(req, reply, serving, built, on_done), serving), built
-
-
-async def response_events(
-    req: ResponsesRequest,
-    reply: Reply,
-    serving: Serving,
-    builder: Builder,
-    on_done: Callable[[dict[str, Any]], None] | None = None,
-) -> AsyncIterator[bytes]:
-    """The SSE events of a streamed response."""
-    finished = False
-    try:
-        for event in builder.opening():
-            yield sse(event, event["type"])
-        async for group in paced(serving.pacer, req.prompt_tokens, reply.pieces()):
-            for event in builder.deltas(group):
-                yield sse(event, event["type"])
-        events = builder.closing(builder.usage())
-        if on_done is not None:
-            on_done(events[-1]["response"])
-        for event in events:
-            yield sse(event, event["type"])
-        finished = True
-    except serving.failures as exc:
-        yield sse({"type": "error", "message": str(exc), "code": None, "param": None}, "error")
-    finally:
-        serving.on_finish(reply.engine_finish if finished else "abort")
+    return sse_response(events(), serving)

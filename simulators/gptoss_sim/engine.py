@@ -6,7 +6,7 @@ request has produced as the steps that produce them end, and fills in the reques
 away is aborted and its KV blocks freed, as vLLM aborts a request when its client disconnects.
 
 A killed engine fails every request in it with vLLM's ``EngineDeadError`` message (vLLM 0.17.0
-``vllm/v1/engine/exceptions.py``); what the server does next is up to ``gptoss_sim.vllm_app``.
+``vllm/v1/engine/exceptions.py``); what the server does next is up to ``gptoss_sim.vllm_lifecycle``.
 """
 
 from __future__ import annotations
@@ -16,18 +16,11 @@ import itertools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 
-from gptoss_sim.capacity import (
-    CapacityParams,
-    EngineState,
-    Seq,
-    TokenEvent,
-    abort,
-    add_request,
-    kv_usage,
-    step,
-)
+from gptoss_sim.capacity import CapacityParams
 from gptoss_sim.clock import Clock
+from gptoss_sim.engine_state import EngineState, Seq, TokenEvent, add_request, kv_usage
 from gptoss_sim.prefix_cache import BlockHash
+from gptoss_sim.scheduler import abort, step
 
 # Called after each step with its token events and the engine state before and after it.
 StepObserver = Callable[[tuple[TokenEvent, ...], EngineState, EngineState], None]

@@ -21,7 +21,7 @@ What vLLM does (paths inside the wheel, docs/sources.md "vLLM LoRA"):
   ``parent`` the base model's served name (``show_available_models``).
 - The scheduler runs at most ``--max-loras`` distinct adapters in one step; a waiting request
   for another adapter is skipped and keeps its place (``vllm/v1/core/sched/scheduler.py``;
-  ``gptoss_sim.capacity.step``).
+  ``gptoss_sim.scheduler.step``).
 - ``vllm:lora_requests_info`` (gauge, labels ``max_lora``, ``running_lora_adapters``,
   ``waiting_lora_adapters``, comma-joined names; value the time it was set, every step) is how a
   scraper sees which adapters are busy (``vllm/v1/metrics/loggers.py``).

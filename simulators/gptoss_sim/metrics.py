@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from gptoss_sim.capacity import CapacityParams, EngineState, Seq, TokenEvent
+from gptoss_sim.capacity import CapacityParams
+from gptoss_sim.engine_state import EngineState, Seq, TokenEvent
 
 # Bucket edges as vLLM declares them: TTFT 0.001 … 2560 s, e2e 0.3 … 7680 s
 # (docs/sources.md, vLLM metrics).

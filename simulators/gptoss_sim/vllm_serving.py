@@ -18,7 +18,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from gptoss_sim import endpoints, tokens, vllm_chat, vllm_responses, vllm_responses_checks
+from gptoss_sim import (
+    endpoints,
+    responses_endpoint,
+    tokens,
+    vllm_responses,
+    vllm_responses_checks,
+)
 from gptoss_sim.chat_request import ChatRequest, count_prompt, parse_chat
 from gptoss_sim.completions import CompletionRequest, parse_completion, prompt_of
 from gptoss_sim.errors import SimError
@@ -26,6 +32,7 @@ from gptoss_sim.reply import Reply, ReplyParams
 from gptoss_sim.responses_api import ResponsesRequest, parse_responses
 from gptoss_sim.responses_store import ResponsesStore
 from gptoss_sim.streaming import paced, sse
+from gptoss_sim.vllm_chat_request import check_body, tool_choice_of
 from gptoss_sim.vllm_protocol import Dialect, as_mapping, invalid_body, json_media_type, random_uuid
 from gptoss_sim.vllm_protocol import value_error as _value_error
 
@@ -55,12 +62,12 @@ def _stream_options(body: Mapping[str, Any]) -> None:
 
 def chat_request(body: Mapping[str, Any], dialect: Dialect) -> ChatRequest:
     """A chat body vLLM serves, with ``max_tokens`` as vLLM clamps it, or vLLM's refusal."""
-    vllm_chat.check_body(body)
+    check_body(body)
     dialect.check_model(body.get("model"))
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise SimError(400, "messages must be a non-empty list (the simulator needs one)")
-    if vllm_chat.tool_choice_of(body) == "none" and body.get("tool_choice") == "required":
+    if tool_choice_of(body) == "none" and body.get("tool_choice") == "required":
         body = {k: v for k, v in body.items() if k not in ("tools", "tool_choice")}
     prompt = count_prompt(messages, body.get("tools") or [])
     requested = body.get("max_completion_tokens")
@@ -147,7 +154,7 @@ async def serve_response(
     keep = store.enabled and bool(req.body.get("store", True))
     if req.body.get("background"):
         return _background(req, reply, serving, store, builder)
-    response, _ = await endpoints.response(
+    response, _ = await responses_endpoint.response(
         request, req, reply, serving, builder.created,
         builder=builder, on_done=store.put if keep else None,
     )  # fmt: skip

@@ -22,7 +22,8 @@ from gptoss_sim.faults import parse_rule
 from gptoss_sim.providers.app import ProviderConfig, ProviderSim
 from gptoss_sim.providers.profiles import FIREWORKS, GROQ, TOGETHER, ProviderProfile
 from gptoss_sim.server import Running, running
-from gptoss_sim.vllm_app import VllmConfig, VllmSim
+from gptoss_sim.vllm_app import VllmSim
+from gptoss_sim.vllm_config import VllmConfig
 
 KEYS = {
     "groq": "gsk-live-secret-111",

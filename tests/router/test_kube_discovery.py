@@ -25,7 +25,8 @@ from gptoss_localkube.cluster import ClusterInfo
 from gptoss_router.settings import RouterSettings
 from gptoss_sim.capacity import CapacityParams
 from gptoss_sim.server import running
-from gptoss_sim.vllm_app import VllmConfig, VllmSim
+from gptoss_sim.vllm_app import VllmSim
+from gptoss_sim.vllm_config import VllmConfig
 
 pytestmark = pytest.mark.usefixtures("gptoss_crd")
 

@@ -28,7 +28,8 @@ from gptoss_sim.capacity import CapacityParams
 from gptoss_sim.lora import LoraConfig, LoraModule
 from gptoss_sim.reply import ReplyParams
 from gptoss_sim.server import running
-from gptoss_sim.vllm_app import VllmConfig, VllmSim
+from gptoss_sim.vllm_app import VllmSim
+from gptoss_sim.vllm_config import VllmConfig
 
 pytestmark = pytest.mark.usefixtures("gptoss_crd")
 

@@ -27,7 +27,8 @@ from gptoss_router.settings import RouterSettings
 from gptoss_sim.capacity import CapacityParams
 from gptoss_sim.faults import FaultSchedule, parse_rule
 from gptoss_sim.server import Running, running
-from gptoss_sim.vllm_app import VllmConfig, VllmSim
+from gptoss_sim.vllm_app import VllmSim
+from gptoss_sim.vllm_config import VllmConfig
 
 MODEL = "gpt-oss-120b"
 PODS = [f"http://10.0.0.{i}:8000" for i in range(1, 5)]

@@ -32,7 +32,8 @@ from gptoss_localkube.redis_server import RedisServer
 from gptoss_sim.capacity import CapacityParams
 from gptoss_sim.faults import parse_rule
 from gptoss_sim.server import running
-from gptoss_sim.vllm_app import VllmConfig, VllmSim
+from gptoss_sim.vllm_app import VllmSim
+from gptoss_sim.vllm_config import VllmConfig
 
 pytestmark = pytest.mark.timeout(120)
 

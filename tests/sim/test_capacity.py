@@ -6,16 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from gptoss_sim.capacity import (
-    CapacityParams,
-    EngineState,
-    Seq,
-    add_request,
-    blocks_for,
-    simulate,
-    step,
-    used_blocks,
-)
+from gptoss_sim.capacity import CapacityParams, blocks_for
+from gptoss_sim.engine_state import EngineState, Seq, add_request, used_blocks
+from gptoss_sim.scheduler import step
+from gptoss_sim.virtual_time import simulate
 
 PARAMS = CapacityParams(
     max_num_seqs=4,

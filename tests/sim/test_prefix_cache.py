@@ -6,18 +6,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from gptoss_sim import rendered_prompt, tokens
-from gptoss_sim.capacity import (
-    CapacityParams,
-    EngineState,
-    Seq,
-    add_request,
-    kv_usage,
-    simulate,
-    step,
-)
+from gptoss_sim.capacity import CapacityParams
 from gptoss_sim.chat_request import ChatRequest, parse_chat
+from gptoss_sim.engine_state import EngineState, Seq, add_request, kv_usage
 from gptoss_sim.prefix_cache import KvPool, block_hashes, chain_root
 from gptoss_sim.responses_api import parse_responses
+from gptoss_sim.scheduler import step
+from gptoss_sim.virtual_time import simulate
 
 PARAMS = CapacityParams(
     max_num_seqs=8,

@@ -20,9 +20,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gptoss_sim import Running, VllmSim, running
-from gptoss_sim.capacity import CapacityParams, EngineState, Seq, add_request, step
+from gptoss_sim.capacity import CapacityParams
 from gptoss_sim.cli import build, parser
+from gptoss_sim.engine_state import EngineState, Seq, add_request
 from gptoss_sim.lora import LoraConfig, LoraModule, parse_module
+from gptoss_sim.scheduler import step
 from tests.sim.conftest import FAST, MODEL, vllm_config
 
 PROMPT = [{"role": "user", "content": "Which adapter answers?"}]

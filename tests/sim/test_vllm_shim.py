@@ -4,7 +4,7 @@ it runs on, to the simulator."""
 from __future__ import annotations
 
 from gptoss_sim import cli
-from gptoss_sim.vllm_app import VllmConfig
+from gptoss_sim.vllm_config import VllmConfig
 from gptoss_sim.vllm_shim import GPU_MEMORY_ENV, GPU_NAME_ENV, simulator_args
 
 

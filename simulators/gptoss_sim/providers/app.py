@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from gptoss_sim import endpoints
+from gptoss_sim import endpoints, responses_endpoint
 from gptoss_sim.chat_format import ChatStyle
 from gptoss_sim.chat_request import parse_chat
 from gptoss_sim.clock import Clock, MonotonicClock
@@ -190,7 +190,9 @@ class ProviderSim:
         reply = plan(req.ask, self.config.reply)
         headers = self._admit(req.prompt_tokens + reply.completion_tokens, flex=False)
         serving = self._serving(headers, ChatStyle())
-        response, builder = await endpoints.response(request, req, reply, serving, int(time.time()))
+        response, builder = await responses_endpoint.response(
+            request, req, reply, serving, int(time.time())
+        )
         # Fireworks stores responses by default (``store``), for previous_response_id.
         if self.profile.responses_stateful and req.body.get("store", True) and not req.stream:
             whole = builder.whole(status="completed", usage=None)
