@@ -172,6 +172,29 @@ async def test_a_spent_daily_budget_refuses_with_insufficient_quota_until_midnig
     await gate.admit("web", 10)
 
 
+async def test_spend_on_its_way_to_the_store_still_counts_against_the_budget() -> None:
+    clock = Clock()
+    gate, _ = admission({"dollars_per_day": 0.01}, clock=clock)
+    ticket = await gate.admit("web", 10)
+    gate.settle(ticket, input_tokens=10, output_tokens=10, dollars=0.011)
+    sent = gate.drain_spend()  # a sync is in flight: the totals do not hold this spend yet
+    assert sent == {"web": 11_000}
+    with pytest.raises(QuotaExceeded):
+        await gate.admit("web", 10)
+    gate.restore_spend(sent)  # the sync failed: the spend waits for the next one
+    with pytest.raises(QuotaExceeded):
+        await gate.admit("web", 10)
+    again = gate.drain_spend()
+    assert again == {"web": 11_000}  # sent once more, not twice
+    incoming = await MemoryStore().sync(
+        Outgoing("r1", {}, again, budget_apps=gate.budget_apps), clock.now
+    )
+    gate.synced(incoming.spend, clock.now)  # the totals now hold it, once
+    with pytest.raises(QuotaExceeded) as caught:
+        await gate.admit("web", 10)
+    assert "($0.0110)" in str(caught.value)
+
+
 async def test_a_limit_that_fails_closed_refuses_with_503_while_the_store_is_down() -> None:
     gate, metrics = admission(
         {"requests_per_minute": 100, "on_store_loss": "closed"}, store=BrokenStore()

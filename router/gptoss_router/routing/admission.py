@@ -55,6 +55,12 @@ class _Quota:
     spent: tuple[int, int] = (0, 0)  # micro-dollars (day, month) at the last sync
     period: tuple[str, str] = ("", "")  # the day and month those totals are for
     pending: int = 0  # micro-dollars spent here and not yet synced
+    sending: int = 0  # micro-dollars drained for the sync in flight, not yet in ``spent``
+
+    @property
+    def unsynced(self) -> int:
+        """Micro-dollars spent here that the last totals do not hold yet."""
+        return self.pending + self.sending
 
 
 @dataclass(slots=True)
@@ -167,20 +173,30 @@ class Admission:
         quota.pending += round(dollars * _MICROS)
 
     def drain_spend(self) -> dict[str, int]:
-        """Micro-dollars spent here since the last sync, per app (now counted as sent)."""
+        """Micro-dollars spent here since the last sync, per app, for the sync about to go out.
+
+        They still count against the budget until the store's totals come back with them
+        (``synced``) or the sync fails and they wait for the next one (``restore_spend``): a
+        request admitted during the round trip must not find the spend gone from both."""
         out = {name: q.pending for name, q in self._quotas.items() if q.pending}
-        for name in out:
-            self._quotas[name].pending = 0
+        for name, micros in out.items():
+            quota = self._quotas[name]
+            quota.pending, quota.sending = 0, quota.sending + micros
         return out
 
     def restore_spend(self, unsent: Mapping[str, int]) -> None:
         """A sync failed: its spend is sent with the next one."""
         for name, micros in unsent.items():
-            self._quotas[name].pending += micros
+            quota = self._quotas[name]
+            quota.pending += micros
+            quota.sending = max(0, quota.sending - micros)
 
     def synced(self, totals: Mapping[str, tuple[int, int]], now: float) -> None:
-        """The store's spend totals per app, for the day and month of ``now``."""
+        """The store's spend totals per app, for the day and month of ``now``; they hold what
+        the sync sent."""
         period = spend_periods(now)
+        for held in self._quotas.values():
+            held.sending = 0
         for name, spent in totals.items():
             quota = self._quotas.get(name)
             if quota is not None:
@@ -213,13 +229,13 @@ class Admission:
             (limits.dollars_per_day, spent_day, "dollars_per_day", _to_midnight(now)),
             (limits.dollars_per_month, spent_month, "dollars_per_month", _to_month_end(now)),
         ):
-            if budget is None or spent + quota.pending * share < budget * _MICROS:
+            if budget is None or spent + quota.unsynced * share < budget * _MICROS:
                 continue
             self._metrics.app_refusals.labels(quota.app.name, name).inc()
             period = "day" if name == "dollars_per_day" else "month"
             raise QuotaExceeded(
                 f"App {quota.app.name} has spent its budget of ${budget:g} for this {period} "
-                f"(${(spent + quota.pending) / _MICROS:.4f}); it resets in {format_reset(reset)}.",
+                f"(${(spent + quota.unsynced) / _MICROS:.4f}); it resets in {format_reset(reset)}.",
                 retry_after=reset,
             )
 
