@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import openai
 import pytest
 import yaml
 
@@ -32,7 +31,7 @@ from gptoss_localkube.nodehost import RealNodeOptions
 from gptoss_localkube.nodes import CATALOG
 from gptoss_localkube.realnode import KWOK_POD_NETWORK, NODE_NAME, NODE_POD_CIDR
 from gptoss_localkube.toolchain import Toolchain, ensure_node_toolchain
-from tests.chart import kind_smoke
+from tests.chart import kind_conversation, kind_smoke
 from tests.chart.helm import CHART, Tool
 from tests.waiting import eventually
 
@@ -237,20 +236,17 @@ def test_the_chart_runs_on_a_real_node_and_serves_through_its_router(
     with _port_forward(kubectl, f"service/{RELEASE}-router", 80) as local:
         kind_smoke.main(local, MODEL)
 
-    # A conversation whose turns go to different routers: the second router finds the first
+    # A conversation whose turns go to different routers, each reached through its own
+    # ``kubectl port-forward pod/<name>`` as the e2e does: the second router finds the first
     # turn in the shared store (cluster DNS gave both the store's address); without it, the
-    # second turn would be a 404 for an unknown previous_response_id.
-    first, second = (
-        openai.OpenAI(base_url=f"http://{pod['status']['podIP']}:8080/v1", api_key="e2e")
-        for pod in _router_pods(kubectl)
-    )
-    turn = first.responses.create(model=MODEL, input="Remember: blue.", max_output_tokens=512)
-    follow = second.responses.create(
-        model=MODEL, input="What colour?", previous_response_id=turn.id, max_output_tokens=512
-    )
-    assert follow.output_text
-    assert second.responses.retrieve(turn.id).output_text == turn.output_text
-    assert first.responses.retrieve(follow.id).previous_response_id == turn.id
+    # second turn would be refused for an unknown previous_response_id.
+    names = sorted(pod["metadata"]["name"] for pod in _router_pods(kubectl))
+    assert len(names) == 2, names
+    with (
+        _port_forward(kubectl, f"pod/{names[0]}", 8080) as first,
+        _port_forward(kubectl, f"pod/{names[1]}", 8080) as second,
+    ):
+        kind_conversation.continue_across(first, second, MODEL)
 
     # helm upgrade rolls the routers; the new ones serve.
     before = {pod["metadata"]["uid"] for pod in _router_pods(kubectl)}

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from gptoss_operator.api import GptOssDeploymentSpec
-from tests.chart.helm import CHART, REPO, Tool, one, render
+from tests.chart.helm import CHART, REPO, Tool, find, one, render
 
 ACTIONLINT_VERSION = "v1.7.12"
 WORKFLOWS = REPO / ".github" / "workflows"
@@ -90,7 +90,13 @@ def test_the_workflows_cover_lint_tests_chart_and_e2e() -> None:
     for step in ("helm lint", "helm template", "replicaCount", "cmp -s"):
         assert step in chart_runs
     e2e_runs = " ".join(s.get("run", "") for s in _workflow("e2e.yml")["jobs"]["kind"]["steps"])
-    for step in ("docker buildx build", "kind load", "helm install", "tests.chart.kind_smoke"):
+    for step in (
+        "docker buildx build",
+        "kind load",
+        "helm install",
+        "tests.chart.kind_smoke",
+        "tests.chart.kind_conversation",
+    ):
         assert step in e2e_runs
 
 
@@ -102,6 +108,67 @@ def test_the_e2e_values_pass_the_schema_and_use_the_loaded_images(helm: Tool) ->
         ][0]
         assert container["image"] == f"gptoss-{component}:e2e"
         assert container["imagePullPolicy"] == "Never"
+
+
+def _e2e_runs() -> list[str]:
+    return [str(s.get("run", "")) for s in _workflow("e2e.yml")["jobs"]["kind"]["steps"]]
+
+
+def _step_running(runs: list[str], text: str) -> int:
+    (index,) = [i for i, run in enumerate(runs) if text in run]
+    return index
+
+
+def test_the_e2e_values_keep_the_default_embedded_store_and_several_routers(helm: Tool) -> None:
+    values = yaml.safe_load((KIND / "values.yaml").read_text())
+    assert "store" not in values, "the e2e installs the store users get"
+    assert not {"replicas", "autoscaling"} & set(values["router"])
+    assert "replicas" not in values["operator"]
+    docs = render(helm, KIND / "values.yaml", namespace="e2e")
+    defaults = render(helm, namespace="e2e")
+
+    store = one(docs, "StatefulSet", "-store")["spec"]["template"]["spec"]["containers"][0]
+    default_store = one(defaults, "StatefulSet", "-store")["spec"]["template"]["spec"]
+    assert store["image"] == default_store["containers"][0]["image"]
+    assert store["image"].startswith("docker.io/valkey/valkey:")
+    assert store["imagePullPolicy"] == "IfNotPresent", "kind's containerd pulls it"
+
+    router = one(docs, "Deployment", "-router")
+    replicas = router["spec"]["replicas"]
+    assert replicas == one(defaults, "Deployment", "-router")["spec"]["replicas"]
+    assert replicas >= 2
+    assert not find(docs, "HorizontalPodAutoscaler")
+    env = {
+        e["name"]: e.get("value")
+        for e in router["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["GPTOSS_ROUTER_STORE__URL"] == "redis://gptoss-store.e2e.svc:6379/0"
+    assert one(docs, "Deployment", "-operator")["spec"]["replicas"] >= 2
+
+
+def test_the_e2e_installs_the_chart_with_only_its_values_file() -> None:
+    runs = _e2e_runs()
+    install = runs[_step_running(runs, "helm install")]
+    assert "--values .github/kind/values.yaml" in install
+    assert "--set" not in install
+
+
+def test_the_e2e_continues_a_conversation_on_a_second_router_pod() -> None:
+    runs = _e2e_runs()
+    step = _step_running(runs, "tests.chart.kind_conversation")
+    assert step > _step_running(runs, "helm install")
+    assert step > _step_running(runs, "make venv")
+    run = runs[step]
+    # Two pods of the router component, by name (`-o name` gives pod/<name>), never the
+    # Service: each turn goes to its own pod, on the port the router listens on.
+    assert "app.kubernetes.io/component=router" in run
+    assert "-o name" in run
+    assert "service/" not in run
+    port = yaml.safe_load((CHART / "values.yaml").read_text())["router"]["port"]
+    assert f'port-forward "${{routers[0]}}" 8081:{port} &' in run
+    assert f'port-forward "${{routers[1]}}" 8082:{port} &' in run
+    assert 'test "${#routers[@]}" -ge 2' in run
+    assert "http://127.0.0.1:8081/v1 http://127.0.0.1:8082/v1 gpt-oss-20b" in run
 
 
 def test_the_e2e_gptossdeployment_is_valid_and_runs_the_simulator_image() -> None:
