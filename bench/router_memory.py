@@ -24,23 +24,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
-from gateway_vs_litellm import (
+from bench.gateway.configs import (  # noqa: E402
     CLIENT_CPU,
     GATEWAY_CPU,
     KEY,
     MODEL,
     REPO,
     base_environment,
-    ensure_gwload,
-    free_port,
     gptoss_config,
-    machine,
-    pinned,
-    rss_mib,
-    wait_ready,
 )
+from bench.gateway.processes import free_port, machine, pinned, rss_mib, wait_ready  # noqa: E402
+from bench.gateway.tools import ensure_gwload  # noqa: E402
 
 RESULT = REPO / "bench" / "results" / "router_memory.json"
 

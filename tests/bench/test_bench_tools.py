@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from bench import gateway_vs_litellm as gw
-from bench import operator_scale as ops
+from bench.gateway import configs as gw
+from bench.gateway.processes import free_port
+from bench.gateway.tools import ensure_gwload
+from bench.opscale import crs
+from bench.opscale.audit import breakdown, operator_writes
+from bench.opscale.profiling import short_frame
 
 
 def _cr(replicas: int, generation: int, observed: int, **conditions: tuple[str, str]) -> Any:
@@ -33,13 +36,13 @@ def test_settled_follows_the_spec_and_the_generation() -> None:
     done = {"Progressing": ("False", "Complete"), "Degraded": ("False", "AsExpected")}
     running = _cr(1, 2, 2, Ready=("True", "Serving"), **done)
     zero = _cr(0, 1, 1, Ready=("False", "ScaledToZero"), **done)
-    assert ops.settled(running) and ops.converged(running)
-    assert ops.settled(zero) and ops.converged(zero)
-    assert not ops.settled(_cr(1, 2, 1, Ready=("True", "Serving")))  # stale status
-    assert not ops.settled(_cr(1, 1, 1, Ready=("False", "ScaledToZero")))
-    assert not ops.settled(_cr(0, 1, 1, Ready=("False", "DoesNotFit")))
+    assert crs.settled(running) and crs.converged(running)
+    assert crs.settled(zero) and crs.converged(zero)
+    assert not crs.settled(_cr(1, 2, 1, Ready=("True", "Serving")))  # stale status
+    assert not crs.settled(_cr(1, 1, 1, Ready=("False", "ScaledToZero")))
+    assert not crs.settled(_cr(0, 1, 1, Ready=("False", "DoesNotFit")))
     rolling = _cr(0, 1, 1, Ready=("False", "ScaledToZero"), Progressing=("True", "RollingOut"))
-    assert ops.settled(rolling) and not ops.converged(rolling)
+    assert crs.settled(rolling) and not crs.converged(rolling)
 
 
 def test_only_the_operators_completed_writes_count(tmp_path: Path) -> None:
@@ -57,18 +60,18 @@ def test_only_the_operators_completed_writes_count(tmp_path: Path) -> None:
         "not json",
     ]
     audit.write_text("\n".join(lines) + "\n")
-    writes = ops.operator_writes(audit, 0)
+    writes = operator_writes(audit, 0)
     assert len(writes) == 2
-    assert ops.breakdown(writes) == {
+    assert breakdown(writes) == {
         "gptoss-operator patch gptossdeployments/status": 1,
         "kopf patch gptossdeployments/status": 1,
     }
-    assert ops.operator_writes(audit, audit.stat().st_size) == []
+    assert operator_writes(audit, audit.stat().st_size) == []
 
 
 def test_profile_frames_are_shortened() -> None:
-    assert ops._short("run (/x/site-packages/kopf/_core/a.py:12)") == "run (kopf/_core/a.py)"
-    assert ops._short("plan (/w/operator/gptoss_operator/r.py:3)") == "plan (gptoss_operator/r.py)"
+    assert short_frame("run (/x/site-packages/kopf/_core/a.py:12)") == "run (kopf/_core/a.py)"
+    assert short_frame("plan (/w/operator/gptoss_operator/r.py:3)") == "plan (gptoss_operator/r.py)"
 
 
 def test_gateway_configurations_have_no_database_and_one_key() -> None:
@@ -84,8 +87,8 @@ def test_gateway_configurations_have_no_database_and_one_key() -> None:
 
 @pytest.mark.timeout(180)
 def test_load_generator_against_the_fake_upstream(tmp_path: Path) -> None:
-    gwload = gw.ensure_gwload()
-    port = gw.free_port()
+    gwload = ensure_gwload()
+    port = free_port()
     upstream = subprocess.Popen([str(gwload), "upstream", "-addr", f"127.0.0.1:{port}"])
     try:
         url = f"http://127.0.0.1:{port}/v1/chat/completions"

@@ -4,7 +4,8 @@ hung, made to answer 500 and 429 while clients keep streaming; the router's prom
 from __future__ import annotations
 
 import pytest
-from bench.router_chaos import ChaosPlan, run_chaos
+from bench.chaos.plan import ChaosPlan
+from bench.chaos.run import run_chaos
 
 pytestmark = pytest.mark.timeout(150)
 

@@ -1,0 +1,1 @@
+"""The router chaos benchmark's parts (``python bench/router_chaos.py``)."""

@@ -1,0 +1,1 @@
+"""The operator scale benchmark's parts (``python bench/operator_scale.py``)."""

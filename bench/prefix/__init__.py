@@ -1,0 +1,1 @@
+"""The prefix routing benchmark's parts (``python bench/prefix_routing.py``)."""
