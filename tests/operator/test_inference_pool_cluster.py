@@ -84,6 +84,19 @@ def test_an_inference_pool_follows_the_cr_that_asks_for_one(
         what="status.inferencePool",
     )
 
+    def pool_ready() -> tuple[str, str] | None:
+        conditions = get_cr(api_client, namespace, "chat")["status"].get("conditions", [])
+        found = [
+            (c["status"], c["reason"]) for c in conditions if c["type"] == "InferencePoolReady"
+        ]
+        return found[0] if found else None
+
+    eventually(
+        lambda: pool_ready() == ("True", "InferencePoolApplied"),
+        timeout=30,
+        what="the InferencePoolReady condition",
+    )
+
     spec["inferencePool"]["endpointPicker"] = {
         "name": "shared-epp",
         "port": 9102,
@@ -113,4 +126,6 @@ def test_no_inference_pool_unless_asked_for(
         what="the CR to be reconciled",
     )
     assert _pool(api_client, namespace, "plain") is None
-    assert "inferencePool" not in get_cr(api_client, namespace, "plain")["status"]
+    status = get_cr(api_client, namespace, "plain")["status"]
+    assert "inferencePool" not in status
+    assert "InferencePoolReady" not in [c["type"] for c in status["conditions"]]

@@ -15,6 +15,7 @@ from gptoss_operator.errors import KubeRejected
 from gptoss_operator.kube.client import FIELD_MANAGER, Kube
 from gptoss_operator.reconciling.cluster_reads import rolling_elsewhere
 from gptoss_operator.reconciling.drift import needs_apply, stamp
+from gptoss_operator.reconciling.status import PoolState
 from gptoss_operator.reconciling.upgrades import operator_caused, with_live_template
 
 __all__ = ["apply_deployment", "ensure", "ensure_inference_pool"]
@@ -32,9 +33,9 @@ def ensure(kube: Kube, desired: dict[str, Any]) -> dict[str, Any]:
     return live
 
 
-def ensure_inference_pool(kube: Kube, owner: Owner, spec: GptOssDeploymentSpec) -> str | None:
-    """The CR's InferencePool, applied when asked for and its CRD is served; its name, or None
-    (not asked for, or the Gateway API Inference Extension is not installed)."""
+def ensure_inference_pool(kube: Kube, owner: Owner, spec: GptOssDeploymentSpec) -> PoolState | None:
+    """The CR's InferencePool, applied when asked for and its CRD is served; None when not asked
+    for, a state without a name when the Gateway API Inference Extension is not installed."""
     settings = spec.inference_pool
     if settings is None or not settings.enabled:
         return None
@@ -43,8 +44,8 @@ def ensure_inference_pool(kube: Kube, owner: Owner, spec: GptOssDeploymentSpec) 
     except KubeRejected as exc:
         if exc.status != 404:  # 404: the InferencePool CRD is not installed
             raise
-        return None
-    return str(applied["metadata"]["name"])
+        return PoolState(None)
+    return PoolState(str(applied["metadata"]["name"]))
 
 
 def apply_deployment(

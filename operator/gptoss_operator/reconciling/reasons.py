@@ -16,6 +16,7 @@ class ConditionType(StrEnum):
     READY = "Ready"
     PROGRESSING = "Progressing"
     DEGRADED = "Degraded"
+    INFERENCE_POOL_READY = "InferencePoolReady"  # only while spec.inferencePool.enabled
 
 
 class Reason(StrEnum):
@@ -48,11 +49,15 @@ class Reason(StrEnum):
     ROLLOUT_STUCK = "RolloutStuck"
     REPLICAS_UNAVAILABLE = "ReplicasUnavailable"
     AS_EXPECTED = "AsExpected"
+    # InferencePoolReady
+    INFERENCE_POOL_APPLIED = "InferencePoolApplied"
+    INFERENCE_POOL_CRD_MISSING = "InferencePoolCRDMissing"
 
 
 WARNINGS = frozenset(
     {
         Reason.DOES_NOT_FIT,
+        Reason.INFERENCE_POOL_CRD_MISSING,
         Reason.NO_NODE_LARGE_ENOUGH,
         Reason.INVALID_SERVING_ARGS,
         Reason.INVALID_ADAPTERS,

@@ -34,7 +34,7 @@ from gptoss_operator.reconciling.outcome import Outcome, events, status_patch
 from gptoss_operator.reconciling.planning import Plan, parse_spec, plan, pod_extras, vllm_clients
 from gptoss_operator.reconciling.reasons import Reason
 from gptoss_operator.reconciling.rollout import live_surges, rolling_out, surges
-from gptoss_operator.reconciling.status import compute_status, to_wire
+from gptoss_operator.reconciling.status import PoolState, compute_status, to_wire
 from gptoss_operator.reconciling.upgrades import annotate, spec_hash, template_changes
 from gptoss_operator.settings import OperatorSettings
 
@@ -91,7 +91,7 @@ def reconcile(
     pods = kube.list("v1", "Pod", owner.namespace, labels=names.selector(owner.name))
     job_body: dict[str, Any] | None = None
     deployment: dict[str, Any] | None
-    pool: str | None = None
+    pool: PoolState | None = None
 
     if (
         decided.sizing is not None

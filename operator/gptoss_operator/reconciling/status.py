@@ -4,15 +4,20 @@ The ``Ready``, ``Progressing`` and ``Degraded`` verdicts come from ``judging``; 
 stamps them as ``metav1.Condition`` objects, adds the replica counts, sizing, image, adapters and
 endpoint, and renders the whole as the API server stores it.
 
+While ``spec.inferencePool.enabled``, ``InferencePoolReady`` says whether the pool was applied:
+``False`` with reason ``InferencePoolCRDMissing`` when the API server does not serve the kind,
+which would otherwise go unnoticed (the deployment itself serves through the router either way).
+
 A condition keeps its ``lastTransitionTime`` while its status stays the same. Conditions of
 other types (the autoscaler's ``MetricsAvailable``) are someone else's: they are kept as found,
-after these three.
+after these.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -24,7 +29,22 @@ from gptoss_operator.reconciling.judging import Verdict, judge
 from gptoss_operator.reconciling.observe import Observed
 from gptoss_operator.reconciling.reasons import ConditionType, Reason
 
-__all__ = ["compute_status", "to_wire"]
+__all__ = ["PoolState", "compute_status", "to_wire"]
+
+
+@dataclass(frozen=True)
+class PoolState:
+    """The CR's InferencePool when it asks for one: its name once applied, or None when the API
+    server does not serve the InferencePool kind."""
+
+    name: str | None
+
+
+_POOL_MISSING = (
+    "spec.inferencePool.enabled is true, but the API server does not serve InferencePool "
+    "(inference.networking.k8s.io/v1): install the Gateway API Inference Extension's CRDs, or "
+    "set spec.inferencePool.enabled to false; the deployment serves through the router meanwhile"
+)
 
 
 def _condition(
@@ -63,7 +83,7 @@ def compute_status(
     sizing_reason: Reason = Reason.DOES_NOT_FIT,
     image: str | None = None,
     available_image: str | None = None,
-    inference_pool: str | None = None,
+    inference_pool: PoolState | None = None,
     served_model_name: str | None = None,
     adapters: Sequence[str] = (),
 ) -> GptOssDeploymentStatus:
@@ -79,6 +99,8 @@ def compute_status(
         sizing_reason=sizing_reason,
     )
     before = {c.get("type", ""): c for c in previous.get("conditions", []) or []}
+    if inference_pool is not None:
+        verdicts[ConditionType.INFERENCE_POOL_READY] = _pool_verdict(inference_pool)
     deployment = observed.deployment
     return GptOssDeploymentStatus(
         observed_generation=generation,
@@ -87,7 +109,7 @@ def compute_status(
                 _condition(kind, verdict, generation, before, stamp)
                 for kind, verdict in verdicts.items()
             ),
-            *_others(before, set(verdicts)),
+            *_others(before, {*verdicts, ConditionType.INFERENCE_POOL_READY}),
         ],
         replicas=deployment.replicas if deployment else 0,
         ready_replicas=deployment.ready_replicas if deployment else 0,
@@ -96,9 +118,19 @@ def compute_status(
         sizing=_sizing(sizing) if sizing is not None else None,
         image=image,
         available_image=available_image,
-        inference_pool=inference_pool,
+        inference_pool=inference_pool.name if inference_pool is not None else None,
         served_model_name=served_model_name,
         adapters=_adapters(adapters, observed) if adapters else None,
+    )
+
+
+def _pool_verdict(pool: PoolState) -> Verdict:
+    if pool.name is None:
+        return Verdict("False", Reason.INFERENCE_POOL_CRD_MISSING, _POOL_MISSING)
+    return Verdict(
+        "True",
+        Reason.INFERENCE_POOL_APPLIED,
+        f"InferencePool {pool.name} selects this deployment's vLLM pods",
     )
 
 
