@@ -3,8 +3,8 @@ optimum.
 
     python bench/economics.py [--traces bench/econ/traces] [--prices 1,2,3]
                               [--billing-s 1] [--cold-start-s 180] [--seed 1]
-                              [--burst-standby 4h] [--minutes N] [--out bench/results]
-                              [--regenerate]
+                              [--burst-standby 4h] [--minutes N] [--tick-s 10]
+                              [--out bench/results] [--regenerate]
 
 Policies: always hosted; always N local replicas (the cheapest N that keeps 99 % of requests
 within the latency target) with and without spill; queue-depth scaling with spill; the cost
@@ -14,7 +14,9 @@ policies run the operator's own deciding code, the cost policy with the operator
 priors and prices. Every policy meets the same arrivals and cold starts. Prints one table per
 (trace, GPU price) and the goals table; writes economics.json and economics.png to ``--out``.
 ``--minutes`` cuts each trace to its first N minutes (for a quick run); ``--regenerate``
-rewrites the shipped traces from their generator and seed.
+rewrites the shipped traces from their generator and seed. ``--tick-s`` is the world's step:
+arrivals, the providers' rate limits and every policy's decisions (1 is the operator's loop,
+and the providers' limits enforced per second; ten times slower to run).
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         help="also run the cost policy with this spec.autoscaling.burstStandby (0s: do not)",
     )
     parser.add_argument("--minutes", type=int, default=None)
+    parser.add_argument("--tick-s", type=float, default=World().tick_s)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--regenerate", action="store_true")
     args = parser.parse_args(argv)
@@ -89,7 +92,9 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     traces = [_cut(load(p), args.minutes) for p in sorted(args.traces.glob("*.json"))]
     world = World(
-        billing_s=args.billing_s, cold_start=replace(ColdStart(), median_s=args.cold_start_s)
+        billing_s=args.billing_s,
+        cold_start=replace(ColdStart(), median_s=args.cold_start_s),
+        tick_s=args.tick_s,
     )
     prices = [float(p) for p in args.prices.split(",")]
     standby = None if parse_duration(args.burst_standby) <= 0 else args.burst_standby

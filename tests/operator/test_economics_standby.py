@@ -17,11 +17,12 @@ from gptoss_operator.autoscaling.economics import (
     Prices,
     plan_dollars_per_hour,
 )
-from gptoss_operator.autoscaling.governor import UNSERVED_SHARE, CostGovernor
+from gptoss_operator.autoscaling.governor import CostGovernor
 from gptoss_operator.autoscaling.policies import cost_policy
 from gptoss_operator.autoscaling.signals import DemandMeter, PodQueue
 from gptoss_operator.autoscaling.spill import RouterSpill
 from gptoss_operator.autoscaling.standby import BurstMemory, Standby
+from gptoss_operator.autoscaling.turned_away import UNSERVED_SHARE
 
 PROVIDERS = 2000.0  # output tokens/s the providers take before they turn requests away
 CAPACITY = 1500.0  # output tokens/s one replica carries
@@ -302,6 +303,8 @@ class _Readings:
     hosted_tokens_per_s: float = 0.0
     hosted_tick_tokens_per_s: float = 0.0
     local_tick_tokens_per_s: float = 0.0
+    output_per_request: float = 500.0
+    window_s: float = 60.0
 
     @property
     def unserved_minute_tokens_per_s(self) -> float:

@@ -47,6 +47,12 @@ class MeterReadings(Protocol):
     @property
     def local_tick_tokens_per_s(self) -> float: ...
 
+    @property
+    def output_per_request(self) -> float: ...
+
+    @property
+    def window_s(self) -> float: ...
+
 
 @dataclass(frozen=True)
 class CostTick:
@@ -91,6 +97,7 @@ class CostState:
             unserved=meter.unserved_tokens_per_s,
             tick_s=tick_s,
             blind=blind,
+            output_per_request=meter.output_per_request,
         )
         standby = self.bursts.standby(
             now,
@@ -104,6 +111,7 @@ class CostState:
             unserved_tokens_per_s=meter.unserved_minute_tokens_per_s,
             unserved_tick_tokens_per_s=meter.unserved_tokens_per_s,
             tick_tokens_per_s=meter.tick_tokens_per_s,
+            requests_counted=meter.tokens_per_s * meter.window_s / meter.output_per_request,
         )
         decision = self.governor.decide(
             now,

@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass
 
 from gptoss_operator.autoscaling.prices import LIST_PRICE, HostedQuote, cheapest
+from gptoss_operator.autoscaling.turned_away import UNSERVED_SHARE, beyond_share
 
 __all__ = [
     "DEFAULT_REPLICA_TOKENS_PER_S",
@@ -60,6 +61,20 @@ class Demand:
     unserved_tokens_per_s: float = 0.0
     unserved_tick_tokens_per_s: float | None = None
     tick_tokens_per_s: float | None = None  # all demand over the last tick alone
+    # requests over the meter's minute (its rate times its window): what the unserved share is
+    # a share of, to tell a share from chance (``turned_away``); None: the share alone decides
+    requests_counted: float | None = None
+
+    @property
+    def unserved_beyond_share(self) -> bool:
+        """Whether more than ``UNSERVED_SHARE`` of the minute's demand went unserved, by more
+        than chance gives a count of ``requests_counted``."""
+        if self.tokens_per_s <= 0 or self.unserved_tokens_per_s <= 0:
+            return False
+        share = self.unserved_tokens_per_s / self.tokens_per_s
+        if self.requests_counted is None:
+            return share > UNSERVED_SHARE
+        return beyond_share(share * self.requests_counted, self.requests_counted)
 
     @property
     def unserved_now(self) -> float:

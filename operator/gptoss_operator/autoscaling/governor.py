@@ -31,7 +31,8 @@ not flap.
 
 Providers are not bottomless: their rate limits answer 429 and their servers fail. When more
 than 1 % of the demand (what the latency goal lets miss) went unserved over the demand
-meter's minute (one tick's bad luck is not a 1 % share of requests), the router found no
+meter's minute, by more than chance gives a count that small (``turned_away``: one tick's bad
+luck, or one request of a few dozen, is not a 1 % share of requests), the router found no
 backend for it, so cost no longer decides: the replicas to carry the unserved rate are added
 at once on top of the ready ones (reason ``ProvidersFull``), and the cost rule gives them back
 once the providers cope again. Those replicas come a cold start late for the
@@ -62,12 +63,8 @@ from gptoss_operator.autoscaling.returns import Returns, down_evidence
 if TYPE_CHECKING:
     from gptoss_operator.autoscaling.standby import Standby
 
-__all__ = ["UNSERVED_SHARE", "CostDecision", "CostGovernor"]
+__all__ = ["CostDecision", "CostGovernor"]
 
-# Requests no backend served over the meter's minute, as a share of the demand, above which the
-# providers are taken to be full: the share the latency goal lets miss (99 % within target).
-# Below it, a request that failed at every provider is bad luck, not a reason to buy a GPU.
-UNSERVED_SHARE = 0.01
 _PAID_SLACK_S = 60.0  # a replica paid for less than this much longer may be given back
 
 
@@ -133,9 +130,7 @@ class CostGovernor:
         prices, provider = p.priced(demand.input_per_output)
         needed = math.ceil(demand.tokens_per_s / capacity) if capacity > 0 else p.max_replicas
         lo = p.min_replicas if p.may_spill else max(p.min_replicas, needed)
-        turned_away = p.may_spill and demand.unserved_tokens_per_s > UNSERVED_SHARE * max(
-            demand.tokens_per_s, 0.0
-        )
+        turned_away = p.may_spill and demand.unserved_beyond_share
         if turned_away:  # the providers cannot take the overflow: carry it, ready or loading
             extra = math.ceil(demand.unserved_now / capacity) if capacity > 0 else 1
             lo = max(lo, (current if ready is None else ready) + extra)

@@ -31,7 +31,7 @@ import math
 from dataclasses import dataclass, field
 
 from gptoss_operator.autoscaling.capacity import updated_capacity
-from gptoss_operator.autoscaling.governor import UNSERVED_SHARE
+from gptoss_operator.autoscaling.turned_away import UNSERVED_SHARE, beyond_share
 
 __all__ = ["Burst", "BurstMemory", "Standby"]
 
@@ -72,15 +72,20 @@ class BurstMemory:
         unserved: float,
         tick_s: float,
         blind: bool = False,
+        output_per_request: float | None = None,
     ) -> None:
         """One tick's figures, output tokens/s: ``demand`` (smoothed, local and spilled),
         ``hosted`` (what providers served, smoothed over the same window), ``hosted_tick`` and
         ``unserved`` (what providers served and what no backend served, during this tick
         alone). A ``blind`` tick teaches nothing: a router that did not answer looks like
-        providers serving nothing."""
+        providers serving nothing. With ``output_per_request``, the tick's unserved requests
+        must also be beyond chance (``turned_away``): one request turned away is no limit."""
         if blind:
             return
         full = demand > 0 and unserved > UNSERVED_SHARE * demand
+        if full and output_per_request:
+            counted = tick_s / output_per_request
+            full = beyond_share(unserved * counted, demand * counted)
         if full and hosted_tick > 0:  # they took all they would; the smoothed rate would lag
             known = self.providers
             self.providers = (
