@@ -90,7 +90,7 @@ def test_120b_on_one_h100_at_full_context_is_refused_with_two_ways_out(
             },
             [
                 "spec.cache.pvc.accessMode",
-                "ReadWriteOnce mounts the weights on one node only",
+                "ReadWriteOnce mounts the weights on one node only, but spec.replicas is 3 and",
                 "set spec.cache.pvc.accessMode to ReadWriteMany",
             ],
             id="read-write-once-cache-shared-by-replicas",
@@ -102,7 +102,7 @@ def test_120b_on_one_h100_at_full_context_is_refused_with_two_ways_out(
                 "autoscaling": {"minReplicas": 1, "maxReplicas": 4},
                 "cache": {"pvc": {"size": "100Gi", "accessMode": "ReadWriteOnce"}},
             },
-            ["spec.cache.pvc.accessMode", "spec.autoscaling.maxReplicas allows more than one"],
+            ["spec.cache.pvc.accessMode", "but spec.autoscaling.maxReplicas is 4 and"],
             id="read-write-once-cache-and-an-autoscaler",
         ),
         pytest.param(

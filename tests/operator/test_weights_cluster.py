@@ -98,7 +98,9 @@ def test_a_read_write_once_cache_cannot_be_scaled_past_one_replica(
     assert kubectl.apply(namespace, manifest("single", spec)).returncode == 0
     scaled = kubectl("scale", "gptoss/single", "--replicas=2", "-n", namespace)
     assert scaled.returncode != 0
-    assert "ReadWriteOnce mounts the weights on one node only" in scaled.stderr
+    assert (
+        "ReadWriteOnce mounts the weights on one node only, but spec.replicas is 2" in scaled.stderr
+    )
     spec["cache"] = {"pvc": {"size": "100Gi", "accessMode": "ReadWriteMany"}}
     spec["replicas"] = 2
     applied = kubectl.apply(namespace, {**manifest("shared", spec)})
