@@ -189,5 +189,12 @@ def reconcile(
     )
     patch = status_patch(previous, status)
     if patch is not None:
-        kube.patch_status(names.API_VERSION, names.KIND, owner.namespace, owner.name, patch)
+        kube.patch_status(  # onto the CR as read (runner.py: another writer may have written)
+            names.API_VERSION,
+            names.KIND,
+            owner.namespace,
+            owner.name,
+            patch,
+            resource_version=body["metadata"].get("resourceVersion"),
+        )
     return Outcome(status=status, status_written=patch is not None, events=events(previous, status))

@@ -5,6 +5,11 @@ the same CR coalesce: while one runs, further triggers mark it dirty and it runs
 the CR read afresh. The resync is a task of the operator, not a Kopf per-object timer: those put a
 finalizer on every CR, and nothing outside the cluster needs cleaning when a CR goes (owner
 references do the rest), so a CR never waits for the operator to be deleted.
+
+A run writes status only onto the CR it read (``reconcile``): the autoscaler writes conditions
+too (``MetricsAvailable``), and a merge patch replaces the conditions list whole, so a status
+computed from an older read would take its condition away. When the CR changed meanwhile, the
+run reads it again and reconciles that, up to ``STALE_RETRIES`` times in a row.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from gptoss_operator.kube.client import Kube
 from gptoss_operator.reconciling.reconcile import reconcile
 from gptoss_operator.settings import OperatorSettings
 
-__all__ = ["Coalescer", "Runner"]
+__all__ = ["STALE_RETRIES", "Coalescer", "Runner"]
+
+STALE_RETRIES = 5  # reads in a row that another writer may overtake before the run gives up
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 
@@ -78,16 +85,29 @@ class Runner:
         key = f"{body['metadata']['namespace']}/{body['metadata']['name']}"
         if not coalescer.enter(key):
             return
+        stale = 0
         try:
             while True:
-                outcome = reconcile(
-                    body,
-                    kube,
-                    self._settings,
-                    now=dt.datetime.now(dt.UTC),
-                    upgrade_gate=self._upgrade_gate,
-                    namespaces=self._namespaces,
-                )
+                try:
+                    outcome = reconcile(
+                        body,
+                        kube,
+                        self._settings,
+                        now=dt.datetime.now(dt.UTC),
+                        upgrade_gate=self._upgrade_gate,
+                        namespaces=self._namespaces,
+                    )
+                except KubeConflict:
+                    stale += 1
+                    if stale > STALE_RETRIES:
+                        raise
+                    fresh = kube.get(names.API_VERSION, names.KIND, *key.split("/", 1))
+                    if fresh is None:  # deleted meanwhile: nothing left to write
+                        coalescer.abandon(key)
+                        return
+                    body = fresh  # another writer changed it since it was read: once more
+                    continue
+                stale = 0
                 stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
                 for event in outcome.events:
                     kube.post_event(
