@@ -152,10 +152,16 @@ class Cost:
 
 def cost_policy(world: World, max_replicas: int, burst_standby: str | None = None) -> CostPolicy:
     """The operator's own cost policy for a GptOssDeployment of the world's model and GPU, at
-    its defaults (``minReplicas: 0``, ``coldStart: 3m``, spill to every provider; and
-    ``burstStandby`` if given), priced as the operator would be: the GPU price from its
-    settings, the providers from the router's table."""
-    autoscaling = {"minReplicas": 0, "maxReplicas": max_replicas, "policy": "Cost"}
+    its defaults (``minReplicas: 0``, spill to every provider; and ``burstStandby`` if given),
+    with ``coldStart`` the world's median cold start as its owner would measure it (the CRD's
+    default, 3m, in the default world), priced as the operator would be: the GPU price from
+    its settings, the providers from the router's table."""
+    autoscaling = {
+        "minReplicas": 0,
+        "maxReplicas": max_replicas,
+        "policy": "Cost",
+        "coldStart": f"{world.cold_start.median_s:g}s",
+    }
     if burst_standby is not None:
         autoscaling["burstStandby"] = burst_standby
     spec = GptOssDeploymentSpec.model_validate(
