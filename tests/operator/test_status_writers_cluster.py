@@ -50,7 +50,7 @@ def test_a_reconcile_from_a_stale_read_keeps_the_condition_the_autoscaler_wrote_
         names.KIND,
         namespace,
         "writers",
-        {"conditions": conditions, "observedGeneration": None},
+        {"conditions": conditions},
         resource_version=stale["metadata"]["resourceVersion"],
     )
     # a reconcile that read the CR before that write, and has something to change

@@ -11,8 +11,9 @@ chance wherever a provider enforces its limit over short periods (OpenAI's limit
 may be enforced per second; docs/sources.md, Providers). A replica bought for it costs a cold
 start of GPU time and carries nothing the providers would not have. So the count must also be
 more than a 1 % share could give by chance: above the ``CONFIDENCE`` quantile of a Poisson
-count whose mean is 1 % of the requests. With hundreds of requests the test is the share
-itself; with sixty, it takes four requests turned away; one never suffices.
+count whose mean is 1 % of the requests. With sixty requests it takes four turned away, with
+ten it takes two (one suffices only in a minute of a single request), and with 100,000 it takes
+1,075, a share of 1.07 %.
 """
 
 from __future__ import annotations
