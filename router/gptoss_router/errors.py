@@ -15,6 +15,7 @@
     │   ├── RateLimited               429 rate_limit_exceeded: requests or tokens per minute
     │   └── QuotaExceeded             429 insufficient_quota: an app's dollars per day or month
     ├── NoBackend                     503 nothing could take the request (carries the reason)
+    │   └── ProvidersSpent            429 only rate-limited providers could; their reset
     ├── StoreUnavailable              503 a limit that fails closed cannot reach the store
     ├── NotHeld                       503 held as long as allowed, or too many held; Retry-After
     ├── ClientLeft                    the caller went away while its request was held
@@ -42,6 +43,7 @@ __all__ = [
     "NotFound",
     "NotHeld",
     "PreviousResponseNotFound",
+    "ProvidersSpent",
     "QuotaExceeded",
     "RateLimited",
     "RouterError",
@@ -221,6 +223,24 @@ class NoBackend(RouterError):
     status = 503
     kind = "service_unavailable"
     code = "no_backend"
+
+
+class ProvidersSpent(NoBackend):
+    """Only providers that said they are out of quota could take the request, and the first
+    of them is not back in time; answered as a provider's own 429 would be."""
+
+    status = 429
+    kind = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, model: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.model = model
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": str(max(1, math.ceil(self.retry_after)))}
 
 
 class NotHeld(RouterError):

@@ -8,7 +8,7 @@ from gptoss_router.config.models import SpillCondition
 from gptoss_router.config.prices import Price, PriceCap
 from gptoss_router.config.providers import ProviderKind
 from gptoss_router.openai.dialects import dialect_for
-from gptoss_router.routing.policy import Demand, Limits, PodView, ProviderView, plan
+from gptoss_router.routing.policy import Demand, Limits, Plan, PodView, ProviderView, plan
 from gptoss_router.state.speed import SpeedEstimate
 
 
@@ -41,9 +41,16 @@ def provider(
     caps: frozenset[str] = FEATURES,
     ejected: bool = False,
     spent: bool = False,
+    back_in_s: float = 0.0,
 ) -> ProviderView:
     return ProviderView(
-        key, Price(input=0.1, output=price_out), SpeedEstimate(ttft, tps), caps, ejected, spent
+        key,
+        Price(input=0.1, output=price_out),
+        SpeedEstimate(ttft, tps),
+        caps,
+        ejected,
+        spent or back_in_s > 0,
+        back_in_s,
     )
 
 
@@ -199,6 +206,33 @@ def test_pods_that_are_all_ejected_or_stale_hold_when_nothing_may_spill() -> Non
 
 def test_providers_only_ejected_or_spent_for_now_do_not_hold() -> None:
     assert not holds([], [provider("groq", 0.6, ejected=True), provider("fw", 0.9, spent=True)])
+
+
+def _spent_plan(offered: list[ProviderView], **changes: object) -> Plan:
+    return plan([], offered, DEMAND, limits(**changes), seeded(7), spent_wait_s=2.0)
+
+
+def test_a_request_only_spent_providers_could_take_waits_for_the_first_reset_near_enough() -> None:
+    chosen = _spent_plan([provider("groq", 0.6, back_in_s=5.0), provider("fw", 0.9, back_in_s=0.7)])
+    assert chosen.hold and not chosen.candidates
+    assert chosen.back_in_s == 0.7
+
+
+def test_a_first_reset_past_the_wait_is_not_waited_for_but_said() -> None:
+    chosen = _spent_plan([provider("groq", 0.6, back_in_s=3.0)])
+    assert not chosen.hold and not chosen.candidates
+    assert chosen.back_in_s == 3.0
+
+
+def test_only_spent_providers_the_request_may_use_count_for_the_wait() -> None:
+    capped = _spent_plan(
+        [provider("groq", 0.6, back_in_s=0.5), provider("fw", 0.9, ejected=True)],
+        max_price=PriceCap(output=0.5),
+    )
+    assert capped.back_in_s is None  # groq is over the cap; an ejected provider has no reset
+    assert capped.hold  # nothing may spill, so it waits for a local pod as before
+    ejected = _spent_plan([provider("fw", 0.9, ejected=True, back_in_s=0.5)])
+    assert (ejected.hold, ejected.back_in_s) == (False, None)
 
 
 def test_a_hosted_only_request_is_never_held() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
@@ -92,6 +94,35 @@ async def test_when_every_candidate_is_rate_limited_the_client_gets_429_and_retr
     assert response.status_code == 429
     assert response.headers["retry-after"] == "3"
     assert response.json()["error"]["type"] == "rate_limit_error"
+
+
+def _spent_once(retry_after: str) -> Callable[[httpx.Request], httpx.Response]:
+    """A provider whose first answer is 429 with ``retry_after``, and every later one a reply."""
+    answers = iter([refuse(429, **{"retry-after": retry_after})])
+    return lambda r: next(answers, None) or chat_reply("x")
+
+
+async def test_with_only_spent_providers_left_a_request_waits_for_the_reset() -> None:
+    upstreams = Upstreams({"groq.test": _spent_once("1"), "fireworks.test": _spent_once("1")})
+    async with running_router(settings(pods=[]), upstreams) as client:
+        first = await client.post("/v1/chat/completions", json=CHAT)
+        second = await client.post("/v1/chat/completions", json=CHAT)
+        metrics = (await client.get("/metrics")).text
+    assert first.status_code == 429  # both answered 429: the client hears it
+    assert second.status_code == 200  # both spent for a second: it waited for groq's reset
+    assert upstreams.hosts() == ["groq.test", "fireworks.test", "groq.test"]
+    assert f'gptoss_router_holds_total{{model="{MODEL}",outcome="released"}} 1.0' in metrics
+
+
+async def test_a_reset_past_the_wait_is_answered_at_once_with_429_and_retry_after() -> None:
+    upstreams = Upstreams({"groq.test": _spent_once("30"), "fireworks.test": _spent_once("20")})
+    async with running_router(settings(pods=[]), upstreams) as client:
+        await client.post("/v1/chat/completions", json=CHAT)
+        second = await client.post("/v1/chat/completions", json=CHAT)
+    assert upstreams.hosts() == ["groq.test", "fireworks.test"]  # neither was tried again
+    assert second.status_code == 429
+    assert second.json()["error"]["type"] == "rate_limit_error"
+    assert second.headers["retry-after"] == "20"
 
 
 async def test_a_provider_that_said_it_is_spent_is_not_tried_again_until_its_reset() -> None:

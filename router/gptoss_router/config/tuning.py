@@ -48,6 +48,10 @@ class Tuning(Strict):
     hold_timeout_s: float = Field(default=120.0, ge=0)
     max_held: int = Field(default=256, ge=0)
     hold_retry_after_s: float = Field(default=10.0, gt=0)
+    # With every provider the request may use spent (429, rate-limit headers at zero) and none
+    # ejected, the request waits for the first reset if it comes within this long (counted
+    # among ``max_held``); past it, 429 with that reset as Retry-After. 0: never wait.
+    spent_wait_s: float = Field(default=2.0, ge=0)
     # Stored Responses (store: true) are kept this long after they were written, as OpenAI
     # keeps them 30 days; a conversation's state (earlier turns and the new input) may not grow
     # past responses_max_bytes of JSON (docs/responses-state.md).

@@ -38,7 +38,7 @@ from gptoss_router.proxy.tool_checks import ToolCheck
 from gptoss_router.routing.access import AppKeys, limits_for
 from gptoss_router.routing.admission import Admission, Ticket
 from gptoss_router.routing.backends import Target
-from gptoss_router.routing.holding import Holds
+from gptoss_router.routing.holding import Holds, nothing_to_try
 from gptoss_router.routing.policy import Plan
 
 __all__ = ["Proxy"]
@@ -177,7 +177,9 @@ class Proxy:
         try:
             plan = self._shared.backends.plan_for(inbound, request.model, request.limits)
             if plan.hold:
-                plan = await self.holds.hold(inbound.model, lambda: self._plan(request), receive)
+                plan = await self.holds.hold(
+                    inbound.model, lambda: self._plan(request), receive, plan
+                )
         except BaseException:
             self._admission.settle(ticket, input_tokens=0, output_tokens=0, dollars=0.0)
             raise
@@ -258,7 +260,7 @@ class Proxy:
         outcome = "no_backend" if last is None else "upstream_error"
         ledger.close(outcome)
         if last is None:
-            raise NoBackend(f"No backend can serve '{inbound.model}' right now.")
+            raise nothing_to_try(inbound.model, call.plan.back_in_s)
         failure = last[1]
         raise UpstreamFailed(
             failure.message, status=failure.status, retry_after=failure.retry_after

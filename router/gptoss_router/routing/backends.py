@@ -150,7 +150,16 @@ class Backends:
         if gated:
             providers = [replace(p, ejected=True) if p.key in gated else p for p in providers]
         ring = self._ring(inbound.model, pods) if prefix is not None else None
-        chosen = plan(pods, providers, demand, limits, self._rng, self._local_capabilities, ring)
+        chosen = plan(
+            pods,
+            providers,
+            demand,
+            limits,
+            self._rng,
+            self._local_capabilities,
+            ring,
+            spent_wait_s=self.settings.tuning.spent_wait_s,
+        )
         return replace(chosen, prefix=prefix) if prefix is not None else chosen
 
     def _ring(self, model: str, pods: list[PodView]) -> Ring:
@@ -194,6 +203,7 @@ class Backends:
             capabilities=self._dialects[provider.name].capabilities,
             ejected=self.health.is_ejected(provider.name),
             spent=self.limits.is_spent(provider.name),
+            back_in_s=self.limits.back_in(provider.name),
         )
 
     def target(self, candidate: Candidate, model: str) -> Target | None:

@@ -1,4 +1,5 @@
-"""Holding requests that only a local pod may take while none can, up to a bound.
+"""Holding requests that only a local pod may take while none can, up to a bound, and requests
+that only spent providers could take, until the first is back.
 
 A model that may not spill (no provider allowed, or its spillover policy excludes the reason,
 such as scaled to zero) would otherwise answer 503 while its first replica loads. Instead the
@@ -9,6 +10,13 @@ request and ``max_held`` per model; past either the caller gets 503 with ``Retry
 caller that disconnects stops waiting at once. Held requests show in
 ``gptoss_router_held_requests{model}``, which the operator's autoscaler counts as demand.
 
+A provider that answers 429 says when its limit resets, and limits enforced per second (as
+OpenAI says its per-minute limits may be; docs/sources.md, Cost policy) reset within one. A
+request that only such providers could take (``Plan.back_in_s``) waits for the first reset when
+it comes within ``spent_wait_s``, planned again at the reset, rather than fail at once; past
+``spent_wait_s`` in all, it gets the provider's own answer, 429 with the next reset as
+``Retry-After``.
+
 Nothing here runs unless a plan asks to hold, so the request path pays nothing for it.
 """
 
@@ -16,15 +24,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 
 from starlette.types import Receive
 
 from gptoss_router.config.tuning import Tuning
-from gptoss_router.errors import ClientLeft, NotHeld
+from gptoss_router.errors import ClientLeft, NoBackend, NotHeld, ProvidersSpent
 from gptoss_router.metrics import RouterMetrics
 from gptoss_router.routing.policy import Plan
 
-__all__ = ["RECHECK_S", "Holds", "Wakeup"]
+__all__ = ["RECHECK_S", "Holds", "Wakeup", "nothing_to_try"]
 
 RECHECK_S = 0.5
 
@@ -60,19 +69,30 @@ class Holds:
         self._timeout_s = tuning.hold_timeout_s
         self._max_held = tuning.max_held
         self._retry_after_s = tuning.hold_retry_after_s
+        self._spent_wait_s = tuning.spent_wait_s
         self._held: dict[str, int] = {}
 
     def held(self, model: str) -> int:
         """Requests for ``model`` waiting now."""
         return self._held.get(model, 0)
 
-    async def hold(self, model: str, replan: Callable[[], Plan], receive: Receive) -> Plan:
-        """Wait until ``replan()`` gives candidates (or stops asking to hold) and return it.
+    async def hold(
+        self, model: str, replan: Callable[[], Plan], receive: Receive, first: Plan | None = None
+    ) -> Plan:
+        """Wait until ``replan()`` gives candidates (or stops asking to hold) and return it;
+        ``first`` is the plan that asked to hold. One waiting for a spent provider
+        (``back_in_s``) that is not back in time comes back with ``hold`` off, for the request
+        path to answer as the providers would (``nothing_to_try``).
 
-        Raises ``NotHeld`` past the bounds and ``ClientLeft`` if the caller disconnects.
+        Raises ``NotHeld`` past the bounds of a wait for a local pod, and ``ClientLeft`` if the
+        caller disconnects.
         """
+        latest = first
+        provider = first is not None and first.back_in_s is not None
         if self.held(model) >= self._max_held:
             self._metrics.holds.labels(model, "full").inc()
+            if first is not None and provider:
+                return replace(first, hold=False)
             raise NotHeld(
                 f"Too many requests for '{model}' are already waiting for a local replica.",
                 model=model,
@@ -80,16 +100,17 @@ class Holds:
             )
         self._count(model, +1)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._timeout_s
+        deadline = loop.time() + (self._spent_wait_s if provider else self._timeout_s)
         left = asyncio.ensure_future(_disconnected(receive))
         outcome = "timeout"
         try:
             while (remaining := deadline - loop.time()) > 0:
+                back = latest.back_in_s if latest is not None else None
                 changed = asyncio.ensure_future(self._wakeup.event().wait())
                 try:
                     await asyncio.wait(
                         (changed, left),
-                        timeout=min(remaining, RECHECK_S),
+                        timeout=min(remaining, RECHECK_S, RECHECK_S if back is None else back),
                         return_when=asyncio.FIRST_COMPLETED,
                     )
                 finally:
@@ -103,11 +124,14 @@ class Holds:
                 plan = replan()
                 if plan.candidates or not plan.hold:
                     return plan
+                latest = plan
                 outcome = "timeout"
         finally:
             left.cancel()
             self._count(model, -1)
             self._metrics.holds.labels(model, outcome).inc()
+        if latest is not None and latest.back_in_s is not None:
+            return replace(latest, hold=False)
         raise NotHeld(
             f"No local replica of '{model}' could take the request within "
             f"{self._timeout_s:g} s, and the model may not spill to a provider.",
@@ -124,3 +148,15 @@ async def _disconnected(receive: Receive) -> None:
     # The body has been read: the next message the server has for this request is its end.
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+def nothing_to_try(model: str, back_in_s: float | None) -> NoBackend:
+    """The answer to a request no backend could be tried for: the providers' own 429 with the
+    first reset when only spent providers could take it, else 503."""
+    if back_in_s is not None:
+        return ProvidersSpent(
+            f"Every provider that may serve '{model}' is over its rate limit.",
+            model=model,
+            retry_after=back_in_s,
+        )
+    return NoBackend(f"No backend can serve '{model}' right now.")

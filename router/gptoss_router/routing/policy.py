@@ -15,8 +15,11 @@
 
 A plan with no candidate at all *holds* the request when a local pod is the only thing that
 could ever take it: the request may use local pods and no provider is allowed to, whether by
-the spillover policy, the app, the price cap or the features it needs. Providers that are only
-ejected or spent for now do not hold: they answer 503 at once, as nothing local is coming.
+the spillover policy, the app, the price cap or the features it needs. It also holds, briefly,
+when the providers it may use are only spent, the first of them back within ``spent_wait_s``
+(limits enforced per second reset within one; ``holding``): the request then waits for that
+reset rather than fail. Ejected providers, or spent ones back later, do not hold: the request
+is answered at once (429 with the first reset as ``Retry-After``), as nothing is coming soon.
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ class ProviderView:
     capabilities: frozenset[str]
     ejected: bool
     spent: bool
+    back_in_s: float = 0.0  # while spent: seconds until the reset it announced
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,12 +122,14 @@ class Candidate:
 @dataclass(frozen=True, slots=True)
 class Plan:
     """Candidates in order, why the request spills (None when local leads), and whether an
-    empty plan should wait for a local pod."""
+    empty plan should wait: for a local pod, or (``back_in_s`` set) for a spent provider."""
 
     candidates: tuple[Candidate, ...]
     spill: SpillReason | None
     hold: bool = False
     prefix: int | None = None  # the conversation's key, when affinity chose the local order
+    # An empty plan that only spent providers could take: seconds until the first is back.
+    back_in_s: float | None = None
 
 
 def expected_cost(price: Price, demand: Demand) -> float:
@@ -139,10 +145,11 @@ def plan(
     rng: random.Random,
     local_capabilities: frozenset[str] | None = None,
     ring: Ring | None = None,
+    spent_wait_s: float = 0.0,
 ) -> Plan:
     """Order the candidates for one request; local pods only if they can serve its features
     (``local_capabilities``; None: anything); by prefix affinity on ``ring`` when the demand
-    has a prefix key."""
+    has a prefix key. An empty plan waits up to ``spent_wait_s`` for a spent provider."""
     capable = local_capabilities is None or demand.fits(local_capabilities)
     alive = [p for p in pods if not p.ejected and p.fresh] if limits.local and capable else []
     free = [p for p in alive if _has_room(p, limits)]
@@ -169,14 +176,25 @@ def plan(
         order += [Candidate("hosted", p.key) for p in hosted]
     order += [Candidate("local", p.key) for p in busy]
     if not order:
-        hold = (
-            limits.local
-            and capable
-            and not (may_spill and limits.hosted and _permitted(providers, demand, limits))
-        )
-        return Plan(candidates=(), spill=None, hold=hold)
+        hosted_may = may_spill and limits.hosted
+        if limits.local and capable and not (hosted_may and _permitted(providers, demand, limits)):
+            return Plan(candidates=(), spill=None, hold=True)
+        back = _first_back(providers, demand, limits) if hosted_may else None
+        hold = back is not None and spent_wait_s > 0 and back <= spent_wait_s
+        return Plan(candidates=(), spill=None, hold=hold, back_in_s=back)
     spill = reason if may_spill and hosted and order[0].kind == "hosted" else None
     return Plan(candidates=tuple(order), spill=spill)
+
+
+def _first_back(providers: list[ProviderView], demand: Demand, limits: Limits) -> float | None:
+    """Seconds until the first provider that is only spent (not ejected) may take the request
+    again; None if none is."""
+    backs = [
+        p.back_in_s
+        for p in providers
+        if p.spent and not p.ejected and _permitted([p], demand, limits)
+    ]
+    return min(backs, default=None)
 
 
 def _permitted(providers: list[ProviderView], demand: Demand, limits: Limits) -> bool:

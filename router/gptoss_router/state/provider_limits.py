@@ -91,3 +91,7 @@ class RateLimitBook:
     def is_spent(self, key: str) -> bool:
         """Whether ``key`` said it is out of quota and the reset has not come yet."""
         return self._until.get(key, 0.0) > self._clock()
+
+    def back_in(self, key: str) -> float:
+        """Seconds until ``key``'s reset (0 when it is not spent)."""
+        return max(0.0, self._until.get(key, 0.0) - self._clock())
