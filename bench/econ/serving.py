@@ -51,6 +51,7 @@ class Pool:
     replicas: list[tuple[float, float]] = field(default_factory=list)
     backlog: float = 0.0
     launches: int = 0
+    awaiting_reset: float = 0.0  # requests the router holds for the providers' next reset
     rounding_dollars: float = 0.0  # billed beyond the GPU time used, from rounding up
 
     def ready(self, now: float) -> int:
@@ -95,7 +96,11 @@ class Shape:
 
 
 def _hosted(
-    overflow: float, providers: tuple[HostedProvider, ...], shape: Shape, world: World
+    overflow: float,
+    providers: tuple[HostedProvider, ...],
+    shape: Shape,
+    world: World,
+    lost_s: float = 0.0,
 ) -> tuple[float, float, float]:
     """Requests the providers serve, their dollars, and how many of them within the target.
 
@@ -104,7 +109,7 @@ def _hosted(
     (tracked as the mean time lost by the requests still pending)."""
     tokens = shape.input_tokens + shape.output_tokens
     taken = dollars = good = 0.0
-    pending, lost = overflow, 0.0
+    pending, lost = overflow, lost_s
     for p in providers:
         if pending <= 0:
             break
@@ -135,12 +140,22 @@ def serve(
     hosted = hosted_dollars = hosted_good = failed = 0.0
     local = min(arrivals, max(0.0, capacity - pool.backlog)) if spill else arrivals
     rest = arrivals - local
-    if spill and rest > 0:
+    held, pool.awaiting_reset = pool.awaiting_reset, 0.0
+    if spill and rest + held > 0:
         providers = world.ranked(shape.input_tokens, shape.output_tokens)
-        hosted, hosted_dollars, hosted_good = _hosted(rest, providers, shape, world)
-        rest -= hosted
+        lost = held * dt / (rest + held)  # the held ones waited a tick: the mean time lost
+        hosted, hosted_dollars, hosted_good = _hosted(rest + held, providers, shape, world, lost)
+        left = rest + held - hosted
+        rest = left * rest / (rest + held)  # this tick's share of what no provider took
         if ready == 0:
-            failed, rest = rest, 0.0
+            if dt <= world.spent_wait_s:  # the router holds them for the next reset, once
+                pool.awaiting_reset = rest
+                failed = left - rest
+            else:
+                failed = left
+            rest = 0.0
+        else:
+            rest = left
         local += rest
     wait = math.inf if capacity <= 0 else pool.backlog / capacity * dt
     served = min(pool.backlog + local, capacity)

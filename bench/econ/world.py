@@ -28,11 +28,14 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from gptoss_router.config import Price, PriceCap
+from gptoss_router.config.tuning import Tuning
 from gptoss_router.routing.policy import Demand, Limits, ProviderView, rank_providers
 from gptoss_router.state.speed import SpeedEstimate
 from gptoss_sim import CapacityParams
 
 __all__ = ["ColdStart", "HostedProvider", "World", "normal_cdf"]
+
+_ROUTER_TUNING = Tuning()
 
 
 def normal_cdf(z: float) -> float:
@@ -139,6 +142,9 @@ class World:
     ttft_target_s: float = 2.0
     itl_target_s: float = 0.05  # 20 tokens/s per request
     queue_depth: int = 4  # the router's max_queue_depth per pod before it spills
+    # with every provider spent and no replica ready, the router waits this long for the first
+    # reset (its tuning.spent_wait_s); the providers' limits reset every tick here
+    spent_wait_s: float = field(default_factory=lambda: _ROUTER_TUNING.spent_wait_s)
     engine: CapacityParams = field(default_factory=CapacityParams)
 
     @property

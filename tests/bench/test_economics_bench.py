@@ -52,6 +52,24 @@ def test_overflow_beyond_every_providers_rate_limit_fails_without_replicas() -> 
     assert out.good < out.hosted
 
 
+def test_stepping_every_second_the_router_holds_what_no_provider_took_for_the_next_reset() -> None:
+    tokens = SHAPE.input_tokens + SHAPE.output_tokens
+    small = HostedProvider("only", 0.15, 0.60, 60 * tokens, 0.4, 0.5, 0.0)  # 1 request/s
+    world = World(providers=(small,), tick_s=1.0)
+    replica = replica_for(world, SHAPE.input_tokens, SHAPE.output_tokens)
+    pool = Pool()
+    burst = serve(pool, 3.0, 0, replica, spill=True, world=world, shape=SHAPE)
+    assert (burst.hosted, burst.failed) == (pytest.approx(1.0), 0.0)
+    assert pool.awaiting_reset == pytest.approx(2.0)  # held, not failed
+    after = serve(pool, 0.0, 0, replica, spill=True, world=world, shape=SHAPE)
+    assert after.hosted == pytest.approx(1.0)  # one of them at the reset
+    assert after.failed == pytest.approx(1.0)  # the other had waited once already
+    assert pool.awaiting_reset == 0.0
+    # a second later the served one is still within the 2 s target only if its first token
+    # came within the second left
+    assert 0.0 < after.good < after.hosted
+
+
 def test_hosted_first_tokens_past_the_target_count_against_it() -> None:
     slow = HostedProvider("slow", 0.15, 0.60, 1e9, 2.0, 0.5, 0.0)  # median at the target
     world = World(providers=(slow,))
