@@ -196,14 +196,15 @@ class Backends:
 
     def _provider_view(self, provider: ProviderConfig, model: str) -> ProviderView:
         prior = SpeedEstimate(provider.expected_ttft_s, provider.expected_tokens_per_s)
+        spent = self.limits.is_spent(provider.name)
         return ProviderView(
             key=provider.name,
             price=provider.models[model].price,
             speed=self.speed.estimate(provider.name, prior),
             capabilities=self._dialects[provider.name].capabilities,
             ejected=self.health.is_ejected(provider.name),
-            spent=self.limits.is_spent(provider.name),
-            back_in_s=self.limits.back_in(provider.name),
+            spent=spent,
+            back_in_s=self.limits.back_in(provider.name) if spent else 0.0,  # only then read
         )
 
     def target(self, candidate: Candidate, model: str) -> Target | None:
