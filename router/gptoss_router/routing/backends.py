@@ -70,6 +70,7 @@ class Backends:
     ) -> None:
         tuning: Tuning = settings.tuning
         self.settings = settings
+        self._spent_wait_s = tuning.spent_wait_s  # read once: plan_for runs per request
         self.models = ModelTable(settings.models)
         # Fired when pods come, go or are scraped, or a backend is readmitted: held requests
         # plan again.
@@ -158,7 +159,7 @@ class Backends:
             self._rng,
             self._local_capabilities,
             ring,
-            spent_wait_s=self.settings.tuning.spent_wait_s,
+            spent_wait_s=self._spent_wait_s,
         )
         return replace(chosen, prefix=prefix) if prefix is not None else chosen
 
