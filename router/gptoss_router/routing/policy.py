@@ -18,8 +18,8 @@ could ever take it: the request may use local pods and no provider is allowed to
 the spillover policy, the app, the price cap or the features it needs. It also holds, briefly,
 when the providers it may use are only spent, the first of them back within ``spent_wait_s``
 (limits enforced per second reset within one; ``holding``): the request then waits for that
-reset rather than fail. Ejected providers, or spent ones back later, do not hold: the request
-is answered at once (429 with the first reset as ``Retry-After``), as nothing is coming soon.
+reset rather than fail. Spent providers back later do not hold: the request is answered at
+once with 429 and the first reset as ``Retry-After``; ejected ones do not either (503).
 """
 
 from __future__ import annotations
