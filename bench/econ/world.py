@@ -35,7 +35,8 @@ from gptoss_sim import CapacityParams
 
 __all__ = ["ColdStart", "HostedProvider", "World", "normal_cdf"]
 
-_ROUTER_TUNING = Tuning()
+# the router's tuning.spent_wait_s by default
+_SPENT_WAIT_S = float(Tuning.model_fields["spent_wait_s"].default)
 
 
 def normal_cdf(z: float) -> float:
@@ -144,7 +145,7 @@ class World:
     queue_depth: int = 4  # the router's max_queue_depth per pod before it spills
     # with every provider spent and no replica ready, the router waits this long for the first
     # reset (its tuning.spent_wait_s); the providers' limits reset every tick here
-    spent_wait_s: float = field(default_factory=lambda: _ROUTER_TUNING.spent_wait_s)
+    spent_wait_s: float = _SPENT_WAIT_S
     engine: CapacityParams = field(default_factory=CapacityParams)
 
     @property
