@@ -12,7 +12,9 @@ saves: the simulator", says which are measured figures and which are assumptions
   first token, and a share of attempts failing with a 5xx after ``error_s`` (retried at the next
   provider with room), and a generation speed. The router tries them in its own order
   (``gptoss_router.routing.policy.rank_providers``): by the request's price, ties by expected
-  seconds, which its EWMA of time to first token learns (here: the log-normal's mean).
+  seconds, which its EWMA of time to first token learns (here: the log-normal's mean). The
+  limits are enforced per tick; when they reset within the router's ``spent_wait_s`` (a tick of
+  a second), what every provider turned away is held for the next tick, once (``serving``).
 * **Cold start**: log-normal around ``median_s``, clipped; draw ``k`` belongs to the ``k``-th
   replica launched in a replay, so every policy (and the hindsight optimum) meets the same
   cold starts in the same order.
