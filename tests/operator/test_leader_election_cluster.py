@@ -21,16 +21,21 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from gptoss_localkube.cluster import ClusterInfo
+from gptoss_localkube.simruntime import STARTUP_ANNOTATION
 from tests.operator.audit import Write, writes_since
 from tests.operator.conftest import Kubectl
-from tests.operator.crs import get_cr, ready_reason
+from tests.operator.crs import get_cr, ready_reason, simulated
 from tests.operator.gptoss_crd import manifest
 from tests.operator.operator_process import operator_running
 from tests.waiting import eventually
 
 LEASE = "gptoss-operator"
 TAKEOVER_BOUND_S = 15.0
-SPEC = {"model": "gpt-oss-20b", "gpu": {"product": "H100-80GB"}, "replicas": 2}
+# Pods that take seconds to be ready (the vLLM simulator, started late): the leader killed
+# right after it scaled the Deployment cannot have written the status of the new replica, so
+# the standby must finish the reconcile (with pods ready at once, the leader could be done).
+SPEC = simulated(replicas=2)
+SPEC["pod"]["annotations"][STARTUP_ANNOTATION] = "6"
 
 
 def _holder(api_client: client.ApiClient, namespace: str) -> str | None:
