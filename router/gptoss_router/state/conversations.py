@@ -16,27 +16,25 @@ again and redoes the change. Two turns of one conversation finishing at the same
 land, in the order their writes won; after many lost rounds in a row a change is refused with
 409 and Retry-After rather than retried for ever.
 
-Failures of the store become ``StoreUnavailable`` (503, Retry-After) and are reported to the
-store's health, so that while it is down conversation calls are refused at once.
+Reads, deletes and the store's failures are handled as for stored responses
+(``app_documents``): while the store is down conversation calls are refused at once.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from gptoss_router import codec
-from gptoss_router.errors import BadRequest, Conflict, StoreUnavailable
+from gptoss_router.errors import BadRequest
+from gptoss_router.state.app_documents import AppDocuments
 from gptoss_router.state.optimistic import change_document
-from gptoss_router.state.store import ABSENT, Store, Versioned
-from gptoss_router.state.store_health import StoreHealth
+from gptoss_router.state.store import ABSENT
 
 __all__ = ["Conversation", "ConversationRecords"]
 
 T = TypeVar("T")
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 
 @dataclass(slots=True)
@@ -65,33 +63,21 @@ class Conversation:
         return cls(doc["conversation"], list(items) if isinstance(items, list) else [])
 
 
-class ConversationRecords:
+class ConversationRecords(AppDocuments[Conversation]):
     """Reads and writes conversations through the shared store."""
 
-    def __init__(self, store: Store, health: StoreHealth, *, ttl_s: float, max_bytes: int) -> None:
-        self._store = store
-        self._health = health
-        self.ttl_s = ttl_s
-        self.max_bytes = max_bytes
-
-    def check_usable(self) -> None:
-        """Refuse at once while the store is known to be down (no request waits for it)."""
-        if not self._health.usable():
-            raise _unavailable()
-
-    async def get(self, app: str, conversation_id: str) -> tuple[Conversation, int] | None:
-        """The conversation ``conversation_id`` of ``app`` and its size in bytes, or None."""
-        found = await self._read(app, conversation_id)
-        return None if found is None else (found.value, found.size)
+    prefix = "conv"
+    noun = "conversation"
+    decode = staticmethod(Conversation.decode)
 
     async def create(self, app: str, conversation: Conversation) -> None:
         """Keep a new ``conversation`` for ``app`` (a 400 naming the setting past the bound)."""
         self.check_usable()
         data = self._bounded(conversation.encode())
-        key = _key(app, conversation.id)
+        key = self._key(app, conversation.id)
         if await self._call(self._store.put_document(key, data, self.ttl_s, expected=ABSENT)):
             return
-        raise _busy(conversation.id)  # a fresh random id that exists: never in practice
+        raise self._busy(conversation.id)  # a fresh random id that exists: never in practice
 
     async def update(
         self,
@@ -105,7 +91,7 @@ class ConversationRecords:
         the change on a fresh read whenever another writer got there first. The conversation
         as written and what ``change`` returned, or None when there is no such conversation.
         ``bounded``: a 400 naming the setting when the result is over ``max_bytes``."""
-        key = _key(app, conversation_id)
+        key = self._key(app, conversation_id)
 
         async def write(conversation: Conversation, version: int) -> bool:
             data = conversation.encode()
@@ -118,7 +104,7 @@ class ConversationRecords:
             lambda: self._read(app, conversation_id),
             write,
             lambda conversation: (conversation, change(conversation)),
-            busy=lambda: _busy(conversation_id),
+            busy=lambda: self._busy(conversation_id),
         )
 
     def _bounded(self, data: bytes) -> bytes:
@@ -130,42 +116,3 @@ class ConversationRecords:
                 param="items",
             )
         return data
-
-    async def _read(self, app: str, conversation_id: str) -> Versioned[Conversation] | None:
-        self.check_usable()
-        if not _ID.match(conversation_id):
-            return None
-        found = await self._call(self._store.get_document(_key(app, conversation_id)))
-        if found is None:
-            return None
-        try:
-            return Versioned(Conversation.decode(found.value), len(found.value), found.version)
-        except (ValueError, RecursionError):
-            return None
-
-    async def delete(self, app: str, conversation_id: str) -> bool:
-        """Forget ``conversation_id``; whether ``app`` had it."""
-        self.check_usable()
-        if not _ID.match(conversation_id):
-            return False
-        return await self._call(self._store.delete_document(_key(app, conversation_id)))
-
-    async def _call(self, pending: Awaitable[T]) -> T:
-        return await self._health.call("conversations", pending, _unavailable)
-
-
-def _key(app: str, conversation_id: str) -> str:
-    return f"conv:{app}:{conversation_id}"
-
-
-def _busy(conversation_id: str) -> Conflict:
-    return Conflict(
-        f"Conversation '{conversation_id}' is being changed by other requests right now; retry."
-    )
-
-
-def _unavailable() -> StoreUnavailable:
-    return StoreUnavailable(
-        "The router's conversation store cannot be reached; retry shortly, or send the whole "
-        "conversation in 'input' with store: false."
-    )

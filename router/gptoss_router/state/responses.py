@@ -17,27 +17,21 @@ A background response changes while it runs (queued, in progress, then done or c
 ``update`` is a compare-and-set on the record's version, so a cancel and the run's last write
 cannot undo each other.
 
-Failures of the store become ``StoreUnavailable`` (503, Retry-After) and are reported to the
-store's health, so that while it is down state-bearing requests are refused at once.
+Reads, deletes and the store's failures are handled as for conversations
+(``app_documents``).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from gptoss_router import codec
-from gptoss_router.errors import Conflict, StoreUnavailable
+from gptoss_router.state.app_documents import AppDocuments
 from gptoss_router.state.optimistic import change_document
-from gptoss_router.state.store import Store, Versioned
-from gptoss_router.state.store_health import StoreHealth
 
 __all__ = ["Record", "ResponseRecords"]
-
-T = TypeVar("T")
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,28 +61,16 @@ class Record:
         return cls(list(doc.get("prior") or []), list(doc.get("input") or []), doc["response"])
 
 
-class ResponseRecords:
+class ResponseRecords(AppDocuments[Record]):
     """Reads and writes records through the shared store."""
 
-    def __init__(self, store: Store, health: StoreHealth, *, ttl_s: float, max_bytes: int) -> None:
-        self._store = store
-        self._health = health
-        self.ttl_s = ttl_s
-        self.max_bytes = max_bytes
-
-    def check_usable(self) -> None:
-        """Refuse at once while the store is known to be down (no request waits for it)."""
-        if not self._health.usable():
-            raise _unavailable()
-
-    async def get(self, app: str, response_id: str) -> tuple[Record, int] | None:
-        """The record of ``response_id`` for ``app`` and its size in bytes, or None."""
-        found = await self._read(app, response_id)
-        return None if found is None else (found.value, found.size)
+    prefix = "resp"
+    noun = "response"
+    decode = staticmethod(Record.decode)
 
     async def put(self, app: str, record: Record) -> None:
         """Keep ``record`` for ``app`` under its response's id."""
-        key = _key(app, str(record.response.get("id")))
+        key = self._key(app, str(record.response.get("id")))
         await self._call(self._store.put_document(key, record.encode(), self.ttl_s))
 
     async def update(
@@ -97,7 +79,7 @@ class ResponseRecords:
         """Apply ``change`` to the stored record of ``response_id`` and keep what it returns
         (None: keep nothing), reading again whenever another writer got there first. The
         record written, or None when there was none or ``change`` kept nothing."""
-        key = _key(app, response_id)
+        key = self._key(app, response_id)
 
         async def write(record: Record, version: int) -> bool:
             put = self._store.put_document(key, record.encode(), self.ttl_s, expected=version)
@@ -108,43 +90,9 @@ class ResponseRecords:
             return None if changed is None else (changed, None)
 
         done = await change_document(
-            lambda: self._read(app, response_id), write, step, busy=lambda: _busy(response_id)
+            lambda: self._read(app, response_id),
+            write,
+            step,
+            busy=lambda: self._busy(response_id),
         )
         return None if done is None else done[0]
-
-    async def _read(self, app: str, response_id: str) -> Versioned[Record] | None:
-        if not _ID.match(response_id):
-            return None
-        found = await self._call(self._store.get_document(_key(app, response_id)))
-        if found is None:
-            return None
-        try:
-            return Versioned(Record.decode(found.value), len(found.value), found.version)
-        except (ValueError, RecursionError):
-            return None
-
-    async def delete(self, app: str, response_id: str) -> bool:
-        """Forget ``response_id``; whether ``app`` had it."""
-        if not _ID.match(response_id):
-            return False
-        return await self._call(self._store.delete_document(_key(app, response_id)))
-
-    async def _call(self, pending: Awaitable[T]) -> T:
-        return await self._health.call("responses", pending, _unavailable)
-
-
-def _key(app: str, response_id: str) -> str:
-    return f"resp:{app}:{response_id}"
-
-
-def _busy(response_id: str) -> Conflict:
-    return Conflict(
-        f"Response '{response_id}' is being changed by other requests right now; retry."
-    )
-
-
-def _unavailable() -> StoreUnavailable:
-    return StoreUnavailable(
-        "The router's response store cannot be reached; retry shortly, or send the whole "
-        "conversation in 'input' with store: false."
-    )
