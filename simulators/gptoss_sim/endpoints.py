@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +81,38 @@ async def wait_for_reply(
     return None
 
 
+async def guarded(
+    events: AsyncGenerator[bytes, None],
+    serving: Serving,
+    reply: Reply,
+    *,
+    error: Callable[[Exception], bytes],
+    last: bytes | None = DONE,
+) -> AsyncIterator[bytes]:
+    """``events``, then ``last``; the engine's finish is reported once the stream ends: the
+    reply's own when every event went, "abort" when it failed (``error`` is sent instead of the
+    rest) or the client left."""
+    finished = False
+    try:
+        async for event in events:
+            yield event
+        finished = True
+    except serving.failures as exc:
+        yield error(exc)
+    finally:
+        serving.on_finish(reply.engine_finish if finished else "abort")
+        await events.aclose()
+    if last is not None:
+        yield last
+
+
+def _guarded(
+    events: AsyncGenerator[bytes, None], serving: Serving, reply: Reply
+) -> AsyncIterator[bytes]:
+    """A chat or completions stream: a failure is the simulator's error chunk, the end [DONE]."""
+    return guarded(events, serving, reply, error=lambda exc: sse(serving.stream_error(exc)))
+
+
 def sse_response(gen: AsyncIterator[bytes], serving: Serving) -> StreamingResponse:
     """The SSE response that sends ``gen``'s events."""
     return StreamingResponse(
@@ -107,24 +139,16 @@ async def chat(request: Request, chat: ChatRequest, reply: Reply, serving: Servi
         tool_name=reply.tool_call.name if reply.tool_call else None,
     )  # fmt: skip
 
-    async def events() -> AsyncIterator[bytes]:
-        finished = False
-        try:
-            yield sse(writer.opening())
-            async for group in paced(serving.pacer, chat.prompt_tokens, reply.pieces()):
-                for chunk in writer.deltas(group):
-                    yield sse(chunk)
-            yield sse(writer.closing(reply.finish_reason))
-            if chat.include_usage:
-                yield sse(writer.usage_chunk(chat.prompt_tokens, reply.completion_tokens))
-            finished = True
-        except serving.failures as exc:
-            yield sse(serving.stream_error(exc))
-        finally:
-            serving.on_finish(reply.engine_finish if finished else "abort")
-        yield DONE
+    async def events() -> AsyncGenerator[bytes, None]:
+        yield sse(writer.opening())
+        async for group in paced(serving.pacer, chat.prompt_tokens, reply.pieces()):
+            for chunk in writer.deltas(group):
+                yield sse(chunk)
+        yield sse(writer.closing(reply.finish_reason))
+        if chat.include_usage:
+            yield sse(writer.usage_chunk(chat.prompt_tokens, reply.completion_tokens))
 
-    return sse_response(events(), serving)
+    return sse_response(_guarded(events(), serving, reply), serving)
 
 
 async def _vllm_chat(
@@ -149,28 +173,21 @@ async def _vllm_chat(
         continuous_usage=chat.include_usage and bool(options.get("continuous_usage_stats")),
     )  # fmt: skip
 
-    async def events() -> AsyncIterator[bytes]:
-        finished, opened = False, False
-        try:
-            async for group in paced(serving.pacer, chat.prompt_tokens, reply.pieces()):
-                if not opened:
-                    # vLLM sends the role chunk with the first engine output
-                    # (chat_completion_stream_generator, ``first_iteration``).
-                    opened = True
-                    yield sse(writer.opening())
-                chunk = writer.group(len(group))
-                if chunk is not None:
-                    yield sse(chunk)
-            if chat.include_usage:
-                yield sse(writer.usage_chunk(serving.prompt_details()))
-            finished = True
-        except serving.failures as exc:
-            yield sse(serving.stream_error(exc))
-        finally:
-            serving.on_finish(reply.engine_finish if finished else "abort")
-        yield DONE
+    async def events() -> AsyncGenerator[bytes, None]:
+        opened = False
+        async for group in paced(serving.pacer, chat.prompt_tokens, reply.pieces()):
+            if not opened:
+                # vLLM sends the role chunk with the first engine output
+                # (chat_completion_stream_generator, ``first_iteration``).
+                opened = True
+                yield sse(writer.opening())
+            chunk = writer.group(len(group))
+            if chunk is not None:
+                yield sse(chunk)
+        if chat.include_usage:
+            yield sse(writer.usage_chunk(serving.prompt_details()))
 
-    return sse_response(events(), serving)
+    return sse_response(_guarded(events(), serving, reply), serving)
 
 
 async def completion(request: Request, req: CompletionRequest, serving: Serving) -> Response:
@@ -187,25 +204,17 @@ async def completion(request: Request, req: CompletionRequest, serving: Serving)
         body = completions.completion_object(rid, req.model, created, choices, usage)
         return JSONResponse(body, headers=serving.headers())
 
-    async def events() -> AsyncIterator[bytes]:
+    async def events() -> AsyncGenerator[bytes, None]:
         no_usage: Any = None if req.include_usage else ...
-        finished = False
-        try:
-            async for group in paced(serving.pacer, req.prompt_tokens, reply.pieces()):
-                choices = [completions.choice("".join(t for _, t in group), None)]
-                yield sse(completions.completion_object(rid, req.model, created, choices, no_usage))
-            choices = [completions.choice("", reply.finish_reason)]
+        async for group in paced(serving.pacer, req.prompt_tokens, reply.pieces()):
+            choices = [completions.choice("".join(t for _, t in group), None)]
             yield sse(completions.completion_object(rid, req.model, created, choices, no_usage))
-            if req.include_usage:
-                yield sse(completions.completion_object(rid, req.model, created, [], usage))
-            finished = True
-        except serving.failures as exc:
-            yield sse(serving.stream_error(exc))
-        finally:
-            serving.on_finish(reply.engine_finish if finished else "abort")
-        yield DONE
+        choices = [completions.choice("", reply.finish_reason)]
+        yield sse(completions.completion_object(rid, req.model, created, choices, no_usage))
+        if req.include_usage:
+            yield sse(completions.completion_object(rid, req.model, created, [], usage))
 
-    return sse_response(events(), serving)
+    return sse_response(_guarded(events(), serving, reply), serving)
 
 
 async def _vllm_completion(
@@ -226,24 +235,17 @@ async def _vllm_completion(
         )
         return JSONResponse(body, headers=serving.headers())
 
-    async def events() -> AsyncIterator[bytes]:
-        finished, sent, total = False, 0, len(reply.pieces())
-        try:
-            async for group in paced(serving.pacer, req.prompt_tokens, reply.pieces()):
-                sent += len(group)
-                finish = reply.finish_reason if sent >= total else None
-                text = "".join(t for _, t in group)
-                choices = [completions.vllm_choice(text, finish, stream=True)]
-                yield sse(completions.vllm_object(rid, model, created, choices, None, stream=True))
-            if req.include_usage:
-                details = serving.prompt_details()
-                final = usage | ({"prompt_tokens_details": details} if details else {})
-                yield sse(completions.vllm_object(rid, model, created, [], final, stream=True))
-            finished = True
-        except serving.failures as exc:
-            yield sse(serving.stream_error(exc))
-        finally:
-            serving.on_finish(reply.engine_finish if finished else "abort")
-        yield DONE
+    async def events() -> AsyncGenerator[bytes, None]:
+        sent, total = 0, len(reply.pieces())
+        async for group in paced(serving.pacer, req.prompt_tokens, reply.pieces()):
+            sent += len(group)
+            finish = reply.finish_reason if sent >= total else None
+            text = "".join(t for _, t in group)
+            choices = [completions.vllm_choice(text, finish, stream=True)]
+            yield sse(completions.vllm_object(rid, model, created, choices, None, stream=True))
+        if req.include_usage:
+            details = serving.prompt_details()
+            final = usage | ({"prompt_tokens_details": details} if details else {})
+            yield sse(completions.vllm_object(rid, model, created, [], final, stream=True))
 
-    return sse_response(events(), serving)
+    return sse_response(_guarded(events(), serving, reply), serving)

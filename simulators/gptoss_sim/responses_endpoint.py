@@ -8,13 +8,13 @@ final response object goes to ``on_done`` once complete, for a store to keep.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gptoss_sim.endpoints import Serving, sse_response, wait_for_reply
+from gptoss_sim.endpoints import Serving, guarded, sse_response, wait_for_reply
 from gptoss_sim.reply import Channel, Reply
 from gptoss_sim.responses_api import ResponseBuilder, ResponsesRequest
 from gptoss_sim.streaming import paced, sse
@@ -62,21 +62,22 @@ async def response_events(
     builder: Builder,
     on_done: Callable[[dict[str, Any]], None] | None = None,
 ) -> AsyncIterator[bytes]:
-    """The SSE events of a streamed response."""
-    finished = False
-    try:
+    """The SSE events of a streamed response; a failure ends them with an ``error`` event."""
+
+    async def events() -> AsyncGenerator[bytes, None]:
         for event in builder.opening():
             yield sse(event, event["type"])
         async for group in paced(serving.pacer, req.prompt_tokens, reply.pieces()):
             for event in builder.deltas(group):
                 yield sse(event, event["type"])
-        events = builder.closing(builder.usage())
+        closing = builder.closing(builder.usage())
         if on_done is not None:
-            on_done(events[-1]["response"])
-        for event in events:
+            on_done(closing[-1]["response"])
+        for event in closing:
             yield sse(event, event["type"])
-        finished = True
-    except serving.failures as exc:
-        yield sse({"type": "error", "message": str(exc), "code": None, "param": None}, "error")
-    finally:
-        serving.on_finish(reply.engine_finish if finished else "abort")
+
+    def error(exc: Exception) -> bytes:
+        return sse({"type": "error", "message": str(exc), "code": None, "param": None}, "error")
+
+    async for chunk in guarded(events(), serving, reply, error=error, last=None):
+        yield chunk
