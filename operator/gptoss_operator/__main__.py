@@ -1,6 +1,7 @@
 """``gptoss-operator``: run the operator against the cluster of the pod or of a kubeconfig.
 
-gptoss-operator [--namespace NS ...] [--kubeconfig PATH] [--liveness URL] [--verbose]
+gptoss-operator [--namespace NS ...] [--kubeconfig PATH] [--liveness URL]
+                [--metrics-port PORT] [--verbose]
 
 With ``GPTOSS_OPERATOR_LEADER_ELECTION_LEASE`` set, several replicas may run: each stands by
 until it holds that Lease, and only the holder runs the operator (``gptoss_operator.leading``).
@@ -20,11 +21,13 @@ import uuid
 from typing import Any, NoReturn
 
 import kopf
+from prometheus_client import CollectorRegistry, start_http_server
 
 from gptoss_operator.handlers import build_registry
 from gptoss_operator.kube.client import connect
 from gptoss_operator.leading.elector import Elector, run_elected
 from gptoss_operator.leading.lease import Timing
+from gptoss_operator.metrics import OperatorMetrics
 from gptoss_operator.settings import OperatorSettings
 
 LOST_LEASE_EXIT = 3  # the pod restarts and stands by
@@ -70,13 +73,22 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="serve a liveness endpoint, e.g. http://0.0.0.0:8080/healthz",
     )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve Prometheus metrics on this port (all addresses), standing by or leading",
+    )
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
 
     settings = OperatorSettings()
     identity = settings.leader_election_identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
     kube = connect(args.kubeconfig, identity=identity)
-    registry = build_registry(settings, kube, namespaces=tuple(args.namespace))
+    metrics = OperatorMetrics(CollectorRegistry())
+    if args.metrics_port is not None:
+        start_http_server(args.metrics_port, registry=metrics.registry)
+    registry = build_registry(settings, kube, namespaces=tuple(args.namespace), metrics=metrics)
 
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig  # read by Kopf's kubeconfig login below
@@ -93,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     kopf.configure(verbose=args.verbose)
 
     async def operate() -> None:
+        metrics.leader.set(1)
         await kopf.operator(
             registry=registry,
             standalone=True,

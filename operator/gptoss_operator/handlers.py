@@ -15,12 +15,14 @@ from typing import Any
 
 import httpx
 import kopf
+from prometheus_client import CollectorRegistry
 
 from gptoss_operator import names
 from gptoss_operator.autoscaling.loop import Autoscaler
 from gptoss_operator.errors import InvalidSpec, KubeConflict, KubeRejected, KubeUnavailable
 from gptoss_operator.kube.client import Kube
 from gptoss_operator.loading.loop import AdapterLoader
+from gptoss_operator.metrics import OperatorMetrics
 from gptoss_operator.reconciling.planning import vllm_clients
 from gptoss_operator.reconciling.runner import Runner
 from gptoss_operator.settings import OperatorSettings
@@ -31,16 +33,22 @@ MANAGED = {"app.kubernetes.io/managed-by": "gptoss-operator"}
 
 
 def build_registry(
-    settings: OperatorSettings, kube: Kube, *, namespaces: tuple[str, ...] = ()
+    settings: OperatorSettings,
+    kube: Kube,
+    *,
+    namespaces: tuple[str, ...] = (),
+    metrics: OperatorMetrics | None = None,
 ) -> kopf.OperatorRegistry:
     """Every handler of the operator, registered on a fresh registry (no module state).
 
     ``namespaces`` limits the resync to those namespaces (empty: the whole cluster), matching
-    what Kopf itself is told to watch.
+    what Kopf itself is told to watch; ``metrics``: where reconciles and autoscaling are
+    counted (a registry of their own when not given).
     """
     registry = kopf.OperatorRegistry()
     operator_settings = settings
-    runner = Runner(kube, settings, namespaces=namespaces)
+    counted = metrics or OperatorMetrics(CollectorRegistry())
+    runner = Runner(kube, settings, namespaces=namespaces, metrics=counted)
     resource = (names.GROUP, names.VERSION, names.PLURAL)
 
     @kopf.on.resume(*resource, registry=registry)
@@ -66,7 +74,9 @@ def build_registry(
                 "(the chart does) for a NetworkPolicy per GptOssDeployment"
             )
         http = httpx.AsyncClient(timeout=httpx.Timeout(1.0))
-        autoscaler = Autoscaler(kube, operator_settings, http, namespaces=namespaces)
+        autoscaler = Autoscaler(
+            kube, operator_settings, http, namespaces=namespaces, metrics=counted
+        )
         memo["http"] = http
         memo["tasks"] = [
             asyncio.create_task(runner.resync_forever(logger), name="gptoss-resync"),

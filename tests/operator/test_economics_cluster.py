@@ -4,7 +4,8 @@ the router's provider table, the capacity prior), and the CR's status says why i
 
 The router's endpoint is stood in for by a server exposing its spill, request and token series
 with prometheus_client, fed at a steady rate of spilled requests. The operator gets the router's
-provider table as the chart mirrors it (``GPTOSS_OPERATOR_PROVIDER_PRICES``).
+provider table as the chart mirrors it (``GPTOSS_OPERATOR_PROVIDER_PRICES``), and serves its own
+metrics, which show the same decision as time series.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ import json
 import re
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from kubernetes import client
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client.parser import text_string_to_metric_families
 
 from gptoss_localkube.cluster import ClusterInfo
+from gptoss_localkube.net import free_port
 from tests.operator.conftest import Kubectl
 from tests.operator.gptoss_crd import manifest
 from tests.operator.operator_process import operator_running
@@ -83,8 +86,10 @@ def cost_operator(
     gptoss_crd: dict[str, Any],
     router: tuple[SpillingRouter, str],
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Path]:
+) -> Iterator[str]:
+    """The operator's own /metrics URL, while it runs."""
     log = tmp_path_factory.mktemp("economics") / "operator.log"
+    port = free_port()
     env = {
         "GPTOSS_OPERATOR_RESYNC_SECONDS": "3",
         "GPTOSS_OPERATOR_AUTOSCALE_INTERVAL_SECONDS": "0.5",
@@ -93,13 +98,31 @@ def cost_operator(
             {"groq": {"gpt-oss-20b": {"input": 0.075, "output": 0.30}}}
         ),
     }
-    with operator_running(cluster.kubeconfig, log, **env) as process:
-        yield log
+    with operator_running(cluster.kubeconfig, log, "--metrics-port", str(port), **env) as process:
+        yield f"http://127.0.0.1:{port}/metrics"
         assert process.poll() is None, log.read_text()[-3000:]
 
 
+Series = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(url: str) -> Series:
+    text = httpx.get(url, timeout=5).text
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def of(series: Series, metric: str, **labels: str) -> list[float]:
+    """The values of ``metric`` whose labels include ``labels``."""
+    wanted = set(labels.items())
+    return [v for (n, ls), v in series.items() if n == metric and wanted <= ls]
+
+
 def test_spilled_demand_dearer_than_a_gpu_buys_a_replica_and_status_shows_both_costs(
-    cost_operator: Path,
+    cost_operator: str,
     api_client: client.ApiClient,
     namespace: str,
     kubectl: Kubectl,
@@ -133,7 +156,7 @@ def test_spilled_demand_dearer_than_a_gpu_buys_a_replica_and_status_shows_both_c
 
 
 def test_with_default_prices_a_sustained_load_above_break_even_scales_from_zero_to_one(
-    cost_operator: Path,
+    cost_operator: str,
     api_client: client.ApiClient,
     namespace: str,
     kubectl: Kubectl,
@@ -171,3 +194,55 @@ def test_with_default_prices_a_sustained_load_above_break_even_scales_from_zero_
     assert 1660 <= break_even <= 1993
     assert break_even < demand
     assert status["localDollarsPerHour"] < status["hostedDollarsPerHour"]
+
+
+def test_the_operators_metrics_show_the_cost_decision_and_forget_a_deleted_deployment(
+    cost_operator: str,
+    api_client: client.ApiClient,
+    namespace: str,
+    kubectl: Kubectl,
+    router: tuple[SpillingRouter, str],
+) -> None:
+    autoscaling = {
+        "minReplicas": 0,
+        "maxReplicas": 1,
+        "policy": "Cost",
+        "gpuHourlyPrice": 0.01,
+        "coldStart": "1s",
+    }
+    spec = _elastic(autoscaling, replicas=0, spillover={"providers": ["groq"]})
+    assert kubectl.apply(namespace, manifest("metered", spec)).returncode == 0
+    stand_in, _ = router
+    stand_in.start()
+    who = {"namespace": namespace, "name": "metered"}
+    seen = eventually(
+        lambda: (
+            (s := scrape(cost_operator))
+            and of(s, "gptoss_operator_scales_total", direction="up", reason="LocalCheaper", **who)
+            == [1.0]
+            and s
+        ),
+        timeout=30,
+        what="the operator's metrics counting the scale the cost policy wrote",
+    )
+    assert of(seen, "gptoss_operator_leader") == [1.0]
+    assert of(seen, "gptoss_operator_reconciles_total", outcome="ok")[0] >= 1
+    assert of(seen, "gptoss_operator_cost_demand_tokens_per_second", **who)[0] > 0
+    [chosen] = of(seen, "gptoss_operator_cost_dollars_per_hour", plan="chosen", **who)
+    [hosted] = of(seen, "gptoss_operator_cost_dollars_per_hour", plan="all_hosted", **who)
+    assert chosen < hosted
+    assert len(of(seen, "gptoss_operator_cost_reason", **who)) == 1  # one reason at a time
+    assert of(seen, "gptoss_operator_autoscale_desired_replicas", **who) == [1.0]
+    assert _cr(api_client, namespace, "metered")["spec"]["replicas"] == 1
+
+    assert kubectl("delete", "gptossdeployment", "metered", "-n", namespace).returncode == 0
+    eventually(
+        lambda: (
+            not any(
+                ("name", "metered") in labels and ("namespace", namespace) in labels
+                for _, labels in scrape(cost_operator)
+            )
+        ),
+        timeout=30,
+        what="every series of the deleted GptOssDeployment gone from the operator's metrics",
+    )

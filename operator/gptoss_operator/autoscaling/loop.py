@@ -28,27 +28,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from prometheus_client import CollectorRegistry
 
 from gptoss_operator import names
 from gptoss_operator.api import GptOssDeploymentSpec
-from gptoss_operator.autoscaling.blindness import metrics_verdict, notice_for, with_condition
 from gptoss_operator.autoscaling.cost_state import CostState
 from gptoss_operator.autoscaling.decide import Signals, Stabilizer, never_down_blind, recommend
 from gptoss_operator.autoscaling.economics import CostPolicy
-from gptoss_operator.autoscaling.governor import CostDecision
 from gptoss_operator.autoscaling.policies import cost_policy, queue_policy
 from gptoss_operator.autoscaling.readings import RouterReader, RouterReadings, read_replicas
 from gptoss_operator.autoscaling.signals import DemandMeter
 from gptoss_operator.autoscaling.spill import RouterTotals, spill_for
+from gptoss_operator.autoscaling.telling import Telling
 from gptoss_operator.autoscaling.writes import (
     Decision,
     economics_status,
-    stamp,
-    write_cost_reason,
     write_decision,
 )
-from gptoss_operator.errors import KubeConflict, KubeError
+from gptoss_operator.errors import KubeError
 from gptoss_operator.kube.client import Kube
+from gptoss_operator.metrics import CostFigures, OperatorMetrics
 from gptoss_operator.placement.adapters import served_names
 from gptoss_operator.settings import OperatorSettings
 
@@ -64,18 +63,19 @@ class Autoscaler:
     http: httpx.AsyncClient
     namespaces: tuple[str, ...] = ()
     clock: Callable[[], float] = time.monotonic
+    metrics: OperatorMetrics = field(default_factory=lambda: OperatorMetrics(CollectorRegistry()))
     _routers: RouterReader = field(init=False)
+    _telling: Telling = field(init=False)
     _windows: dict[str, Stabilizer] = field(default_factory=dict)
     _totals: dict[str, RouterTotals] = field(default_factory=dict)
     _spilled_totals: dict[str, int] = field(default_factory=dict)
     _meters: dict[str, DemandMeter] = field(default_factory=dict)
     _costs: dict[str, CostState] = field(default_factory=dict)  # the cost policy's, by uid
-    _unread: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    _reasons: dict[str, str] = field(default_factory=dict)  # the cost reason status last said
     _newest_age: dict[str, float | None] = field(default_factory=dict)  # of each CR's newest pod
 
     def __post_init__(self) -> None:
         self._routers = RouterReader(self.kube, self.settings, self.http)
+        self._telling = Telling(self.kube)
 
     async def forever(self, logger: Logger) -> None:
         while True:
@@ -85,6 +85,7 @@ class Autoscaler:
             except KubeError as exc:
                 logger.warning("autoscaler could not read or scale: %s", exc)
             elapsed = self.clock() - started
+            self.metrics.autoscale_seconds.observe(elapsed)
             await asyncio.sleep(max(0.0, self.settings.autoscale_interval_seconds - elapsed))
 
     async def tick(self, logger: Logger) -> list[Decision]:
@@ -100,6 +101,13 @@ class Autoscaler:
         decisions = await asyncio.gather(*(self._one(cr, routers, logger) for cr in crs))
         done = [d for d in decisions if d is not None]
         for decision in done:
+            self.metrics.scaled(
+                decision.namespace,
+                decision.name,
+                decision.current,
+                decision.replicas,
+                decision.reason,
+            )
             logger.info(
                 "scaled %s/%s from %d to %d: %s",
                 decision.namespace,
@@ -113,15 +121,16 @@ class Autoscaler:
     def _forget_all_but(self, crs: list[dict[str, Any]]) -> None:
         """Drop the state of GptOssDeployments that are gone (or no longer autoscaled)."""
         keys = {f"{cr['metadata']['namespace']}/{cr['metadata']['name']}" for cr in crs}
+        for gone in [k for k in self._meters if k not in keys]:
+            self.metrics.forget(*gone.split("/", 1))
         keys |= {cr["metadata"]["uid"] for cr in crs}
+        self._telling.forget_all_but(keys)
         for state in (
             self._windows,
             self._totals,
             self._spilled_totals,
             self._meters,
             self._costs,
-            self._unread,
-            self._reasons,
             self._newest_age,
         ):
             for key in [k for k in state if k not in keys]:
@@ -177,6 +186,7 @@ class Autoscaler:
         if cost is not None:
             decision = await self._one_by_cost(cr, spec.replicas, signals, cost)
         else:
+            self.metrics.forget_cost(meta["namespace"], meta["name"])
             wish = recommend(signals, policy)
             now = self.clock()
             current = spec.replicas
@@ -191,7 +201,9 @@ class Autoscaler:
                 )
                 await asyncio.to_thread(write_decision, self.kube, cr, decision)
         kept = decision.replicas if decision is not None else spec.replicas
-        await self._tell_blindness(cr, signals.unread, kept, logger)
+        self.metrics.desired.labels(meta["namespace"], meta["name"]).set(kept)
+        self.metrics.missing.labels(meta["namespace"], meta["name"]).set(len(signals.unread))
+        await self._telling.blindness(cr, signals.unread, kept, logger)
         return decision
 
     async def _one_by_cost(
@@ -216,10 +228,22 @@ class Autoscaler:
             wish.replicas, current=current, blind=signals.blind, ceiling=policy.max_replicas
         )
         economics = economics_status(wish, tick.demand, tick.capacity)
+        self.metrics.cost(
+            meta["namespace"],
+            meta["name"],
+            CostFigures(
+                reason=wish.reason,
+                demand_tokens_per_s=tick.demand.tokens_per_s,
+                replica_tokens_per_s=tick.capacity,
+                break_even_tokens_per_s=wish.break_even_tokens_per_s,
+                chosen_dollars_per_hour=wish.local_dollars_per_hour,
+                hosted_dollars_per_hour=wish.hosted_dollars_per_hour,
+            ),
+        )
         if replicas == current:
-            await self._tell_cost_reason(cr, wish, economics)
+            await self._telling.cost_reason(cr, wish, economics)
             return None
-        self._reasons[meta["uid"]] = "Cheapest"  # what the next ticks say once it is done
+        self._telling.scaled(meta["uid"])
         decision = Decision(
             meta["namespace"],
             meta["name"],
@@ -231,63 +255,3 @@ class Autoscaler:
         )
         await asyncio.to_thread(write_decision, self.kube, cr, decision)
         return decision
-
-    async def _tell_cost_reason(
-        self, cr: dict[str, Any], wish: CostDecision, economics: dict[str, float]
-    ) -> None:
-        """Keep ``status.autoscaling`` saying why the replicas stay as they are, in plain words
-        (``explain``), whenever that reason changes; a scale writes it with its Event."""
-        meta = cr["metadata"]
-        if self._reasons.get(meta["uid"]) == wish.reason:
-            return
-        self._reasons[meta["uid"]] = wish.reason
-        try:
-            await asyncio.to_thread(write_cost_reason, self.kube, cr, wish, economics)
-        except KubeError:
-            del self._reasons[meta["uid"]]  # said next tick
-
-    async def _tell_blindness(
-        self, cr: dict[str, Any], unread: tuple[str, ...], replicas: int, logger: Logger
-    ) -> None:
-        """The ``MetricsAvailable`` condition and, when what is missing changed, an Event."""
-        meta = cr["metadata"]
-        verdict = metrics_verdict(unread, replicas)
-        before = self._unread.get(meta["uid"], ())
-        self._unread[meta["uid"]] = unread
-        notice = notice_for(before, unread, verdict)
-        if notice is not None:
-            logger.log(
-                logging.WARNING if unread else logging.INFO,
-                "%s/%s: %s",
-                meta["namespace"],
-                meta["name"],
-                notice.message,
-            )
-            await asyncio.to_thread(
-                self.kube.post_event,
-                cr,
-                type=notice.event_type,
-                reason=notice.reason,
-                message=notice.message,
-                now=stamp(),
-            )
-        conditions = with_condition(
-            list((cr.get("status") or {}).get("conditions") or []),
-            verdict,
-            generation=int(meta.get("generation", 0)),
-            now=stamp(),
-        )
-        if conditions is None:
-            return
-        try:  # only onto the CR as read: a newer one is answered next tick
-            await asyncio.to_thread(
-                self.kube.patch_status,
-                names.API_VERSION,
-                names.KIND,
-                meta["namespace"],
-                meta["name"],
-                {"conditions": conditions},
-                resource_version=meta.get("resourceVersion"),
-            )
-        except KubeConflict:
-            return

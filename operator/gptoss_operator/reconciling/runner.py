@@ -18,12 +18,17 @@ import asyncio
 import datetime as dt
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from prometheus_client import CollectorRegistry
 
 from gptoss_operator import names
 from gptoss_operator.errors import InvalidSpec, KubeConflict, KubeRejected, KubeUnavailable
 from gptoss_operator.kube.client import Kube
+from gptoss_operator.metrics import OperatorMetrics
+from gptoss_operator.reconciling.outcome import Outcome
 from gptoss_operator.reconciling.reconcile import reconcile
 from gptoss_operator.settings import OperatorSettings
 
@@ -71,11 +76,17 @@ class Runner:
     """Reconciles GptOssDeployments through one ``Kube``, one run per CR at a time."""
 
     def __init__(
-        self, kube: Kube, settings: OperatorSettings, *, namespaces: tuple[str, ...] = ()
+        self,
+        kube: Kube,
+        settings: OperatorSettings,
+        *,
+        namespaces: tuple[str, ...] = (),
+        metrics: OperatorMetrics | None = None,
     ) -> None:
         self._kube = kube
         self._settings = settings
         self._namespaces = namespaces
+        self._metrics = metrics or OperatorMetrics(CollectorRegistry())
         self._coalescer = Coalescer()
         self._upgrade_gate = threading.Lock()  # one budget check and apply at a time
 
@@ -89,14 +100,7 @@ class Runner:
         try:
             while True:
                 try:
-                    outcome = reconcile(
-                        body,
-                        kube,
-                        self._settings,
-                        now=dt.datetime.now(dt.UTC),
-                        upgrade_gate=self._upgrade_gate,
-                        namespaces=self._namespaces,
-                    )
+                    outcome = self._reconcile(body)
                 except KubeConflict:
                     stale += 1
                     if stale > STALE_RETRIES:
@@ -125,6 +129,27 @@ class Runner:
         except BaseException:
             coalescer.abandon(key)
             raise
+
+    def _reconcile(self, body: dict[str, Any]) -> Outcome:
+        """One reconcile of ``body``, timed and counted by outcome."""
+        started, result = time.perf_counter(), "error"
+        try:
+            outcome = reconcile(
+                body,
+                self._kube,
+                self._settings,
+                now=dt.datetime.now(dt.UTC),
+                upgrade_gate=self._upgrade_gate,
+                namespaces=self._namespaces,
+            )
+            result = "ok"
+            return outcome
+        except (KubeConflict, InvalidSpec, KubeUnavailable, KubeRejected) as exc:
+            result = next(name for kind, name in _OUTCOMES if isinstance(exc, kind))
+            raise
+        finally:
+            self._metrics.reconciles.labels(result).inc()
+            self._metrics.reconcile_seconds.observe(time.perf_counter() - started)
 
     def owner_changed(self, namespace: str, owner: str | None, logger: Logger) -> None:
         """A child of ``owner`` changed: reconcile the owner (failures are logged, not raised)."""
@@ -165,6 +190,14 @@ class Runner:
                 await asyncio.to_thread(self.resync_once, logger)
             except (KubeUnavailable, KubeConflict, KubeRejected) as exc:
                 logger.warning("resync could not list GptOssDeployments: %s", exc)
+
+
+_OUTCOMES: tuple[tuple[type[Exception], str], ...] = (
+    (KubeConflict, "stale"),
+    (InvalidSpec, "invalid"),
+    (KubeUnavailable, "unavailable"),
+    (KubeRejected, "rejected"),
+)
 
 
 def _summary(status: dict[str, Any]) -> str:

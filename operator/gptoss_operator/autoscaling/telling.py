@@ -1,0 +1,100 @@
+"""What the autoscaler says about a GptOssDeployment besides scaling it (the write seam of its
+words): the Cost policy's reason in ``status.autoscaling`` whenever it changes, and the
+``MetricsAvailable`` condition with an Event whenever what the autoscaler cannot read changes.
+It remembers what it last said, per CR uid, so an unchanged tick writes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from gptoss_operator import names
+from gptoss_operator.autoscaling.blindness import metrics_verdict, notice_for, with_condition
+from gptoss_operator.autoscaling.governor import CostDecision
+from gptoss_operator.autoscaling.writes import stamp, write_cost_reason
+from gptoss_operator.errors import KubeConflict, KubeError
+from gptoss_operator.kube.client import Kube
+
+__all__ = ["Telling"]
+
+Logger = logging.Logger | logging.LoggerAdapter[Any]
+
+
+@dataclass
+class Telling:
+    kube: Kube
+    _unread: dict[str, tuple[str, ...]] = field(default_factory=dict)  # what was missing
+    _reasons: dict[str, str] = field(default_factory=dict)  # the cost reason status last said
+
+    def forget_all_but(self, uids: set[str]) -> None:
+        """Drop what was said of CRs that are gone."""
+        for said in (self._unread, self._reasons):
+            for uid in [u for u in said if u not in uids]:
+                del said[uid]
+
+    def scaled(self, uid: str) -> None:
+        """A scale wrote its reason with its Event; the next ticks say "Cheapest" once the
+        move is done."""
+        self._reasons[uid] = "Cheapest"
+
+    async def cost_reason(
+        self, cr: dict[str, Any], wish: CostDecision, economics: dict[str, float]
+    ) -> None:
+        """Keep ``status.autoscaling`` saying why the replicas stay as they are, in plain words
+        (``explain``), whenever that reason changes; a scale writes it with its Event."""
+        uid = cr["metadata"]["uid"]
+        if self._reasons.get(uid) == wish.reason:
+            return
+        self._reasons[uid] = wish.reason
+        try:
+            await asyncio.to_thread(write_cost_reason, self.kube, cr, wish, economics)
+        except KubeError:
+            del self._reasons[uid]  # said next tick
+
+    async def blindness(
+        self, cr: dict[str, Any], unread: tuple[str, ...], replicas: int, logger: Logger
+    ) -> None:
+        """The ``MetricsAvailable`` condition and, when what is missing changed, an Event."""
+        meta = cr["metadata"]
+        verdict = metrics_verdict(unread, replicas)
+        before = self._unread.get(meta["uid"], ())
+        self._unread[meta["uid"]] = unread
+        notice = notice_for(before, unread, verdict)
+        if notice is not None:
+            logger.log(
+                logging.WARNING if unread else logging.INFO,
+                "%s/%s: %s",
+                meta["namespace"],
+                meta["name"],
+                notice.message,
+            )
+            await asyncio.to_thread(
+                self.kube.post_event,
+                cr,
+                type=notice.event_type,
+                reason=notice.reason,
+                message=notice.message,
+                now=stamp(),
+            )
+        conditions = with_condition(
+            list((cr.get("status") or {}).get("conditions") or []),
+            verdict,
+            generation=int(meta.get("generation", 0)),
+            now=stamp(),
+        )
+        if conditions is None:
+            return
+        try:  # only onto the CR as read: a newer one is answered next tick
+            await asyncio.to_thread(
+                self.kube.patch_status,
+                names.API_VERSION,
+                names.KIND,
+                meta["namespace"],
+                meta["name"],
+                {"conditions": conditions},
+                resource_version=meta.get("resourceVersion"),
+            )
+        except KubeConflict:
+            return
