@@ -236,7 +236,7 @@ def test_the_operator_serves_liveness_where_its_probe_looks(helm: Tool) -> None:
     container = one(render(helm), "Deployment", "-operator")["spec"]["template"]["spec"][
         "containers"
     ][0]
-    (port,) = container["ports"]
+    port = next(p for p in container["ports"] if p["name"] == "liveness")
     assert f"--liveness=http://0.0.0.0:{port['containerPort']}/healthz" in container["args"]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port["name"]}
 
@@ -259,7 +259,7 @@ def test_the_crds_in_the_chart_are_a_copy_of_the_repository_crds() -> None:
 
 def test_the_service_monitor_scrapes_the_router_metrics_port(helm: Tool) -> None:
     docs = render(helm, CHART / "ci" / "full-values.yaml")
-    monitor = one(docs, "ServiceMonitor")
+    monitor = one(docs, "ServiceMonitor", "-router")
     (endpoint,) = monitor["spec"]["endpoints"]
     assert endpoint["path"] == "/metrics"
     service = one(docs, "Service", "-router")
