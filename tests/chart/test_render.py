@@ -5,7 +5,6 @@ pod defaults, the router's configuration as the router itself reads it, and the 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ from gptoss_router.config.apps import AppConfig
 from gptoss_router.config.models import LocalPoolConfig, ModelConfig, SpilloverConfig
 from gptoss_router.config.providers import ProviderConfig
 from gptoss_router.config.tuning import Tuning
-from gptoss_router.metrics import RouterMetrics
 from gptoss_router.settings import RouterSettings
 from tests.chart.helm import CHART, CI_VALUES, REPO, Tool, find, one, render
 
@@ -255,47 +253,6 @@ def test_the_crds_in_the_chart_are_a_copy_of_the_repository_crds() -> None:
     assert chart.keys() == ours.keys(), "charts/gptoss/crds/ lists other files than crds/"
     drifted = [name for name in ours if chart[name] != ours[name]]
     assert drifted == [], f"run: cp crds/*.yaml charts/gptoss/crds/ ({drifted} differ)"
-
-
-def test_the_service_monitor_scrapes_the_router_metrics_port(helm: Tool) -> None:
-    docs = render(helm, CHART / "ci" / "full-values.yaml")
-    monitor = one(docs, "ServiceMonitor", "-router")
-    (endpoint,) = monitor["spec"]["endpoints"]
-    assert endpoint["path"] == "/metrics"
-    service = one(docs, "Service", "-router")
-    assert endpoint["port"] in [p["name"] for p in service["spec"]["ports"]]
-    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["spec"]["selector"].items()
-    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
-
-
-def _exported_names() -> set[str]:
-    from prometheus_client import CollectorRegistry
-
-    registry = CollectorRegistry()
-    RouterMetrics(registry)
-    names: set[str] = set()
-    for family in registry.collect():
-        names |= {s.name for s in family.samples}
-        suffixes = {
-            "counter": ("_total",),
-            "histogram": ("_bucket", "_sum", "_count"),
-            "gauge": ("",),
-        }[family.type]
-        names |= {family.name + s for s in suffixes}
-    return names
-
-
-def test_the_dashboard_queries_only_metrics_the_router_exports(helm: Tool) -> None:
-    config_map = one(render(helm, CHART / "ci" / "full-values.yaml"), "ConfigMap", "-dashboard")
-    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
-    dashboard = json.loads(config_map["data"]["gptoss-router.json"])
-    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
-    used = {m for e in exprs for m in re.findall(r"\bgptoss_router_[a-z_]+", e)}
-    exported = _exported_names()
-    assert used, "the dashboard queries nothing"
-    assert used - exported == set()
-    families = {n.removesuffix(s) for n in used for s in ("_total", "_bucket") if n.endswith(s)}
-    assert len(families | used) >= 10
 
 
 def test_notes_tell_the_endpoint_and_the_next_command(helm: Tool) -> None:
