@@ -94,5 +94,6 @@ def poke_commands(stack: Stack, *, running: bool) -> str:
             f"-H 'authorization: Bearer {DEMO_APP_KEY}' "
             '-d \'{"model":"gpt-oss-120b","messages":[{"role":"user","content":"hi"}]}\'',
             f"  curl -s {stack.router_url}/metrics | grep gptoss_router_requests",
+            f"  curl -s {stack.operator_metrics_url} | grep gptoss_operator_scales",
         ]
     )

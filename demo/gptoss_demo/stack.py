@@ -53,6 +53,7 @@ class Stack:
     router_url: str
     providers: dict[str, str]  # name -> simulator root URL (faults at /_sim/faults)
     workdir: Path
+    operator_metrics_url: str  # the operator's own /metrics
 
     @property
     def router_api(self) -> str:
@@ -207,13 +208,23 @@ def _start(
     )
 
     say("starting the operator (autoscaling on vLLM queues and the router's spill)")
+    operator_port = free_port()
     processes.start(
         "operator",
-        [sys.executable, "-m", "gptoss_operator", "--kubeconfig", str(info.kubeconfig)],
+        [
+            sys.executable,
+            "-m",
+            "gptoss_operator",
+            "--kubeconfig",
+            str(info.kubeconfig),
+            "--metrics-port",
+            str(operator_port),
+        ],
         env={
             "GPTOSS_OPERATOR_ROUTER_METRICS_URL": f"{router_url}/metrics",
             "GPTOSS_OPERATOR_AUTOSCALE_INTERVAL_SECONDS": "0.5",
             "GPTOSS_OPERATOR_RESYNC_SECONDS": "5",
         },
     )
-    return Stack(toolchain, info, NAMESPACE, router_url, providers, workdir)
+    operator_metrics = f"http://127.0.0.1:{operator_port}/metrics"
+    return Stack(toolchain, info, NAMESPACE, router_url, providers, workdir, operator_metrics)

@@ -297,7 +297,20 @@ def slow_sim(served: str) -> VllmSim:
     return VllmSim(VllmConfig(model=served, capacity=capacity, reply=reply))
 
 
-async def while_saturated(router: LiveRouter, model: str) -> str:
+def _where(router: LiveRouter, sim: VllmSim, model: str) -> str:
+    """What the router and the pod's engine say of ``model``'s requests, for a failure."""
+    lines = [
+        f"{sample.name}{sample.labels} {sample.value}"
+        for registry in (router.registry, sim.registry)
+        for family in registry.collect()
+        for sample in family.samples
+        if (model in sample.labels.values() or sample.name.startswith("vllm:num_requests"))
+        and not sample.name.endswith(("_bucket", "_created"))
+    ]
+    return "\n".join(lines)
+
+
+async def while_saturated(router: LiveRouter, model: str, sim: VllmSim) -> str:
     """The backend of one request sent while ``model``'s only pod is saturated as the router
     sees it (its scraped queue at the model's max_queue_depth or more)."""
     state = router.app.state
@@ -339,7 +352,8 @@ async def test_a_saturated_fine_tune_queues_on_its_pod_until_its_cr_accepts_the_
     }
     await asyncio.to_thread(put_cr, api_client, namespace, "support", spec)
     ip = await running_pod(api_client, namespace, "support", "support-0")
-    with fleet() as hosted, serving({ip: slow_sim("support")}):
+    pod = slow_sim("support")
+    with fleet() as hosted, serving({ip: pod}):
         # A queued request waits for its first byte behind the whole queue.
         config = settings(
             cluster,
@@ -351,7 +365,7 @@ async def test_a_saturated_fine_tune_queues_on_its_pod_until_its_cr_accepts_the_
         async with live_router(config) as router:
             await models_listed(router.base_url, {"support"})
             await until_pod_ready(router.base_url, "support")
-            kept = await while_saturated(router, "support")
+            kept = await while_saturated(router, "support", pod)
             await asyncio.to_thread(
                 patch_spillover,
                 api_client,
@@ -366,7 +380,7 @@ async def test_a_saturated_fine_tune_queues_on_its_pod_until_its_cr_accepts_the_
                 return config is not None and config.hosted_as == BASE
 
             await eventually(opted_in, what="the router to read acceptBaseModel", within=30)
-            spilled = await while_saturated(router, "support")
+            spilled = await while_saturated(router, "support", pod)
     assert kept == "local"
     assert spilled == "groq"
 
