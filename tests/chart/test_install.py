@@ -95,6 +95,7 @@ def test_install_creates_every_object_of_the_release(
             f"role.rbac.authorization.k8s.io/{full}-operator-release",
             f"rolebinding.rbac.authorization.k8s.io/{full}-operator-release",
             f"secret/{full}-store",
+            f"service/{full}-operator-metrics",
             f"service/{full}-router",
             f"service/{full}-store",
             f"serviceaccount/{full}-operator",
