@@ -168,5 +168,5 @@ def _per_deployment(registry: CollectorRegistry, name: str, documentation: str) 
 
 
 def _remove(metric: Counter | Gauge, *labels: str) -> None:
-    with contextlib.suppress(KeyError):  # never set for these labels
+    with contextlib.suppress(KeyError):  # labels never set: older prometheus_client raises
         metric.remove(*labels)
