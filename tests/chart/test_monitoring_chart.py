@@ -69,6 +69,12 @@ def test_a_metrics_port_of_zero_turns_the_operators_metrics_off(helm: Tool) -> N
     assert one(docs, "NetworkPolicy", "-operator")["spec"]["ingress"] == []
 
 
+def test_a_metrics_port_that_is_the_liveness_port_is_refused_naming_both(helm: Tool) -> None:
+    done = helm("template", "gptoss", str(CHART), "--set", "operator.metricsPort=8080")
+    assert done.returncode != 0
+    assert "operator.metricsPort 8080 is operator.livenessPort too" in done.stderr
+
+
 def test_a_privileged_metrics_port_is_refused(helm: Tool) -> None:
     done = helm("template", "gptoss", str(CHART), "--set", "operator.metricsPort=80")
     assert done.returncode != 0
