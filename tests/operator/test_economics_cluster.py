@@ -121,6 +121,19 @@ def of(series: Series, metric: str, **labels: str) -> list[float]:
     return [v for (n, ls), v in series.items() if n == metric and wanted <= ls]
 
 
+def cheap_gpu_spec() -> dict[str, Any]:
+    """A Cost-policy deployment at zero replicas whose GPUs cost far less than the 4
+    requests/s the stand-in router spills to groq."""
+    autoscaling = {
+        "minReplicas": 0,
+        "maxReplicas": 1,
+        "policy": "Cost",
+        "gpuHourlyPrice": 0.01,
+        "coldStart": "1s",
+    }
+    return _elastic(autoscaling, replicas=0, spillover={"providers": ["groq"]})
+
+
 def test_spilled_demand_dearer_than_a_gpu_buys_a_replica_and_status_shows_both_costs(
     cost_operator: str,
     api_client: client.ApiClient,
@@ -128,15 +141,7 @@ def test_spilled_demand_dearer_than_a_gpu_buys_a_replica_and_status_shows_both_c
     kubectl: Kubectl,
     router: tuple[SpillingRouter, str],
 ) -> None:
-    autoscaling = {
-        "minReplicas": 0,
-        "maxReplicas": 1,
-        "policy": "Cost",
-        "gpuHourlyPrice": 0.01,  # far below what 4 requests/s cost at the providers
-        "coldStart": "1s",
-    }
-    spec = _elastic(autoscaling, replicas=0, spillover={"providers": ["groq"]})
-    assert kubectl.apply(namespace, manifest("thrifty", spec)).returncode == 0
+    assert kubectl.apply(namespace, manifest("thrifty", cheap_gpu_spec())).returncode == 0
     stand_in, _ = router
     stand_in.start()
     cr = eventually(
@@ -203,15 +208,7 @@ def test_the_operators_metrics_show_the_cost_decision_and_forget_a_deleted_deplo
     kubectl: Kubectl,
     router: tuple[SpillingRouter, str],
 ) -> None:
-    autoscaling = {
-        "minReplicas": 0,
-        "maxReplicas": 1,
-        "policy": "Cost",
-        "gpuHourlyPrice": 0.01,
-        "coldStart": "1s",
-    }
-    spec = _elastic(autoscaling, replicas=0, spillover={"providers": ["groq"]})
-    assert kubectl.apply(namespace, manifest("metered", spec)).returncode == 0
+    assert kubectl.apply(namespace, manifest("metered", cheap_gpu_spec())).returncode == 0
     stand_in, _ = router
     stand_in.start()
     who = {"namespace": namespace, "name": "metered"}
