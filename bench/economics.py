@@ -4,7 +4,7 @@ optimum.
     python bench/economics.py [--traces bench/econ/traces] [--prices 1,2,3]
                               [--billing-s 1] [--cold-start-s 180] [--seed 1]
                               [--burst-standby 4h] [--minutes N] [--tick-s 10]
-                              [--out bench/results] [--regenerate]
+                              [--restarts 2h] [--out bench/results] [--regenerate]
 
 Policies: always hosted; always N local replicas (the cheapest N that keeps 99 % of requests
 within the latency target) with and without spill; queue-depth scaling with spill; the cost
@@ -16,7 +16,9 @@ priors and prices. Every policy meets the same arrivals and cold starts. Prints 
 ``--minutes`` cuts each trace to its first N minutes (for a quick run); ``--regenerate``
 rewrites the shipped traces from their generator and seed. ``--tick-s`` is the world's step:
 arrivals, the providers' rate limits and every policy's decisions (1 is the operator's loop,
-and the providers' limits enforced per second; ten times slower to run).
+and the providers' limits enforced per second; ten times slower to run). ``--restarts``
+also replays the cost policy with the operator restarted that often, forgetting what it
+learned or reading it back from status (``bench/econ/restarts.py``).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ for folder in (ROOT, ROOT / "operator", ROOT / "router", ROOT / "simulators"):
 
 from bench.econ.compare import Comparison, compare  # noqa: E402
 from bench.econ.report import goals_table, plot, table, to_json  # noqa: E402
+from bench.econ.restarts import restart_rows, restarts_table  # noqa: E402
 from bench.econ.run import draws_for  # noqa: E402
 from bench.econ.traces import KINDS, TRACES_DIR, Trace, generate, load, save  # noqa: E402
 from bench.econ.world import ColdStart, World  # noqa: E402
@@ -81,6 +84,9 @@ def main(argv: list[str] | None = None) -> None:
         default="4h",
         help="also run the cost policy with this spec.autoscaling.burstStandby (0s: do not)",
     )
+    parser.add_argument(
+        "--restarts", default="0s", help="also replay the operator restarted this often"
+    )
     parser.add_argument("--minutes", type=int, default=None)
     parser.add_argument("--tick-s", type=float, default=World().tick_s)
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -106,6 +112,21 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(table(comparisons))
     print(goals_table(comparisons))
+    every_s = parse_duration(args.restarts)
+    if every_s > 0:
+        rows = [
+            row
+            for c in comparisons
+            for row in restart_rows(
+                next(t for t in traces if t.name == c.trace),
+                c,
+                draws_for(next(t for t in traces if t.name == c.trace), c.world, args.seed),
+                every_s,
+                standby,
+            )
+        ]
+        print()
+        print(restarts_table(rows, every_s))
     print(f"\n({time.perf_counter() - started:.1f} s)")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "economics.json").write_text(json.dumps(to_json(comparisons), indent=2) + "\n")

@@ -14,12 +14,15 @@ from gptoss_operator.autoscaling.cost_state import CostState
 from gptoss_operator.autoscaling.decide import Policy as QueuePolicy
 from gptoss_operator.autoscaling.decide import Signals, Stabilizer, recommend
 from gptoss_operator.autoscaling.economics import CostPolicy
+from gptoss_operator.autoscaling.learned import Subject, learned_status, restored_state
 from gptoss_operator.autoscaling.policies import cost_policy as operator_cost_policy
 from gptoss_operator.autoscaling.signals import DemandMeter, PodQueue, RouterSpill
 
 from .world import World
 
-__all__ = ["Always", "Cost", "Observation", "Policy", "QueueDepth", "cost_policy"]
+__all__ = ["Always", "Cost", "Observation", "Policy", "QueueDepth", "Restarted", "cost_policy"]
+
+_EPOCH = 1_796_112_000.0  # 2026-12-01T00:00:00Z: the trace's wall clock, for learned_status
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,32 @@ class Cost:
         wish = tick.decision
         self.decisions.append((seen.now, wish.local_dollars_per_hour, wish.hosted_dollars_per_hour))
         return wish.replicas
+
+
+@dataclass
+class Restarted(Cost):
+    """The cost policy of an operator restarted every ``every_s`` (a rollout, a drain, a new
+    leader): each restart starts a new demand meter and cost state, as a new process does, and
+    with ``remembers`` reads back what the last one kept in status (``learned``)."""
+
+    every_s: float = 7200.0
+    remembers: bool = True
+    subject: Subject = field(default_factory=lambda: Subject("model", ""))
+
+    @property
+    def name(self) -> str:
+        kept = "remembers" if self.remembers else "forgets"
+        return f"{super().name}, restarted {self.every_s / 3600:g}h, {kept}"
+
+    def decide(self, seen: Observation) -> int:
+        if seen.now > 0 and seen.now % self.every_s < self.tick_s:
+            now, wall = seen.now, _EPOCH + seen.now
+            kept = learned_status(self.state, self.subject, now=now, wall=wall)
+            self.meter = DemandMeter()
+            self.state = CostState()
+            if self.remembers:
+                self.state, _ = restored_state(kept, self.subject, now=now, wall=wall)
+        return super().decide(seen)
 
 
 def cost_policy(world: World, max_replicas: int, burst_standby: str | None = None) -> CostPolicy:

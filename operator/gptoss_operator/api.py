@@ -253,6 +253,28 @@ class SizingStatus(_Wire):
     adapter_memory_gib: float | None = Field(None, alias="adapterMemoryGiB")
 
 
+class LearnedBurst(_Wire):
+    start: datetime
+    last: datetime
+    excess_tokens_per_second: float = Field(ge=0)
+
+
+class LearnedStatus(_Wire):
+    """What the Cost policy has learned (``autoscaling/learned.py`` reads it back)."""
+
+    replica_of: str | None = Field(None, max_length=256)
+    replica_tokens_per_second: float | None = Field(None, ge=0)
+    replica_samples: int | None = Field(None, ge=0)
+    providers_of: str | None = Field(None, max_length=1024)
+    providers_tokens_per_second: float | None = Field(None, ge=0)
+    bursts: list[LearnedBurst] | None = Field(None, max_length=32)
+    demand_returned_after_seconds: list[Annotated[float, Field(ge=0)]] | None = Field(
+        None, max_length=5
+    )
+    released_at: datetime | None = None
+    written_at: datetime | None = None
+
+
 class AutoscalingStatus(_Wire):
     desired_replicas: int | None = Field(None, ge=0)
     reason: str | None = Field(None, max_length=64)
@@ -262,6 +284,7 @@ class AutoscalingStatus(_Wire):
     replica_tokens_per_second: float | None = Field(None, ge=0)
     local_dollars_per_hour: float | None = Field(None, ge=0)
     hosted_dollars_per_hour: float | None = Field(None, ge=0)
+    learned: LearnedStatus | None = None
 
 
 class AdapterStatus(_Wire):

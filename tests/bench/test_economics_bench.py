@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from bench.econ.optimum import Clairvoyant, Unforeseen, optimal_schedule
-from bench.econ.policies import Always, Cost, cost_policy
+from bench.econ.policies import Always, Cost, Restarted, cost_policy
 from bench.econ.run import Draws, replay
 from bench.econ.serving import Pool, Shape, replica_for, serve
 from bench.econ.traces import KINDS, Trace
@@ -151,12 +151,12 @@ def test_the_bench_prices_a_trace_at_every_gpu_price_asked_for() -> None:
     assert comparisons[0].optimum.total_dollars <= comparisons[1].optimum.total_dollars
 
 
-def test_a_burst_standby_spares_the_bursts_after_the_first_past_the_providers() -> None:
-    world = World(gpu_hourly=2.0)
+def _two_bursts(world: World) -> tuple[Trace, Draws]:
+    """A trickle below the break-even, and two bursts, at minutes 30 and 120, half a replica
+    past every provider's limit."""
     tokens = SHAPE.input_tokens + SHAPE.output_tokens
     providers = sum(p.tokens_per_minute for p in world.providers) / 60.0 / tokens  # requests/s
     replica = replica_for(world, SHAPE.input_tokens, SHAPE.output_tokens)
-    # a trickle below the break-even, and two bursts half a replica past every provider's limit
     burst = providers + 0.5 * replica.tokens_per_s / SHAPE.output_tokens
     rates = [0.1] * 180
     for start in (30, 120):
@@ -166,6 +166,12 @@ def test_a_burst_standby_spares_the_bursts_after_the_first_past_the_providers() 
     draws = Draws(
         tuple(trace.rate_at(t * world.tick_s) * world.tick_s for t in range(ticks)), (180.0,) * 64
     )
+    return trace, draws
+
+
+def test_a_burst_standby_spares_the_bursts_after_the_first_past_the_providers() -> None:
+    world = World(gpu_hourly=2.0)
+    trace, draws = _two_bursts(world)
     plain = replay(trace, world, Cost(cost_policy(world, 8), tick_s=world.tick_s), draws)
     held = replay(trace, world, Cost(cost_policy(world, 8, "4h"), tick_s=world.tick_s), draws)
     assert plain.failed > 0
@@ -173,3 +179,20 @@ def test_a_burst_standby_spares_the_bursts_after_the_first_past_the_providers() 
     assert held.failed < 0.6 * plain.failed
     assert held.within_target > plain.within_target
     assert held.gpu_hours > plain.gpu_hours  # the standby is paid for
+
+
+def test_an_operator_restarted_between_bursts_keeps_the_standby_only_if_it_reads_it_back() -> None:
+    world = World(gpu_hourly=2.0)
+    trace, draws = _two_bursts(world)
+    policy = cost_policy(world, 8, "4h")
+
+    def restarted(remembers: bool) -> Restarted:  # once, at minute 90, between the bursts
+        return Restarted(policy, tick_s=world.tick_s, every_s=5400.0, remembers=remembers)
+
+    never = replay(trace, world, Cost(policy, tick_s=world.tick_s), draws)
+    forgets = replay(trace, world, restarted(False), draws)
+    remembers = replay(trace, world, restarted(True), draws)
+    assert forgets.failed > 1.5 * never.failed  # the second burst fails for a cold start again
+    assert remembers.failed == pytest.approx(never.failed)
+    assert remembers.replicas[540:] == never.replicas[540:]  # held from the restart on
+    assert remembers.policy == "cost, burstStandby 4h, restarted 1.5h, remembers"

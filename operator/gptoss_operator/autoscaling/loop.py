@@ -15,7 +15,9 @@ replicas, and the ``MetricsAvailable`` condition and an Event say so (``blindnes
 A CR without ``spec.autoscaling`` is never scaled here, so HPA or KEDA can own its ``/scale``.
 State (the stabilization windows, router totals, demand meters, cost governors) lives in memory;
 after a restart each starts from the current replicas, so a restart never scales anything down
-at once.
+at once. What the cost policy has learned (a replica's measured capacity, the providers' limit
+and the bursts past it, how soon demand came back) is kept in ``status.autoscaling.learned``
+too (``remembering``), so a new process or a new leader starts from it, not from the priors.
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ from gptoss_operator.api import GptOssDeploymentSpec
 from gptoss_operator.autoscaling.cost_state import CostState
 from gptoss_operator.autoscaling.decide import Signals, Stabilizer, never_down_blind, recommend
 from gptoss_operator.autoscaling.economics import CostPolicy
+from gptoss_operator.autoscaling.learned import Subject, learned_status, restored_state
 from gptoss_operator.autoscaling.policies import cost_policy, queue_policy
 from gptoss_operator.autoscaling.readings import RouterReader, RouterReadings, read_replicas
+from gptoss_operator.autoscaling.remembering import Remembering
 from gptoss_operator.autoscaling.signals import DemandMeter
 from gptoss_operator.autoscaling.spill import RouterTotals, spill_for
 from gptoss_operator.autoscaling.telling import Telling
@@ -63,19 +67,23 @@ class Autoscaler:
     http: httpx.AsyncClient
     namespaces: tuple[str, ...] = ()
     clock: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time  # for the times kept in status
     metrics: OperatorMetrics = field(default_factory=lambda: OperatorMetrics(CollectorRegistry()))
     _routers: RouterReader = field(init=False)
     _telling: Telling = field(init=False)
+    _remembering: Remembering = field(init=False)
     _windows: dict[str, Stabilizer] = field(default_factory=dict)
     _totals: dict[str, RouterTotals] = field(default_factory=dict)
     _spilled_totals: dict[str, int] = field(default_factory=dict)
     _meters: dict[str, DemandMeter] = field(default_factory=dict)
     _costs: dict[str, CostState] = field(default_factory=dict)  # the cost policy's, by uid
+    _subjects: dict[str, Subject] = field(default_factory=dict)  # what each learned of, by uid
     _newest_age: dict[str, float | None] = field(default_factory=dict)  # of each CR's newest pod
 
     def __post_init__(self) -> None:
         self._routers = RouterReader(self.kube, self.settings, self.http)
         self._telling = Telling(self.kube)
+        self._remembering = Remembering(self.kube)
 
     async def forever(self, logger: Logger) -> None:
         while True:
@@ -125,12 +133,14 @@ class Autoscaler:
             self.metrics.forget(*gone.split("/", 1))
         keys |= {cr["metadata"]["uid"] for cr in crs}
         self._telling.forget_all_but(keys)
+        self._remembering.forget_all_but(keys)
         for state in (
             self._windows,
             self._totals,
             self._spilled_totals,
             self._meters,
             self._costs,
+            self._subjects,
             self._newest_age,
         ):
             for key in [k for k in state if k not in keys]:
@@ -184,7 +194,7 @@ class Autoscaler:
             billing_s=self.settings.gpu_billing_seconds,
         )
         if cost is not None:
-            decision = await self._one_by_cost(cr, spec.replicas, signals, cost)
+            decision = await self._one_by_cost(cr, spec, signals, cost, logger)
         else:
             self.metrics.forget_cost(meta["namespace"], meta["name"])
             wish = recommend(signals, policy)
@@ -206,14 +216,38 @@ class Autoscaler:
         await self._telling.blindness(cr, signals.unread, kept, logger)
         return decision
 
+    def _cost_state(
+        self, cr: dict[str, Any], subject: Subject, now: float, wall: float, logger: Logger
+    ) -> CostState:
+        """This deployment's cost state: as the last operator left it in status the first
+        time, and without what was learned of other replicas or providers once the spec
+        changes either."""
+        uid = cr["metadata"]["uid"]
+        state, was = self._costs.get(uid), self._subjects.get(uid)
+        if state is None:
+            state = self._remembering.recall(cr, subject, now=now, wall=wall, logger=logger)
+        elif was is not None and was != subject:
+            kept = learned_status(state, was, now=now, wall=wall)
+            state, _ = restored_state(kept, subject, now=now, wall=wall)
+        self._costs[uid], self._subjects[uid] = state, subject
+        return state
+
     async def _one_by_cost(
-        self, cr: dict[str, Any], current: int, signals: Signals, policy: CostPolicy
+        self,
+        cr: dict[str, Any],
+        spec: GptOssDeploymentSpec,
+        signals: Signals,
+        policy: CostPolicy,
+        logger: Logger,
     ) -> Decision | None:
         meta = cr["metadata"]
         key = f"{meta['namespace']}/{meta['name']}"
-        state = self._costs.setdefault(meta["uid"], CostState())
+        current = spec.replicas
+        now, wall = self.clock(), self.wall()
+        subject = Subject.of(spec.model, policy)
+        state = self._cost_state(cr, subject, now, wall, logger)
         tick = state.decide(
-            self.clock(),
+            now,
             self._meters[key],
             policy,
             current=current,
@@ -240,6 +274,7 @@ class Autoscaler:
                 hosted_dollars_per_hour=wish.hosted_dollars_per_hour,
             ),
         )
+        await self._remembering.keep(cr, state, subject, now=now, wall=wall)
         if replicas == current:
             await self._telling.cost_reason(cr, wish, economics)
             return None
