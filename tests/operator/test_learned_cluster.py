@@ -93,25 +93,29 @@ def test_the_learned_state_is_kept_whole_in_status_and_read_back_by_a_new_proces
     Runner(kube, OperatorSettings()).run(get_cr(api_client, namespace, "learner"), LOG)
     assert _learned(get_cr(api_client, namespace, "learner")) == kept
 
-    # within the minute a change waits; after it, it is written, and what is unlearned goes
-    state.governor.returns.released_at = None
+    # a figure that only moved waits for the minute...
+    state.capacity.value = 1520.0
     asyncio.run(first.keep(cr, state, SUBJECT, now=30.0, wall=WALL + 30.0))
     assert _learned(get_cr(api_client, namespace, "learner")) == kept
-    asyncio.run(first.keep(cr, state, SUBJECT, now=61.0, wall=WALL + 61.0))
+    # ... a new fact does not: demand came back two minutes after the move down
+    state.governor.returns.rose(60.0)
+    asyncio.run(first.keep(cr, state, SUBJECT, now=40.0, wall=WALL + 40.0))
     now_kept = _learned(get_cr(api_client, namespace, "learner"))
-    assert "releasedAt" not in now_kept
-    assert now_kept["writtenAt"] == "2026-12-01T09:01:01Z"
+    assert "releasedAt" not in now_kept  # what is no longer so is removed
+    assert now_kept["demandReturnedAfterSeconds"] == [420.0, 3600.0, 120.0]
+    assert now_kept["replicaTokensPerSecond"] == 1520.0
+    assert now_kept["writtenAt"] == "2026-12-01T09:00:40Z"
 
     # the next process reads it back as it was, and has nothing new to write
     second = Remembering(kube)
     restored = second.recall(
         get_cr(api_client, namespace, "learner"), SUBJECT, now=5.0, wall=WALL + 65.0, logger=LOG
     )
-    assert (restored.capacity.value, restored.bursts.providers) == (1513.4, 2153.0)
+    assert (restored.capacity.value, restored.bursts.providers) == (1520.0, 2153.0)
     assert [b.excess for b in restored.bursts.bursts] == [1110.0]
-    assert list(restored.governor.returns.gaps) == [420.0, 3600.0]
+    assert list(restored.governor.returns.gaps) == [420.0, 3600.0, 120.0]
     asyncio.run(second.keep(cr, restored, SUBJECT, now=200.0, wall=WALL + 260.0))
-    assert _learned(get_cr(api_client, namespace, "learner"))["writtenAt"] == "2026-12-01T09:01:01Z"
+    assert _learned(get_cr(api_client, namespace, "learner"))["writtenAt"] == "2026-12-01T09:00:40Z"
 
 
 class TurningAwayRouter:

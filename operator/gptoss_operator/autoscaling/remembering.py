@@ -1,7 +1,9 @@
 """Where the cost policy's learning outlives the operator (the write seam of ``learned``): each
 deployment's state is read back from ``status.autoscaling.learned`` the first time this process
-decides for it, and written there again whenever what it has learned changes, at most once a
-``MIN_INTERVAL_S``, so a saturated replica whose measured capacity moves a little every tick
+decides for it, and written there again whenever what it has learned changes. A new fact (a
+first measurement, a new burst, demand back after a move down, a move down) is written at once,
+so an operator stopped right after it does not lose it; a figure that only moves (a saturated
+replica's capacity nudged every tick, a burst growing) at most once a ``MIN_INTERVAL_S``, so it
 costs the API server one status patch a minute, not one a tick."""
 
 from __future__ import annotations
@@ -36,6 +38,20 @@ def _without_times(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k != "writtenAt"}
 
 
+def _facts(said: dict[str, Any]) -> tuple[object, ...]:
+    """What a learned document knows, as against how far its figures have moved."""
+    bursts = said.get("bursts") or []
+    return (
+        said.get("replicaOf"),
+        said.get("providersOf"),
+        said.get("replicaTokensPerSecond") is not None,
+        said.get("providersTokensPerSecond") is not None,
+        tuple(b.get("start") for b in bursts if isinstance(b, dict)),
+        tuple(said.get("demandReturnedAfterSeconds") or ()),
+        said.get("releasedAt"),
+    )
+
+
 @dataclass
 class Remembering:
     kube: Kube
@@ -67,16 +83,19 @@ class Remembering:
     async def keep(
         self, cr: dict[str, Any], state: CostState, subject: Subject, *, now: float, wall: float
     ) -> None:
-        """Write what ``state`` has learned to ``cr``'s status, if it changed and the last
-        write is ``min_interval_s`` old; a failed write is tried again at the next tick."""
+        """Write what ``state`` has learned to ``cr``'s status: a new fact at once, a figure
+        that moved once the last write is ``min_interval_s`` old; a failed write is tried
+        again at the next tick."""
         meta = cr["metadata"]
         doc = learned_status(state, subject, now=now, wall=wall)
         said = _without_times({k: v for k, v in doc.items() if v is not None})
         last = self._written.get(meta["uid"])
         if last is None and not any(said.get(k) for k in _LEARNED):
             return  # nothing learned, and nothing kept before: nothing to say
-        if last is not None and (last[0] == said or now - last[1] < self.min_interval_s):
-            return
+        if last is not None:
+            moved_only = _facts(last[0]) == _facts(said)
+            if last[0] == said or (moved_only and now - last[1] < self.min_interval_s):
+                return
         patch = {"autoscaling": {"learned": doc}}
         try:
             await asyncio.to_thread(
