@@ -339,7 +339,7 @@ async def while_saturated(router: LiveRouter, model: str, sim: VllmSim) -> str:
     probe = await client_.chat.completions.with_raw_response.create(model=model, messages=MESSAGES)
     results = await asyncio.gather(*load, return_exceptions=True)
     failed = [repr(r) for r in results if isinstance(r, BaseException)]
-    assert not failed, f"requests of the load failed: {failed}"
+    assert not failed, f"requests of the load failed: {failed}\n{_where(router, sim, model)}"
     return probe.headers["x-gptoss-backend"]
 
 
