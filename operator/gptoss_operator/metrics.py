@@ -34,6 +34,7 @@ class CostFigures:
     break_even_tokens_per_s: float  # +Inf where hosted tokens cost nothing
     chosen_dollars_per_hour: float
     hosted_dollars_per_hour: float
+    providers_tokens_per_s: float | None = None  # what the providers take, once learned
 
 
 class OperatorMetrics:
@@ -105,6 +106,12 @@ class OperatorMetrics:
             "gptoss_operator_cost_break_even_tokens_per_second",
             "Output tokens/s above which one replica costs less than the same demand hosted.",
         )
+        self.providers = _per_deployment(
+            registry,
+            "gptoss_operator_cost_providers_tokens_per_second",
+            "Output tokens/s the hosted providers take at most before they turn requests away, "
+            "as the Cost policy learned it (no series until it has seen them full).",
+        )
         self.dollars = Gauge(
             "gptoss_operator_cost_dollars_per_hour",
             "Dollars per hour of a GptOssDeployment's demand: plan=chosen is the Cost policy's "
@@ -134,6 +141,10 @@ class OperatorMetrics:
         self.demand.labels(namespace, name).set(figures.demand_tokens_per_s)
         self.capacity.labels(namespace, name).set(figures.replica_tokens_per_s)
         self.break_even.labels(namespace, name).set(figures.break_even_tokens_per_s)
+        if figures.providers_tokens_per_s is None:
+            _remove(self.providers, namespace, name)
+        else:
+            self.providers.labels(namespace, name).set(figures.providers_tokens_per_s)
         self.dollars.labels(namespace, name, "chosen").set(figures.chosen_dollars_per_hour)
         self.dollars.labels(namespace, name, "all_hosted").set(figures.hosted_dollars_per_hour)
         before = self._reasons.get(key)
@@ -144,7 +155,7 @@ class OperatorMetrics:
 
     def forget_cost(self, namespace: str, name: str) -> None:
         """Remove the Cost policy's series of a GptOssDeployment that no longer uses it."""
-        for gauge in (self.demand, self.capacity, self.break_even):
+        for gauge in (self.demand, self.capacity, self.break_even, self.providers):
             _remove(gauge, namespace, name)
         for plan in ("chosen", "all_hosted"):
             _remove(self.dollars, namespace, name, plan)

@@ -162,22 +162,25 @@ def router() -> Iterator[tuple[TurningAwayRouter, str]]:
     server.server_close()
 
 
-def _reason(url: str, namespace: str, name: str) -> str | None:
-    """The cost reason the operator's own metrics say it holds for the deployment."""
+def _series(url: str, metric: str, namespace: str, name: str) -> dict[str, float]:
+    """The deployment's samples of ``metric`` on the operator's own /metrics, by reason."""
     try:
         text = httpx.get(url, timeout=5).text
     except httpx.HTTPError:
-        return None  # not serving yet
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = sample.labels
-            if (
-                sample.name == "gptoss_operator_cost_reason"
-                and (labels.get("namespace"), labels.get("name")) == (namespace, name)
-                and sample.value == 1
-            ):
-                return labels["reason"]
-    return None
+        return {}  # not serving yet
+    return {
+        sample.labels.get("reason", ""): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == metric
+        and (sample.labels.get("namespace"), sample.labels.get("name")) == (namespace, name)
+    }
+
+
+def _reason(url: str, namespace: str, name: str) -> str | None:
+    """The cost reason the operator's metrics say it holds for the deployment."""
+    held = _series(url, "gptoss_operator_cost_reason", namespace, name)
+    return next((reason for reason, value in held.items() if value == 1), None)
 
 
 def test_a_replica_kept_warm_for_bursts_stays_warm_when_the_operator_restarts(
@@ -243,6 +246,9 @@ def test_a_replica_kept_warm_for_bursts_stays_warm_when_the_operator_restarts(
             what="the restarted operator holding the replica for the bursts the first one saw",
         )
         assert get_cr(api_client, namespace, "warm")["spec"]["replicas"] == 1
+        # what the first one learned the providers take, from the new process's first ticks
+        providers = "gptoss_operator_cost_providers_tokens_per_second"
+        assert _series(second, providers, namespace, "warm")[""] > 0
         log = (tmp_path / "second.log").read_text()
         assert f"scaled {namespace}/warm" not in log, log[-2000:]
         assert process.poll() is None

@@ -4,6 +4,7 @@ counts, and the series of a deployment removed once it is gone."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -51,6 +52,22 @@ def test_a_cost_decision_shows_its_figures_and_its_reason_alone() -> None:
         if name == "gptoss_operator_cost_dollars_per_hour"
     }
     assert plans == {"chosen", "all_hosted"}
+
+
+def test_what_the_providers_take_shows_once_learned_and_goes_if_forgotten() -> None:
+    metrics = OperatorMetrics(CollectorRegistry())
+    who = (("name", "chat"), ("namespace", "team-a"))
+    series = ("gptoss_operator_cost_providers_tokens_per_second", who)
+    metrics.cost("team-a", "chat", figures("Cheapest"))
+    assert series not in samples(metrics)  # never seen full: no figure to show
+    learned = replace(figures("ProvidersFull"), providers_tokens_per_s=2153.0)
+    metrics.cost("team-a", "chat", learned)
+    assert samples(metrics)[series] == 2153.0
+    metrics.cost("team-a", "chat", figures("Cheapest"))  # the CR now spills elsewhere
+    assert series not in samples(metrics)
+    metrics.cost("team-a", "chat", learned)
+    metrics.forget("team-a", "chat")
+    assert series not in samples(metrics)
 
 
 def test_a_free_hosted_token_shows_an_infinite_break_even() -> None:

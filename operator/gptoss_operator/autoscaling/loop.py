@@ -272,6 +272,7 @@ class Autoscaler:
                 break_even_tokens_per_s=wish.break_even_tokens_per_s,
                 chosen_dollars_per_hour=wish.local_dollars_per_hour,
                 hosted_dollars_per_hour=wish.hosted_dollars_per_hour,
+                providers_tokens_per_s=state.bursts.providers,
             ),
         )
         await self._remembering.keep(cr, state, subject, now=now, wall=wall)
