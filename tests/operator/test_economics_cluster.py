@@ -63,10 +63,13 @@ class SpillingRouter:
 
     def feed(self) -> None:
         while not self.stop.wait(0.25):
-            self.spilled.labels(self.model, "scaled_to_zero").inc(self.per_tick)
-            self.requests.labels("chat", self.model, "groq", "ok").inc(self.per_tick)
-            self.tokens.labels("groq", "input", "ok").inc(2000 * self.per_tick)
-            self.tokens.labels("groq", "output", "ok").inc(1000 * self.per_tick)
+            self.tick()
+
+    def tick(self) -> None:
+        self.spilled.labels(self.model, "scaled_to_zero").inc(self.per_tick)
+        self.requests.labels("chat", self.model, "groq", "ok").inc(self.per_tick)
+        self.tokens.labels("groq", "input", "ok").inc(2000 * self.per_tick)
+        self.tokens.labels("groq", "output", "ok").inc(1000 * self.per_tick)
 
 
 @pytest.fixture(scope="module")

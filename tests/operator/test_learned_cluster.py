@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from kubernetes import client
-from prometheus_client import CollectorRegistry, Counter, start_http_server
+from prometheus_client import start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 
 from gptoss_localkube.cluster import ClusterInfo
@@ -33,6 +33,7 @@ from tests.operator.conftest import Kubectl
 from tests.operator.crs import get_cr, simulated
 from tests.operator.gptoss_crd import manifest
 from tests.operator.operator_process import operator_running
+from tests.operator.test_economics_cluster import SpillingRouter
 from tests.waiting import eventually
 
 SUBJECT = Subject("gpt-oss-20b on 1 x H100-80GB", "groq")
@@ -118,35 +119,18 @@ def test_the_learned_state_is_kept_whole_in_status_and_read_back_by_a_new_proces
     assert _learned(get_cr(api_client, namespace, "learner"))["writtenAt"] == "2026-12-01T09:00:40Z"
 
 
-class TurningAwayRouter:
-    """A router stand-in whose provider serves a request of gpt-oss-20b every 0.25 s and,
-    while ``turning_away`` is set, finds no backend for three more."""
+class TurningAwayRouter(SpillingRouter):
+    """The stand-in router of ``test_economics_cluster``, spilling a request of gpt-oss-20b
+    every 0.25 s; while ``turning_away`` is set it also finds no backend for three more."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.spilled = Counter(
-            "gptoss_router_spilled_requests", "x", ["model", "reason"], registry=self.registry
-        )
-        self.requests = Counter(
-            "gptoss_router_requests",
-            "x",
-            ["route", "model", "backend", "outcome"],
-            registry=self.registry,
-        )
-        self.tokens = Counter(
-            "gptoss_router_tokens", "x", ["backend", "direction", "outcome"], registry=self.registry
-        )
+        super().__init__("gpt-oss-20b", per_tick=1)
         self.turning_away = threading.Event()
-        self.stop = threading.Event()
 
-    def feed(self) -> None:
-        while not self.stop.wait(0.25):
-            self.spilled.labels("gpt-oss-20b", "scaled_to_zero").inc()
-            self.requests.labels("chat", "gpt-oss-20b", "groq", "ok").inc()
-            self.tokens.labels("groq", "input", "ok").inc(2000)
-            self.tokens.labels("groq", "output", "ok").inc(1000)
-            if self.turning_away.is_set():
-                self.requests.labels("chat", "gpt-oss-20b", "none", "no_backend").inc(3)
+    def tick(self) -> None:
+        super().tick()
+        if self.turning_away.is_set():
+            self.requests.labels("chat", self.model, "none", "no_backend").inc(3)
 
 
 @pytest.fixture
