@@ -5,10 +5,12 @@ back that the policy could not have learned itself."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
+import httpx
 import pytest
 
 from gptoss_operator.autoscaling.capacity import WEIGHT, CapacityEstimate
@@ -16,9 +18,12 @@ from gptoss_operator.autoscaling.cost_state import CostState
 from gptoss_operator.autoscaling.economics import CostPolicy, Prices
 from gptoss_operator.autoscaling.governor import CostGovernor
 from gptoss_operator.autoscaling.learned import Subject, learned_status, restored_state
+from gptoss_operator.autoscaling.loop import Autoscaler
 from gptoss_operator.autoscaling.prices import HostedQuote
 from gptoss_operator.autoscaling.returns import Returns
 from gptoss_operator.autoscaling.standby import Burst, BurstMemory
+from gptoss_operator.kube.client import Kube
+from gptoss_operator.settings import OperatorSettings
 
 SUBJECT = Subject("gpt-oss-120b on 2 x H100-80GB", "fireworks,groq")
 WINDOW_S = 4 * 3600.0
@@ -195,3 +200,20 @@ def test_the_subject_names_the_replica_and_the_admissible_providers_sorted() -> 
     assert Subject.of("gpt-oss-120b", policy) == Subject(
         "gpt-oss-120b on 2 x H100-80GB", "groq,together"
     )
+
+
+def test_a_running_operator_drops_the_capacity_of_replicas_the_spec_no_longer_asks_for() -> None:
+    autoscaler = Autoscaler(
+        kube=cast(Kube, None), settings=OperatorSettings(), http=cast(httpx.AsyncClient, None)
+    )
+    cr = {"metadata": {"uid": "u-1", "namespace": "ns", "name": "chat"}, "status": {}}
+    log = logging.getLogger("test")
+    first = autoscaler._cost_state(cr, SUBJECT, 0.0, WALL, log)
+    first.capacity = CapacityEstimate(1513.4, 7)
+    first.bursts = BurstMemory(2153.0, [Burst(-60.0, -30.0, 500.0)])
+    assert autoscaler._cost_state(cr, SUBJECT, 10.0, WALL + 10, log) is first  # same spec
+    one_gpu = Subject("gpt-oss-120b on 1 x H100-80GB", SUBJECT.providers)
+    moved = autoscaler._cost_state(cr, one_gpu, 20.0, WALL + 20, log)
+    assert moved.capacity.value is None  # measured on two GPUs: the prior again
+    assert moved.bursts.providers == 2153.0  # the providers are the same
+    assert [b.excess for b in moved.bursts.bursts] == [500.0]
