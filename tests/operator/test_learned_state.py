@@ -202,7 +202,9 @@ def test_the_subject_names_the_replica_and_the_admissible_providers_sorted() -> 
     )
 
 
-def test_a_running_operator_drops_the_capacity_of_replicas_the_spec_no_longer_asks_for() -> None:
+def test_a_running_operator_drops_the_capacity_of_replicas_the_spec_no_longer_asks_for(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     autoscaler = Autoscaler(
         kube=cast(Kube, None), settings=OperatorSettings(), http=cast(httpx.AsyncClient, None)
     )
@@ -213,7 +215,9 @@ def test_a_running_operator_drops_the_capacity_of_replicas_the_spec_no_longer_as
     first.bursts = BurstMemory(2153.0, [Burst(-60.0, -30.0, 500.0)])
     assert autoscaler._cost_state(cr, SUBJECT, 10.0, WALL + 10, log) is first  # same spec
     one_gpu = Subject("gpt-oss-120b on 1 x H100-80GB", SUBJECT.providers)
-    moved = autoscaler._cost_state(cr, one_gpu, 20.0, WALL + 20, log)
+    with caplog.at_level(logging.INFO, logger="test"):
+        moved = autoscaler._cost_state(cr, one_gpu, 20.0, WALL + 20, log)
+    assert "ns/chat: the capacity was learned of 'gpt-oss-120b on 2 x H100-80GB'" in caplog.text
     assert moved.capacity.value is None  # measured on two GPUs: the prior again
     assert moved.bursts.providers == 2153.0  # the providers are the same
     assert [b.excess for b in moved.bursts.bursts] == [500.0]

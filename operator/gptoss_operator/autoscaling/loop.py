@@ -228,7 +228,10 @@ class Autoscaler:
             state = self._remembering.recall(cr, subject, now=now, wall=wall, logger=logger)
         elif was is not None and was != subject:
             kept = learned_status(state, was, now=now, wall=wall)
-            state, _ = restored_state(kept, subject, now=now, wall=wall)
+            state, dropped = restored_state(kept, subject, now=now, wall=wall)
+            for what in dropped:
+                meta = cr["metadata"]
+                logger.info("%s/%s: %s; dropped", meta["namespace"], meta["name"], what)
         self._costs[uid], self._subjects[uid] = state, subject
         return state
 
