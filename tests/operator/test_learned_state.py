@@ -124,7 +124,8 @@ def test_a_limit_learned_of_other_providers_is_dropped_with_its_bursts() -> None
         ("replicaTokensPerSecond", "fast", "replicaTokensPerSecond 'fast' is not a positive"),
         ("providersTokensPerSecond", 0, "providersTokensPerSecond 0 is not a positive number"),
         ("releasedAt", "yesterday", "releasedAt 'yesterday' is not like 2026-12-01T09:30:00Z"),
-        ("demandReturnedAfterSeconds", [60.0, True], "demandReturnedAfterSeconds holds True"),
+        ("demandReturnedAfterSeconds", [0.0, True], "demandReturnedAfterSeconds holds True"),
+        ("demandReturnedAfterSeconds", [-1], "demandReturnedAfterSeconds holds -1: not a number"),
         ("bursts", [{"start": "2026-12-01T08:00:00Z"}], "a burst needs a start, a last time"),
     ],
 )

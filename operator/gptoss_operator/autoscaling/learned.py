@@ -111,10 +111,12 @@ def learned_status(
     }
 
 
-def _positive(value: object) -> float | None:
+def _positive(value: object, *, zero: bool = False) -> float | None:
+    """``value`` as a float if it is a finite number above 0 (or at 0, with ``zero``)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value) if math.isfinite(value) and value > 0 else None
+    least_ok = value >= 0 if zero else value > 0
+    return float(value) if math.isfinite(value) and least_ok else None
 
 
 def _bursts(items: Iterable[object], clocks: _Clocks, problems: list[str]) -> list[Burst]:
@@ -175,10 +177,10 @@ def _returns(doc: dict[str, Any], clocks: _Clocks, problems: list[str]) -> Retur
     returns = Returns()
     gaps = doc.get("demandReturnedAfterSeconds")
     for gap in (gaps if isinstance(gaps, list) else [])[-REMEMBERED:]:
-        seconds = _positive(gap)
+        seconds = _positive(gap, zero=True)  # demand may come back at once
         if seconds is None:
             problems.append(
-                f"demandReturnedAfterSeconds holds {_shown(gap)}: not a positive number"
+                f"demandReturnedAfterSeconds holds {_shown(gap)}: not a number of seconds"
             )
         else:
             returns.gaps.append(seconds)
