@@ -58,6 +58,7 @@ def test_the_learned_state_is_kept_whole_in_status_and_read_back_by_a_new_proces
     api_client: client.ApiClient,
     namespace: str,
     kubectl: Kubectl,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     assert kubectl.apply(namespace, manifest("learner", simulated())).returncode == 0
     kube = connect(str(cluster.kubeconfig))
@@ -117,6 +118,21 @@ def test_the_learned_state_is_kept_whole_in_status_and_read_back_by_a_new_proces
     assert list(restored.governor.returns.gaps) == [420.0, 3600.0, 120.0]
     asyncio.run(second.keep(cr, restored, SUBJECT, now=200.0, wall=WALL + 260.0))
     assert _learned(get_cr(api_client, namespace, "learner"))["writtenAt"] == "2026-12-01T09:00:40Z"
+
+    # a process whose replicas moved to other GPUs drops the capacity, says so, and writes
+    # what it kept without it at its first tick
+    other = Subject("gpt-oss-20b on 2 x H100-80GB", "groq")
+    third = Remembering(kube)
+    with caplog.at_level(logging.WARNING, logger="test"):
+        moved = third.recall(
+            get_cr(api_client, namespace, "learner"), other, now=0.0, wall=WALL + 300.0, logger=LOG
+        )
+    assert "the capacity was learned of 'gpt-oss-20b on 1 x H100-80GB'" in caplog.text
+    asyncio.run(third.keep(cr, moved, other, now=0.0, wall=WALL + 300.0))
+    rewritten = _learned(get_cr(api_client, namespace, "learner"))
+    assert "replicaTokensPerSecond" not in rewritten and "replicaSamples" not in rewritten
+    assert rewritten["replicaOf"] == "gpt-oss-20b on 2 x H100-80GB"
+    assert rewritten["providersTokensPerSecond"] == 2153.0
 
 
 class TurningAwayRouter(SpillingRouter):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,7 +77,9 @@ class Remembering:
                 meta["name"],
                 problem,
             )
-        if isinstance(doc, dict) and not problems:  # as read: no need to write it again
+        if problems:  # the next tick writes what was kept, without what was dropped
+            self._written[meta["uid"]] = ({}, -math.inf)
+        elif isinstance(doc, dict):  # as read: no need to write it again
             self._written[meta["uid"]] = (_without_times(doc), now)
         return state
 
