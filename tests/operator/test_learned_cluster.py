@@ -246,6 +246,11 @@ def test_a_replica_kept_warm_for_bursts_stays_warm_when_the_operator_restarts(
             what="the restarted operator holding the replica for the bursts the first one saw",
         )
         assert get_cr(api_client, namespace, "warm")["spec"]["replicas"] == 1
+        # kubectl says why, with -o wide
+        wide = kubectl("get", "gptossdeployment", "warm", "-n", namespace, "-o", "wide")
+        assert wide.returncode == 0, wide.stderr
+        header, row = wide.stdout.splitlines()
+        assert row[header.index("SCALING") :].split()[0] == "BurstStandby"  # columns align
         # what the first one learned the providers take, from the new process's first ticks
         providers = "gptoss_operator_cost_providers_tokens_per_second"
         assert _series(second, providers, namespace, "warm")[""] > 0
