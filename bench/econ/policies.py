@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.autoscaling.cost_state import CostState
 from gptoss_operator.autoscaling.decide import Policy as QueuePolicy
 from gptoss_operator.autoscaling.decide import Signals, Stabilizer, recommend

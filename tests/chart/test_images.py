@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.children.deployment import vllm_args
 from gptoss_operator.reconciling.planning import plan
 from gptoss_operator.settings import OperatorSettings

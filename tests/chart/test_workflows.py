@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from tests.chart.helm import CHART, REPO, Tool, find, one, render
 
 ACTIONLINT_VERSION = "v1.7.12"

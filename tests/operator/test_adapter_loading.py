@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.errors import InvalidAdapters
 from gptoss_operator.loading.decide import Change, PodAdapters, changes, listed_adapters
 from gptoss_operator.placement.adapters import (

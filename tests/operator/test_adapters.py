@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.autoscaling.spill import router_samples, spill_for
 from gptoss_operator.children.deployment import Owner, PodExtras, build_deployment, vllm_args
 from gptoss_operator.errors import InvalidSpec

@@ -11,7 +11,8 @@ from typing import Any
 import pydantic
 import pytest
 
-from gptoss_operator.api import GptOssDeploymentSpec, GptOssDeploymentStatus
+from gptoss_operator.api.spec import GptOssDeploymentSpec
+from gptoss_operator.api.status import GptOssDeploymentStatus
 from tests.operator.gptoss_crd import CRD_PATH, EXAMPLES, load_yaml, version_schema
 
 # Keywords that carry meaning for validation and defaulting; the rest (titles, descriptions,

@@ -11,7 +11,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.errors import SizingError
 from gptoss_operator.placement.architectures import MODELS
 from gptoss_operator.placement.gpus import PRODUCTS

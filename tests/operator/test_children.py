@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.children.deployment import Owner, PodExtras, build_deployment
 from gptoss_operator.children.fence import Clients, build_fence
 from gptoss_operator.children.network import build_pdb, build_service

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from gptoss_operator.api import GptOssDeploymentSpec, GptOssDeploymentStatus
+from gptoss_operator.api.spec import GptOssDeploymentSpec
+from gptoss_operator.api.status import GptOssDeploymentStatus
 from tests.operator.conftest import Kubectl
 from tests.operator.gptoss_crd import EXAMPLES, GROUP, PLURAL, VERSION, load_yaml, version_schema
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.autoscaling.capacity_priors import (
     TARGET_TPOT_S,
     at_target_tpot,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.autoscaling.capacity import CapacityEstimate
 from gptoss_operator.autoscaling.cost_state import CostState
 from gptoss_operator.autoscaling.economics import (

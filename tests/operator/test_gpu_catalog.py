@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.errors import NoNodeLargeEnough, SizingError
 from gptoss_operator.placement.architectures import GPT_OSS_20B, GPT_OSS_120B
 from gptoss_operator.placement.gpus import Architecture, product_named

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.children.deployment import Owner
 from gptoss_operator.errors import KubeRejected
 from gptoss_operator.reconciling.applying import ensure_inference_pool

@@ -22,7 +22,7 @@ from gptoss_localkube.cluster import ClusterInfo
 from gptoss_localkube.net import answers, free_port
 from gptoss_localkube.podcontainer import RUNTIME_ANNOTATION
 from gptoss_localkube.simruntime import STARTUP_ANNOTATION
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.children.deployment import vllm_args
 from gptoss_operator.placement.gpus import product_named
 from gptoss_operator.reconciling.planning import plan

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.children.deployment import vllm_args
 from gptoss_operator.placement.gpus import PRODUCTS, product_named
 from gptoss_operator.placement.serving_args import (

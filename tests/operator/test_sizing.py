@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.errors import SizingError
 from gptoss_operator.placement.architectures import (
     GPT_OSS_20B,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.errors import InvalidAdapters, SizingError
 from gptoss_operator.placement.architectures import GPT_OSS_20B, GPT_OSS_120B, GptOssModel
 from gptoss_operator.placement.gpus import product_named

@@ -14,7 +14,7 @@ import time
 
 import openai
 
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.children.deployment import build_deployment, rolling_update
 from gptoss_operator.children.stopping import NOTICE_SECONDS, drain_script
 from gptoss_operator.reconciling.planning import plan, pod_extras

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.reconciling.upgrades import (
     SPEC_HASH,
     TEMPLATE_HASH,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.children.deployment import Owner, vllm_args
 from gptoss_operator.children.storage import build_download_job
 from gptoss_operator.placement.sizing import size_spec

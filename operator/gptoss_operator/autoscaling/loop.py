@@ -33,7 +33,7 @@ import httpx
 from prometheus_client import CollectorRegistry
 
 from gptoss_operator import names
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.autoscaling.cost_state import CostState
 from gptoss_operator.autoscaling.decide import Signals, Stabilizer, never_down_blind, recommend
 from gptoss_operator.autoscaling.economics import CostPolicy

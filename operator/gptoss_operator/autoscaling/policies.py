@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.autoscaling.capacity_priors import capacity_prior
 from gptoss_operator.autoscaling.decide import Policy, parse_duration
 from gptoss_operator.autoscaling.economics import CostPolicy, Prices

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gptoss_operator import names
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.children.probes import liveness_probe, readiness_probe, startup_probe
 from gptoss_operator.children.stopping import pre_stop_hook
 from gptoss_operator.placement.gpus import product_named

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from gptoss_operator import names
-from gptoss_operator.api import InferencePoolSettings
+from gptoss_operator.api.spec import InferencePoolSettings
 from gptoss_operator.children.deployment import Owner, owner_reference
 
 __all__ = ["API_VERSION", "KIND", "build_inference_pool"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from gptoss_operator import names
-from gptoss_operator.api import VolumeClaim
+from gptoss_operator.api.spec import VolumeClaim
 from gptoss_operator.children.deployment import Owner, owner_reference
 from gptoss_operator.placement.weights import Download, download_container
 

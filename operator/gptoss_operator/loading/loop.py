@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from gptoss_operator import names
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.errors import GptOssError, KubeError
 from gptoss_operator.kube.client import Kube
 from gptoss_operator.loading.decide import Change, PodAdapters, changes

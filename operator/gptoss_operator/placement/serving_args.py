@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.placement.gpus import product_named
 from gptoss_vllmspec import PINNED_VERSION, UsageError, available_versions, load_cli
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.errors import NoNodeLargeEnough, SizingError
 from gptoss_operator.placement.adapters import lora_limits
 from gptoss_operator.placement.architectures import MAX_CONTEXT, GptOssModel, model_named

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gptoss_operator import names
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.placement.adapters import plan_adapters
 from gptoss_operator.placement.architectures import model_named
 

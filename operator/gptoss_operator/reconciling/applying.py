@@ -8,7 +8,7 @@ import contextlib
 from contextlib import AbstractContextManager
 from typing import Any
 
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.children.deployment import Owner
 from gptoss_operator.children.inference_pool import build_inference_pool
 from gptoss_operator.errors import KubeRejected

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.errors import KubeRejected
 from gptoss_operator.kube.client import Kube
 from gptoss_operator.placement.gpus import product_named

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.children.deployment import Owner, PodExtras, vllm_args
 from gptoss_operator.children.fence import Clients
 from gptoss_operator.errors import GptOssError, InvalidAdapters, InvalidSpec, NoNodeLargeEnough

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 
 __all__ = ["FOLLOW_OPERATOR", "IMAGE_POLICY_ANNOTATION", "kept_image", "rolling_out", "surges"]
 

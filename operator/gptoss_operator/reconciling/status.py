@@ -23,7 +23,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from gptoss_operator import names
-from gptoss_operator.api import AdapterStatus, Condition, GptOssDeploymentStatus, SizingStatus
+from gptoss_operator.api.status import (
+    AdapterStatus,
+    Condition,
+    GptOssDeploymentStatus,
+    SizingStatus,
+)
 from gptoss_operator.placement.sizing import Sizing
 from gptoss_operator.reconciling.judging import Verdict, judge
 from gptoss_operator.reconciling.observe import Observed

@@ -20,7 +20,7 @@ import hashlib
 import json
 from typing import Any
 
-from gptoss_operator.api import GptOssDeploymentSpec
+from gptoss_operator.api.spec import GptOssDeploymentSpec
 
 __all__ = [
     "SPEC_HASH",
