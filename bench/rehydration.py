@@ -22,16 +22,19 @@ import contextlib
 import json
 import os
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import uvloop
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.harness.processes import free_port, percentile, pinned_process, wait_for_port  # noqa: E402
 
 MODEL = "gpt-oss-120b"
 APP_KEY = "bench-app-key-0123456789"
@@ -180,40 +183,8 @@ async def _measure(port: int, requests: int) -> dict[str, list[float]]:
 # -- orchestration --------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for_port(port: int, deadline_s: float = 20.0) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
-@contextlib.contextmanager
-def _process(args: list[str], cpu: int, env: dict[str, str] | None = None) -> Iterator[int]:
-    proc = subprocess.Popen(args, env=env)
-    with contextlib.suppress(OSError):
-        os.sched_setaffinity(proc.pid, {cpu})
-    try:
-        yield proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def _run(store: str, upstream_port: int, args: argparse.Namespace) -> dict[str, list[float]]:
-    router_port = _free_port()
+    router_port = free_port()
     config: dict[str, Any] = {
         "port": router_port,
         "host": "127.0.0.1",
@@ -241,8 +212,8 @@ def _run(store: str, upstream_port: int, args: argparse.Namespace) -> dict[str, 
         handle.flush()
         stack.callback(Path(handle.name).unlink)
         router = [sys.executable, "-m", "gptoss_router", "--config", handle.name]
-        stack.enter_context(_process(router, args.router_cpu, env))
-        _wait_for_port(router_port)
+        stack.enter_context(pinned_process(router, args.router_cpu, env))
+        wait_for_port(router_port)
         return uvloop.run(_measure(router_port, args.requests))
 
 
@@ -254,19 +225,22 @@ def main() -> None:
     args = parser.parse_args()
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, {args.other_cpu})
-    upstream_port = _free_port()
+    upstream_port = free_port()
     here = [sys.executable, __file__, "--serve-upstream", str(upstream_port)]
-    with _process(here, args.other_cpu):
-        _wait_for_port(upstream_port)
+    with pinned_process(here, args.other_cpu):
+        wait_for_port(upstream_port)
         print(
             f"{args.requests} timed requests per case, one at a time, interleaved in random order"
         )
         print("store      case        p50 ms   p99 ms   added p50/p99 ms   p50 ratio")
         for store in ("memory", "redis"):
             timings = _run(store, upstream_port, args)
-            base50, base99 = _pct(timings["stateless"], 0.5), _pct(timings["stateless"], 0.99)
+            base50, base99 = (
+                percentile(timings["stateless"], 0.5),
+                percentile(timings["stateless"], 0.99),
+            )
             for name, values in timings.items():
-                p50, p99 = _pct(values, 0.5), _pct(values, 0.99)
+                p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
                 print(
                     f"{store:<10} {name:<10} {p50 * 1e3:7.3f}  {p99 * 1e3:7.3f}   "
                     f"{(p50 - base50) * 1e3:7.3f}/{(p99 - base99) * 1e3:7.3f}   "

@@ -20,16 +20,19 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import uvloop
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.harness.processes import free_port, percentile, pinned_process, wait_for_port  # noqa: E402
 
 MODEL = "gpt-oss-120b"
 CHUNKS = 20
@@ -177,43 +180,11 @@ async def _load(
 # -- orchestration --------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for_port(port: int, deadline_s: float = 20.0) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
-@contextlib.contextmanager
-def _process(args: list[str], cpu: int, env: dict[str, str] | None = None) -> Iterator[int]:
-    proc = subprocess.Popen(args, env=env)
-    with contextlib.suppress(OSError):
-        os.sched_setaffinity(proc.pid, {cpu})
-    try:
-        yield proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
 def _rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def main() -> None:
@@ -230,7 +201,7 @@ def main() -> None:
     args = parser.parse_args()
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, {args.other_cpu})
-    upstream_port, router_port = _free_port(), _free_port()
+    upstream_port, router_port = free_port(), free_port()
     config = {
         "port": router_port,
         "host": "127.0.0.1",
@@ -250,9 +221,12 @@ def main() -> None:
         "--config",
         handle.name,
     ]
-    with _process(here, args.other_cpu), _process(router, args.router_cpu) as router_pid:
-        _wait_for_port(upstream_port)
-        _wait_for_port(router_port)
+    with (
+        pinned_process(here, args.other_cpu),
+        pinned_process(router, args.router_cpu) as router_pid,
+    ):
+        wait_for_port(upstream_port)
+        wait_for_port(router_port)
         print(f"router idle RSS: {_rss_mib(router_pid):.1f} MiB (pinned to CPU {args.router_cpu})")
         header = "mode        conc  direct p50/p99 ms   router p50/p99 ms   added p50/p99 ms"
         print(header + "   direct rps  router rps  ratio  added TTFT p50 ms")
@@ -267,8 +241,8 @@ def main() -> None:
                     runs["direct"],
                     runs["router"],
                 )
-                d50, d99 = _pct(d_total, 0.5) * 1e3, _pct(d_total, 0.99) * 1e3
-                r50, r99 = _pct(r_total, 0.5) * 1e3, _pct(r_total, 0.99) * 1e3
+                d50, d99 = percentile(d_total, 0.5) * 1e3, percentile(d_total, 0.99) * 1e3
+                r50, r99 = percentile(r_total, 0.5) * 1e3, percentile(r_total, 0.99) * 1e3
                 ttft = (statistics.median(r_first) - statistics.median(d_first)) * 1e3
                 print(
                     f"{'stream' if stream else 'json':<10} {concurrency:>4}  "
