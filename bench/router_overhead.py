@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.harness.http1 import next_request  # noqa: E402
 from bench.harness.processes import free_port, percentile, pinned_process, wait_for_port  # noqa: E402
 
 MODEL = "gpt-oss-120b"
@@ -72,19 +73,8 @@ class _Upstream(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        while True:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = self.buffer[:end].decode("latin-1").lower()
-            length = 0
-            for line in head.split("\r\n"):
-                if line.startswith("content-length:"):
-                    length = int(line.split(":", 1)[1])
-            if len(self.buffer) < end + 4 + length:
-                return
-            body = self.buffer[end + 4 : end + 4 + length]
-            self.buffer = self.buffer[end + 4 + length :]
+        while (request := next_request(self.buffer)) is not None:
+            body, self.buffer = request
             self._answer(b'"stream":true' in body or b'"stream": true' in body)
 
     def _answer(self, stream: bool) -> None:

@@ -1,5 +1,6 @@
-"""The benchmarks' own parts, fast: what counts as settled, which audit events are the
-operator's writes, the gateways' configurations, and the compiled load generator end to end."""
+"""The benchmarks' own parts, fast: how a fake upstream reads requests, percentiles, what
+counts as settled, which audit events are the operator's writes, the gateways' configurations,
+and the compiled load generator end to end."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import pytest
 from bench.gateway import configs as gw
 from bench.gateway.processes import free_port
 from bench.gateway.tools import ensure_gwload
+from bench.harness.http1 import next_request
+from bench.harness.processes import percentile
 from bench.opscale import crs
 from bench.opscale.audit import breakdown, operator_writes
 from bench.opscale.profiling import short_frame
@@ -116,3 +119,20 @@ def test_load_generator_against_the_fake_upstream(tmp_path: Path) -> None:
     finally:
         upstream.terminate()
         upstream.wait(timeout=10)
+
+
+def test_a_fake_upstream_reads_requests_whole_and_one_at_a_time() -> None:
+    first = b'POST /v1/responses HTTP/1.1\r\nContent-Length: 7\r\n\r\n{"a":1}'
+    second = b"POST /v1/responses HTTP/1.1\r\ncontent-length: 2\r\n\r\n{}"
+    assert next_request(first[:20]) is None  # the head has not all come
+    assert next_request(first[:-1]) is None  # nor the body
+    assert next_request(first + second) == (b'{"a":1}', second)
+    assert next_request(second) == (b"{}", b"")
+    assert next_request(b"GET / HTTP/1.1\r\n\r\nrest") == (b"", b"rest")
+
+
+def test_percentiles_take_the_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 0.5) == 51.0
+    assert percentile(values, 0.99) == 100.0
+    assert percentile([3.0, 1.0, 2.0], 0.0) == 1.0
