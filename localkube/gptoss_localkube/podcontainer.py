@@ -42,6 +42,7 @@ class Container:
     args: tuple[str, ...]
     env: dict[str, str]
     annotations: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # of the pod
     node_labels: dict[str, str] = field(default_factory=dict)  # of the node it was scheduled to
 
 
@@ -79,6 +80,7 @@ def container_of(pod: dict[str, Any]) -> Container | None:
         args=tuple(main.get("args", [])),
         env=env,
         annotations=dict(meta.get("annotations") or {}),
+        labels=dict(meta.get("labels") or {}),
     )
 
 

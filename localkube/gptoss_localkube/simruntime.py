@@ -5,7 +5,9 @@ it runs through the simulator's own ``vllm`` executable (``gptoss_sim.vllm_shim`
 it with vLLM's real flag list: a command line vLLM would refuse exits 2 with vLLM's message, as
 the pod would. The simulator listens on the pod's IP (a last ``--host`` wins in vLLM's parser)
 and is told which GPU it runs on from the labels of its node, as vLLM reads it from the driver,
-so it picks vLLM's batch defaults for that card. A pod annotation
+so it picks vLLM's batch defaults for that card and divides that card's memory as vLLM would.
+The checkpoint vLLM would read from the weights (a fine-tune's directory says nothing of it
+here) is the one the pod's ``gptoss.dev/model`` label names. A pod annotation
 ``localkube.gptoss.dev/startup-seconds`` sets how long the simulated weights take to load
 (default: the simulator's own, ~2 minutes as for gpt-oss-120b on an H100).
 """
@@ -17,9 +19,10 @@ import sys
 
 from gptoss_localkube.podcontainer import Container, expand
 
-__all__ = ["STARTUP_ANNOTATION", "gpu_env", "vllm_sim_command"]
+__all__ = ["MODEL_LABEL", "STARTUP_ANNOTATION", "gpu_env", "vllm_sim_command"]
 
 STARTUP_ANNOTATION = "localkube.gptoss.dev/startup-seconds"
+MODEL_LABEL = "gptoss.dev/model"  # the operator's label of a vLLM pod: its base model
 _VRAM = re.compile(r"^(\d+(?:\.\d+)?)G$")
 
 
@@ -49,6 +52,8 @@ def vllm_sim_command(container: Container) -> list[str]:
     startup = container.annotations.get(STARTUP_ANNOTATION)
     if startup is not None:
         env["GPTOSS_SIM_STARTUP_SECONDS"] = startup
+    if container.labels.get(MODEL_LABEL):
+        env["GPTOSS_SIM_CHECKPOINT"] = container.labels[MODEL_LABEL]
     settings = [f"{key}={value}" for key, value in sorted(env.items())]
     shim = [sys.executable, "-m", "gptoss_sim.vllm_shim", *argv, "--host", container.ip]
     return ["/usr/bin/env", *settings, *shim] if settings else shim

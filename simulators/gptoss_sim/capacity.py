@@ -74,16 +74,28 @@ class CapacityParams:
 
     @property
     def sequence_blocks(self) -> int:
-        """Blocks one request of ``max_model_len`` tokens may hold at once.
+        """Blocks one request of ``max_model_len`` tokens may hold at once."""
+        return sequence_blocks(
+            self.max_model_len,
+            block_size=self.block_size,
+            sliding_window=self.sliding_window,
+            max_num_batched_tokens=self.max_num_batched_tokens,
+        )
 
-        vLLM ``FullAttentionSpec`` / ``SlidingWindowSpec.max_memory_usage_bytes``: every token's
-        block, plus the window's ``sliding_window - 1`` tokens and a step's chunk, plus one.
-        """
-        full = blocks_for(self.max_model_len, self.block_size)
-        if self.sliding_window is None:
-            return full
-        window = min(self.sliding_window - 1 + self.max_num_batched_tokens, self.max_model_len)
-        return full + blocks_for(window, self.block_size) + 1
+
+def sequence_blocks(
+    max_model_len: int, *, block_size: int, sliding_window: int | None, max_num_batched_tokens: int
+) -> int:
+    """Blocks one request of ``max_model_len`` tokens may hold at once.
+
+    vLLM ``FullAttentionSpec`` / ``SlidingWindowSpec.max_memory_usage_bytes``: every token's
+    block, plus the window's ``sliding_window - 1`` tokens and a step's chunk, plus one.
+    """
+    full = blocks_for(max_model_len, block_size)
+    if sliding_window is None:
+        return full
+    window = min(sliding_window - 1 + max_num_batched_tokens, max_model_len)
+    return full + blocks_for(window, block_size) + 1
 
 
 def blocks_for(tokens: int, block_size: int) -> int:

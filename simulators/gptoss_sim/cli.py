@@ -29,18 +29,23 @@ import argparse
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 from gptoss_sim.capacity import CapacityParams
 from gptoss_sim.errors import SimError
 from gptoss_sim.faults import parse_rule
 from gptoss_sim.gpu import DEFAULT_GPU, Gpu, scheduler_limits
 from gptoss_sim.lora import MAX_LORA_RANKS, RUNTIME_UPDATING_ENV, LoraConfig, parse_module
+from gptoss_sim.memory import CHECKPOINTS, MemoryPlan, Request, checkpoint_named, refusal
 from gptoss_sim.providers.app import ProviderConfig, ProviderSim
 from gptoss_sim.providers.profiles import PROFILES
 from gptoss_sim.server import Simulator, serve
 from gptoss_sim.vllm_app import VllmSim
 from gptoss_sim.vllm_config import VllmConfig
 
+# Flags the memory plan sizes when --checkpoint is given (None: not given).
+_SIZED = ("kv_cache_tokens", "max_model_len")
+_CONTEXT = 131072  # both checkpoints' max_position_embeddings
 _CAPACITY_FLAGS = {
     "kv_cache_tokens": int,
     "block_size": int,
@@ -101,9 +106,27 @@ def _vllm_flags(sub: argparse.ArgumentParser) -> None:
     )
     sub.add_argument("--gpu-name", default=DEFAULT_GPU.name, help="the GPU's driver name")
     sub.add_argument("--gpu-memory-gib", type=float, default=DEFAULT_GPU.memory_gib)
+    _memory_flags(sub)
     for name, kind_of in _CAPACITY_FLAGS.items():
         flag = "--" + name.replace("_", "-")
-        sub.add_argument(flag, type=kind_of, default=getattr(defaults, name))
+        default = None if name in _SIZED else getattr(defaults, name)
+        sub.add_argument(flag, type=kind_of, default=default)
+
+
+def _memory_flags(sub: argparse.ArgumentParser) -> None:
+    """With ``--checkpoint`` the KV cache is what vLLM leaves of the GPU's memory
+    (``gptoss_sim.memory``), and ``--max-model-len`` defaults to the checkpoint's context."""
+    sub.add_argument(
+        "--checkpoint",
+        choices=[c.name for c in CHECKPOINTS],
+        default=None,
+        help="the checkpoint's layout and weights (vLLM reads them from config.json)",
+    )
+    sub.add_argument("--tensor-parallel-size", type=_positive, default=1)
+    sub.add_argument("--gpu-memory-utilization", type=float, default=0.9)
+    sub.add_argument("--kv-cache-dtype-bytes", type=int, choices=(1, 2), default=2)
+    sub.add_argument("--kv-cache-memory-bytes", type=_positive, default=None)
+    sub.add_argument("--num-gpu-blocks-override", type=_positive, default=None)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -132,19 +155,53 @@ def _env_true(env: Mapping[str, str], name: str) -> bool:
     return env.get(name, "0").strip().lower() in ("1", "true")
 
 
+def _max_model_len(args: argparse.Namespace) -> int:
+    if args.max_model_len is not None:
+        return int(args.max_model_len)
+    return _CONTEXT if args.checkpoint else CapacityParams().max_model_len
+
+
+def _capacity(args: argparse.Namespace, gpu: Gpu, seqs: int, batched: int) -> CapacityParams:
+    """The engine's limits; with ``--checkpoint`` (and no ``--kv-cache-tokens``) its KV cache is
+    what vLLM leaves of the GPU's memory, and a ``ValueError`` in vLLM's words where vLLM would
+    not start."""
+    max_model_len = _max_model_len(args)
+    limits: dict[str, Any] = {
+        name: getattr(args, name) for name in _CAPACITY_FLAGS if name not in _SIZED
+    }
+    limits.update(
+        startup_s=args.startup_seconds,
+        max_num_seqs=seqs,
+        max_num_batched_tokens=batched,
+        enable_prefix_caching=args.enable_prefix_caching,
+        max_model_len=max_model_len,
+    )
+    if args.checkpoint is None or args.kv_cache_tokens is not None:
+        tokens = args.kv_cache_tokens or CapacityParams().kv_cache_tokens
+        return CapacityParams(kv_cache_tokens=tokens, **limits)
+    plan = MemoryPlan(
+        checkpoint=checkpoint_named(args.checkpoint) or CHECKPOINTS[0],
+        gpu_memory_gib=gpu.memory_gib,
+        tensor_parallel_size=args.tensor_parallel_size,
+        gpu_memory_utilization=args.gpu_memory_utilization,
+        kv_cache_dtype_bytes=args.kv_cache_dtype_bytes,
+        kv_cache_memory_bytes=args.kv_cache_memory_bytes,
+        num_gpu_blocks_override=args.num_gpu_blocks_override,
+        lora=(args.max_loras, args.max_lora_rank) if args.enable_lora else None,
+    )
+    refused = refusal(plan, Request(max_model_len, args.block_size, batched))
+    if refused is not None:
+        raise ValueError(refused)
+    return CapacityParams(kv_cache_tokens=plan.kv_cache_tokens(args.block_size), **limits)
+
+
 def vllm_config(args: argparse.Namespace, env: Mapping[str, str]) -> VllmConfig:
     """The simulator's configuration from its command line and environment."""
     gpu = Gpu(args.gpu_name, args.gpu_memory_gib)
     seqs, batched = scheduler_limits(
-        gpu, args.max_num_seqs, args.max_num_batched_tokens, args.max_model_len
+        gpu, args.max_num_seqs, args.max_num_batched_tokens, _max_model_len(args)
     )
-    capacity = replace(
-        CapacityParams(startup_s=args.startup_seconds),
-        max_num_seqs=seqs,
-        max_num_batched_tokens=batched,
-        enable_prefix_caching=args.enable_prefix_caching,
-        **{name: getattr(args, name) for name in _CAPACITY_FLAGS},
-    )
+    capacity = _capacity(args, gpu, seqs, batched)
     lora = LoraConfig(
         enabled=args.enable_lora,
         max_loras=args.max_loras,

@@ -17,7 +17,15 @@ the node's GPU labels):
 - ``GPTOSS_SIM_STARTUP_SECONDS``: how long the simulated weights take to load.
 - ``GPTOSS_SIM_GPU_NAME`` / ``GPTOSS_SIM_GPU_MEMORY_GIB``: the GPU as the driver reports it
   (e.g. "NVIDIA H100 80GB HBM3", 79.6); vLLM's default ``--max-num-seqs`` and
-  ``--max-num-batched-tokens`` depend on it (``gptoss_sim.gpu``).
+  ``--max-num-batched-tokens`` depend on it (``gptoss_sim.gpu``), and with the checkpoint its
+  KV cache: what ``--gpu-memory-utilization`` of that memory leaves after the weights, the
+  runtime and the LoRA buffers, on each of ``--tensor-parallel-size`` GPUs
+  (``gptoss_sim.memory``). A command line whose ``--max-model-len`` does not fit then exits
+  with vLLM's error, as the pod would.
+- ``GPTOSS_SIM_CHECKPOINT``: the checkpoint the weights are (``gpt-oss-120b`` or
+  ``gpt-oss-20b``), as vLLM reads it from their ``config.json``; without it, the model
+  argument's name (``openai/gpt-oss-20b``). Without a GPU or a known checkpoint the simulator
+  gets room for two full-length sequences.
 - vLLM's own ``VLLM_KEEP_ALIVE_ON_ENGINE_DEATH``, ``VLLM_SYSTEM_START_DATE``,
   ``VLLM_ENABLE_RESPONSES_API_STORE`` and ``VLLM_ALLOW_RUNTIME_LORA_UPDATING`` reach the
   simulator unchanged (``gptoss_sim.cli``).
@@ -31,13 +39,23 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from gptoss_sim import cli
-from gptoss_vllmspec import ParsedValue, ServeCli, UsageError, load_cli
+from gptoss_sim.memory import checkpoint_named
+from gptoss_vllmspec import Parsed, ParsedValue, ServeCli, UsageError, load_cli
 
-__all__ = ["GPU_MEMORY_ENV", "GPU_NAME_ENV", "STARTUP_ENV", "UsageError", "main", "simulator_args"]
+__all__ = [
+    "CHECKPOINT_ENV",
+    "GPU_MEMORY_ENV",
+    "GPU_NAME_ENV",
+    "STARTUP_ENV",
+    "UsageError",
+    "main",
+    "simulator_args",
+]
 
 STARTUP_ENV = "GPTOSS_SIM_STARTUP_SECONDS"
 GPU_NAME_ENV = "GPTOSS_SIM_GPU_NAME"
 GPU_MEMORY_ENV = "GPTOSS_SIM_GPU_MEMORY_GIB"
+CHECKPOINT_ENV = "GPTOSS_SIM_CHECKPOINT"
 # Flags passed on to the simulator as they are, with their value.
 _VALUED = (
     "--max-num-seqs",
@@ -48,9 +66,16 @@ _VALUED = (
     "--max-loras",
     "--max-lora-rank",
 )
-# vLLM refuses to start unless the KV cache holds one full-length sequence; the operator sized
-# the card for that, so the simulator gets room for two (and at least a 120b H100's worth).
+# Without a GPU or a known checkpoint there is no memory to divide: the simulator gets room for
+# two full-length sequences (and at least a 120b H100's worth), so that it starts.
 _MIN_KV_CACHE_TOKENS = 49800
+# The memory flags passed on as they are when the GPU and the checkpoint are known.
+_MEMORY_VALUED = (
+    "--tensor-parallel-size",
+    "--gpu-memory-utilization",
+    "--kv-cache-memory-bytes",
+    "--num-gpu-blocks-override",
+)
 
 
 @functools.cache
@@ -67,6 +92,26 @@ def _names(value: ParsedValue | None) -> list[str]:
     if value is None or isinstance(value, bool):
         return []
     return [value] if isinstance(value, str) else list(value)
+
+
+def _memory_args(parsed: Parsed, env: Mapping[str, str], model: str) -> list[str]:
+    """How the simulator sizes its KV cache: from the GPU's memory, as vLLM divides it
+    (``gptoss_sim.memory``), when the GPU and the checkpoint are known; else room for two
+    full-length sequences."""
+    known = checkpoint_named(env.get(CHECKPOINT_ENV, "")) or checkpoint_named(model)
+    if known is not None and env.get(GPU_MEMORY_ENV):
+        args = ["--checkpoint", known.name]
+        for flag in _MEMORY_VALUED:
+            value = _text(parsed.get(flag))
+            if value is not None:
+                args += [flag, value]
+        dtype = _text(parsed.get("--kv-cache-dtype")) or "auto"
+        args += ["--kv-cache-dtype-bytes", "1" if dtype.startswith("fp8") else "2"]
+        return args
+    max_model_len = _text(parsed.get("--max-model-len"))
+    if max_model_len is None:
+        return []
+    return ["--kv-cache-tokens", str(max(_MIN_KV_CACHE_TOKENS, 2 * int(max_model_len)))]
 
 
 def simulator_args(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
@@ -109,10 +154,7 @@ def simulator_args(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
         args.append(f"{flag}={_text(parsed.get(flag)) or ''}")
     auto = parsed.get("--enable-auto-tool-choice") is True
     args.append("--enable-auto-tool-choice" if auto else "--no-enable-auto-tool-choice")
-    max_model_len = _text(parsed.get("--max-model-len"))
-    if max_model_len is not None:
-        tokens = max(_MIN_KV_CACHE_TOKENS, 2 * int(max_model_len))
-        args += ["--kv-cache-tokens", str(tokens)]
+    args += _memory_args(parsed, env, path or names[0])
     if env.get(STARTUP_ENV):
         args += ["--startup-seconds", env[STARTUP_ENV]]
     if env.get(GPU_NAME_ENV):

@@ -114,6 +114,7 @@ def test_the_vllm_sim_runtime_runs_the_exact_vllm_command_line_through_vllms_par
         ),
         env={},
         annotations={STARTUP_ANNOTATION: "5"},
+        labels={"gptoss.dev/model": "gpt-oss-20b"},
         node_labels=a100,
     )
     argv = vllm_sim_command(container)
@@ -131,3 +132,7 @@ def test_the_vllm_sim_runtime_runs_the_exact_vllm_command_line_through_vllms_par
     assert "--no-enable-prefix-caching" in sim
     assert sim[sim.index("--startup-seconds") + 1] == "5"
     assert sim[sim.index("--gpu-name") + 1].startswith("NVIDIA A100")
+    # the pod's base model stands in for the checkpoint's config.json: the memory is divided
+    assert settings["GPTOSS_SIM_CHECKPOINT"] == "gpt-oss-20b"
+    assert sim[sim.index("--checkpoint") + 1] == "gpt-oss-20b"
+    assert "--kv-cache-tokens" not in sim

@@ -28,6 +28,7 @@ from gptoss_operator.placement.gpus import product_named
 from gptoss_operator.reconciling.planning import plan
 from gptoss_operator.settings import OperatorSettings
 from tests.operator.conftest import Kubectl
+from tests.operator.engine_cache import engine_cache_tokens, predicted_cache_tokens
 from tests.operator.gptoss_crd import EXAMPLES, GROUP, PLURAL, VERSION, load_yaml, manifest
 from tests.operator.operator_process import operator_running
 from tests.waiting import eventually
@@ -271,6 +272,13 @@ def test_every_example_runs_ready_on_matching_gpu_nodes_as_built(
     kubectl: Kubectl,
 ) -> None:
     body = load_yaml(example)
+    # run each pod's engine: the simulator divides its GPUs' memory from the command line
+    pod = body["spec"].setdefault("pod", {})
+    pod["annotations"] = {
+        **pod.get("annotations", {}),
+        RUNTIME_ANNOTATION: "vllm-sim",
+        STARTUP_ANNOTATION: "0",
+    }
     spec = GptOssDeploymentSpec.model_validate(body["spec"])
     name = body["metadata"]["name"]
     _prepare(api_client, namespace, spec)
@@ -299,6 +307,9 @@ def test_every_example_runs_ready_on_matching_gpu_nodes_as_built(
         for pod in pods:
             labels = core.read_node(pod.spec.node_name).metadata.labels
             assert labels[product.label_key] == product.label_value
+            # the engine divided its GPUs' memory from the command line as the sizing predicted
+            held = engine_cache_tokens(pod.status.pod_ip)
+            assert held == pytest.approx(predicted_cache_tokens(decided.sizing), rel=0.002)
     finally:
         for volume in (f"{namespace}-cache", f"{namespace}-source"):
             kubectl("delete", "pv", volume, "--ignore-not-found", "--wait=false")
