@@ -15,6 +15,7 @@ from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.errors import SizingError
 from gptoss_operator.placement.architectures import MODELS
 from gptoss_operator.placement.gpus import PRODUCTS
+from gptoss_operator.placement.serving_args import sizing_overrides
 from gptoss_operator.placement.sizing import size_spec
 from tests.operator.gptoss_crd import GROUP, PLURAL, VERSION, manifest
 
@@ -121,3 +122,39 @@ def _lora_refusals(api: client.CustomObjectsApi, namespace: str) -> list[str]:
     serving = {"serving": {"maxModelLen": 32768}}
     assert _server_verdict(api, namespace, {**base, **serving}) == ""
     return [_server_verdict(api, namespace, {**base, **serving, "adapters": [SQL]})]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--gpu-memory-utilization", "0.25"],
+        ["--max_model_len=262144"],
+        ["-tp", "1"],
+        ["--kv-cache-memory-bytes=1000000"],
+        ["--max-lora-rank", "64"],
+    ],
+)
+def test_the_api_server_refuses_extra_args_the_operator_would_refuse_as_overriding_its_sizing(
+    api_client: client.ApiClient, namespace: str, extra: list[str]
+) -> None:
+    spec = {"model": "gpt-oss-20b", "gpu": {"product": "H100-80GB"}}
+    spec["serving"] = {"extraArgs": ["--enable-expert-parallel", *extra]}
+    said = _server_verdict(client.CustomObjectsApi(api_client), namespace, spec)
+    flag = extra[0].split("=")[0]
+    assert f"spec.serving.extraArgs sets {flag}, which the operator sizes" in said
+    assert sizing_overrides(GptOssDeploymentSpec.model_validate(spec)) is not None
+
+
+def test_extra_args_the_operator_does_not_size_pass_and_abbreviations_are_left_to_it(
+    api_client: client.ApiClient, namespace: str
+) -> None:
+    api = client.CustomObjectsApi(api_client)
+    spec: dict[str, Any] = {"model": "gpt-oss-20b", "gpu": {"product": "H100-80GB"}}
+    spec["serving"] = {"extraArgs": ["--max-num-seqs", "64", "--enable-expert-parallel"]}
+    assert _server_verdict(api, namespace, spec) == ""
+    assert sizing_overrides(GptOssDeploymentSpec.model_validate(spec)) is None
+    # vLLM's parser takes an unambiguous prefix: past CEL, the operator refuses it
+    spec["serving"] = {"extraArgs": ["--max-model", "8192"]}
+    assert _server_verdict(api, namespace, spec) == ""
+    said = sizing_overrides(GptOssDeploymentSpec.model_validate(spec))
+    assert said is not None and "--max-model-len 8192" in said

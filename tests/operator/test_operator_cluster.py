@@ -358,19 +358,38 @@ def test_a_users_annotation_on_a_child_survives_reconciles(
     assert live.metadata.annotations["team/owner"] == "ml"
 
 
-def test_a_misspelled_vllm_flag_is_refused_before_any_pod_and_serves_once_fixed(
-    operator: Operator, api_client: client.ApiClient, namespace: str, kubectl: Kubectl
+@pytest.mark.parametrize(
+    ("bad", "named", "fixed"),
+    [
+        (
+            ["--max-num-sequences", "64"],
+            "--max-num-sequences",
+            {"extraArgs": ["--max-num-seqs", "64"]},
+        ),
+        # vLLM would take the last utilization and find no memory left for the KV cache
+        (
+            ["--gpu-memory-util", "0.25"],
+            "spec.serving.gpuMemoryUtilization",
+            {"gpuMemoryUtilization": 0.9},
+        ),
+    ],
+    ids=["misspelled", "overriding-the-sizing"],
+)
+def test_a_flag_vllm_would_not_start_with_is_refused_before_any_pod_and_serves_once_fixed(
+    operator: Operator,
+    api_client: client.ApiClient,
+    namespace: str,
+    kubectl: Kubectl,
+    bad: list[str],
+    named: str,
+    fixed: dict[str, Any],
 ) -> None:
-    typo = {
-        "model": "gpt-oss-20b",
-        "gpu": {"product": "H100-80GB"},
-        "serving": {"extraArgs": ["--max-num-sequences", "64"]},
-    }
+    typo = {"model": "gpt-oss-20b", "gpu": {"product": "H100-80GB"}, "serving": {"extraArgs": bad}}
     assert kubectl.apply(namespace, manifest("typo", typo)).returncode == 0
     cr = _wait_reason(api_client, namespace, "typo", "Degraded", "InvalidServingArgs")
     degraded = _condition(cr, "Degraded")
     assert degraded["status"] == "True"
-    assert "--max-num-sequences" in degraded["message"] and "extraArgs" in degraded["message"]
+    assert named in degraded["message"] and "extraArgs" in degraded["message"]
     assert _condition(cr, "Ready")["reason"] == "InvalidServingArgs"
     core, apps = client.CoreV1Api(api_client), client.AppsV1Api(api_client)
     assert apps.list_namespaced_deployment(namespace).items == []
@@ -386,10 +405,9 @@ def test_a_misspelled_vllm_flag_is_refused_before_any_pod_and_serves_once_fixed(
         timeout=30,
         what="a Warning Event naming InvalidServingArgs",
     )
-    assert "--max-num-sequences" in warnings[0].message
+    assert named in warnings[0].message
 
-    fixed = {**typo, "serving": {"extraArgs": ["--max-num-seqs", "64"]}}
-    assert kubectl.apply(namespace, manifest("typo", fixed)).returncode == 0
+    assert kubectl.apply(namespace, manifest("typo", {**typo, "serving": fixed})).returncode == 0
     cr = _wait_reason(api_client, namespace, "typo", "Ready", "Serving")
     assert _condition(cr, "Degraded")["reason"] == "AsExpected"
     pods = core.list_namespaced_pod(namespace, label_selector=cr["status"]["selector"]).items

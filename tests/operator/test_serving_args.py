@@ -11,12 +11,15 @@ from gptoss_operator.placement.gpus import PRODUCTS, product_named
 from gptoss_operator.placement.serving_args import (
     check_serving_args,
     max_num_seqs,
+    sizing_overrides,
     vllm_version_of,
 )
 from gptoss_operator.reconciling.judging import judge
 from gptoss_operator.reconciling.observe import DeploymentView, Observed
 from gptoss_operator.reconciling.planning import plan
 from gptoss_operator.settings import OperatorSettings
+from gptoss_sim import cli as sim_cli
+from gptoss_sim.vllm_shim import GPU_MEMORY_ENV, GPU_NAME_ENV, simulator_args
 from gptoss_vllmspec import load_cli
 from tests.operator.gptoss_crd import EXAMPLES, load_yaml
 
@@ -134,3 +137,48 @@ def test_the_batch_size_given_in_the_spec_or_in_extra_args_wins_over_the_default
 
 def test_every_catalog_product_gets_one_of_vllms_two_defaults() -> None:
     assert {p.vllm_default_max_num_seqs for p in PRODUCTS} <= {256, 1024}
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (["-tp", "1"], "sets --tensor-parallel-size 1, which would replace the operator's sizing"),
+        (["--max_model_len=262144"], "set spec.serving.maxModelLen instead"),
+        (["--gpu-memory-util", "0.25"], "set spec.serving.gpuMemoryUtilization instead"),
+        (["--max-num-batched-tokens", "4096"], "set spec.serving.maxNumBatchedTokens instead"),
+        (["--max-loras", "8"], "set spec.serving.maxLoras instead"),
+        (["--max-lora-rank", "64"], "set spec.serving.maxLoraRank instead"),
+        (["--kv-cache-memory-bytes", "1000000"], "sets --kv-cache-memory-bytes 1000000"),
+        (["--num-gpu-blocks-override", "10"], "remove it"),
+    ],
+)
+def test_extra_args_that_override_the_sizing_are_refused_naming_what_to_set(
+    extra: list[str], words: str
+) -> None:
+    said = sizing_overrides(_spec(extraArgs=extra))
+    assert said is not None and words in said
+    assert said.startswith("spec.serving.extraArgs sets ")
+    spec = {"model": "gpt-oss-20b", "gpu": {"product": "H100-80GB"}}
+    decided = plan(_body({**spec, "serving": {"extraArgs": extra}}), OperatorSettings())
+    assert decided.serving_args_error == said
+
+
+def test_extra_args_the_sizing_does_not_own_pass() -> None:
+    extra = ["--max-num-seqs", "64", "--enable-expert-parallel"]
+    assert sizing_overrides(_spec(extraArgs=extra)) is None
+    assert sizing_overrides(_spec()) is None
+
+
+def test_the_refused_override_is_one_vllm_would_crash_loop_on() -> None:
+    """Counterfactual: the command line the check refuses, run by the simulated vLLM on the
+    H100 it was sized for, exits at startup with vLLM's own error."""
+    serving = {"extraArgs": ["--gpu-memory-utilization", "0.25"]}
+    body = _body({"model": "gpt-oss-20b", "gpu": {"product": "H100-80GB"}, "serving": serving})
+    decided = plan(body, OperatorSettings())
+    assert decided.sizing is not None and decided.weights is not None
+    args = vllm_args(decided.spec, decided.sizing, decided.weights)
+    assert check_serving_args(decided.image, args) is None  # vLLM's parser alone accepts it
+    argv = ["serve", *args]
+    h100 = {GPU_NAME_ENV: "NVIDIA H100 80GB HBM3", GPU_MEMORY_ENV: "79.65"}
+    with pytest.raises(SystemExit, match="No available memory for the cache blocks"):
+        sim_cli.build(sim_cli.parser().parse_args(simulator_args(argv, h100)), {})

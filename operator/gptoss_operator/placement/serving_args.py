@@ -18,11 +18,24 @@ from collections.abc import Sequence
 
 from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.placement.gpus import product_named
-from gptoss_vllmspec import PINNED_VERSION, UsageError, available_versions, load_cli
+from gptoss_vllmspec import PINNED_VERSION, Parsed, UsageError, available_versions, load_cli
 
-__all__ = ["check_serving_args", "max_num_seqs", "vllm_version_of"]
+__all__ = ["check_serving_args", "max_num_seqs", "sizing_overrides", "vllm_version_of"]
 
 _TAG = re.compile(r":v?(\d+\.\d+\.\d+)(?:$|[-+@])")
+# Flags the operator sizes from the spec. In extraArgs, which come last, vLLM would take them
+# over the sized ones (argparse keeps the last), and the replica would run on memory the sizing
+# never checked: the field to set instead.
+_SIZED_BY = {
+    "--tensor-parallel-size": "spec.gpu.count",
+    "--max-model-len": "spec.serving.maxModelLen",
+    "--gpu-memory-utilization": "spec.serving.gpuMemoryUtilization",
+    "--max-num-batched-tokens": "spec.serving.maxNumBatchedTokens",
+    "--max-loras": "spec.serving.maxLoras",
+    "--max-lora-rank": "spec.serving.maxLoraRank",
+}
+# Flags that set the KV cache's size themselves, which the sizing cannot check.
+_CACHE_SIZED = ("--kv-cache-memory-bytes", "--num-gpu-blocks-override")
 
 
 def vllm_version_of(image: str) -> str | None:
@@ -50,16 +63,44 @@ def check_serving_args(image: str, args: Sequence[str]) -> str | None:
     return None
 
 
+def sizing_overrides(spec: GptOssDeploymentSpec) -> str | None:
+    """Why ``spec.serving.extraArgs`` may not carry what it does, if it sets a flag the
+    operator sizes (in any spelling vLLM accepts: ``-tp 2``, ``--max_model_len=8192``)."""
+    given = _extra_args(spec)
+    if given is None:
+        return None
+    for flag, field in _SIZED_BY.items():
+        if given.get(flag) is not None:
+            return (
+                f"spec.serving.extraArgs sets {flag} {given.get(flag)}, which would replace the "
+                f"operator's sizing that checked the replica fits its GPUs; set {field} instead"
+            )
+    for flag in _CACHE_SIZED:
+        if given.get(flag) is not None:
+            return (
+                f"spec.serving.extraArgs sets {flag} {given.get(flag)}, which sizes the KV cache "
+                "past the operator's check that one full-length request fits; remove it "
+                "(spec.serving.gpuMemoryUtilization sets how much memory vLLM takes)"
+            )
+    return None
+
+
+def _extra_args(spec: GptOssDeploymentSpec) -> Parsed | None:
+    """``extraArgs`` as the pinned vLLM parses them (None when it refuses them: that refusal is
+    ``check_serving_args``'s to report)."""
+    try:
+        return load_cli(PINNED_VERSION).parse(["model", *(spec.serving.extra_args or [])])
+    except UsageError:
+        return None
+
+
 def max_num_seqs(spec: GptOssDeploymentSpec) -> int:
     """How many sequences one replica runs at once: ``spec.serving.maxNumSeqs``, else a
     ``--max-num-seqs`` in ``extraArgs``, else vLLM's default for the GPU (256 on A100 and on
     cards under 70 GiB, 1024 on larger ones)."""
     if spec.serving.max_num_seqs is not None:
         return spec.serving.max_num_seqs
-    try:
-        given = load_cli(PINNED_VERSION).parse(["model", *(spec.serving.extra_args or [])])
-    except UsageError:
-        given = None
+    given = _extra_args(spec)
     value = given.get("--max-num-seqs") if given is not None else None
     if isinstance(value, str) and value.isdigit() and int(value) > 0:
         return int(value)
