@@ -43,6 +43,8 @@ class Container:
     env: dict[str, str]
     annotations: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)  # of the pod
+    # terminationMessagePolicy FallbackToLogsOnError: a failed exit's log tail is its message
+    message_from_log: bool = False
     node_labels: dict[str, str] = field(default_factory=dict)  # of the node it was scheduled to
 
 
@@ -81,10 +83,19 @@ def container_of(pod: dict[str, Any]) -> Container | None:
         env=env,
         annotations=dict(meta.get("annotations") or {}),
         labels=dict(meta.get("labels") or {}),
+        message_from_log=main.get("terminationMessagePolicy") == "FallbackToLogsOnError",
     )
 
 
 _REFERENCE = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def log_tail_message(log: str) -> str:
+    """A failed container's termination message under ``FallbackToLogsOnError``: the end of its
+    log, at most 80 lines and 2048 bytes, whichever is less (the kubelet's limits,
+    ``core/v1`` ``TerminationMessageFallbackToLogsOnError``)."""
+    tail = "\n".join(log.splitlines()[-80:]).encode()[-2048:]
+    return tail.decode(errors="ignore")
 
 
 def expand(text: str, env: dict[str, str]) -> str:

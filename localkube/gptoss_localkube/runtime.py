@@ -15,6 +15,7 @@ deleted.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import threading
@@ -30,6 +31,7 @@ from gptoss_localkube.podcontainer import (
     Container,
     RuntimeCommand,
     container_of,
+    log_tail_message,
     probes_of,
 )
 from gptoss_localkube.probing import ContainerHealth, Kind, Probe, Verdict
@@ -50,6 +52,7 @@ class _Running:
     restarts: int = 0
     due: dict[Kind, float] = field(default_factory=dict)
     exited_at: float | None = None  # the process ended and waits for its restart back-off
+    last_exit: dict[str, Any] | None = None  # lastState.terminated of its latest exit
 
 
 def _state(running: _Running, now: str) -> dict[str, Any]:
@@ -177,12 +180,28 @@ class PodRuntime:
                 continue
             if running.exited_at is None:
                 running.exited_at = now
+                running.last_exit = self._terminated(running)
                 running.health = self._fresh_health(running.probes)
                 self._report(running)
             backoff = 0.0 if running.restarts == 0 else min(10.0 * 2 ** (running.restarts - 1), 300)
             if now - running.exited_at >= backoff:
                 running.exited_at = None
                 self._restart(running)
+
+    def _terminated(self, running: _Running) -> dict[str, Any]:
+        """``lastState.terminated`` of a container whose process just ended, as a kubelet
+        writes it."""
+        code = self._supervisor.exit_code(running.process_name) or 0
+        ended: dict[str, Any] = {
+            "exitCode": code,
+            "reason": "Error" if code else "Completed",
+            "finishedAt": _now_rfc3339(),
+        }
+        if code and running.container.message_from_log:
+            log = self._supervisor.log_of(running.process_name)
+            with contextlib.suppress(OSError):
+                ended["message"] = log_tail_message(log.read_text(errors="replace"))
+        return ended
 
     def _check(self, ip: str, probe: Probe) -> bool:
         try:
@@ -230,6 +249,8 @@ class PodRuntime:
             "restartCount": running.restarts,
             "state": _state(running, now),
         }
+        if running.last_exit is not None:
+            status["lastState"] = {"terminated": running.last_exit}
         self._api.merge_patch(
             f"{pod_path}/status",
             {"status": {"conditions": conditions, "containerStatuses": [status]}},

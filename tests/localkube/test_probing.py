@@ -136,3 +136,13 @@ def test_the_vllm_sim_runtime_runs_the_exact_vllm_command_line_through_vllms_par
     assert settings["GPTOSS_SIM_CHECKPOINT"] == "gpt-oss-20b"
     assert sim[sim.index("--checkpoint") + 1] == "gpt-oss-20b"
     assert "--kv-cache-tokens" not in sim
+
+
+def test_a_failed_containers_message_is_its_logs_last_80_lines_and_2048_bytes() -> None:
+    from gptoss_localkube.podcontainer import log_tail_message
+
+    lines = [f"line {n}" for n in range(200)]
+    message = log_tail_message("\n".join(lines))
+    assert message.splitlines() == lines[-80:]
+    long = log_tail_message("x" * 5000 + "\nValueError: the end")
+    assert len(long.encode()) == 2048 and long.endswith("ValueError: the end")

@@ -420,3 +420,50 @@ def test_the_latest_volume_event_of_a_pending_pod_is_volume_mount_failed() -> No
     assert "Multi-Attach error" in verdicts["Degraded"].message
     running = view_pod(_pod_dict({"phase": "Running"}), failures["chat-vllm-abc"])
     assert running.volume_failure is None
+
+
+def test_a_crash_loop_quotes_the_last_line_vllm_wrote_before_it_exited() -> None:
+    log_tail = (
+        "(EngineCore pid=41) Traceback (most recent call last):\n"
+        "  ...\n"
+        "ValueError: To serve at least one request with the models's max seq len (131072), "
+        "(4.54 GiB KV cache is needed, which is larger than the available KV cache memory "
+        "(1.71 GiB).\n\n"
+    )
+    crashing = view_pod(
+        _pod_dict(
+            {
+                "phase": "Running",
+                "containerStatuses": [
+                    {
+                        "name": "vllm",
+                        "restartCount": 3,
+                        "started": False,
+                        "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}},
+                        "lastState": {"terminated": {"exitCode": 1, "message": log_tail}},
+                    }
+                ],
+            }
+        )
+    )
+    assert crashing.last_exit is not None and crashing.last_exit.startswith(
+        "exit code 1: ValueError"
+    )
+    verdicts = judge(wanted=1, sizing_error=None, observed=_observed(crashing))
+    assert verdicts["Ready"].reason == "CrashLooping"
+    message = verdicts["Ready"].message
+    assert "restarted 3 times; its last exit code 1: ValueError: To serve" in message
+    assert "(1.71 GiB)" in message and "Traceback" not in message
+    # a clean exit, or none yet, leaves the kubelet's own words
+    quiet = view_pod(
+        _pod_dict(
+            {
+                "phase": "Running",
+                "containerStatuses": [
+                    {"restartCount": 1, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                     "lastState": {"terminated": {"exitCode": 0, "message": "bye"}}}
+                ],
+            }
+        )
+    )  # fmt: skip
+    assert quiet.last_exit is None

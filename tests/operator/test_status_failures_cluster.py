@@ -94,3 +94,30 @@ def test_a_missing_priority_class_degrades_naming_it(
     degraded = _degraded(api_client, namespace, "noprio")
     assert "gpu-inference-critical" in degraded["message"]
     assert "PriorityClass" in degraded["message"]
+
+
+def test_a_vllm_that_will_not_start_crash_loops_and_the_cr_quotes_its_last_words(
+    operator: Path, api_client: client.ApiClient, namespace: str, kubectl: Kubectl
+) -> None:
+    # An image whose vLLM release the operator cannot check: the flag reaches the pod, whose
+    # vLLM refuses it at start, as it would on a GPU node.
+    serving = {
+        **simulated()["serving"],
+        "image": "registry.example/vllm-openai:nightly",
+        "extraArgs": ["--max-num-sequences", "64"],
+    }
+    assert kubectl.apply(namespace, manifest("nightly", simulated(serving=serving))).returncode == 0
+
+    def crash_looping() -> dict[str, Any] | None:
+        found = condition(get_cr(api_client, namespace, "nightly"), "Ready")
+        return found if found and found["reason"] == "CrashLooping" else None
+
+    ready = eventually(crash_looping, timeout=90, what="Ready/CrashLooping on nightly")
+    assert (
+        "its last exit code 2: vllm: error: unrecognized arguments: --max-num-sequences"
+        in (ready["message"])
+    )
+    (pod,) = client.CoreV1Api(api_client).list_namespaced_pod(namespace).items
+    (status,) = pod.status.container_statuses
+    assert status.last_state.terminated.exit_code == 2
+    assert "usage: vllm" in status.last_state.terminated.message  # the log's tail, kept

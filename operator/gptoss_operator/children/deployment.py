@@ -153,6 +153,9 @@ def _pod_spec(
         "livenessProbe": liveness_probe(),
         "securityContext": {"allowPrivilegeEscalation": False},
         "lifecycle": pre_stop_hook(grace_seconds(spec)),
+        # vLLM says why it will not start only in its log; the kubelet keeps the log's tail as
+        # the termination message, which the CR's status then quotes (reconciling.not_ready)
+        "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     if spec.source and spec.source.secret_name:
         container["envFrom"] = [{"secretRef": {"name": spec.source.secret_name}}]

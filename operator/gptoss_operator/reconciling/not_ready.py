@@ -70,8 +70,12 @@ def why_not_ready(observed: Observed, wanted: int) -> Verdict:
         return Verdict(
             "False",
             Reason.CRASH_LOOPING,
-            f"pod {crashing.name} restarted {crashing.restarts} times: "
-            f"{crashing.waiting_message or 'see kubectl logs'}",
+            f"pod {crashing.name} restarted {crashing.restarts} times; "
+            + (
+                f"its last {crashing.last_exit}"
+                if crashing.last_exit
+                else f"{crashing.waiting_message or 'see kubectl logs'}"
+            ),
         )
     running = [p for p in pods if p.phase == "Running"]
     if any(not p.started for p in running):

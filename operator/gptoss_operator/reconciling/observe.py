@@ -51,6 +51,7 @@ class PodView:
     restarts: int
     terminating: bool
     init_failure: str | None = None  # "<container>: <reason>: <message>" of a failing init
+    last_exit: str | None = None  # "code N: <last line of its termination message>"
     volume_failure: str | None = None  # the latest FailedMount/FailedAttachVolume message
     # The LoRA adapters its vLLM loads: as read from its /v1/models (``gptoss.dev/loaded-adapters``,
     # written by ``gptoss_operator.loading``), else as its template says (``gptoss.dev/adapters``).
@@ -108,6 +109,22 @@ def _init_failure(status: dict[str, Any]) -> str | None:
     return None
 
 
+def _last_exit(containers: list[dict[str, Any]]) -> str | None:
+    """How the container last ended on an error: its exit code and the last line of its
+    termination message (with ``FallbackToLogsOnError``, the tail of its log: vLLM's error)."""
+    for container in containers:
+        last = (container.get("lastState") or {}).get("terminated") or {}
+        code = int(last.get("exitCode", 0) or 0)
+        if code == 0:
+            continue
+        lines = [line.strip() for line in str(last.get("message") or "").splitlines()]
+        said = next((line for line in reversed(lines) if line), "")
+        if len(said) > 600:
+            said = said[:597] + "..."
+        return f"exit code {code}: {said}" if said else f"exit code {code}"
+    return None
+
+
 def volume_failures(events: list[dict[str, Any]]) -> dict[str, str]:
     """Pod name -> the message of its latest volume Event (``MOUNT_EVENT_REASONS``)."""
     latest: dict[str, tuple[str, str]] = {}
@@ -151,6 +168,7 @@ def view_pod(pod: dict[str, Any], volume_failure: str | None = None) -> PodView:
         restarts=sum(int(c.get("restartCount", 0)) for c in containers),
         terminating=bool(pod["metadata"].get("deletionTimestamp")),
         init_failure=_init_failure(status),
+        last_exit=_last_exit(containers),
         volume_failure=volume_failure if status.get("phase", "Pending") == "Pending" else None,
         adapters=_adapters(pod["metadata"].get("annotations") or {}),
     )
