@@ -467,3 +467,26 @@ def test_a_crash_loop_quotes_the_last_line_vllm_wrote_before_it_exited() -> None
         )
     )  # fmt: skip
     assert quiet.last_exit is None
+
+
+def test_a_quoted_exit_never_carries_a_credential_into_status() -> None:
+    said = (
+        "OSError: 401 Client Error for https://huggingface.co/api/x?token=hf_0123456789abcdef "
+        "with Authorization: Bearer hf_0123456789abcdef and key gsk_ABCDEFGH12345678"
+    )
+    pod = view_pod(
+        _pod_dict(
+            {
+                "phase": "Running",
+                "containerStatuses": [
+                    {"restartCount": 2, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                     "lastState": {"terminated": {"exitCode": 1, "message": said}}}
+                ],
+            }
+        )
+    )  # fmt: skip
+    assert pod.last_exit is not None and "401 Client Error" in pod.last_exit
+    for secret in ("hf_0123456789abcdef", "gsk_ABCDEFGH12345678", "Bearer hf_"):
+        assert secret not in pod.last_exit
+    verdicts = judge(wanted=1, sizing_error=None, observed=_observed(pod))
+    assert "hf_0123456789abcdef" not in verdicts["Ready"].message

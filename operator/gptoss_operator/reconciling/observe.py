@@ -19,6 +19,7 @@ Where Kubernetes explains each way a replica fails to come up (docs/sources.md, 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,7 +52,7 @@ class PodView:
     restarts: int
     terminating: bool
     init_failure: str | None = None  # "<container>: <reason>: <message>" of a failing init
-    last_exit: str | None = None  # "code N: <last line of its termination message>"
+    last_exit: str | None = None  # "exit code N: <last line of its termination message>"
     volume_failure: str | None = None  # the latest FailedMount/FailedAttachVolume message
     # The LoRA adapters its vLLM loads: as read from its /v1/models (``gptoss.dev/loaded-adapters``,
     # written by ``gptoss_operator.loading``), else as its template says (``gptoss.dev/adapters``).
@@ -109,6 +110,14 @@ def _init_failure(status: dict[str, Any]) -> str | None:
     return None
 
 
+# What a log line may carry that status must not: bearer credentials and the key formats of the
+# hubs and providers vLLM pods talk to (Hugging Face hf_, OpenAI sk-, Groq gsk_, Fireworks fw_).
+_SECRET_SHAPES = re.compile(
+    r"(?i)\bbearer\s+\S+|\b(?:hf_|sk-|gsk_|fw_)[A-Za-z0-9_\-]{8,}|"
+    r"(?:token|api[_-]?key|password|secret)=[^\s&'\"]+"
+)
+
+
 def _last_exit(containers: list[dict[str, Any]]) -> str | None:
     """How the container last ended on an error: its exit code and the last line of its
     termination message (with ``FallbackToLogsOnError``, the tail of its log: vLLM's error)."""
@@ -118,7 +127,7 @@ def _last_exit(containers: list[dict[str, Any]]) -> str | None:
         if code == 0:
             continue
         lines = [line.strip() for line in str(last.get("message") or "").splitlines()]
-        said = next((line for line in reversed(lines) if line), "")
+        said = _SECRET_SHAPES.sub("***", next((line for line in reversed(lines) if line), ""))
         if len(said) > 600:
             said = said[:597] + "..."
         return f"exit code {code}: {said}" if said else f"exit code {code}"
