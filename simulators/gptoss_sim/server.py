@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import uvicorn
@@ -109,6 +109,8 @@ class Running:
     host: str
     port: int
     api_prefix: str
+    # The loop the server runs on, for a test that must look inside it after a failure.
+    loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False, compare=False)
 
     @property
     def base_url(self) -> str:
@@ -161,7 +163,7 @@ def running(
             raise RuntimeError(f"simulator did not start on {host}:{bound_port}: {errors}")
         time.sleep(0.01)
     try:
-        yield Running(host, bound_port, sim.api_prefix)
+        yield Running(host, bound_port, sim.api_prefix, loop)
     finally:
         with contextlib.suppress(RuntimeError):  # the loop may have stopped already
             loop.call_soon_threadsafe(sim.release)

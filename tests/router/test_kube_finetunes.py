@@ -21,13 +21,14 @@ from live import LiveRouter, eventually, fleet, live_router, provider_entries
 from tests.operator.conftest import gptoss_crd, kubectl  # noqa: F401 - fixtures used here
 from tests.operator.gptoss_crd import GROUP, PLURAL, VERSION
 from tests.router.test_kube_discovery import until
+from tests.task_stacks import pending_stacks
 
 from gptoss_localkube.cluster import ClusterInfo
 from gptoss_router.settings import RouterSettings
 from gptoss_sim.capacity import CapacityParams
 from gptoss_sim.lora import LoraConfig, LoraModule
 from gptoss_sim.reply import ReplyParams
-from gptoss_sim.server import running
+from gptoss_sim.server import Running, running
 from gptoss_sim.vllm_app import VllmSim
 from gptoss_sim.vllm_config import VllmConfig
 
@@ -112,12 +113,12 @@ def lora_sim(served: str, adapters: tuple[str, ...]) -> VllmSim:
 
 
 @contextmanager
-def serving(sims: dict[str, VllmSim]) -> Iterator[None]:
-    """Each simulator on its pod's IP, port 8000."""
+def serving(sims: dict[str, VllmSim]) -> Iterator[dict[str, Running]]:
+    """Each simulator on its pod's IP, port 8000; where each runs, by IP."""
     with ExitStack() as stack:
-        for ip, sim in sims.items():
-            stack.enter_context(running(sim, host=ip, port=8000))
-        yield
+        yield {
+            ip: stack.enter_context(running(sim, host=ip, port=8000)) for ip, sim in sims.items()
+        }
 
 
 def answered(sim: VllmSim) -> float:
@@ -310,7 +311,7 @@ def _where(router: LiveRouter, sim: VllmSim, model: str) -> str:
     return "\n".join(lines)
 
 
-async def while_saturated(router: LiveRouter, model: str, sim: VllmSim) -> str:
+async def while_saturated(router: LiveRouter, model: str, sim: VllmSim, server: Running) -> str:
     """The backend of one request sent while ``model``'s only pod is saturated as the router
     sees it (its scraped queue at the model's max_queue_depth or more)."""
     state = router.app.state
@@ -339,7 +340,13 @@ async def while_saturated(router: LiveRouter, model: str, sim: VllmSim) -> str:
     probe = await client_.chat.completions.with_raw_response.create(model=model, messages=MESSAGES)
     results = await asyncio.gather(*load, return_exceptions=True)
     failed = [repr(r) for r in results if isinstance(r, BaseException)]
-    assert not failed, f"requests of the load failed: {failed}\n{_where(router, sim, model)}"
+    if failed:
+        router_tasks = await pending_stacks(asyncio.get_running_loop(), ("gptoss_router",))
+        sim_tasks = await pending_stacks(server.loop, ("gptoss_sim", "uvicorn"))
+        raise AssertionError(
+            f"requests of the load failed: {failed}\n{_where(router, sim, model)}\n"
+            f"router tasks:\n{router_tasks}\nsimulator tasks:\n{sim_tasks}"
+        )
     return probe.headers["x-gptoss-backend"]
 
 
@@ -353,7 +360,7 @@ async def test_a_saturated_fine_tune_queues_on_its_pod_until_its_cr_accepts_the_
     await asyncio.to_thread(put_cr, api_client, namespace, "support", spec)
     ip = await running_pod(api_client, namespace, "support", "support-0")
     pod = slow_sim("support")
-    with fleet() as hosted, serving({ip: pod}):
+    with fleet() as hosted, serving({ip: pod}) as servers:
         # A queued request waits for its first byte behind the whole queue.
         config = settings(
             cluster,
@@ -365,7 +372,7 @@ async def test_a_saturated_fine_tune_queues_on_its_pod_until_its_cr_accepts_the_
         async with live_router(config) as router:
             await models_listed(router.base_url, {"support"})
             await until_pod_ready(router.base_url, "support")
-            kept = await while_saturated(router, "support", pod)
+            kept = await while_saturated(router, "support", pod, servers[ip])
             await asyncio.to_thread(
                 patch_spillover,
                 api_client,
@@ -380,7 +387,7 @@ async def test_a_saturated_fine_tune_queues_on_its_pod_until_its_cr_accepts_the_
                 return config is not None and config.hosted_as == BASE
 
             await eventually(opted_in, what="the router to read acceptBaseModel", within=30)
-            spilled = await while_saturated(router, "support", pod)
+            spilled = await while_saturated(router, "support", pod, servers[ip])
     assert kept == "local"
     assert spilled == "groq"
 
