@@ -158,3 +158,23 @@ def test_extra_args_the_operator_does_not_size_pass_and_abbreviations_are_left_t
     assert _server_verdict(api, namespace, spec) == ""
     said = sizing_overrides(GptOssDeploymentSpec.model_validate(spec))
     assert said is not None and "--max-model-len 8192" in said
+
+
+def test_a_kv_cache_layout_of_its_own_leaves_the_fit_to_the_operator(
+    api_client: client.ApiClient, namespace: str
+) -> None:
+    """gpt-oss-120b at 64k tokens on one H100 does not fit the recipe's bf16 cache; with an fp8
+    cache of its own it does. The API server, which knows only the recipes' layouts, lets both
+    layouts through to the operator, whose sizing reads the flag."""
+    api = client.CustomObjectsApi(api_client)
+    base = {"model": "gpt-oss-120b", "gpu": {"product": "H100-80GB", "count": 1}}
+    bf16 = {**base, "serving": {"maxModelLen": 65536}}
+    assert "does not fit 1 x H100-80GB" in _server_verdict(api, namespace, bf16)
+    assert _sizing_verdict(bf16) != ""
+    for extra in (["--kv-cache-dtype", "fp8"], ["--kv_cache_dtype=fp8_e5m2"]):
+        fp8 = {**base, "serving": {"maxModelLen": 65536, "extraArgs": extra}}
+        assert _server_verdict(api, namespace, fp8) == ""
+        assert _sizing_verdict(fp8) == ""
+    too_long = {**base, "serving": {"extraArgs": ["--kv-cache-dtype", "fp8"]}}
+    assert _server_verdict(api, namespace, too_long) == ""
+    assert "does not fit 1 x H100-80GB" in _sizing_verdict(too_long)

@@ -19,8 +19,10 @@ from gptoss_operator.reconciling.observe import DeploymentView, Observed
 from gptoss_operator.reconciling.planning import plan
 from gptoss_operator.settings import OperatorSettings
 from gptoss_sim import cli as sim_cli
+from gptoss_sim.vllm_app import VllmSim
 from gptoss_sim.vllm_shim import GPU_MEMORY_ENV, GPU_NAME_ENV, simulator_args
 from gptoss_vllmspec import load_cli
+from tests.operator.engine_cache import predicted_cache_tokens
 from tests.operator.gptoss_crd import EXAMPLES, load_yaml
 
 PINNED_IMAGE = "vllm/vllm-openai:v0.17.0"
@@ -182,3 +184,46 @@ def test_the_refused_override_is_one_vllm_would_crash_loop_on() -> None:
     h100 = {GPU_NAME_ENV: "NVIDIA H100 80GB HBM3", GPU_MEMORY_ENV: "79.65"}
     with pytest.raises(SystemExit, match="No available memory for the cache blocks"):
         sim_cli.build(sim_cli.parser().parse_args(simulator_args(argv, h100)), {})
+
+
+def _gpu_env(product: str) -> dict[str, str]:
+    """What the simulated vLLM reads of its GPU, for a catalog product."""
+    card = product_named(product)
+    return {GPU_NAME_ENV: card.label_value, GPU_MEMORY_ENV: f"{card.memory_mib / 1024:.2f}"}
+
+
+def _simulated_cache_tokens(spec: dict[str, object]) -> tuple[int, float]:
+    """The KV cache the simulated vLLM builds from the command line the operator plans for
+    ``spec``, and what the operator's sizing said it would hold (tokens on each GPU)."""
+    decided = plan(_body(spec), OperatorSettings())
+    assert decided.sizing is not None and decided.weights is not None, decided.sizing_error
+    argv = ["serve", *vllm_args(decided.spec, decided.sizing, decided.weights)]
+    env = _gpu_env(decided.spec.gpu.product)
+    sim = sim_cli.build(sim_cli.parser().parse_args(simulator_args(argv, env)), {})
+    assert isinstance(sim, VllmSim)
+    return sim.config.capacity.kv_cache_tokens, predicted_cache_tokens(decided.sizing)
+
+
+@pytest.mark.parametrize(
+    ("product", "extra", "ratio"),
+    [
+        ("H100-80GB", ["--kv-cache-dtype", "fp8"], 2.0),
+        ("H100-80GB", ["--kv-cache-dtype=fp8_e4m3", "--block-size", "64"], 2.0),
+        ("H100-80GB", ["--kv-cache-dtype", "bfloat16"], 1.0),
+        ("H100-80GB", ["--block-size", "32"], 1.0),
+        ("B200", ["--kv-cache-dtype", "auto"], 0.5),
+        ("B200", ["--kv-cache-dtype", "fp8"], 1.0),
+    ],
+)
+def test_the_kv_cache_layout_chosen_in_extra_args_is_the_one_the_sizing_counts(
+    product: str, extra: list[str], ratio: float
+) -> None:
+    """The H100 recipe keeps vLLM's bf16 cache and the B200 recipe asks for fp8; a deployment's
+    own ``--kv-cache-dtype`` comes last and wins. The operator's figure for the cache follows
+    what the simulated vLLM builds from the same command line, whichever layout it is."""
+    base = {"model": "gpt-oss-120b", "gpu": {"product": product, "count": 2}}
+    plain_engine, plain_said = _simulated_cache_tokens(base)
+    engine, said = _simulated_cache_tokens({**base, "serving": {"extraArgs": extra}})
+    assert plain_said == pytest.approx(plain_engine, rel=0.002)
+    assert said == pytest.approx(engine, rel=0.002)
+    assert engine / plain_engine == pytest.approx(ratio, rel=0.01)

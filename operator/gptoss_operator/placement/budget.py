@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from gptoss_operator.placement.architectures import MAX_CONTEXT, GptOssModel
 from gptoss_operator.placement.gpus import GpuProduct
 from gptoss_operator.placement.lora_memory import LoraSlots, lora_bytes
-from gptoss_operator.placement.recipes import recipe_for
+from gptoss_operator.placement.recipes import AS_RECIPE, KvCacheArgs, recipe_for
 
 __all__ = ["RUNTIME_OVERHEAD_MIB", "MemoryBudget", "memory_budget", "sequence_kv_bytes"]
 
@@ -110,10 +110,12 @@ def memory_budget(
     gpu_memory_utilization: float | None = None,
     max_num_batched_tokens: int | None = None,
     lora: LoraSlots | None = None,
+    kv_cache: KvCacheArgs = AS_RECIPE,
 ) -> MemoryBudget:
-    """The memory budget of one replica on ``gpus`` cards, with the recipe's defaults and
-    ``lora``'s adapter buffers (none when None)."""
-    recipe = recipe_for(product)
+    """The memory budget of one replica on ``gpus`` cards, with the recipe's defaults, the KV
+    cache layout the deployment chose (``kv_cache``) and ``lora``'s adapter buffers (none when
+    None)."""
+    recipe = recipe_for(product).with_kv_cache(kv_cache)
     utilization = gpu_memory_utilization or recipe.gpu_memory_utilization(model.name, gpus)
     batched = max_num_batched_tokens or recipe.max_num_batched_tokens(model.name, gpus)
     full_bytes, window_bytes = sequence_kv_bytes(

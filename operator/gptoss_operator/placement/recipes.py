@@ -27,6 +27,12 @@ Source: ``vllm-project/recipes``, ``OpenAI/GPT-OSS.md`` and ``GPT-OSS_Hopper.yam
   ``--block-size=64`` and three environment variables. ``HSA_NO_SCRATCH_RECLAIM=1`` is left
   out: the recipe needs it only on firmware older than MEC 177.
 
+A deployment may choose its own KV cache layout in ``spec.serving.extraArgs``
+(``--kv-cache-dtype``, ``--block-size``). Those come last on the command line, so vLLM takes
+them over the recipe's, and the sizing counts them too (``KvCacheArgs``): ``fp8`` on a Hopper
+card doubles what the cache holds, and ``auto`` on a Blackwell card halves it, which may no
+longer leave room for one request of ``maxModelLen``.
+
 The batched-token budget is always passed explicitly (8192 unless the recipe says otherwise,
 "works well for most cases" per the recipe), because the sliding-window KV reservation and so
 the sizing depend on it.
@@ -38,13 +44,39 @@ from dataclasses import dataclass, replace
 
 from gptoss_operator.placement.gpus import Architecture, GpuProduct
 
-__all__ = ["DEFAULT_BATCHED_TOKENS", "VLLM_DEFAULT_UTILIZATION", "Recipe", "recipe_for"]
+__all__ = [
+    "AS_RECIPE",
+    "DEFAULT_BATCHED_TOKENS",
+    "VLLM_DEFAULT_UTILIZATION",
+    "KvCacheArgs",
+    "Recipe",
+    "recipe_for",
+]
 
 VLLM_DEFAULT_UTILIZATION = 0.9  # vLLM's own --gpu-memory-utilization default
 DEFAULT_BATCHED_TOKENS = 8192  # GPT-OSS_Hopper.yaml max-num-batched-tokens
 _TIGHT_UTILIZATION = 0.95  # recipe: 120b at TP 1 on H100; MI300X tuned configuration
 _TIGHT_BATCHED_TOKENS = 1024  # recipe: 120b at TP 1 on H100
 _H100_CLASS_GIB = 100  # the known-tight case is H100's (80 and 94 GB), not H200's 141 GB
+
+
+@dataclass(frozen=True)
+class KvCacheArgs:
+    """The KV cache layout a deployment's own flags choose; None keeps the recipe's."""
+
+    dtype: str | None = None  # --kv-cache-dtype: auto (the model's bf16), bfloat16, fp8, ...
+    block_size: int | None = None  # --block-size
+
+    @property
+    def dtype_bytes(self) -> int | None:
+        """Bytes per cached element: 1 for the fp8 formats, 2 for ``auto`` and ``bfloat16``
+        (gpt-oss's weights and activations are bf16, which ``auto`` follows)."""
+        if self.dtype is None:
+            return None
+        return 1 if self.dtype.startswith("fp8") else 2
+
+
+AS_RECIPE = KvCacheArgs()  # no flag of the deployment's own: the recipe's KV cache
 
 
 @dataclass(frozen=True)
@@ -73,6 +105,15 @@ class Recipe:
         if self.is_tight(model, tensor_parallel_size):
             return _TIGHT_BATCHED_TOKENS
         return DEFAULT_BATCHED_TOKENS
+
+    def with_kv_cache(self, chosen: KvCacheArgs) -> Recipe:
+        """The KV cache vLLM runs with when the deployment's flags ``chosen`` follow these."""
+        dtype_bytes = chosen.dtype_bytes
+        return replace(
+            self,
+            kv_cache_dtype_bytes=self.kv_cache_dtype_bytes if dtype_bytes is None else dtype_bytes,
+            block_size=self.block_size if chosen.block_size is None else chosen.block_size,
+        )
 
 
 _HOPPER = Recipe(

@@ -18,9 +18,16 @@ from collections.abc import Sequence
 
 from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.placement.gpus import product_named
+from gptoss_operator.placement.recipes import KvCacheArgs
 from gptoss_vllmspec import PINNED_VERSION, Parsed, UsageError, available_versions, load_cli
 
-__all__ = ["check_serving_args", "max_num_seqs", "sizing_overrides", "vllm_version_of"]
+__all__ = [
+    "check_serving_args",
+    "kv_cache_args",
+    "max_num_seqs",
+    "sizing_overrides",
+    "vllm_version_of",
+]
 
 _TAG = re.compile(r":v?(\d+\.\d+\.\d+)(?:$|[-+@])")
 # Flags the operator sizes from the spec. In extraArgs, which come last, vLLM would take them
@@ -105,3 +112,19 @@ def max_num_seqs(spec: GptOssDeploymentSpec) -> int:
     if isinstance(value, str) and value.isdigit() and int(value) > 0:
         return int(value)
     return product_named(spec.gpu.product).vllm_default_max_num_seqs
+
+
+def kv_cache_args(spec: GptOssDeploymentSpec) -> KvCacheArgs:
+    """The KV cache layout ``extraArgs`` choose (``--kv-cache-dtype``, ``--block-size``), which
+    vLLM takes over the recipe's and the sizing must count."""
+    given = _extra_args(spec)
+    if given is None:
+        return KvCacheArgs()
+    dtype = given.get("--kv-cache-dtype")
+    block_size = given.get("--block-size")
+    return KvCacheArgs(
+        dtype=dtype if isinstance(dtype, str) and dtype else None,
+        block_size=int(block_size)
+        if isinstance(block_size, str) and block_size.isdigit()
+        else None,
+    )

@@ -11,6 +11,9 @@ node would stay Pending forever, so it is refused with ``NoNodeLargeEnough`` ins
 
 The CRD repeats this arithmetic in CEL so that the API server refuses what cannot fit; a test
 runs both over every model, product and GPU count and requires the same answer and message.
+CEL knows only the recipes' KV cache layouts: a spec whose ``extraArgs`` choose their own
+(``--kv-cache-dtype``, ``--block-size``; ``recipes.KvCacheArgs``) passes the API server, and
+this sizing, which counts them, is the check.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ from gptoss_operator.placement.budget import (
 )
 from gptoss_operator.placement.gpus import GpuProduct, product_named
 from gptoss_operator.placement.lora_memory import LoraSlots
-from gptoss_operator.placement.recipes import Recipe, recipe_for
-from gptoss_operator.placement.serving_args import max_num_seqs
+from gptoss_operator.placement.recipes import AS_RECIPE, KvCacheArgs, Recipe, recipe_for
+from gptoss_operator.placement.serving_args import kv_cache_args, max_num_seqs
 
 __all__ = [
     "RUNTIME_OVERHEAD_MIB",
@@ -124,6 +127,7 @@ def size(
     node_limit: NodeLimit | None = None,
     max_num_seqs: int | None = None,
     lora: LoraSlots | None = None,
+    kv_cache: KvCacheArgs = AS_RECIPE,
 ) -> Sizing:
     """Size one replica; with ``gpus`` unset, take the fewest GPUs that fit and that the
     largest node of the product (``node_limit``, when known) holds.
@@ -147,6 +151,7 @@ def size(
             gpu_memory_utilization=gpu_memory_utilization,
             max_num_batched_tokens=max_num_batched_tokens,
             lora=lora,
+            kv_cache=kv_cache,
         )
         for n in TENSOR_PARALLEL_SIZES
     }
@@ -162,7 +167,7 @@ def size(
         raise NoNodeLargeEnough(
             too_large_message(model, product, chosen, node_limit, budgets.get(limit), placeable)
         )
-    recipe = recipe_for(product)
+    recipe = recipe_for(product).with_kv_cache(kv_cache)
     budget = budgets[chosen]
     return Sizing(
         model=model,
@@ -181,7 +186,8 @@ def size(
 
 def size_spec(spec: GptOssDeploymentSpec, node_limit: NodeLimit | None = None) -> Sizing:
     """Size one replica of a ``GptOssDeployment`` as its spec asks, on nodes no larger than
-    ``node_limit`` when it is known, with room for its LoRA adapters' buffers.
+    ``node_limit`` when it is known, with room for its LoRA adapters' buffers and the KV cache
+    layout its ``extraArgs`` choose.
 
     Raises ``InvalidAdapters`` for adapters vLLM would refuse (``adapters.lora_limits``)."""
     lora = None
@@ -197,6 +203,7 @@ def size_spec(spec: GptOssDeploymentSpec, node_limit: NodeLimit | None = None) -
         node_limit=node_limit,
         max_num_seqs=max_num_seqs(spec),
         lora=lora,
+        kv_cache=kv_cache_args(spec),
     )
 
 
