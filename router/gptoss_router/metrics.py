@@ -222,10 +222,19 @@ class RouterMetrics:
             "Router replicas that synced through the store recently, this one included.",
             registry=registry,
         )
+        self.prefix_warmups = Children(
+            Counter(
+                "gptoss_router_prefix_warmups",
+                "Requests sent to a new local pod to cache a hot prompt beginning before it "
+                "takes traffic, by model and outcome (ok/failed).",
+                ["model", "outcome"],
+                registry=registry,
+            )
+        )
         self.local_pods = Children(
             Gauge(
                 "gptoss_router_local_pods",
-                "Local pods per model, by state (ready/ejected/stale).",
+                "Local pods per model, by state (ready/ejected/stale/warming).",
                 ["model", "state"],
                 registry=registry,
             )

@@ -52,6 +52,11 @@ class Tuning(Strict):
     # ejected, the request waits for the first reset if it comes within this long (counted
     # among ``max_held``); past it, 429 with that reset as Retry-After. 0: never wait.
     spent_wait_s: float = Field(default=2.0, ge=0)
+    # A new local pod is sent the warm_prefixes hottest prompt beginnings of its model (system
+    # and developer messages with their tools) before it takes traffic, for at most
+    # warm_timeout_s; 0 sends none (state/hot_prefixes.py, watch/warming.py).
+    warm_prefixes: int = Field(default=8, ge=0, le=32)
+    warm_timeout_s: float = Field(default=10.0, gt=0)
     # Stored Responses (store: true) are kept this long after they were written, as OpenAI
     # keeps them 30 days; a conversation's state (earlier turns and the new input) may not grow
     # past responses_max_bytes of JSON (docs/responses-state.md).

@@ -47,6 +47,7 @@ from gptoss_router.watch.discovery import Discovery, StaticDiscovery, discovery_
 from gptoss_router.watch.pod_metrics import scrape_forever
 from gptoss_router.watch.probes import probe_forever
 from gptoss_router.watch.store_sync import StoreSync
+from gptoss_router.watch.warming import warm_forever
 
 __all__ = ["RouterApp", "create_app"]
 
@@ -167,7 +168,7 @@ def create_app(
                     records,
                 )
                 follow = discovery if discovery is not None else discovery_for(settings)
-                tasks = _background(session, backends, settings, follow)
+                tasks = _background(session, backends, settings, follow, metrics)
                 tasks.append(asyncio.create_task(sync.run()))
                 try:
                     yield
@@ -198,6 +199,7 @@ def _background(
     backends: Backends,
     settings: RouterSettings,
     discovery: Discovery | None,
+    metrics: RouterMetrics,
 ) -> list[asyncio.Task[None]]:
     tuning = settings.tuning
 
@@ -215,4 +217,13 @@ def _background(
     ]
     if discovery is not None:
         tasks.append(asyncio.create_task(discovery.run(backends.pools, backends.models)))
+    if tuning.warm_prefixes:
+        warming = warm_forever(
+            session,
+            backends,
+            metrics,
+            most=tuning.warm_prefixes,
+            timeout_s=tuning.warm_timeout_s,
+        )
+        tasks.append(asyncio.create_task(warming))
     return tasks

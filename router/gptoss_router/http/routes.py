@@ -132,10 +132,13 @@ def _refresh_gauges(state: State, metrics: RouterMetrics) -> None:
     for label, count in gated.items():
         metrics.benched.labels(label, "tool_calls").set(count)
     for model, cfg in backends.models.items():
-        views = [backends.pod_view(p, scraped=cfg.local.scrape) for p in backends.pools.pods(model)]
+        pods = backends.pools.pods(model)
+        views = [backends.pod_view(p, scraped=cfg.local.scrape) for p in pods]
         fresh = [v for v in views if v.fresh and not v.ejected]
+        warming = sum(p.warming for p in pods)
         metrics.local_queue.labels(model, "waiting").set(sum(v.waiting for v in fresh))
         metrics.local_queue.labels(model, "running").set(sum(v.running for v in fresh))
         metrics.local_pods.labels(model, "ready").set(len(fresh))
         metrics.local_pods.labels(model, "ejected").set(sum(v.ejected for v in views))
-        metrics.local_pods.labels(model, "stale").set(sum(not v.fresh for v in views))
+        metrics.local_pods.labels(model, "stale").set(sum(not v.fresh for v in views) - warming)
+        metrics.local_pods.labels(model, "warming").set(warming)

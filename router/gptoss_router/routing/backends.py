@@ -32,6 +32,7 @@ from gptoss_router.routing.policy import (
 )
 from gptoss_router.routing.served_models import ModelTable
 from gptoss_router.settings import RouterSettings
+from gptoss_router.state.hot_prefixes import HotPrefixes
 from gptoss_router.state.outliers import OutlierDetector
 from gptoss_router.state.pools import LocalPools, Pod
 from gptoss_router.state.provider_limits import RateLimitBook
@@ -91,10 +92,16 @@ class Backends:
         )
         # A pod that leaves takes its outlier and tool-call records with it (pod URLs are not
         # reused soon, but a record of a pod that is gone would be kept forever).
-        self.pools = LocalPools(clock, on_change=self.wakeup.fire, on_leave=self._forget)
+        # The beginnings of prompts new pods are warmed with (watch.warming).
+        self.hot = HotPrefixes()
+        self._warm_prefixes = tuning.warm_prefixes
+        self.pools = LocalPools(
+            clock, on_change=self.wakeup.fire, on_leave=self._forget, warm=self._worth_warming
+        )
         self.limits = RateLimitBook(clock)
         self.speed = SpeedBook(alpha=tuning.ewma_alpha)
         self._rng = rng
+        self._clock = clock
         self._rings: dict[str, Ring] = {}
         # The pod each recent conversation (prefix key) went to, least recently routed first.
         self._moved: OrderedDict[int, str] = OrderedDict()
@@ -106,6 +113,9 @@ class Backends:
             for p in settings.providers
         }
 
+    def _worth_warming(self, model: str) -> bool:
+        return self._warm_prefixes > 0 and self.hot.has(model)
+
     def _forget(self, key: str) -> None:
         self.health.forget(key)
         self.tool_quality.forget(key)
@@ -114,7 +124,10 @@ class Backends:
         """Candidates for ``inbound`` (for ``model``, configured thus) under ``limits``.
 
         A request with tools skips backends gated for bad tool calls (``tool_quality``),
-        unless that would leave it no candidate: a doubtful answer beats none."""
+        unless that would leave it no candidate: a doubtful answer beats none. A chat request
+        is counted towards the model's hot prefixes (a few a second are looked at)."""
+        if self._warm_prefixes and inbound.route == "chat":
+            self.hot.observe(inbound.model, inbound.payload, self._clock())
         if "tools" in inbound.features and self.settings.tuning.tool_call_min_validity > 0:
             gated = {key for key, m in self.tool_quality.gated() if m == inbound.model}
             if gated:
@@ -185,7 +198,9 @@ class Backends:
     def pod_view(self, pod: Pod, *, scraped: bool) -> PodView:
         """How routing sees ``pod`` now."""
         stats = pod.stats
-        fresh = not scraped or self.pools.is_fresh(pod, self.settings.tuning.stale_after_s)
+        fresh = not pod.warming and (
+            not scraped or self.pools.is_fresh(pod, self.settings.tuning.stale_after_s)
+        )
         return PodView(
             key=pod.url,
             waiting=stats.waiting if stats and scraped else 0,

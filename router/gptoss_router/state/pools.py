@@ -1,8 +1,8 @@
 """Local pods per model and their queue state; kept in step by discovery and the scraper.
 
 Discovery (static list or the cluster) calls ``replace``; the scraper calls ``record_stats``;
-the request path counts its own in-flight requests per pod. Nothing here does I/O. Both
-changes call ``on_change`` (held requests plan again).
+the warmer calls ``warmed``; the request path counts its own in-flight requests per pod.
+Nothing here does I/O. Every change calls ``on_change`` (held requests plan again).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class Pod:
     inflight: int = 0  # requests this replica has on the pod
     peer_inflight: int = 0  # requests the other router replicas have on it (store sync)
     namespace: str = ""  # the pod's namespace ("" for a pod listed statically)
+    warming: bool = False  # new, and held out of routing while hot prefixes are cached on it
 
 
 class LocalPools:
@@ -43,10 +44,12 @@ class LocalPools:
         clock: Callable[[], float],
         on_change: Callable[[], None] = lambda: None,
         on_leave: Callable[[str], None] = lambda url: None,
+        warm: Callable[[str], bool] = lambda model: False,
     ) -> None:
         self._clock = clock
         self._on_change = on_change
         self._on_leave = on_leave
+        self._warm = warm
         self._by_model: dict[str, dict[str, Pod]] = {}
 
     def replace(
@@ -58,14 +61,17 @@ class LocalPools:
         namespaces: Mapping[str, str] | None = None,
     ) -> list[str]:
         """Make ``urls`` the pods of ``model`` (``namespaces``: each one's namespace); keep
-        known pods' state; return removed URLs."""
+        known pods' state; return removed URLs. A new pod starts ``warming`` when ``warm``
+        says its model has prefixes worth caching on it first."""
         old = self._by_model.get(model, {})
         new: dict[str, Pod] = {}
         where = namespaces or {}
+        warm: bool | None = None
         for url in urls:
             known = old.get(url)
             if known is None or known.served_model != served_model:
-                known = Pod(url, model, served_model, namespace=where.get(url, ""))
+                warm = self._warm(model) if warm is None else warm
+                known = Pod(url, model, served_model, namespace=where.get(url, ""), warming=warm)
             new[url] = known
         self._by_model[model] = new
         removed = [url for url in old if url not in new]
@@ -85,6 +91,12 @@ class LocalPools:
     def __iter__(self) -> Iterator[Pod]:
         for pods in list(self._by_model.values()):
             yield from list(pods.values())
+
+    def warmed(self, pod: Pod) -> None:
+        """``pod`` is done warming (or gave up): it may take traffic."""
+        if pod.warming:
+            pod.warming = False
+            self._on_change()
 
     def record_stats(self, pod: Pod, stats: PodStats) -> None:
         """A scrape of ``pod`` succeeded."""

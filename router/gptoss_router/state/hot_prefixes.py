@@ -1,0 +1,131 @@
+"""The shared beginnings most of a model's chat requests start with, kept to warm new pods.
+
+An agentic app sends the same system and developer messages and the same tool schemas with
+every request; only the conversation after them differs. vLLM caches that beginning once per
+pod (prefix caching), but a pod that has just started has it nowhere: the first request of each
+app that lands there pays the whole prefill, tens of thousands of tokens for a long tool list.
+This table remembers, per model, the few beginnings seen most often, so that a new pod can be
+sent each once (``watch.warming``) before it takes traffic.
+
+A *head* is what comes before the first user message: the system and developer messages, with
+the tools and the fields that change how vLLM renders them for gpt-oss (``reasoning_effort``
+goes into the harmony system message; ``cache_salt`` starts a separate cache; ``response_format``
+into the developer message). Requests without a system or developer message or tools have
+nothing worth warming.
+
+Counting is Space-Saving (Metwally, Agrawal and El Abbadi, 2005): at most ``slots`` heads per
+model, a new head taking the place of the least counted with its count plus one, so a head
+that keeps coming cannot be crowded out by one-offs. Counts halve every ``slots * 64``
+observations so that what was hot yesterday fades. On the request path a model's request is
+looked at only if ``interval_s`` has passed since the last one that was: at most 20 a second
+by default, whatever the load (a look serialises and hashes the head, about 70 us for 6 KB of
+system prompt and tools), while a quiet model has every request looked at. Heads that matter
+are the frequent ones, and such a sample finds them.
+
+Nothing here does I/O. The heads are kept in memory only, never logged or exported: they are
+the apps' prompts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["HotPrefixes", "head_of"]
+
+_RENDERING = ("tools", "reasoning_effort", "cache_salt", "response_format")
+_HEAD_ROLES = frozenset({"system", "developer"})
+_MAX_HEAD_BYTES = 256 * 1024  # a longer head is not kept (and is rare)
+
+
+def head_of(payload: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The part of a chat request every request of its app shares: the messages before the
+    first user message and the fields that change how they render; None when it has none."""
+    messages = payload.get("messages")
+    if not isinstance(messages, list):
+        return None
+    head: list[Any] = []
+    for message in messages:
+        if not isinstance(message, dict) or message.get("role") not in _HEAD_ROLES:
+            break
+        head.append(message)
+    fields = {name: payload[name] for name in _RENDERING if payload.get(name) is not None}
+    if not head and not fields.get("tools"):
+        return None
+    return {"messages": head, **fields}
+
+
+@dataclass(slots=True)
+class _Entry:
+    count: int
+    head: dict[str, Any]
+
+
+@dataclass(slots=True)
+class _Model:
+    entries: dict[bytes, _Entry] = field(default_factory=dict)
+    looked_at: float = float("-inf")  # when a request was last looked at
+    observed: int = 0  # looked at since the last halving
+
+
+class HotPrefixes:
+    """The hottest heads per model (see the module docstring)."""
+
+    def __init__(self, *, slots: int = 32, interval_s: float = 0.05) -> None:
+        self._slots = max(1, slots)
+        self._interval_s = interval_s
+        self._models: dict[str, _Model] = {}
+
+    def observe(self, model: str, payload: Mapping[str, Any], now: float) -> None:
+        """Count a chat request of ``model`` arriving at ``now`` (looked at only when
+        ``interval_s`` has passed since the last that was)."""
+        state = self._models.get(model)
+        if state is None:
+            state = self._models[model] = _Model()
+        if now - state.looked_at < self._interval_s:
+            return
+        state.looked_at = now
+        head = head_of(payload)
+        if head is None:
+            return
+        try:
+            text = json.dumps(head, separators=(",", ":"), sort_keys=True).encode()
+        except (TypeError, ValueError):
+            return
+        if len(text) > _MAX_HEAD_BYTES:
+            return
+        self._count(state, hashlib.blake2b(text, digest_size=16).digest(), head)
+
+    def _count(self, state: _Model, key: bytes, head: dict[str, Any]) -> None:
+        entries = state.entries
+        entry = entries.get(key)
+        if entry is not None:
+            entry.count += 1
+        elif len(entries) < self._slots:
+            entries[key] = _Entry(1, head)
+        else:
+            least = min(entries, key=lambda k: entries[k].count)
+            entries[key] = _Entry(entries.pop(least).count + 1, head)
+        state.observed += 1
+        if state.observed >= self._slots * 64:
+            state.observed = 0
+            for k in list(entries):
+                entries[k].count //= 2
+                if entries[k].count == 0:
+                    del entries[k]
+
+    def has(self, model: str) -> bool:
+        """Whether any head of ``model`` has been seen more than once."""
+        state = self._models.get(model)
+        return state is not None and any(e.count > 1 for e in state.entries.values())
+
+    def hottest(self, model: str, most: int) -> list[dict[str, Any]]:
+        """Up to ``most`` heads of ``model`` seen more than once, the most counted first."""
+        state = self._models.get(model)
+        if state is None or most <= 0:
+            return []
+        ranked = sorted(state.entries.values(), key=lambda e: e.count, reverse=True)
+        return [e.head for e in ranked[:most] if e.count > 1]

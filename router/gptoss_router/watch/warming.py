@@ -1,0 +1,125 @@
+"""Warming a new local pod's prefix cache before it takes traffic.
+
+When discovery adds a pod to a model whose requests share hot beginnings
+(``state.hot_prefixes``), the pod starts ``warming``: routing leaves it out (``PodView.fresh``
+is false) while this loop sends it one chat request per hot beginning, ``max_tokens`` 1, all at
+once (vLLM batches them). When they are answered, or after ``tuning.warm_timeout_s`` whatever
+they did, the pod is ``warmed`` and takes traffic, the conversations the hash ring moves to it
+finding their system prompt and tools already in its cache. A pod that fails a warm-up is let
+in all the same: the warm-up is a saving, never a condition.
+
+``warmup_body`` is pure; ``warm_forever`` is the thin I/O loop. It wakes on every pool change
+(the same ``Wakeup`` held requests use), so a pod waits for nothing but its own warm-ups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+
+from gptoss_router.metrics import RouterMetrics
+from gptoss_router.routing.backends import Backends
+from gptoss_router.state.pools import Pod
+
+__all__ = ["warm_forever", "warm_pod", "warmup_body"]
+
+log = logging.getLogger(__name__)
+_IDLE_S = 5.0  # a pool change wakes the loop; this only bounds a missed one
+# Something for the chat template to open the reply after: the cached blocks are those before
+# it, which every real request of the app shares.
+_TAIL = {"role": "user", "content": "."}
+
+
+def warmup_body(head: Mapping[str, Any], served_model: str) -> bytes:
+    """A chat request that makes a pod compute and cache ``head`` (``hot_prefixes.head_of``)
+    and generate one token."""
+    body = {
+        **{name: value for name, value in head.items() if name != "messages"},
+        "model": served_model,
+        "messages": [*head["messages"], _TAIL],
+        "max_tokens": 1,
+        "stream": False,
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+async def warm_pod(
+    session: aiohttp.ClientSession,
+    pod: Pod,
+    heads: list[dict[str, Any]],
+    *,
+    timeout_s: float,
+) -> tuple[int, int]:
+    """Send ``pod`` one warm-up per head, within ``timeout_s`` in all: (answered, failed)."""
+
+    async def one(head: dict[str, Any]) -> bool:
+        async with session.post(
+            f"{pod.url}/v1/chat/completions",
+            data=warmup_body(head, pod.served_model),
+            headers={"content-type": "application/json"},
+        ) as response:
+            await response.read()
+            return response.status == 200
+
+    tasks = [asyncio.ensure_future(one(head)) for head in heads]
+    if not tasks:
+        return 0, 0
+    done, pending = await asyncio.wait(tasks, timeout=timeout_s)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    answered = sum(1 for t in done if not t.cancelled() and t.exception() is None and t.result())
+    return answered, len(tasks) - answered
+
+
+async def warm_forever(
+    session: aiohttp.ClientSession,
+    backends: Backends,
+    metrics: RouterMetrics,
+    *,
+    most: int,
+    timeout_s: float,
+) -> None:
+    """Warm every pod that joins ``warming``, then let it in; until cancelled."""
+    running: dict[str, asyncio.Task[None]] = {}
+
+    async def warm(pod: Pod) -> None:
+        started = time.monotonic()
+        try:
+            heads = backends.hot.hottest(pod.model, most)
+            answered, failed = await warm_pod(session, pod, heads, timeout_s=timeout_s)
+            metrics.prefix_warmups.labels(pod.model, "ok").inc(answered)
+            metrics.prefix_warmups.labels(pod.model, "failed").inc(failed)
+            log.info(
+                "pod %s of %s warmed with %d of %d hot prefixes in %.2f s",
+                pod.url,
+                pod.model,
+                answered,
+                len(heads),
+                time.monotonic() - started,
+            )
+        finally:
+            backends.pools.warmed(pod)
+
+    try:
+        while True:
+            changed = asyncio.ensure_future(backends.wakeup.event().wait())
+            for url in [url for url, task in running.items() if task.done()]:
+                del running[url]
+            for pod in backends.pools:
+                if pod.warming and pod.url not in running:
+                    running[pod.url] = asyncio.create_task(warm(pod))
+            try:
+                await asyncio.wait({changed}, timeout=_IDLE_S)
+            finally:
+                changed.cancel()
+    finally:
+        for task in running.values():
+            task.cancel()
+        await asyncio.gather(*running.values(), return_exceptions=True)

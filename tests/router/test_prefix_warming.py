@@ -1,0 +1,222 @@
+"""A new local pod is sent the hot beginnings of its model's prompts before it takes traffic,
+so the conversations the hash ring moves to it find their system prompt and tools cached."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+import openai
+import pytest
+from live import eventually, live_router
+from prometheus_client import CollectorRegistry
+
+from gptoss_router.settings import RouterSettings
+from gptoss_router.state.hot_prefixes import HotPrefixes, head_of
+from gptoss_router.watch.warming import warmup_body
+from gptoss_sim.capacity import CapacityParams
+from gptoss_sim.faults import FaultSchedule, parse_rule
+from gptoss_sim.server import Running, running
+from gptoss_sim.vllm_app import VllmSim
+from gptoss_sim.vllm_config import VllmConfig
+
+MODEL = "gpt-oss-120b"
+SYSTEM = "You are the billing agent of Example Corp. Answer from the tools only. " * 60
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": f"lookup_{name}",
+            "description": f"Look up the customer's {name} by account id. " * 8,
+            "parameters": {
+                "type": "object",
+                "properties": {"account": {"type": "string"}},
+                "required": ["account"],
+            },
+        },
+    }
+    for name in ("invoice", "card", "plan", "refund")
+]
+
+
+def chat(user: str, **more: Any) -> dict[str, Any]:
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+    return {"model": MODEL, "messages": messages, "tools": TOOLS, **more}
+
+
+# -- the table of hot beginnings (pure) ----------------------------------------------------
+
+
+def test_a_head_is_what_comes_before_the_first_user_message_with_what_changes_its_rendering() -> (
+    None
+):
+    head = head_of(chat("hello", reasoning_effort="high", temperature=0.2))
+    assert head == {
+        "messages": [{"role": "system", "content": SYSTEM}],
+        "tools": TOOLS,
+        "reasoning_effort": "high",
+    }
+    assert head_of({"messages": [{"role": "user", "content": "hi"}]}) is None
+    assert head_of({"messages": "not a list"}) is None
+
+
+def test_a_head_that_keeps_coming_is_not_crowded_out_by_one_offs() -> None:
+    hot = HotPrefixes(slots=4, interval_s=0)
+    for i in range(40):
+        hot.observe(MODEL, chat(f"question {i}"), 2 * i)
+        other = {"role": "system", "content": f"one-off system prompt {i}"}
+        hot.observe(MODEL, {"messages": [other, {"role": "user", "content": "x"}]}, 2 * i + 1)
+    hottest = hot.hottest(MODEL, 2)
+    assert hottest[0] == head_of(chat("anything"))
+    assert all(h["messages"][0]["content"] != SYSTEM for h in hottest[1:])
+
+
+def test_efforts_and_cache_salts_make_separate_heads_as_they_render_separately() -> None:
+    hot = HotPrefixes(slots=8, interval_s=0)
+    for _ in range(3):
+        hot.observe(MODEL, chat("a", reasoning_effort="low"), 0)
+        hot.observe(MODEL, chat("b", reasoning_effort="high"), 0)
+        hot.observe(MODEL, chat("c", cache_salt="tenant-1"), 0)
+    heads = hot.hottest(MODEL, 8)
+    assert len(heads) == 3
+    assert {h.get("reasoning_effort") for h in heads} == {"low", "high", None}
+
+
+def test_a_busy_model_has_a_few_requests_a_second_looked_at_and_one_sighting_is_not_hot() -> None:
+    hot = HotPrefixes(slots=8, interval_s=0.05)
+    for i in range(100):  # 100 requests within 40 ms: only the first is looked at
+        hot.observe(MODEL, chat(f"q{i}"), 10.0 + i * 0.0004)
+    assert not hot.has(MODEL)
+    hot.observe(MODEL, chat("later"), 10.05)  # 50 ms on: the second sighting
+    assert hot.has(MODEL)
+    assert hot.hottest("gpt-oss-20b", 8) == []
+
+
+def test_what_was_hot_fades_when_it_stops_coming() -> None:
+    hot = HotPrefixes(slots=2, interval_s=0)
+    for _ in range(3):
+        hot.observe(MODEL, chat("old"), 0)
+    for i in range(2 * 64 * 2):
+        hot.observe(MODEL, {"messages": [{"role": "system", "content": f"new {i % 2}"}]}, 0)
+    assert head_of(chat("old")) not in hot.hottest(MODEL, 2)
+
+
+def test_a_warmup_asks_the_pod_for_one_token_after_the_head_under_its_served_name() -> None:
+    body = json.loads(warmup_body(head_of(chat("x", reasoning_effort="low")) or {}, "support"))
+    assert body["model"] == "support"
+    assert body["messages"][0] == {"role": "system", "content": SYSTEM}
+    assert body["messages"][-1]["role"] == "user"
+    assert body["tools"] == TOOLS and body["reasoning_effort"] == "low"
+    assert body["max_tokens"] == 1 and body["stream"] is False
+
+
+# -- a live router over simulated pods -----------------------------------------------------
+
+
+@contextmanager
+def two_pods() -> Iterator[tuple[list[VllmSim], list[Running]]]:
+    # Prefill costs time (50 us a token), as on a GPU: a cold 3,000-token prompt shows.
+    capacity = CapacityParams(startup_s=0, step_base_s=0.002, step_per_seq_s=0.0)
+    sims = [VllmSim(VllmConfig(model=MODEL, capacity=capacity)) for _ in range(2)]
+    with ExitStack() as stack:
+        yield sims, [stack.enter_context(running(sim)) for sim in sims]
+
+
+def counter(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    return sum(
+        sample.value
+        for family in registry.collect()
+        for sample in family.samples
+        if sample.name == f"{name}_total"
+        and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+def answered(sim: VllmSim) -> float:
+    return counter(sim.registry, "vllm:request_success")
+
+
+async def first_request_on_new_pod(warm_prefixes: int) -> tuple[float, float, float]:
+    """Traffic of one app on pod A; pod B joins; the app's requests go on until B serves one.
+    Returns B's warm-ups answered, and B's prefix-cache queries and hits for that request."""
+    with two_pods() as (sims, pods):
+        settings = RouterSettings(
+            allow_anonymous=True,
+            models={MODEL: {"local": {"pods": [pods[0].base_url], "scrape": True}}},  # type: ignore[dict-item]
+            tuning={"scrape_interval_s": 0.05, "warm_prefixes": warm_prefixes},  # type: ignore[arg-type]
+        )
+        async with live_router(settings) as router:
+            client = openai.AsyncOpenAI(
+                base_url=f"{router.base_url}/v1", api_key="unused", max_retries=0
+            )
+            for i in range(24):  # sightings of the head, 50 ms apart at most
+                await client.chat.completions.create(**chat(f"question {i}"), max_tokens=4)
+            pools = router.app.state.shared.backends.pools
+            pools.replace(MODEL, [p.base_url for p in pods], served_model=MODEL)
+
+            async def b_routable() -> bool:
+                return not any(p.warming for p in pools.pods(MODEL)) and bool(
+                    [p for p in pools.pods(MODEL) if p.url == pods[1].base_url and p.stats]
+                )
+
+            await eventually(b_routable, what="the new pod to take traffic", within=30)
+            warmed = counter(router.registry, "gptoss_router_prefix_warmups", outcome="ok")
+            before = answered(sims[1])
+            queries = counter(sims[1].registry, "vllm:prefix_cache_queries")
+            hits = counter(sims[1].registry, "vllm:prefix_cache_hits")
+            for i in range(64):
+                await client.chat.completions.create(**chat(f"new question {i}"), max_tokens=4)
+                if answered(sims[1]) > before:
+                    break
+            assert answered(sims[1]) == before + 1, "the ring sent nothing to the new pod"
+            return (
+                warmed,
+                counter(sims[1].registry, "vllm:prefix_cache_queries") - queries,
+                counter(sims[1].registry, "vllm:prefix_cache_hits") - hits,
+            )
+
+
+async def test_a_new_pod_is_warmed_with_the_apps_prompt_and_tools_before_its_first_request() -> (
+    None
+):
+    warmed, queries, hits = await first_request_on_new_pod(warm_prefixes=8)
+    assert warmed == 1  # one app, one head
+    # The system prompt and tools (about 3,000 tokens) come from the cache; only the question
+    # and the last block are computed.
+    assert queries > 0 and hits / queries > 0.9
+
+
+async def test_without_warming_the_new_pods_first_request_computes_its_whole_prompt() -> None:
+    warmed, queries, hits = await first_request_on_new_pod(warm_prefixes=0)
+    assert warmed == 0
+    assert queries > 0 and hits == 0
+
+
+@pytest.mark.parametrize("status", ["status=503", "hang"])
+async def test_a_pod_that_fails_or_stalls_its_warmups_still_takes_traffic(status: str) -> None:
+    with two_pods() as (sims, pods):
+        settings = RouterSettings(
+            allow_anonymous=True,
+            models={MODEL: {"local": {"pods": [pods[0].base_url], "scrape": True}}},  # type: ignore[dict-item]
+            tuning={"scrape_interval_s": 0.05, "warm_timeout_s": 1.0},  # type: ignore[arg-type]
+        )
+        async with live_router(settings) as router:
+            client = openai.AsyncOpenAI(
+                base_url=f"{router.base_url}/v1", api_key="unused", max_retries=0
+            )
+            for i in range(16):
+                await client.chat.completions.create(**chat(f"question {i}"), max_tokens=4)
+            rule = parse_rule(f"{status},path=/v1/chat/completions")
+            sims[1].faults.set_schedule(FaultSchedule((rule,)))
+            pools = router.app.state.shared.backends.pools
+            pools.replace(MODEL, [p.base_url for p in pods], served_model=MODEL)
+            assert any(p.warming for p in pools.pods(MODEL))
+
+            async def let_in() -> bool:
+                return not any(p.warming for p in pools.pods(MODEL))
+
+            await eventually(let_in, what="the failing pod to be let in", within=10)
+            failed = counter(router.registry, "gptoss_router_prefix_warmups", outcome="failed")
+            assert failed == 1
