@@ -18,8 +18,8 @@ model, a new head taking the place of the least counted with its count plus one,
 that keeps coming cannot be crowded out by one-offs. Counts halve every ``slots * 64``
 observations so that what was hot yesterday fades. On the request path a model's request is
 looked at only if ``interval_s`` has passed since the last one that was: at most 20 a second
-by default, whatever the load (a look serialises and hashes the head, about 70 us for 6 KB of
-system prompt and tools), while a quiet model has every request looked at. Heads that matter
+by default, whatever the load (a look serialises and hashes the head, 70 to 120 us for 6 KB
+of system prompt and tools), while a quiet model has every request looked at. Heads that matter
 are the frequent ones, and such a sample finds them.
 
 Nothing here does I/O. The heads are kept in memory only, never logged or exported: they are
