@@ -10,7 +10,7 @@ from typing import Any
 
 import openai
 import pytest
-from live import eventually, live_router
+from live import eventually, fleet, live_router, router_settings
 from prometheus_client import CollectorRegistry
 
 from gptoss_router.settings import RouterSettings
@@ -220,3 +220,36 @@ async def test_a_pod_that_fails_or_stalls_its_warmups_still_takes_traffic(status
             await eventually(let_in, what="the failing pod to be let in", within=10)
             failed = counter(router.registry, "gptoss_router_prefix_warmups", outcome="failed")
             assert failed == 1
+
+
+async def test_the_first_replica_after_zero_is_warmed_with_what_the_providers_were_serving() -> (
+    None
+):
+    """Scaled to zero, the app's requests spill to a provider; the router learns their
+    beginnings all the same, and the replica that comes up is warmed with them."""
+    with fleet() as hosted, two_pods() as (sims, pods):
+        settings = router_settings(hosted, local={"pods": []})
+        async with live_router(settings) as router:
+            client = openai.AsyncOpenAI(
+                base_url=f"{router.base_url}/v1", api_key="unused", max_retries=0
+            )
+            for i in range(6):
+                reply = await client.chat.completions.with_raw_response.create(
+                    **chat(f"question {i}"), max_tokens=4
+                )
+                assert reply.headers["x-gptoss-backend"] != "local"
+            pools = router.app.state.shared.backends.pools
+            pools.replace(MODEL, [pods[1].base_url], served_model=MODEL)
+            assert [p.warming for p in pools.pods(MODEL)] == [True]
+
+            async def serving_locally() -> bool:
+                return not pools.pods(MODEL)[0].warming and pools.pods(MODEL)[0].stats is not None
+
+            await eventually(serving_locally, what="the replica to take traffic", within=30)
+            hits = counter(sims[1].registry, "vllm:prefix_cache_hits")
+            reply = await client.chat.completions.with_raw_response.create(
+                **chat("the first question it serves"), max_tokens=4
+            )
+            assert reply.headers["x-gptoss-backend"] == "local"
+            assert counter(router.registry, "gptoss_router_prefix_warmups", outcome="ok") == 1
+            assert counter(sims[1].registry, "vllm:prefix_cache_hits") > hits
