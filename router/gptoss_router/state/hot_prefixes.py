@@ -92,23 +92,27 @@ class HotPrefixes:
         if head is None:
             return
         try:
-            text = json.dumps(head, separators=(",", ":"), sort_keys=True).encode()
+            # Keys in the request's own order: the chat template renders tool schemas in it,
+            # so the same tools in another order are another prefix.
+            text = json.dumps(head, separators=(",", ":"), ensure_ascii=False).encode()
         except (TypeError, ValueError):
             return
         if len(text) > _MAX_HEAD_BYTES:
             return
-        self._count(state, hashlib.blake2b(text, digest_size=16).digest(), head)
+        self._count(state, hashlib.blake2b(text, digest_size=16).digest(), text)
 
-    def _count(self, state: _Model, key: bytes, head: dict[str, Any]) -> None:
+    def _count(self, state: _Model, key: bytes, text: bytes) -> None:
+        # A new head is kept as its own copy (parsed back from its text): the request's
+        # objects belong to the request path, which may change them after this.
         entries = state.entries
         entry = entries.get(key)
         if entry is not None:
             entry.count += 1
         elif len(entries) < self._slots:
-            entries[key] = _Entry(1, head)
+            entries[key] = _Entry(1, json.loads(text))
         else:
             least = min(entries, key=lambda k: entries[k].count)
-            entries[key] = _Entry(entries.pop(least).count + 1, head)
+            entries[key] = _Entry(entries.pop(least).count + 1, json.loads(text))
         state.observed += 1
         if state.observed >= self._slots * 64:
             state.observed = 0
