@@ -71,6 +71,7 @@ def run(
     started = join is None
     routable_at = float("inf") if join is not None else 0.0
     warming: set[int] = set()  # warm-up requests not yet answered
+    window = join.window_s if join is not None else 0.0
     # (time, order, conversation): the next turn of a conversation to send.
     arrivals: list[tuple[float, int, Conversation]] = [
         (at, c.cid, replace(c, segments=list(c.segments))) for at, c in trace.starts
@@ -107,7 +108,6 @@ def run(
                     if seq.first_token_at is not None:
                         ttft = seq.first_token_at - seq.arrived_at
                         ttfts.append(ttft)
-                        window = join.window_s if join is not None else 0.0
                         if owner is newcomer and seq.arrived_at < routable_at + window:
                             joined.append(ttft)
                     output_total += output

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.placement.gpus import product_named
-from gptoss_operator.placement.recipes import KvCacheArgs
+from gptoss_operator.placement.recipes import AS_RECIPE, KvCacheArgs
 from gptoss_vllmspec import PINNED_VERSION, Parsed, UsageError, available_versions, load_cli
 
 __all__ = [
@@ -119,7 +119,7 @@ def kv_cache_args(spec: GptOssDeploymentSpec) -> KvCacheArgs:
     vLLM takes over the recipe's and the sizing must count."""
     given = _extra_args(spec)
     if given is None:
-        return KvCacheArgs()
+        return AS_RECIPE
     dtype = given.get("--kv-cache-dtype")
     block_size = given.get("--block-size")
     return KvCacheArgs(
