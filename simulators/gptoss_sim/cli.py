@@ -19,8 +19,8 @@ operator passes (``--tool-call-parser openai --enable-auto-tool-choice --reasoni
 openai_gptoss``); ``--tool-call-parser ""``, ``--no-enable-auto-tool-choice`` and
 ``--reasoning-parser ""`` turn them off, as their absence does on vLLM (the ``vllm`` shim
 says so explicitly). It reads vLLM's environment variables ``VLLM_KEEP_ALIVE_ON_ENGINE_DEATH``,
-``VLLM_SYSTEM_START_DATE``, ``VLLM_ENABLE_RESPONSES_API_STORE`` and
-``VLLM_ALLOW_RUNTIME_LORA_UPDATING``.
+``VLLM_SYSTEM_START_DATE``, ``VLLM_ENABLE_RESPONSES_API_STORE``,
+``VLLM_GPT_OSS_HARMONY_SYSTEM_INSTRUCTIONS`` and ``VLLM_ALLOW_RUNTIME_LORA_UPDATING``.
 """
 
 from __future__ import annotations
@@ -219,6 +219,7 @@ def vllm_config(args: argparse.Namespace, env: Mapping[str, str]) -> VllmConfig:
         system_start_date=env.get("VLLM_SYSTEM_START_DATE") or None,
         enable_prompt_tokens_details=args.enable_prompt_tokens_details,
         responses_store=_env_flag(env, "VLLM_ENABLE_RESPONSES_API_STORE"),
+        harmony_system_instructions=_env_flag(env, "VLLM_GPT_OSS_HARMONY_SYSTEM_INSTRUCTIONS"),
         model_path=args.model_path,
         tool_call_parser=args.tool_call_parser or None,
         enable_auto_tool_choice=args.enable_auto_tool_choice,

@@ -5,7 +5,9 @@ requests share cached blocks exactly as far as their rendered prompts agree. For
 prompt is rendered with harmony (vLLM 0.17.0 ``chat_completion/serving.py``,
 ``_make_request_with_harmony``): a system message (model identity, ``Current date``, reasoning
 effort, whether custom tools follow), a developer message with the tools, then the conversation
-in order, then ``<|start|>assistant`` for the reply.
+in order, then ``<|start|>assistant`` for the reply. A Responses request renders its own way
+(``gptoss_sim.vllm_responses_prompt``): its instructions and tools share the developer message,
+and only when it has a function tool.
 
 The simulator has no tokenizer: it counts text at four characters a token and four framing
 tokens a message (``gptoss_sim.tokens``, ``gptoss_sim.chat_request.count_prompt``). The ids here
@@ -27,6 +29,7 @@ from gptoss_sim.chat_request import ChatRequest, message_text
 from gptoss_sim.completions import CompletionRequest
 from gptoss_sim.prefix_cache import BlockHash, block_hashes, chain_root
 from gptoss_sim.responses_api import ResponsesRequest
+from gptoss_sim.vllm_responses_prompt import HarmonyPrompt
 
 __all__ = ["chat_hashes", "chat_ids", "completion_hashes", "responses_hashes", "responses_ids"]
 
@@ -61,27 +64,12 @@ def chat_ids(messages: Sequence[Mapping[str, Any]], tools: Sequence[Any]) -> lis
     return ids + _REPLY
 
 
-def _item_text(item: Any) -> str:
-    if isinstance(item, str):
-        return item
-    if not isinstance(item, Mapping):
-        return ""
-    content = item.get("content", item.get("output", item.get("arguments", "")))
-    if isinstance(content, list):
-        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
-    return str(content)
-
-
-def responses_ids(body: Mapping[str, Any], history: Sequence[Any] = ()) -> list[int]:
-    """Instructions (the developer message), the earlier turns' items (``history``: the
-    previous response's input and output items, for ``previous_response_id``), then each input
-    item framed, then the reply."""
-    raw = body.get("input")
-    items = [*history, *([raw] if isinstance(raw, str) else list(raw or []))]
-    ids = _text_ids(str(body.get("instructions") or ""))
-    for item in items:
-        role = (item.get("role") or item.get("type", "")) if isinstance(item, Mapping) else "user"
-        ids += _message_ids(str(role), _item_text(item))
+def responses_ids(prompt: HarmonyPrompt) -> list[int]:
+    """The messages after the system one (the developer message with instructions and tools,
+    when vLLM renders one, then the input items), each framed, then the reply."""
+    ids: list[int] = []
+    for role, text in prompt.messages:
+        ids += _message_ids(role, text)
     return ids + _REPLY
 
 
@@ -90,9 +78,10 @@ def _fit(ids: list[int], count: int) -> list[int]:
     return ids[:count] + [FILLER] * (count - len(ids))
 
 
-def _system(start_date: str, effort: str, tools: bool, salt: Any) -> BlockHash:
+def _system(start_date: str, effort: str, tools: bool, salt: Any, identity: str = "") -> BlockHash:
     salt_text = "" if salt is None else str(salt)
-    return chain_root("harmony", start_date, effort, "tools" if tools else "", salt_text)
+    parts = ("harmony", start_date, effort, "tools" if tools else "", salt_text)
+    return chain_root(*parts, *((identity,) if identity else ()))
 
 
 def chat_hashes(chat: ChatRequest, block_size: int, start_date: str) -> tuple[BlockHash, ...]:
@@ -104,13 +93,15 @@ def chat_hashes(chat: ChatRequest, block_size: int, start_date: str) -> tuple[Bl
 
 
 def responses_hashes(
-    req: ResponsesRequest, block_size: int, start_date: str, history: Sequence[Any] = ()
+    req: ResponsesRequest, prompt: HarmonyPrompt, block_size: int, start_date: str
 ) -> tuple[BlockHash, ...]:
-    """The block hashes of a Responses request's rendered prompt (``history``: see
-    :func:`responses_ids`)."""
-    tools = bool(req.body.get("tools"))
-    ids = _fit(responses_ids(req.body, history), req.prompt_tokens)
-    root = _system(start_date, req.ask.effort, tools, req.body.get("cache_salt"))
+    """The block hashes of a Responses request's rendered prompt (``prompt``: its harmony
+    messages, ``gptoss_sim.vllm_responses_prompt``); the system message's model identity is
+    part of the chain's root."""
+    ids = _fit(responses_ids(prompt), req.prompt_tokens)
+    effort = prompt.effort or req.ask.effort
+    salt = req.body.get("cache_salt")
+    root = _system(start_date, effort, prompt.custom_tools, salt, prompt.identity)
     return block_hashes(ids, block_size, root)
 
 

@@ -49,6 +49,9 @@ class VllmConfig:
     # VLLM_ENABLE_RESPONSES_API_STORE=1: keep Responses in this process, for
     # previous_response_id, GET /v1/responses/{id}, cancel and background (responses_store).
     responses_store: bool = False
+    # VLLM_GPT_OSS_HARMONY_SYSTEM_INSTRUCTIONS=1: a Responses request's instructions go in the
+    # system message, not the developer one (gptoss_sim.vllm_responses_prompt).
+    harmony_system_instructions: bool = False
     # The model `vllm serve` loads (its positional argument / --model), /v1/models `root`;
     # None: the served name.
     model_path: str | None = None
@@ -75,4 +78,5 @@ def dialect_of(config: VllmConfig, adapters: Callable[[], Collection[str]]) -> D
         auto_tools=config.enable_auto_tool_choice,
         reasoning_parser=config.reasoning_parser is not None,
         adapters=adapters,
+        system_instructions=config.harmony_system_instructions,
     )

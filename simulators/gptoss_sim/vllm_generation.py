@@ -149,7 +149,9 @@ class Generation:
         serving = self._counting(
             self._cached(
                 serving,
-                lambda size: rendered_prompt.responses_hashes(req, size, date),
+                lambda size: rendered_prompt.responses_hashes(
+                    req, vllm_serving.harmony_prompt(body, self.dialect), size, date
+                ),
                 req.model,
             )
         )

@@ -63,6 +63,8 @@ class Dialect:
     reasoning_parser: bool = True
     # The LoRA adapters loaded now (a request's ``model`` may name one; gptoss_sim.lora).
     adapters: Callable[[], Collection[str]] = tuple
+    # VLLM_GPT_OSS_HARMONY_SYSTEM_INSTRUCTIONS=1 (gptoss_sim.vllm_responses_prompt).
+    system_instructions: bool = False
 
     def __post_init__(self) -> None:
         if self.version not in VERSIONS:

@@ -35,6 +35,7 @@ from gptoss_sim.streaming import paced, sse
 from gptoss_sim.vllm_chat_request import check_body, tool_choice_of
 from gptoss_sim.vllm_protocol import Dialect, as_mapping, invalid_body, json_media_type, random_uuid
 from gptoss_sim.vllm_protocol import value_error as _value_error
+from gptoss_sim.vllm_responses_prompt import HarmonyPrompt, render
 
 
 async def read_body(request: Request) -> Mapping[str, Any]:
@@ -96,6 +97,16 @@ def completion_request(
 # -- responses -----------------------------------------------------------------------------
 
 
+def harmony_prompt(body: Mapping[str, Any], dialect: Dialect) -> HarmonyPrompt:
+    """The harmony messages this server renders ``body`` into (``vllm_responses_prompt``)."""
+    return render(
+        body,
+        newer=dialect.newer,
+        system_instructions=dialect.system_instructions,
+        continued=body.get("previous_response_id") is not None,
+    )
+
+
 def responses_request(
     body: Mapping[str, Any], dialect: Dialect, store: ResponsesStore
 ) -> tuple[ResponsesRequest, int]:
@@ -118,7 +129,7 @@ def responses_request(
         history = vllm_responses.history_tokens(kept)
     vllm_responses_checks.check_prompt(body, dialect)
     req = parse_responses(dict(body), require_model=False)
-    prompt_tokens = req.prompt_tokens + history
+    prompt_tokens = harmony_prompt(body, dialect).tokens + history
     max_output = dialect.responses_max_tokens(prompt_tokens, body.get("max_output_tokens"))
     items = body.get("input")
     answered = (

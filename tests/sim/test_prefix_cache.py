@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from gptoss_sim import rendered_prompt, tokens
+from gptoss_sim import rendered_prompt
 from gptoss_sim.capacity import CapacityParams
 from gptoss_sim.chat_request import ChatRequest, parse_chat
 from gptoss_sim.engine_state import EngineState, Seq, add_request, kv_usage
@@ -13,6 +13,7 @@ from gptoss_sim.prefix_cache import KvPool, block_hashes, chain_root
 from gptoss_sim.responses_api import parse_responses
 from gptoss_sim.scheduler import step
 from gptoss_sim.virtual_time import simulate
+from gptoss_sim.vllm_responses_prompt import continuing, render
 
 PARAMS = CapacityParams(
     max_num_seqs=8,
@@ -185,6 +186,12 @@ def _chat(messages: list[dict[str, object]], **extra: object) -> ChatRequest:
 
 
 LONG = "Summarise the cluster's queue latency report for the last week, per model. " * 12
+TOOL = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "The weather in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
 TURN1: list[dict[str, object]] = [
     {"role": "system", "content": "You are terse."},
     {"role": "user", "content": LONG},
@@ -224,12 +231,34 @@ def test_the_system_message_effort_date_tools_and_cache_salt_decide_the_first_bl
 def test_a_responses_follow_up_shares_the_blocks_of_the_turn_it_continues() -> None:
     asked = {"role": "user", "content": LONG}
     answered = {"type": "message", "role": "assistant", "content": [{"text": "Queues were short."}]}
-    first = parse_responses({"model": "m", "instructions": "Be brief.", "input": [asked]})
-    body = {"model": "m", "instructions": "Be brief.", "input": "And p99?"}
-    follow = parse_responses({**body, "previous_response_id": "resp_1"})
-    earlier = 2 * tokens.MESSAGE_FRAMING_TOKENS + tokens.count_text(LONG)
-    follow = replace(follow, prompt_tokens=follow.prompt_tokens + earlier + 5)
-    before = rendered_prompt.responses_hashes(first, SIZE, "2026-11-30")
-    after = rendered_prompt.responses_hashes(follow, SIZE, "2026-11-30", [asked, answered])
+    first_body = {"model": "m", "instructions": "Be brief.", "input": [asked], "tools": [TOOL]}
+    first_prompt = render(first_body)
+    first = replace(parse_responses(first_body), prompt_tokens=first_prompt.tokens)
+    body = {"model": "m", "input": "And p99?", "previous_response_id": "resp_1"}
+    new = render(body, continued=True)
+    follow_prompt = continuing(first_prompt, [answered], new)
+    follow = replace(parse_responses(body), prompt_tokens=follow_prompt.tokens)
+    before = rendered_prompt.responses_hashes(first, first_prompt, SIZE, "2026-11-30")
+    after = rendered_prompt.responses_hashes(follow, follow_prompt, SIZE, "2026-11-30")
     shared = sum(1 for a, b in zip(before, after, strict=False) if a == b)
     assert len(before) >= 5 and shared >= len(before) - 1
+
+
+def _responses_blocks(body: dict[str, object]) -> tuple[bytes, ...]:
+    prompt = render(body)
+    req = replace(parse_responses(body), prompt_tokens=prompt.tokens)
+    return rendered_prompt.responses_hashes(req, prompt, SIZE, "2026-11-30")
+
+
+def test_responses_with_other_tools_share_no_block_from_their_tools_on() -> None:
+    body = {"model": "m", "instructions": "Be brief.", "tools": [TOOL], "input": "Hi."}
+    other = {**body, "tools": [{**TOOL, "name": "get_time"}]}
+    assert _responses_blocks(body)[0] != _responses_blocks(other)[0]
+
+
+def test_responses_with_the_same_instructions_and_tools_share_their_beginning() -> None:
+    body = {"model": "m", "instructions": LONG, "tools": [TOOL], "input": "Hi."}
+    later = {**body, "input": "Something else entirely, and longer than the first question."}
+    first, second = _responses_blocks(body), _responses_blocks(later)
+    shared = sum(1 for a, b in zip(first, second, strict=False) if a == b)
+    assert shared >= len(first) - 1 >= 4

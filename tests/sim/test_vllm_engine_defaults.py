@@ -59,9 +59,12 @@ def test_the_simulator_reads_vllms_environment_variables() -> None:
         "VLLM_KEEP_ALIVE_ON_ENGINE_DEATH": "1",
         "VLLM_SYSTEM_START_DATE": "2026-01-02",
         "VLLM_ENABLE_RESPONSES_API_STORE": "1",
+        "VLLM_GPT_OSS_HARMONY_SYSTEM_INSTRUCTIONS": "1",
     }
     config = cli.vllm_config(args, env)
     assert config.keep_alive_on_engine_death and config.responses_store
+    assert config.harmony_system_instructions
     assert config.system_start_date == "2026-01-02"
     plain = cli.vllm_config(args, {"VLLM_KEEP_ALIVE_ON_ENGINE_DEATH": "0"})
     assert not plain.keep_alive_on_engine_death and not plain.responses_store
+    assert not plain.harmony_system_instructions

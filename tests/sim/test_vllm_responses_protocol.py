@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gptoss_sim import ReplyParams, Running, VllmSim, running
+from gptoss_sim import ReplyParams, Running, VllmSim, running, tokens
 from tests.sim.conftest import FAST, MODEL, SHORT, vllm_config
 from tests.waiting import eventually
 
@@ -181,6 +181,54 @@ def test_vllm_032_calls_the_named_function_on_responses() -> None:
         ).json()
     assert body["output"][-1]["name"] == "get_time"
     assert body["tool_choice"] == {"name": "get_time", "type": "function"}
+
+
+# -- the prompt: instructions and tools ---------------------------------------------------------
+# vLLM 0.17.0 responses/serving.py _construct_input_messages_with_harmony renders a developer
+# message (instructions and function tools) only for a request with a custom tool; 0.32.0
+# (renderers/online_renderer.py build_harmony_preamble) renders instructions either way.
+
+INSTRUCTIONS = "Answer as the on-call SRE of the payments team, in two sentences at most. " * 4
+
+
+def _prompt_tokens(server: Running, **body: Any) -> int:
+    made = create(server, input="Why is checkout slow?", **body)
+    assert made.status_code == 200, made.text
+    return int(made.json()["usage"]["input_tokens"])
+
+
+def test_vllm_017_renders_no_instructions_for_a_request_without_a_function_tool(
+    vllm: Running,
+) -> None:
+    assert _prompt_tokens(vllm, instructions=INSTRUCTIONS) == _prompt_tokens(vllm)
+
+
+def test_vllm_017_renders_instructions_beside_the_function_tools(vllm: Running) -> None:
+    with_them = _prompt_tokens(vllm, instructions=INSTRUCTIONS, tools=[TOOL])
+    assert with_them == _prompt_tokens(vllm, tools=[TOOL]) + tokens.count_text(INSTRUCTIONS)
+
+
+def test_vllm_017_renders_a_developer_item_as_instructions(vllm: Running) -> None:
+    developer = {"role": "developer", "content": INSTRUCTIONS}
+    user = {"role": "user", "content": "Why is checkout slow?"}
+    made = create(vllm, input=[developer, user])
+    assert made.json()["usage"]["input_tokens"] > _prompt_tokens(vllm) + 40
+
+
+def test_vllm_032_renders_instructions_without_a_function_tool() -> None:
+    with running(VllmSim(vllm_config(vllm_version="0.32.0"))) as server:
+        plain = _prompt_tokens(server)
+        with_them = _prompt_tokens(server, instructions=INSTRUCTIONS)
+    framing = tokens.MESSAGE_FRAMING_TOKENS
+    assert with_them == plain + tokens.count_text(INSTRUCTIONS) + framing
+
+
+def test_the_system_instructions_variable_renders_them_in_the_system_message() -> None:
+    config = vllm_config(harmony_system_instructions=True)
+    with running(VllmSim(config)) as server:
+        plain = _prompt_tokens(server)
+        with_them = _prompt_tokens(server, instructions=INSTRUCTIONS)
+    assert with_them == plain + tokens.count_text(INSTRUCTIONS)
 
 
 # -- usage (item 4) ----------------------------------------------------------------------------
