@@ -14,7 +14,7 @@ for the backend to be a candidate. Feature names:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gptoss_router.config.providers import ProviderKind
 
@@ -38,6 +38,9 @@ class Dialect:
     drop_params: frozenset[str]
     # Statuses that mean "overloaded, try elsewhere" besides 5xx and 429.
     overload_statuses: frozenset[int]
+    # A native Responses stream the openai SDK cannot read as it is: content parts numbered
+    # over the response, function call ids that change (vLLM; ``vllm_stream``).
+    mend_responses_stream: bool = False
 
 
 _DIALECTS: dict[ProviderKind, Dialect] = {
@@ -53,6 +56,7 @@ _DIALECTS: dict[ProviderKind, Dialect] = {
         reasoning_in="reasoning",
         drop_params=frozenset({"suffix"}),
         overload_statuses=frozenset(),
+        mend_responses_stream=True,
     ),
     # Groq: `message.reasoning`, rejects `reasoning_content` on input; strict json_schema
     # on gpt-oss; JSON mode with tools rejected; Responses is stateless; 498 capacity_exceeded
@@ -108,10 +112,8 @@ def dialect_for(
 ) -> Dialect:
     """The dialect of ``kind``, with configured capabilities and extra dropped params."""
     base = _DIALECTS[kind]
-    return Dialect(
+    return replace(
+        base,
         capabilities=base.capabilities if capabilities is None else capabilities,
-        reasoning_out=base.reasoning_out,
-        reasoning_in=base.reasoning_in,
         drop_params=base.drop_params | drop_params,
-        overload_statuses=base.overload_statuses,
     )

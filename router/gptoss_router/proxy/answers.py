@@ -64,6 +64,7 @@ async def respond_turn(
         how=how,
         idle_s=idle_s,
         check=check,
+        mend=target.dialect.mend_responses_stream,
     )
     return Streamed(stream, headers)
 

@@ -42,6 +42,7 @@ from gptoss_router.openai.replies import Reshape, Usage, reshape_chunk, usage_of
 from gptoss_router.openai.responses_events import encode_events
 from gptoss_router.openai.responses_state import without_reasoning
 from gptoss_router.openai.sse import EventSplitter, event_data
+from gptoss_router.openai.vllm_stream import StreamFix
 from gptoss_router.proxy.accounting import Ledger
 from gptoss_router.proxy.attempt import Opened
 from gptoss_router.proxy.tool_checks import ToolCheck
@@ -119,6 +120,7 @@ class _Relay:
         translated: bool,
         how: Reshape,
         check: ToolCheck | None = None,
+        mend: bool = False,
     ) -> None:
         self.turns = turns
         self.turn = turn
@@ -133,9 +135,12 @@ class _Relay:
         )
         self.usage: Usage | None = None
         self.finished = False
+        self.mend = StreamFix() if mend and self.translator is None else None
 
     async def event(self, event: bytes) -> bytes:
         """What the client gets for one upstream event."""
+        if self.mend is not None:
+            event = self.mend.fix(event)
         if self.translator is not None:
             docs = self._translate(event)
         elif not self.how.strip_reasoning and b'"response"' not in event:
@@ -225,10 +230,12 @@ async def answer_stream(
     how: Reshape,
     idle_s: float,
     check: ToolCheck | None = None,
+    mend: bool = False,
 ) -> AsyncGenerator[bytes, None]:
     """The client's event stream; closes the upstream and the ledger however it ends. Each
-    tool call is checked (``check``) at its ``response.output_item.done``."""
-    relay = _Relay(turns, turn, translated=translated, how=how, check=check)
+    tool call is checked (``check``) at its ``response.output_item.done``; ``mend``: the
+    upstream is a vLLM pod whose stream the SDK cannot read as it is (``openai/vllm_stream``)."""
+    relay = _Relay(turns, turn, translated=translated, how=how, check=check, mend=mend)
     splitter = EventSplitter()
     outcome = "ok"
     chunk = opened.first

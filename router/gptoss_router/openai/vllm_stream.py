@@ -1,0 +1,131 @@
+"""A vLLM pod's native Responses stream made one the ``openai`` SDK reads (pure).
+
+OpenAI's stream keeps each output item's identity: ``response.output_item.done`` repeats the
+``id`` and ``call_id`` of its ``response.output_item.added``, the final response holds the same
+items, and content parts are numbered from 0 within each item. The SDK's stream helper
+(``client.responses.stream``) relies on all three and raises on vLLM's stream. vLLM 0.17
+(``vllm/entrypoints/openai/responses/streaming_events.py``, ``serving.py``):
+
+* counts ``content_index`` over the whole response: ``StreamingState.reset_for_new_item``
+  leaves ``current_content_index`` as it was, so the text of a message after a reasoning item
+  is part 1 of a message with one part (the SDK: ``IndexError``). 0.32 resets it per item;
+* builds a function call's ``output_item.done`` item with ``item_id=`` where the model has
+  ``id``, so its ``id`` is null (the SDK: "Completed output item identity changed");
+* and builds the final response's items afresh from the parsed messages
+  (``responses/harmony.py``, ``parse_output_message``), so each function call there has
+  another ``id`` and ``call_id`` than the one streamed. A client that answers the streamed
+  ``call_id`` would find the kept turn holding a call it never saw.
+
+``StreamFix.fix`` mends one event: content indexes are renumbered in the bytes (the first
+index an item's events carry becomes 0; a delta that needs no change is not parsed, and an
+index inside a text is escaped and never matches), and function call items take the ``id`` and
+``call_id`` their item was announced with, in ``output_item.done`` and in the final response.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["StreamFix"]
+
+_INDEX = re.compile(rb'"content_index"\s*:\s*(\d+)')
+_ADDED = b'"response.output_item.added"'
+_DONE = b'"response.output_item.done"'
+_FINAL = (b'"response.completed"', b'"response.incomplete"', b'"response.failed"')
+_CALL = b'"function_call"'
+
+_Ids = tuple[Any, Any]  # a function call's (id, call_id)
+
+
+class StreamFix:
+    """Mends one native stream's events, in order (see the module docstring)."""
+
+    __slots__ = ("_calls", "_offset")
+
+    def __init__(self) -> None:
+        self._offset: int | None = None
+        self._calls: dict[int, _Ids] = {}  # by output_index
+
+    def fix(self, event: bytes) -> bytes:
+        if _ADDED in event:
+            self._offset = None
+            if _CALL in event:
+                self._announced(event)
+            return event
+        if _DONE in event and _CALL in event:
+            return _mended(event, lambda doc: _item_ids(doc, self._calls))
+        if self._calls and any(kind in event for kind in _FINAL):
+            return _mended(event, lambda doc: _response_ids(doc, self._calls))
+        return self._renumbered(event)
+
+    def _renumbered(self, event: bytes) -> bytes:
+        found = _INDEX.search(event)
+        if found is None:
+            return event
+        index = int(found.group(1))
+        if self._offset is None:
+            self._offset = index
+        if self._offset == 0:
+            return event
+        fixed = b'"content_index":%d' % max(0, index - self._offset)
+        return event[: found.start()] + fixed + event[found.end() :]
+
+    def _announced(self, event: bytes) -> None:
+        doc = _doc(event)
+        if doc is None:
+            return
+        item, index = doc.get("item"), doc.get("output_index")
+        if (
+            isinstance(item, dict)
+            and item.get("type") == "function_call"
+            and isinstance(index, int)
+        ):
+            self._calls[index] = (item.get("id"), item.get("call_id"))
+
+
+def _doc(event: bytes) -> dict[str, Any] | None:
+    for line in event.splitlines():
+        if line.startswith(b"data:"):
+            try:
+                doc = json.loads(line[5:])
+            except ValueError:
+                return None
+            return doc if isinstance(doc, dict) else None
+    return None
+
+
+def _mended(event: bytes, change: Callable[[dict[str, Any]], bool]) -> bytes:
+    doc = _doc(event)
+    if doc is None or not change(doc):
+        return event
+    data = b"data: " + json.dumps(doc, separators=(",", ":")).encode()
+    head = [line for line in event.splitlines() if line and not line.startswith(b"data:")]
+    return b"\n".join([*head, data]) + b"\n\n"
+
+
+def _same(item: Any, announced: _Ids | None) -> bool:
+    """Give ``item`` (a function call) the ids it was announced with; whether it changed."""
+    if not isinstance(item, dict) or item.get("type") != "function_call" or announced is None:
+        return False
+    ids = {"id": announced[0], "call_id": announced[1]}
+    if all(item.get(k) == v for k, v in ids.items()):
+        return False
+    item.update(ids)
+    return True
+
+
+def _item_ids(doc: dict[str, Any], calls: dict[int, _Ids]) -> bool:
+    index = doc.get("output_index")
+    return isinstance(index, int) and _same(doc.get("item"), calls.get(index))
+
+
+def _response_ids(doc: dict[str, Any], calls: dict[int, _Ids]) -> bool:
+    response = doc.get("response")
+    output = response.get("output") if isinstance(response, dict) else None
+    if not isinstance(output, list):
+        return False
+    changed = [_same(item, calls.get(i)) for i, item in enumerate(output)]  # every one
+    return any(changed)
