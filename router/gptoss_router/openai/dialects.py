@@ -38,6 +38,9 @@ class Dialect:
     drop_params: frozenset[str]
     # Statuses that mean "overloaded, try elsewhere" besides 5xx and 429.
     overload_statuses: frozenset[int]
+    # Responses ``instructions`` reach the model only beside a function tool (vLLM 0.17 for
+    # gpt-oss); the router sends them as a leading developer input item otherwise.
+    instructions_need_tools: bool = False
     # A native Responses stream the openai SDK cannot read as it is: content parts numbered
     # over the response, function call ids that change (vLLM; ``vllm_stream``).
     mend_responses_stream: bool = False
@@ -49,13 +52,16 @@ _DIALECTS: dict[ProviderKind, Dialect] = {
     # streaming_events.py); keeps no Responses state a later turn could use (the store is off
     # unless VLLM_ENABLE_RESPONSES_API_STORE=1, and then per process); returns `reasoning` since
     # PR #27752 and no longer knows `reasoning_content` (PR #33402). Chat ignores `user`,
-    # completions has no `suffix`.
+    # completions has no `suffix`. 0.17 renders Responses `instructions` for gpt-oss only in
+    # the developer message a function tool brings (responses/serving.py,
+    # _construct_input_messages_with_harmony; docs/simulator.md, What gptoss changed).
     ProviderKind.VLLM: Dialect(
         capabilities=_BASE | {"completions", "responses", "responses_stream_tools"},
         reasoning_out="reasoning",
         reasoning_in="reasoning",
         drop_params=frozenset({"suffix"}),
         overload_statuses=frozenset(),
+        instructions_need_tools=True,
         mend_responses_stream=True,
     ),
     # Groq: `message.reasoning`, rejects `reasoning_content` on input; strict json_schema

@@ -8,7 +8,11 @@
 - streamed chat and completions always ask for usage, so tokens and dollars are counted
   (``stream_options.include_usage`` adds a final usage chunk);
 - ``gather``: a request for a whole answer asks for a stream instead, which the router
-  assembles (``proxy/gather.py``).
+  assembles (``proxy/gather.py``);
+- Responses ``instructions`` without a function tool become a leading developer input item for
+  a backend that renders them only beside one (vLLM 0.17 for gpt-oss), where they would
+  otherwise never reach the model. vLLM renders such an item as a developer message, and 0.32
+  takes a leading one as the instructions, so the model sees them on either release.
 
 When nothing changes the original bytes are sent as they came; when members are only added
 (``stream_options`` on a streamed request to a pod) they are appended to the original bytes,
@@ -55,6 +59,8 @@ def outbound_body(
     for name in dialect.drop_params & payload.keys():
         del changed[name]
     _map_effort(changed, inbound)
+    if inbound.route == "responses" and dialect.instructions_need_tools:
+        _instructions_as_input(changed)
     if inbound.route == "chat":
         messages = _messages_for(payload.get("messages"), dialect.reasoning_in)
         if messages is not None:
@@ -74,6 +80,29 @@ def _appended(body: bytes, extra: dict[str, Any]) -> bytes:
     """``body`` (a JSON object) with ``extra``'s members added before its closing brace."""
     end = body.rstrip()
     return end[:-1] + b"," + json.dumps(extra, separators=(",", ":")).encode()[1:]
+
+
+# vLLM's built-in tools (parser/harmony_utils.py MCP_BUILTIN_TOOLS): they go in the system
+# message and bring no developer message; every other tool type does.
+_BUILTIN_TOOLS = frozenset({"code_interpreter", "web_search_preview", "container"})
+
+
+def _instructions_as_input(changed: dict[str, Any]) -> None:
+    """Move ``instructions`` to a leading developer item when no custom tool would render them."""
+    instructions = changed.get("instructions")
+    if not isinstance(instructions, str) or not instructions:
+        return
+    tools = changed.get("tools")
+    if isinstance(tools, list) and any(
+        isinstance(t, dict) and t.get("type") not in _BUILTIN_TOOLS for t in tools
+    ):
+        return
+    raw = changed.get("input")
+    items = [{"role": "user", "content": raw}] if isinstance(raw, str) else raw
+    if not isinstance(items, list):
+        return
+    del changed["instructions"]
+    changed["input"] = [{"type": "message", "role": "developer", "content": instructions}, *items]
 
 
 def _map_effort(changed: dict[str, Any], inbound: Inbound) -> None:

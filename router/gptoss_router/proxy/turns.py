@@ -257,6 +257,8 @@ def own(turn: Turn, response: dict[str, Any]) -> dict[str, Any]:
         previous_id=turn.previous_id,
     )
     response["background"] = turn.background
+    # The request's own: a backend may have been sent them another way (outbound.py).
+    response["instructions"] = turn.echo.get("instructions")
     if turn.conversation is not None:
         response["conversation"] = {"id": turn.conversation}
     return response
