@@ -164,6 +164,44 @@ def test_streamed_function_calls_follow_vllms_events(vllm: Running) -> None:
     assert final["type"] == "function_call" and json.loads(final["arguments"])["city"]
 
 
+# 0.17's stream keeps the content index over the response (StreamingState.reset_for_new_item
+# leaves current_content_index), builds a call's done item with item_id where the model has id,
+# and rebuilds the final response's items with fresh ids (responses/harmony.py).
+
+
+def _first_text_index(seen: list[dict[str, Any]]) -> int:
+    return int(next(e for e in seen if e["type"] == "response.output_text.delta")["content_index"])
+
+
+def test_vllm_017_numbers_a_messages_text_after_reasoning_as_its_second_part(
+    vllm: Running,
+) -> None:
+    assert _first_text_index(events(create(vllm, input="What is new?", stream=True))) == 1
+
+
+def test_vllm_032_numbers_content_parts_within_each_item() -> None:
+    with running(VllmSim(vllm_config(vllm_version="0.32.0"))) as server:
+        assert _first_text_index(events(create(server, input="What is new?", stream=True))) == 0
+
+
+def test_vllm_017_streams_a_call_whose_ids_change_after_it_was_announced(vllm: Running) -> None:
+    seen = events(create(vllm, input="weather?", tools=[TOOL], stream=True))
+    added = next(
+        e
+        for e in seen
+        if e["type"] == "response.output_item.added" and e["item"]["type"] == "function_call"
+    )
+    done = next(
+        e
+        for e in seen
+        if e["type"] == "response.output_item.done" and e["item"]["type"] == "function_call"
+    )
+    final = seen[-1]["response"]["output"][-1]
+    assert added["item"]["id"] and done["item"]["id"] is None
+    assert done["item"]["item_id"] == added["item"]["id"]
+    assert final["call_id"] != added["item"]["call_id"] and final["id"] != added["item"]["id"]
+
+
 def test_vllm_017_serves_only_tool_choice_auto_on_responses(vllm: Running) -> None:
     refused = create(vllm, input="weather?", tools=[TOOL], tool_choice="required")
     assert refused.status_code == 501
