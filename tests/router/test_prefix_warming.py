@@ -4,7 +4,7 @@ so the conversations the hash ring moves to it find their system prompt and tool
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
@@ -13,9 +13,11 @@ import pytest
 from live import eventually, fleet, live_router, router_settings
 from prometheus_client import CollectorRegistry
 
+from gptoss_router.config.providers import ProviderKind
+from gptoss_router.openai.dialects import dialect_for
 from gptoss_router.settings import RouterSettings
-from gptoss_router.state.hot_prefixes import HotPrefixes, head_of
-from gptoss_router.watch.warming import warmup_body
+from gptoss_router.state.hot_prefixes import Head, HotPrefixes, head_of
+from gptoss_router.watch.warming import warmup
 from gptoss_sim.capacity import CapacityParams
 from gptoss_sim.faults import FaultSchedule, parse_rule
 from gptoss_sim.server import Running, running
@@ -41,9 +43,18 @@ TOOLS = [
 ]
 
 
+RESPONSES_TOOLS = [{"type": "function", **tool["function"]} for tool in TOOLS]
+VLLM = dialect_for(ProviderKind.VLLM)
+
+
 def chat(user: str, **more: Any) -> dict[str, Any]:
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
     return {"model": MODEL, "messages": messages, "tools": TOOLS, **more}
+
+
+def responses(user: str, *, tools: bool = True, **more: Any) -> dict[str, Any]:
+    chosen = {"tools": RESPONSES_TOOLS} if tools else {}
+    return {"model": MODEL, "instructions": SYSTEM, "input": user, **chosen, **more}
 
 
 # -- the table of hot beginnings (pure) ----------------------------------------------------
@@ -69,8 +80,8 @@ def test_a_head_that_keeps_coming_is_not_crowded_out_by_one_offs() -> None:
         other = {"role": "system", "content": f"one-off system prompt {i}"}
         hot.observe(MODEL, {"messages": [other, {"role": "user", "content": "x"}]}, 2 * i + 1)
     hottest = hot.hottest(MODEL, 2)
-    assert hottest[0] == head_of(chat("anything"))
-    assert all(h["messages"][0]["content"] != SYSTEM for h in hottest[1:])
+    assert hottest[0] == Head("chat", head_of(chat("anything")) or {})
+    assert all(h.fields["messages"][0]["content"] != SYSTEM for h in hottest[1:])
 
 
 def test_efforts_and_cache_salts_make_separate_heads_as_they_render_separately() -> None:
@@ -81,7 +92,7 @@ def test_efforts_and_cache_salts_make_separate_heads_as_they_render_separately()
         hot.observe(MODEL, chat("c", cache_salt="tenant-1"), 0)
     heads = hot.hottest(MODEL, 8)
     assert len(heads) == 3
-    assert {h.get("reasoning_effort") for h in heads} == {"low", "high", None}
+    assert {h.fields.get("reasoning_effort") for h in heads} == {"low", "high", None}
 
 
 def test_a_busy_model_has_a_few_requests_a_second_looked_at_and_one_sighting_is_not_hot() -> None:
@@ -100,12 +111,50 @@ def test_what_was_hot_fades_when_it_stops_coming() -> None:
         hot.observe(MODEL, chat("old"), 0)
     for i in range(2 * 64 * 2):
         hot.observe(MODEL, {"messages": [{"role": "system", "content": f"new {i % 2}"}]}, 0)
-    assert head_of(chat("old")) not in hot.hottest(MODEL, 2)
+    assert head_of(chat("old")) not in [h.fields for h in hot.hottest(MODEL, 2)]
+
+
+def test_a_responses_head_is_the_instructions_leading_items_tools_and_effort() -> None:
+    developer = {"type": "message", "role": "developer", "content": "Be brief."}
+    user = {"type": "message", "role": "user", "content": "hi"}
+    payload = responses("x", reasoning={"effort": "low", "summary": "auto"}, temperature=0.2)
+    payload["input"] = [developer, user, {**developer, "content": "later"}]
+    assert head_of(payload, "responses") == {
+        "input": [developer],
+        "instructions": SYSTEM,
+        "tools": RESPONSES_TOOLS,
+        "reasoning": {"effort": "low"},
+    }
+    assert head_of({"model": MODEL, "input": "hi"}, "responses") is None
+
+
+def test_the_same_prompt_through_chat_and_responses_makes_two_heads() -> None:
+    hot = HotPrefixes(slots=8, interval_s=0)
+    for i in range(3):
+        hot.observe(MODEL, chat(f"c{i}"), 0)
+        hot.observe(MODEL, responses(f"r{i}"), 0, "responses")
+    assert sorted(h.route for h in hot.hottest(MODEL, 8)) == ["chat", "responses"]
+
+
+def test_a_responses_warmup_renders_as_the_apps_requests_reach_the_pod() -> None:
+    head = head_of(responses("x", tools=False, reasoning={"effort": "minimal"}), "responses")
+    path, raw = warmup(Head("responses", head or {}), "support", VLLM)
+    body = json.loads(raw)
+    assert path == "/v1/responses" and body["model"] == "support"
+    # Without a function tool vLLM 0.17 renders no instructions: they go first in the input,
+    # as they do for the app's own requests (outbound.py).
+    assert "instructions" not in body
+    assert body["input"][0] == {"type": "message", "role": "developer", "content": SYSTEM}
+    assert body["input"][-1]["role"] == "user"
+    assert body["reasoning"] == {"effort": "low"}
+    assert body["max_output_tokens"] == 1 and body["store"] is False
 
 
 def test_a_warmup_asks_the_pod_for_one_token_after_the_head_under_its_served_name() -> None:
-    body = json.loads(warmup_body(head_of(chat("x", reasoning_effort="low")) or {}, "support"))
-    assert body["model"] == "support"
+    head = Head("chat", head_of(chat("x", reasoning_effort="low")) or {})
+    path, raw = warmup(head, "support", VLLM)
+    body = json.loads(raw)
+    assert path == "/v1/chat/completions" and body["model"] == "support"
     assert body["messages"][0] == {"role": "system", "content": SYSTEM}
     assert body["messages"][-1]["role"] == "user"
     assert body["tools"] == TOOLS and body["reasoning_effort"] == "low"
@@ -138,7 +187,16 @@ def answered(sim: VllmSim) -> float:
     return counter(sim.registry, "vllm:request_success")
 
 
-async def first_request_on_new_pod(warm_prefixes: int) -> tuple[float, float, float]:
+Ask = Callable[[openai.AsyncOpenAI, str], Awaitable[object]]
+
+
+async def ask_chat(client: openai.AsyncOpenAI, question: str) -> object:
+    return await client.chat.completions.create(**chat(question), max_tokens=4)
+
+
+async def first_request_on_new_pod(
+    warm_prefixes: int, ask: Ask = ask_chat
+) -> tuple[float, float, float]:
     """Traffic of one app on pod A; pod B joins; the app's requests go on until B serves one.
     Returns B's warm-ups answered, and B's prefix-cache queries and hits for that request."""
     with two_pods() as (sims, pods):
@@ -152,7 +210,7 @@ async def first_request_on_new_pod(warm_prefixes: int) -> tuple[float, float, fl
                 base_url=f"{router.base_url}/v1", api_key="unused", max_retries=0
             )
             for i in range(24):  # sightings of the head, 50 ms apart at most
-                await client.chat.completions.create(**chat(f"question {i}"), max_tokens=4)
+                await ask(client, f"question {i}")
             pools = router.app.state.shared.backends.pools
             pools.replace(MODEL, [p.base_url for p in pods], served_model=MODEL)
 
@@ -167,7 +225,7 @@ async def first_request_on_new_pod(warm_prefixes: int) -> tuple[float, float, fl
             queries = counter(sims[1].registry, "vllm:prefix_cache_queries")
             hits = counter(sims[1].registry, "vllm:prefix_cache_hits")
             for i in range(64):
-                await client.chat.completions.create(**chat(f"new question {i}"), max_tokens=4)
+                await ask(client, f"new question {i}")
                 if answered(sims[1]) > before:
                     break
             assert answered(sims[1]) == before + 1, "the ring sent nothing to the new pod"
@@ -185,6 +243,18 @@ async def test_a_new_pod_is_warmed_with_the_apps_prompt_and_tools_before_its_fir
     assert warmed == 1  # one app, one head
     # The system prompt and tools (about 3,000 tokens) come from the cache; only the question
     # and the last block are computed.
+    assert queries > 0 and hits / queries > 0.9
+
+
+@pytest.mark.parametrize("tools", [True, False], ids=["with tools", "instructions alone"])
+async def test_a_responses_apps_new_pod_is_warmed_with_its_instructions(tools: bool) -> None:
+    async def ask(client: openai.AsyncOpenAI, question: str) -> object:
+        return await client.responses.create(
+            **responses(question, tools=tools), max_output_tokens=4, store=False
+        )
+
+    warmed, queries, hits = await first_request_on_new_pod(warm_prefixes=8, ask=ask)
+    assert warmed == 1
     assert queries > 0 and hits / queries > 0.9
 
 

@@ -53,7 +53,8 @@ class Tuning(Strict):
     # among ``max_held``); past it, 429 with that reset as Retry-After. 0: never wait.
     spent_wait_s: float = Field(default=2.0, ge=0)
     # A new local pod is sent the warm_prefixes hottest prompt beginnings of its model (system
-    # and developer messages with their tools) before it takes traffic, for at most
+    # and developer messages or Responses instructions, with their tools) before it takes
+    # traffic, for at most
     # warm_timeout_s; 0 sends none (state/hot_prefixes.py, watch/warming.py).
     warm_prefixes: int = Field(default=8, ge=0, le=32)
     warm_timeout_s: float = Field(default=10.0, gt=0)

@@ -32,7 +32,7 @@ from gptoss_router.routing.policy import (
 )
 from gptoss_router.routing.served_models import ModelTable
 from gptoss_router.settings import RouterSettings
-from gptoss_router.state.hot_prefixes import HotPrefixes
+from gptoss_router.state.hot_prefixes import HotPrefixes, WarmRoute
 from gptoss_router.state.outliers import OutlierDetector
 from gptoss_router.state.pools import LocalPools, Pod
 from gptoss_router.state.provider_limits import RateLimitBook
@@ -124,10 +124,12 @@ class Backends:
         """Candidates for ``inbound`` (for ``model``, configured thus) under ``limits``.
 
         A request with tools skips backends gated for bad tool calls (``tool_quality``),
-        unless that would leave it no candidate: a doubtful answer beats none. A chat request
-        is counted towards the model's hot prefixes (a few a second are looked at)."""
-        if self._warm_prefixes and inbound.route == "chat":
-            self.hot.observe(inbound.model, inbound.payload, self._clock())
+        unless that would leave it no candidate: a doubtful answer beats none. A chat or
+        Responses request is counted towards the model's hot prefixes (a few a second are
+        looked at)."""
+        if self._warm_prefixes and inbound.route in ("chat", "responses"):
+            route: WarmRoute = "chat" if inbound.route == "chat" else "responses"
+            self.hot.observe(inbound.model, inbound.payload, self._clock(), route)
         if "tools" in inbound.features and self.settings.tuning.tool_call_min_validity > 0:
             gated = {key for key, m in self.tool_quality.gated() if m == inbound.model}
             if gated:

@@ -11,7 +11,11 @@ A *head* is what comes before the first user message: the system and developer m
 the tools and the fields that change how vLLM renders them for gpt-oss (``reasoning_effort``
 goes into the harmony system message; ``cache_salt`` starts a separate cache; ``response_format``
 into the developer message). Requests without a system or developer message or tools have
-nothing worth warming.
+nothing worth warming. A Responses request renders through vLLM's own harmony code, not the
+chat template, so its beginning is other tokens than the same prompt's through Chat
+Completions: its head is counted apart (``route``), as the ``instructions``, the leading system
+and developer input items, the tools and ``reasoning.effort`` (the rest of ``reasoning`` does
+not render), and a new pod is warmed with it through ``/v1/responses``.
 
 Counting is Space-Saving (Metwally, Agrawal and El Abbadi, 2005): at most ``slots`` heads per
 model, a new head taking the place of the least counted with its count plus one, so a head
@@ -32,18 +36,31 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["HotPrefixes", "head_of"]
+__all__ = ["Head", "HotPrefixes", "WarmRoute", "head_of"]
 
+WarmRoute = Literal["chat", "responses"]
 _RENDERING = ("tools", "reasoning_effort", "cache_salt", "response_format")
+_RESPONSES_RENDERING = ("instructions", "tools", "cache_salt")
 _HEAD_ROLES = frozenset({"system", "developer"})
 _MAX_HEAD_BYTES = 256 * 1024  # a longer head is not kept (and is rare)
 
 
-def head_of(payload: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The part of a chat request every request of its app shares: the messages before the
-    first user message and the fields that change how they render; None when it has none."""
+@dataclass(frozen=True, slots=True)
+class Head:
+    """A hot beginning: the request fields it is made of, and the API it came through."""
+
+    route: WarmRoute
+    fields: dict[str, Any]
+
+
+def head_of(payload: Mapping[str, Any], route: WarmRoute = "chat") -> dict[str, Any] | None:
+    """The part of a request every request of its app shares: the messages (chat) or input
+    items (Responses) before the first user message and the fields that change how they
+    render; None when it has none."""
+    if route == "responses":
+        return _responses_head(payload)
     messages = payload.get("messages")
     if not isinstance(messages, list):
         return None
@@ -58,10 +75,30 @@ def head_of(payload: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"messages": head, **fields}
 
 
+def _responses_head(payload: Mapping[str, Any]) -> dict[str, Any] | None:
+    raw = payload.get("input")
+    items: list[Any] = []
+    for item in raw if isinstance(raw, list) else []:
+        if (
+            not isinstance(item, dict)
+            or item.get("type", "message") != "message"
+            or item.get("role") not in _HEAD_ROLES
+        ):
+            break
+        items.append(item)
+    fields = {n: payload[n] for n in _RESPONSES_RENDERING if payload.get(n) is not None}
+    reasoning = payload.get("reasoning")
+    if isinstance(reasoning, dict) and reasoning.get("effort") is not None:
+        fields["reasoning"] = {"effort": reasoning["effort"]}
+    if not items and not fields.get("instructions") and not fields.get("tools"):
+        return None
+    return {"input": items, **fields}
+
+
 @dataclass(slots=True)
 class _Entry:
     count: int
-    head: dict[str, Any]
+    head: Head
 
 
 @dataclass(slots=True)
@@ -79,16 +116,18 @@ class HotPrefixes:
         self._interval_s = interval_s
         self._models: dict[str, _Model] = {}
 
-    def observe(self, model: str, payload: Mapping[str, Any], now: float) -> None:
-        """Count a chat request of ``model`` arriving at ``now`` (looked at only when
-        ``interval_s`` has passed since the last that was)."""
+    def observe(
+        self, model: str, payload: Mapping[str, Any], now: float, route: WarmRoute = "chat"
+    ) -> None:
+        """Count a request of ``model`` arriving at ``now`` through ``route`` (looked at only
+        when ``interval_s`` has passed since the last of the model's that was)."""
         state = self._models.get(model)
         if state is None:
             state = self._models[model] = _Model()
         if now - state.looked_at < self._interval_s:
             return
         state.looked_at = now
-        head = head_of(payload)
+        head = head_of(payload, route)
         if head is None:
             return
         try:
@@ -99,9 +138,10 @@ class HotPrefixes:
             return
         if len(text) > _MAX_HEAD_BYTES:
             return
-        self._count(state, hashlib.blake2b(text, digest_size=16).digest(), text)
+        key = hashlib.blake2b(text, digest_size=16, person=route.encode()).digest()
+        self._count(state, key, route, text)
 
-    def _count(self, state: _Model, key: bytes, text: bytes) -> None:
+    def _count(self, state: _Model, key: bytes, route: WarmRoute, text: bytes) -> None:
         # A new head is kept as its own copy (parsed back from its text): the request's
         # objects belong to the request path, which may change them after this.
         entries = state.entries
@@ -109,10 +149,10 @@ class HotPrefixes:
         if entry is not None:
             entry.count += 1
         elif len(entries) < self._slots:
-            entries[key] = _Entry(1, json.loads(text))
+            entries[key] = _Entry(1, Head(route, json.loads(text)))
         else:
             least = min(entries, key=lambda k: entries[k].count)
-            entries[key] = _Entry(entries.pop(least).count + 1, json.loads(text))
+            entries[key] = _Entry(entries.pop(least).count + 1, Head(route, json.loads(text)))
         state.observed += 1
         if state.observed >= self._slots * 64:
             state.observed = 0
@@ -126,7 +166,7 @@ class HotPrefixes:
         state = self._models.get(model)
         return state is not None and any(e.count > 1 for e in state.entries.values())
 
-    def hottest(self, model: str, most: int) -> list[dict[str, Any]]:
+    def hottest(self, model: str, most: int) -> list[Head]:
         """Up to ``most`` heads of ``model`` seen more than once, the most counted first."""
         state = self._models.get(model)
         if state is None or most <= 0:
