@@ -73,10 +73,10 @@ async def warm_pod(
     heads: list[Head],
     *,
     timeout_s: float,
-    dialect: Dialect | None = None,
 ) -> tuple[int, int]:
-    """Send ``pod`` one warm-up per head, within ``timeout_s`` in all: (answered, failed)."""
-    spoken = dialect or dialect_for(ProviderKind.VLLM)
+    """Send ``pod`` (a vLLM pod) one warm-up per head, within ``timeout_s`` in all:
+    (answered, failed)."""
+    spoken = dialect_for(ProviderKind.VLLM)
 
     async def one(head: Head) -> bool:
         path, body = warmup(head, pod.served_model, spoken)
