@@ -4,6 +4,7 @@ SDK's stream helper needs: vLLM 0.17 numbers them over the whole response."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import openai
 import pytest
@@ -27,14 +28,28 @@ def _index(event: bytes) -> object:
     return json.loads(event[len(b"data: ") :])["content_index"]
 
 
-def test_a_message_after_reasoning_has_its_first_part_at_index_0() -> None:
+def _named(kind: str, **fields: object) -> bytes:
+    """An event as vLLM writes it: its type on an ``event:`` line first."""
+    return b"event: " + kind.encode() + b"\n" + _event(kind, **fields)
+
+
+def _index_of(event: bytes) -> object:
+    return _index(event[event.index(b"data: ") :])
+
+
+@pytest.mark.parametrize("make", [_event, _named], ids=["data only", "with event lines"])
+def test_a_message_after_reasoning_has_its_first_part_at_index_0(
+    make: Callable[..., bytes],
+) -> None:
     fix = StreamFix()
-    fix.fix(_event("response.output_item.added", output_index=0))
-    assert _index(fix.fix(_event("response.reasoning_text.delta", content_index=0))) == 0
-    fix.fix(_event("response.output_item.added", output_index=1))
-    assert _index(fix.fix(_event("response.content_part.added", content_index=1))) == 0
-    assert _index(fix.fix(_event("response.output_text.delta", content_index=1))) == 0
-    assert _index(fix.fix(_event("response.output_text.done", content_index=1))) == 0
+    fix.fix(make("response.output_item.added", output_index=0))
+    assert _index_of(fix.fix(make("response.reasoning_text.delta", content_index=0))) == 0
+    fix.fix(make("response.output_item.added", output_index=1))
+    assert _index_of(fix.fix(make("response.content_part.added", content_index=1))) == 0
+    assert _index_of(fix.fix(make("response.output_text.delta", content_index=1))) == 0
+    assert _index_of(fix.fix(make("response.output_text.done", content_index=1))) == 0
+    fix.fix(make("response.output_item.added", output_index=2))
+    assert _index_of(fix.fix(make("response.output_text.delta", content_index=2))) == 0
 
 
 def test_a_stream_numbered_per_item_passes_unchanged() -> None:

@@ -20,6 +20,9 @@ items, and content parts are numbered from 0 within each item. The SDK's stream 
 index an item's events carry becomes 0; a delta that needs no change is not parsed, and an
 index inside a text is escaped and never matches), and function call items take the ``id`` and
 ``call_id`` their item was announced with, in ``output_item.done`` and in the final response.
+An event's type is read from its ``event:`` line where it has one, so a delta is not searched
+for the types that matter, and an item whose parts already start at 0 is not searched at all
+(``bench/vllm_stream_fix.py``).
 """
 
 from __future__ import annotations
@@ -35,7 +38,11 @@ _INDEX = re.compile(rb'"content_index"\s*:\s*(\d+)')
 _ADDED = b'"response.output_item.added"'
 _DONE = b'"response.output_item.done"'
 _FINAL = (b'"response.completed"', b'"response.incomplete"', b'"response.failed"')
+_ADDED_LINE = b"event: response.output_item.added\n"
+_DONE_LINE = b"event: response.output_item.done\n"
+_FINAL_LINES = tuple(b"event: " + k[1:-1] + b"\n" for k in _FINAL)
 _CALL = b'"function_call"'
+_KEY = b'"content_index"'
 
 _Ids = tuple[Any, Any]  # a function call's (id, call_id)
 
@@ -50,26 +57,36 @@ class StreamFix:
         self._calls: dict[int, _Ids] = {}  # by output_index
 
     def fix(self, event: bytes) -> bytes:
-        if _ADDED in event:
+        if event.startswith(b"event: "):  # vLLM names each event's type first
+            added = event.startswith(_ADDED_LINE)
+            done = not added and event.startswith(_DONE_LINE)
+            final = not (added or done) and event.startswith(_FINAL_LINES)
+        else:
+            added, done = _ADDED in event, _DONE in event
+            final = any(k in event for k in _FINAL)
+        if added:
             self._offset = None
             if _CALL in event:
                 self._announced(event)
             return event
-        if _DONE in event and _CALL in event:
+        if done and _CALL in event:
             return _mended(event, lambda doc: _item_ids(doc, self._calls))
-        if self._calls and any(kind in event for kind in _FINAL):
+        if final and self._calls:
             return _mended(event, lambda doc: _response_ids(doc, self._calls))
         return self._renumbered(event)
 
     def _renumbered(self, event: bytes) -> bytes:
-        found = _INDEX.search(event)
+        if self._offset == 0:  # this item's parts are numbered from 0 already
+            return event
+        at = event.find(_KEY)
+        found = None if at < 0 else _INDEX.match(event, at)
         if found is None:
             return event
         index = int(found.group(1))
         if self._offset is None:
             self._offset = index
-        if self._offset == 0:
-            return event
+            if index == 0:
+                return event
         fixed = b'"content_index":%d' % max(0, index - self._offset)
         return event[: found.start()] + fixed + event[found.end() :]
 
