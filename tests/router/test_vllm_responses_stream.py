@@ -48,8 +48,12 @@ def test_a_message_after_reasoning_has_its_first_part_at_index_0(
     assert _index_of(fix.fix(make("response.content_part.added", content_index=1))) == 0
     assert _index_of(fix.fix(make("response.output_text.delta", content_index=1))) == 0
     assert _index_of(fix.fix(make("response.output_text.done", content_index=1))) == 0
+    assert _index_of(fix.fix(make("response.content_part.added", content_index=2))) == 1
+    assert _index_of(fix.fix(make("response.output_text.delta", content_index=2))) == 1
     fix.fix(make("response.output_item.added", output_index=2))
     assert _index_of(fix.fix(make("response.output_text.delta", content_index=2))) == 0
+    assert _index_of(fix.fix(make("response.output_text.delta", content_index=2))) == 0
+    assert _index_of(fix.fix(make("response.output_text.delta", content_index=12))) == 10
 
 
 def test_a_stream_numbered_per_item_passes_unchanged() -> None:

@@ -21,7 +21,8 @@ index an item's events carry becomes 0; a delta that needs no change is not pars
 index inside a text is escaped and never matches), and function call items take the ``id`` and
 ``call_id`` their item was announced with, in ``output_item.done`` and in the final response.
 An event's type is read from its ``event:`` line where it has one, so a delta is not searched
-for the types that matter, and an item whose parts already start at 0 is not searched at all
+for the types that matter; an item whose parts already start at 0 is not searched at all, and
+an index the item's last event had is swapped for the one sent then, unparsed
 (``bench/vllm_stream_fix.py``).
 """
 
@@ -40,7 +41,7 @@ _DONE = b'"response.output_item.done"'
 _FINAL = (b'"response.completed"', b'"response.incomplete"', b'"response.failed"')
 _ADDED_LINE = b"event: response.output_item.added\n"
 _DONE_LINE = b"event: response.output_item.done\n"
-_FINAL_LINES = tuple(b"event: " + k[1:-1] + b"\n" for k in _FINAL)
+_LINES = (_ADDED_LINE, _DONE_LINE, *(b"event: " + k[1:-1] + b"\n" for k in _FINAL))
 _CALL = b'"function_call"'
 _KEY = b'"content_index"'
 
@@ -50,22 +51,25 @@ _Ids = tuple[Any, Any]  # a function call's (id, call_id)
 class StreamFix:
     """Mends one native stream's events, in order (see the module docstring)."""
 
-    __slots__ = ("_calls", "_offset")
+    __slots__ = ("_calls", "_last", "_offset")
 
     def __init__(self) -> None:
         self._offset: int | None = None
         self._calls: dict[int, _Ids] = {}  # by output_index
+        self._last = (b"", b"")  # this item's last index renumbered, as found and as sent
 
     def fix(self, event: bytes) -> bytes:
-        if event.startswith(b"event: "):  # vLLM names each event's type first
+        if event.startswith(_LINES):  # vLLM names each event's type first
             added = event.startswith(_ADDED_LINE)
             done = not added and event.startswith(_DONE_LINE)
-            final = not (added or done) and event.startswith(_FINAL_LINES)
+            final = not (added or done)
+        elif event.startswith(b"event: "):  # a delta, a part: numbered, nothing else
+            return self._renumbered(event)
         else:
             added, done = _ADDED in event, _DONE in event
             final = any(k in event for k in _FINAL)
-        if added:
-            self._offset = None
+        if added:  # a new item: its parts are numbered from its first index
+            self._offset, self._last = None, (b"", b"")
             if _CALL in event:
                 self._announced(event)
             return event
@@ -78,6 +82,12 @@ class StreamFix:
     def _renumbered(self, event: bytes) -> bytes:
         if self._offset == 0:  # this item's parts are numbered from 0 already
             return event
+        seen, sent = self._last
+        if seen:  # most events of an item repeat the index the one before had
+            at = event.find(seen)
+            end = at + len(seen)
+            if at >= 0 and not event[end : end + 1].isdigit():
+                return event[:at] + sent + event[end:]
         at = event.find(_KEY)
         found = None if at < 0 else _INDEX.match(event, at)
         if found is None:
@@ -88,6 +98,7 @@ class StreamFix:
             if index == 0:
                 return event
         fixed = b'"content_index":%d' % max(0, index - self._offset)
+        self._last = (found.group(0), fixed)
         return event[: found.start()] + fixed + event[found.end() :]
 
     def _announced(self, event: bytes) -> None:
