@@ -33,15 +33,16 @@ class ResponsesRequest:
     body: Mapping[str, Any]
 
 
-def _item_text(item: Any) -> str:
+def item_text(item: Any) -> str:
+    """An input item's text: its content's text parts, a tool's output, a call's arguments."""
     if isinstance(item, str):
         return item
-    if not isinstance(item, dict):
+    if not isinstance(item, Mapping):
         return ""
     content = item.get("content", item.get("output", item.get("arguments", "")))
     if isinstance(content, list):
-        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return str(content)
+        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
+    return "" if content is None else str(content)
 
 
 def parse_responses(
@@ -61,9 +62,9 @@ def parse_responses(
     answered_tool = isinstance(last, dict) and last.get("type") == "function_call_output"
     functions = [t for t in body.get("tools") or [] if t.get("type") == "function"]
     fmt = (body.get("text") or {}).get("format") or {}
-    texts = [_item_text(i) for i in items] + [str(body.get("instructions") or "")]
+    texts = [item_text(i) for i in items] + [str(body.get("instructions") or "")]
     ask = Ask(
-        seed=_item_text(last),
+        seed=item_text(last),
         effort=effort,
         max_tokens=body.get("max_output_tokens"),
         tool=functions[0] if functions and not answered_tool else None,

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gptoss_sim import tokens
+from gptoss_sim.responses_api import item_text
 
 __all__ = ["HarmonyPrompt", "continuing", "render"]
 
@@ -58,18 +59,6 @@ class HarmonyPrompt:
         return tokens.count_text(self.identity) + text + framing + tokens.REPLY_PRIMING_TOKENS
 
 
-def text_of(item: Any) -> str:
-    """An input item's text: its content's text parts, a tool's output, a call's arguments."""
-    if isinstance(item, str):
-        return item
-    if not isinstance(item, Mapping):
-        return ""
-    content = item.get("content", item.get("output", item.get("arguments", "")))
-    if isinstance(content, list):
-        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
-    return "" if content is None else str(content)
-
-
 def _first_text(content: Any) -> str | None:
     if isinstance(content, str):
         return content
@@ -82,15 +71,15 @@ def _first_text(content: Any) -> str | None:
 
 def _item(item: Any) -> tuple[str, str]:
     if not isinstance(item, Mapping):
-        return "user", text_of(item)
+        return "user", item_text(item)
     kind = item.get("type", "message")
     if kind == "message":
         role = str(item.get("role", "user"))
         prefix = "Instructions:\n" if role == "developer" else ""
-        return role, prefix + text_of(item)
+        return role, prefix + item_text(item)
     if kind == "function_call_output":
-        return "tool", text_of(item)
-    return "assistant", text_of(item)  # function_call, reasoning
+        return "tool", item_text(item)
+    return "assistant", item_text(item)  # function_call, reasoning
 
 
 def _peelable(item: Any) -> bool:
@@ -132,7 +121,7 @@ def render(
     identity = ""
     if newer:
         if instructions is None and items and _peelable(items[0]):
-            instructions, items = text_of(items[0]), items[1:]
+            instructions, items = item_text(items[0]), items[1:]
     else:
         for item in items:
             if isinstance(item, Mapping) and item.get("role") == "system":
