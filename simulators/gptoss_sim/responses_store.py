@@ -20,6 +20,7 @@ from typing import Any
 
 from gptoss_sim.vllm_protocol import vllm_error
 from gptoss_sim.vllm_responses_checks import cannot_cancel
+from gptoss_sim.vllm_responses_prompt import HarmonyPrompt
 
 
 @dataclass
@@ -35,6 +36,9 @@ class ResponsesStore:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self._responses: dict[str, dict[str, Any]] = {}
+        # What each kept response's request rendered into (vLLM's ``msg_store``), which a
+        # follow-up's prompt starts with.
+        self._prompts: dict[str, HarmonyPrompt] = {}
         self._events: dict[str, _Events] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -44,10 +48,17 @@ class ResponsesStore:
     def get(self, response_id: str) -> dict[str, Any] | None:
         return self._responses.get(response_id) if self.enabled else None
 
-    def put(self, response: dict[str, Any]) -> None:
-        """Keep ``response`` (the final version replaces a queued one unless it was cancelled)."""
+    def prompt(self, response_id: str) -> HarmonyPrompt | None:
+        """The prompt the kept response ``response_id`` was generated from."""
+        return self._prompts.get(response_id) if self.enabled else None
+
+    def put(self, response: dict[str, Any], prompt: HarmonyPrompt | None = None) -> None:
+        """Keep ``response`` (the final version replaces a queued one unless it was cancelled),
+        and ``prompt``, what its request rendered into."""
         if not self.enabled:
             return
+        if prompt is not None:
+            self._prompts[response["id"]] = prompt
         kept = self._responses.get(response["id"])
         if kept is None or kept.get("status") != "cancelled":
             self._responses[response["id"]] = response

@@ -146,18 +146,17 @@ class Generation:
         req, max_output = vllm_serving.responses_request(body, self.dialect, self.store)
         serving = self._serving()
         date = self._start_date()
+        prompt = vllm_serving.harmony_prompt(body, self.dialect, self.store)
         serving = self._counting(
             self._cached(
                 serving,
-                lambda size: rendered_prompt.responses_hashes(
-                    req, vllm_serving.harmony_prompt(body, self.dialect), size, date
-                ),
+                lambda size: rendered_prompt.responses_hashes(req, prompt, size, date),
                 req.model,
             )
         )
         reply = plan(req.ask, self.config.reply)
         return await vllm_serving.serve_response(
-            request, req, reply, serving, self.store, max_output
+            request, req, reply, serving, self.store, max_output, prompt
         )
 
     async def retrieve_response(self, request: Request) -> Response:

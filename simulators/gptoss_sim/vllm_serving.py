@@ -35,7 +35,7 @@ from gptoss_sim.streaming import paced, sse
 from gptoss_sim.vllm_chat_request import check_body, tool_choice_of
 from gptoss_sim.vllm_protocol import Dialect, as_mapping, invalid_body, json_media_type, random_uuid
 from gptoss_sim.vllm_protocol import value_error as _value_error
-from gptoss_sim.vllm_responses_prompt import HarmonyPrompt, render
+from gptoss_sim.vllm_responses_prompt import HarmonyPrompt, continuing, render
 
 
 async def read_body(request: Request) -> Mapping[str, Any]:
@@ -97,14 +97,25 @@ def completion_request(
 # -- responses -----------------------------------------------------------------------------
 
 
-def harmony_prompt(body: Mapping[str, Any], dialect: Dialect) -> HarmonyPrompt:
-    """The harmony messages this server renders ``body`` into (``vllm_responses_prompt``)."""
-    return render(
+def harmony_prompt(
+    body: Mapping[str, Any], dialect: Dialect, store: ResponsesStore | None = None
+) -> HarmonyPrompt:
+    """The harmony messages this server renders ``body`` into (``vllm_responses_prompt``); a
+    follow-up of a response ``store`` keeps starts with that turn's prompt and output."""
+    previous = body.get("previous_response_id")
+    new = render(
         body,
         newer=dialect.newer,
         system_instructions=dialect.system_instructions,
-        continued=body.get("previous_response_id") is not None,
+        continued=previous is not None,
     )
+    if previous is None or store is None:
+        return new
+    kept, earlier = store.get(str(previous)), store.prompt(str(previous))
+    if kept is None or earlier is None:
+        return new
+    output = kept.get("output")
+    return continuing(earlier, output if isinstance(output, list) else [], new)
 
 
 def responses_request(
@@ -154,9 +165,11 @@ async def serve_response(
     serving: endpoints.Serving,
     store: ResponsesStore,
     max_output: int,
+    prompt: HarmonyPrompt | None = None,
 ) -> Response:
-    """Serve a Responses request: whole, streamed or in the background, keeping it in the
-    store when the store is on and the request has ``store`` (the default)."""
+    """Serve a Responses request: whole, streamed or in the background, keeping it (and
+    ``prompt``, what it rendered into) in the store when the store is on and the request has
+    ``store`` (the default)."""
     assert serving.dialect is not None
     builder = vllm_responses.VllmResponseBuilder(
         serving.dialect, req, reply, int(time.time()), req.model, max_output,
@@ -164,10 +177,14 @@ async def serve_response(
     )  # fmt: skip
     keep = store.enabled and bool(req.body.get("store", True))
     if req.body.get("background"):
-        return _background(req, reply, serving, store, builder)
+        return _background(req, reply, serving, store, builder, prompt)
+
+    def kept(response: dict[str, Any]) -> None:
+        store.put(response, prompt)
+
     response, _ = await responses_endpoint.response(
         request, req, reply, serving, builder.created,
-        builder=builder, on_done=store.put if keep else None,
+        builder=builder, on_done=kept if keep else None,
     )  # fmt: skip
     return response
 
@@ -178,9 +195,10 @@ def _background(
     serving: endpoints.Serving,
     store: ResponsesStore,
     builder: vllm_responses.VllmResponseBuilder,
+    prompt: HarmonyPrompt | None,
 ) -> Response:
     queued = builder.whole(status="queued", usage=None)
-    store.put(queued)
+    store.put(queued, prompt)
     rid = builder.id
 
     async def run() -> None:

@@ -87,6 +87,20 @@ def test_with_the_store_a_follow_up_turn_carries_the_previous_turn(stored: Runni
     assert httpx.get(f"{stored.base_url}/v1/responses/{first['id']}").json() == first
 
 
+def test_with_the_store_a_follow_up_finds_the_turn_it_continues_in_the_prefix_cache(
+    stored: Running,
+) -> None:
+    # vLLM renders a follow-up from its msg_store: the earlier turn's messages come first, so
+    # their blocks are the ones the earlier turn left in the cache.
+    long = "Answer as the on-call engineer would, citing the runbook. " * 80
+    first = create(stored, instructions=long, tools=[TOOL], input="Is the queue healthy?").json()
+    follow = create(stored, input="And the p99?", previous_response_id=first["id"]).json()
+    fresh = create(stored, input="And the p99?").json()
+    cached = follow["usage"]["input_tokens_details"]["cached_tokens"]
+    assert cached >= 0.9 * first["usage"]["input_tokens"]
+    assert fresh["usage"]["input_tokens_details"]["cached_tokens"] == 0
+
+
 def test_the_store_belongs_to_one_server_process(stored: Running) -> None:
     # Another pod (another process) never saw the response: a follow-up there is a 404.
     with running(VllmSim(vllm_config(responses_store=True))) as other:
