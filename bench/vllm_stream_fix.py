@@ -61,11 +61,6 @@ def answer(deltas: int) -> list[bytes]:
     return events
 
 
-def _chunks(events: list[bytes]) -> list[bytes]:
-    """The bytes as a pod flushes them: one event per chunk."""
-    return list(events)
-
-
 def split_only(chunks: list[bytes]) -> int:
     splitter = EventSplitter()
     n = 0
@@ -85,7 +80,7 @@ def split_and_mend(chunks: list[bytes]) -> int:
     return n
 
 
-def _best(run: Callable[[list[bytes]], int], chunks: list[bytes]) -> float:
+def _timed(run: Callable[[list[bytes]], int], chunks: list[bytes]) -> float:
     started = time.perf_counter()
     run(chunks)
     return time.perf_counter() - started
@@ -96,11 +91,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--deltas", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=200)
     args = parser.parse_args(argv)
-    chunks = _chunks(answer(args.deltas))
+    chunks = answer(args.deltas)  # as a pod flushes them: one event per chunk
     base, mended = [], []
     for _ in range(args.rounds):  # interleaved, so drift touches both alike
-        base.append(_best(split_only, chunks))
-        mended.append(_best(split_and_mend, chunks))
+        base.append(_timed(split_only, chunks))
+        mended.append(_timed(split_and_mend, chunks))
     events = len(chunks)
     b, m = min(base), min(mended)
     print(f"one answer of {events} events (vLLM 0.17's shape), best of {args.rounds} rounds")

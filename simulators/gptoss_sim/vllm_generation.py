@@ -143,10 +143,9 @@ class Generation:
     async def responses(self, request: Request) -> Response:
         self.lifecycle.ready_engine()
         body = await vllm_serving.read_body(request)
-        req, max_output = vllm_serving.responses_request(body, self.dialect, self.store)
+        req, max_output, prompt = vllm_serving.responses_request(body, self.dialect, self.store)
         serving = self._serving()
         date = self._start_date()
-        prompt = vllm_serving.harmony_prompt(body, self.dialect, self.store)
         serving = self._counting(
             self._cached(
                 serving,

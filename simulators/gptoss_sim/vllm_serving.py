@@ -97,31 +97,12 @@ def completion_request(
 # -- responses -----------------------------------------------------------------------------
 
 
-def harmony_prompt(
-    body: Mapping[str, Any], dialect: Dialect, store: ResponsesStore | None = None
-) -> HarmonyPrompt:
-    """The harmony messages this server renders ``body`` into (``vllm_responses_prompt``); a
-    follow-up of a response ``store`` keeps starts with that turn's prompt and output."""
-    previous = body.get("previous_response_id")
-    new = render(
-        body,
-        newer=dialect.newer,
-        system_instructions=dialect.system_instructions,
-        continued=previous is not None,
-    )
-    if previous is None or store is None:
-        return new
-    kept, earlier = store.get(str(previous)), store.prompt(str(previous))
-    if kept is None or earlier is None:
-        return new
-    output = kept.get("output")
-    return continuing(earlier, output if isinstance(output, list) else [], new)
-
-
 def responses_request(
     body: Mapping[str, Any], dialect: Dialect, store: ResponsesStore
-) -> tuple[ResponsesRequest, int]:
-    """A Responses body vLLM serves and its ``max_output_tokens`` as vLLM clamps it.
+) -> tuple[ResponsesRequest, int, HarmonyPrompt]:
+    """A Responses body vLLM serves, its ``max_output_tokens`` as vLLM clamps it, and the
+    harmony prompt it renders into (``vllm_responses_prompt``): a follow-up of a kept response
+    starts with that turn's prompt and output, as vLLM's ``msg_store`` holds them.
 
     vllm/entrypoints/openai/responses/serving.py ``create_responses``: model, input checks,
     the background/store refusal, the previous response (404 unless this process holds it),
@@ -131,16 +112,25 @@ def responses_request(
     dialect.check_model(body.get("model"))
     vllm_responses_checks.check_serving(body)
     vllm_responses_checks.store_refusal(body, store.enabled)
-    history = 0
     previous = body.get("previous_response_id")
-    if previous is not None:
-        kept = store.get(str(previous))
-        if kept is None:
-            raise vllm_responses_checks.not_found(str(previous))
-        history = vllm_responses.history_tokens(kept)
+    kept = None if previous is None else store.get(str(previous))
+    if previous is not None and kept is None:
+        raise vllm_responses_checks.not_found(str(previous))
     vllm_responses_checks.check_prompt(body, dialect)
     req = parse_responses(dict(body), require_model=False)
-    prompt_tokens = harmony_prompt(body, dialect).tokens + history
+    prompt = render(
+        body,
+        newer=dialect.newer,
+        system_instructions=dialect.system_instructions,
+        continued=previous is not None,
+    )
+    prompt_tokens = prompt.tokens
+    if kept is not None:
+        prompt_tokens += vllm_responses.history_tokens(kept)
+        earlier = store.prompt(str(previous))
+        output = kept.get("output")
+        if earlier is not None:
+            prompt = continuing(earlier, output if isinstance(output, list) else [], prompt)
     max_output = dialect.responses_max_tokens(prompt_tokens, body.get("max_output_tokens"))
     items = body.get("input")
     answered = (
@@ -155,7 +145,7 @@ def responses_request(
     req = replace(
         req, model=req.model or dialect.served_model, ask=ask, prompt_tokens=prompt_tokens
     )
-    return req, max_output
+    return req, max_output, prompt
 
 
 async def serve_response(
