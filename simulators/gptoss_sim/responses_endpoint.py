@@ -2,7 +2,7 @@
 
 It paces the planned reply with the simulator's pacer, as the chat and completions endpoints do
 (``gptoss_sim.endpoints``), and writes what its ``Builder`` builds: OpenAI's shapes
-(``gptoss_sim.responses_api.ResponseBuilder``) or vLLM's (``gptoss_sim.vllm_responses``). The
+(``gptoss_sim.responses_builder.ResponseBuilder``) or vLLM's (``gptoss_sim.vllm_responses``). The
 final response object goes to ``on_done`` once complete, for a store to keep.
 """
 
@@ -16,7 +16,8 @@ from starlette.responses import JSONResponse, Response
 
 from gptoss_sim.endpoints import Serving, guarded, sse_response, wait_for_reply
 from gptoss_sim.reply import Channel, Reply
-from gptoss_sim.responses_api import ResponseBuilder, ResponsesRequest
+from gptoss_sim.responses_api import ResponsesRequest
+from gptoss_sim.responses_builder import ResponseBuilder
 from gptoss_sim.streaming import paced, sse
 
 

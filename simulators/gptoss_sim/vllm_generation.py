@@ -17,7 +17,7 @@ from dataclasses import replace
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gptoss_sim import endpoints, rendered_prompt, vllm_serving
+from gptoss_sim import endpoints, rendered_prompt, vllm_responses_serving, vllm_serving
 from gptoss_sim.chat_format import ChatStyle
 from gptoss_sim.engine import EngineDead, RequestStats
 from gptoss_sim.errors import SimError, vllm_envelope
@@ -143,7 +143,9 @@ class Generation:
     async def responses(self, request: Request) -> Response:
         self.lifecycle.ready_engine()
         body = await vllm_serving.read_body(request)
-        req, max_output, prompt = vllm_serving.responses_request(body, self.dialect, self.store)
+        req, max_output, prompt = vllm_responses_serving.responses_request(
+            body, self.dialect, self.store
+        )
         serving = self._serving()
         date = self._start_date()
         serving = self._counting(
@@ -154,14 +156,14 @@ class Generation:
             )
         )
         reply = plan(req.ask, self.config.reply)
-        return await vllm_serving.serve_response(
+        return await vllm_responses_serving.serve_response(
             request, req, reply, serving, self.store, max_output, prompt
         )
 
     async def retrieve_response(self, request: Request) -> Response:
         self.lifecycle.ready_engine()
-        return await vllm_serving.retrieve(request, self.store)
+        return await vllm_responses_serving.retrieve(request, self.store)
 
     async def cancel_response(self, request: Request) -> Response:
         self.lifecycle.ready_engine()
-        return await vllm_serving.cancel(request, self.store)
+        return await vllm_responses_serving.cancel(request, self.store)
