@@ -109,6 +109,8 @@ class Cost:
     state: CostState = field(default_factory=CostState)
     tick_s: float = 10.0
     decisions: list[tuple[float, float, float]] = field(default_factory=list)
+    _pods: dict[str, PodQueue] = field(default_factory=dict)  # each ready replica's counters
+    _served: tuple[float, float, float] = (0.0, 0.0, 0.0)  # the pool's, at the last tick
 
     @property
     def name(self) -> str:
@@ -122,12 +124,34 @@ class Cost:
 
     def start(self) -> int:
         self.meter, self.state = DemandMeter(), CostState()
+        self._pods, self._served = {}, (0.0, 0.0, 0.0)
         return self.policy.min_replicas
 
+    def _replicas(self, seen: Observation) -> dict[str, PodQueue]:
+        """Each ready replica's metrics, as the autoscaler reads them pod by pod: the pool's
+        tokens of the tick shared evenly, each replica counting from its own zero (the newest
+        ones go first, as a ReplicaSet removes them)."""
+        served = (seen.generation_tokens, seen.prompt_tokens, seen.finished)
+        share = [
+            (now - before) / max(seen.ready, 1)
+            for now, before in zip(served, self._served, strict=True)
+        ]
+        self._served = served
+        pods: dict[str, PodQueue] = {}
+        for i in range(seen.ready):
+            key = f"replica-{i}"
+            was = self._pods.get(key, PodQueue(0, 0))
+            pods[key] = PodQueue(
+                seen.waiting if i == 0 else 0,
+                seen.running if i == 0 else 0,
+                was.generation_tokens + share[0],
+                was.prompt_tokens + share[1],
+                was.finished + share[2],
+            )
+        self._pods = pods
+        return pods
+
     def decide(self, seen: Observation) -> int:
-        pod = PodQueue(
-            seen.waiting, seen.running, seen.generation_tokens, seen.prompt_tokens, seen.finished
-        )
         router = RouterSpill(
             seen.spilled_inflight,
             seen.spilled_total,
@@ -136,7 +160,7 @@ class Cost:
             hosted_output_tokens=seen.hosted_output_tokens,
             unserved=seen.unserved_total,
         )
-        self.meter.observe(seen.now, {"pool": pod}, router)
+        self.meter.observe(seen.now, self._replicas(seen), router)
         tick = self.state.decide(
             seen.now,
             self.meter,

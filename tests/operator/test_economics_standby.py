@@ -305,6 +305,7 @@ class _Readings:
     local_tick_tokens_per_s: float = 0.0
     output_per_request: float = 500.0
     window_s: float = 60.0
+    pods_counted: int = 1
 
     @property
     def unserved_minute_tokens_per_s(self) -> float:

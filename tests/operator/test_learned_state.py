@@ -174,6 +174,7 @@ class _Calm:
     local_tick_tokens_per_s: float = 0.0
     output_per_request: float = 400.0
     window_s: float = 60.0
+    pods_counted: int = 0
 
 
 def test_after_a_restart_the_standby_is_kept_for_the_bursts_the_last_operator_saw() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
@@ -85,11 +86,24 @@ def test_a_router_that_appears_or_goes_away_is_no_burst() -> None:
     assert total.observe({"a": 100_000, "b": 5001}) == 1
 
 
-def test_a_router_that_did_not_answer_is_caught_up_when_it_does() -> None:
+def test_a_router_that_did_not_answer_counts_again_from_its_next_answer() -> None:
+    """What b counted while silent (4) is left out: added in one reading it would be a burst of
+    that one tick (a minute's spill read as a second's)."""
     total = CounterSum()
     total.observe({"a": 10, "b": 10})
     assert total.observe({"a": 11, "b": None}) == 1
-    assert total.observe({"a": 11, "b": 14}) == 5
+    assert total.observe({"a": 11, "b": 14}) == 1
+    assert total.observe({"a": 12, "b": 16}) == 4
+
+
+def test_a_sample_that_is_not_a_finite_count_makes_the_router_unread() -> None:
+    for bad in ("NaN", "+Inf", "-3"):
+        text = (
+            "# TYPE gptoss_router_spilled_requests counter\n"
+            f'gptoss_router_spilled_requests_total{{model="m",reason="saturated"}} {bad}\n'
+        )
+        with pytest.raises(ValueError, match="gptoss_router_spilled_requests_total is"):
+            router_samples(text)
 
 
 def test_reading_routers_apart_adds_what_they_spilled_where_one_url_read_a_burst() -> None:

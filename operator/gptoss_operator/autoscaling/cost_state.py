@@ -51,6 +51,9 @@ class MeterReadings(Protocol):
     def output_per_request(self) -> float: ...
 
     @property
+    def pods_counted(self) -> int: ...
+
+    @property
     def window_s(self) -> float: ...
 
 
@@ -85,7 +88,7 @@ class CostState:
         capacity = self.capacity.observe(
             policy.capacity_prior,
             meter.local_tick_tokens_per_s,
-            ready=ready,
+            ready=min(ready, meter.pods_counted),  # the replicas whose tokens were counted
             saturated=saturated,
             blind=blind,
         )
@@ -122,5 +125,6 @@ class CostState:
             ready=ready,
             newest_age_s=newest_age_s,
             standby=standby,
+            blind=blind,
         )
         return CostTick(decision, demand, capacity)

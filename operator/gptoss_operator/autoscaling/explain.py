@@ -95,6 +95,9 @@ def _standby(s: StandbyFacts) -> str:
     )
 
 
+_BOUNDS = {"BelowMinReplicas": "at least: minReplicas", "AboveMaxReplicas": "at most: maxReplicas"}
+
+
 def sentence(reason: str, f: Facts) -> str:
     """``reason`` (the decision's CamelCase reason) said in words, with its figures."""
     basis = (
@@ -114,8 +117,14 @@ def sentence(reason: str, f: Facts) -> str:
         )
     elif reason == "BurstStandby" and f.standby is not None:
         verdict = _standby(f.standby)
-    elif reason == "BelowMinReplicas":
-        verdict = f"{_replicas(f.best)} at least: minReplicas"
+    elif reason in _BOUNDS:
+        verdict = f"{_replicas(f.best)} {_BOUNDS[reason]}"
+    elif reason == "MetricsMissing":
+        verdict = (
+            f"hosted would be cheaper with {_replicas(f.best)} on the metrics read, but some "
+            f"are missing: no replica is given back, nor evidence for it gathered, until "
+            f"they answer"
+        )
     elif reason == "WithinColdStartCost":
         side = "local" if f.best > f.current else "hosted"
         verdict = (

@@ -103,6 +103,36 @@ class CostGovernor:
             switch = down_evidence(switch, overspend, self.returns.predicted_s(now))
         return switch
 
+    def _gather(
+        self, now: float, best: int, current: int, overspend: float, *, counts: bool
+    ) -> None:
+        """Add this tick's ``overspend`` ($/h of ``current`` above ``best``) to the evidence for
+        the move to ``best`` (afresh if the move changed), unless it ``counts`` for nothing."""
+        elapsed = 0.0 if self.last is None else max(0.0, now - self.last)
+        self.last = now
+        if not counts:
+            return
+        direction = (best > current) - (best < current)
+        if direction != self.direction:  # the evidence for a move starts afresh
+            self.overspent, self.direction, self.since = 0.0, direction, now
+        self.overspent += max(0.0, overspend) * elapsed / 3600.0
+
+    def _bound(
+        self, now: float, current: int, lo: int, p: CostPolicy, *, turned_away: bool, holding: bool
+    ) -> str | None:
+        """Why a bound moves the replicas at once, to the bound; None within the bounds."""
+        if current > p.max_replicas:  # maxReplicas was lowered: configuration, not evidence
+            self.overspent, self.direction, self.since = 0.0, 0, now
+            return "AboveMaxReplicas"
+        if current >= lo:
+            return None
+        # below minReplicas, too few to carry the demand without spill, or the providers full
+        if not p.may_spill:
+            return "LatencyBound"
+        if turned_away:
+            return "ProvidersFull"
+        return "BurstStandby" if holding else "BelowMinReplicas"
+
     @staticmethod
     def _still_rising(
         demand: Demand, capacity: float, prices: Prices, lo: int, current: int, p: CostPolicy
@@ -125,7 +155,11 @@ class CostGovernor:
         ready: int | None = None,
         newest_age_s: float | None = None,
         standby: Standby | None = None,
+        blind: bool = False,
     ) -> CostDecision:
+        """The replicas for this tick; ``blind``: a replica's or a router's metrics are
+        missing, so the demand read may be short of the real one and no move down is taken
+        or prepared (reason ``MetricsMissing``)."""
         p = policy
         prices, provider = p.priced(demand.input_per_output)
         needed = math.ceil(demand.tokens_per_s / capacity) if capacity > 0 else p.max_replicas
@@ -140,15 +174,13 @@ class CostGovernor:
         holding = warm > unheld  # the standby, not the dollars, sets the count
         lo = max(lo, warm)
         best = cheapest_replicas(demand, capacity, prices, lo, p.max_replicas)
+        if current < lo or current > p.max_replicas:  # a bound moves at once, to the bound
+            best = min(max(current, lo), p.max_replicas)
         now_cost = plan_dollars_per_hour(current, demand, capacity, prices)
         best_cost = plan_dollars_per_hour(best, demand, capacity, prices)
         hosted = hosted_dollars_per_hour(demand.tokens_per_s, demand, prices)
-        elapsed = 0.0 if self.last is None else max(0.0, now - self.last)
-        self.last = now
-        direction = (best > current) - (best < current)
-        if direction != self.direction:  # the evidence for a move starts afresh
-            self.overspent, self.direction, self.since = 0.0, direction, now
-        self.overspent += max(0.0, now_cost - best_cost) * elapsed / 3600.0
+        unseen = blind and current > best and current <= p.max_replicas  # no evidence to go down
+        self._gather(now, best, current, now_cost - best_cost, counts=not unseen)
         switch = self._evidence(now, best, current, now_cost - best_cost, prices, p)
         held = now - self.since
         paid_left = 0.0 if newest_age_s is None else p.paid_left_s(newest_age_s)
@@ -193,11 +225,11 @@ class CostGovernor:
             message = sentence(reason, facts)
             return CostDecision(replicas, reason, message, cost, hosted, facts.break_even, provider)
 
-        if current < lo:  # below minReplicas, or too few to carry the demand without spill
-            reason = "ProvidersFull" if turned_away else "BelowMinReplicas"
-            if holding and not turned_away:
-                reason = "BurstStandby"
-            return decision(best, reason if p.may_spill else "LatencyBound", best_cost)
+        bound = self._bound(now, current, lo, p, turned_away=turned_away, holding=holding)
+        if bound is not None:
+            return decision(best, bound, best_cost)
+        if unseen:
+            return decision(current, "MetricsMissing", now_cost)
         if best == current:
             return decision(current, "BurstStandby" if holding else "Cheapest", now_cost)
         sustained = best > current and held >= p.cold_start_s

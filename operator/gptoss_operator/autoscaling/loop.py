@@ -92,6 +92,8 @@ class Autoscaler:
                 await self.tick(logger)
             except KubeError as exc:
                 logger.warning("autoscaler could not read or scale: %s", exc)
+            except Exception:  # a bug must not stop every deployment's scaling for good
+                logger.exception("autoscaler tick failed; the next one runs as planned")
             elapsed = self.clock() - started
             self.metrics.autoscale_seconds.observe(elapsed)
             await asyncio.sleep(max(0.0, self.settings.autoscale_interval_seconds - elapsed))
@@ -162,9 +164,11 @@ class Autoscaler:
         )
         previous = self._spilled_totals.get(key)
         self._spilled_totals[key] = spill.total
-        self._meters.setdefault(key, DemandMeter()).observe(self.clock(), replicas.queues, spill)
-        fresh = spill.total - previous if previous is not None else 0
         unread = replicas.unread + tuple(k for k, v in routers.items() if v is None)
+        self._meters.setdefault(key, DemandMeter()).observe(
+            self.clock(), replicas.queues, spill, complete=not unread
+        )
+        fresh = spill.total - previous if previous is not None else 0
         queues = replicas.queues.values()
         return Signals(
             ready=replicas.ready,

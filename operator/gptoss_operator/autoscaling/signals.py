@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from gptoss_operator.autoscaling.spill import RouterSpill
+from gptoss_operator.autoscaling.spill import RouterSpill, finite_count
 
 __all__ = ["DemandMeter", "PodQueue", "parse_vllm", "read_pod", "read_text"]
 
@@ -33,12 +33,29 @@ class PodQueue:
     finished: float = 0.0  # vllm:request_success_total over finish reasons (counter)
 
 
+_READ = frozenset(
+    {
+        "vllm:num_requests_waiting",
+        "vllm:num_requests_running",
+        "vllm:generation_tokens",
+        "vllm:prompt_tokens",
+        "vllm:request_success",
+    }
+)
+
+
 def parse_vllm(text: str) -> PodQueue:
-    """The queue and counters in a vLLM pod's Prometheus text, summed over label sets."""
+    """The queue and counters in a vLLM pod's Prometheus text, summed over label sets.
+
+    A value the autoscaler reads that is not a finite count (NaN, infinite or negative) makes
+    the whole text unreadable (``ValueError``): the pod counts as not read, never as a figure.
+    """
     sums: defaultdict[str, float] = defaultdict(float)
     for metric in text_string_to_metric_families(text):
         for sample in metric.samples:
-            sums[sample.name.removesuffix("_total")] += sample.value
+            name = sample.name.removesuffix("_total")
+            if name in _READ:
+                sums[name] += finite_count(sample.name, sample.value)
     return PodQueue(
         waiting=int(sums["vllm:num_requests_waiting"]),
         running=int(sums["vllm:num_requests_running"]),
@@ -80,6 +97,13 @@ class DemandMeter:
     backend served (providers spent or failing) are demand too; their rate smoothed like the
     demand (``unserved_minute_per_s``) is the cost policy's sign that the providers cannot take
     the overflow, and their rate over the last tick alone (``unserved_per_s``) how much of it.
+
+    A tick with a source missing (a ready replica's or a router's metrics unread) teaches the
+    meter nothing, and neither does the next: the missing source's counters are not in the
+    readings it would be measured between, so its demand would read as a drop, and what it
+    counted while silent as one tick's burst. The rates stay as the last complete pair of
+    readings left them. ``pods_counted`` is how many replicas the last tick's local rate
+    covers (those read in both readings, their counters not gone back).
     """
 
     window_s: float = 60.0
@@ -93,9 +117,11 @@ class DemandMeter:
     hosted_tick_per_s: float = 0.0  # the same over the last tick alone
     output_per_request: float = 1024.0
     input_per_output: float = 1.0
+    pods_counted: int = 0
     _pods: dict[str, PodQueue] = field(default_factory=dict)
     _spilled: RouterSpill | None = None
     _last: float | None = None
+    _complete: bool = False  # whether the last reading had every source
 
     @property
     def tokens_per_s(self) -> float:
@@ -127,10 +153,15 @@ class DemandMeter:
         """Output tokens/s of the requests no backend served, smoothed over ``window_s``."""
         return self.unserved_minute_per_s * self.output_per_request
 
-    def observe(self, now: float, pods: dict[str, PodQueue], router: RouterSpill) -> None:
+    def observe(
+        self, now: float, pods: dict[str, PodQueue], router: RouterSpill, *, complete: bool = True
+    ) -> None:
+        """Read the counters of ``pods`` (the ready replicas that answered) and ``router`` (every
+        router summed) at ``now``; ``complete``: no replica's or router's metrics are missing."""
         previous, before, last = self._pods, self._spilled, self._last
+        was_complete, self._complete = self._complete, complete
         self._pods, self._spilled, self._last = dict(pods), router, now
-        if last is None or now <= last:
+        if last is None or now <= last or not (complete and was_complete):
             return
         elapsed = now - last
         weight = 1.0 - math.exp(-elapsed / self.window_s)
@@ -143,6 +174,7 @@ class DemandMeter:
             for key, q in pods.items()
             if (p := previous.get(key)) is not None and q.generation_tokens >= p.generation_tokens
         ]
+        self.pods_counted = len(deltas)
         generated = sum(d[0] for d in deltas)
         prompted = sum(max(d[1], 0.0) for d in deltas)
         finished = sum(max(d[2], 0.0) for d in deltas)

@@ -12,8 +12,10 @@ read:
 * a counter that went down belongs to a restarted process: its new value is counted from zero;
 * a replica seen for the first time adds nothing (what it counted before is history), and one
   that is gone takes nothing away;
-* a replica that did not answer this time adds nothing now and keeps its last value, so what it
-  counted meanwhile is added when it answers again.
+* a replica that did not answer adds nothing, and counts again from its next answer as if seen
+  for the first time: what it counted while silent is left out, since added in one reading it
+  would read as a burst of that one tick (a router silent for a minute would bring a minute's
+  spill into one second).
 
 Samples belong to a GptOssDeployment by the router's ``deployment="<namespace>/<name>"`` label;
 a sample without it (or with it empty: a router without cluster discovery) belongs to every
@@ -22,6 +24,7 @@ GptOssDeployment of its ``model``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -33,6 +36,7 @@ __all__ = [
     "RouterSpill",
     "RouterTotals",
     "Sample",
+    "finite_count",
     "parse_router",
     "router_samples",
     "spill_for",
@@ -68,11 +72,20 @@ class Sample:
     value: float
 
 
+def finite_count(name: str, value: float) -> float:
+    """``value`` if it can be a count or a gauge of requests (finite, not negative); otherwise
+    ``ValueError``, so that the source reads as not answering rather than as a figure."""
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} is {value}, not a count")
+    return value
+
+
 def router_samples(text: str) -> tuple[Sample, ...]:
     """The samples of a router's ``/metrics`` that the autoscaler reads (parsed once per read,
-    then summed for each GptOssDeployment)."""
+    then summed for each GptOssDeployment); ``ValueError`` if one of them is not a finite
+    count (``finite_count``)."""
     return tuple(
-        Sample(sample.name, sample.labels, sample.value)
+        Sample(sample.name, sample.labels, finite_count(sample.name, sample.value))
         for family in text_string_to_metric_families(text)
         for sample in family.samples
         if sample.name in _READ
@@ -148,11 +161,9 @@ class CounterSum:
         there is now (``None``: it did not answer). Returns the new total."""
         last: dict[str, float] = {}
         for source, value in readings.items():
-            before = self._last.get(source)
             if value is None:
-                if before is not None:
-                    last[source] = before
                 continue
+            before = self._last.get(source)
             if before is not None:
                 self.total += value if value < before else value - before
             last[source] = value
