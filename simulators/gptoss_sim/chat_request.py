@@ -13,6 +13,7 @@ from typing import Any
 from gptoss_sim import tokens
 from gptoss_sim.errors import SimError
 from gptoss_sim.reply import EFFORTS, Ask
+from gptoss_sim.request_shapes import check_chat_shapes
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ def parse_chat(
     """Read a chat body. vLLM serves a body without ``model`` (``require_model=False``); its
     ``model`` is then ``""``."""
     _require(isinstance(body, dict), "request body must be a JSON object")
+    check_chat_shapes(body)
     model = body.get("model") or ""
     _require(
         not require_model or (isinstance(model, str) and bool(model)), "model is required", "model"

@@ -14,6 +14,7 @@ from typing import Any
 from gptoss_sim import tokens
 from gptoss_sim.errors import SimError
 from gptoss_sim.reply import EFFORTS, Ask
+from gptoss_sim.request_shapes import check_responses_shapes
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ def parse_responses(
     """Read a Responses body. vLLM serves one without ``model`` (``require_model=False``)."""
     if not isinstance(body, dict) or (require_model and not isinstance(body.get("model"), str)):
         raise SimError(400, "model is required", param="model")
+    check_responses_shapes(body)
     raw_input = body.get("input")
     items = [raw_input] if isinstance(raw_input, str) else raw_input
     if not isinstance(items, list) or not items:

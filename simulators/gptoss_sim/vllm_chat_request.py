@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from gptoss_sim.request_shapes import check_chat_shapes
 from gptoss_sim.vllm_protocol import invalid_body, literal_error, value_error
 
 EFFORTS = ("low", "medium", "high")
@@ -38,6 +39,7 @@ def check_body(body: Mapping[str, Any]) -> None:
         raise value_error(
             "Stream options can only be defined when `stream=True`.", param="stream_options"
         )
+    check_chat_shapes(body)  # before the tool check reads the tools
     _check_tool_usage(body)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from gptoss_sim.errors import SimError
 from gptoss_sim.reply import EFFORTS
+from gptoss_sim.request_shapes import check_responses_shapes
 from gptoss_sim.vllm_protocol import Dialect, invalid_body, literal_error, value_error
 
 __all__ = [
@@ -32,6 +33,7 @@ def check_body(body: Mapping[str, Any]) -> None:
     (vllm/entrypoints/openai/responses/protocol.py)."""
     if "input" not in body:
         raise invalid_body("Field required", loc=("body", "input"), kind="missing")
+    check_responses_shapes(body)
     if body.get("background") and not body.get("store", True):
         raise value_error("background can only be used when `store` is true", param="background")
     if body.get("prompt") is not None:

@@ -58,7 +58,9 @@ def conversation_routes(keys: AppKeys) -> list[Route]:
         async def endpoint(request: Request) -> Response:
             try:
                 app = keys.identify(request.headers.get("authorization"), _ROUTE)
-                return await handlers[request.method](request, app)
+                # Starlette adds HEAD to a GET route: answered as the GET (without its body)
+                method = "GET" if request.method == "HEAD" else request.method
+                return await handlers[method](request, app)
             except RouterError as err:
                 return JSONResponse(error_body(err), status_code=err.status, headers=err.headers)
 

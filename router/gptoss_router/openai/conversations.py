@@ -120,7 +120,8 @@ def conversation_id_of(value: Any) -> str | None:
 def turn_items(input_items: list[dict[str, Any]], response: dict[str, Any]) -> list[dict[str, Any]]:
     """What one response adds to its conversation: its input items, then its output items
     (reasoning included); nothing when it did not complete."""
-    if response.get("status") not in _APPENDED:
+    status = response.get("status")
+    if not isinstance(status, str) or status not in _APPENDED:
         return []
     output = response.get("output")
     outputs = [i for i in output if isinstance(i, dict)] if isinstance(output, list) else []

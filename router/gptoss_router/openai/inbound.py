@@ -78,6 +78,9 @@ def inbound_of(route: Route, payload: dict[str, Any], size: int) -> Inbound:
             "stream_options is only allowed when stream is true.", param="stream_options"
         )
     _check_effort(payload, route)
+    if route != "completions":  # fields /v1/completions does not have
+        _check_tools(payload.get("tools"))
+        _check_tool_choice(payload.get("tool_choice"), route)
     return Inbound(
         route=route,
         model=model,
@@ -108,6 +111,40 @@ def _max_tokens(route: Route, payload: dict[str, Any]) -> int | None:
             raise BadRequest(f"Invalid '{name}': expected an integer >= 1.", param=name)
         return value
     return None
+
+
+def _check_tools(tools: object) -> None:
+    """``tools``: absent, or an array of objects each naming its ``type`` (a string)."""
+    if tools is None:
+        return
+    if not isinstance(tools, list):
+        raise BadRequest("Invalid type for 'tools': expected an array.", param="tools")
+    for index, tool in enumerate(tools):
+        if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
+            where = f"tools[{index}].type"
+            raise BadRequest(f"Invalid value for '{where}': expected a string.", param=where)
+
+
+_TOOL_CHOICES = ("none", "auto", "required")
+
+
+def _check_tool_choice(choice: object, route: Route) -> None:
+    """``tool_choice``: absent, one of none/auto/required, or an object naming a type (and,
+    for a function, its name: ``function.name`` in Chat Completions, ``name`` in Responses)."""
+    if choice is None or (isinstance(choice, str) and choice in _TOOL_CHOICES):
+        return
+    allowed = ", ".join(_TOOL_CHOICES)
+    if not isinstance(choice, dict) or not isinstance(choice.get("type"), str):
+        raise BadRequest(
+            f"Invalid value for 'tool_choice': expected one of {allowed}, or an object.",
+            param="tool_choice",
+        )
+    if choice["type"] != "function":
+        return
+    named = choice.get("function") if route == "chat" else choice
+    if not isinstance(named, dict) or not isinstance(named.get("name"), str):
+        where = "tool_choice.function.name" if route == "chat" else "tool_choice.name"
+        raise BadRequest(f"Invalid value for '{where}': expected a string.", param=where)
 
 
 def _check_effort(payload: dict[str, Any], route: Route) -> None:

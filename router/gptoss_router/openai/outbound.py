@@ -87,6 +87,10 @@ def _appended(body: bytes, extra: dict[str, Any]) -> bytes:
 _BUILTIN_TOOLS = frozenset({"code_interpreter", "web_search_preview", "container"})
 
 
+def _builtin(kind: object) -> bool:
+    return isinstance(kind, str) and kind in _BUILTIN_TOOLS
+
+
 def _instructions_as_input(changed: dict[str, Any]) -> None:
     """Move ``instructions`` to a leading developer item when no custom tool would render them."""
     instructions = changed.get("instructions")
@@ -94,7 +98,7 @@ def _instructions_as_input(changed: dict[str, Any]) -> None:
         return
     tools = changed.get("tools")
     if isinstance(tools, list) and any(
-        isinstance(t, dict) and t.get("type") not in _BUILTIN_TOOLS for t in tools
+        isinstance(t, dict) and not _builtin(t.get("type")) for t in tools
     ):
         return
     raw = changed.get("input")

@@ -247,6 +247,7 @@ def _is_reasoning_event(doc: dict[str, Any], kind: str) -> bool:
     if kind.startswith("response.reasoning"):
         return True
     item, part = doc.get("item"), doc.get("part")
-    if isinstance(part, dict) and part.get("type") in _REASONING_PARTS:
+    part_type = part.get("type") if isinstance(part, dict) else None
+    if isinstance(part_type, str) and part_type in _REASONING_PARTS:
         return True  # response.content_part.added/done of a reasoning item: its whole text
     return isinstance(item, dict) and item.get("type") == "reasoning"

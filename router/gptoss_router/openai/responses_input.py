@@ -97,7 +97,7 @@ def _other_message(item: dict[str, Any], kind: object, where: str) -> dict[str, 
             param=f"{where}.type",
         )
     role = item.get("role")
-    if role not in _ROLES:
+    if not isinstance(role, str) or role not in _ROLES:
         raise BadRequest(
             f"Invalid value for '{where}.role': expected one of assistant, developer, system, "
             "user.",
@@ -122,7 +122,7 @@ def _part_text(part: Any, where: str) -> str:
     kind = part.get("type") if isinstance(part, dict) else None
     if kind == "input_image":
         raise BadRequest(f"Images are only accepted in user messages ('{where}').", param=where)
-    if kind not in _TEXT_PARTS:
+    if not isinstance(kind, str) or kind not in _TEXT_PARTS:
         raise BadRequest(
             f"Content parts of type '{kind}' cannot be served by a Chat Completions backend.",
             param=where,

@@ -53,8 +53,13 @@ def stored_items(value: Any, *, param: str = "input") -> list[dict[str, Any]]:
             )
         item = dict(raw)
         kind = item.get("type")
+        if kind is not None and not isinstance(kind, str):
+            where = f"{param}[{index}].type"
+            raise BadRequest(f"Invalid type for '{where}': expected a string.", param=where)
         if kind is None and "role" in item:
             kind = item["type"] = "message"
+        if kind == "message":
+            _check_message(item, f"{param}[{index}]")
         if kind == "message" and isinstance(item.get("content"), str):
             item["content"] = [_text_part(item.get("role"), item["content"])]
         if not isinstance(item.get("id"), str) or not item["id"]:
@@ -63,6 +68,33 @@ def stored_items(value: Any, *, param: str = "input") -> list[dict[str, Any]]:
             item["status"] = "completed"
         out.append(item)
     return out
+
+
+_ROLES = ("assistant", "developer", "system", "user")
+
+
+def _check_message(item: Mapping[str, Any], where: str) -> None:
+    """A message item's role and the shape of its content, as OpenAI checks them (400)."""
+    role = item.get("role")
+    if not isinstance(role, str) or role not in _ROLES:
+        raise BadRequest(
+            f"Invalid value for '{where}.role': expected one of {', '.join(_ROLES)}.",
+            param=f"{where}.role",
+        )
+    content = item.get("content")
+    if isinstance(content, str):
+        return
+    if not isinstance(content, list):
+        raise BadRequest(
+            f"Invalid type for '{where}.content': expected a string or an array.",
+            param=f"{where}.content",
+        )
+    for index, part in enumerate(content):
+        if not isinstance(part, dict) or not isinstance(part.get("type"), str):
+            at = f"{where}.content[{index}]"
+            raise BadRequest(
+                f"Invalid value for '{at}': expected an object with a string 'type'.", param=at
+            )
 
 
 def _text_part(role: object, text: str) -> dict[str, Any]:

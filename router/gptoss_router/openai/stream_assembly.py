@@ -145,7 +145,7 @@ class Assembler:
                 else None
             )
             raise StreamBroken(_error_message(error or {"message": "the response failed"}))
-        if kind in _TERMINAL and isinstance(data.get("response"), dict):
+        if isinstance(kind, str) and kind in _TERMINAL and isinstance(data.get("response"), dict):
             self._response = data["response"]
             self.done = True
 

@@ -66,13 +66,19 @@ def head_of(payload: Mapping[str, Any], route: WarmRoute = "chat") -> dict[str, 
         return None
     head: list[Any] = []
     for message in messages:
-        if not isinstance(message, dict) or message.get("role") not in _HEAD_ROLES:
+        if not isinstance(message, dict) or not _heads(message.get("role")):
             break
         head.append(message)
     fields = {name: payload[name] for name in _RENDERING if payload.get(name) is not None}
     if not head and not fields.get("tools"):
         return None
     return {"messages": head, **fields}
+
+
+def _heads(role: object) -> bool:
+    """Whether a message of ``role`` belongs to a prompt's head (the role as the client sent
+    it: any JSON value)."""
+    return isinstance(role, str) and role in _HEAD_ROLES
 
 
 def _responses_head(payload: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -82,7 +88,7 @@ def _responses_head(payload: Mapping[str, Any]) -> dict[str, Any] | None:
         if (
             not isinstance(item, dict)
             or item.get("type", "message") != "message"
-            or item.get("role") not in _HEAD_ROLES
+            or not _heads(item.get("role"))
         ):
             break
         items.append(item)
