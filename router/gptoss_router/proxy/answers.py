@@ -11,7 +11,8 @@ from gptoss_router.proxy.asgi import Streamed, Whole
 from gptoss_router.proxy.attempt import Opened, Rejected
 from gptoss_router.proxy.calls import Call
 from gptoss_router.proxy.relay import relay_document, relay_stream
-from gptoss_router.proxy.responses import Turn, Turns, Wire, answer_document, answer_stream
+from gptoss_router.proxy.responses import Turn, Turns, Wire, answer_document
+from gptoss_router.proxy.responses_stream import answer_stream
 from gptoss_router.proxy.tool_checks import ToolCheck
 from gptoss_router.routing.backends import Target
 

@@ -8,7 +8,6 @@ by the shared retry budget. A plan that holds waits for a local pod first (``hol
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -20,16 +19,15 @@ from gptoss_router.errors import ClientLeft, ModelNotFound, NoBackend, RouterErr
 from gptoss_router.openai.error_bodies import error_body
 from gptoss_router.openai.inbound import Route, read_inbound
 from gptoss_router.openai.outbound import outbound_body
-from gptoss_router.openai.responses_state import without_reasoning
 from gptoss_router.proxy.accounting import Ledger, Shared
 from gptoss_router.proxy.answers import respond, respond_turn
 from gptoss_router.proxy.asgi import Streamed, Whole, read_body, read_headers
 from gptoss_router.proxy.attempt import Failure, Opened, Rejected
+from gptoss_router.proxy.background import BackgroundRuns
 from gptoss_router.proxy.calls import Call, Request
 from gptoss_router.proxy.gather import attempt_answer, gathers
 from gptoss_router.proxy.leaving import disconnected, never_leaves, unless_left
 from gptoss_router.proxy.responses import (
-    Turn,
     Turns,
     Wire,
     wire_for,
@@ -68,62 +66,21 @@ class Proxy:
             total=None, connect=self._settings.tuning.connect_timeout_s
         )
         self.holds = Holds(shared.backends.wakeup, shared.metrics, self._settings.tuning)
-        self._background: dict[str, asyncio.Task[None]] = {}  # response id -> its run
+        self.background = BackgroundRuns(turns, self._admission, self._run_call)
 
     def cancel(self, response_id: str) -> bool:
         """Stop the background response ``response_id`` if this replica runs it."""
-        task = self._background.get(response_id)
-        if task is None:
-            return False
-        task.cancel()
-        return True
+        return self.background.cancel(response_id)
 
     async def stop_background(self) -> None:
-        """Cancel every background response still running (shutdown)."""
-        tasks = list(self._background.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        """Stop the background responses this replica runs (shutdown)."""
+        await self.background.stop()
 
-    async def _start_background(self, route: Route, request: Request, turn: Turn) -> Whole:
-        """Admit the request against its app's limits (a 429 now, not a failed response
-        later), keep the response as queued, answer with it, and run the request meanwhile."""
-        ticket = await self._admission.admit(request.app.name, request.reserve)
-        queued = self._turns.status_of(turn, "queued")
-        try:
-            await self._turns.keep(turn, queued)
-        except BaseException:
-            self._admission.settle(ticket, input_tokens=0, output_tokens=0, dollars=0.0)
-            raise
-        task = asyncio.create_task(self._run_background(route, request, turn, ticket))
-        self._background[turn.response_id] = task
-        task.add_done_callback(lambda _: self._background.pop(turn.response_id, None))
-        shown = without_reasoning(queued) if request.app.strip_reasoning else queued
-        return Whole(200, _json(shown), {})
-
-    async def _run_background(
-        self, route: Route, request: Request, turn: Turn, ticket: Ticket
-    ) -> None:
+    async def _run_call(self, route: Route, request: Request, ticket: Ticket) -> Whole | Streamed:
+        """A background response's request, from its plan to its answer."""
         started = time.perf_counter()
-        error: dict[str, str] | None = None
-        try:
-            try:
-                await self._turns.keep(turn, self._turns.status_of(turn, "in_progress"))
-            except BaseException:
-                self._admission.settle(ticket, input_tokens=0, output_tokens=0, dollars=0.0)
-                raise
-            call = await self._prepare(request, ticket, never_leaves)
-            answer = await self._dispatch(route, call, started, never_leaves)
-            if isinstance(answer, Whole) and answer.status != 200:
-                error = _error_of(answer.body)
-        except RouterError as err:
-            error = {"code": err.code or err.kind, "message": err.message}
-        except Exception:
-            log.exception("background response %s failed", turn.response_id)
-            error = {"code": "server_error", "message": "The router failed."}
-        if error is not None:
-            with contextlib.suppress(RouterError):
-                await self._turns.keep(turn, self._turns.status_of(turn, "failed", error))
+        call = await self._prepare(request, ticket, never_leaves)
+        return await self._dispatch(route, call, started, never_leaves)
 
     async def handle(self, route: Route, scope: Scope, receive: Receive) -> Whole | Streamed:
         """Answer one request on ``route``."""
@@ -134,7 +91,7 @@ class Proxy:
             request = await self._read(route, scope, receive)
             model = request.inbound.model
             if request.turn is not None and request.turn.background:
-                return await self._start_background(route, request, request.turn)
+                return await self.background.start(route, request, request.turn)
             ticket = await self._admission.admit(request.app.name, request.reserve)
             call = await self._prepare(request, ticket, receive)
             return await self._dispatch(route, call, started, receive)
@@ -274,14 +231,6 @@ class Proxy:
             call.inbound, call.body, model_id=target.model_id, dialect=target.dialect, gather=gather
         )
         return Wire(_PATHS[route], body, translated=False)
-
-
-def _error_of(body: bytes) -> dict[str, str]:
-    try:
-        error = json.loads(body).get("error") or {}
-        return {"code": str(error.get("code") or error.get("type")), "message": error["message"]}
-    except (ValueError, AttributeError, KeyError, TypeError):
-        return {"code": "server_error", "message": "The backend failed."}
 
 
 def _ttft(result: Opened | Rejected) -> float:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from gptoss_router import codec
-from gptoss_router.errors import BadRequest, PreviousResponseNotFound
+from gptoss_router.errors import BadRequest, PreviousResponseNotFound, StoreUnavailable
 from gptoss_router.openai.conversations import conversation_id_of, no_conversation, turn_items
 from gptoss_router.openai.inbound import Inbound, inbound_of
 from gptoss_router.openai.responses_objects import (
@@ -30,6 +30,7 @@ from gptoss_router.openai.responses_objects import (
 )
 from gptoss_router.openai.responses_state import client_response, stateless_payload, stored_items
 from gptoss_router.openai.responses_to_chat import chat_request
+from gptoss_router.proxy.finals import Finals
 from gptoss_router.state.conversations import ConversationRecords
 from gptoss_router.state.responses import Record, ResponseRecords
 
@@ -93,10 +94,14 @@ class Turns:
     """Begins turns from the store and keeps their responses in it."""
 
     def __init__(
-        self, records: ResponseRecords, conversations: ConversationRecords | None = None
+        self,
+        records: ResponseRecords,
+        conversations: ConversationRecords | None = None,
+        finals: Finals | None = None,
     ) -> None:
         self.records = records
         self.conversations = conversations
+        self.finals = finals if finals is not None else Finals()
 
     async def begin(self, app: str, inbound: Inbound, body: bytes) -> Turn:
         """The stateless form of ``inbound``; raises ``PreviousResponseNotFound``,
@@ -204,19 +209,34 @@ class Turns:
     async def keep(self, turn: Turn, response: dict[str, Any]) -> None:
         """Keep ``response`` when the request asked for it (``StoreUnavailable`` if it fails).
 
-        A background response cancelled meanwhile stays cancelled."""
-        if turn.store:
-            record = Record(turn.prior, turn.items, response)
-            if turn.background and response.get("status") not in ("queued", "cancelled"):
-                # Its record exists since it was queued; a cancel may have won meanwhile.
-                def unless_cancelled(stored: Record) -> Record | None:
-                    return None if stored.response.get("status") == "cancelled" else record
+        A background response cancelled meanwhile stays cancelled. A response kept whose
+        conversation could not take its items is rewritten as failed, as its client is told
+        (``finals``: once the store answers again), so that it is not continued from."""
+        if turn.store and not await self._record(turn, response):
+            return
+        try:
+            await self._append(turn, response)
+        except StoreUnavailable as err:
+            if turn.store:
+                error = {"code": "server_error", "message": err.message}
+                failed = {**response, "status": "failed", "error": error}
+                what = f"failed response {turn.response_id}"
+                self.finals.later(what, lambda: self._record(turn, failed))
+            raise
 
-                if await self.records.update(turn.app, turn.response_id, unless_cancelled):
-                    await self._append(turn, response)
-                return
-            await self.records.put(turn.app, record)
-        await self._append(turn, response)
+    async def _record(self, turn: Turn, response: dict[str, Any]) -> bool:
+        """Write ``response`` as ``turn``'s record; False when a cancel won meanwhile."""
+        record = Record(turn.prior, turn.items, response)
+        if turn.background and response.get("status") not in ("queued", "cancelled"):
+            # Its record exists since it was queued; a cancel may have won meanwhile.
+            def unless_cancelled(stored: Record) -> Record | None:
+                return None if stored.response.get("status") == "cancelled" else record
+
+            return (
+                await self.records.update(turn.app, turn.response_id, unless_cancelled) is not None
+            )
+        await self.records.put(turn.app, record)
+        return True
 
     async def _append(self, turn: Turn, response: dict[str, Any]) -> None:
         """Add a finished turn's items to its conversation (unless it was deleted meanwhile)."""

@@ -1,0 +1,172 @@
+"""How a kept response ends when something breaks at its end: an upstream stream cut off, the
+store blinking on the last write, the replica shutting down under a background response. The
+store always ends up saying what the client was told, and nothing stays in progress."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+from live import eventually
+from tests.router.router_fakes import MODEL, Upstreams, running_router, serving, settings
+
+import gptoss_router.http.store as store_module
+from gptoss_router.http.app import create_app
+from gptoss_router.state.store import MemoryStore, StoreFailed
+
+COMPLETED = {
+    "id": "resp_upstream",
+    "object": "response",
+    "status": "completed",
+    "model": MODEL,
+    "output": [
+        {
+            "type": "message",
+            "id": "msg_1",
+            "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": "hi", "annotations": []}],
+        }
+    ],
+    "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2},
+}
+
+
+def _completed(_: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, json=COMPLETED)
+
+
+def _events(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ")]
+
+
+class _Blinking(MemoryStore):
+    """The in-process store, failing the next write of a document whose key starts with
+    ``prefix`` (or whose response has ``status``) once: a store that blinked."""
+
+    prefix: str | None = None
+    status: str | None = None
+
+    async def put_document(
+        self, key: str, value: bytes, ttl_s: float, *, expected: int = -2
+    ) -> Any:
+        status = json.loads(value).get("response", {}).get("status")
+        if (self.prefix and key.startswith(self.prefix)) or (self.status and status == self.status):
+            type(self).prefix = type(self).status = None
+            raise StoreFailed("TimeoutError: the store blinked")
+        return await super().put_document(key, value, ttl_s, expected=expected)
+
+
+@pytest.fixture
+def blinking(monkeypatch: pytest.MonkeyPatch) -> type[_Blinking]:
+    _Blinking.prefix = _Blinking.status = None
+    monkeypatch.setattr(store_module, "MemoryStore", _Blinking)
+    return _Blinking
+
+
+async def test_a_native_stream_cut_off_after_it_began_ends_failed_and_is_kept_failed() -> None:
+    def cut_off(_: httpx.Request) -> httpx.Response:
+        created = {
+            "type": "response.created",
+            "sequence_number": 0,
+            "response": {**COMPLETED, "status": "in_progress", "output": [], "usage": None},
+        }
+        data = b"event: response.created\ndata: " + json.dumps(created).encode() + b"\n\n"
+        return httpx.Response(200, content=data, headers={"content-type": "text/event-stream"})
+
+    async with running_router(settings(providers=[]), Upstreams({"pod-a.test": cut_off})) as c:
+        answer = await c.post("/v1/responses", json={"model": MODEL, "input": "hi", "stream": True})
+        events = _events(answer.text)
+        assert [e["type"] for e in events] == ["response.created", "error", "response.failed"]
+        assert [e["sequence_number"] for e in events] == [0, 1, 2]
+        response_id = events[0]["response"]["id"]
+        assert events[-1]["response"]["id"] == response_id
+        kept = await c.get(f"/v1/responses/{response_id}")
+        assert kept.status_code == 200
+        assert kept.json()["status"] == "failed"
+        assert kept.json()["error"]["message"] == "The upstream ended the stream early."
+
+
+async def test_a_background_response_whose_last_write_meets_a_blink_still_ends(
+    blinking: type[_Blinking],
+) -> None:
+    blinking.status = "completed"
+    async with running_router(settings(providers=[]), Upstreams({"pod-a.test": _completed})) as c:
+        queued = await c.post(
+            "/v1/responses", json={"model": MODEL, "input": "hi", "background": True}
+        )
+        response_id = queued.json()["id"]
+
+        async def ended() -> str | None:
+            status = (await c.get(f"/v1/responses/{response_id}")).json().get("status")
+            return status if status not in ("queued", "in_progress") else None
+
+        assert await eventually(ended, what="the response ends", within=20) == "failed"
+        assert blinking.status is None  # the blink happened
+
+
+async def test_a_conversation_turn_its_conversation_could_not_take_is_kept_failed(
+    blinking: type[_Blinking],
+) -> None:
+    async with running_router(settings(providers=[]), Upstreams({"pod-a.test": _completed})) as c:
+        conversation = (await c.post("/v1/conversations", json={})).json()["id"]
+        blinking.prefix = "conv:"
+        body = {"model": MODEL, "input": "hi", "stream": True, "conversation": conversation}
+        events = _events((await c.post("/v1/responses", json=body)).text)
+        assert events[-1]["type"] == "response.failed"
+        response_id = events[0]["response"]["id"]
+
+        async def kept_failed() -> bool:
+            kept = await c.get(f"/v1/responses/{response_id}")
+            return kept.status_code == 200 and kept.json()["status"] == "failed"
+
+        await eventually(kept_failed, what="the response is kept as failed", within=20)
+        items = await c.get(f"/v1/conversations/{conversation}/items")
+        assert items.json()["data"] == []
+
+
+async def test_a_background_response_running_when_its_replica_stops_is_left_failed() -> None:
+    release = asyncio.Event()
+
+    class Hanging(Upstreams):
+        async def serve(self, incoming: web.BaseRequest) -> web.Response:
+            await incoming.read()
+            await release.wait()
+            return web.Response(status=500)
+
+    config = settings(providers=[])
+    async with serving(Hanging({"pod-a.test": _completed})) as names:
+        app = create_app(config, resolver=names)
+        async with app.lifespan():
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://r.test") as c:
+                body = {"model": MODEL, "input": "hi", "background": True}
+                response_id = (await c.post("/v1/responses", json=body)).json()["id"]
+
+                async def running() -> bool:
+                    kept = await c.get(f"/v1/responses/{response_id}")
+                    return bool(kept.json()["status"] == "in_progress")
+
+                await eventually(running, what="the response runs", within=20)
+            records = app.state.records
+        release.set()
+        found = await records.get("anonymous", response_id)
+        assert found is not None
+        assert found[0].response["status"] == "failed"
+        assert "stopped" in found[0].response["error"]["message"]
+
+
+async def test_head_on_a_conversation_is_answered_as_its_get() -> None:
+    async with running_router(settings(providers=[]), Upstreams({"pod-a.test": _completed})) as c:
+        conversation = (await c.post("/v1/conversations", json={})).json()["id"]
+        for path in (
+            f"/v1/conversations/{conversation}",
+            f"/v1/conversations/{conversation}/items",
+        ):
+            head = await c.head(path)
+            assert head.status_code == 200
+            assert head.headers["content-type"] == "application/json"
