@@ -132,6 +132,8 @@ def _lora_refusals(api: client.CustomObjectsApi, namespace: str) -> list[str]:
         ["-tp", "1"],
         ["--kv-cache-memory-bytes=1000000"],
         ["--max-lora-rank", "64"],
+        ["-pp", "2"],
+        ["--data_parallel_size=2"],
     ],
 )
 def test_the_api_server_refuses_extra_args_the_operator_would_refuse_as_overriding_its_sizing(

@@ -152,6 +152,15 @@ def test_120b_on_one_h100_at_full_context_is_refused_with_two_ways_out(
             {
                 "model": "gpt-oss-20b",
                 "gpu": {"product": "H100-80GB"},
+                "serving": {"maxNumSeqs": 1024, "maxNumBatchedTokens": 512},
+            },
+            ["spec.serving.maxNumBatchedTokens 512 is below spec.serving.maxNumSeqs 1024"],
+            id="scheduler-step-below-the-sequences",
+        ),
+        pytest.param(
+            {
+                "model": "gpt-oss-20b",
+                "gpu": {"product": "H100-80GB"},
                 "cache": {"pvc": {"create": False}},
             },
             ["spec.cache.pvc", "name is required when spec.cache.pvc.create is false"],

@@ -152,6 +152,9 @@ def test_every_catalog_product_gets_one_of_vllms_two_defaults() -> None:
         (["--max-lora-rank", "64"], "set spec.serving.maxLoraRank instead"),
         (["--kv-cache-memory-bytes", "1000000"], "sets --kv-cache-memory-bytes 1000000"),
         (["--num-gpu-blocks-override", "10"], "remove it"),
+        (["-pp", "2"], "sets --pipeline-parallel-size 2"),
+        (["--data-parallel-size=2"], "set spec.gpu.count (the GPUs of one replica) or spec."),
+        (["-dpl", "2"], "sets --data-parallel-size-local 2"),
     ],
 )
 def test_extra_args_that_override_the_sizing_are_refused_naming_what_to_set(
@@ -227,3 +230,24 @@ def test_the_kv_cache_layout_chosen_in_extra_args_is_the_one_the_sizing_counts(
     assert plain_said == pytest.approx(plain_engine, rel=0.002)
     assert said == pytest.approx(engine, rel=0.002)
     assert engine / plain_engine == pytest.approx(ratio, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    ("serving", "words"),
+    [
+        ({"maxNumSeqs": 1024, "maxNumBatchedTokens": 512}, "maxNumBatchedTokens 512 is below"),
+        ({"maxNumBatchedTokens": 256, "extraArgs": ["--max-num-seqs", "300"]}, "the 300 seq"),
+    ],
+)
+def test_a_scheduler_step_smaller_than_the_sequences_asked_for_is_refused(
+    serving: dict[str, object], words: str
+) -> None:
+    spec = {"model": "gpt-oss-20b", "gpu": {"product": "H100-80GB"}, "serving": serving}
+    decided = plan(_body(spec), OperatorSettings())
+    assert decided.serving_args_error is not None and words in decided.serving_args_error
+
+
+def test_a_scheduler_step_as_large_as_the_sequences_passes() -> None:
+    spec = {"model": "gpt-oss-20b", "gpu": {"product": "H100-80GB"}}
+    spec["serving"] = {"maxNumSeqs": 512, "maxNumBatchedTokens": 512}
+    assert plan(_body(spec), OperatorSettings()).serving_args_error is None

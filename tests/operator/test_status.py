@@ -15,6 +15,7 @@ from gptoss_operator.reconciling.observe import (
     view_pod,
     volume_failures,
 )
+from gptoss_operator.reconciling.outcome import status_patch
 from gptoss_operator.reconciling.runner import Coalescer
 from gptoss_operator.reconciling.status import compute_status, to_wire
 
@@ -490,3 +491,30 @@ def test_a_quoted_exit_never_carries_a_credential_into_status() -> None:
         assert secret not in pod.last_exit
     verdicts = judge(wanted=1, sizing_error=None, observed=_observed(pod))
     assert "hf_0123456789abcdef" not in verdicts["Ready"].message
+
+
+def test_adapters_all_removed_from_the_spec_are_removed_from_the_status_too() -> None:
+    serving = _pod(adapters=("acme-sql",))
+
+    def status(adapters: list[str], previous: dict[str, Any]) -> dict[str, Any]:
+        return to_wire(
+            compute_status(
+                cr_name="chat",
+                namespace="ml",
+                generation=1,
+                wanted=1,
+                sizing=None,
+                sizing_error=None,
+                observed=Observed(_deployment(ready=1), (serving,), None),
+                previous=previous,
+                now=NOW,
+                served_model_name="gpt-oss-20b",
+                adapters=adapters,
+            )
+        )
+
+    before = status(["acme-sql"], {})
+    assert before["adapters"][0]["name"] == "acme-sql"
+    patch = status_patch(before, status([], before))
+    assert patch is not None
+    assert patch["adapters"] is None  # a merge patch's null deletes the key

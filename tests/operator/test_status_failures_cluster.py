@@ -96,6 +96,26 @@ def test_a_missing_priority_class_degrades_naming_it(
     assert "PriorityClass" in degraded["message"]
 
 
+def test_a_child_the_api_server_refuses_degrades_the_cr_in_kubernetes_words(
+    operator: Path, api_client: client.ApiClient, namespace: str, kubectl: Kubectl
+) -> None:
+    """A toleration the CRD's schema admits and Kubernetes does not (a value with Exists)."""
+    spec = simulated()
+    spec["gpu"]["tolerations"] = [{"key": "dedicated", "operator": "Exists", "value": "ml"}]
+    assert kubectl.apply(namespace, manifest("badtol", spec)).returncode == 0
+
+    def probe() -> dict[str, Any] | None:
+        found = condition(get_cr(api_client, namespace, "badtol"), "Degraded")
+        return found if found and found["reason"] == "ChildRejected" else None
+
+    degraded = eventually(probe, timeout=90, what="Degraded/ChildRejected on badtol")
+    assert degraded["status"] == "True"
+    assert "spec.template.spec.tolerations[" in degraded["message"]
+    assert "value must be empty when `operator` is 'Exists'" in degraded["message"]
+    ready = condition(get_cr(api_client, namespace, "badtol"), "Ready")
+    assert ready is not None and ready["reason"] == "ChildRejected"
+
+
 def test_a_vllm_that_will_not_start_crash_loops_and_the_cr_quotes_its_last_words(
     operator: Path, api_client: client.ApiClient, namespace: str, kubectl: Kubectl
 ) -> None:

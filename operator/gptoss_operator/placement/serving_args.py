@@ -26,6 +26,7 @@ __all__ = [
     "kv_cache_args",
     "max_num_seqs",
     "sizing_overrides",
+    "step_too_small",
     "vllm_version_of",
 ]
 
@@ -40,6 +41,11 @@ _SIZED_BY = {
     "--max-num-batched-tokens": "spec.serving.maxNumBatchedTokens",
     "--max-loras": "spec.serving.maxLoras",
     "--max-lora-rank": "spec.serving.maxLoraRank",
+    # One replica is one tensor-parallel group on spec.gpu.count GPUs: pipeline or data
+    # parallelism would need more GPUs than its pod asks for, and other memory than was sized.
+    "--pipeline-parallel-size": "spec.gpu.count (the GPUs of one replica) or spec.replicas",
+    "--data-parallel-size": "spec.gpu.count (the GPUs of one replica) or spec.replicas",
+    "--data-parallel-size-local": "spec.gpu.count (the GPUs of one replica) or spec.replicas",
 }
 # Flags that set the KV cache's size themselves, which the sizing cannot check.
 _CACHE_SIZED = ("--kv-cache-memory-bytes", "--num-gpu-blocks-override")
@@ -90,6 +96,25 @@ def sizing_overrides(spec: GptOssDeploymentSpec) -> str | None:
                 "(spec.serving.gpuMemoryUtilization sets how much memory vLLM takes)"
             )
     return None
+
+
+def step_too_small(spec: GptOssDeploymentSpec, max_num_batched_tokens: int) -> str | None:
+    """Why vLLM would refuse to start with ``max_num_batched_tokens`` (as sized) per scheduler
+    step: below the sequences the spec asks it to run at once (``maxNumSeqs``, or
+    ``--max-num-seqs`` in ``extraArgs``); None if it fits or the spec leaves that to vLLM."""
+    given = _extra_args(spec)
+    extra = given.get("--max-num-seqs") if given is not None else None
+    seqs = spec.serving.max_num_seqs
+    if seqs is None and isinstance(extra, str) and extra.isdigit():
+        seqs = int(extra)
+    if seqs is None or max_num_batched_tokens >= seqs:
+        return None
+    return (
+        f"spec.serving.maxNumBatchedTokens {max_num_batched_tokens} is below the {seqs} "
+        "sequences vLLM is asked to run at once (spec.serving.maxNumSeqs or --max-num-seqs): "
+        "vLLM refuses to start when a scheduler step cannot hold a token of every sequence; "
+        "raise maxNumBatchedTokens or lower maxNumSeqs"
+    )
 
 
 def _extra_args(spec: GptOssDeploymentSpec) -> Parsed | None:

@@ -65,7 +65,9 @@ def taken_over(live: dict[str, Any], desired: dict[str, Any], manager: str) -> s
     ours.discard(("metadata", "namespace"))
     theirs: set[Path] = set()
     for entry in live.get("metadata", {}).get("managedFields", []) or []:
-        if entry.get("manager") == manager or entry.get("subresource"):
+        # A status writer owns no spec; a writer through /scale (kubectl scale, an HPA aimed at
+        # the Deployment rather than the GptOssDeployment) does own spec.replicas.
+        if entry.get("manager") == manager or entry.get("subresource") == "status":
             continue
         theirs.update(_owned(entry.get("fieldsV1", {})))
     return {path for path in theirs if path in ours}

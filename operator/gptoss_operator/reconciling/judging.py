@@ -138,6 +138,7 @@ def judge(
     spills: bool = False,
     serving_args_error: str | None = None,
     sizing_reason: Reason = Reason.DOES_NOT_FIT,
+    child_error: str | None = None,
 ) -> dict[ConditionType, Verdict]:
     """The three conditions for this observation; ``spills``: may the router send this
     model's requests to providers while no replica serves (the CR's spillover block).
@@ -145,7 +146,8 @@ def judge(
     ``sizing_error`` and ``serving_args_error`` are the reasons the operator refused to build a
     Deployment at all: the model does not fit (``sizing_reason``: ``DoesNotFit``, or
     ``NoNodeLargeEnough`` when no node of the product has the GPUs one replica needs), or vLLM
-    would refuse its command line.
+    would refuse its command line. ``child_error``: the API server refused a child this spec
+    builds (a value the CRD admits and Kubernetes does not).
     """
     ready_count = observed.deployment.ready_replicas if observed.deployment else 0
     refusal = None
@@ -153,11 +155,15 @@ def judge(
         refusal = Verdict("False", sizing_reason, sizing_error)
     elif serving_args_error is not None and ready_count == 0:
         refusal = Verdict("False", Reason.INVALID_SERVING_ARGS, serving_args_error)
+    elif child_error is not None and ready_count == 0:
+        refusal = Verdict("False", Reason.CHILD_REJECTED, child_error)
     ready = _ready(wanted, ready_count, refusal, observed, spills)
     degraded = _degraded(wanted, ready_count, ready, observed)
     if serving_args_error is not None and sizing_error is None:
         # Replicas of the last valid command line keep serving; the new one is never rolled out.
         degraded = Verdict("True", Reason.INVALID_SERVING_ARGS, serving_args_error)
+    elif child_error is not None:  # the replicas of the last accepted spec keep serving
+        degraded = Verdict("True", Reason.CHILD_REJECTED, child_error)
     progressing = _progressing(wanted, ready_count, ready, observed.deployment)
     job = observed.job
     if job is not None and not job.succeeded and not job.failed and ready_count > 0:

@@ -54,6 +54,7 @@ _CLEARED = (
     "availableImage",
     "sizing",
     "inferencePool",
+    "adapters",
 )  # status keys that go when they no longer apply
 
 

@@ -16,7 +16,11 @@ from gptoss_operator.children.deployment import Owner, PodExtras, vllm_args
 from gptoss_operator.children.fence import Clients
 from gptoss_operator.errors import GptOssError, InvalidAdapters, InvalidSpec, NoNodeLargeEnough
 from gptoss_operator.placement.gpus import Vendor, product_named
-from gptoss_operator.placement.serving_args import check_serving_args, sizing_overrides
+from gptoss_operator.placement.serving_args import (
+    check_serving_args,
+    sizing_overrides,
+    step_too_small,
+)
 from gptoss_operator.placement.sizing import NodeLimit, Sizing, size_spec
 from gptoss_operator.placement.weights import WeightsPlan, plan_weights
 from gptoss_operator.reconciling.reasons import Reason
@@ -85,8 +89,10 @@ def plan(
         sizing_error = str(exc)
     args_error = None
     if sizing is not None and weights is not None:
-        args_error = sizing_overrides(spec) or check_serving_args(
-            image, vllm_args(spec, sizing, weights)
+        args_error = (
+            sizing_overrides(spec)
+            or step_too_small(spec, sizing.max_num_batched_tokens)
+            or check_serving_args(image, vllm_args(spec, sizing, weights))
         )
     return Plan(
         owner, spec, sizing, sizing_error, weights, image, args_error, reason, default_image

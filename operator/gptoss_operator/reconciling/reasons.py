@@ -40,6 +40,7 @@ class Reason(StrEnum):
     VOLUME_MOUNT_FAILED = "VolumeMountFailed"
     CONTAINER_CONFIG_INVALID = "ContainerConfigInvalid"
     INIT_CONTAINER_FAILED = "InitContainerFailed"
+    CHILD_REJECTED = "ChildRejected"
     # Progressing
     ROLLING_OUT = "RollingOut"
     SCALING_UP = "ScalingUp"
@@ -60,6 +61,7 @@ WARNINGS = frozenset(
         Reason.INFERENCE_POOL_CRD_MISSING,
         Reason.NO_NODE_LARGE_ENOUGH,
         Reason.INVALID_SERVING_ARGS,
+        Reason.CHILD_REJECTED,
         Reason.INVALID_ADAPTERS,
         Reason.SERVED_NAME_TAKEN,
         Reason.DOWNLOAD_FAILED,

@@ -18,7 +18,7 @@ from gptoss_operator.children.deployment import build_deployment, rolling_update
 from gptoss_operator.children.fence import build_fence
 from gptoss_operator.children.network import build_pdb, build_service
 from gptoss_operator.children.storage import build_download_job, build_weights_claim
-from gptoss_operator.errors import KubeError
+from gptoss_operator.errors import KubeError, KubeRejected
 from gptoss_operator.kube.client import Kube
 from gptoss_operator.placement.adapters import served_model_name
 from gptoss_operator.placement.name_claims import claimed_names, name_taken
@@ -90,73 +90,24 @@ def reconcile(
     wanted = spec.replicas
     pods = kube.list("v1", "Pod", owner.namespace, labels=names.selector(owner.name))
     job_body: dict[str, Any] | None = None
-    deployment: dict[str, Any] | None
     pool: PoolState | None = None
 
+    child_error: str | None = None
+    deployment: dict[str, Any] | None = live
     if (
         decided.sizing is not None
         and decided.weights is not None
         and not decided.serving_args_error
     ):
-        weights = decided.weights
-        if weights.claim_name is not None and spec.cache and spec.cache.pvc:
-            ensure(kube, build_weights_claim(owner, spec.model, spec.cache.pvc))
-        if weights.download is not None:
-            claim = (
-                weights.claim_name
-                or (spec.cache.pvc.name if spec.cache and spec.cache.pvc else None)
-                or names.weights_claim_name(owner.name)
+        try:
+            deployment, job_body, pool = _apply_children(
+                kube, decided, settings, live, nodes, pods, upgrade_gate
             )
-            job_name = names.download_job_name(owner.name, weights.download.digest(claim))
-            job_body = kube.get("batch/v1", "Job", owner.namespace, job_name)
-            if job_body is None:  # one Job per source; a Job's template is immutable
-                account = spec.pod.service_account_name if spec.pod else None
-                job_body = kube.apply(
-                    build_download_job(
-                        owner, spec.model, weights.download, claim, service_account_name=account
-                    )
-                )
-        job_done = job_body is None or view_job(job_body).succeeded
-        desired = annotate(
-            build_deployment(
-                owner,
-                spec,
-                decided.sizing,
-                weights,
-                replicas=wanted if job_done else 0,
-                image=decided.image,
-                extras=pod_extras(spec),
-                startup_timeout_seconds=settings.startup_timeout_seconds,
-                shm_size=settings.shm_size,
-            ),
-            spec_digest=spec_hash(spec, decided.image),
-        )
-        # Free GPUs matter only when pods are about to be replaced; otherwise keep the strategy.
-        starts = live is not None and not rolling_out(live) and template_changes(live, desired)
-        room = (
-            room_for_one_more(kube, nodes, spec, decided.sizing.tensor_parallel_size)
-            if starts
-            else live_surges(live)
-        )
-        unschedulable = any(view_pod(p).unschedulable for p in pods)
-        desired["spec"]["strategy"]["rollingUpdate"] = rolling_update(
-            surges(spec, live, room=room, unschedulable=unschedulable)
-        )
-        deployment = apply_deployment(
-            kube,
-            live,
-            desired,
-            job_done=job_done,
-            budget=settings.upgrade_budget,
-            gate=upgrade_gate,
-        )
-        ensure(kube, build_service(owner, spec.model))
-        ensure(kube, build_pdb(owner, spec.model))
-        if (clients := vllm_clients(settings)) is not None:
-            ensure(kube, build_fence(owner, spec.model, clients))
-        pool = ensure_inference_pool(kube, owner, spec)
-    else:
-        deployment = live
+        except KubeRejected as exc:  # a value the CRD admits and the API server does not
+            child_error = (
+                f"the API server refused what this spec builds ({exc}); change the spec: "
+                "the replicas of the spec last applied, if any, keep serving"
+            )
     volumes = pending_volume_failures(kube, owner.namespace, pods)
     observed = Observed(
         deployment=view_deployment(deployment) if deployment else None,
@@ -180,6 +131,7 @@ def reconcile(
             adapters=[adapter.name for adapter in spec.adapters or []],
             serving_args_error=decided.serving_args_error,
             sizing_reason=decided.sizing_reason,
+            child_error=child_error,
             image=decided.image if decided.sizing is not None else None,
             available_image=(
                 decided.default_image if decided.image != decided.default_image else None
@@ -198,3 +150,80 @@ def reconcile(
             resource_version=body["metadata"].get("resourceVersion"),
         )
     return Outcome(status=status, status_written=patch is not None, events=events(previous, status))
+
+
+def _apply_children(
+    kube: Kube,
+    decided: Plan,
+    settings: OperatorSettings,
+    live: dict[str, Any] | None,
+    nodes: list[dict[str, Any]] | None,
+    pods: list[dict[str, Any]],
+    upgrade_gate: AbstractContextManager[Any] | None,
+) -> tuple[dict[str, Any], dict[str, Any] | None, PoolState | None]:
+    """Apply the children of a spec that was sized and planned: the weights' claim and
+    download Job, the Deployment, its Service, PodDisruptionBudget, fence and InferencePool.
+    The Deployment as applied, the download Job and the pool's state."""
+    sizing, weights = decided.sizing, decided.weights
+    if sizing is None or weights is None:
+        raise ValueError("children are built only for a sized and planned spec")
+    owner, spec = decided.owner, decided.spec
+    wanted = spec.replicas
+    job_body: dict[str, Any] | None = None
+    if weights.claim_name is not None and spec.cache and spec.cache.pvc:
+        ensure(kube, build_weights_claim(owner, spec.model, spec.cache.pvc))
+    if weights.download is not None:
+        claim = (
+            weights.claim_name
+            or (spec.cache.pvc.name if spec.cache and spec.cache.pvc else None)
+            or names.weights_claim_name(owner.name)
+        )
+        job_name = names.download_job_name(owner.name, weights.download.digest(claim))
+        job_body = kube.get("batch/v1", "Job", owner.namespace, job_name)
+        if job_body is None:  # one Job per source; a Job's template is immutable
+            account = spec.pod.service_account_name if spec.pod else None
+            job_body = kube.apply(
+                build_download_job(
+                    owner, spec.model, weights.download, claim, service_account_name=account
+                )
+            )
+    job_done = job_body is None or view_job(job_body).succeeded
+    desired = annotate(
+        build_deployment(
+            owner,
+            spec,
+            sizing,
+            weights,
+            replicas=wanted if job_done else 0,
+            image=decided.image,
+            extras=pod_extras(spec),
+            startup_timeout_seconds=settings.startup_timeout_seconds,
+            shm_size=settings.shm_size,
+        ),
+        spec_digest=spec_hash(spec, decided.image),
+    )
+    # Free GPUs matter only when pods are about to be replaced; otherwise keep the strategy.
+    starts = live is not None and not rolling_out(live) and template_changes(live, desired)
+    room = (
+        room_for_one_more(kube, nodes, spec, sizing.tensor_parallel_size)
+        if starts
+        else live_surges(live)
+    )
+    unschedulable = any(view_pod(p).unschedulable for p in pods)
+    desired["spec"]["strategy"]["rollingUpdate"] = rolling_update(
+        surges(spec, live, room=room, unschedulable=unschedulable)
+    )
+    deployment = apply_deployment(
+        kube,
+        live,
+        desired,
+        job_done=job_done,
+        budget=settings.upgrade_budget,
+        gate=upgrade_gate,
+    )
+    ensure(kube, build_service(owner, spec.model))
+    ensure(kube, build_pdb(owner, spec.model))
+    if (clients := vllm_clients(settings)) is not None:
+        ensure(kube, build_fence(owner, spec.model, clients))
+    pool = ensure_inference_pool(kube, owner, spec)
+    return deployment, job_body, pool

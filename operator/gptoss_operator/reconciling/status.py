@@ -86,6 +86,7 @@ def compute_status(
     spills: bool = False,
     serving_args_error: str | None = None,
     sizing_reason: Reason = Reason.DOES_NOT_FIT,
+    child_error: str | None = None,
     image: str | None = None,
     available_image: str | None = None,
     inference_pool: PoolState | None = None,
@@ -102,6 +103,7 @@ def compute_status(
         spills=spills,
         serving_args_error=serving_args_error,
         sizing_reason=sizing_reason,
+        child_error=child_error,
     )
     before = {c.get("type", ""): c for c in previous.get("conditions", []) or []}
     if inference_pool is not None:
