@@ -148,6 +148,22 @@ async def test_a_request_larger_than_the_token_limit_is_told_so() -> None:
     assert ticket.headers["x-ratelimit-remaining-requests"] == "4"
 
 
+@pytest.mark.parametrize("asked", [150_000, 70_000])
+async def test_a_refused_request_leaves_the_rest_of_the_window_to_the_other_replicas(
+    asked: int,
+) -> None:
+    """One replica refuses a request larger than the limit (or than what is left of it): it
+    keeps no more than a lease of the window, and another replica still admits the app."""
+    shared = MemoryStore()
+    first, _ = admission({"tokens_per_minute": 100_000}, store=shared, replicas=2)
+    second, _ = admission({"tokens_per_minute": 100_000}, store=shared, replicas=2)
+    await second.admit("web", 40_000)
+    with pytest.raises(RateLimited):
+        await first.admit("web", asked)
+    ticket = await second.admit("web", 45_000)
+    assert int(ticket.headers["x-ratelimit-remaining-tokens"]) >= 0
+
+
 async def test_a_spent_daily_budget_refuses_with_insufficient_quota_until_midnight() -> None:
     clock = Clock()
     gate, _ = admission({"dollars_per_day": 0.01}, clock=clock)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from gptoss_router.errors.base import retry_after_header
 from gptoss_router.routing.retry_budget import RetryBudget
 from gptoss_router.state.outliers import OutlierDetector
 from gptoss_router.state.pools import LocalPools
 from gptoss_router.state.provider_limits import (
+    MAX_SPENT_S,
     RateLimitBook,
     parse_duration,
     retry_after_seconds,
@@ -106,6 +108,29 @@ def test_a_429_with_retry_after_is_spent_for_that_long() -> None:
     assert book.is_spent("groq")
     clock.now += 2.1
     assert not book.is_spent("groq")
+
+
+@pytest.mark.parametrize("said", ["inf", "Infinity", "nan", "-inf"])
+def test_a_provider_that_says_it_is_spent_forever_is_not_believed(said: str) -> None:
+    assert parse_duration(said) is None
+    assert retry_after_seconds({"retry-after": said}, now=0) is None
+
+
+def test_a_provider_is_benched_at_most_an_hour_whatever_it_says() -> None:
+    clock = Clock()
+    book = RateLimitBook(clock)
+    book.note("groq", 10 * 86400.0)
+    clock.now += MAX_SPENT_S + 1
+    assert not book.is_spent("groq")
+
+
+def test_a_retry_after_header_is_whole_seconds_between_one_and_a_day() -> None:
+    assert [retry_after_header(s) for s in (0.2, 1.5, 1e9, float("inf"))] == [
+        "1",
+        "2",
+        "86400",
+        "86400",
+    ]
 
 
 def test_the_retry_budget_grants_a_share_of_recent_requests_above_a_floor() -> None:

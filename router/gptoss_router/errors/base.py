@@ -9,8 +9,10 @@ __all__ = ["ClientError", "ConfigError", "RetryLater", "RouterError", "retry_aft
 
 def retry_after_header(seconds: float) -> str:
     """``Retry-After`` in whole seconds, rounded up (a caller told to come back sooner than
-    the reset would only be refused again), and at least 1."""
-    return str(max(1, math.ceil(seconds)))
+    the reset would only be refused again), at least 1 and at most a day."""
+    if not math.isfinite(seconds):
+        return "86400"
+    return str(min(86400, max(1, math.ceil(seconds))))
 
 
 class RouterError(Exception):

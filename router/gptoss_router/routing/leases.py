@@ -9,7 +9,9 @@ window turns, so the other replicas can have them.
 Across replicas the sum of granted units never passes the limit: a limit of N admits at most N
 per window, whatever the number of replicas. The price is that units one replica holds cannot
 serve another: a replica may be refused while up to ``size`` units per other replica sit
-unused. Tokens settled above their reservation are charged without a cap (docs/limits.md).
+unused. A request refused leaves no more than a lease here: what its take got beyond that goes
+back to the store before the refusal is answered, and a request larger than the limit takes
+nothing. Tokens settled above their reservation are charged without a cap (docs/limits.md).
 """
 
 from __future__ import annotations
@@ -73,13 +75,17 @@ class Lease:
     async def acquire(self, want: int, now: float, *, fail_open: bool) -> Granted | None:
         """Take ``want`` units now; None when the store is down and this limit fails closed."""
         self._roll(now)
-        if self._held < want:
+        if self._held < want <= self.limit:  # more than the limit is never granted: take none
             taken = await self._take(want - self._held, now, fail_open=fail_open)
             if taken is None:
                 return None
             self._held += taken.granted
             self._used = taken.used
         if self._held < want:
+            excess = self._held - self._size
+            if excess > 0:  # a refused request leaves no more than a lease held here
+                self._held -= excess
+                await self._charge(-excess, self._window)
             return Granted(
                 False, self._window, self._remaining(), self._reset(now), self._wait(now)
             )

@@ -10,11 +10,14 @@ The providers' docs for these headers are listed in docs/sources.md, Providers.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 
-__all__ = ["RateLimitBook", "parse_duration", "retry_after_seconds", "spent_for"]
+__all__ = ["MAX_SPENT_S", "RateLimitBook", "parse_duration", "retry_after_seconds", "spent_for"]
+
+MAX_SPENT_S = 3600.0  # the longest a provider's own word benches it on one replica
 
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
@@ -26,12 +29,15 @@ _PAIRS = (
 
 
 def parse_duration(text: str) -> float | None:
-    """Seconds in ``7.66s``, ``2m59.56s``, ``500ms`` or a bare number; None if unreadable."""
+    """Seconds in ``7.66s``, ``2m59.56s``, ``500ms`` or a bare number; None if unreadable
+    (``inf`` and ``nan`` included: a provider cannot bench itself forever)."""
     text = text.strip()
     try:
-        return max(0.0, float(text))
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     parts = _PART.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
         return None
@@ -76,7 +82,9 @@ class RateLimitBook:
         self._until: dict[str, float] = {}
 
     def note(self, key: str, seconds: float) -> None:
-        """``key`` is spent for ``seconds`` from now."""
+        """``key`` is spent for ``seconds`` from now (at most ``MAX_SPENT_S``: a provider that
+        says longer is asked again after that)."""
+        seconds = min(seconds, MAX_SPENT_S) if math.isfinite(seconds) else MAX_SPENT_S
         self._until[key] = max(self._until.get(key, 0.0), self._clock() + seconds)
 
     def note_until(self, key: str, until: float) -> None:
