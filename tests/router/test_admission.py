@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import calendar
 import math
+import random
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
+from tests.router.router_fakes import settings
 
 from gptoss_router.config.apps import AppConfig
 from gptoss_router.config.store import StoreConfig
 from gptoss_router.errors import ConfigError, QuotaExceeded, RateLimited, StoreUnavailable
 from gptoss_router.metrics import RouterMetrics
 from gptoss_router.routing.admission import Admission, format_reset
+from gptoss_router.routing.backends import Backends
 from gptoss_router.settings import load_settings
 from gptoss_router.state.provider_limits import parse_duration
 from gptoss_router.state.store import (
@@ -27,6 +31,7 @@ from gptoss_router.state.store import (
     spend_periods,
 )
 from gptoss_router.state.store_health import StoreHealth
+from gptoss_router.watch.store_sync import StoreSync
 
 NOW = 1_795_000_000.0  # 2026-11-18 11:06:40 UTC: 20 s before the minute ends
 
@@ -234,3 +239,42 @@ async def test_an_app_without_limits_is_admitted_without_touching_the_store() ->
     ticket = await gate.admit("web", 10)
     assert ticket.headers == {}
     assert metrics.registry.get_sample_value("gptoss_router_store_up") == 1
+
+
+async def test_totals_read_just_before_midnight_count_for_that_day_though_they_arrive_after() -> (
+    None
+):
+    """A sync sent at 23:59:59.9 whose answer comes at 00:00:00.1 brings the day that ended's
+    spend: the new day's budget is whole."""
+    midnight = calendar.timegm((2026, 11, 19, 0, 0, 0))
+    clock = Clock(midnight - 3600.0)
+
+    class Slow(MemoryStore):
+        latency = 0.0
+
+        async def sync(self, out: Outgoing, now: float) -> Incoming:
+            answer = await super().sync(out, now)
+            clock.now += self.latency
+            return answer
+
+    store = Slow()
+    gate, metrics = admission({"dollars_per_day": 10.0}, store=store, clock=clock)
+    sync = StoreSync(
+        "r1",
+        store,
+        StoreHealth(metrics, clock=clock),
+        Backends(settings(), clock=clock, rng=random.Random(0)),  # noqa: S311 - test jitter
+        gate,
+        metrics,
+        interval_s=0.2,
+        stale_after_s=3.0,
+        clock=clock,
+        wall=clock,
+    )
+    ticket = await gate.admit("web", 1)
+    gate.settle(ticket, input_tokens=1, output_tokens=1, dollars=10.0)
+    assert await sync.once()
+    clock.now, store.latency = midnight - 0.1, 0.2
+    assert await sync.once()
+    clock.now = midnight + 0.15
+    assert await gate.admit("web", 1) is not None

@@ -60,8 +60,9 @@ class StoreSync:
     async def once(self) -> bool:
         """One sync; whether it reached the store."""
         out = self._outgoing()
+        sent_at = self.wall()  # the day and month the store reads its totals for
         try:
-            incoming = await self.store.sync(out, self.wall())
+            incoming = await self.store.sync(out, sent_at)
         except StoreFailed as err:
             self.health.failed("sync", str(err))
             self.admission.restore_spend(out.spend)
@@ -76,7 +77,7 @@ class StoreSync:
             return False
         self.health.succeeded()
         self._last_ok = self.clock()
-        self._apply(incoming)
+        self._apply(incoming, sent_at)
         return True
 
     def _outgoing(self) -> Outgoing:
@@ -100,10 +101,12 @@ class StoreSync:
             budget_apps=self.admission.budget_apps,
         )
 
-    def _apply(self, incoming: Incoming) -> None:
+    def _apply(self, incoming: Incoming, sent_at: float) -> None:
+        """What the store answered to a sync sent at wall time ``sent_at``: its spend totals
+        are of that day and month, even when the answer comes after midnight."""
         mono, wall = self.clock(), self.wall()
         self._apply_inflight(incoming.peer_inflight)
-        self.admission.synced(incoming.spend, wall)
+        self.admission.synced(incoming.spend, sent_at)
         self.replicas = incoming.replicas
         self.metrics.store_replicas.set(incoming.replicas)
         for bench in incoming.benches:
