@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import math
 import random
@@ -19,6 +20,7 @@ from gptoss_router.errors import ConfigError, QuotaExceeded, RateLimited, StoreU
 from gptoss_router.metrics import RouterMetrics
 from gptoss_router.routing.admission import Admission, format_reset
 from gptoss_router.routing.backends import Backends
+from gptoss_router.routing.leases import Lease
 from gptoss_router.settings import load_settings
 from gptoss_router.state.provider_limits import parse_duration
 from gptoss_router.state.store import (
@@ -278,3 +280,48 @@ async def test_totals_read_just_before_midnight_count_for_that_day_though_they_a
     assert await sync.once()
     clock.now = midnight + 0.15
     assert await gate.admit("web", 1) is not None
+
+
+async def test_units_lent_by_the_fallback_are_not_given_back_to_the_store() -> None:
+    """While the store was down a replica admitted 40,000 tokens from its own share; the store
+    came back before the minute turned, and the request used none. The store's count of that
+    minute keeps what the other replica used through it."""
+
+    class Flaky(MemoryStore):
+        down = False
+
+        async def take(
+            self, name: str, limit: int, want: int, window_s: float, now: float
+        ) -> Taken:
+            if self.down:
+                raise StoreFailed("ConnectionError: connection refused")
+            return await super().take(name, limit, want, window_s, now)
+
+    store, clock = Flaky(), Clock(0.0)
+    metrics = RouterMetrics(CollectorRegistry())
+    tasks: list[asyncio.Task[None]] = []
+
+    def lease() -> Lease:
+        return Lease(
+            "web:tpm",
+            100_000,
+            window_s=60.0,
+            fraction=0.02,
+            store=store,
+            health=StoreHealth(metrics, clock=clock),
+            fallback=MemoryStore(),
+            replicas=lambda: 2,
+            spawn=lambda work: tasks.append(asyncio.ensure_future(work)),
+        )
+
+    first, second = lease(), lease()
+    assert (await second.acquire(60_000, 1.0, fail_open=True)).ok  # type: ignore[union-attr]
+    store.down = True
+    lent = await first.acquire(40_000, 10.0, fail_open=True)
+    assert lent is not None and lent.ok
+    store.down, clock.now = False, 5.0  # back, and past the health's pause
+    first.settle(lent.window, 40_000, 0)
+    await first.acquire(1, 61.0, fail_open=True)  # the minute turns: first gives back its units
+    await asyncio.gather(*tasks)
+    counted = await store.take("web:tpm", 100_000, 0, 60.0, 59.0)
+    assert counted.used >= 60_000

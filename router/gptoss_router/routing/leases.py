@@ -69,6 +69,7 @@ class Lease:
         self._spawn = spawn
         self._window = -1
         self._held = 0
+        self._borrowed = 0  # of this window's units, how many came from the fallback
         self._used = 0  # the store's count of this window after our last take
         self._refilling = False
 
@@ -85,7 +86,8 @@ class Lease:
             excess = self._held - self._size
             if excess > 0:  # a refused request leaves no more than a lease held here
                 self._held -= excess
-                await self._charge(-excess, self._window)
+                if owed := self._owed(excess):
+                    await self._charge(-owed, self._window)
             return Granted(
                 False, self._window, self._remaining(), self._reset(now), self._wait(now)
             )
@@ -113,9 +115,9 @@ class Lease:
         window = math.floor(now / self._window_s)
         if window == self._window:
             return
-        if self._held and self._window >= 0:
-            self._spawn(self._charge(-self._held, self._window))
-        self._window, self._held, self._used = window, 0, 0
+        if self._held and self._window >= 0 and (owed := self._owed(self._held)):
+            self._spawn(self._charge(-owed, self._window))
+        self._window, self._held, self._used, self._borrowed = window, 0, 0, 0
 
     async def _take(self, need: int, now: float, *, fail_open: bool) -> Taken | None:
         want = max(need, self._size)
@@ -131,7 +133,9 @@ class Lease:
             return None
         # The store is down: this replica enforces its share of the limit on its own.
         share = max(1, math.ceil(self.limit / max(1, self._replicas())))
-        return await self._fallback.take(self.name, share, want, self._window_s, now)
+        taken = await self._fallback.take(self.name, share, want, self._window_s, now)
+        self._borrowed += taken.granted
+        return taken
 
     async def _refill(self, window: int, now: float) -> None:
         try:
@@ -152,6 +156,14 @@ class Lease:
                 await self._charge(-taken.granted, window)
         finally:
             self._refilling = False
+
+    def _owed(self, units: int) -> int:
+        """Of ``units`` held of this window and now given up, those the store granted (to go
+        back to it); those the fallback lent while the store was down go nowhere: the store
+        never counted them."""
+        lent = min(units, self._borrowed)
+        self._borrowed -= lent
+        return units - lent
 
     async def _charge(self, amount: int, window: int) -> None:
         if not self._health.usable():
