@@ -325,3 +325,55 @@ async def test_units_lent_by_the_fallback_are_not_given_back_to_the_store() -> N
     await asyncio.gather(*tasks)
     counted = await store.take("web:tpm", 100_000, 0, 60.0, 59.0)
     assert counted.used >= 60_000
+
+
+async def test_units_a_take_got_for_a_minute_that_ended_meanwhile_stay_in_that_minute() -> None:
+    """A request at 59.999 s waits for the store; one at 60.001 s moves the lease to the next
+    minute meanwhile. The first one's units were counted in minute 0: they cover it there and
+    never join minute 1's lease, so minute 1 admits no more than the limit."""
+    received, answer = asyncio.Event(), asyncio.Event()
+
+    class Late(MemoryStore):
+        hold = True
+
+        async def take(
+            self, name: str, limit: int, want: int, window_s: float, now: float
+        ) -> Taken:
+            taken = await super().take(name, limit, want, window_s, now)
+            if self.hold:
+                self.hold = False
+                received.set()
+                await answer.wait()
+            return taken
+
+    store, metrics = Late(), RouterMetrics(CollectorRegistry())
+    tasks: list[asyncio.Future[None]] = []
+
+    def lease() -> Lease:
+        return Lease(
+            "web:tpm",
+            100,
+            window_s=60.0,
+            fraction=0.5,
+            store=store,
+            health=StoreHealth(metrics, clock=Clock(0.0)),
+            fallback=MemoryStore(),
+            replicas=lambda: 2,
+            spawn=lambda work: tasks.append(asyncio.ensure_future(work)),
+        )
+
+    first, second = lease(), lease()
+    late = asyncio.ensure_future(first.acquire(10, 59.999, fail_open=True))
+    await received.wait()
+    admitted = 0
+    for replica in (first, second):
+        while (granted := await replica.acquire(1, 119.9, fail_open=True)) and granted.ok:
+            admitted += 1
+    answer.set()
+    earlier = await late
+    await asyncio.gather(*tasks)
+    assert earlier is not None and earlier.ok and earlier.window == 0
+    for replica in (first, second):
+        while (granted := await replica.acquire(1, 119.9, fail_open=True)) and granted.ok:
+            admitted += 1
+    assert admitted <= 100

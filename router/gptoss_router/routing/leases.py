@@ -76,10 +76,13 @@ class Lease:
     async def acquire(self, want: int, now: float, *, fail_open: bool) -> Granted | None:
         """Take ``want`` units now; None when the store is down and this limit fails closed."""
         self._roll(now)
+        window = self._window
         if self._held < want <= self.limit:  # more than the limit is never granted: take none
             taken = await self._take(want - self._held, now, fail_open=fail_open)
             if taken is None:
                 return None
+            if self._window != window:  # another request moved the lease on meanwhile
+                return self._late(taken, want, window, now)
             self._held += taken.granted
             self._used = taken.used
         if self._held < want:
@@ -96,6 +99,17 @@ class Lease:
             self._refilling = True
             self._spawn(self._refill(self._window, now))
         return Granted(True, self._window, self._remaining(), self._reset(now), 0.0)
+
+    def _late(self, taken: Taken, want: int, window: int, now: float) -> Granted:
+        """A take the store answered after the lease had moved to a new window: its units
+        were counted in ``window``, so the request they cover is admitted there, and what it
+        does not need goes back to that window rather than into the new one's lease."""
+        ok = taken.granted >= want
+        back = taken.granted - want if ok else taken.granted
+        if back:
+            self._spawn(self._charge(-back, window))
+        remaining = max(0, self.limit - taken.used)
+        return Granted(ok, window, remaining, self._reset(now), 0.0 if ok else self._wait(now))
 
     def settle(self, window: int, reserved: int, used: int) -> None:
         """A request that reserved ``reserved`` units in ``window`` used ``used``."""
