@@ -138,6 +138,32 @@ def test_an_adapter_in_a_bucket_is_copied_by_an_init_container_with_its_secret()
     assert "sql=/adapters/copied/sql" in plan.args
 
 
+@pytest.mark.parametrize(
+    ("uri", "source", "words"),
+    [
+        ("hf://acme/private-lora", None, "set it to this Secret"),
+        ("hf://acme/private-lora", "hub-token", "spec.source.secretName 'hub-token'; give"),
+        ("pvc://loras/sql", None, "a pvc:// adapter is mounted, nothing uses a secret"),
+    ],
+)
+def test_an_adapter_secret_nothing_would_use_is_refused_saying_where_the_token_goes(
+    uri: str, source: str | None, words: str
+) -> None:
+    adapters = [{"name": "sql", "uri": uri, "rank": 8, "secretName": "acme-token"}]
+    fields: dict[str, Any] = {"adapters": adapters}
+    if source is not None:
+        fields["source"] = {"uri": "hf://openai/gpt-oss-20b", "secretName": source}
+    with pytest.raises(InvalidSpec, match=r"spec.adapters\[0\].secretName 'acme-token'") as refused:
+        plan_adapters(OWNER.name, spec(**fields))
+    assert words in str(refused.value)
+
+
+def test_an_hf_adapter_naming_the_replicas_own_token_is_served_with_it() -> None:
+    adapters = [{"name": "sql", "uri": "hf://acme/lora", "rank": 8, "secretName": "hub"}]
+    built = spec(adapters=adapters, source={"uri": "hf://openai/gpt-oss-20b", "secretName": "hub"})
+    assert "sql=acme/lora" in plan_adapters(OWNER.name, built).args
+
+
 def test_without_adapters_no_lora_flag_or_annotation_is_added() -> None:
     built = spec()
     assert "--enable-lora" not in args_of(built)

@@ -143,6 +143,29 @@ def _split(uri: str) -> tuple[str, str]:
     return scheme, rest.strip("/")
 
 
+def _check_secret(index: int, scheme: str, secret: str | None, spec: GptOssDeploymentSpec) -> None:
+    """A ``secretName`` reaches what fetches the adapter: the init container that copies an
+    s3:// or gs:// one. vLLM downloads an hf:// adapter itself, with the one token its process
+    has (``spec.source.secretName``'s ``HF_TOKEN``); a pvc:// one needs none. A secret that
+    would reach nothing is refused rather than ignored."""
+    if not secret or scheme not in ("hf", "pvc"):
+        return
+    source = spec.source.secret_name if spec.source else None
+    if scheme == "hf" and secret == source:
+        return
+    where = f"spec.adapters[{index}].secretName {secret!r}"
+    if scheme == "pvc":
+        raise InvalidAdapters(f"{where}: a pvc:// adapter is mounted, nothing uses a secret")
+    raise InvalidAdapters(
+        f"{where}: vLLM downloads an hf:// adapter with its own process's token, the HF_TOKEN of "
+        + (
+            f"spec.source.secretName {source!r}; give that Secret access to the adapter"
+            if source
+            else "spec.source.secretName; set it to this Secret"
+        )
+    )
+
+
 def plan_adapters(cr_name: str, spec: GptOssDeploymentSpec) -> AdapterPlan:
     """The served name and LoRA flags, volumes and init containers of the CR's replicas."""
     served = served_model_name(cr_name, spec)
@@ -179,6 +202,7 @@ def plan_adapters(cr_name: str, spec: GptOssDeploymentSpec) -> AdapterPlan:
                 "an adapter must be hf:// or pvc:// (an s3:// or gs:// adapter is copied by an "
                 "init container when a pod starts, which run-time loading avoids)"
             )
+        _check_secret(index, scheme, adapter.secret_name, spec)
         if scheme == "hf":
             modules.append(f"{adapter.name}={path}")
             continue
