@@ -16,6 +16,7 @@ from gptoss_operator.reconciling.observe import (
     volume_failures,
 )
 from gptoss_operator.reconciling.outcome import status_patch
+from gptoss_operator.reconciling.reasons import Reason
 from gptoss_operator.reconciling.runner import Coalescer
 from gptoss_operator.reconciling.status import compute_status, to_wire
 
@@ -79,6 +80,27 @@ def test_one_ready_replica_makes_the_deployment_ready() -> None:
     verdicts = judge(wanted=1, sizing_error=None, observed=observed)
     assert (verdicts["Ready"].status, verdicts["Ready"].reason) == ("True", "Serving")
     assert verdicts["Progressing"].reason == "Complete"
+
+
+def test_a_refused_edit_degrades_a_cr_whose_earlier_replicas_still_serve_but_keeps_it_ready() -> (
+    None
+):
+    observed = _observed(_pod(ready=True, started=True), deployment=_deployment(ready=1))
+    refused = "spec.adapters[0].name 'gpt-oss-20b' is already the name of the served model"
+    verdicts = judge(
+        wanted=1, sizing_error=refused, observed=observed, sizing_reason=Reason.INVALID_ADAPTERS
+    )
+    assert (verdicts["Ready"].status, verdicts["Ready"].reason) == ("True", "Serving")
+    assert verdicts["Degraded"] == verdicts["Degraded"].__class__(
+        "True", "InvalidAdapters", refused
+    )
+    alone = judge(
+        wanted=1,
+        sizing_error=refused,
+        observed=_observed(_pod()),
+        sizing_reason=Reason.INVALID_ADAPTERS,
+    )
+    assert (alone["Ready"].status, alone["Ready"].reason) == ("False", "InvalidAdapters")
 
 
 def test_zero_wanted_replicas_are_reported_as_scaled_to_zero_not_as_a_failure() -> None:

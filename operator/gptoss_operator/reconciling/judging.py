@@ -151,7 +151,7 @@ def judge(
     """
     ready_count = observed.deployment.ready_replicas if observed.deployment else 0
     refusal = None
-    if sizing_error is not None:
+    if sizing_error is not None and ready_count == 0:
         refusal = Verdict("False", sizing_reason, sizing_error)
     elif serving_args_error is not None and ready_count == 0:
         refusal = Verdict("False", Reason.INVALID_SERVING_ARGS, serving_args_error)
@@ -159,7 +159,10 @@ def judge(
         refusal = Verdict("False", Reason.CHILD_REJECTED, child_error)
     ready = _ready(wanted, ready_count, refusal, observed, spills)
     degraded = _degraded(wanted, ready_count, ready, observed)
-    if serving_args_error is not None and sizing_error is None:
+    if sizing_error is not None:
+        # Replicas of the last spec it accepted keep serving; this one is never rolled out.
+        degraded = Verdict("True", sizing_reason, sizing_error)
+    elif serving_args_error is not None:
         # Replicas of the last valid command line keep serving; the new one is never rolled out.
         degraded = Verdict("True", Reason.INVALID_SERVING_ARGS, serving_args_error)
     elif child_error is not None:  # the replicas of the last accepted spec keep serving
