@@ -169,3 +169,18 @@ def test_an_autoscaler_tick_that_fails_unexpectedly_does_not_stop_the_next_ones(
         asyncio.run(autoscaler.forever(logging.getLogger("test")))
     assert len(ticks) == 3
     assert "autoscaler tick failed" in caplog.text
+
+
+def test_the_tick_after_a_silence_measures_no_replica_from_the_figures_it_held() -> None:
+    """The meter holds an idle tick's figures through a silence; the tick after it is saturated
+    but measured nothing, so the idle figure is not taken for a saturated replica's rate."""
+    meter, state = DemandMeter(), CostState()
+    meter.observe(0.0, _pods({"a": 0.0}), NO_SPILL)
+    meter.observe(1.0, _pods({"a": 100.0}), NO_SPILL)  # 100 tok/s, unsaturated
+    meter.observe(2.0, {}, NO_SPILL, complete=False)
+    meter.observe(3.0, _pods({"a": 3100.0}), NO_SPILL)  # back: measured nothing yet
+    assert not meter.fresh
+    tick = state.decide(
+        3.0, meter, POLICY, current=1, ready=1, saturated=True, blind=False, tick_s=1.0
+    )
+    assert tick.capacity == POLICY.capacity_prior

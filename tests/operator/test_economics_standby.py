@@ -306,6 +306,7 @@ class _Readings:
     output_per_request: float = 500.0
     window_s: float = 60.0
     pods_counted: int = 1
+    fresh: bool = True
 
     @property
     def unserved_minute_tokens_per_s(self) -> float:

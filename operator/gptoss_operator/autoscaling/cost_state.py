@@ -54,6 +54,9 @@ class MeterReadings(Protocol):
     def pods_counted(self) -> int: ...
 
     @property
+    def fresh(self) -> bool: ...
+
+    @property
     def window_s(self) -> float: ...
 
 
@@ -85,12 +88,13 @@ class CostState:
     ) -> CostTick:
         """``current`` replicas asked for, ``ready`` of them serving; ``saturated``: requests
         wait in vLLM or spill; ``blind``: a replica's or a router's metrics are missing."""
+        unmeasured = blind or not meter.fresh  # the tick's figures are older ones, held
         capacity = self.capacity.observe(
             policy.capacity_prior,
             meter.local_tick_tokens_per_s,
             ready=min(ready, meter.pods_counted),  # the replicas whose tokens were counted
             saturated=saturated,
-            blind=blind,
+            blind=unmeasured,
         )
         self.bursts.observe(
             now,
@@ -99,7 +103,7 @@ class CostState:
             hosted_tick=meter.hosted_tick_tokens_per_s,
             unserved=meter.unserved_tokens_per_s,
             tick_s=tick_s,
-            blind=blind,
+            blind=unmeasured,
             output_per_request=meter.output_per_request,
         )
         standby = self.bursts.standby(

@@ -102,8 +102,9 @@ class DemandMeter:
     meter nothing, and neither does the next: the missing source's counters are not in the
     readings it would be measured between, so its demand would read as a drop, and what it
     counted while silent as one tick's burst. The rates stay as the last complete pair of
-    readings left them. ``pods_counted`` is how many replicas the last tick's local rate
-    covers (those read in both readings, their counters not gone back).
+    readings left them, and ``fresh`` is False: nothing is learnt from such a tick.
+    ``pods_counted`` is how many replicas the last tick's local rate covers (those read in both
+    readings, their counters not gone back).
     """
 
     window_s: float = 60.0
@@ -118,6 +119,7 @@ class DemandMeter:
     output_per_request: float = 1024.0
     input_per_output: float = 1.0
     pods_counted: int = 0
+    fresh: bool = False  # whether the last reading measured its tick (else: rates held)
     _pods: dict[str, PodQueue] = field(default_factory=dict)
     _spilled: RouterSpill | None = None
     _last: float | None = None
@@ -161,8 +163,10 @@ class DemandMeter:
         previous, before, last = self._pods, self._spilled, self._last
         was_complete, self._complete = self._complete, complete
         self._pods, self._spilled, self._last = dict(pods), router, now
+        self.fresh = False
         if last is None or now <= last or not (complete and was_complete):
             return
+        self.fresh = True
         elapsed = now - last
         weight = 1.0 - math.exp(-elapsed / self.window_s)
         deltas = [
