@@ -79,7 +79,10 @@ def test_an_inference_pool_follows_the_cr_that_asks_for_one(
     cr = get_cr(api_client, namespace, "chat")
     assert [o["uid"] for o in pool["metadata"]["ownerReferences"]] == [cr["metadata"]["uid"]]
     eventually(
-        lambda: get_cr(api_client, namespace, "chat")["status"].get("inferencePool") == "chat",
+        lambda: (
+            (get_cr(api_client, namespace, "chat").get("status") or {}).get("inferencePool")
+            == "chat"
+        ),
         timeout=30,
         what="status.inferencePool",
     )
