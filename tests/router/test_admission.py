@@ -27,6 +27,7 @@ from gptoss_router.state.store import (
     Incoming,
     MemoryStore,
     Outgoing,
+    Store,
     StoreFailed,
     Taken,
     sliding_take,
@@ -79,6 +80,27 @@ def admission(
         ),
         metrics,
     )
+
+
+def syncing(store: Store, gate: Admission, metrics: RouterMetrics, clock: Clock) -> StoreSync:
+    """The sync loop of replica ``r1`` (run a round with ``once``)."""
+    return StoreSync(
+        "r1",
+        store,
+        StoreHealth(metrics, clock=clock),
+        Backends(settings(), clock=clock, rng=random.Random(0)),  # noqa: S311 - test jitter
+        gate,
+        metrics,
+        interval_s=0.2,
+        stale_after_s=3.0,
+        clock=clock,
+        wall=clock,
+    )
+
+
+async def read_spend(store: Store, now: float) -> tuple[int, int]:
+    """App ``web``'s spend this day and month, as another replica reads it."""
+    return (await store.sync(Outgoing("r2", {}, (), budget_apps=("web",)), now)).spend["web"]
 
 
 def test_a_sliding_window_counts_the_previous_window_by_how_much_of_it_still_overlaps() -> None:
@@ -173,8 +195,8 @@ async def test_a_refused_request_leaves_the_rest_of_the_window_to_the_other_repl
 
 async def test_a_spent_daily_budget_refuses_with_insufficient_quota_until_midnight() -> None:
     clock = Clock()
-    gate, _ = admission({"dollars_per_day": 0.01}, clock=clock)
     store = MemoryStore()
+    gate, metrics = admission({"dollars_per_day": 0.01}, store=store, clock=clock)
     ticket = await gate.admit("web", 10)
     gate.settle(ticket, input_tokens=10, output_tokens=10, dollars=0.004)
     await gate.admit("web", 10)  # $0.004 < $0.01
@@ -185,34 +207,39 @@ async def test_a_spent_daily_budget_refuses_with_insufficient_quota_until_midnig
     midnight = math.ceil(86400 - NOW % 86400)
     assert caught.value.headers["retry-after"] == str(midnight)
     # What was spent here reaches the store, and comes back as the total the replicas share.
-    spend = gate.drain_spend()
-    incoming = await store.sync(Outgoing("r1", {}, spend, budget_apps=gate.budget_apps), clock.now)
-    gate.synced(incoming.spend, clock.now)
-    assert incoming.spend["web"] == (11_000, 11_000)
+    assert await syncing(store, gate, metrics, clock).once()
+    assert await read_spend(store, clock.now) == (11_000, 11_000)
     with pytest.raises(QuotaExceeded):
         await gate.admit("web", 10)
     clock.now += midnight  # a new UTC day
     await gate.admit("web", 10)
 
 
-async def test_spend_on_its_way_to_the_store_still_counts_against_the_budget() -> None:
-    clock = Clock()
-    gate, _ = admission({"dollars_per_day": 0.01}, clock=clock)
+async def test_spend_on_its_way_to_the_store_still_counts_against_the_budget_and_once() -> None:
+    """A sync the store applied but answered too late (a timeout) is sent again; meanwhile its
+    spend still counts here, and the store counts it once."""
+
+    class Late(MemoryStore):
+        late = True
+
+        async def sync(self, out: Outgoing, now: float) -> Incoming:
+            answer = await super().sync(out, now)
+            if self.late:
+                raise StoreFailed("TimeoutError: no answer within 0.25 s")
+            return answer
+
+    clock, store = Clock(), Late()
+    gate, metrics = admission({"dollars_per_day": 0.01}, store=store, clock=clock)
+    loop = syncing(store, gate, metrics, clock)
     ticket = await gate.admit("web", 10)
     gate.settle(ticket, input_tokens=10, output_tokens=10, dollars=0.011)
-    sent = gate.drain_spend()  # a sync is in flight: the totals do not hold this spend yet
-    assert sent == {"web": 11_000}
+    assert not await loop.once()
     with pytest.raises(QuotaExceeded):
         await gate.admit("web", 10)
-    gate.restore_spend(sent)  # the sync failed: the spend waits for the next one
-    with pytest.raises(QuotaExceeded):
-        await gate.admit("web", 10)
-    again = gate.drain_spend()
-    assert again == {"web": 11_000}  # sent once more, not twice
-    incoming = await MemoryStore().sync(
-        Outgoing("r1", {}, again, budget_apps=gate.budget_apps), clock.now
-    )
-    gate.synced(incoming.spend, clock.now)  # the totals now hold it, once
+    assert not await loop.once()  # sent again, and late again
+    store.late = False
+    assert await loop.once()
+    assert await read_spend(store, clock.now) == (11_000, 11_000)
     with pytest.raises(QuotaExceeded) as caught:
         await gate.admit("web", 10)
     assert "($0.0110)" in str(caught.value)
@@ -261,18 +288,7 @@ async def test_totals_read_just_before_midnight_count_for_that_day_though_they_a
 
     store = Slow()
     gate, metrics = admission({"dollars_per_day": 10.0}, store=store, clock=clock)
-    sync = StoreSync(
-        "r1",
-        store,
-        StoreHealth(metrics, clock=clock),
-        Backends(settings(), clock=clock, rng=random.Random(0)),  # noqa: S311 - test jitter
-        gate,
-        metrics,
-        interval_s=0.2,
-        stale_after_s=3.0,
-        clock=clock,
-        wall=clock,
-    )
+    sync = syncing(store, gate, metrics, clock)
     ticket = await gate.admit("web", 1)
     gate.settle(ticket, input_tokens=1, output_tokens=1, dollars=10.0)
     assert await sync.once()

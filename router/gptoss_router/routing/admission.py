@@ -55,7 +55,7 @@ class _Quota:
     spent: tuple[int, int] = (0, 0)  # micro-dollars (day, month) at the last sync
     period: tuple[str, str] = ("", "")  # the day and month those totals are for
     pending: int = 0  # micro-dollars spent here and not yet synced
-    sending: int = 0  # micro-dollars drained for the sync in flight, not yet in ``spent``
+    sending: int = 0  # micro-dollars drained for syncs not yet answered, not yet in ``spent``
 
     @property
     def unsynced(self) -> int:
@@ -176,20 +176,13 @@ class Admission:
         """Micro-dollars spent here since the last sync, per app, for the sync about to go out.
 
         They still count against the budget until the store's totals come back with them
-        (``synced``) or the sync fails and they wait for the next one (``restore_spend``): a
+        (``synced``), however many syncs fail meanwhile (the sync loop sends them again): a
         request admitted during the round trip must not find the spend gone from both."""
         out = {name: q.pending for name, q in self._quotas.items() if q.pending}
         for name, micros in out.items():
             quota = self._quotas[name]
             quota.pending, quota.sending = 0, quota.sending + micros
         return out
-
-    def restore_spend(self, unsent: Mapping[str, int]) -> None:
-        """A sync failed: its spend is sent with the next one."""
-        for name, micros in unsent.items():
-            quota = self._quotas[name]
-            quota.pending += micros
-            quota.sending = max(0, quota.sending - micros)
 
     def synced(self, totals: Mapping[str, tuple[int, int]], now: float) -> None:
         """The store's spend totals per app, for the day and month of ``now``; they hold what

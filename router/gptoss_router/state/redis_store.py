@@ -3,7 +3,8 @@
 Keys, all under ``key_prefix`` (``gptoss`` by default):
 
     <p>:rl:{<limit>}:<window>      sliding-window counter (integer, expires after two windows)
-    <p>:spend:{<app>}:<day|month>  micro-dollars spent (INCRBY; expires after the period)
+    <p>:spend:{<app>}:<day|month>  micro-dollars spent (expires after the period)
+    <p>:spend:{<app>}:<day|month>:by  hash replica -> that replica's total in the period
     <p>:inflight:<replica>         hash pod URL -> requests this replica has on it (expires)
     <p>:replicas                   sorted set replica -> last sync, milliseconds
     <p>:benched                    hash "<kind>|<backend>" -> benched until, milliseconds
@@ -12,8 +13,10 @@ Keys, all under ``key_prefix`` (``gptoss`` by default):
 
 Every call is bounded by ``timeout_s`` and fails as ``StoreFailed`` (never with the password in
 the message); the client does not retry on its own, the callers decide (``on_store_loss``).
-A sliding-window take is one Lua script, atomic in Redis; a sync is one pipeline; a document
-read is one script and a versioned write (a compare-and-set) another.
+A sliding-window take is one Lua script, atomic in Redis; a sync is one pipeline, in which each
+spend total is a script that adds only its growth over what the replica sent before (so a sync
+sent twice counts once); a document read is one script and a versioned write (a compare-and-set)
+another.
 """
 
 from __future__ import annotations
@@ -68,6 +71,19 @@ local value = redis.call('INCRBY', KEYS[1], ARGV[1])
 if value < 0 then redis.call('SET', KEYS[1], 0) end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return value
+"""
+
+# A replica's running total for one app and period: the app's total grows by what it grew.
+_SPEND = """
+local before = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+local total = tonumber(ARGV[2])
+if total > before then
+  redis.call('HSET', KEYS[2], ARGV[1], total)
+  redis.call('INCRBY', KEYS[1], total - before)
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 0
 """
 
 # Documents written before they were versioned are plain strings: version 0.
@@ -153,10 +169,11 @@ class RedisStore:
         for peer in peers:
             pipe.hgetall(f"{p}:inflight:{peer}")
         day, month = spend_periods(now)
-        for app, micros in out.spend.items():
-            for period, ttl in ((day, _DAY_S), (month, _MONTH_S)):
-                pipe.incrby(self._spend_key(app, period), micros)
-                pipe.expire(self._spend_key(app, period), ttl)
+        for spent in out.spend:
+            key = self._spend_key(spent.app, spent.period)
+            ttl = _MONTH_S if len(spent.period) == len(month) else _DAY_S
+            # EVAL, not EVALSHA: a pipeline of registered scripts checks them first, a round trip
+            pipe.eval(_SPEND, 2, key, f"{key}:by", out.replica, spent.micros, ttl)
         for app in out.budget_apps:
             pipe.mget([self._spend_key(app, day), self._spend_key(app, month)])
         benched = f"{p}:benched"
@@ -182,7 +199,7 @@ class RedisStore:
         for counts in results[position : position + len(peers)]:
             for url, value in counts.items():
                 peer_inflight[url.decode()] = peer_inflight.get(url.decode(), 0) + int(value)
-        position += len(peers) + 4 * len(out.spend)
+        position += len(peers) + len(out.spend)
         spend: dict[str, tuple[int, int]] = {}
         for app, (day, month) in zip(
             out.budget_apps, results[position : position + len(out.budget_apps)], strict=True

@@ -6,8 +6,14 @@ Two kinds of traffic, both kept off the per-request path:
   *lease* of several units at once (``routing/admission.py``) and spends it locally, so the
   store sees one call per lease, not one per request.
 - ``sync``: one round trip every ``sync_interval_s`` that publishes this replica's in-flight
-  requests per pod, the dollars it spent since the last sync and the backends it benched, and
-  reads back the other replicas' in-flight counts, the apps' spend totals and every bench.
+  requests per pod, the dollars it has spent and the backends it benched, and reads back the
+  other replicas' in-flight counts, the apps' spend totals and every bench.
+
+Spend goes out as this replica's running total per app and UTC day (and month), not as what it
+spent since the last sync: the store keeps each replica's latest total and adds only its
+growth to the app's. A sync that the store applied but whose answer came too late is sent
+again, and a sync that arrives after a later one, and neither counts twice
+(``SpendTotal``).
 
 The window is the sliding-window estimate used by Cloudflare and others (the previous window's
 count weighted by how much of it still overlaps, plus the current window's count): exact
@@ -31,6 +37,7 @@ __all__ = [
     "Incoming",
     "MemoryStore",
     "Outgoing",
+    "SpendTotal",
     "Store",
     "StoreFailed",
     "Taken",
@@ -90,12 +97,23 @@ class Versioned(Generic[T]):
 
 
 @dataclass(frozen=True, slots=True)
+class SpendTotal:
+    """Micro-dollars one replica has spent for ``app`` in ``period`` (a UTC day ``20261130`` or
+    month ``202611``) since it started: a total that only grows, so sending it twice, or an
+    older one after a newer one, adds nothing to the app's total."""
+
+    app: str
+    period: str
+    micros: int
+
+
+@dataclass(frozen=True, slots=True)
 class Outgoing:
     """What one replica publishes in a sync."""
 
-    replica: str
+    replica: str  # unique to the process: totals are kept per replica
     inflight: Mapping[str, int]  # pod URL -> requests this replica has on it
-    spend: Mapping[str, int]  # app -> micro-dollars spent since the last sync
+    spend: tuple[SpendTotal, ...]  # the totals that grew since the store last confirmed them
     benches: tuple[Bench, ...] = ()
     readmitted: tuple[tuple[str, str], ...] = ()  # (kind, key) brought back by this replica
     budget_apps: tuple[str, ...] = ()  # apps whose spend totals to read back
@@ -169,7 +187,8 @@ class MemoryStore:
     """The store of a router that runs alone: the same answers, kept in this process."""
 
     _windows: dict[tuple[str, int], int] = field(default_factory=dict)
-    _spend: dict[tuple[str, str], int] = field(default_factory=dict)
+    _spend: dict[tuple[str, str], int] = field(default_factory=dict)  # (app, period) -> total
+    _spent_by: dict[tuple[str, str, str], int] = field(default_factory=dict)  # + replica
     _benches: dict[tuple[str, str], float] = field(default_factory=dict)
     # key -> (monotonic expiry, version, value)
     _documents: dict[str, tuple[float, int, bytes]] = field(default_factory=dict)
@@ -192,11 +211,17 @@ class MemoryStore:
 
     async def sync(self, out: Outgoing, now: float) -> Incoming:
         day, month = spend_periods(now)
-        for app, micros in out.spend.items():
-            for period in (day, month):
-                self._spend[(app, period)] = self._spend.get((app, period), 0) + micros
+        for total in out.spend:
+            part = (total.app, total.period, out.replica)
+            grown = total.micros - self._spent_by.get(part, 0)
+            if grown > 0:
+                self._spent_by[part] = total.micros
+                key = (total.app, total.period)
+                self._spend[key] = self._spend.get(key, 0) + grown
         for old in [k for k in self._spend if k[1] not in (day, month)]:
             del self._spend[old]
+        for gone in [k for k in self._spent_by if k[1] not in (day, month)]:
+            del self._spent_by[gone]
         for bench in out.benches:
             key = (bench.kind, bench.key)
             self._benches[key] = max(self._benches.get(key, 0.0), bench.until)

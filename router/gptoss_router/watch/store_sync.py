@@ -1,15 +1,18 @@
 """Every ``sync_interval_s``, one round trip to the store: what this replica knows goes out,
 what the others know comes in.
 
-Out: requests this replica has in flight per local pod, dollars its apps spent since the last
-sync, backends it benched (a provider's 429/``Retry-After``, an outlier ejection) and those an
+Out: requests this replica has in flight per local pod, what its apps have spent (its running
+totals per app and UTC day and month, those that grew since the store last confirmed them),
+backends it benched (a provider's 429/``Retry-After``, an outlier ejection) and those an
 active check brought back. In: the other replicas' in-flight requests per pod (added to this
 replica's when it picks a pod), the apps' spend totals, and every replica's benches, applied
 here for as long as they last. A bench reaches every replica within one interval.
 
 When a sync fails, nothing is lost or guessed: spend and benches go with the next one, and the
 other replicas' in-flight counts are dropped once they are older than ``stale_after_s`` (this
-replica then sees only its own load, as a single router would).
+replica then sees only its own load, as a single router would). A sync fails by its timeout
+even when the store applied it; sending totals rather than increments makes the next one add
+only what is new, so no dollar is counted twice.
 """
 
 from __future__ import annotations
@@ -23,7 +26,15 @@ from dataclasses import dataclass, field
 from gptoss_router.metrics import RouterMetrics
 from gptoss_router.routing.admission import Admission
 from gptoss_router.routing.backends import Backends
-from gptoss_router.state.store import Bench, Incoming, Outgoing, Store, StoreFailed
+from gptoss_router.state.store import (
+    Bench,
+    Incoming,
+    Outgoing,
+    SpendTotal,
+    Store,
+    StoreFailed,
+    spend_periods,
+)
 from gptoss_router.state.store_health import StoreHealth
 
 __all__ = ["StoreSync"]
@@ -49,6 +60,8 @@ class StoreSync:
     wall: Callable[[], float] = time.time
     replicas: int = 1
     _published: dict[tuple[str, str], float] = field(default_factory=dict)
+    _spent: dict[tuple[str, str], int] = field(default_factory=dict)  # (app, period) -> micros
+    _unconfirmed: set[tuple[str, str]] = field(default_factory=set)  # totals not yet stored
     _last_ok: float = float("-inf")
 
     async def run(self) -> None:
@@ -59,13 +72,12 @@ class StoreSync:
 
     async def once(self) -> bool:
         """One sync; whether it reached the store."""
-        out = self._outgoing()
-        sent_at = self.wall()  # the day and month the store reads its totals for
+        sent_at = self.wall()  # the day and month of its spend, and of the totals read back
+        out = self._outgoing(sent_at)
         try:
             incoming = await self.store.sync(out, sent_at)
         except StoreFailed as err:
             self.health.failed("sync", str(err))
-            self.admission.restore_spend(out.spend)
             for bench in out.benches:
                 self._published.pop((bench.kind, bench.key), None)
             if self.clock() - self._last_ok > self.stale_after_s:
@@ -73,15 +85,31 @@ class StoreSync:
             return False
         except Exception:
             log.exception("store sync failed unexpectedly")
-            self.admission.restore_spend(out.spend)
             return False
         self.health.succeeded()
         self._last_ok = self.clock()
+        self._stored(sent_at)
         self._apply(incoming, sent_at)
         return True
 
-    def _outgoing(self) -> Outgoing:
-        mono, wall = self.clock(), self.wall()
+    def _totals(self, sent_at: float) -> tuple[SpendTotal, ...]:
+        """This replica's running totals that grew since the store last confirmed them, with
+        what its apps spent since the last sync added to the day and month of ``sent_at``."""
+        for app, micros in self.admission.drain_spend().items():
+            for period in spend_periods(sent_at):
+                self._spent[(app, period)] = self._spent.get((app, period), 0) + micros
+                self._unconfirmed.add((app, period))
+        return tuple(SpendTotal(a, p, self._spent[(a, p)]) for a, p in sorted(self._unconfirmed))
+
+    def _stored(self, sent_at: float) -> None:
+        """The store holds every total sent; only the current day's and month's grow again."""
+        self._unconfirmed.clear()
+        current = spend_periods(sent_at)
+        for past in [key for key in self._spent if key[1] not in current]:
+            del self._spent[past]
+
+    def _outgoing(self, sent_at: float) -> Outgoing:
+        mono, wall = self.clock(), sent_at
         benches: list[Bench] = []
         local = [(_SPENT, k, u) for k, u in self.backends.limits.spent_until().items()]
         local += [(_EJECTED, k, u) for k, u in self.backends.health.ejected_until().items()]
@@ -95,7 +123,7 @@ class StoreSync:
         return Outgoing(
             replica=self.replica,
             inflight={pod.url: pod.inflight for pod in self.backends.pools if pod.inflight},
-            spend=self.admission.drain_spend(),
+            spend=self._totals(sent_at),
             benches=tuple(benches),
             readmitted=readmitted,
             budget_apps=self.admission.budget_apps,
