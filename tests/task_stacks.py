@@ -9,10 +9,30 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import types
 
 __all__ = ["pending_stacks"]
 
 _LOOK_S = 5.0  # a loop that does not answer in this long is itself the finding
+_DEPTH = 60  # frames followed down one task's awaits
+
+
+def _chain(task: asyncio.Task[object]) -> list[types.FrameType]:
+    """Every frame a task waits in, outermost first. ``Task.get_stack`` gives only the task's
+    own coroutine's frame (a request task's is its server's), not what that one awaits."""
+    frames: list[types.FrameType] = []
+    awaited: object = task.get_coro()
+    while awaited is not None and len(frames) < _DEPTH:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        frame = frame or getattr(awaited, "ag_frame", None)
+        if frame is not None:
+            frames.append(frame)
+        awaited = (
+            getattr(awaited, "cr_await", None)
+            or getattr(awaited, "gi_yieldfrom", None)
+            or getattr(awaited, "ag_await", None)
+        )
+    return frames
 
 
 def _frames(loop: asyncio.AbstractEventLoop, packages: tuple[str, ...]) -> list[str]:
@@ -22,7 +42,7 @@ def _frames(loop: asyncio.AbstractEventLoop, packages: tuple[str, ...]) -> list[
             continue
         frames = [
             f"{frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno} {frame.f_code.co_name}"
-            for frame in task.get_stack(limit=40)
+            for frame in _chain(task)
             if any(package in frame.f_code.co_filename for package in packages)
         ]
         if frames:

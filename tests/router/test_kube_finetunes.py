@@ -298,6 +298,11 @@ def slow_sim(served: str) -> VllmSim:
     return VllmSim(VllmConfig(model=served, capacity=capacity, reply=reply))
 
 
+# Shown whatever model they name: a request refused before its model was read counts as
+# "unknown", and these say what the router and the pod's engine hold now.
+_WHATEVER_MODEL = ("vllm:num_requests", "gptoss_router_held", "gptoss_router_holds")
+
+
 def _where(router: LiveRouter, sim: VllmSim, model: str) -> str:
     """What the router and the pod's engine say of ``model``'s requests, for a failure."""
     lines = [
@@ -305,7 +310,11 @@ def _where(router: LiveRouter, sim: VllmSim, model: str) -> str:
         for registry in (router.registry, sim.registry)
         for family in registry.collect()
         for sample in family.samples
-        if (model in sample.labels.values() or sample.name.startswith("vllm:num_requests"))
+        if (
+            model in sample.labels.values()
+            or sample.name.startswith(_WHATEVER_MODEL)
+            or "unknown" in sample.labels.values()
+        )
         and not sample.name.endswith(("_bucket", "_created"))
     ]
     return "\n".join(lines)
@@ -338,11 +347,18 @@ async def while_saturated(router: LiveRouter, model: str, sim: VllmSim, server: 
 
     await eventually(saturated, what=f"the router to see {model}'s pod saturated", within=30)
     probe = await client_.chat.completions.with_raw_response.create(model=model, messages=MESSAGES)
-    results = await asyncio.gather(*load, return_exceptions=True)
-    failed = [repr(r) for r in results if isinstance(r, BaseException)]
+    # Looked at before the client's own timeout, so a request that hangs is still where it hangs.
+    _, hanging = await asyncio.wait(load, timeout=QUEUED_TIMEOUT - 15)
+    failed = [repr(t.exception()) for t in load if t.done() and t.exception() is not None]
+    failed += ["still waiting"] * len(hanging)
     if failed:
-        router_tasks = await pending_stacks(asyncio.get_running_loop(), ("gptoss_router",))
+        # The test's own client runs on this loop too: its tasks say where a request waits.
+        router_tasks = await pending_stacks(
+            asyncio.get_running_loop(), ("gptoss_router", "uvicorn", "httpcore2")
+        )
         sim_tasks = await pending_stacks(server.loop, ("gptoss_sim", "uvicorn"))
+        for task in hanging:
+            task.cancel()
         raise AssertionError(
             f"requests of the load failed: {failed}\n{_where(router, sim, model)}\n"
             f"router tasks:\n{router_tasks}\nsimulator tasks:\n{sim_tasks}"
