@@ -9,7 +9,9 @@ the router sees a connect error, as it would for a host that is down.
 from __future__ import annotations
 
 import json
+import random
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -21,7 +23,13 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from prometheus_client import CollectorRegistry
 
 from gptoss_router.http.app import create_app
+from gptoss_router.metrics import RouterMetrics
+from gptoss_router.routing.admission import Admission
+from gptoss_router.routing.backends import Backends
 from gptoss_router.settings import RouterSettings
+from gptoss_router.state.store import Store
+from gptoss_router.state.store_health import StoreHealth
+from gptoss_router.watch.store_sync import StoreSync
 
 MODEL = "gpt-oss-120b"
 GROQ_KEY = "gsk-test-secret-0123456789"
@@ -89,6 +97,29 @@ def settings(
 
 
 Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def sync_loop(
+    store: Store,
+    gate: Admission,
+    metrics: RouterMetrics,
+    *,
+    clock: Callable[[], float],
+    wall: Callable[[], float] = time.time,
+) -> StoreSync:
+    """The store sync loop of a replica ``r1`` with no pods (run a round with ``once``)."""
+    return StoreSync(
+        "r1",
+        store,
+        StoreHealth(metrics, clock=clock),
+        Backends(settings(), clock=clock, rng=random.Random(0)),  # noqa: S311 - test jitter
+        gate,
+        metrics,
+        interval_s=0.2,
+        stale_after_s=3.0,
+        clock=clock,
+        wall=wall,
+    )
 
 
 def chat_reply(

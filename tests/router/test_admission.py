@@ -5,21 +5,19 @@ from __future__ import annotations
 import asyncio
 import calendar
 import math
-import random
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
-from tests.router.router_fakes import settings
+from tests.router.router_fakes import sync_loop
 
 from gptoss_router.config.apps import AppConfig
 from gptoss_router.config.store import StoreConfig
 from gptoss_router.errors import ConfigError, QuotaExceeded, RateLimited, StoreUnavailable
 from gptoss_router.metrics import RouterMetrics
 from gptoss_router.routing.admission import Admission, format_reset
-from gptoss_router.routing.backends import Backends
 from gptoss_router.routing.leases import Lease
 from gptoss_router.settings import load_settings
 from gptoss_router.state.provider_limits import parse_duration
@@ -34,7 +32,6 @@ from gptoss_router.state.store import (
     spend_periods,
 )
 from gptoss_router.state.store_health import StoreHealth
-from gptoss_router.watch.store_sync import StoreSync
 
 NOW = 1_795_000_000.0  # 2026-11-18 11:06:40 UTC: 20 s before the minute ends
 
@@ -79,22 +76,6 @@ def admission(
             wall=clock,
         ),
         metrics,
-    )
-
-
-def syncing(store: Store, gate: Admission, metrics: RouterMetrics, clock: Clock) -> StoreSync:
-    """The sync loop of replica ``r1`` (run a round with ``once``)."""
-    return StoreSync(
-        "r1",
-        store,
-        StoreHealth(metrics, clock=clock),
-        Backends(settings(), clock=clock, rng=random.Random(0)),  # noqa: S311 - test jitter
-        gate,
-        metrics,
-        interval_s=0.2,
-        stale_after_s=3.0,
-        clock=clock,
-        wall=clock,
     )
 
 
@@ -207,7 +188,7 @@ async def test_a_spent_daily_budget_refuses_with_insufficient_quota_until_midnig
     midnight = math.ceil(86400 - NOW % 86400)
     assert caught.value.headers["retry-after"] == str(midnight)
     # What was spent here reaches the store, and comes back as the total the replicas share.
-    assert await syncing(store, gate, metrics, clock).once()
+    assert await sync_loop(store, gate, metrics, clock=clock, wall=clock).once()
     assert await read_spend(store, clock.now) == (11_000, 11_000)
     with pytest.raises(QuotaExceeded):
         await gate.admit("web", 10)
@@ -230,7 +211,7 @@ async def test_spend_on_its_way_to_the_store_still_counts_against_the_budget_and
 
     clock, store = Clock(), Late()
     gate, metrics = admission({"dollars_per_day": 0.01}, store=store, clock=clock)
-    loop = syncing(store, gate, metrics, clock)
+    loop = sync_loop(store, gate, metrics, clock=clock, wall=clock)
     ticket = await gate.admit("web", 10)
     gate.settle(ticket, input_tokens=10, output_tokens=10, dollars=0.011)
     assert not await loop.once()
@@ -288,7 +269,7 @@ async def test_totals_read_just_before_midnight_count_for_that_day_though_they_a
 
     store = Slow()
     gate, metrics = admission({"dollars_per_day": 10.0}, store=store, clock=clock)
-    sync = syncing(store, gate, metrics, clock)
+    sync = sync_loop(store, gate, metrics, clock=clock, wall=clock)
     ticket = await gate.admit("web", 1)
     gate.settle(ticket, input_tokens=1, output_tokens=1, dollars=10.0)
     assert await sync.once()

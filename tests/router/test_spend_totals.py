@@ -6,40 +6,24 @@ caller gave up on it."""
 from __future__ import annotations
 
 import asyncio
-import random
-from collections.abc import AsyncIterator
 
-import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 from tests.router.live import eventually
-from tests.router.router_fakes import settings
+from tests.router.router_fakes import sync_loop
 
 from gptoss_localkube.redis_server import RedisServer
 from gptoss_router.config.apps import AppConfig
 from gptoss_router.config.store import StoreConfig
 from gptoss_router.metrics import RouterMetrics
 from gptoss_router.routing.admission import Admission
-from gptoss_router.routing.backends import Backends
 from gptoss_router.state.redis_store import connect
-from gptoss_router.state.store import MemoryStore, Outgoing, SpendTotal, Store, spend_periods
+from gptoss_router.state.store import Outgoing, SpendTotal, Store, spend_periods
 from gptoss_router.state.store_health import StoreHealth
-from gptoss_router.watch.store_sync import StoreSync
 
 NOW = 1_795_000_000.0  # 2026-11-18 11:06:40 UTC
 DAY, MONTH = spend_periods(NOW)
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    server: RedisServer = request.getfixturevalue("redis_server")
-    redis_store = connect(StoreConfig(url=server.url, key=SecretStr(server.password)))
-    yield redis_store
-    await redis_store.close()
 
 
 async def send(store: Store, replica: str, *totals: tuple[str, int]) -> tuple[int, int]:
@@ -121,17 +105,7 @@ async def test_a_sync_the_store_applied_after_its_timeout_is_not_counted_twice(
     clock = asyncio.get_running_loop().time
     health = StoreHealth(metrics, clock=clock)
     gate = Admission([app], store, health, metrics, config=config, replicas=lambda: 1)
-    loop = StoreSync(
-        "r1",
-        store,
-        health,
-        Backends(settings(), clock=clock, rng=random.Random(0)),  # noqa: S311 - test jitter
-        gate,
-        metrics,
-        interval_s=0.2,
-        stale_after_s=3.0,
-        clock=clock,
-    )
+    loop = sync_loop(store, gate, metrics, clock=clock)
     key = f"gptoss:spend:{{web}}:{spend_periods(loop.wall())[0]}"
     try:
         ticket = await gate.admit("web", 10)

@@ -6,11 +6,9 @@ and a real redis-server."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
-import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
@@ -21,22 +19,11 @@ from gptoss_router.config.store import StoreConfig
 from gptoss_router.metrics import RouterMetrics
 from gptoss_router.state.conversations import Conversation, ConversationRecords
 from gptoss_router.state.redis_store import RedisStore, connect
-from gptoss_router.state.store import ABSENT, MemoryStore, Store
+from gptoss_router.state.store import ABSENT, Store
 from gptoss_router.state.store_health import StoreHealth
 
 MODEL = "gpt-oss-120b"
 APPS = [{"name": "shop", "key": "shop-key-1"}]
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    server: RedisServer = request.getfixturevalue("redis_server")
-    redis_store = connect(StoreConfig(url=server.url, key=SecretStr(server.password)))
-    yield redis_store
-    await redis_store.close()
 
 
 async def test_each_write_of_a_document_raises_its_version(store: Store) -> None:
