@@ -210,6 +210,61 @@ def test_turns_of_one_conversation_alternate_between_the_local_pod_and_a_provide
         assert "Mutually exclusive" in both.value.message
 
 
+def test_a_turn_or_an_add_that_repeats_an_items_id_is_refused_and_changes_nothing() -> None:
+    """OpenAI refuses input that repeats an item (400 "Duplicate item found"). Kept twice, an
+    item would make paging by ``after`` loop for ever and deleting it leave it readable."""
+    with fleet() as found, router_in_thread(router_settings(found, apps=APPS)) as (url, _):
+        client = _client(url)
+        conversation = client.conversations.create(items=[_user("I am planning a trip.")])
+        first = client.responses.create(
+            model=MODEL, conversation=conversation.id, input="Weather in Paris?", tools=[WEATHER]
+        )
+        before = [i.id for i in client.conversations.items.list(conversation.id, limit=100)]
+        # The usual pattern without a conversation: the output sent back with the call's output.
+        echoed = [item.model_dump(exclude_none=True) for item in first.output]
+        with pytest.raises(openai.BadRequestError) as turn:
+            client.responses.create(
+                model=MODEL,
+                conversation=conversation.id,
+                input=[*echoed, _call_output(first)],
+                tools=[WEATHER],
+            )
+        held = client.conversations.items.list(conversation.id, limit=100)
+        with pytest.raises(openai.BadRequestError) as added:
+            client.conversations.items.create(conversation.id, items=[echoed[-1]])
+        twice = {"type": "message", "role": "user", "content": "hi", "id": "msg_twice"}
+        with pytest.raises(openai.BadRequestError) as repeated:
+            client.conversations.items.create(conversation.id, items=[twice, twice])
+        with pytest.raises(openai.BadRequestError) as in_one_input:
+            client.responses.create(model=MODEL, input=[twice, twice], store=False)
+        after = [i.id for i in client.conversations.items.list(conversation.id, limit=100)]
+    assert turn.value.status_code == 400 and turn.value.param == "input"
+    assert f"Duplicate item found with id {echoed[0]['id']}." in turn.value.message
+    assert [i.id for i in held] == before == after
+    assert added.value.param == repeated.value.param == "items"
+    assert "Duplicate item found with id msg_twice." in repeated.value.message
+    assert in_one_input.value.param == "input"
+
+
+def test_an_added_item_is_checked_as_a_turns_input_is() -> None:
+    """An item that no later turn could send is refused when added, not at every turn after."""
+    with fleet() as found, router_in_thread(router_settings(found, apps=APPS)) as (url, _):
+        client = _client(url)
+        conversation = client.conversations.create()
+        with pytest.raises(openai.BadRequestError) as untyped:
+            client.conversations.items.create(
+                conversation.id,
+                items=[{"content": "forgot the role"}],  # type: ignore[list-item]
+            )
+        with pytest.raises(openai.BadRequestError) as empty:
+            client.conversations.items.create(conversation.id, items=[])
+        reply = client.responses.create(model=MODEL, conversation=conversation.id, input="Hi")
+        kept = list(client.conversations.items.list(conversation.id, limit=100))
+    assert untyped.value.param == "items[0]" and "'type'" in untyped.value.message
+    assert empty.value.param == "items" and "minimum length 1" in empty.value.message
+    assert reply.status == "completed" and len(kept) == 1 + len(reply.output)
+
+
 def test_an_app_that_may_not_see_reasoning_still_gets_it_carried_in_its_conversation() -> None:
     with fleet() as found, router_in_thread(router_settings(found, apps=APPS)) as (url, _):
         quiet = _client(url, "quiet-key-3")

@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from gptoss_router.errors import BadRequest, RouterError, TooLarge
 from gptoss_router.openai.conversations import (
+    add_items,
     conversation_object,
     deleted_object,
     find_item,
@@ -120,7 +121,7 @@ async def _delete(request: Request, app: App) -> Response:
 async def _add(request: Request, app: App) -> Response:
     body = await _body(request)
     items = new_items(body.get("items"), required=True)
-    await _change(request, app, lambda conversation: conversation.items.extend(items))
+    await _change(request, app, lambda conversation: add_items(conversation.items, items))
     return JSONResponse(item_list(visible(items, strip_reasoning=app.strip_reasoning)))
 
 

@@ -14,10 +14,11 @@ import secrets
 from typing import Any
 
 from gptoss_router.errors import BadRequest, NotFound
-from gptoss_router.openai.responses_state import stored_items
+from gptoss_router.openai.responses_state import stored_items, unique_ids
 
 __all__ = [
     "MAX_ITEMS",
+    "add_items",
     "conversation_id_of",
     "conversation_object",
     "deleted_object",
@@ -94,13 +95,21 @@ def new_items(value: Any, *, required: bool) -> list[dict[str, Any]]:
         return []
     if not isinstance(value, list):
         raise BadRequest("Invalid type for 'items': expected an array.", param="items")
+    if required and not value:
+        raise BadRequest(
+            "Invalid 'items': empty array. Expected an array with minimum length 1, but got an "
+            "empty array instead.",
+            param="items",
+        )
     if len(value) > MAX_ITEMS:
         raise BadRequest(
             f"Invalid 'items': array too long. Expected an array with maximum length "
             f"{MAX_ITEMS}, but got an array with length {len(value)} instead.",
             param="items",
         )
-    return stored_items(value, param="items")
+    items = stored_items(value, param="items")
+    unique_ids(items, param="items")
+    return items
 
 
 def conversation_id_of(value: Any) -> str | None:
@@ -133,6 +142,13 @@ def visible(items: list[dict[str, Any]], *, strip_reasoning: bool) -> list[dict[
     if not strip_reasoning:
         return items
     return [i for i in items if i.get("type") != "reasoning"]
+
+
+def add_items(items: list[dict[str, Any]], added: list[dict[str, Any]]) -> None:
+    """Append ``added`` to a conversation's ``items``; 400 if one has the id of an item it
+    already holds."""
+    unique_ids(added, items, param="items")
+    items.extend(added)
 
 
 def find_item(items: list[dict[str, Any]], item_id: str) -> int | None:

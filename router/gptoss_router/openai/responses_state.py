@@ -11,7 +11,7 @@ API reference (responses/create, responses/object, responses/input-items).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gptoss_router.errors import BadRequest
@@ -22,6 +22,7 @@ __all__ = [
     "page_query",
     "stateless_payload",
     "stored_items",
+    "unique_ids",
     "without_reasoning",
 ]
 
@@ -58,6 +59,12 @@ def stored_items(value: Any, *, param: str = "input") -> list[dict[str, Any]]:
             raise BadRequest(f"Invalid type for '{where}': expected a string.", param=where)
         if kind is None and "role" in item:
             kind = item["type"] = "message"
+        if kind is None:
+            where = f"{param}[{index}]"
+            raise BadRequest(
+                f"Invalid '{where}': expected an item with a 'type', or a message with a 'role'.",
+                param=where,
+            )
         if kind == "message":
             _check_message(item, f"{param}[{index}]")
         if kind == "message" and isinstance(item.get("content"), str):
@@ -68,6 +75,24 @@ def stored_items(value: Any, *, param: str = "input") -> list[dict[str, Any]]:
             item["status"] = "completed"
         out.append(item)
     return out
+
+
+def unique_ids(
+    items: Sequence[Mapping[str, Any]], earlier: Sequence[Mapping[str, Any]] = (), *, param: str
+) -> None:
+    """Refuse ``items`` (400, as OpenAI does) when one has the id of another, or of one of
+    the ``earlier`` items they join (a conversation's, a previous response's): two items of
+    one id make a history that paging by id and deleting by id cannot tell apart."""
+    seen = {item.get("id") for item in earlier}
+    for item in items:
+        item_id = item.get("id")
+        if item_id in seen:
+            raise BadRequest(
+                f"Duplicate item found with id {item_id}. Remove duplicate items from your "
+                "input and try again.",
+                param=param,
+            )
+        seen.add(item_id)
 
 
 _ROLES = ("assistant", "developer", "system", "user")

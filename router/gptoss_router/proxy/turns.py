@@ -28,7 +28,12 @@ from gptoss_router.openai.responses_objects import (
     response_echo,
     response_object,
 )
-from gptoss_router.openai.responses_state import client_response, stateless_payload, stored_items
+from gptoss_router.openai.responses_state import (
+    client_response,
+    stateless_payload,
+    stored_items,
+    unique_ids,
+)
 from gptoss_router.openai.responses_to_chat import chat_request
 from gptoss_router.proxy.finals import Finals
 from gptoss_router.state.conversations import ConversationRecords
@@ -152,6 +157,7 @@ class Turns:
                 param="previous_response_id" if previous else "input",
             )
         items = stored_items(payload.get("input"))
+        unique_ids(items, prior, param="input")
         stateless = stateless_payload(payload, prior, items)
         native_body = _json(stateless)
         chat = ChatForm.of(stateless)
