@@ -331,6 +331,60 @@ async def test_the_async_sdk_streams_a_turn_of_a_conversation() -> None:
 # -- two routers, one Redis --------------------------------------------------------------------
 
 
+async def test_a_turn_of_a_conversation_is_refused_while_another_runs_and_served_after_it() -> None:
+    """OpenAI answers a second concurrent turn of one conversation 400 conversation_locked;
+    so does the router, to items added meanwhile too (the turn's items follow those it saw),
+    and the conversation is free again once the first answer has ended, streamed or whole,
+    served or refused."""
+    with fleet() as found:
+        async with live_router(router_settings(found, apps=APPS)) as router:
+            client = _async_client(router.base_url)
+            conversation = await client.conversations.create(items=[_user("Call me Ada.")])
+            stream = await client.responses.create(
+                model=MODEL, conversation=conversation.id, input="first", stream=True
+            )
+            events = aiter(stream)
+            started = await anext(events)  # the first turn runs and holds the conversation
+            with pytest.raises(openai.BadRequestError) as locked:
+                await client.responses.create(
+                    model=MODEL, conversation=conversation.id, input="second"
+                )
+            with pytest.raises(openai.BadRequestError) as adding:
+                await client.conversations.items.create(conversation.id, items=[_user("early")])
+            rest = [event async for event in events]
+            await client.conversations.items.create(conversation.id, items=[_user("noted")])
+            with pytest.raises(openai.BadRequestError) as refused:
+                await client.responses.create(
+                    model=MODEL, conversation=conversation.id, input=[{"content": "no role"}]
+                )
+            third = await client.responses.create(
+                model=MODEL, conversation=conversation.id, input="third"
+            )
+            fourth = await client.responses.create(
+                model=MODEL, conversation=conversation.id, input="fourth", stream=True
+            )
+            fourth_events = [event async for event in fourth]
+            fifth = await client.responses.create(
+                model=MODEL, conversation=conversation.id, input="fifth"
+            )
+            items = [item async for item in client.conversations.items.list(conversation.id)]
+    assert started.type == "response.created" and rest[-1].type == "response.completed"
+    assert locked.value.code == adding.value.code == "conversation_locked"
+    assert locked.value.param == "conversation"
+    assert "Another process is currently operating on this conversation" in locked.value.message
+    assert refused.value.param == "input[0]"
+    assert third.status == fifth.status == "completed"
+    assert fourth_events[-1].type == "response.completed"
+    said = [
+        part.text
+        for item in reversed(items)
+        if item.type == "message" and item.role == "user"
+        for part in item.content
+        if hasattr(part, "text")
+    ]
+    assert said == ["Call me Ada.", "first", "noted", "third", "fourth", "fifth"]
+
+
 async def test_two_routers_sharing_one_redis_continue_one_conversation(
     redis_server: RedisServer,
 ) -> None:

@@ -16,6 +16,7 @@ from tests.router.router_fakes import MODEL, Upstreams, running_router, serving,
 
 import gptoss_router.http.store as store_module
 from gptoss_router.http.app import create_app
+from gptoss_router.state.optimistic import ATTEMPTS
 from gptoss_router.state.store import MemoryStore, StoreFailed
 
 COMPLETED = {
@@ -54,7 +55,10 @@ class _Blinking(MemoryStore):
     async def put_document(
         self, key: str, value: bytes, ttl_s: float, *, expected: int = -2
     ) -> Any:
-        status = json.loads(value).get("response", {}).get("status")
+        try:
+            status = json.loads(value).get("response", {}).get("status")
+        except ValueError:  # not a response: a conversation's lock
+            status = None
         if (self.prefix and key.startswith(self.prefix)) or (self.status and status == self.status):
             type(self).prefix = type(self).status = None
             raise StoreFailed("TimeoutError: the store blinked")
@@ -127,6 +131,55 @@ async def test_a_conversation_turn_its_conversation_could_not_take_is_kept_faile
         await eventually(kept_failed, what="the response is kept as failed", within=20)
         items = await c.get(f"/v1/conversations/{conversation}/items")
         assert items.json()["data"] == []
+
+
+class _Contended(MemoryStore):
+    """The in-process store in which another writer changes a conversation just before each
+    of its next ``rivals`` compare-and-set writes: those writes all lose."""
+
+    rivals = 0
+
+    async def put_document(
+        self, key: str, value: bytes, ttl_s: float, *, expected: int = -2
+    ) -> Any:
+        if key.startswith("conv:") and expected >= 0 and type(self).rivals > 0:
+            type(self).rivals -= 1
+            current = await self.get_document(key)
+            assert current is not None
+            await super().put_document(key, current.value, ttl_s)
+        return await super().put_document(key, value, ttl_s, expected=expected)
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "whole"])
+async def test_a_turn_whose_conversation_kept_changing_under_its_append_is_kept_failed(
+    monkeypatch: pytest.MonkeyPatch, stream: bool
+) -> None:
+    """Every round of the append lost to another writer: the client is told (a stream ends
+    failed, and its response is kept as failed, not completed; a whole answer is a 409), and
+    the conversation is free for the next turn."""
+    monkeypatch.setattr(store_module, "MemoryStore", _Contended)
+    async with running_router(settings(providers=[]), Upstreams({"pod-a.test": _completed})) as c:
+        conversation = (await c.post("/v1/conversations", json={})).json()["id"]
+        _Contended.rivals = ATTEMPTS
+        body = {"model": MODEL, "input": "hi", "stream": stream, "conversation": conversation}
+        answer = await c.post("/v1/responses", json=body)
+        if stream:
+            events = _events(answer.text)
+            told = [e["type"] for e in events[-2:]]
+            response_id = events[0]["response"]["id"]
+
+            async def kept_failed() -> bool:
+                kept = await c.get(f"/v1/responses/{response_id}")
+                return kept.status_code == 200 and kept.json()["status"] == "failed"
+
+            await eventually(kept_failed, what="the response is kept as failed", within=20)
+        else:  # a whole answer's id is never shown: the 409 says it all
+            told = [answer.status_code, answer.json()["error"]["code"]]
+        items = await c.get(f"/v1/conversations/{conversation}/items")
+        again = await c.post("/v1/responses", json={**body, "stream": False})
+    assert told == (["error", "response.failed"] if stream else [409, "conflict"])
+    assert items.json()["data"] == []
+    assert again.status_code == 200  # the conversation was not left locked
 
 
 async def test_a_background_response_running_when_its_replica_stops_is_left_failed() -> None:

@@ -12,7 +12,7 @@ import openai
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
-from tests.router.live import fleet, live_router, router_settings
+from tests.router.live import eventually, fleet, live_router, router_settings
 
 from gptoss_localkube.redis_server import RedisServer
 from gptoss_router.config.store import StoreConfig
@@ -113,14 +113,26 @@ async def test_items_added_at_once_through_two_routers_on_one_redis_are_all_kept
                 )
 
             await asyncio.gather(*(add(n) for n in range(16)))
-            turns = [
-                clients[n % 2].responses.create(
-                    model=MODEL, conversation=conversation.id, input=f"turn {n}"
-                )
-                for n in range(4)
-            ]
-            await asyncio.gather(*turns)
-            page = await clients[1].conversations.items.list(conversation.id, limit=100)
+
+            async def turn(n: int) -> Any:
+                """A turn, sent again while another turn holds the conversation."""
+
+                async def landed() -> Any:
+                    try:
+                        return await clients[n % 2].responses.create(
+                            model=MODEL, conversation=conversation.id, input=f"turn {n}"
+                        )
+                    except openai.BadRequestError as err:
+                        if err.code != "conversation_locked":
+                            raise
+                        return None
+
+                return await eventually(landed, what=f"turn {n} to land", within=60.0)
+
+            await asyncio.gather(*(turn(n) for n in range(4)))
+            page = await clients[1].conversations.items.list(
+                conversation.id, limit=100, order="asc"
+            )
             texts = [
                 part.text
                 for item in page.data
@@ -134,5 +146,8 @@ async def test_items_added_at_once_through_two_routers_on_one_redis_are_all_kept
             assert sorted(t for t in texts if t.startswith("turn")) == [
                 f"turn {n}" for n in range(4)
             ]
+            # One turn at a time: each turn's question is followed by its own answer.
+            kinds = [(i.type, getattr(i, "role", None)) for i in page.data[16:]]
+            assert kinds == [("message", "user"), ("reasoning", None), ("message", "assistant")] * 4
             assistant = [i for i in page.data if i.type == "message" and i.role == "assistant"]
             assert len(assistant) == 4

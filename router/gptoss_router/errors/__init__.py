@@ -8,6 +8,7 @@
     │   ├── ModelNotFound             404 the model is not served here
     │   ├── NotFound                  404 no such response, model or path (for this app)
     │   ├── PreviousResponseNotFound  400 previous_response_not_found, as OpenAI answers it
+    │   ├── ConversationLocked        400 conversation_locked: another turn of it is running
     │   ├── MethodNotAllowed          405 the path exists, the method does not
     │   ├── Conflict                  409 a stored object changed under too many writers
     │   ├── SlowClient                408 the body did not arrive within the time limit
@@ -38,6 +39,7 @@ from gptoss_router.errors.base import (
 from gptoss_router.errors.client import (
     BadRequest,
     Conflict,
+    ConversationLocked,
     Forbidden,
     MethodNotAllowed,
     ModelNotFound,
@@ -64,6 +66,7 @@ __all__ = [
     "ClientLeft",
     "ConfigError",
     "Conflict",
+    "ConversationLocked",
     "Forbidden",
     "MethodNotAllowed",
     "ModelNotFound",

@@ -7,6 +7,7 @@ from gptoss_router.errors.base import ClientError, RetryLater
 __all__ = [
     "BadRequest",
     "Conflict",
+    "ConversationLocked",
     "Forbidden",
     "MethodNotAllowed",
     "ModelNotFound",
@@ -65,6 +66,19 @@ class PreviousResponseNotFound(BadRequest):
         super().__init__(
             f"Previous response with id '{response_id}' not found.",
             param="previous_response_id",
+        )
+
+
+class ConversationLocked(BadRequest):
+    """Another turn of the conversation is running (OpenAI answers 400 with this code)."""
+
+    code = "conversation_locked"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Another process is currently operating on this conversation. Please retry in a "
+            "few seconds.",
+            param="conversation",
         )
 
 

@@ -12,7 +12,8 @@
 They need a key of an app allowed ``/v1/responses``. Another app's conversation is a 404, like
 one that never existed; apps with ``strip_reasoning`` are not shown reasoning items (which are
 kept, and sent to the backend on the conversation's next turn). ``include`` is accepted and
-changes nothing: items are kept whole.
+changes nothing: items are kept whole. Adding or removing items while a turn of the
+conversation runs is a 400 ``conversation_locked``, as a second turn is.
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ async def _delete(request: Request, app: App) -> Response:
 async def _add(request: Request, app: App) -> Response:
     body = await _body(request)
     items = new_items(body.get("items"), required=True)
+    await _unless_a_turn_runs(request, app)
     await _change(request, app, lambda conversation: add_items(conversation.items, items))
     return JSONResponse(item_list(visible(items, strip_reasoning=app.strip_reasoning)))
 
@@ -142,8 +144,16 @@ async def _delete_item(request: Request, app: App) -> Response:
     def change(conversation: Conversation) -> None:
         del conversation.items[_index(request, app, conversation)]
 
+    await _unless_a_turn_runs(request, app)
     conversation, _ = await _change(request, app, change, bounded=False)
     return JSONResponse(conversation.meta)
+
+
+async def _unless_a_turn_runs(request: Request, app: App) -> None:
+    """400 ``conversation_locked`` while a turn of the conversation runs, as for a second turn:
+    the turn appends its items after those it was answered with, so none may come or go
+    meanwhile."""
+    await _records(request).check_unlocked(app.name, request.path_params["conversation_id"])
 
 
 def _index(request: Request, app: App, conversation: Conversation) -> int:

@@ -47,6 +47,15 @@ def resource_routes(keys: AppKeys) -> list[Route]:
         return endpoint
 
     async def retrieve(request: Request, app: App) -> Response:
+        stream = request.query_params.get("stream", "false")
+        if stream.lower() not in ("false", "0"):
+            # Answering JSON to a client that asked for events would look like an empty stream.
+            raise BadRequest(
+                "Streaming a stored response again (stream=true) is not supported by this "
+                "router; retrieve it without 'stream', and poll a background response until "
+                "its status is final.",
+                param="stream",
+            )
         record = await _record(request, app)
         response = record.response
         return JSONResponse(without_reasoning(response) if app.strip_reasoning else response)

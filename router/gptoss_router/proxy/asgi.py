@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Awaitable, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +61,8 @@ class Streamed:
 
     chunks: AsyncGenerator[bytes, None]
     headers: dict[str, str]
+    # called once the stream has ended, however it ended (a conversation turn's lock)
+    ended: Callable[[], Awaitable[None]] | None = None
 
 
 def read_headers(scope: Scope) -> dict[str, str]:
@@ -180,6 +182,8 @@ async def send_answer(answer: Whole | Streamed, send: Send, receive: Receive) ->
     finally:
         with contextlib.suppress(Exception):
             await answer.chunks.aclose()
+        if answer.ended is not None:
+            await answer.ended()
 
 
 async def _stream(chunks: AsyncGenerator[bytes, None], send: Send, receive: Receive) -> None:

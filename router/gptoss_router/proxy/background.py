@@ -80,6 +80,12 @@ class BackgroundRuns:
         return Whole(200, json.dumps(shown, separators=(",", ":")).encode(), {})
 
     async def _run(self, route: Route, request: Request, turn: Turn, ticket: Ticket) -> None:
+        try:
+            await self._answer(route, request, turn, ticket)
+        finally:
+            await turn.unlock()  # the conversation is free once the response has ended
+
+    async def _answer(self, route: Route, request: Request, turn: Turn, ticket: Ticket) -> None:
         error: dict[str, str] | None = None
         try:
             try:

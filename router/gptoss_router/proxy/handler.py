@@ -8,6 +8,7 @@ by the shared retry budget. A plan that holds waits for a local pod first (``hol
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import time
@@ -33,6 +34,7 @@ from gptoss_router.proxy.responses import (
     wire_for,
 )
 from gptoss_router.proxy.tool_checks import ToolCheck
+from gptoss_router.proxy.turn import Turn
 from gptoss_router.routing.access import AppKeys, limits_for
 from gptoss_router.routing.admission import Admission, Ticket
 from gptoss_router.routing.backends import Target
@@ -83,18 +85,28 @@ class Proxy:
         return await self._dispatch(route, call, started, never_leaves)
 
     async def handle(self, route: Route, scope: Scope, receive: Receive) -> Whole | Streamed:
-        """Answer one request on ``route``."""
+        """Answer one request on ``route``. A conversation turn's lock is given back once its
+        answer has ended: here for a whole one, when a stream ends, when a background run
+        ends."""
         started = time.perf_counter()
         model = "unknown"
         ticket: Ticket | None = None
+        turn: Turn | None = None
+        handed_on = False  # the turn's lock is given back by whoever now runs its answer
         try:
             request = await self._read(route, scope, receive)
-            model = request.inbound.model
-            if request.turn is not None and request.turn.background:
-                return await self.background.start(route, request, request.turn)
+            model, turn = request.inbound.model, request.turn
+            if turn is not None and turn.background:
+                queued = await self.background.start(route, request, turn)
+                handed_on = True
+                return queued
             ticket = await self._admission.admit(request.app.name, request.reserve)
             call = await self._prepare(request, ticket, receive)
-            return await self._dispatch(route, call, started, receive)
+            answer = await self._dispatch(route, call, started, receive)
+            if isinstance(answer, Streamed) and turn is not None and turn.lock is not None:
+                handed_on = True
+                return dataclasses.replace(answer, ended=turn.unlock)
+            return answer
         except RouterError as err:
             model = err.model or model
             outcome = "client_error" if err.status < 500 else "no_backend"
@@ -111,6 +123,9 @@ class Proxy:
             log.exception("unexpected error on %s", route)
             self._shared.metrics.requests.labels(route, model, "none", "upstream_error").inc()
             return Whole(500, _json(error_body(RouterError("The router failed."))), {})
+        finally:
+            if turn is not None and not handed_on:
+                await turn.unlock()
 
     async def _read(self, route: Route, scope: Scope, receive: Receive) -> Request:
         headers = read_headers(scope)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gptoss_router import codec
-from gptoss_router.errors import StoreUnavailable
+from gptoss_router.errors import Conflict, StoreUnavailable
 from gptoss_router.openai.chat_to_responses import response_from_chat
 from gptoss_router.openai.error_bodies import error_body
 from gptoss_router.openai.outbound import outbound_body
@@ -93,7 +93,7 @@ async def answer_document(
         check.document(response)
     try:
         await turns.keep(turn, response)
-    except StoreUnavailable as err:
+    except (StoreUnavailable, Conflict) as err:
         return err.status, _json(error_body(err)), usage
     return 200, _json(without_reasoning(response) if strip else response), usage
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from gptoss_router.errors import StoreUnavailable
+from gptoss_router.errors import Conflict, StoreUnavailable
 from gptoss_router.openai.chat_stream_to_responses import ChatStreamTranslator
 from gptoss_router.openai.error_bodies import error_event
 from gptoss_router.openai.replies import Reshape, Usage, reshape_chunk, usage_of
@@ -141,7 +141,7 @@ class _Relay:
     async def _kept(self, doc: dict[str, Any], response: dict[str, Any]) -> list[dict[str, Any]]:
         try:
             await self.turns.keep(self.turn, response)
-        except StoreUnavailable as err:
+        except (StoreUnavailable, Conflict) as err:
             if doc.get("type") == "response.failed":
                 return [doc]
             log.warning("response %s could not be kept: %s", self.turn.response_id, err.message)
@@ -156,7 +156,7 @@ class _Relay:
                 {
                     "type": "error",
                     "sequence_number": seq,
-                    "code": "store_unavailable",
+                    "code": "store_unavailable" if isinstance(err, StoreUnavailable) else err.code,
                     "message": err.message,
                     "param": None,
                 },

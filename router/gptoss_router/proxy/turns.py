@@ -16,11 +16,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from gptoss_router import codec
-from gptoss_router.errors import BadRequest, PreviousResponseNotFound, StoreUnavailable
+from gptoss_router.errors import (
+    BadRequest,
+    Conflict,
+    PreviousResponseNotFound,
+    StoreUnavailable,
+)
 from gptoss_router.openai.conversations import conversation_id_of, no_conversation, turn_items
 from gptoss_router.openai.inbound import Inbound, inbound_of
 from gptoss_router.openai.responses_objects import (
@@ -29,70 +34,17 @@ from gptoss_router.openai.responses_objects import (
     response_object,
 )
 from gptoss_router.openai.responses_state import (
-    client_response,
     stateless_payload,
     stored_items,
     unique_ids,
 )
-from gptoss_router.openai.responses_to_chat import chat_request
+from gptoss_router.proxy.chat_form import ChatForm
 from gptoss_router.proxy.finals import Finals
+from gptoss_router.proxy.turn import Turn, own
 from gptoss_router.state.conversations import ConversationRecords
 from gptoss_router.state.responses import Record, ResponseRecords
 
-__all__ = ["ChatForm", "Turn", "Turns", "own"]
-
-
-@dataclass(frozen=True, slots=True)
-class Turn:
-    """One Responses request, made stateless, and what the router keeps of it."""
-
-    app: str
-    response_id: str
-    store: bool
-    previous_id: str | None
-    prior: list[dict[str, Any]]  # the earlier turns' items it was rehydrated with
-    items: list[dict[str, Any]]  # its own input items
-    native: Inbound  # the stateless Responses request (store: false)
-    native_body: bytes
-    chat: ChatForm | None  # the same through Chat Completions, when it can be translated
-    echo: dict[str, Any]  # what a translated response repeats of the request
-    created_at: int
-    background: bool = False  # the router runs it after answering "queued"
-    conversation: str | None = None  # the conversation it continues and is appended to
-
-
-class ChatForm:
-    """A turn through Chat Completions: its features at once (planning needs them), the
-    translated request only when a backend needs it (most turns never do, and translating a
-    long conversation costs as much as the rest of the turn)."""
-
-    __slots__ = ("_stateless", "_wire", "features")
-
-    def __init__(self, stateless: dict[str, Any], features: frozenset[str]) -> None:
-        self._stateless = stateless
-        self.features = features
-        self._wire: tuple[Inbound, bytes] | bool | None = False
-
-    @classmethod
-    def of(cls, stateless: dict[str, Any]) -> ChatForm | None:
-        """The chat form of ``stateless``, or None when it cannot be translated."""
-        try:
-            # The features do not depend on the messages: translate all but them.
-            probe = chat_request({**stateless, "input": []})
-        except BadRequest:
-            return None
-        return cls(stateless, inbound_of("chat", probe, 0).features)
-
-    def get(self) -> tuple[Inbound, bytes] | None:
-        """The translated request and its body (None: its input cannot be translated)."""
-        if self._wire is False:
-            try:
-                payload = chat_request(self._stateless)
-                body = codec.dumps(payload)
-                self._wire = inbound_of("chat", payload, len(body)), body
-            except BadRequest:
-                self._wire = None
-        return self._wire if isinstance(self._wire, tuple) else None
+__all__ = ["Turn", "Turns", "own"]
 
 
 class Turns:
@@ -110,8 +62,9 @@ class Turns:
 
     async def begin(self, app: str, inbound: Inbound, body: bytes) -> Turn:
         """The stateless form of ``inbound``; raises ``PreviousResponseNotFound``,
-        ``NotFound`` (conversation), ``StoreUnavailable`` and ``BadRequest`` (a state over the
-        size bound)."""
+        ``NotFound`` (conversation), ``ConversationLocked`` (another turn of it runs),
+        ``StoreUnavailable`` and ``BadRequest`` (a state over the size bound). A turn of a
+        conversation holds its lock until ``Turn.unlock``."""
         payload = inbound.payload
         store = payload.get("store", True)
         if store is None:
@@ -135,6 +88,37 @@ class Turns:
         conversation = self._conversation_of(payload, previous)
         if store or previous:
             self.records.check_usable()
+        response_id = new_response_id()
+        lock = None
+        if conversation is not None and self.conversations is not None:
+            # taken before its items are read: no other turn appends to them meanwhile
+            lock = await self.conversations.lock(app, conversation, response_id)
+        try:
+            turn = await self._stateless(app, inbound, body, store, previous, conversation)
+        except BaseException:
+            if lock is not None:
+                await lock.release()
+            raise
+        return replace(
+            turn,
+            response_id=response_id,
+            store=store,
+            background=background,
+            conversation=conversation,
+            lock=lock,
+        )
+
+    async def _stateless(
+        self,
+        app: str,
+        inbound: Inbound,
+        body: bytes,
+        store: bool,
+        previous: str | None,
+        conversation: str | None,
+    ) -> Turn:
+        """``inbound`` made one stateless request from what the store holds for it."""
+        payload = inbound.payload
         prior: list[dict[str, Any]] = []
         size = len(body)
         if conversation is not None:
@@ -167,7 +151,7 @@ class Turns:
         )
         return Turn(
             app=app,
-            response_id=new_response_id(),
+            response_id="",
             store=store,
             previous_id=previous,
             prior=prior,
@@ -177,8 +161,6 @@ class Turns:
             chat=chat,
             echo=response_echo(stateless),
             created_at=int(time.time()),
-            background=background,
-            conversation=conversation,
         )
 
     def _conversation_of(self, payload: Mapping[str, Any], previous: object) -> str | None:
@@ -213,7 +195,8 @@ class Turns:
             )
 
     async def keep(self, turn: Turn, response: dict[str, Any]) -> None:
-        """Keep ``response`` when the request asked for it (``StoreUnavailable`` if it fails).
+        """Keep ``response`` when the request asked for it (``StoreUnavailable`` if it fails,
+        ``Conflict`` if its conversation kept changing under other writers).
 
         A background response cancelled meanwhile stays cancelled. A response kept whose
         conversation could not take its items is rewritten as failed, as its client is told
@@ -222,7 +205,7 @@ class Turns:
             return
         try:
             await self._append(turn, response)
-        except StoreUnavailable as err:
+        except (StoreUnavailable, Conflict) as err:
             if turn.store:
                 error = {"code": "server_error", "message": err.message}
                 failed = {**response, "status": "failed", "error": error}
@@ -270,24 +253,6 @@ class Turns:
             error=error,
         )
         return own(turn, response)
-
-
-def own(turn: Turn, response: dict[str, Any]) -> dict[str, Any]:
-    """``response`` made the router's own for ``turn`` (its id, model, ``store``, links), in
-    place."""
-    client_response(
-        response,
-        response_id=turn.response_id,
-        model=turn.native.model,
-        store=turn.store,
-        previous_id=turn.previous_id,
-    )
-    response["background"] = turn.background
-    # The request's own: a backend may have been sent them another way (outbound.py).
-    response["instructions"] = turn.echo.get("instructions")
-    if turn.conversation is not None:
-        response["conversation"] = {"id": turn.conversation}
-    return response
 
 
 def _json(doc: Mapping[str, Any]) -> bytes:

@@ -17,11 +17,16 @@ from gptoss_router.errors import Conflict, StoreUnavailable
 from gptoss_router.state.store import Store, Versioned
 from gptoss_router.state.store_health import StoreHealth
 
-__all__ = ["AppDocuments"]
+__all__ = ["AppDocuments", "valid_id"]
 
 D = TypeVar("D")
 T = TypeVar("T")
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
+
+
+def valid_id(doc_id: str) -> bool:
+    """Whether ``doc_id`` could be the id of a document made here."""
+    return _ID.match(doc_id) is not None
 
 
 class AppDocuments(ABC, Generic[D]):
@@ -54,13 +59,13 @@ class AppDocuments(ABC, Generic[D]):
     async def delete(self, app: str, doc_id: str) -> bool:
         """Forget ``doc_id``; whether ``app`` had it."""
         self.check_usable()
-        if not _ID.match(doc_id):
+        if not valid_id(doc_id):
             return False
         return await self._call(self._store.delete_document(self._key(app, doc_id)))
 
     async def _read(self, app: str, doc_id: str) -> Versioned[D] | None:
         self.check_usable()
-        if not _ID.match(doc_id):
+        if not valid_id(doc_id):
             return None
         found = await self._call(self._store.get_document(self._key(app, doc_id)))
         if found is None:

@@ -12,9 +12,9 @@ stored responses are. Another app's id is simply a key that does not exist.
 
 A change reads the document, changes it and writes it back only if nobody wrote it meanwhile
 (a compare-and-set on the document's version, one Lua script in Redis); otherwise it reads
-again and redoes the change. Two turns of one conversation finishing at the same moment both
-land, in the order their writes won; after many lost rounds in a row a change is refused with
-409 and Retry-After rather than retried for ever.
+again and redoes the change; after many lost rounds in a row a change is refused with 409 and
+Retry-After rather than retried for ever. Turns of one conversation do not race: each holds the
+conversation's lock (``turn_locks``) from before it reads the items until its answer ends.
 
 Reads, deletes and the store's failures are handled as for stored responses
 (``app_documents``): while the store is down conversation calls are refused at once.
@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from gptoss_router import codec
-from gptoss_router.errors import BadRequest
-from gptoss_router.state.app_documents import AppDocuments
+from gptoss_router.errors import BadRequest, ConversationLocked
+from gptoss_router.state.app_documents import AppDocuments, valid_id
 from gptoss_router.state.optimistic import change_document
 from gptoss_router.state.store import ABSENT
+from gptoss_router.state.turn_locks import LOCK_TTL_S, TurnLock
 
 __all__ = ["Conversation", "ConversationRecords"]
 
@@ -106,6 +107,39 @@ class ConversationRecords(AppDocuments[Conversation]):
             lambda conversation: (conversation, change(conversation)),
             busy=lambda: self._busy(conversation_id),
         )
+
+    async def lock(self, app: str, conversation_id: str, owner: str) -> TurnLock | None:
+        """The lock of ``conversation_id`` for the turn ``owner`` (a response id);
+        ``ConversationLocked`` while another turn holds it; None for an id no conversation
+        could have (reading it finds nothing)."""
+        self.check_usable()
+        if not valid_id(conversation_id):
+            return None
+        key = self._lock_key(app, conversation_id)
+        value = owner.encode()
+
+        async def put(expected: int, ttl_s: float) -> int | None:
+            return await self._call(self._store.put_document(key, value, ttl_s, expected=expected))
+
+        async def drop(expected: int) -> bool:
+            return await self._call(self._store.delete_document(key, expected=expected))
+
+        version = await put(ABSENT, LOCK_TTL_S)
+        if version is None:
+            raise ConversationLocked()
+        return TurnLock(put, drop, version, f"conversation {conversation_id}")
+
+    async def check_unlocked(self, app: str, conversation_id: str) -> None:
+        """``ConversationLocked`` while a turn of ``conversation_id`` runs (its items must not
+        change under it); other changes of its items do not lock each other out."""
+        self.check_usable()
+        if not valid_id(conversation_id):
+            return
+        if await self._call(self._store.get_document(self._lock_key(app, conversation_id))):
+            raise ConversationLocked()
+
+    def _lock_key(self, app: str, conversation_id: str) -> str:
+        return f"{self.prefix}-lock:{app}:{conversation_id}"
 
     def _bounded(self, data: bytes) -> bytes:
         if len(data) > self.max_bytes:

@@ -1,9 +1,15 @@
 """Changing a stored document by compare-and-set: read it with its version, compute the change,
 write it only if nobody wrote in between, and when another writer got there first, do it all
-again on a fresh read, a bounded number of times (then the caller's 409)."""
+again on a fresh read, a bounded number of times (then the caller's 409).
+
+Writers that lost a round wait a random moment before the next (up to 1, 2, 4… ms, at most
+``MAX_PAUSE_S``): without it, writers that collided once read and write in step and collide
+again, so that a few busy writers could lose every round."""
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -14,6 +20,7 @@ __all__ = ["ATTEMPTS", "change_document"]
 D = TypeVar("D")
 R = TypeVar("R")
 ATTEMPTS = 16  # compare-and-set rounds before giving up
+MAX_PAUSE_S = 0.05  # the longest wait between two rounds
 
 
 async def change_document(
@@ -28,7 +35,10 @@ async def change_document(
     (``write`` says whether it landed). The document written and what ``change`` returned, or
     None when there is no document or ``change`` keeps nothing; ``busy()`` is raised after
     ``attempts`` lost rounds."""
-    for _ in range(attempts):
+    for attempt in range(attempts):
+        if attempt:
+            ceiling = min(MAX_PAUSE_S, 0.001 * 2 ** (attempt - 1))
+            await asyncio.sleep(random.uniform(0.0, ceiling))  # noqa: S311 - jitter, not secrets
         found = await read()
         if found is None:
             return None

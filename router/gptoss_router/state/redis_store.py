@@ -16,7 +16,7 @@ the message); the client does not retry on its own, the callers decide (``on_sto
 A sliding-window take is one Lua script, atomic in Redis; a sync is one pipeline, in which each
 spend total is a script that adds only its growth over what the replica sent before (so a sync
 sent twice counts once); a document read is one script and a versioned write (a compare-and-set)
-another.
+another, as is a versioned delete.
 """
 
 from __future__ import annotations
@@ -108,6 +108,12 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return written
 """
 
+_DROP_DOC = """
+if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'v')) ~= tonumber(ARGV[1]) then return 0 end
+return redis.call('DEL', KEYS[1])
+"""
+
 _DAY_S, _MONTH_S = 2 * 86400, 32 * 86400
 # A replica that synced within this long counts towards the shares limits fall back to when
 # the store is lost (more replicas: smaller, safer shares).
@@ -128,6 +134,7 @@ class RedisStore:
         self._charge = client.register_script(_CHARGE)
         self._get_doc = client.register_script(_GET_DOC)
         self._put_doc = client.register_script(_PUT_DOC)
+        self._drop_doc = client.register_script(_DROP_DOC)
         self._peers: list[str] = []
         self._expired: list[str] = []  # bench fields seen past their time, deleted next sync
 
@@ -239,9 +246,13 @@ class RedisStore:
         version, value = found
         return Document(value.encode() if isinstance(value, str) else value, int(version))
 
-    async def delete_document(self, key: str) -> bool:
-        gone: int = await self._bounded(self._r.delete(f"{self._prefix}:doc:{key}"))
-        return gone > 0
+    async def delete_document(self, key: str, *, expected: int = ANY_VERSION) -> bool:
+        full = f"{self._prefix}:doc:{key}"
+        if expected == ANY_VERSION:
+            gone: int = await self._bounded(self._r.delete(full))
+        else:
+            gone = await self._bounded(self._drop_doc(keys=[full], args=[expected]))
+        return int(gone) > 0
 
     def _window_key(self, name: str, index: int) -> str:
         # The braces are a Redis Cluster hash tag: both windows of a limit live in one slot.

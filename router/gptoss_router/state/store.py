@@ -161,8 +161,9 @@ class Store(Protocol):
         """The document kept under ``key``, or None when there is none (or it expired)."""
         ...
 
-    async def delete_document(self, key: str) -> bool:
-        """Forget ``key``; whether there was something to forget."""
+    async def delete_document(self, key: str, *, expected: int = ANY_VERSION) -> bool:
+        """Forget ``key`` if it is at version ``expected`` (``ANY_VERSION``: whatever it is);
+        whether something was forgotten."""
         ...
 
 
@@ -259,6 +260,11 @@ class MemoryStore:
             return None
         return Document(found[2], found[1])
 
-    async def delete_document(self, key: str) -> bool:
-        found = self._documents.pop(key, None)
-        return found is not None and found[0] > time.monotonic()
+    async def delete_document(self, key: str, *, expected: int = ANY_VERSION) -> bool:
+        found = self._documents.get(key)
+        if found is None or found[0] <= time.monotonic():
+            return False
+        if expected != ANY_VERSION and expected != found[1]:
+            return False
+        del self._documents[key]
+        return True

@@ -1,0 +1,56 @@
+"""One Responses turn as the router runs it: the stateless request, what it keeps, its lock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gptoss_router.openai.inbound import Inbound
+from gptoss_router.openai.responses_state import client_response
+from gptoss_router.proxy.chat_form import ChatForm
+from gptoss_router.state.turn_locks import TurnLock
+
+__all__ = ["Turn", "own"]
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One Responses request, made stateless, and what the router keeps of it."""
+
+    app: str
+    response_id: str
+    store: bool
+    previous_id: str | None
+    prior: list[dict[str, Any]]  # the earlier turns' items it was rehydrated with
+    items: list[dict[str, Any]]  # its own input items
+    native: Inbound  # the stateless Responses request (store: false)
+    native_body: bytes
+    chat: ChatForm | None  # the same through Chat Completions, when it can be translated
+    echo: dict[str, Any]  # what a translated response repeats of the request
+    created_at: int
+    background: bool = False  # the router runs it after answering "queued"
+    conversation: str | None = None  # the conversation it continues and is appended to
+    lock: TurnLock | None = None  # its conversation's, held until its answer ends (``unlock``)
+
+    async def unlock(self) -> None:
+        """Give back the conversation's lock, if it holds one (once its answer has ended)."""
+        if self.lock is not None:
+            await self.lock.release()
+
+
+def own(turn: Turn, response: dict[str, Any]) -> dict[str, Any]:
+    """``response`` made the router's own for ``turn`` (its id, model, ``store``, links), in
+    place."""
+    client_response(
+        response,
+        response_id=turn.response_id,
+        model=turn.native.model,
+        store=turn.store,
+        previous_id=turn.previous_id,
+    )
+    response["background"] = turn.background
+    # The request's own: a backend may have been sent them another way (outbound.py).
+    response["instructions"] = turn.echo.get("instructions")
+    if turn.conversation is not None:
+        response["conversation"] = {"id": turn.conversation}
+    return response
