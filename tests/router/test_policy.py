@@ -28,8 +28,9 @@ def pod(
     inflight: int = 0,
     fresh: bool = True,
     ejected: bool = False,
+    warming: bool = False,
 ) -> PodView:
-    return PodView(key, waiting, running, inflight, fresh, ejected)
+    return PodView(key, waiting, running, inflight, fresh and not warming, ejected, warming)
 
 
 def provider(
@@ -98,6 +99,17 @@ def test_saturated_pods_spill_to_the_cheapest_provider_and_stay_as_last_resort()
 def test_no_pods_at_all_is_a_spill_because_the_model_is_scaled_to_zero() -> None:
     chosen = plan([], [provider("groq", 0.6)], DEMAND, limits(), seeded(1))
     assert chosen.spill == "scaled_to_zero"
+
+
+def test_a_first_replica_still_warming_is_part_of_the_cold_start_the_providers_cover() -> None:
+    groq = [provider("groq", 0.6)]
+    only_at_zero = limits(spill_when=frozenset({SpillCondition.SCALED_TO_ZERO}))
+    warming = plan([pod("a", warming=True)], groq, DEMAND, only_at_zero, seeded(1))
+    failing = plan(
+        [pod("a", warming=True), pod("b", ejected=True)], groq, DEMAND, only_at_zero, seeded(1)
+    )
+    assert warming.spill == "scaled_to_zero" and [c.key for c in warming.candidates] == ["groq"]
+    assert failing.candidates == () and failing.hold  # a failing replica is no cold start
 
 
 def test_ejected_or_stale_pods_make_local_unavailable() -> None:

@@ -5,21 +5,25 @@ they must: the policy alone, the router's memory of moves, and real routers over
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tests.router.live import router_in_thread
 from tests.router.router_processes import router_processes
 from tests.waiting import eventually
 
+import gptoss_router.routing.backends as backends_module
 from gptoss_router.config.models import SpillCondition
 from gptoss_router.config.prices import PriceCap
 from gptoss_router.openai.inbound import read_inbound
+from gptoss_router.openai.responses_state import stateless_payload, stored_items
 from gptoss_router.routing.affinity import Ring, prefix_key
 from gptoss_router.routing.backends import Backends
 from gptoss_router.routing.policy import Demand, Limits, PodView, plan
@@ -272,3 +276,77 @@ def test_a_conversation_moves_when_its_pod_fails_and_stays_when_the_pod_comes_ba
         assert served[home] == 3 and served[moved] == 3 and sum(served) == 6
         # The moved conversation's prefix is cached where it went.
         assert pod_counter(pods[moved], "vllm:prefix_cache_hits") > hits_before
+
+
+# -- what names a conversation, and the ring it is placed on ------------------------------
+
+
+def _as_routed(payload: dict[str, Any]) -> dict[str, Any]:
+    """A Responses request as the router routes it: made stateless, its items given ids."""
+    return stateless_payload(payload, [], stored_items(payload.get("input")))
+
+
+def test_a_responses_conversation_keeps_its_key_whatever_ids_the_router_gives_its_items() -> None:
+    developer = {"role": "developer", "content": SYSTEM}
+    first = {"role": "user", "content": "my card was charged twice"}
+    turn1 = {"model": MODEL, "store": False, "input": [developer, first]}
+    turn2 = {
+        "model": MODEL,
+        "store": False,
+        "input": [developer, first, {"role": "assistant", "content": "Checking."}, _user("?")],
+    }
+    other = {"model": MODEL, "store": False, "input": [developer, _user("lost my password")]}
+    keys = {prefix_key("responses", _as_routed(turn1)) for _ in range(3)}
+    keys.add(prefix_key("responses", _as_routed(turn2)))
+    assert len(keys) == 1 and None not in keys
+    assert prefix_key("responses", _as_routed(other)) not in keys
+
+
+def test_a_long_tool_list_leaves_each_conversation_its_own_key() -> None:
+    tools = [
+        {
+            "type": "function",
+            "function": {"name": f"tool_{i}", "description": "x" * 500, "parameters": {}},
+        }
+        for i in range(120)  # about 67 KB of schemas
+    ]
+    keys = {
+        prefix_key("chat", {"model": MODEL, "tools": tools, "messages": messages(f"case {n}")})
+        for n in range(50)
+    }
+    assert len(keys) == 50
+
+
+def test_apps_limited_to_some_namespaces_share_the_models_one_ring(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    built: list[frozenset[str]] = []
+
+    class Counted(Ring):
+        def __init__(self, pods: Iterable[str]) -> None:
+            super().__init__(pods)
+            built.append(self.pods)
+
+    monkeypatch.setattr(backends_module, "Ring", Counted)
+    pods = [f"http://10.0.1.{i}:8000" for i in range(8)]
+    settings = RouterSettings(
+        allow_anonymous=True, models={MODEL: {"local": {"pods": pods[:1], "scrape": False}}}
+    )
+    backends = Backends(settings, clock=lambda: 0.0, rng=random.Random(1))  # noqa: S311
+    namespaces = {p: ("team-a" if i < 4 else "shared") for i, p in enumerate(pods)}
+    backends.pools.replace(MODEL, pods, served_model=MODEL, namespaces=namespaces)
+    team_a = replace(LIMITS, namespaces=frozenset({"team-a"}))
+    chosen = []
+    for n in range(40):
+        body = httpx.Request(
+            "POST", "http://x", json={"model": MODEL, "messages": messages(f"q{n}")}
+        )
+        inbound = read_inbound("chat", body.content)
+        limits = team_a if n % 2 else LIMITS
+        chosen.append(backends.plan_for(inbound, settings.models[MODEL], limits))
+    assert built == [frozenset(pods)]
+    assert all(c.candidates[0].key in pods[:4] for c in chosen[1::2])
+
+
+def _user(text: str) -> dict[str, str]:
+    return {"role": "user", "content": text}

@@ -3,21 +3,28 @@ so the conversations the hash ring moves to it find their system prompt and tool
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
+import aiohttp
 import openai
 import pytest
+from aiohttp import web
 from live import eventually, fleet, live_router, router_settings
 from prometheus_client import CollectorRegistry
 
 from gptoss_router.config.providers import ProviderKind
+from gptoss_router.metrics import RouterMetrics
 from gptoss_router.openai.dialects import dialect_for
+from gptoss_router.routing.backends import Backends
 from gptoss_router.settings import RouterSettings
 from gptoss_router.state.hot_prefixes import Head, HotPrefixes, head_of
-from gptoss_router.watch.warming import warmup
+from gptoss_router.watch.warming import warm_forever, warmup
 from gptoss_sim.capacity import CapacityParams
 from gptoss_sim.faults import FaultSchedule, parse_rule
 from gptoss_sim.server import Running, running
@@ -82,6 +89,86 @@ def test_a_head_that_keeps_coming_is_not_crowded_out_by_one_offs() -> None:
     hottest = hot.hottest(MODEL, 2)
     assert hottest[0] == Head("chat", head_of(chat("anything")) or {})
     assert all(h.fields["messages"][0]["content"] != SYSTEM for h in hottest[1:])
+
+
+def test_heads_that_differ_in_every_request_never_count_as_hot() -> None:
+    """Once the table is full, a new head takes a slot with the count of the one it replaced:
+    that inherited count is not sightings, so a system prompt with a user's name or the time
+    in it never makes a new pod wait for warm-ups nobody will use."""
+    hot = HotPrefixes(slots=8, interval_s=0)
+    for i in range(200):
+        prompt = {"role": "system", "content": f"You help user {i}. The time is {i}."}
+        hot.observe(MODEL, {"messages": [prompt, {"role": "user", "content": "x"}]}, i)
+    assert not hot.has(MODEL) and hot.hottest(MODEL, 8) == []
+    for i in range(2):
+        hot.observe(MODEL, chat(f"q{i}"), 300 + i)  # a real head, seen twice
+    assert [h.fields["messages"][0]["content"] for h in hot.hottest(MODEL, 8)] == [SYSTEM]
+
+
+def test_a_responses_head_is_one_head_whatever_ids_its_items_were_given() -> None:
+    hot = HotPrefixes(slots=8, interval_s=0)
+    for i in range(3):
+        developer = {"role": "developer", "content": SYSTEM, "id": f"msg_{i}", "status": "x"}
+        payload = {"input": [developer, {"role": "user", "content": f"q{i}", "id": f"u{i}"}]}
+        hot.observe(MODEL, payload, i, "responses")
+    heads = hot.hottest(MODEL, 8)
+    assert [h.fields["input"] for h in heads] == [[{"role": "developer", "content": SYSTEM}]]
+
+
+async def test_a_pod_serving_a_base_model_and_its_adapters_is_warmed_for_all_at_once() -> None:
+    """One URL in the pools of the base model and each adapter: each model's warm-ups run at
+    the same time, not one model after another."""
+    models = ["gpt-oss-120b", "support-lora", "billing-lora"]
+    arrived: set[str] = set()
+    release = asyncio.Event()
+
+    async def answer(request: web.Request) -> web.Response:
+        arrived.add((await request.json())["model"])
+        await release.wait()
+        return web.json_response({"choices": []})
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    url = f"http://127.0.0.1:{port}"
+    settings = RouterSettings(
+        allow_anonymous=True, models={m: {"local": {"pods": [], "scrape": False}} for m in models}
+    )
+    backends = Backends(settings, clock=time.monotonic, rng=random.Random(1))  # noqa: S311
+    for model in models:
+        for i in range(2):
+            system = {"role": "system", "content": f"{model} prompt"}
+            backends.hot.observe(
+                model, {"messages": [system, {"role": "user", "content": f"{i}"}]}, i
+            )
+    try:
+        async with aiohttp.ClientSession() as session:
+            metrics = RouterMetrics(CollectorRegistry())
+            warming = asyncio.create_task(
+                warm_forever(session, backends, metrics, most=8, timeout_s=30.0)
+            )
+            for model in models:
+                backends.pools.replace(model, [url], served_model=model)
+
+            async def all_asked() -> bool:
+                return arrived == set(models)
+
+            await eventually(all_asked, what="every model's warm-up to reach the pod", within=20)
+            release.set()
+
+            async def all_in() -> bool:
+                pods = [backends.pools.get(m, url) for m in models]
+                return all(pod is not None and not pod.warming for pod in pods)
+
+            await eventually(all_in, what="the pod to take every model's traffic", within=20)
+            warming.cancel()
+            await asyncio.gather(warming, return_exceptions=True)
+    finally:
+        await runner.cleanup()
 
 
 def test_efforts_and_cache_salts_make_separate_heads_as_they_render_separately() -> None:

@@ -28,7 +28,16 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["BOUND", "FLOOR", "Ring", "choose", "prefix_key", "ring_order", "within_bound"]
+__all__ = [
+    "BOUND",
+    "FLOOR",
+    "Ring",
+    "choose",
+    "prefix_key",
+    "ring_order",
+    "unrendered",
+    "within_bound",
+]
 
 BOUND = 1.25  # KubeAI's default cap: no pod above 125 % of the mean load
 # ... but never below this many requests: a vLLM pod batches dozens of sequences at little cost,
@@ -36,6 +45,7 @@ BOUND = 1.25  # KubeAI's default cap: no pod above 125 % of the mean load
 FLOOR = 4
 _VNODES = 64
 _MAX_KEY_BYTES = 64 * 1024  # a longer beginning adds nothing to the key but hashing time
+_NOT_RENDERED = frozenset({"id", "status"})
 
 
 def _hash(data: bytes) -> int:
@@ -59,12 +69,18 @@ def prefix_key(route: str, payload: Mapping[str, Any]) -> int | None:
         head = head if isinstance(head, str) else None
     if head is None:
         return None
-    parts = [payload.get("model"), payload.get("tools"), head]
     try:
-        text = json.dumps(parts, separators=(",", ":"), ensure_ascii=False)
+        # The tools whole, apart: cut together with them, a long tool list would leave the
+        # conversation's first message out of the key, and one key for every conversation.
+        tools = _hash(_json(payload.get("tools")))
+        text = _json([payload.get("model"), tools, head])
     except (TypeError, ValueError):
         return None
-    return _hash(text.encode()[:_MAX_KEY_BYTES])
+    return _hash(text[:_MAX_KEY_BYTES])
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _chat_head(messages: object) -> list[object] | None:
@@ -78,15 +94,25 @@ def _chat_head(messages: object) -> list[object] | None:
 
 
 def _responses_head(value: object) -> object:
-    """A string input, or input items up to and including the first user message."""
+    """A string input, or input items up to and including the first user message, without
+    what does not render: item ids (the router gives one to each item sent without) and
+    statuses."""
     if isinstance(value, str):
         return value
     if not isinstance(value, list):
         return None
-    for end, item in enumerate(value):
-        if isinstance(item, dict) and item.get("role") == "user":
-            return value[: end + 1]
-    return value or None
+    users = (
+        n for n, item in enumerate(value) if isinstance(item, dict) and item.get("role") == "user"
+    )
+    end = next(users, len(value) - 1)
+    return [unrendered(item) for item in value[: end + 1]] or None
+
+
+def unrendered(item: object) -> object:
+    """A Responses input item without the fields that do not reach the prompt."""
+    if not isinstance(item, dict):
+        return item
+    return {k: v for k, v in item.items() if k not in _NOT_RENDERED}
 
 
 class Ring:

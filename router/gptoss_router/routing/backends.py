@@ -165,7 +165,7 @@ class Backends:
         ]
         if gated:
             providers = [replace(p, ejected=True) if p.key in gated else p for p in providers]
-        ring = self._ring(inbound.model, pods) if prefix is not None else None
+        ring = self._ring(inbound.model) if prefix is not None else None
         chosen = plan(
             pods,
             providers,
@@ -178,8 +178,11 @@ class Backends:
         )
         return replace(chosen, prefix=prefix) if prefix is not None else chosen
 
-    def _ring(self, model: str, pods: list[PodView]) -> Ring:
-        keys = frozenset(p.key for p in pods)
+    def _ring(self, model: str) -> Ring:
+        """The ring of every pod of ``model``. Routing walks it among the pods a request may
+        use (``affinity.choose``): the order of those is the same on a ring of more, so apps
+        limited to some namespaces share the one ring instead of rebuilding it in turn."""
+        keys = frozenset(p.url for p in self.pools.pods(model))
         ring = self._rings.get(model)
         if ring is None or ring.pods != keys:
             ring = self._rings[model] = Ring(keys)
@@ -210,6 +213,7 @@ class Backends:
             inflight=pod.inflight + pod.peer_inflight,
             fresh=fresh,
             ejected=self.health.is_ejected(pod.url),
+            warming=pod.warming,
         )
 
     def _provider_view(self, provider: ProviderConfig, model: str) -> ProviderView:

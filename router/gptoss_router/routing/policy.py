@@ -60,6 +60,7 @@ class PodView:
     inflight: int
     fresh: bool
     ejected: bool
+    warming: bool = False  # new, its hot prefixes being cached: not fresh yet, not failing
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,8 +163,8 @@ def plan(
         reason = "unsupported"
     elif free:
         reason = None
-    elif not pods:
-        reason = "scaled_to_zero"
+    elif not pods or all(p.warming and not p.ejected for p in pods):
+        reason = "scaled_to_zero"  # a first replica still warming is part of its cold start
     elif not alive:
         reason = "unavailable"
     else:

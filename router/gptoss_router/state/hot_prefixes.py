@@ -19,12 +19,14 @@ not render), and a new pod is warmed with it through ``/v1/responses``.
 
 Counting is Space-Saving (Metwally, Agrawal and El Abbadi, 2005): at most ``slots`` heads per
 model, a new head taking the place of the least counted with its count plus one, so a head
-that keeps coming cannot be crowded out by one-offs. Counts halve every ``slots * 64``
-observations so that what was hot yesterday fades. On the request path a model's request is
-looked at only if ``interval_s`` has passed since the last one that was: at most 20 a second
-by default, whatever the load (a look serialises and hashes the head, 70 to 120 us for 6 KB
-of system prompt and tools), while a quiet model has every request looked at. Heads that matter
-are the frequent ones, and such a sample finds them.
+that keeps coming cannot be crowded out by one-offs. What a head inherits is its error: a head
+counts as hot only once it was surely seen twice (its count less that error), so heads that
+differ in every request (a user's name or the time in the system prompt) never do. Counts
+halve every ``slots * 64`` observations so that what was hot yesterday fades. On the request
+path a model's request is looked at only if ``interval_s`` has passed since the last one that
+was: at most 20 a second by default, whatever the load (a look serialises and hashes the head,
+70 to 120 us for 6 KB of system prompt and tools), while a quiet model has every request looked
+at. Heads that matter are the frequent ones, and such a sample finds them.
 
 Nothing here does I/O. The heads are kept in memory only, never logged or exported: they are
 the apps' prompts.
@@ -44,6 +46,9 @@ WarmRoute = Literal["chat", "responses"]
 _RENDERING = ("tools", "reasoning_effort", "cache_salt", "response_format")
 _RESPONSES_RENDERING = ("instructions", "tools", "cache_salt")
 _HEAD_ROLES = frozenset({"system", "developer"})
+# Fields of an input item that do not render: the id the router gives each item sent without
+# one would make every request's head another.
+_NOT_RENDERED = frozenset({"id", "status"})
 _MAX_HEAD_BYTES = 256 * 1024  # a longer head is not kept (and is rare)
 
 
@@ -91,7 +96,7 @@ def _responses_head(payload: Mapping[str, Any]) -> dict[str, Any] | None:
             or not _heads(item.get("role"))
         ):
             break
-        items.append(item)
+        items.append({k: v for k, v in item.items() if k not in _NOT_RENDERED})
     fields = {n: payload[n] for n in _RESPONSES_RENDERING if payload.get(n) is not None}
     reasoning = payload.get("reasoning")
     if isinstance(reasoning, dict) and reasoning.get("effort") is not None:
@@ -105,6 +110,12 @@ def _responses_head(payload: Mapping[str, Any]) -> dict[str, Any] | None:
 class _Entry:
     count: int
     head: Head
+    error: int = 0  # of ``count``, inherited from the head it replaced: not seen
+
+    @property
+    def seen(self) -> int:
+        """Times the head was surely seen (``count`` overestimates by at most ``error``)."""
+        return self.count - self.error
 
 
 @dataclass(slots=True)
@@ -157,25 +168,26 @@ class HotPrefixes:
         elif len(entries) < self._slots:
             entries[key] = _Entry(1, Head(route, json.loads(text)))
         else:
-            least = min(entries, key=lambda k: entries[k].count)
-            entries[key] = _Entry(entries.pop(least).count + 1, Head(route, json.loads(text)))
+            least = entries.pop(min(entries, key=lambda k: entries[k].count)).count
+            entries[key] = _Entry(least + 1, Head(route, json.loads(text)), error=least)
         state.observed += 1
         if state.observed >= self._slots * 64:
             state.observed = 0
             for k in list(entries):
                 entries[k].count //= 2
+                entries[k].error //= 2
                 if entries[k].count == 0:
                     del entries[k]
 
     def has(self, model: str) -> bool:
-        """Whether any head of ``model`` has been seen more than once."""
+        """Whether any head of ``model`` has surely been seen more than once."""
         state = self._models.get(model)
-        return state is not None and any(e.count > 1 for e in state.entries.values())
+        return state is not None and any(e.seen > 1 for e in state.entries.values())
 
     def hottest(self, model: str, most: int) -> list[Head]:
-        """Up to ``most`` heads of ``model`` seen more than once, the most counted first."""
+        """Up to ``most`` heads of ``model`` surely seen more than once, the most seen first."""
         state = self._models.get(model)
         if state is None or most <= 0:
             return []
-        ranked = sorted(state.entries.values(), key=lambda e: e.count, reverse=True)
-        return [e.head for e in ranked[:most] if e.count > 1]
+        repeated = [e for e in state.entries.values() if e.seen > 1]
+        return [e.head for e in sorted(repeated, key=lambda e: e.seen, reverse=True)[:most]]

@@ -106,7 +106,9 @@ async def warm_forever(
     timeout_s: float,
 ) -> None:
     """Warm every pod that joins ``warming``, then let it in; until cancelled."""
-    running: dict[str, asyncio.Task[None]] = {}
+    # by (model, URL): a pod that serves a base model and its adapters is one URL in several
+    # pools, each warmed with its own heads, at the same time
+    running: dict[tuple[str, str], asyncio.Task[None]] = {}
 
     async def warm(pod: Pod) -> None:
         started = time.monotonic()
@@ -129,11 +131,11 @@ async def warm_forever(
     try:
         while True:
             changed = asyncio.ensure_future(backends.wakeup.event().wait())
-            for url in [url for url, task in running.items() if task.done()]:
-                del running[url]
+            for done in [key for key, task in running.items() if task.done()]:
+                del running[done]
             for pod in backends.pools:
-                if pod.warming and pod.url not in running:
-                    running[pod.url] = asyncio.create_task(warm(pod))
+                if pod.warming and (pod.model, pod.url) not in running:
+                    running[(pod.model, pod.url)] = asyncio.create_task(warm(pod))
             try:
                 await asyncio.wait({changed}, timeout=_IDLE_S)
             finally:
