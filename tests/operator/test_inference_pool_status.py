@@ -75,6 +75,17 @@ def test_an_applied_pool_is_ready_and_named_and_the_warning_clears() -> None:
     ]
 
 
+def test_a_pool_whose_pods_are_fenced_says_what_the_gateway_needs_to_reach_them() -> None:
+    """The fence admits only the router and the operator to vLLM's port; the Gateway's proxies
+    and the endpoint picker need a policy of their own, and the condition says so."""
+    condition = _condition(_status(PoolState("chat", fence="chat-vllm")))
+    assert condition is not None and condition["status"] == "True"
+    assert "NetworkPolicy chat-vllm admits only the router and the operator" in condition["message"]
+    assert "endpoint picker a NetworkPolicy of their own" in condition["message"]
+    unfenced = _condition(_status(PoolState("chat")))
+    assert unfenced is not None and "NetworkPolicy" not in unfenced["message"]
+
+
 def test_turning_the_pool_off_removes_its_condition() -> None:
     applied = _status(PoolState("chat"))
     off = _status(None, previous=applied)

@@ -168,6 +168,16 @@ def test_extra_args_that_override_the_sizing_are_refused_naming_what_to_set(
     assert decided.serving_args_error == said
 
 
+def test_a_newer_images_own_flag_beside_an_override_does_not_hide_the_override() -> None:
+    """extraArgs are read with the image's vLLM: read with an older one, the flag only the newer
+    one has made the whole line unreadable, and the override passed unchecked."""
+    image = "vllm/vllm-openai:v0.32.0"
+    extra = ["--shutdown-timeout", "30", "-tp", "1"]
+    said = sizing_overrides(_spec(image=image, extraArgs=extra))
+    assert said is not None and "sets --tensor-parallel-size 1" in said
+    assert sizing_overrides(_spec(image=image, extraArgs=["--shutdown-timeout", "30"])) is None
+
+
 def test_extra_args_the_sizing_does_not_own_pass() -> None:
     extra = ["--max-num-seqs", "64", "--enable-expert-parallel"]
     assert sizing_overrides(_spec(extraArgs=extra)) is None

@@ -245,6 +245,22 @@ def test_a_started_replica_failing_readiness_beside_a_serving_one_degrades() -> 
         "True",
         "ReplicasUnavailable",
     )
+    assert verdicts["Degraded"].message == "1 of 2 replicas started but fail their readiness probe"
+
+
+def test_a_scale_up_whose_new_replica_is_still_coming_does_not_degrade() -> None:
+    """The serving replica is ready; the new one is pulling its image or not made yet. Nothing
+    fails a readiness probe: that is progress, not degradation."""
+    serving = _pod(name="a", ready=True, started=True)
+    pulling = _pod(name="b", phase="Pending", waiting_reason="ContainerCreating")
+    deployment = _deployment(replicas=2, ready=1, updated=2)
+    for pods in ((serving, pulling), (serving,)):
+        verdicts = judge(
+            wanted=2, sizing_error=None, observed=_observed(*pods, deployment=deployment)
+        )
+        assert verdicts["Ready"].status == "True"
+        assert verdicts["Degraded"].status == "False", verdicts["Degraded"]
+        assert verdicts["Progressing"].reason == "ScalingUp"
 
 
 def test_a_failed_run_frees_its_key_so_the_retry_is_not_swallowed() -> None:

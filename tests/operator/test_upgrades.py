@@ -67,3 +67,15 @@ def test_a_held_back_change_keeps_the_live_template_and_its_hashes() -> None:
         digest,
     )
     assert operator_caused(waiting, desired)  # still pending on the next reconcile
+
+
+def test_a_held_back_change_of_an_older_operators_deployment_stays_held_back() -> None:
+    """A Deployment made before the hashes existed has none; waiting, it is given none, so the
+    next reconcile still sees the operator's change, not the CR's, and keeps it waiting."""
+    digest = spec_hash(SPEC, "img:1")
+    legacy = {"metadata": {"name": "chat-vllm"}, "spec": {"replicas": 1, "template": {}}}
+    desired = _deployment("32Gi", digest)
+    waiting = with_live_template(legacy, desired)
+    assert TEMPLATE_HASH not in waiting["metadata"]["annotations"]
+    assert SPEC_HASH not in waiting["metadata"]["annotations"]
+    assert operator_caused(waiting, desired)

@@ -85,6 +85,18 @@ def test_a_source_change_runs_the_download_again_as_the_pods_service_account(
         .args
     )
     assert not args[0].endswith("@6cee5e8")  # the old source until the new one is in
+    # A scale is applied while the new source downloads; the pods keep the old source.
+    assert kubectl("scale", "gptoss/weights", "--replicas=0", "-n", namespace).returncode == 0
+    apps = client.AppsV1Api(api_client)
+    scaled = eventually(
+        lambda: (
+            (d := apps.read_namespaced_deployment("weights-vllm", namespace)).spec.replicas == 0
+            and d
+        ),
+        timeout=60,
+        what="the scale to zero while the new source downloads",
+    )
+    assert scaled.spec.template.spec.containers[0].args == args
 
 
 def test_a_read_write_once_cache_cannot_be_scaled_past_one_replica(

@@ -118,10 +118,16 @@ def step_too_small(spec: GptOssDeploymentSpec, max_num_batched_tokens: int) -> s
 
 
 def _extra_args(spec: GptOssDeploymentSpec) -> Parsed | None:
-    """``extraArgs`` as the pinned vLLM parses them (None when it refuses them: that refusal is
-    ``check_serving_args``'s to report)."""
+    """``extraArgs`` as the vLLM of the spec's image parses them (the pinned one's parser when
+    the image's version is not known here); None when it refuses them: that refusal is
+    ``check_serving_args``'s to report. Parsed by an older vLLM, a flag only a newer one has
+    would hide every other flag from the checks that read them."""
+    image = spec.serving.image
+    version = vllm_version_of(image) if image else None
+    if version is None or version not in available_versions("cli"):
+        version = PINNED_VERSION
     try:
-        return load_cli(PINNED_VERSION).parse(["model", *(spec.serving.extra_args or [])])
+        return load_cli(version).parse(["model", *(spec.serving.extra_args or [])])
     except UsageError:
         return None
 

@@ -57,10 +57,13 @@ def apply_deployment(
     budget: int,
     gate: AbstractContextManager[Any] | None,
 ) -> dict[str, Any]:
-    """The Deployment after applying ``desired``, or ``live`` left as it is."""
+    """The Deployment after applying ``desired``: its pod template waits while a new source
+    downloads (``job_done`` false) or while other models restart (``budget``); its replicas
+    never wait."""
     if live is not None and not job_done:
-        # While a new source downloads, replicas of the previous one keep serving untouched.
-        return live
+        # While a new source downloads, replicas of the previous one keep serving it; the
+        # number the CR asks for (a scale to zero, the autoscaler's) is applied all the same.
+        return ensure(kube, with_live_template(live, desired))
     if live is not None and operator_caused(live, desired):
         with gate or contextlib.nullcontext():
             namespace = desired["metadata"]["namespace"]

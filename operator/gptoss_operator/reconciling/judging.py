@@ -122,11 +122,7 @@ def _degraded(wanted: int, ready_count: int, ready: Verdict, observed: Observed)
         and not_ready.reason == Reason.ENGINE_NOT_READY
         and 0 < ready_count < wanted
     ):
-        return Verdict(
-            "True",
-            Reason.REPLICAS_UNAVAILABLE,
-            f"{wanted - ready_count} of {wanted} replicas started but fail their readiness probe",
-        )
+        return Verdict("True", Reason.REPLICAS_UNAVAILABLE, not_ready.message)
     return Verdict("False", Reason.AS_EXPECTED, "nothing needs attention")
 
 

@@ -85,10 +85,11 @@ def why_not_ready(observed: Observed, wanted: int) -> Verdict:
             f"{len(running)} of {wanted} replicas started; vLLM is loading weights "
             "(the startup probe passes once /health answers)",
         )
-    if running:
+    # Ready replicas are not the answer: only started ones that fail their readiness probe are.
+    if failing := [p for p in running if not p.ready]:
         return Verdict(
             "False",
             Reason.ENGINE_NOT_READY,
-            f"{len(running)} replicas started but none passes its readiness probe",
+            f"{len(failing)} of {wanted} replicas started but fail their readiness probe",
         )
     return Verdict("False", Reason.CREATING_PODS, f"waiting for {wanted} replicas to be created")

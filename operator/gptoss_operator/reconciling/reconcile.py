@@ -223,7 +223,10 @@ def _apply_children(
     )
     ensure(kube, build_service(owner, spec.model))
     ensure(kube, build_pdb(owner, spec.model))
+    fence = None
     if (clients := vllm_clients(settings)) is not None:
-        ensure(kube, build_fence(owner, spec.model, clients))
+        fence = ensure(kube, build_fence(owner, spec.model, clients))["metadata"]["name"]
     pool = ensure_inference_pool(kube, owner, spec)
+    if pool is not None and pool.name is not None:
+        pool = replace(pool, fence=fence)
     return deployment, job_body, pool

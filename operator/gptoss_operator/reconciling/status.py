@@ -43,6 +43,7 @@ class PoolState:
     server does not serve the InferencePool kind."""
 
     name: str | None
+    fence: str | None = None  # the NetworkPolicy that fences the pods, when the operator makes one
 
 
 _POOL_MISSING = (
@@ -134,11 +135,14 @@ def compute_status(
 def _pool_verdict(pool: PoolState) -> Verdict:
     if pool.name is None:
         return Verdict("False", Reason.INFERENCE_POOL_CRD_MISSING, _POOL_MISSING)
-    return Verdict(
-        "True",
-        Reason.INFERENCE_POOL_APPLIED,
-        f"InferencePool {pool.name} selects this deployment's vLLM pods",
-    )
+    message = f"InferencePool {pool.name} selects this deployment's vLLM pods"
+    if pool.fence is not None:
+        message += (
+            f"; NetworkPolicy {pool.fence} admits only the router and the operator to their port, "
+            "so give the Gateway's proxies and the endpoint picker a NetworkPolicy of their own "
+            "to reach it (policies add up)"
+        )
+    return Verdict("True", Reason.INFERENCE_POOL_APPLIED, message)
 
 
 def _adapters(wanted: Sequence[str], observed: Observed) -> list[AdapterStatus]:

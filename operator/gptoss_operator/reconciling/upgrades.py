@@ -84,13 +84,14 @@ def template_changes(live: dict[str, Any], desired: dict[str, Any]) -> bool:
 
 
 def with_live_template(live: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
-    """``desired`` keeping ``live``'s pod template and its hashes (the change waits)."""
+    """``desired`` keeping ``live``'s pod template and its hashes (the change waits). A
+    Deployment of an older operator has no hashes and is given none: written empty, they would
+    make the waiting change look asked for by the CR at the next reconcile."""
     spec = {**desired["spec"], "template": live["spec"]["template"]}
     meta = desired["metadata"]
     kept = _annotations(live)
     annotations = {
-        **meta.get("annotations", {}),
-        TEMPLATE_HASH: kept.get(TEMPLATE_HASH, ""),
-        SPEC_HASH: kept.get(SPEC_HASH, ""),
+        k: v for k, v in meta.get("annotations", {}).items() if k not in (TEMPLATE_HASH, SPEC_HASH)
     }
+    annotations.update({k: kept[k] for k in (TEMPLATE_HASH, SPEC_HASH) if k in kept})
     return {**desired, "spec": spec, "metadata": {**meta, "annotations": annotations}}
