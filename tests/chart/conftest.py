@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable, Iterator
+
 import pytest
 
 from gptoss_localkube.cluster import ClusterInfo
 from gptoss_localkube.images import Podman, ensure_images
 from gptoss_localkube.toolchain import Toolchain
-from tests.chart.helm import Tool
+from tests.chart.helm import CHART, Tool
+
+Install = Callable[..., str]
 
 
 @pytest.fixture(scope="session")
@@ -36,3 +41,19 @@ def images() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def podman() -> Podman:
     return Podman()
+
+
+@pytest.fixture
+def install(cluster_helm: Tool, namespace: str) -> Iterator[Install]:
+    """Install the chart as a fresh release in ``namespace``; uninstalled after the test."""
+    releases: list[str] = []
+
+    def run(*args: str) -> str:
+        name = f"g{uuid.uuid4().hex[:8]}"
+        releases.append(name)
+        cluster_helm.ok("install", name, str(CHART), "--namespace", namespace, *args)
+        return name
+
+    yield run
+    for name in releases:
+        cluster_helm("uninstall", name, "--namespace", namespace)

@@ -127,7 +127,7 @@ def test_the_router_image_is_ready_with_the_charts_config_and_serves_the_mounted
 ) -> None:
     """The chart's router pod (static discovery, no store, one app whose key is a mounted
     Secret file) in front of a vLLM pod on the simulator image, each in its own network
-    namespace: ready once it serves a model, and a chat completion reaches the vLLM pod."""
+    namespace: ready, listing the model, and a chat completion reaches the vLLM pod."""
     vllm_pod = _vllm_pod(images["sim"], SIM_SPEC)
     with pod_container(podman, vllm_pod, "vllm", tmp_path / "vllm") as vllm:
         _ready(vllm, "startupProbe")

@@ -14,15 +14,14 @@ import json
 import re
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from gptoss_localkube.cluster import ClusterInfo
 from gptoss_localkube.net import answers, free_port
+from tests.chart.conftest import Install
 from tests.chart.helm import CHART, REPO, Tool
 from tests.operator.operator_process import operator_running
 from tests.waiting import eventually
@@ -35,24 +34,6 @@ NAMESPACED_KINDS = (
 )
 # Pods come and go with their Deployments; they are checked only for being gone.
 WORKLOAD_KINDS = f"{NAMESPACED_KINDS},replicasets,pods"
-
-Install = Callable[..., str]
-
-
-@pytest.fixture
-def install(cluster_helm: Tool, namespace: str) -> Iterator[Install]:
-    """Install the chart as a fresh release in ``namespace``; uninstalled after the test."""
-    releases: list[str] = []
-
-    def run(*args: str) -> str:
-        name = f"g{uuid.uuid4().hex[:8]}"
-        releases.append(name)
-        cluster_helm.ok("install", name, str(CHART), "--namespace", namespace, *args)
-        return name
-
-    yield run
-    for name in releases:
-        cluster_helm("uninstall", name, "--namespace", namespace)
 
 
 def _objects(kubectl: Tool, release: str, *where: str) -> list[str]:

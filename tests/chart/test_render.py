@@ -264,3 +264,17 @@ def test_notes_tell_the_endpoint_and_the_next_command(helm: Tool) -> None:
     assert "kind: GptOssDeployment" in notes
     assert "kubectl get gptoss -A" in notes
     assert "kubectl apply --server-side -f" in notes
+
+
+def test_the_chart_needs_kubernetes_1_30_which_keeps_the_routers_prestop_sleep(
+    helm: Tool,
+) -> None:
+    """PodLifecycleSleepAction is alpha and off in 1.29: the API server drops the hook."""
+    refused = helm("template", "gptoss", str(CHART), "--kube-version", "1.29.15")
+    assert refused.returncode != 0
+    assert "chart requires kubeVersion: >=1.30.0-0" in refused.stderr
+    helm.ok("template", "gptoss", str(CHART), "--kube-version", "1.30.0")
+    router = one(render(helm), "Deployment", "-router")["spec"]["template"]["spec"]
+    assert router["containers"][0]["lifecycle"]["preStop"] == {"sleep": {"seconds": 5}}
+    readme = (CHART / "README.md").read_text()
+    assert "Kubernetes 1.30 or later" in readme and "PodLifecycleSleepAction" in readme

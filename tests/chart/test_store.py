@@ -135,6 +135,28 @@ def test_an_existing_secret_replaces_the_generated_one(helm: Tool) -> None:
     assert volume["secret"]["items"] == [{"key": "redis-password", "path": "password"}]
 
 
+def test_the_readme_tells_gitops_tools_that_render_with_helm_template_to_name_a_secret(
+    helm: Tool, tmp_path: Path
+) -> None:
+    """`lookup` keeps the generated password only under helm install and upgrade; the README's
+    values for a tool that renders with `helm template` make the chart generate none."""
+    readme = (CHART / "README.md").read_text()
+    section = readme.split("### GitOps: set `store.existingSecret`", 1)[1].split("\n### ", 1)[0]
+    for words in ("`lookup`", "`helm template`", "Argo CD", "random password"):
+        assert words in section, words
+    values = tmp_path / "gitops-values.yaml"
+    values.write_text(section.split("```yaml", 1)[1].split("```", 1)[0])
+    docs = render(helm, values)
+    assert find(docs, "Secret") == []
+    pod = _router(docs)
+    secret = _mounted_secret(pod, pod["containers"][0], STORE_DIR)
+    assert secret["secretName"] == "gptoss-store-password"
+    store = one(docs, "StatefulSet", "-store")["spec"]["template"]["spec"]
+    assert [v["secret"]["secretName"] for v in store["volumes"] if "secret" in v] == [
+        "gptoss-store-password"
+    ]
+
+
 def test_the_embedded_store_keeps_nothing_unless_persistence_is_enabled(helm: Tool) -> None:
     docs = render(helm)
     store = one(docs, "StatefulSet", "-store")

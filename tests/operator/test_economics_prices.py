@@ -58,9 +58,13 @@ def test_the_120b_prior_on_two_h100s_is_twice_one_gpus_published_share() -> None
     assert capacity_prior("gpt-oss-120b", "H100-80GB", 2) == pytest.approx(2 * one_gpu, rel=1e-3)
 
 
-def test_an_unknown_pair_or_a_zero_tensor_parallel_size_is_refused_by_name() -> None:
-    with pytest.raises(ValueError, match="no capacity prior for gpt-oss-999b on H100-80GB"):
+def test_an_unknown_model_or_a_zero_tensor_parallel_size_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="no capacity prior for gpt-oss-999b"):
         capacity_prior("gpt-oss-999b", "H100-80GB", 1)
+    # a product without a figure of its own starts from the H100's, per GPU
+    assert capacity_prior("gpt-oss-120b", "H200", 2) == capacity_prior(
+        "gpt-oss-120b", "H100-80GB", 2
+    )
     with pytest.raises(ValueError, match="at least 1, got 0"):
         capacity_prior("gpt-oss-120b", "H100-80GB", 0)
 

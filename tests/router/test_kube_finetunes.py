@@ -291,6 +291,20 @@ async def test_an_app_allowed_one_namespace_cannot_reach_another_namespaces_fine
     assert "The model 'support' does not exist." in str(hidden.value)
 
 
+async def test_a_router_following_an_empty_namespace_is_ready_once_it_has_read_it(
+    cluster: ClusterInfo, namespace: str
+) -> None:
+    config = settings(cluster, [namespace], [], allow_anonymous=True)
+    async with live_router(config) as router, httpx.AsyncClient() as http:
+
+        async def ready() -> Any:
+            answer = await http.get(f"{router.base_url}/readyz")
+            return answer.json() if answer.status_code == 200 else None
+
+        body = await eventually(ready, what="the router to have read the cluster", within=30)
+    assert body["models"].startswith("none served yet")
+
+
 def slow_sim(served: str) -> VllmSim:
     """One sequence at a time, about half a second a reply: a few requests saturate it."""
     capacity = CapacityParams(startup_s=0, step_base_s=0.025, step_per_seq_s=0.0, max_num_seqs=1)

@@ -1,6 +1,9 @@
 {{/*
-Names. Object names are DNS labels, so everything is cut to 63 characters; component suffixes
-("-operator", "-router") are added after the cut, so fullname leaves room for them (52).
+Names. Object names are DNS labels, so everything is cut to 63 characters. fullname is cut to
+52; a component's name adds a suffix ("-operator", "-router", "-operator-metrics") and goes
+through gptoss.fitName, which keeps a name that fits as it is and cuts one that does not,
+ending it with a hash of the whole, so names of releases that fit never change and two long
+ones that share a prefix stay apart.
 */}}
 {{- define "gptoss.name" -}}
 {{- default .Chart.Name .Values.nameOverride | trunc 52 | trimSuffix "-" }}
@@ -19,10 +22,32 @@ Names. Object names are DNS labels, so everything is cut to 63 characters; compo
 {{- end }}
 {{- end }}
 
+{{/*
+"<prefix>-<suffix>" in at most .limit characters (63 if not given): as it is when it fits, else
+the prefix cut short and 8 hex digits of the whole name's sha256 before the suffix, so the name
+still ends with its component.
+*/}}
+{{- define "gptoss.fitName" -}}
+{{- $limit := int (default 63 .limit) }}
+{{- $name := printf "%s-%s" .prefix .suffix }}
+{{- if le (len $name) $limit }}
+{{- $name }}
+{{- else }}
+{{- $room := int (sub (sub $limit (len .suffix)) 10) }}
+{{- printf "%s-%s-%s" (.prefix | trunc $room | trimSuffix "-") ($name | sha256sum | trunc 8) .suffix }}
+{{- end }}
+{{- end }}
+
+{{/* The name of one of the release's namespaced objects: "<fullname>-<suffix>"; call with
+(dict "root" $ "suffix" "operator-metrics"). */}}
+{{- define "gptoss.componentName" -}}
+{{- include "gptoss.fitName" (dict "prefix" (include "gptoss.fullname" .root) "suffix" .suffix) }}
+{{- end }}
+
 {{/* Names of cluster-scoped objects carry the namespace too: two releases of the same name in
-two namespaces must not fight over one ClusterRole. */}}
+two namespaces must not fight over one ClusterRole. Call with (dict "root" $ "suffix" "edit"). */}}
 {{- define "gptoss.clusterName" -}}
-{{- printf "%s-%s" .Release.Namespace (include "gptoss.fullname" .) }}
+{{- include "gptoss.fitName" (dict "prefix" (printf "%s-%s" .root.Release.Namespace (include "gptoss.fullname" .root)) "suffix" .suffix) }}
 {{- end }}
 
 {{- define "gptoss.chart" -}}
@@ -54,11 +79,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{- define "gptoss.operator.fullname" -}}
-{{- printf "%s-operator" (include "gptoss.fullname" .) }}
+{{- include "gptoss.componentName" (dict "root" . "suffix" "operator") }}
 {{- end }}
 
 {{- define "gptoss.router.fullname" -}}
-{{- printf "%s-router" (include "gptoss.fullname" .) }}
+{{- include "gptoss.componentName" (dict "root" . "suffix" "router") }}
 {{- end }}
 
 {{- define "gptoss.operator.serviceAccountName" -}}
@@ -161,6 +186,57 @@ key_file under the mounted keys Secret, and the listener and discovery set by th
     {{- end }}
   {{- end }}
 {{- end }}
+{{/* The TCP port of a URL: the one it names, else its scheme's (http 80, https 443, redis and
+rediss 6379). */}}
+{{- define "gptoss.urlPort" -}}
+{{- $url := urlParse . }}
+{{- $named := regexFind ":[0-9]+$" $url.host | trimPrefix ":" }}
+{{- $schemes := dict "http" "80" "https" "443" "redis" "6379" "rediss" "6379" }}
+{{- default (get $schemes $url.scheme) $named }}
+{{- end }}
+
+{{/*
+Router egress to what router.config names by URL, as a YAML list of NetworkPolicy egress rules:
+the providers' base_url ports in one rule (to networkPolicy.providerCIDRs when set), and each
+static pod of router.config.models on its port (to that address alone when it is an IP).
+*/}}
+{{- define "gptoss.egress.configured" -}}
+{{- $ports := list }}{{/* zero-padded, so that they sort as numbers */}}
+{{- range .Values.router.config.providers | default list }}
+{{- $ports = append $ports (printf "%05d" (int (include "gptoss.urlPort" .base_url))) }}
+{{- end }}
+{{- $rules := list }}
+{{- with $ports | uniq | sortAlpha }}
+{{- $rule := dict "ports" (list) }}
+{{- range . }}
+{{- $_ := set $rule "ports" (append $rule.ports (dict "port" (regexReplaceAll "^0+" . "" | int) "protocol" "TCP")) }}
+{{- end }}
+{{- with $.Values.networkPolicy.providerCIDRs }}
+{{- $to := list }}
+{{- range . }}
+{{- $to = append $to (dict "ipBlock" (dict "cidr" .)) }}
+{{- end }}
+{{- $_ := set $rule "to" $to }}
+{{- end }}
+{{- $rules = append $rules $rule }}
+{{- end }}
+{{- range $model := .Values.router.config.models | default dict }}
+{{- range dig "local" "pods" list ($model | default dict) }}
+{{- $rule := dict "ports" (list (dict "port" (int (include "gptoss.urlPort" .)) "protocol" "TCP")) }}
+{{- $host := (urlParse .).hostname }}
+{{- if regexMatch "^[0-9]+(\\.[0-9]+){3}$" $host }}
+{{- $_ := set $rule "to" (list (dict "ipBlock" (dict "cidr" (printf "%s/32" $host)))) }}
+{{- else if contains ":" $host }}
+{{- $_ := set $rule "to" (list (dict "ipBlock" (dict "cidr" (printf "%s/128" $host)))) }}
+{{- end }}
+{{- $rules = append $rules $rule }}
+{{- end }}
+{{- end }}
+{{- with $rules | uniq }}
+{{- toYaml . }}
+{{- end }}
+{{- end }}
+
 {{/* vLLM pods of every GptOssDeployment (labelled by the operator), in any namespace. */}}
 {{- define "gptoss.egress.vllm" -}}
 - to:
@@ -178,8 +254,10 @@ key_file under the mounted keys Secret, and the listener and discovery set by th
 The shared state store (store.mode): "embedded" (a Redis-compatible server the chart runs),
 "external" (store.external.url) or "none" (state in each router process: one replica only).
 */}}
+{{/* At most 52 characters: the StatefulSet controller labels its pod with
+controller-revision-hash "<name>-<10-character hash>", a label value of at most 63. */}}
 {{- define "gptoss.store.fullname" -}}
-{{- printf "%s-store" (include "gptoss.fullname" .) }}
+{{- include "gptoss.fitName" (dict "prefix" (include "gptoss.fullname" .) "suffix" "store" "limit" 52) }}
 {{- end }}
 
 {{- define "gptoss.store.port" -}}
@@ -224,9 +302,7 @@ password
 
 {{/* The TCP port of store.external.url (6379 when it names none). */}}
 {{- define "gptoss.store.externalPort" -}}
-{{- $host := (urlParse .Values.store.external.url).host }}
-{{- $port := regexFind ":[0-9]+$" $host | trimPrefix ":" }}
-{{- default "6379" $port }}
+{{- include "gptoss.urlPort" .Values.store.external.url }}
 {{- end }}
 
 {{/*
@@ -246,6 +322,91 @@ router Deployment, so every install runs them.
 {{- end }}
 {{- if and $s.external.ca.existingSecret (not (hasPrefix "rediss://" $s.external.url)) }}
 {{- fail "store.external.ca is for TLS: store.external.url must start with rediss://" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The embedded store's volumeClaimTemplates (a YAML list; empty without persistence). */}}
+{{- define "gptoss.store.claimTemplates" -}}
+{{- $p := .Values.store.embedded.persistence }}
+{{- if $p.enabled }}
+- metadata:
+    name: data
+    labels:
+      {{- include "gptoss.selectorLabels" (dict "root" . "component" "store") | nindent 6 }}
+  spec:
+    accessModes: ["ReadWriteOnce"]
+    {{- with $p.storageClassName }}
+    storageClassName: {{ . }}
+    {{- end }}
+    resources:
+      requests:
+        storage: {{ $p.size }}
+{{- end }}
+{{- end }}
+
+{{/* A storage quantity in bytes ("1Gi" and "1024Mi" alike), or as written if it is not one. */}}
+{{- define "gptoss.quantityBytes" -}}
+{{- $units := dict "" 1.0 "k" 1e3 "K" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "P" 1e15 "E" 1e18 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 "Ei" 1152921504606846976.0 }}
+{{- $q := toString . }}
+{{- $number := regexFind "^[0-9]+(\\.[0-9]+)?" $q }}
+{{- $unit := trimPrefix $number $q }}
+{{- if and $number (hasKey $units $unit) }}
+{{- printf "%.0f" (mulf (float64 $number) (get $units $unit)) }}
+{{- else }}
+{{- $q }}
+{{- end }}
+{{- end }}
+
+{{/* What of a list of volumeClaimTemplates a StatefulSet update may not change, as a string
+to compare (the API server's defaults, such as volumeMode, left out). */}}
+{{- define "gptoss.store.claimsKey" -}}
+{{- $keys := list }}
+{{- range . }}
+{{- $storage := dig "spec" "resources" "requests" "storage" "" . }}
+{{- $keys = append $keys (dict
+  "name" (dig "metadata" "name" "" .)
+  "labels" (dig "metadata" "labels" dict .)
+  "accessModes" (dig "spec" "accessModes" list .)
+  "storageClassName" (dig "spec" "storageClassName" "" .)
+  "bytes" (include "gptoss.quantityBytes" $storage)) }}
+{{- end }}
+{{- toJson $keys }}
+{{- end }}
+
+{{/* A list of volumeClaimTemplates in words, for a message. */}}
+{{- define "gptoss.store.claimsText" -}}
+{{- $words := list }}
+{{- range . }}
+{{- $words = append $words (printf "claim %s of %s (storage class %s)" (dig "metadata" "name" "" .) (toString (dig "spec" "resources" "requests" "storage" "" .)) (dig "spec" "storageClassName" "the cluster's default" .)) }}
+{{- end }}
+{{- if $words }}{{ join ", " $words }}{{ else }}no volume claim (persistence off){{ end }}
+{{- end }}
+
+{{/*
+Renders nothing; fails when the live store StatefulSet (found with `lookup`, so on `helm upgrade`
+only) has other volumeClaimTemplates than these values ask for: the API server refuses to change
+them in place, and the failure would come mid-upgrade with a message naming no value.
+*/}}
+{{- define "gptoss.store.claimsUnchanged" -}}
+{{- $root := .root }}
+{{- $name := include "gptoss.store.fullname" $root }}
+{{- $ns := $root.Release.Namespace }}
+{{- $live := lookup "apps/v1" "StatefulSet" $ns $name }}
+{{- if $live }}
+{{- $had := dig "spec" "volumeClaimTemplates" list $live }}
+{{- if ne (include "gptoss.store.claimsKey" $had) (include "gptoss.store.claimsKey" .claims) }}
+{{- $p := $root.Values.store.embedded.persistence }}
+{{- $orphan := printf "`kubectl -n %s delete statefulset %s --cascade=orphan`" $ns $name }}
+{{- $steps := "" }}
+{{- if not $had }}
+{{- $steps = printf "To turn persistence on: %s, run this helm upgrade again, then `kubectl -n %s delete pod %s-0` (the StatefulSet cannot add the claim to the pod it adopts, so it recreates it on the claim; the data of a store without persistence goes, as on any restart)." $orphan $ns $name }}
+{{- else if not .claims }}
+{{- $steps = printf "To turn persistence off: %s, then run this helm upgrade again (the new StatefulSet rolls the pod onto an emptyDir; the claim data-%s-0 is kept until you delete it)." $orphan $name }}
+{{- else }}
+{{- $steps = printf "To grow the claim, resize it first: `kubectl -n %s patch pvc data-%s-0 -p '{\"spec\":{\"resources\":{\"requests\":{\"storage\":\"%s\"}}}}'` (its storage class must allow volume expansion); then %s and run this helm upgrade again (the new StatefulSet adopts the pod as it is). A claim cannot shrink or change its storage class." $ns $name (toString $p.size) $orphan }}
+{{- end }}
+{{- fail (printf "store.embedded.persistence (enabled=%t, size=%s, storageClassName=%q) changes the volume claims of the store StatefulSet %s/%s, which has %s and these values ask for %s. Kubernetes cannot change a StatefulSet's volumeClaimTemplates in place, so the upgrade would be refused. %s Steps: the chart README, Store persistence" $p.enabled (toString $p.size) $p.storageClassName $ns $name (include "gptoss.store.claimsText" $had) (include "gptoss.store.claimsText" .claims) $steps) }}
 {{- end }}
 {{- end }}
 {{- end }}

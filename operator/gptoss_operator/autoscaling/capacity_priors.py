@@ -24,6 +24,9 @@ serving benchmark have replies about as long as their prompts. Sources in docs/s
   output tokens/s at an unstated concurrency, far from saturation); the H100's per-GPU figure
   stands in. L4: no published figure; the H100's per-GPU figure scaled by memory bandwidth
   (300 GB/s against 3.35 TB/s), decoding being bandwidth-bound.
+* Any other product (H200, B200, …, priced by the CR or the chart): the H100's per-GPU figure
+  too, until its replicas are measured; newer GPUs serve more, so this errs low, and a product
+  without a figure never stops the autoscaler.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ TARGET_TPOT_S = 0.050  # 20 output tokens/s per request
 _STEP_BASE_S = 0.0055  # gptoss_sim.capacity.CapacityParams.step_base_s
 _OUTPUT_SHARE = 0.5  # ShareGPT in vLLM's serving benchmark: replies about as long as prompts
 _L4_BANDWIDTH_RATIO = 300.0 / 3350.0  # L4 300 GB/s, H100 SXM 3.35 TB/s
+_STAND_IN = "H100-80GB"  # whose per-GPU figure a product without one of its own starts from
 
 
 def at_target_tpot(tokens_per_s: float, measured_tpot_s: float) -> float:
@@ -97,9 +101,8 @@ def capacity_prior(model: str, product: str, tensor_parallel_size: int) -> float
     serves at 20 tokens/s per request, before any is measured."""
     if tensor_parallel_size < 1:
         raise ValueError(f"tensor parallel size must be at least 1, got {tensor_parallel_size}")
-    try:
-        prior = PRIORS[(model, product)]
-    except KeyError:
+    prior = PRIORS.get((model, product)) or PRIORS.get((model, _STAND_IN))
+    if prior is None:
         known = ", ".join(f"{m} on {p}" for m, p in PRIORS)
-        raise ValueError(f"no capacity prior for {model} on {product}; known: {known}") from None
+        raise ValueError(f"no capacity prior for {model}; known: {known}")
     return prior.per_gpu_tokens_per_s * tensor_parallel_size

@@ -39,6 +39,7 @@ from gptoss_operator.autoscaling.decide import Signals, Stabilizer, never_down_b
 from gptoss_operator.autoscaling.economics import CostPolicy
 from gptoss_operator.autoscaling.learned import Subject, learned_status, restored_state
 from gptoss_operator.autoscaling.policies import cost_policy, queue_policy
+from gptoss_operator.autoscaling.prices import missing_gpu_price
 from gptoss_operator.autoscaling.readings import RouterReader, RouterReadings, read_replicas
 from gptoss_operator.autoscaling.remembering import Remembering
 from gptoss_operator.autoscaling.signals import DemandMeter
@@ -197,8 +198,13 @@ class Autoscaler:
             provider_prices=self.settings.hosted_price_table,
             billing_s=self.settings.gpu_billing_seconds,
         )
+        unpriced = self._unpriced(spec) if cost is None else None
         if cost is not None:
             decision = await self._one_by_cost(cr, spec, signals, cost, logger)
+        elif unpriced is not None:  # the Cost policy at no known GPU price: nothing moves
+            self.metrics.forget_cost(meta["namespace"], meta["name"])
+            await self._telling.no_gpu_price(cr, unpriced)
+            decision = None
         else:
             self.metrics.forget_cost(meta["namespace"], meta["name"])
             wish = recommend(signals, policy)
@@ -219,6 +225,17 @@ class Autoscaler:
         self.metrics.missing.labels(meta["namespace"], meta["name"]).set(len(signals.unread))
         await self._telling.blindness(cr, signals.unread, kept, logger)
         return decision
+
+    def _unpriced(self, spec: GptOssDeploymentSpec) -> str | None:
+        """Why a Cost-policy ``spec`` has no GPU price; None for a Queue policy or a price."""
+        auto = spec.autoscaling
+        if auto is None or auto.policy != "Cost":
+            return None
+        return missing_gpu_price(
+            spec.gpu.product,
+            from_cr=auto.gpu_hourly_price,
+            from_operator=self.settings.gpu_hourly_prices,
+        )
 
     def _cost_state(
         self, cr: dict[str, Any], subject: Subject, now: float, wall: float, logger: Logger

@@ -8,6 +8,12 @@
 3. an on-demand list price: H100 SXM $2.69 and A100 SXM 80GB $1.39 (RunPod), MI300X $2.59
    (DigitalOcean), L4 $0.44 (RunPod) (docs/sources.md, GPU prices).
 
+With none of them (a product without a list price, H200 say, that neither the CR nor the
+operator prices) the Cost policy cannot weigh a replica against the providers, and the
+autoscaler scales nothing rather than buy GPUs at no known price; ``missing_gpu_price`` says
+why, naming where a price goes, for ``status.autoscaling`` (reason ``NO_GPU_PRICE``). The API
+server cannot tell this case: the operator's prices are not in the CR.
+
 **Hosted**, dollars per million input and output tokens, the first that is set of:
 
 1. the CR's ``spec.autoscaling.hostedPricePerMillionTokens`` (either side alone overrides that
@@ -32,15 +38,18 @@ __all__ = [
     "DEFAULT_GPU_HOURLY_PRICE",
     "DEFAULT_HOSTED_PRICE",
     "LIST_PRICE",
+    "NO_GPU_PRICE",
     "HostedQuote",
     "admissible_quotes",
     "cheapest",
     "gpu_hourly_price",
+    "missing_gpu_price",
 ]
 
 DEFAULT_GPU_HOURLY_PRICE = {"H100-80GB": 2.69, "A100-80GB": 1.39, "MI300X": 2.59, "L4": 0.44}
 DEFAULT_HOSTED_PRICE = {"gpt-oss-120b": (0.15, 0.60), "gpt-oss-20b": (0.075, 0.30)}
 LIST_PRICE = "list price"
+NO_GPU_PRICE = "NoGPUPrice"  # status.autoscaling.reason while the Cost policy has no GPU price
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,22 @@ def gpu_hourly_price(
     if product in from_operator:
         return from_operator[product]
     return DEFAULT_GPU_HOURLY_PRICE.get(product)
+
+
+def missing_gpu_price(
+    product: str, *, from_cr: float | None, from_operator: Mapping[str, float]
+) -> str | None:
+    """Why the Cost policy has no price for a GPU-hour of ``product``, naming the CR's field and
+    the chart's value that would give one; None when ``gpu_hourly_price`` finds one."""
+    if gpu_hourly_price(product, from_cr=from_cr, from_operator=from_operator) is not None:
+        return None
+    listed = ", ".join(DEFAULT_GPU_HOURLY_PRICE)
+    return (
+        f"the Cost policy needs a price per GPU-hour of {product} and has none, so the "
+        f"autoscaler scales nothing: set spec.autoscaling.gpuHourlyPrice, or {product} in "
+        "the chart's operator.gpuHourlyPrices (the operator's GPTOSS_OPERATOR_GPU_HOURLY_PRICES); "
+        f"gptoss has list prices for {listed} only"
+    )
 
 
 def admissible_quotes(

@@ -1,7 +1,8 @@
 """What the autoscaler says about a GptOssDeployment besides scaling it (the write seam of its
-words): the Cost policy's reason in ``status.autoscaling`` whenever it changes, and the
-``MetricsAvailable`` condition with an Event whenever what the autoscaler cannot read changes.
-It remembers what it last said, per CR uid, so an unchanged tick writes nothing."""
+words): the Cost policy's reason in ``status.autoscaling`` whenever it changes (``NoGPUPrice``,
+with a Warning Event, when it has no GPU price to apply), and the ``MetricsAvailable``
+condition with an Event whenever what the autoscaler cannot read changes. It remembers what it
+last said, per CR uid, so an unchanged tick writes nothing."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 from gptoss_operator import names
 from gptoss_operator.autoscaling.blindness import metrics_verdict, notice_for, with_condition
 from gptoss_operator.autoscaling.governor import CostDecision
+from gptoss_operator.autoscaling.prices import NO_GPU_PRICE
 from gptoss_operator.autoscaling.writes import stamp, write_cost_reason
 from gptoss_operator.errors import KubeConflict, KubeError
 from gptoss_operator.kube.client import Kube
@@ -52,6 +54,35 @@ class Telling:
             await asyncio.to_thread(write_cost_reason, self.kube, cr, wish, economics)
         except KubeError:
             del self._reasons[uid]  # said next tick
+
+    async def no_gpu_price(self, cr: dict[str, Any], message: str) -> None:
+        """Say in ``status.autoscaling`` (reason ``NoGPUPrice``) and in a Warning Event that the
+        Cost policy has no GPU price (``prices.missing_gpu_price``), once until it has one."""
+        meta = cr["metadata"]
+        if self._reasons.get(meta["uid"]) == NO_GPU_PRICE:
+            return
+        self._reasons[meta["uid"]] = NO_GPU_PRICE
+        patch = {"autoscaling": {"reason": NO_GPU_PRICE, "message": message}}
+        try:
+            await asyncio.to_thread(
+                self.kube.patch_status,
+                names.API_VERSION,
+                names.KIND,
+                meta["namespace"],
+                meta["name"],
+                patch,
+            )
+        except KubeError:
+            del self._reasons[meta["uid"]]  # said next tick
+            return
+        await asyncio.to_thread(
+            self.kube.post_event,
+            cr,
+            type="Warning",
+            reason=NO_GPU_PRICE,
+            message=message,
+            now=stamp(),
+        )
 
     async def blindness(
         self, cr: dict[str, Any], unread: tuple[str, ...], replicas: int, logger: Logger

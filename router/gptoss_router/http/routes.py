@@ -14,6 +14,7 @@ from gptoss_router.http.state import State
 from gptoss_router.metrics import RouterMetrics
 from gptoss_router.openai.error_bodies import error_body
 from gptoss_router.routing.access import AppKeys, may_see
+from gptoss_router.state.store_health import StoreHealth
 
 __all__ = ["info_routes", "model_card"]
 
@@ -52,22 +53,8 @@ def info_routes(keys: AppKeys, metrics: RouterMetrics) -> list[Route]:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        state: State | None = getattr(request.app.state, "router", None)
-        if state is None:
-            return JSONResponse({"status": "starting"}, status_code=503)
-        if not state.shared.backends.models.names():
-            return JSONResponse({"status": "no models served"}, status_code=503)
-        if not state.store.up:
-            # Still ready: requests flow, each limit as its on_store_loss says. Taking every
-            # replica out of its Service for a store outage would turn it into a full outage.
-            return JSONResponse(
-                {
-                    "status": "ready",
-                    "store": f"unreachable ({state.store.reason}); limits per on_store_loss, "
-                    "load and health not shared",
-                }
-            )
-        return JSONResponse({"status": "ready", "store": "ok" if state.store.shared else "local"})
+        status, body = _readiness(getattr(request.app.state, "router", None))
+        return JSONResponse(body, status_code=status)
 
     async def prometheus(request: Request) -> Response:
         _refresh_gauges(request.app.state.router, metrics)
@@ -98,6 +85,37 @@ def info_routes(keys: AppKeys, metrics: RouterMetrics) -> list[Route]:
         Route("/spill", spill, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
+
+
+NO_MODELS_YET = (
+    "none served yet: a model is served once a GptOssDeployment or router.yaml's models names "
+    "it; until then an unknown model is answered 404 and /v1/models is empty"
+)
+
+
+def _readiness(state: State | None) -> tuple[int, dict[str, str]]:
+    """``/readyz``: 503 only until the lifespan has built the router and its cluster discovery
+    has read what it follows once. A router that serves no model then (a fresh install, before
+    any GptOssDeployment) still answers every request correctly, so it is ready and says so; so
+    is one whose store is down (``_store_word``)."""
+    if state is None:
+        return 503, {"status": "starting"}
+    if not state.shared.backends.models.cluster_read:
+        # Ready now, it would answer 404 for models the cluster serves but it has not read yet.
+        return 503, {"status": "reading the cluster's GptOssDeployments"}
+    body = {"status": "ready", "store": _store_word(state.store)}
+    if not state.shared.backends.models.names():
+        body["models"] = NO_MODELS_YET
+    return 200, body
+
+
+def _store_word(store: StoreHealth) -> str:
+    """The store as ``/readyz`` tells it. A store outage does not make the router unready:
+    requests flow, each limit as its on_store_loss says, and taking every replica out of its
+    Service for a store outage would turn it into a full outage."""
+    if not store.up:
+        return f"unreachable ({store.reason}); limits per on_store_loss, load and health not shared"
+    return "ok" if store.shared else "local"
 
 
 def _spilled_inflight(metrics: RouterMetrics) -> dict[str, float]:

@@ -72,7 +72,7 @@ class Backends:
         tuning: Tuning = settings.tuning
         self.settings = settings
         self._spent_wait_s = tuning.spent_wait_s  # read once: plan_for runs per request
-        self.models = ModelTable(settings.models)
+        self.models = ModelTable(settings.models, cluster_read=settings.discovery != "kubernetes")
         # Fired when pods come, go or are scraped, or a backend is readmitted: held requests
         # plan again.
         self.wakeup = Wakeup()

@@ -22,10 +22,13 @@ Lineage = tuple[str | None, str | None, frozenset[str]]
 class ModelTable:
     """Served models by name."""
 
-    def __init__(self, configured: Mapping[str, ModelConfig]) -> None:
+    def __init__(self, configured: Mapping[str, ModelConfig], *, cluster_read: bool = True) -> None:
         self._configured = dict(configured)
         self._current = dict(configured)
         self._owners: dict[str, str] = {}
+        # False until a cluster discovery has read everything it follows once: before that, a
+        # model missing here may only not be read yet (``/readyz`` waits for it)
+        self.cluster_read = cluster_read
 
     def get(self, model: str) -> ModelConfig | None:
         """The configuration of ``model``, if it is served."""

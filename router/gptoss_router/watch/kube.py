@@ -85,6 +85,7 @@ class KubeDiscovery:
         self._changed = asyncio.Event()
         self._models_interval_s = models_interval_s
         self._listed: dict[str, frozenset[str]] = {}  # pod URL -> adapters in its /v1/models
+        self._listed_once: set[tuple[str, str | None]] = set()  # (kind, namespace) read whole
 
     async def run(self, pools: LocalPools, models: ModelTable) -> None:
         """Follow the cluster until cancelled."""
@@ -95,6 +96,7 @@ class KubeDiscovery:
                 for kind in _PATHS
                 for namespace in self._namespaces
             ]
+            followed = len(loops)
             loops.append(asyncio.create_task(self._read_models(session)))
             known: set[str] = set()
             reported: set[Conflict] = set()
@@ -103,6 +105,7 @@ class KubeDiscovery:
                     await self._changed.wait()
                     self._changed.clear()
                     known = _apply(self._state.served(self._listed), pools, models, known)
+                    models.cluster_read = models.cluster_read or len(self._listed_once) == followed
                     conflicts = set(self._state.conflicts())
                     for conflict in sorted(conflicts - reported):
                         log.warning("%s", conflict)
@@ -158,6 +161,7 @@ class KubeDiscovery:
         ) as response:
             body = await _json(response)
         self._state.reset(kind, namespace, body.get("items") or [])
+        self._listed_once.add((kind, namespace))
         self._changed.set()
         return str((body.get("metadata") or {}).get("resourceVersion", ""))
 
