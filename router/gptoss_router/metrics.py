@@ -80,6 +80,17 @@ class RouterMetrics:
                 registry=registry,
             )
         )
+        self.estimated_tokens = Children(
+            Counter(
+                "gptoss_router_estimated_tokens",
+                "Tokens counted without the backend's usage (a stream the client left or the "
+                "upstream cut, an attempt that failed half way), estimated from the text it "
+                "streamed and the request's size; gptoss_router_tokens includes them. By "
+                "backend and direction (input/output).",
+                ["backend", "direction"],
+                registry=registry,
+            )
+        )
         self.dollars = Children(
             Counter(
                 "gptoss_router_cost_dollars",

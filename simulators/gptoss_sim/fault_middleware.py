@@ -1,4 +1,9 @@
-"""ASGI middleware that applies faults to requests, by header or by schedule."""
+"""ASGI middleware that applies faults to requests, by header or by schedule.
+
+``error_after`` ends a stream the way vLLM's generator does when its engine fails mid-request
+(HTTP 200 already sent: the error as a ``data:`` event, then ``data: [DONE]``), and the app then
+sees its client leave, so the engine drops the request as vLLM's does.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,8 @@ from gptoss_sim.faults import FAULT_HEADER, Fault, FaultSchedule, parse_fault
 
 ErrorRenderer = Callable[[SimError], tuple[dict[str, Any], dict[str, str]]]
 TRICKLE_BYTES = 16
+ENGINE_FAILED = "simulated fault: the engine failed while generating"
+DONE = b"data: [DONE]\n\n"
 
 
 class FaultInjector:
@@ -89,7 +96,39 @@ class FaultMiddleware:
             message = f"simulated fault: HTTP {fault.status}"
             await self._error(send, SimError(fault.status, message, headers=headers))
             return
+        if fault.error_after is not None:
+            await self._fail_in_band(fault.error_after, scope, receive, send)
+            return
         await self.app(scope, receive, self._shaped_send(fault, scope, send))
+
+    async def _fail_in_band(self, after: int, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the app's event stream on for ``after`` events, then end it with the engine's
+        error event and ``[DONE]``; any other answer passes as it is."""
+        body, _ = self.render(SimError(500, ENGINE_FAILED))
+        ending = b"data: " + json.dumps(body).encode() + b"\n\n" + DONE
+        ended = asyncio.Event()
+        streaming = False
+        left = after
+
+        async def failing(message: Message) -> None:
+            nonlocal streaming, left
+            if ended.is_set():
+                return
+            if message["type"] == "http.response.start":
+                streaming = _is_event_stream(message)
+            if not streaming or message["type"] != "http.response.body":
+                await send(message)
+                return
+            chunk: bytes = message.get("body", b"")
+            cut = _after_events(chunk, left)
+            if cut is None:
+                left -= chunk.count(b"\n\n")
+                await send(message)
+                return
+            ended.set()
+            await send({"type": "http.response.body", "body": chunk[:cut] + ending})
+
+        await self.app(scope, _until(ended, receive), failing)
 
     async def _hang(self, scope: Scope, receive: Receive) -> None:
         async def client_left() -> None:
@@ -143,3 +182,36 @@ class FaultMiddleware:
                     sent += 1
 
         return shaped
+
+
+def _is_event_stream(start: Message) -> bool:
+    kind: bytes = dict(start.get("headers", [])).get(b"content-type", b"")
+    return kind.startswith(b"text/event-stream")
+
+
+def _after_events(chunk: bytes, events: int) -> int | None:
+    """Where ``chunk`` ends its ``events``-th event (0: at its start); None if it ends fewer."""
+    at = 0
+    for _ in range(events):
+        found = chunk.find(b"\n\n", at)
+        if found < 0:
+            return None
+        at = found + 2
+    return at
+
+
+def _until(ended: asyncio.Event, receive: Receive) -> Receive:
+    """``receive``, which says the client left once ``ended`` is set."""
+
+    async def received() -> Message:
+        if not ended.is_set():
+            message = asyncio.ensure_future(receive())
+            ending = asyncio.ensure_future(ended.wait())
+            await asyncio.wait((message, ending), return_when=asyncio.FIRST_COMPLETED)
+            ending.cancel()
+            if message.done():
+                return message.result()
+            message.cancel()
+        return {"type": "http.disconnect"}
+
+    return received

@@ -10,6 +10,11 @@ in ``--fault`` on the command line and in ``PUT /_sim/faults``:
     hang                  accept the request and never answer
     disconnect_after=3    close the connection after 3 body chunks (mid-stream)
     trickle=0.05          send the body in small pieces, 0.05 s apart
+    error_after=0         the engine fails the request after 0 events of its stream: the stream
+                          ends, HTTP 200, with the error as an event and ``data: [DONE]``, as
+                          vLLM's chat and completions generators end when the engine fails
+                          (``serving_chat.py``: ``create_streaming_error_response``); answers
+                          that are not event streams are left alone
 
 A scheduled rule adds when it applies, by request count and by seconds since start:
 
@@ -37,6 +42,7 @@ class Fault:
     hang: bool = False
     disconnect_after: int | None = None
     trickle: float = 0.0
+    error_after: int | None = None
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,7 @@ class FaultRule:
 
 _FLAGS = {"reset", "hang"}
 _FLOATS = {"latency", "retry_after", "trickle", "after", "until"}
-_INTS = {"status", "disconnect_after", "every", "times"}
+_INTS = {"status", "disconnect_after", "error_after", "every", "times"}
 _RULE_KEYS = {"every", "after", "until", "times", "path"}
 
 

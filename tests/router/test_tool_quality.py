@@ -4,6 +4,8 @@ window, and backends gated off requests with tools (pure state, then through the
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import httpx
@@ -75,6 +77,71 @@ def test_requests_without_functions_or_with_unusable_schemas() -> None:
     odd = Tools.of("chat", {"tools": [broken]})
     assert loose is not None and loose.check(ToolCall("f", '{"any": 1}')) == "valid"
     assert odd is not None and odd.check(ToolCall("f", "[1]")) == "valid"
+
+
+def _tools(parameters: dict[str, Any]) -> Tools:
+    function = {"name": "f", "parameters": parameters}
+    tools = Tools.of("chat", {"tools": [{"type": "function", "function": function}]})
+    assert tools is not None
+    return tools
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        {"type": "object", "properties": {"where": {"$ref": "#/$defs/Place"}}},
+        {"$dynamicRef": "#meta"},
+        {"properties": {"where": {"$ref": "urn:example:place"}}},
+        {"properties": {"where": {"$ref": "#/properties/where"}}},  # refers to itself forever
+    ],
+)
+def test_a_schema_whose_references_cannot_be_followed_lets_calls_pass_unchecked(
+    parameters: dict[str, Any],
+) -> None:
+    tools = _tools(parameters)
+    assert tools.check(ToolCall("f", '{"where": "Lyon"}')) == "valid"
+    assert tools.check(ToolCall("f", '{"where": 3}')) == "valid"  # no longer checked at all
+    assert tools.check(ToolCall("f", '{"where": ')) == "invalid_json"  # still JSON, still named
+    assert tools.check(ToolCall("g", "{}")) == "unknown_function"
+
+
+def test_references_inside_the_schema_and_to_the_metaschema_are_still_followed() -> None:
+    local = _tools(
+        {"$defs": {"Place": {"type": "string"}}, "properties": {"where": {"$ref": "#/$defs/Place"}}}
+    )
+    assert local.check(ToolCall("f", '{"where": 3}')) == "schema"
+    meta = _tools({"properties": {"s": {"$ref": "https://json-schema.org/draft/2020-12/schema"}}})
+    assert meta.check(ToolCall("f", '{"s": {"type": 5}}')) == "schema"
+    assert meta.check(ToolCall("f", '{"s": {"type": "object"}}')) == "valid"
+
+
+def test_a_remote_reference_is_never_fetched() -> None:
+    asked: list[str] = []
+
+    class Schemas(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # jsonschema's default registry would fetch the $ref here
+            asked.append(self.path)
+            body = json.dumps({"type": "string"}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Schemas)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        remote = f"http://127.0.0.1:{server.server_address[1]}/place.json"
+        tools = _tools({"properties": {"where": {"$ref": remote}}})
+        assert tools.check(ToolCall("f", '{"where": 3}')) == "valid"
+    finally:
+        server.shutdown()
+        thread.join()
+    assert asked == []
 
 
 def test_calls_are_found_in_whole_answers_and_when_streams_complete_them() -> None:
@@ -374,3 +441,80 @@ async def test_a_gated_backend_still_takes_tool_requests_when_nothing_else_can()
     async with running_router(config, upstreams) as client:
         statuses = [(await client.post(path, json=body)).status_code for _ in range(4)]
     assert statuses == [200] * 4
+
+
+# A function whose parameters refer to a definition the schema does not have (vLLM serves it:
+# with tool_choice auto it never resolves the schema).
+DANGLING = {"type": "object", "properties": {"city": {"$ref": "#/$defs/City"}}}
+
+
+def _responses_stream_call(model: str, arguments: str) -> httpx.Response:
+    """A vLLM pod's streamed Responses answer with one function call, item by item."""
+    call = {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "get_weather"}
+    added = {**call, "arguments": "", "status": "in_progress"}
+    done = {**call, "arguments": arguments, "status": "completed"}
+    response = {"id": "resp_up", "object": "response", "created_at": 1, "model": model}
+    usage = {"input_tokens": 10, "output_tokens": 20, "total_tokens": 30}
+    events = [
+        {"type": "response.created", "response": {**response, "status": "in_progress"}},
+        {"type": "response.output_item.added", "output_index": 0, "item": added},
+        {"type": "response.function_call_arguments.delta", "output_index": 0, "delta": arguments},
+        {"type": "response.output_item.done", "output_index": 0, "item": done},
+        {
+            "type": "response.completed",
+            "response": {**response, "status": "completed", "output": [done], "usage": usage},
+        },
+    ]
+    body = b"".join(
+        b"event: " + e["type"].encode() + b"\ndata: " + json.dumps(e).encode() + b"\n\n"
+        for e in ({**e, "sequence_number": n} for n, e in enumerate(events))
+    )
+    return httpx.Response(200, content=body, headers={"content-type": "text/event-stream"})
+
+
+def _pod(request: httpx.Request) -> httpx.Response:
+    body = json.loads(request.content)
+    if request.url.path.endswith("/responses") and body.get("stream"):
+        return _responses_stream_call(body["model"], GOOD_ARGS)
+    return _backend(GOOD_ARGS)(request)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("route", ["chat", "responses"])
+async def test_a_call_to_a_function_whose_schema_cannot_be_resolved_is_answered_unchecked(
+    route: str, stream: bool
+) -> None:
+    upstreams = Upstreams({"pod-a.test": _pod})
+    registry = CollectorRegistry()
+    path, body = _request(route, stream)
+    function = body["tools"][0].get("function", body["tools"][0])
+    function["parameters"] = DANGLING
+    body.pop("store", None)  # Responses: kept, to be read back
+    async with running_router(settings(providers=[]), upstreams, registry) as client:
+        response = await client.post(path, json=body)
+        assert response.status_code == 200
+        if route == "responses":
+            kept = response.json() if not stream else None
+            if stream:
+                created = next(
+                    json.loads(line[6:])
+                    for line in response.text.splitlines()
+                    if line.startswith("data: ") and '"response.created"' in line
+                )
+                kept = created["response"]
+            assert kept is not None
+            read_back = await client.get(f"/v1/responses/{kept['id']}")
+            assert read_back.status_code == 200
+            assert read_back.json()["status"] == "completed"
+    assert "get_weather" in response.text
+    if stream:
+        assert ("data: [DONE]" if route == "chat" else "response.completed") in response.text
+    valid = {"backend": "local", "valid": "true"}
+    assert registry.get_sample_value("gptoss_router_tool_calls_total", valid) == 1
+    assert (
+        registry.get_sample_value(
+            "gptoss_router_requests_total",
+            {"route": route, "model": MODEL, "backend": "local", "outcome": "ok"},
+        )
+        == 1
+    )

@@ -1,22 +1,36 @@
-"""Server-sent events: split a byte stream into whole events, and read one event's parts."""
+"""Server-sent events: split a byte stream into whole events, and read one event's parts.
+
+Lines may end in CRLF, LF or a lone CR (the SSE specification allows all three; sse-starlette
+writes CRLF). The splitter turns every ending into LF, across reads as well: a read that ends
+on a CR may be followed by one that starts with the LF of the same CRLF, and that LF is not a
+second line end.
+"""
 
 from __future__ import annotations
 
-__all__ = ["EventSplitter", "event_data", "event_name"]
+__all__ = ["EventSplitter", "event_data", "event_name", "is_done"]
+
+_DONE_EVENT = b"data: [DONE]\n\n"
 
 
 class EventSplitter:
     """Feed raw chunks, get back complete events (each ending in a blank line)."""
 
-    __slots__ = ("_rest",)
+    __slots__ = ("_cr", "_rest")
 
     def __init__(self) -> None:
         self._rest = b""
+        self._cr = False  # the last chunk ended on a CR: an LF opening the next one is its pair
 
     def feed(self, chunk: bytes) -> list[bytes]:
         """The events completed by ``chunk``, each with its trailing ``\\n\\n``."""
+        if self._cr and chunk:
+            self._cr = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
         if b"\r" in chunk:
-            chunk = chunk.replace(b"\r\n", b"\n")
+            self._cr = chunk[-1:] == b"\r"
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         data = self._rest + chunk if self._rest else chunk
         parts = data.split(b"\n\n")
         self._rest = parts.pop()
@@ -42,3 +56,11 @@ def event_name(event: bytes) -> bytes | None:
         if line.startswith(b"event:"):
             return line[6:].strip()
     return None
+
+
+def is_done(event: bytes) -> bool:
+    """Whether ``event`` (from ``EventSplitter``) is the end of a stream: its data is exactly
+    ``[DONE]``. A ``[DONE]`` inside generated text is JSON, never a whole data value."""
+    if event == _DONE_EVENT:
+        return True
+    return event.endswith(b"[DONE]\n\n") and event_data(event) == b"[DONE]"

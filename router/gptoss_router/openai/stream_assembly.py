@@ -17,16 +17,28 @@ assemblers turn the stream back into the document the backend would have answere
   router may retry elsewhere, as an error status would have been.
 
 ``can_gather`` keeps requests whose whole answer holds what no stream carries (vLLM's
-``prompt_logprobs``, ``echo``, token ids) on a plain request. Sources: docs/sources.md, OpenAI
+``prompt_logprobs``, ``echo``, token ids) on a plain request.
+
+``Generated`` counts what a stream has generated so far, for a stream that ends without its
+usage (the client left, the upstream cut it, a gathered attempt failed half way): the bytes of
+generated text as streamed (JSON-escaped) in chat ``content``, ``reasoning``,
+``reasoning_content``, ``refusal`` and tool-call ``arguments``, completions ``text`` and
+Responses ``delta`` events, and the events that carried any. Its estimate of output tokens is
+one per 4 of those bytes, and at least one per such event: gpt-oss's tokenizer averages about
+4 bytes a token on English prose and 3 to 4 on code, JSON and CJK text, and a backend sends at
+least one token in each event (vLLM one per engine step), so the estimate falls short only on
+text of very short tokens streamed several to an event. Sources: docs/sources.md, OpenAI
 API (chat streaming, completions) and vLLM (entrypoints/openai chat_completion/serving.py).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
-__all__ = ["Assembler", "StreamBroken", "can_gather"]
+__all__ = ["Assembler", "Generated", "StreamBroken", "can_gather", "failure_in"]
 
 # Request members whose answer a stream cannot reproduce: the request is sent as it came.
 _NOT_GATHERED = {
@@ -100,11 +112,11 @@ class Assembler:
         """One event's JSON ``data`` (``StreamBroken`` if it is an error)."""
         if not isinstance(data, dict):
             raise StreamBroken("the backend sent an event that is not a JSON object")
-        if "error" in data and "choices" not in data and "type" not in data:
-            raise StreamBroken(_error_message(data["error"]))
         if self.route == "responses":
             self._feed_response_event(data)
             return
+        if "error" in data:
+            _raise_if_failed(data)
         for name in ("id", "created", "model", "system_fingerprint", "service_tier"):
             if name in data and name not in self._head:
                 self._head[name] = data[name]
@@ -133,18 +145,22 @@ class Assembler:
             doc["usage"] = self._usage
         return doc
 
+    @property
+    def measured(self) -> bool:
+        """Whether the stream ended with the backend's own usage: nothing to estimate."""
+        if self.route == "responses":
+            return self._response is not None and self._response.get("usage") is not None
+        return self.done and self._usage is not None
+
+    def generated(self) -> tuple[int, int]:
+        """The pieces of generated text gathered so far (content, refusal, reasoning, each
+        tool call's arguments; completions text), and their bytes in UTF-8."""
+        pieces = [piece for choice in self._choices.values() for piece in _texts(choice) if piece]
+        return len(pieces), sum(len(piece.encode()) for piece in pieces)
+
     def _feed_response_event(self, data: dict[str, Any]) -> None:
+        _raise_if_failed(data)
         kind = data.get("type")
-        if kind == "error":
-            raise StreamBroken(_error_message(data.get("error") or data))
-        if kind == "response.failed":
-            # Nothing reached the client yet: another backend may still answer.
-            error = (
-                (data.get("response") or {}).get("error")
-                if isinstance(data.get("response"), dict)
-                else None
-            )
-            raise StreamBroken(_error_message(error or {"message": "the response failed"}))
         if isinstance(kind, str) and kind in _TERMINAL and isinstance(data.get("response"), dict):
             self._response = data["response"]
             self.done = True
@@ -196,6 +212,11 @@ class Assembler:
         return doc
 
 
+def _texts(choice: _Choice) -> list[str]:
+    calls = [call.arguments for call in choice.calls.values()]
+    return [*choice.text, *choice.refusal, *chain.from_iterable(choice.reasoning.values()), *calls]
+
+
 def _gather_message(choice: _Choice, message: dict[str, Any]) -> None:
     if isinstance(message.get("role"), str):
         choice.role = message["role"]
@@ -238,7 +259,100 @@ def _gather_logprobs(choice: _Choice, logprobs: Any) -> None:
             choice.logprobs[name] = value
 
 
-def _error_message(error: Any) -> str:
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return f"the backend failed mid-stream: {error['message'][:200]}"
-    return "the backend failed mid-stream"
+def failure_in(data: Any) -> str | None:
+    """What went wrong, when ``data`` (one event's parsed data) says its stream failed: the
+    ``{"error": …}`` event vLLM's chat and completions generators yield when the engine fails
+    (``chat_completion_stream_generator``: ``create_streaming_error_response``, then
+    ``[DONE]``), a Responses ``error`` event or ``response.failed``. None for any other
+    event."""
+    if not isinstance(data, dict):
+        return None
+    kind = data.get("type")
+    if kind is None and "error" in data and "choices" not in data:
+        return _error_message(data["error"])
+    if kind == "error":
+        return _error_message(data.get("error") or data)
+    if kind == "response.failed":
+        response = data.get("response")
+        error = response.get("error") if isinstance(response, dict) else None
+        return _error_message(error, "the response failed")
+    return None
+
+
+def _raise_if_failed(data: dict[str, Any]) -> None:
+    failure = failure_in(data)
+    if failure is not None:
+        raise StreamBroken(f"the backend failed mid-stream: {failure}")
+
+
+def _error_message(error: Any, otherwise: str = "no message") -> str:
+    message = error.get("message") if isinstance(error, dict) else None
+    return message[:200] if isinstance(message, str) else otherwise
+
+
+# The members whose string values are generated text, per route; the value is group 1.
+_TEXT = {
+    route: re.compile(rb'"(?:' + keys + rb')"\s*:\s*"([^"\\]*(?:\\.[^"\\]*)*)"')
+    for route, keys in (
+        ("chat", rb"content|reasoning|reasoning_content|refusal|arguments"),
+        ("completions", rb"text"),
+        ("responses", rb"delta"),
+    )
+}
+_BYTES_PER_TOKEN = 4
+_NO_FRAME = 1 << 62
+
+
+class Generated:
+    """What one stream of ``route`` generated so far: feed it every event, whole.
+
+    Most events of a stream differ from the one before only in their text (same id, model,
+    choice and key): once an event with one text is found, the next is measured by its length
+    if it starts and ends as that one did, and searched only otherwise.
+    """
+
+    __slots__ = ("_frame", "_head", "_tail", "_text", "events", "text_bytes", "texts")
+
+    def __init__(self, route: str) -> None:
+        self._text = _TEXT.get(route, _TEXT["chat"])
+        self._head = b""  # the last event measured, up to its text, and after it
+        self._tail = b""
+        self._frame = _NO_FRAME  # their length: none yet
+        self.events = 0  # events fed
+        self.texts = 0  # events that carried generated text
+        self.text_bytes = 0
+
+    def measure(self, event: bytes) -> bool:
+        """Count one whole event of the stream (from ``EventSplitter``); whether it was
+        another text event shaped as the last one: the same bytes before and after its text
+        (which, its quotes escaped, cannot hold them), so nothing but its text is new."""
+        self.events += 1
+        size = len(event) - self._frame
+        if size > 0 and event.startswith(self._head) and event.endswith(self._tail):
+            self.texts += 1
+            self.text_bytes += size
+            return True
+        self._search(event)
+        return False
+
+    def _search(self, event: bytes) -> None:
+        """Find the texts of an event shaped otherwise; the next may be shaped like it."""
+        found = [m.span(1) for m in self._text.finditer(event) if m.end(1) > m.start(1)]
+        if not found:
+            return
+        self.texts += 1
+        self.text_bytes += sum(end - start for start, end in found)
+        if len(found) == 1:
+            start, end = found[0]
+            self._head, self._tail = event[:start], event[end:]
+            self._frame = start + len(event) - end
+
+    def add(self, texts: int, text_bytes: int) -> None:
+        """Text counted elsewhere (an assembler's), of a stream that did stream."""
+        self.events = max(self.events, 1)
+        self.texts += texts
+        self.text_bytes += text_bytes
+
+    def output_tokens(self) -> int:
+        """The output tokens this is an estimate of (module docstring)."""
+        return max(self.texts, -(-self.text_bytes // _BYTES_PER_TOKEN))

@@ -2,7 +2,9 @@
 
 A call is valid when it names a function of the request's ``tools`` and its arguments are JSON
 that the function's ``parameters`` schema accepts. The verdict is one of ``VERDICTS``:
-``valid``, ``invalid_json``, ``unknown_function`` or ``schema``.
+``valid``, ``invalid_json``, ``unknown_function`` or ``schema``. A schema the router cannot
+check (not a schema; a ``$ref`` that resolves nowhere in it, remote ones included, which are
+never fetched; references that loop without end) checks nothing: the call passes unchecked.
 
 Whole answers are read by ``calls_in_document``; streams by ``StreamCalls``, which gathers each
 call's arguments as they pass and hands the call over once they are complete (a Responses
@@ -18,6 +20,8 @@ from typing import Any, Literal
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
+from referencing import Registry
+from referencing.exceptions import Unresolvable
 
 from gptoss_router.openai.inbound import Route
 
@@ -25,6 +29,11 @@ __all__ = ["VERDICTS", "StreamCalls", "ToolCall", "Tools", "Verdict", "calls_in_
 
 Verdict = Literal["valid", "invalid_json", "unknown_function", "schema"]
 VERDICTS: tuple[Verdict, ...] = ("valid", "invalid_json", "unknown_function", "schema")
+# Where a schema's references are looked up: the JSON Schema metaschemas and the schema itself,
+# never a URL (jsonschema's default registry would fetch remote, even file://, references).
+_OFFLINE: Registry[Any] = Registry()
+# What validating against a schema the router cannot check raises.
+_UNCHECKABLE = (Unresolvable, RecursionError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +77,14 @@ class Tools:
         except (ValueError, RecursionError):
             return "invalid_json"
         validator = self._validators[call.name]
-        if validator is not None and not validator.is_valid(arguments):
-            return "schema"
-        return "valid"
+        if validator is None:
+            return "valid"
+        try:
+            accepted = validator.is_valid(arguments)
+        except _UNCHECKABLE:
+            self._validators[call.name] = None  # not checkable: this call and the next pass
+            return "valid"
+        return "valid" if accepted else "schema"
 
 
 def _validator(schema: object) -> Draft202012Validator | None:
@@ -82,7 +96,7 @@ def _validator(schema: object) -> Draft202012Validator | None:
         Draft202012Validator.check_schema(schema)
     except SchemaError:
         return None
-    return Draft202012Validator(schema)
+    return Draft202012Validator(schema, registry=_OFFLINE)
 
 
 def calls_in_document(route: Route, doc: Mapping[str, Any]) -> list[ToolCall]:

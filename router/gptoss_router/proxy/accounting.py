@@ -1,7 +1,15 @@
 """Per-request bookkeeping: what each attempt did to shared state, and the metrics at the end.
 
 One ``Ledger`` follows one request from its first attempt to its last byte and is closed
-exactly once, whether the request succeeded, failed, was interrupted or the client left.
+exactly once, whether the request succeeded, failed, was interrupted or the client left. An
+attempt still under way when it closes (its task cancelled) gives back its pod's in-flight count.
+
+What a request spent is its usage when the backend sent it. A stream that ends without it (the
+client left, the upstream cut it) is charged what it generated, estimated (``Generated``:
+the text it streamed, and the request's input as ``Inbound.input_tokens`` estimates it), and so
+is an attempt that failed half way through a gathered stream: the backend generated, and bills,
+those tokens although another one answered. Estimates are counted in
+``gptoss_router_estimated_tokens`` besides the usual token and dollar metrics.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from dataclasses import dataclass
 
 from gptoss_router.metrics import RouterMetrics
 from gptoss_router.openai.replies import Usage
+from gptoss_router.openai.stream_assembly import Generated
 from gptoss_router.proxy.attempt import Failure
 from gptoss_router.routing.admission import Admission, Ticket
 from gptoss_router.routing.backends import Backends, Target
@@ -33,18 +42,29 @@ class Ledger:
     """Accounts for one request."""
 
     def __init__(
-        self, shared: Shared, *, route: str, model: str, started: float, ticket: Ticket
+        self,
+        shared: Shared,
+        *,
+        route: str,
+        model: str,
+        started: float,
+        ticket: Ticket,
+        input_tokens: int = 0,
     ) -> None:
         self._shared = shared
         self._ticket = ticket
         self._route = route
         self._model = model
         self._started = started
+        self._input_tokens = input_tokens  # the router's estimate, for usage never sent
+        self._trying: Target | None = None  # the attempt under way, not yet served or failed
         self._served: Target | None = None
         self._spilled = False
         self._owner = ""
         self._first_byte_at: float | None = None
         self._closed = False
+        self._spent = _Spent()  # what its attempts used, settled once it closes
+        self.generated = Generated(route)  # what the current attempt's stream generated
         shared.budget.start()
 
     def may_retry(self, failed: Target, failure: Failure) -> bool:
@@ -56,17 +76,21 @@ class Ledger:
         metrics.retries.labels(failed.label, failure.reason).inc()
         return True
 
-    def attempting(self, target: Target) -> None:
-        """An attempt on ``target`` starts."""
+    def attempting(self, target: Target, route: str | None = None) -> Generated:
+        """An attempt on ``target`` starts; what its stream (of ``route``, the request's own
+        unless translated) generates is counted in the ``Generated`` returned."""
         self._count_inflight(target, +1)
+        self._trying = target
+        self.generated = Generated(route or self._route)
+        return self.generated
 
     def failed_quietly(self, target: Target) -> None:
         """An attempt on ``target`` was abandoned (the caller left): no mark against it."""
-        self._count_inflight(target, -1)
+        self._ended(target, "cancelled")
 
     def failed(self, target: Target, failure: Failure) -> None:
-        """An attempt on ``target`` failed before its first byte."""
-        self._count_inflight(target, -1)
+        """An attempt on ``target`` failed before its first byte reached the client."""
+        self._ended(target, "interrupted")
         backends = self._shared.backends
         if failure.spent_s is not None and target.kind == "hosted":
             backends.limits.note(target.key, failure.spent_s)
@@ -76,6 +100,7 @@ class Ledger:
     def served(self, target: Target, *, ttft_s: float, spill: str | None, stream: bool) -> None:
         """``target`` committed: its first byte arrived after ``ttft_s``."""
         shared = self._shared
+        self._trying = None
         self._served = target
         self._first_byte_at = time.perf_counter() if stream else None
         shared.backends.health.record_success(target.key)
@@ -89,7 +114,8 @@ class Ledger:
             shared.metrics.spilled_inflight.labels(self._model, self._owner).inc()
 
     def close(self, outcome: str, usage: Usage | None = None) -> None:
-        """The request is over; record it once."""
+        """The request is over; record it once. Without ``usage``, what the served attempt
+        generated is charged, estimated."""
         if self._closed:
             return
         self._closed = True
@@ -98,36 +124,59 @@ class Ledger:
         now = time.perf_counter()
         shared.metrics.requests.labels(self._route, self._model, label, outcome).inc()
         shared.metrics.duration.labels(label, outcome).observe(now - self._started)
-        if target is None or usage is None:
-            shared.admission.settle(self._ticket, input_tokens=0, output_tokens=0, dollars=0.0)
-        if target is None:
-            return
-        self._count_inflight(target, -1)
-        if self._spilled:
-            shared.metrics.spilled_inflight.labels(self._model, self._owner).dec()
-        if outcome == "interrupted" and shared.backends.health.record_failure(target.key):
-            shared.metrics.ejections.labels(target.label).inc()
-        if usage is not None:
-            self._account(target, usage, outcome, now)
+        if self._trying is not None:  # cancelled while an attempt was under way
+            self._ended(self._trying, outcome)
+        if target is not None:
+            self._count_inflight(target, -1)
+            if self._spilled:
+                shared.metrics.spilled_inflight.labels(self._model, self._owner).dec()
+            if outcome == "interrupted" and shared.backends.health.record_failure(target.key):
+                shared.metrics.ejections.labels(target.label).inc()
+            measured = usage is not None
+            usage = usage if usage is not None else self._estimate()
+            if usage is not None:
+                self._spent.add(usage, self._count(target, usage, outcome, estimated=not measured))
+                if measured and self._first_byte_at is not None:
+                    shared.backends.speed.observe_generation(
+                        target.key, usage.output_tokens, now - self._first_byte_at
+                    )
+        spent = self._spent
+        shared.admission.settle(
+            self._ticket,
+            input_tokens=spent.input_tokens,
+            output_tokens=spent.output_tokens,
+            dollars=spent.dollars,
+        )
 
-    def _account(self, target: Target, usage: Usage, outcome: str, now: float) -> None:
+    def _ended(self, target: Target, outcome: str) -> None:
+        """The attempt on ``target`` ended without an answer; what it generated is spent."""
+        self._trying = None
+        self._count_inflight(target, -1)
+        usage = self._estimate()
+        if usage is not None:
+            self._spent.add(usage, self._count(target, usage, outcome, estimated=True))
+
+    def _estimate(self) -> Usage | None:
+        """The usage of the current attempt from what it streamed; None if it streamed
+        nothing (its backend did no work worth counting)."""
+        generated = self.generated
+        if not generated.events:
+            return None
+        return Usage(self._input_tokens, generated.output_tokens())
+
+    def _count(self, target: Target, usage: Usage, outcome: str, *, estimated: bool) -> float:
+        """Count ``usage`` on ``target`` in the metrics; its price in dollars."""
         metrics = self._shared.metrics
         metrics.tokens.labels(target.label, "input", outcome).inc(usage.input_tokens)
         metrics.tokens.labels(target.label, "output", outcome).inc(usage.output_tokens)
+        if estimated:
+            metrics.estimated_tokens.labels(target.label, "input").inc(usage.input_tokens)
+            metrics.estimated_tokens.labels(target.label, "output").inc(usage.output_tokens)
         dollars = (
             usage.input_tokens * target.price.input + usage.output_tokens * target.price.output
         ) / 1e6
         metrics.dollars.labels(target.label, outcome).inc(dollars)
-        self._shared.admission.settle(
-            self._ticket,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            dollars=dollars,
-        )
-        if self._first_byte_at is not None:
-            self._shared.backends.speed.observe_generation(
-                target.key, usage.output_tokens, now - self._first_byte_at
-            )
+        return dollars
 
     def _count_inflight(self, target: Target, delta: int) -> None:
         if target.kind != "local":
@@ -135,3 +184,17 @@ class Ledger:
         pod = self._shared.backends.pools.get(self._model, target.key)
         if pod is not None:
             pod.inflight = max(0, pod.inflight + delta)
+
+
+@dataclass(slots=True)
+class _Spent:
+    """What one request's attempts used, to settle against its app's limits."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    dollars: float = 0.0
+
+    def add(self, usage: Usage, dollars: float) -> None:
+        self.input_tokens += usage.input_tokens
+        self.output_tokens += usage.output_tokens
+        self.dollars += dollars

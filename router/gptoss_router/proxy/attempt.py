@@ -7,6 +7,11 @@ first message). Before that, every failure is a ``Failure`` the caller may retry
     connect errors, resets, timeouts      (Envoy ``connect-failure``/``reset``/``5xx``)
     5xx, 429, the dialect's overload codes (Groq 498; 503 from Fireworks and Together)
     401/403 from a provider               the router's own credentials, not the caller's
+    a stream whose first event is an error (vLLM's engine failing before the first token:
+                                          HTTP 200, ``data: {"error": …}``, ``data: [DONE]``)
+
+A stream's first bytes are therefore read up to the end of its first event (one read, as
+backends send each event whole) before the attempt counts as committed.
 
 Other 4xx are the caller's fault and come back as ``Rejected`` with an OpenAI-shaped body.
 Each provider's overload statuses: docs/sources.md, Providers.
@@ -21,7 +26,10 @@ from typing import Any
 
 import aiohttp
 
+from gptoss_router import codec
 from gptoss_router.openai.error_bodies import normalise_error
+from gptoss_router.openai.sse import EventSplitter, event_data
+from gptoss_router.openai.stream_assembly import failure_in
 from gptoss_router.routing.backends import Target
 from gptoss_router.state.provider_limits import retry_after_seconds, spent_for
 
@@ -29,6 +37,7 @@ __all__ = ["Failure", "Opened", "Rejected", "attempt"]
 
 _STREAM_HEADERS = {"content-type": "application/json", "accept-encoding": "identity"}
 _DOCUMENT_HEADERS = {"content-type": "application/json"}
+_HEAD = 64  # bytes of a first event that hold its type, or the error it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +82,9 @@ async def attempt(
     first_byte_s: float,
     connect: aiohttp.ClientTimeout,
 ) -> Opened | Failure | Rejected:
-    """Send ``body`` to ``target`` and wait for its first byte (all of it when not streaming).
+    """Send ``body`` to ``target`` and wait for its first event (all of it when not streaming).
 
-    ``connect`` bounds connecting; ``first_byte_s`` bounds everything up to the first byte.
+    ``connect`` bounds connecting; ``first_byte_s`` bounds everything up to the first event.
     """
     headers = _STREAM_HEADERS if stream else _DOCUMENT_HEADERS
     if target.headers:
@@ -105,20 +114,49 @@ async def attempt(
             response.close()
         raise
     else:
-        if first:
+        failed = _failed_in_band(first) if stream else None
+        if failed is not None:
+            failure = Failure("error_event", 502, f"{target.label} failed: {failed}")
+        elif first:
             return Opened(response, first, time.perf_counter() - started)
-        failure = Failure("reset", 502, f"{target.label} sent an empty response")
+        else:
+            failure = Failure("reset", 502, f"{target.label} sent an empty response")
     if response is not None:
         response.close()
     return failure
 
 
 async def _first(response: aiohttp.ClientResponse) -> bytes:
+    """A stream's first bytes, up to the end of its first event (or of the stream)."""
     content = response.content
+    first = b""
     while True:
-        chunk = await content.readany()
-        if chunk or content.at_eof():
-            return chunk
+        first += await content.readany()
+        if content.at_eof() or _holds_event(first):
+            return first
+
+
+def _holds_event(data: bytes) -> bool:
+    """Whether ``data`` holds the end of an event (a blank line, whatever its line ends)."""
+    if b"\n\n" in data:
+        return True
+    return b"\r" in data and bool(EventSplitter().feed(data))
+
+
+def _failed_in_band(first: bytes) -> str | None:
+    """What went wrong, when the first event of a stream says it failed. Such an event names
+    its failure near its start; any other first event is not parsed."""
+    head = first[:_HEAD]
+    if b"error" not in head and b"response.failed" not in head:
+        return None
+    events = EventSplitter().feed(first)
+    data = event_data(events[0]) if events else None
+    if data is None:
+        return None
+    try:
+        return failure_in(codec.loads(data))
+    except (ValueError, RecursionError):
+        return None
 
 
 def _refusal(target: Target, response: aiohttp.ClientResponse, body: bytes) -> Failure | Rejected:

@@ -7,7 +7,9 @@ with usage) whenever the answer can be assembled from one (``openai/stream_assem
 gathers it here: the first event must come within the first-byte timeout, each next within the
 idle timeout, the whole within the response timeout. Since nothing has reached the client yet,
 every way the stream can fail is a ``Failure`` the request path retries on the next backend,
-including a backend that dies after the first token.
+including a backend that dies after the first token. What such a stream generated before it
+failed, or before the client left, is counted (``Generated``) for the ledger to charge: the
+text the assembler holds, and a Responses stream's deltas, which it does not.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from gptoss_router import codec
 from gptoss_router.config.tuning import Tuning
 from gptoss_router.openai.inbound import Inbound
 from gptoss_router.openai.sse import EventSplitter, event_data
-from gptoss_router.openai.stream_assembly import Assembler, StreamBroken, can_gather
+from gptoss_router.openai.stream_assembly import Assembler, Generated, StreamBroken, can_gather
 from gptoss_router.proxy.attempt import Failure, Opened, Rejected, attempt
 from gptoss_router.proxy.calls import Call
 from gptoss_router.proxy.responses import Wire
@@ -55,11 +57,12 @@ async def attempt_answer(
     connect: aiohttp.ClientTimeout,
     *,
     gather: bool,
+    generated: Generated | None = None,
 ) -> Opened | Failure | Rejected:
-    """One attempt on ``target``. Streamed: up to its first byte. Whole and ``gather``: a
-    stream, its first byte within the first-byte timeout, then the whole answer assembled
-    (``Opened.first`` holds the document). Whole otherwise: the document within the response
-    timeout."""
+    """One attempt on ``target``. Streamed: up to its first event. Whole and ``gather``: a
+    stream, its first event within the first-byte timeout, then the whole answer assembled
+    (``Opened.first`` holds the document; what it generated is counted in ``generated``).
+    Whole otherwise: the document within the response timeout."""
     streamed = inbound.stream or gather
     opened = await attempt(
         session,
@@ -72,17 +75,25 @@ async def attempt_answer(
     )
     if inbound.stream or not gather or not isinstance(opened, Opened):
         return opened
+    route = "chat" if wire.translated else inbound.route
     return await _gather(
         opened,
-        "chat" if wire.translated else inbound.route,
+        route,
         target.label,
         idle_s=tuning.idle_timeout_s,
         total_s=tuning.response_timeout_s,
+        generated=generated or Generated(route),
     )
 
 
 async def _gather(
-    opened: Opened, route: str, label: str, *, idle_s: float, total_s: float
+    opened: Opened,
+    route: str,
+    label: str,
+    *,
+    idle_s: float,
+    total_s: float,
+    generated: Generated,
 ) -> Opened | Failure:
     """The whole answer of ``opened``'s stream as one document (in ``first``), or the
     ``Failure`` that ended it; the upstream connection is released or closed either way."""
@@ -95,7 +106,7 @@ async def _gather(
         async with asyncio.timeout(total_s):
             while chunk:
                 for event in splitter.feed(chunk):
-                    _feed(assembler, event)
+                    _feed(assembler, event, generated)
                 async with asyncio.timeout(idle_s):
                     chunk = await content.readany()
         document = assembler.document()
@@ -112,16 +123,20 @@ async def _gather(
     except BaseException:
         opened.response.close()
         raise
+    finally:  # the text the assembler holds is what the attempt generated
+        if not assembler.measured:
+            generated.add(*assembler.generated())
     opened.response.release()
     body = codec.dumps(document)
     return Opened(opened.response, body, opened.ttft_s)
 
 
-def _feed(assembler: Assembler, event: bytes) -> None:
+def _feed(assembler: Assembler, event: bytes, generated: Generated) -> None:
     if assembler.route == "responses" and not (
         b'"error"' in event or any(marker in event for marker in _RESPONSE_MARKERS)
     ):
-        return  # a delta: the terminal event carries the whole response
+        generated.measure(event)  # a delta: the terminal event carries the whole response
+        return
     data = event_data(event)
     if data is None:
         return

@@ -173,7 +173,12 @@ class Proxy:
     ) -> Whole | Streamed:
         inbound, tuning = call.inbound, self._settings.tuning
         ledger = Ledger(
-            self._shared, route=route, model=inbound.model, started=started, ticket=call.ticket
+            self._shared,
+            route=route,
+            model=inbound.model,
+            started=started,
+            ticket=call.ticket,
+            input_tokens=inbound.input_tokens,
         )
         last: tuple[Target, Failure] | None = None
         # A caller that leaves before the answer starts cancels the upstream request (vLLM
@@ -191,12 +196,20 @@ class Proxy:
                 wire = self._wire(route, call, target, gather)
                 if wire is None:
                     continue
-                ledger.attempting(target)
+                generated = ledger.attempting(target, "chat" if wire.translated else route)
                 result = await unless_left(
                     left,
                     attempt_answer(
-                        self._session, target, wire, inbound, tuning, self._connect, gather=gather
+                        self._session,
+                        target,
+                        wire,
+                        inbound,
+                        tuning,
+                        self._connect,
+                        gather=gather,
+                        generated=generated,
                     ),
+                    _abandon,
                 )
                 if result is None:
                     ledger.failed_quietly(target)
@@ -225,6 +238,8 @@ class Proxy:
                     )
                 return respond(call, target, result, ledger, idle_s=idle_s, check=check)
         except BaseException:
+            # Cancelled (a background response, a replica stopping) or a bug: the attempt under
+            # way, if any, was cancelled with it and gives its in-flight count back here.
             ledger.close("cancelled")
             raise
         finally:
@@ -246,6 +261,12 @@ class Proxy:
             call.inbound, call.body, model_id=target.model_id, dialect=target.dialect, gather=gather
         )
         return Wire(_PATHS[route], body, translated=False)
+
+
+def _abandon(result: Opened | Failure | Rejected) -> None:
+    """Close the upstream answer of an attempt nobody will read any more."""
+    if isinstance(result, Opened):
+        result.response.close()
 
 
 def _ttft(result: Opened | Rejected) -> float:

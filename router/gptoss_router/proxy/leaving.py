@@ -9,7 +9,7 @@ closes) instead of letting it run to its end.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from starlette.types import Message, Receive
@@ -31,12 +31,30 @@ async def disconnected(receive: Receive) -> None:
         pass
 
 
-async def unless_left(left: asyncio.Future[None], work: Coroutine[Any, Any, T]) -> T | None:
-    """``work``'s result, or None (``work`` cancelled) if the caller leaves first."""
+async def unless_left(
+    left: asyncio.Future[None],
+    work: Coroutine[Any, Any, T],
+    abandon: Callable[[T], object] = lambda _: None,
+) -> T | None:
+    """``work``'s result, or None (``work`` cancelled) if the caller leaves first. ``work`` is
+    cancelled too when the task awaiting it is (a background response cancelled through the
+    API, a replica stopping), and has ended when that cancellation goes on; a result it had
+    already reached then goes to ``abandon`` (to close what it holds open)."""
     task = asyncio.ensure_future(work)
-    await asyncio.wait((task, left), return_when=asyncio.FIRST_COMPLETED)
+    try:
+        await asyncio.wait((task, left), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        await _cancelled(task, abandon)
+        raise
     if task.done():
         return task.result()
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
+    await _cancelled(task, abandon)
     return None
+
+
+async def _cancelled(task: asyncio.Future[T], abandon: Callable[[T], object]) -> None:
+    """Cancel ``task`` and wait until it has ended; a result it reached first is abandoned."""
+    task.cancel()
+    await asyncio.wait((task,))
+    if not task.cancelled() and task.exception() is None:
+        abandon(task.result())

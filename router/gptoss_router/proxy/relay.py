@@ -24,7 +24,8 @@ from gptoss_router.openai.replies import (
     reshape_document,
     usage_of,
 )
-from gptoss_router.openai.sse import EventSplitter, event_data
+from gptoss_router.openai.sse import EventSplitter, event_data, is_done
+from gptoss_router.openai.stream_assembly import Generated
 from gptoss_router.proxy.accounting import Ledger
 from gptoss_router.proxy.attempt import Opened
 from gptoss_router.proxy.tool_checks import ToolCheck
@@ -54,12 +55,13 @@ def relay_document(
 
 
 class _StreamState:
-    __slots__ = ("check", "finished", "texts", "usage")
+    __slots__ = ("check", "finished", "generated", "texts", "usage")
 
-    def __init__(self, check: ToolCheck | None, how: Reshape) -> None:
+    def __init__(self, check: ToolCheck | None, how: Reshape, generated: Generated) -> None:
         self.usage: Usage | None = None
         self.finished = False
         self.check = check
+        self.generated = generated  # every upstream event, before anything is stripped
         strip = how.strip_reasoning and how.route == "completions"
         self.texts = ReasoningText() if strip else None
 
@@ -73,8 +75,10 @@ async def relay_stream(
     check: ToolCheck | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """Yield the client's stream; close the upstream and the ledger however it ends. Tool
-    calls are checked (``check``) once the stream has ended whole, after the client got it."""
-    state = _StreamState(check, how)
+    calls are checked (``check``) once the stream has ended whole, after the client got it.
+    What the upstream generated is counted as it passes, for a stream that ends without its
+    usage (the client left, the upstream cut it)."""
+    state = _StreamState(check, how, ledger.generated)
     splitter = EventSplitter()
     outcome = "ok"
     chunk = opened.first
@@ -118,14 +122,21 @@ def _rewrite(events: list[bytes], how: Reshape, state: _StreamState) -> bytes:
     if not events:
         return b""
     touch = how.touches_documents
+    # A pass-through stream's text events need no other look: one shaped as the last text
+    # event (``Generated.measure``) is neither its end, nor usage, nor anything to rewrite.
+    plain = not touch and state.check is None
+    measure = state.generated.measure
     out: list[bytes] = []
     for event in events:
+        if measure(event) and plain:
+            out.append(event)
+            continue
         if how.route == "responses":
             if any(marker in event for marker in _TERMINAL):
                 state.finished = True
             needs_parse = touch or b'"response.completed"' in event
         else:
-            if b"data: [DONE]" in event or b"data:[DONE]" in event:
+            if is_done(event):
                 state.finished = True
                 out.append(event)
                 continue

@@ -187,7 +187,10 @@ async def answer_stream(
     content = opened.response.content
     try:
         while True:
-            out = b"".join([await relay.event(e) for e in splitter.feed(chunk)])
+            events = splitter.feed(chunk)
+            for event in events:  # what it generated is charged if no usage comes
+                ledger.generated.measure(event)
+            out = b"".join([await relay.event(e) for e in events])
             if out:
                 yield out
             if relay.finished:
