@@ -41,6 +41,7 @@ from gptoss_router.routing.backends import Backends
 from gptoss_router.routing.retry_budget import RetryBudget
 from gptoss_router.settings import RouterSettings
 from gptoss_router.state.conversations import ConversationRecords
+from gptoss_router.state.event_logs import EventLogs
 from gptoss_router.state.pools import Pod
 from gptoss_router.state.responses import ResponseRecords
 from gptoss_router.watch.discovery import Discovery, StaticDiscovery, discovery_for
@@ -156,16 +157,18 @@ def create_app(
                 ttl_s=settings.tuning.responses_ttl_s,
                 max_bytes=settings.tuning.responses_max_bytes,
             )
+            events = EventLogs(store, health, ttl_s=settings.tuning.responses_ttl_s)
             app.state.conversations = conversations  # read by http/conversations.py
             async with open_session(resolver) as session:
                 app.state.router = State(
                     settings,
                     shared,
-                    Proxy(shared, keys, session, Turns(records, conversations)),
+                    Proxy(shared, keys, session, Turns(records, conversations, events=events)),
                     int(time.time()),
                     session,
                     health,
                     records,
+                    events,
                 )
                 follow = discovery if discovery is not None else discovery_for(settings)
                 tasks = _background(session, backends, settings, follow, metrics)

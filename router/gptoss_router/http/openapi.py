@@ -181,7 +181,7 @@ def openapi_document(models: list[str]) -> dict[str, Any]:
             "/v1/models/{model}": _with_ids(["model"], _stateful("get", "One model served")),
             "/v1/responses/{response_id}": _with_ids(
                 ["response_id"],
-                _stateful("get", "A stored response"),
+                _stateful("get", "A stored response (stream=true: a background response's events)"),
                 _stateful("delete", "Delete a stored response"),
             ),
             "/v1/responses/{response_id}/input_items": _with_ids(

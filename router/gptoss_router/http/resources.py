@@ -1,6 +1,8 @@
 """Stored Responses and single models over HTTP, and OpenAI-shaped answers for unknown paths.
 
-    GET    /v1/responses/{id}               the stored response (as the app was shown it)
+    GET    /v1/responses/{id}               the stored response (as the app was shown it);
+                                            stream=true[&starting_after=N]: a background
+                                            response's events again (``replay.py``)
     DELETE /v1/responses/{id}               {"id", "object": "response", "deleted": true}
     GET    /v1/responses/{id}/input_items   the request's input items, a page at a time
     POST   /v1/responses/{id}/cancel        stop a background response (queued or in progress)
@@ -21,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from gptoss_router.errors import BadRequest, MethodNotAllowed, NotFound, RouterError
+from gptoss_router.http.replay import replay, starting_after
 from gptoss_router.http.routes import model_card
 from gptoss_router.http.state import State
 from gptoss_router.openai.error_bodies import error_body
@@ -47,23 +50,24 @@ def resource_routes(keys: AppKeys) -> list[Route]:
         return endpoint
 
     async def retrieve(request: Request, app: App) -> Response:
-        stream = request.query_params.get("stream", "false")
-        if stream.lower() not in ("false", "0"):
-            # Answering JSON to a client that asked for events would look like an empty stream.
+        stream = request.query_params.get("stream", "false").lower()
+        if stream not in ("true", "1", "false", "0"):
             raise BadRequest(
-                "Streaming a stored response again (stream=true) is not supported by this "
-                "router; retrieve it without 'stream', and poll a background response until "
-                "its status is final.",
-                param="stream",
+                f"Invalid 'stream': expected true or false, got '{stream[:40]}'.", param="stream"
             )
+        after = starting_after(request.query_params)
         record = await _record(request, app)
+        if stream in ("true", "1"):
+            return await replay(_state(request), app, record, after)
         response = record.response
         return JSONResponse(without_reasoning(response) if app.strip_reasoning else response)
 
     async def delete(request: Request, app: App) -> Response:
         response_id = request.path_params["response_id"]
-        if not await _state(request).records.delete(app.name, response_id):
+        state = _state(request)
+        if not await state.records.delete(app.name, response_id):
             raise _no_response(response_id)
+        await state.events.delete(app.name, response_id)  # a streamed background one's events
         return JSONResponse({"id": response_id, "object": "response", "deleted": True})
 
     async def input_items(request: Request, app: App) -> Response:

@@ -1,6 +1,11 @@
 """Background responses (``background: true``): admitted and kept as queued at once, run in a
 task of this replica, their status kept as it changes.
 
+A streamed one (``stream: true`` too) answers with its events as they come, read from a
+``LiveLog`` the run fills; the run also appends them to the store's event log in batches (at
+most ``_FLUSH_S`` apart), so that any replica can stream them again (``http/replay.py``). The
+client leaving stops only its own stream: the run goes on, as OpenAI's background mode does.
+
 Every run ends with a status in the store: its response when it completes, ``failed`` with the
 error otherwise, written through ``finals`` so that a store that blinked at that moment does not
 leave it in progress. A run cancelled through the API has its ``cancelled`` status written by
@@ -14,12 +19,15 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-from gptoss_router.errors import RouterError
+from gptoss_router.errors import RouterError, StoreUnavailable
 from gptoss_router.openai.inbound import Route
+from gptoss_router.openai.responses_events import encode_events
 from gptoss_router.openai.responses_state import without_reasoning
 from gptoss_router.proxy.asgi import Streamed, Whole
 from gptoss_router.proxy.calls import Request
+from gptoss_router.proxy.live_log import LiveLog
 from gptoss_router.proxy.turns import Turn, Turns
 from gptoss_router.routing.admission import Admission, Ticket
 
@@ -33,6 +41,7 @@ _STOPPED = {
     "message": "The router replica running this background response stopped; create it again.",
 }
 _STOPPING_S = 5.0  # how long a stopping replica tries to write that down
+_FLUSH_S = 0.1  # a streamed run's events reach the store at most this long after they were made
 
 
 class BackgroundRuns:
@@ -43,6 +52,7 @@ class BackgroundRuns:
         self._admission = admission
         self._run_call = run
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._live: dict[str, LiveLog] = {}
         self._stopping = False
 
     def cancel(self, response_id: str) -> bool:
@@ -52,6 +62,11 @@ class BackgroundRuns:
             return False
         task.cancel()
         return True
+
+    def live(self, response_id: str) -> LiveLog | None:
+        """The events of the streamed background response ``response_id`` while this replica
+        runs it."""
+        return self._live.get(response_id)
 
     async def stop(self) -> None:
         """Cancel every run, each left failed in the store, and stop the final writes still
@@ -63,9 +78,10 @@ class BackgroundRuns:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._turns.finals.close()
 
-    async def start(self, route: Route, request: Request, turn: Turn) -> Whole:
+    async def start(self, route: Route, request: Request, turn: Turn) -> Whole | Streamed:
         """Admit the request against its app's limits (a 429 now, not a failed response
-        later), keep the response as queued, answer with it, and run the request meanwhile."""
+        later), keep the response as queued, answer with it (streamed: with its events as they
+        come), and run the request meanwhile."""
         ticket = await self._admission.admit(request.app.name, request.reserve)
         queued = self._turns.status_of(turn, "queued")
         try:
@@ -73,19 +89,34 @@ class BackgroundRuns:
         except BaseException:
             self._admission.settle(ticket, input_tokens=0, output_tokens=0, dollars=0.0)
             raise
-        task = asyncio.create_task(self._run(route, request, turn, ticket))
-        self._tasks[turn.response_id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(turn.response_id, None))
+        rid = turn.response_id
+        live = LiveLog() if request.inbound.stream else None
+        task = asyncio.create_task(self._run(route, request, turn, ticket, live))
+        self._tasks[rid] = task
+        if live is not None:
+            self._live[rid] = live
+        task.add_done_callback(lambda _: (self._tasks.pop(rid, None), self._live.pop(rid, None)))
+        if live is not None:
+            return Streamed(live.follow(-1), dict(ticket.headers))
         shown = without_reasoning(queued) if request.app.strip_reasoning else queued
         return Whole(200, json.dumps(shown, separators=(",", ":")).encode(), {})
 
-    async def _run(self, route: Route, request: Request, turn: Turn, ticket: Ticket) -> None:
+    async def _run(
+        self, route: Route, request: Request, turn: Turn, ticket: Ticket, live: LiveLog | None
+    ) -> None:
         try:
-            await self._answer(route, request, turn, ticket)
+            await self._answer(route, request, turn, ticket, live)
         finally:
-            await turn.unlock()  # the conversation is free once the response has ended
+            try:
+                if live is not None:
+                    live.end()
+                    await self._flush(turn, live, final=True)
+            finally:
+                await turn.unlock()  # the conversation is free once the response has ended
 
-    async def _answer(self, route: Route, request: Request, turn: Turn, ticket: Ticket) -> None:
+    async def _answer(
+        self, route: Route, request: Request, turn: Turn, ticket: Ticket, live: LiveLog | None
+    ) -> None:
         error: dict[str, str] | None = None
         try:
             try:
@@ -96,6 +127,10 @@ class BackgroundRuns:
             answer = await self._run_call(route, request, ticket)
             if isinstance(answer, Whole) and answer.status != 200:
                 error = _error_of(answer.body)
+            elif isinstance(answer, Streamed) and live is not None:
+                await self._relay(turn, answer, live)
+                if not live.terminal:  # an upstream that failed before its response began
+                    error = {"code": "server_error", "message": "The backend failed."}
         except RouterError as err:
             error = {"code": err.code or err.kind, "message": err.message}
         except Exception:
@@ -106,19 +141,62 @@ class BackgroundRuns:
                 await self._failed(turn, _STOPPED, deadline_s=_STOPPING_S)
             raise
         if error is not None:
-            await self._failed(turn, error)
+            failed = await self._failed(turn, error)
+            if live is not None and not live.terminal:
+                live.add(_failure_events(live.next_sequence, error, failed))
+
+    async def _relay(self, turn: Turn, answer: Streamed, live: LiveLog) -> None:
+        """Read the run's events into ``live``, and to the store every ``_FLUSH_S`` and at
+        the terminal event."""
+        loop = asyncio.get_running_loop()
+        flushed = loop.time()
+        try:
+            async for chunk in answer.chunks:
+                live.add(chunk)
+                if live.terminal or loop.time() - flushed >= _FLUSH_S:
+                    await self._flush(turn, live)
+                    flushed = loop.time()
+        finally:
+            await answer.chunks.aclose()  # a cancel closes the upstream and settles the ledger
+
+    async def _flush(self, turn: Turn, live: LiveLog, *, final: bool = False) -> None:
+        """Append the events the store has not taken; those it refused are tried again at the
+        next flush (a lost store costs the replay, never the run or its client's stream)."""
+        events = self._turns.events
+        if not live.pending or events is None:
+            return
+        batch = list(live.pending)
+        try:
+            await events.append(turn.app, turn.response_id, batch)
+        except StoreUnavailable as err:
+            if final:
+                log.warning("events of %s not kept: %s", turn.response_id, err.message)
+            return
+        del live.pending[: len(batch)]
 
     async def _failed(
         self, turn: Turn, error: dict[str, str], *, deadline_s: float | None = None
-    ) -> None:
+    ) -> dict[str, Any]:
         """Keep the background response ``turn`` as failed with ``error``, once the store takes
-        it (``finals``)."""
+        it (``finals``); the failed response."""
         failed = self._turns.status_of(turn, "failed", error)
         await self._turns.finals.write(
             f"background response {turn.response_id}",
             lambda: self._turns.keep(turn, failed),
             deadline_s=deadline_s,
         )
+        return failed
+
+
+def _failure_events(seq: int, error: dict[str, str], failed: dict[str, Any]) -> bytes:
+    """``error`` then ``response.failed``, numbered from ``seq``: how a streamed run that
+    failed outside its stream ends its events."""
+    return encode_events(
+        [
+            {"type": "error", "sequence_number": seq, **error, "param": None},
+            {"type": "response.failed", "sequence_number": seq + 1, "response": failed},
+        ]
+    )
 
 
 def _error_of(body: bytes) -> dict[str, str]:

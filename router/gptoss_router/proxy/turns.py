@@ -42,6 +42,7 @@ from gptoss_router.proxy.chat_form import ChatForm
 from gptoss_router.proxy.finals import Finals
 from gptoss_router.proxy.turn import Turn, own
 from gptoss_router.state.conversations import ConversationRecords
+from gptoss_router.state.event_logs import EventLogs
 from gptoss_router.state.responses import Record, ResponseRecords
 
 __all__ = ["Turn", "Turns", "own"]
@@ -55,9 +56,11 @@ class Turns:
         records: ResponseRecords,
         conversations: ConversationRecords | None = None,
         finals: Finals | None = None,
+        events: EventLogs | None = None,
     ) -> None:
         self.records = records
         self.conversations = conversations
+        self.events = events  # of streamed background responses
         self.finals = finals if finals is not None else Finals()
 
     async def begin(self, app: str, inbound: Inbound, body: bytes) -> Turn:
@@ -80,11 +83,6 @@ class Turns:
         background = payload.get("background") is True
         if background and not store:
             raise BadRequest("Background responses need store: true.", param="background")
-        if background and inbound.stream:
-            raise BadRequest(
-                "Streamed background responses are not supported by this router.",
-                param="background",
-            )
         conversation = self._conversation_of(payload, previous)
         if store or previous:
             self.records.check_usable()

@@ -10,6 +10,8 @@ Keys, all under ``key_prefix`` (``gptoss`` by default):
     <p>:benched                    hash "<kind>|<backend>" -> benched until, milliseconds
     <p>:doc:<key>                  hash v -> version, d -> a document (a stored response, a
                                    conversation), expiring after its TTL
+    <p>:log:<key>                  list of entries (a streamed background response's events),
+                                   expiring after its TTL from the last append
 
 Every call is bounded by ``timeout_s`` and fails as ``StoreFailed`` (never with the password in
 the message); the client does not retry on its own, the callers decide (``on_store_loss``).
@@ -25,7 +27,7 @@ import asyncio
 import contextlib
 import math
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -37,6 +39,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from gptoss_router.config.store import StoreConfig
 from gptoss_router.errors import ConfigError
+from gptoss_router.state.redis_scripts import CHARGE, DROP_DOC, GET_DOC, PUT_DOC, SPEND, TAKE
 from gptoss_router.state.store import (
     ANY_VERSION,
     Bench,
@@ -51,68 +54,6 @@ from gptoss_router.state.store import (
 __all__ = ["RedisStore", "connect", "wait_for_store"]
 
 T = TypeVar("T")
-
-_TAKE = """
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-local previous = tonumber(redis.call('GET', KEYS[2]) or '0')
-local limit, want = tonumber(ARGV[1]), tonumber(ARGV[2])
-local window, elapsed = tonumber(ARGV[3]), tonumber(ARGV[4])
-local used = previous * (window - elapsed) / window + current
-local granted = math.floor(limit - used)
-if granted > want then granted = want end
-if granted < 0 then granted = 0 end
-if granted > 0 then redis.call('INCRBY', KEYS[1], granted) end
-redis.call('PEXPIRE', KEYS[1], math.ceil(window * 2000))
-return {granted, math.ceil(used) + granted}
-"""
-
-_CHARGE = """
-local value = redis.call('INCRBY', KEYS[1], ARGV[1])
-if value < 0 then redis.call('SET', KEYS[1], 0) end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return value
-"""
-
-# A replica's running total for one app and period: the app's total grows by what it grew.
-_SPEND = """
-local before = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
-local total = tonumber(ARGV[2])
-if total > before then
-  redis.call('HSET', KEYS[2], ARGV[1], total)
-  redis.call('INCRBY', KEYS[1], total - before)
-end
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-return 0
-"""
-
-# Documents written before they were versioned are plain strings: version 0.
-_GET_DOC = """
-local kind = redis.call('TYPE', KEYS[1]).ok
-if kind == 'hash' then return redis.call('HMGET', KEYS[1], 'v', 'd') end
-if kind == 'string' then return {'0', redis.call('GET', KEYS[1])} end
-return false
-"""
-
-_PUT_DOC = """
-local kind = redis.call('TYPE', KEYS[1]).ok
-local version = -1
-if kind == 'hash' then version = tonumber(redis.call('HGET', KEYS[1], 'v')) or 0
-elseif kind ~= 'none' then version = 0 end
-local expected = tonumber(ARGV[1])
-if expected ~= -2 and expected ~= version then return 0 end
-if kind ~= 'hash' and kind ~= 'none' then redis.call('DEL', KEYS[1]) end
-local written = math.max(1, version + 1)
-redis.call('HSET', KEYS[1], 'v', written, 'd', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return written
-"""
-
-_DROP_DOC = """
-if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
-if tonumber(redis.call('HGET', KEYS[1], 'v')) ~= tonumber(ARGV[1]) then return 0 end
-return redis.call('DEL', KEYS[1])
-"""
 
 _DAY_S, _MONTH_S = 2 * 86400, 32 * 86400
 # A replica that synced within this long counts towards the shares limits fall back to when
@@ -130,11 +71,11 @@ class RedisStore:
         self._secret = config.key.get_secret_value() if config.key is not None else None
         # A replica that has not synced for this long is gone; its in-flight counts expire.
         self._stale_ms = math.ceil(max(3.0, 10 * config.sync_interval_s) * 1000)
-        self._take = client.register_script(_TAKE)
-        self._charge = client.register_script(_CHARGE)
-        self._get_doc = client.register_script(_GET_DOC)
-        self._put_doc = client.register_script(_PUT_DOC)
-        self._drop_doc = client.register_script(_DROP_DOC)
+        self._take = client.register_script(TAKE)
+        self._charge = client.register_script(CHARGE)
+        self._get_doc = client.register_script(GET_DOC)
+        self._put_doc = client.register_script(PUT_DOC)
+        self._drop_doc = client.register_script(DROP_DOC)
         self._peers: list[str] = []
         self._expired: list[str] = []  # bench fields seen past their time, deleted next sync
 
@@ -180,7 +121,7 @@ class RedisStore:
             key = self._spend_key(spent.app, spent.period)
             ttl = _MONTH_S if len(spent.period) == len(month) else _DAY_S
             # EVAL, not EVALSHA: a pipeline of registered scripts checks them first, a round trip
-            pipe.eval(_SPEND, 2, key, f"{key}:by", out.replica, spent.micros, ttl)
+            pipe.eval(SPEND, 2, key, f"{key}:by", out.replica, spent.micros, ttl)
         for app in out.budget_apps:
             pipe.mget([self._spend_key(app, day), self._spend_key(app, month)])
         benched = f"{p}:benched"
@@ -253,6 +194,24 @@ class RedisStore:
         else:
             gone = await self._bounded(self._drop_doc(keys=[full], args=[expected]))
         return int(gone) > 0
+
+    async def append_log(self, key: str, entries: Sequence[bytes], ttl_s: float) -> int:
+        full = f"{self._prefix}:log:{key}"
+        pipe = self._r.pipeline(transaction=True)  # the entries and their expiry, or neither
+        pipe.rpush(full, *entries)
+        pipe.pexpire(full, max(1, math.ceil(ttl_s * 1000)))
+        length, _ = await self._bounded(pipe.execute())
+        return int(length)
+
+    async def read_log(self, key: str, start: int, count: int) -> list[bytes]:
+        first = max(0, start)
+        found = await self._bounded(
+            self._r.lrange(f"{self._prefix}:log:{key}", first, first + count - 1)
+        )
+        return [e.encode() if isinstance(e, str) else e for e in found]
+
+    async def delete_log(self, key: str) -> bool:
+        return int(await self._bounded(self._r.delete(f"{self._prefix}:log:{key}"))) > 0
 
     def _window_key(self, name: str, index: int) -> str:
         # The braces are a Redis Cluster hash tag: both windows of a limit live in one slot.

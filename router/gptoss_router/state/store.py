@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
@@ -166,6 +166,20 @@ class Store(Protocol):
         whether something was forgotten."""
         ...
 
+    async def append_log(self, key: str, entries: Sequence[bytes], ttl_s: float) -> int:
+        """Add ``entries`` at the end of the log ``key``, which is then kept ``ttl_s`` seconds
+        from now; the log's length after."""
+        ...
+
+    async def read_log(self, key: str, start: int, count: int) -> list[bytes]:
+        """Up to ``count`` entries of the log ``key`` from index ``start`` (none once it
+        expired)."""
+        ...
+
+    async def delete_log(self, key: str) -> bool:
+        """Forget the log ``key``; whether there was one."""
+        ...
+
 
 def sliding_take(
     current: int, previous: int, limit: int, want: int, window_s: float, now: float
@@ -193,6 +207,7 @@ class MemoryStore:
     _benches: dict[tuple[str, str], float] = field(default_factory=dict)
     # key -> (monotonic expiry, version, value)
     _documents: dict[str, tuple[float, int, bytes]] = field(default_factory=dict)
+    _logs: dict[str, tuple[float, list[bytes]]] = field(default_factory=dict)  # key -> expiry
     _puts: int = 0
 
     async def take(self, name: str, limit: int, want: int, window_s: float, now: float) -> Taken:
@@ -252,6 +267,8 @@ class MemoryStore:
         if self._puts % 256 == 0:  # now and then, drop what has expired
             for old in [k for k, (until, _, _) in self._documents.items() if until <= now]:
                 del self._documents[old]
+            for gone in [k for k, (until, _) in self._logs.items() if until <= now]:
+                del self._logs[gone]
         return written
 
     async def get_document(self, key: str) -> Document | None:
@@ -268,3 +285,21 @@ class MemoryStore:
             return False
         del self._documents[key]
         return True
+
+    async def append_log(self, key: str, entries: Sequence[bytes], ttl_s: float) -> int:
+        now = time.monotonic()
+        found = self._logs.get(key)
+        log = found[1] if found is not None and found[0] > now else []
+        log.extend(entries)
+        self._logs[key] = (now + ttl_s, log)
+        return len(log)
+
+    async def read_log(self, key: str, start: int, count: int) -> list[bytes]:
+        found = self._logs.get(key)
+        if found is None or found[0] <= time.monotonic():
+            return []
+        return found[1][max(0, start) : max(0, start) + count]
+
+    async def delete_log(self, key: str) -> bool:
+        found = self._logs.pop(key, None)
+        return found is not None and found[0] > time.monotonic()

@@ -1,0 +1,146 @@
+"""A background response streamed again: ``GET /v1/responses/{id}?stream=true``, with
+``starting_after=N`` to resume after the event numbered N, as OpenAI's and vLLM's APIs do.
+
+From the replica running it, the events come from its ``LiveLog`` as they are made. From any
+other replica, or once it has ended, they come from the store's event log
+(``state/event_logs.py``), read every ``tuning.replay_poll_s`` while the response runs. The
+stream ends after its terminal event (``response.completed``, ``failed`` or ``incomplete``),
+or with nothing more once the response is cancelled. A response whose log holds no terminal
+event (created without ``stream``, or its last events lost with the store) ends with one made
+from the stored response once that is final; one left unfinished with no event for
+``tuning.replay_idle_s`` (its replica gone) ends with an ``error`` event. The store failing
+mid-stream ends it with an ``error`` event, and before the first byte is a 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
+
+from starlette.responses import Response, StreamingResponse
+
+from gptoss_router.errors import BadRequest, StoreUnavailable
+from gptoss_router.http.state import State
+from gptoss_router.openai.responses_events import encode_events
+from gptoss_router.openai.responses_state import without_reasoning
+from gptoss_router.routing.access import App
+from gptoss_router.state.event_logs import TERMINAL_EVENTS, event_type, sequence_of
+from gptoss_router.state.responses import Record
+
+__all__ = ["replay", "starting_after"]
+
+_BATCH = 512  # events read from the store at once
+_CHECK_S = 1.0  # how often a replay from the store looks at the response's status
+_SETTLE_S = 2.0  # a final response's log is complete once it has not grown for this long
+_FINAL = {"completed": "response.completed", "failed": "response.failed"}
+
+
+def starting_after(query: Mapping[str, str]) -> int:
+    """The ``starting_after`` of a query: the sequence number of the last event the client
+    has; -1 (every event) when absent."""
+    raw = query.get("starting_after")
+    if raw is None:
+        return -1
+    try:
+        after = int(raw)
+    except ValueError:
+        after = -2
+    if after < -1:
+        raise BadRequest(
+            f"Invalid 'starting_after': expected the sequence number of an event (an integer "
+            f"of at least 0), got '{raw[:40]}'.",
+            param="starting_after",
+        )
+    return after
+
+
+async def replay(state: State, app: App, record: Record, after: int) -> Response:
+    """The events of the background response ``record`` after the one numbered ``after``."""
+    response = record.response
+    rid = str(response.get("id"))
+    if response.get("background") is not True:
+        raise BadRequest(
+            f"Response '{rid}' was not created with background: true; only background "
+            "responses can be streamed again. Retrieve it without 'stream'.",
+            param="stream",
+        )
+    live = state.proxy.background.live(rid)
+    if live is not None:
+        chunks = live.follow(after)
+    else:
+        first = await state.events.read(app.name, rid, 0, _BATCH)  # a 503 before any byte
+        chunks = _stored(state, app, rid, after, first)
+    return StreamingResponse(chunks, media_type="text/event-stream")
+
+
+async def _stored(
+    state: State, app: App, rid: str, after: int, batch: list[bytes]
+) -> AsyncGenerator[bytes, None]:
+    """The events of the store's log of ``rid`` above ``after``, following it until the end."""
+    tuning = state.settings.tuning
+    loop = asyncio.get_running_loop()
+    index, last = 0, after
+    quiet = checked = loop.time()
+    try:
+        while True:
+            for event in batch:
+                index += 1
+                seq = sequence_of(event)
+                if seq is None or seq > last:
+                    last = last + 1 if seq is None else seq
+                    yield event
+                if event_type(event) in TERMINAL_EVENTS:  # shown now, or before starting_after
+                    return
+            now = loop.time()
+            if batch:
+                quiet = now
+            if not batch or now - checked >= _CHECK_S:
+                checked = now
+                found = await state.records.get(app.name, rid)
+                response = None if found is None else found[0].response
+                verdict = _verdict(response, now - quiet, tuning.replay_idle_s)
+                if verdict != "go":
+                    ending = _ending(verdict, response, rid, last + 1, app, tuning.replay_idle_s)
+                    if ending:
+                        yield ending
+                    return
+            if not batch:
+                await asyncio.sleep(tuning.replay_poll_s)
+            batch = await state.events.read(app.name, rid, index, _BATCH)
+    except StoreUnavailable as err:
+        yield _error(last + 1, "store_unavailable", err.message)
+
+
+def _verdict(response: dict[str, Any] | None, quiet_s: float, idle_s: float) -> str:
+    """Whether a replay from the store goes on (``go``) or why it ends, from the stored
+    response and how long its log has not grown."""
+    if response is None:
+        return "gone"
+    status = response.get("status")
+    if status == "cancelled":
+        return "cancelled"
+    if status in ("completed", "failed", "incomplete"):
+        # its last events reach the store a flush after the status: wait for them a while
+        return "final" if quiet_s >= _SETTLE_S else "go"
+    return "stalled" if quiet_s >= idle_s else "go"
+
+
+def _ending(
+    verdict: str, response: dict[str, Any] | None, rid: str, seq: int, app: App, idle_s: float
+) -> bytes:
+    """The last bytes of a replay ended for ``verdict`` (none for a cancelled response)."""
+    if verdict == "final" and response is not None:
+        shown = without_reasoning(response) if app.strip_reasoning else response
+        kind = _FINAL.get(str(response.get("status")), "response.incomplete")
+        return encode_events([{"type": kind, "sequence_number": seq, "response": shown}])
+    if verdict == "gone":
+        return _error(seq, "not_found", f"Response '{rid}' no longer exists.")
+    if verdict == "stalled":
+        return _error(seq, "server_error", f"Response '{rid}' made no progress for {idle_s:g} s.")
+    return b""
+
+
+def _error(seq: int, code: str, message: str) -> bytes:
+    error = {"type": "error", "sequence_number": seq, "code": code, "message": message}
+    return encode_events([{**error, "param": None}])

@@ -1,0 +1,93 @@
+"""The events of streamed background responses, kept in the shared store so that any replica can
+stream them again (``GET /v1/responses/{id}?stream=true&starting_after=N``).
+
+One log per response, ``events:<app>:<response id>``: the server-sent events as its client was
+sent them, in order, each carrying its ``sequence_number``. The replica running the response
+appends them in batches; a batch whose answer was lost may be appended again, so a reader skips
+any event whose sequence number it has passed (``sequence_of``). A log expires with its
+response (``tuning.responses_ttl_s`` after its last append) and goes when its response is
+deleted.
+
+Failures are handled as for stored responses (``app_documents``): refused at once while the
+store is known to be down, ``StoreUnavailable`` otherwise.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Sequence
+from typing import TypeVar
+
+from gptoss_router.errors import StoreUnavailable
+from gptoss_router.state.app_documents import valid_id
+from gptoss_router.state.store import Store
+from gptoss_router.state.store_health import StoreHealth
+
+__all__ = ["TERMINAL_EVENTS", "EventLogs", "event_type", "sequence_of"]
+
+T = TypeVar("T")
+
+# The events after which a response's stream has nothing more to say.
+TERMINAL_EVENTS = frozenset({"response.completed", "response.failed", "response.incomplete"})
+
+_SEQUENCE = re.compile(rb'"sequence_number"\s*:\s*(\d+)')
+_TYPE = re.compile(rb'"type"\s*:\s*"([a-z_.]+)"')
+
+
+def sequence_of(event: bytes) -> int | None:
+    """The ``sequence_number`` an event carries, or None."""
+    found = _SEQUENCE.search(event)
+    return None if found is None else int(found.group(1))
+
+
+def event_type(event: bytes) -> str:
+    """An event's type: its ``event:`` line, else the first ``type`` of its data."""
+    if event.startswith(b"event:"):
+        return event[6 : event.find(b"\n")].strip().decode("ascii", "replace")
+    found = _TYPE.search(event)
+    return "" if found is None else found.group(1).decode("ascii")
+
+
+class EventLogs:
+    """Appends, reads and forgets the event logs of one router's apps."""
+
+    def __init__(self, store: Store, health: StoreHealth, *, ttl_s: float) -> None:
+        self._store = store
+        self._health = health
+        self.ttl_s = ttl_s
+
+    async def append(self, app: str, response_id: str, events: Sequence[bytes]) -> None:
+        """Add ``events`` at the end of ``response_id``'s log."""
+        self._check_usable()
+        await self._call(self._store.append_log(_key(app, response_id), events, self.ttl_s))
+
+    async def read(self, app: str, response_id: str, start: int, count: int) -> list[bytes]:
+        """Up to ``count`` events of ``response_id``'s log from index ``start``."""
+        self._check_usable()
+        if not valid_id(response_id):
+            return []
+        return await self._call(self._store.read_log(_key(app, response_id), start, count))
+
+    async def delete(self, app: str, response_id: str) -> None:
+        """Forget ``response_id``'s log, if it has one."""
+        self._check_usable()
+        if valid_id(response_id):
+            await self._call(self._store.delete_log(_key(app, response_id)))
+
+    def _check_usable(self) -> None:
+        if not self._health.usable():
+            raise _unavailable()
+
+    async def _call(self, pending: Awaitable[T]) -> T:
+        return await self._health.call("response events", pending, _unavailable)
+
+
+def _key(app: str, response_id: str) -> str:
+    return f"events:{app}:{response_id}"
+
+
+def _unavailable() -> StoreUnavailable:
+    return StoreUnavailable(
+        "The router's response store cannot be reached; retry shortly, or retrieve the "
+        "response without 'stream' once it has ended."
+    )

@@ -1,0 +1,68 @@
+"""The Lua scripts ``RedisStore`` runs: each is atomic in Redis (``redis_store.py`` says what
+the keys hold)."""
+
+from __future__ import annotations
+
+__all__ = ["CHARGE", "DROP_DOC", "GET_DOC", "PUT_DOC", "SPEND", "TAKE"]
+
+TAKE = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local previous = tonumber(redis.call('GET', KEYS[2]) or '0')
+local limit, want = tonumber(ARGV[1]), tonumber(ARGV[2])
+local window, elapsed = tonumber(ARGV[3]), tonumber(ARGV[4])
+local used = previous * (window - elapsed) / window + current
+local granted = math.floor(limit - used)
+if granted > want then granted = want end
+if granted < 0 then granted = 0 end
+if granted > 0 then redis.call('INCRBY', KEYS[1], granted) end
+redis.call('PEXPIRE', KEYS[1], math.ceil(window * 2000))
+return {granted, math.ceil(used) + granted}
+"""
+
+CHARGE = """
+local value = redis.call('INCRBY', KEYS[1], ARGV[1])
+if value < 0 then redis.call('SET', KEYS[1], 0) end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return value
+"""
+
+# A replica's running total for one app and period: the app's total grows by what it grew.
+SPEND = """
+local before = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+local total = tonumber(ARGV[2])
+if total > before then
+  redis.call('HSET', KEYS[2], ARGV[1], total)
+  redis.call('INCRBY', KEYS[1], total - before)
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 0
+"""
+
+# Documents written before they were versioned are plain strings: version 0.
+GET_DOC = """
+local kind = redis.call('TYPE', KEYS[1]).ok
+if kind == 'hash' then return redis.call('HMGET', KEYS[1], 'v', 'd') end
+if kind == 'string' then return {'0', redis.call('GET', KEYS[1])} end
+return false
+"""
+
+PUT_DOC = """
+local kind = redis.call('TYPE', KEYS[1]).ok
+local version = -1
+if kind == 'hash' then version = tonumber(redis.call('HGET', KEYS[1], 'v')) or 0
+elseif kind ~= 'none' then version = 0 end
+local expected = tonumber(ARGV[1])
+if expected ~= -2 and expected ~= version then return 0 end
+if kind ~= 'hash' and kind ~= 'none' then redis.call('DEL', KEYS[1]) end
+local written = math.max(1, version + 1)
+redis.call('HSET', KEYS[1], 'v', written, 'd', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return written
+"""
+
+DROP_DOC = """
+if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'v')) ~= tonumber(ARGV[1]) then return 0 end
+return redis.call('DEL', KEYS[1])
+"""

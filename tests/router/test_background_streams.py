@@ -1,0 +1,265 @@
+"""A background response created with ``stream: true`` streams its events to its client, runs on
+when that client leaves, and can be streamed again from any replica with ``starting_after``, as
+OpenAI's background mode and vLLM's ``GET /v1/responses/{id}?stream=true`` allow. The clients
+are the official ``openai`` SDK."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from typing import Any
+
+import openai
+import pytest
+from agentic import with_store
+from aiohttp import web
+from live import eventually
+from paced_upstreams import Paced, event, paced_client, paced_router
+from router_fakes import MODEL, settings
+from tests.router.live import fleet, router_in_thread, router_settings
+
+from gptoss_localkube.redis_server import RedisServer
+from gptoss_router.settings import RouterSettings
+from gptoss_router.state.store import Store
+
+pytestmark = pytest.mark.timeout(60)
+
+_TUNING = {"first_byte_timeout_s": 2.0, "idle_timeout_s": 2.0, "response_timeout_s": 60.0}
+
+
+def _story(deltas: int, pause: float, gate: asyncio.Event | None = None) -> Any:
+    """A pod's Responses stream of ``deltas`` words, ``pause`` seconds apart; with ``gate``,
+    the second half waits until it is set."""
+
+    async def answer(request: web.BaseRequest, body: dict[str, Any]) -> web.StreamResponse:
+        response = {"id": "resp_up", "object": "response", "created_at": 1, "model": MODEL}
+        created = {
+            "type": "response.created",
+            "sequence_number": 0,
+            "response": {**response, "status": "in_progress"},
+        }
+        stream = web.StreamResponse(status=200, headers={"content-type": "text/event-stream"})
+        await stream.prepare(request)
+        await stream.write(event(created, "response.created"))
+        for n in range(deltas):
+            if gate is not None and n == deltas // 2:
+                await gate.wait()
+            kind = "response.output_text.delta"
+            delta = {"type": kind, "item_id": "m", "output_index": 0, "content_index": 0}
+            await asyncio.sleep(pause)
+            await stream.write(event({**delta, "delta": f"w{n} ", "sequence_number": n + 1}, kind))
+        text = {"type": "output_text", "text": "story", "annotations": []}
+        message = {"type": "message", "id": "m", "role": "assistant", "content": [text]}
+        usage = {"input_tokens": 5, "output_tokens": deltas, "total_tokens": 5 + deltas}
+        done = {**response, "status": "completed", "output": [message], "usage": usage}
+        end = {"type": "response.completed", "sequence_number": deltas + 1, "response": done}
+        await stream.write(event(end, "response.completed"))
+        await stream.write_eof()
+        return stream
+
+    return answer
+
+
+def _settings() -> RouterSettings:
+    return settings(providers=[], tuning=_TUNING | {"replay_poll_s": 0.05})
+
+
+def _client(base_url: str) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key="none", max_retries=0)
+
+
+async def test_a_streamed_background_response_streams_every_event_and_is_kept_completed() -> None:
+    upstreams = Paced({"pod-a.test": _story(6, 0.01)})
+    async with paced_client(_settings(), upstreams) as (router, _):
+        client = _client(router.base_url)
+        stream = await client.responses.create(
+            model=MODEL, input="a story", background=True, stream=True
+        )
+        seen = [e async for e in stream]
+        rid = seen[0].response.id
+        kept = await client.responses.retrieve(rid)
+    assert seen[0].type == "response.created" and seen[-1].type == "response.completed"
+    assert [e.sequence_number for e in seen] == list(range(len(seen)))
+    assert seen[-1].response.background is True and seen[-1].response.id == rid
+    assert kept.status == "completed" and kept.background is True
+    assert kept.output_text == "story"
+
+
+async def test_a_client_that_left_resumes_on_another_replica_after_its_last_event(
+    redis_server: RedisServer,
+) -> None:
+    gate = asyncio.Event()
+    upstreams = Paced({"pod-a.test": _story(8, 0.01, gate)})
+    config = with_store(_settings(), redis_server)
+    async with AsyncExitStack() as stack:
+        first = await stack.enter_async_context(paced_router(config, upstreams))
+        second = await stack.enter_async_context(paced_router(config, upstreams))
+        stream = await _client(first.base_url).responses.create(
+            model=MODEL, input="a story", background=True, stream=True
+        )
+        before = []
+        async for e in stream:
+            before.append(e)
+            if e.type == "response.output_text.delta":
+                break
+        await stream.close()  # the client leaves after the first word
+        rid, last = before[0].response.id, before[-1].sequence_number
+        gate.set()  # the rest of the story comes after the client left
+        resumed = await _client(second.base_url).responses.retrieve(
+            rid, stream=True, starting_after=last
+        )
+        after = [e async for e in resumed]
+    numbers = [e.sequence_number for e in before + after]
+    assert numbers == list(range(len(numbers)))  # nothing lost, nothing twice
+    assert after[-1].type == "response.completed" and after[-1].response.id == rid
+    words = [e.delta for e in before + after if e.type == "response.output_text.delta"]
+    assert words == [f"w{n} " for n in range(8)]
+    assert len(upstreams.seen) == 1 and upstreams.finished == ["pod-a.test"]
+
+
+async def test_an_ended_response_is_streamed_again_from_the_store_after_starting_after() -> None:
+    upstreams = Paced({"pod-a.test": _story(5, 0.0)})
+    async with paced_client(_settings(), upstreams) as (router, _):
+        client = _client(router.base_url)
+        stream = await client.responses.create(
+            model=MODEL, input="a story", background=True, stream=True
+        )
+        seen = [e async for e in stream]
+        rid = seen[0].response.id
+
+        async def ended() -> bool:
+            return router.app.state.proxy.background.live(rid) is None
+
+        await eventually(ended, what="the run to end", within=5)
+        again = [e async for e in await client.responses.retrieve(rid, stream=True)]
+        tail = await client.responses.retrieve(rid, stream=True, starting_after=3)
+        rest = [e async for e in tail]
+    assert [e.model_dump() for e in again] == [e.model_dump() for e in seen]
+    assert [e.sequence_number for e in rest] == [e.sequence_number for e in seen[4:]]
+
+
+async def test_a_background_response_made_without_stream_streams_its_final_event() -> None:
+    upstreams = Paced({"pod-a.test": _story(3, 0.0)})
+    async with paced_client(_settings(), upstreams) as (router, _):
+        client = _client(router.base_url)
+        queued = await client.responses.create(model=MODEL, input="a story", background=True)
+
+        async def completed() -> bool:
+            return (await client.responses.retrieve(queued.id)).status == "completed"
+
+        await eventually(completed, what="the background response to complete", within=10)
+        replayed = [e async for e in await client.responses.retrieve(queued.id, stream=True)]
+    assert [e.type for e in replayed] == ["response.completed"]
+    assert replayed[0].response.output_text == "story"
+
+
+async def test_streaming_again_is_refused_for_a_foreground_response_and_a_bad_cursor() -> None:
+    upstreams = Paced({"pod-a.test": _story(2, 0.0)})
+    async with paced_client(_settings(), upstreams) as (_, http):
+        kept = await http.post("/v1/responses", json={"model": MODEL, "input": "hi"})
+        rid = kept.json()["id"]
+        foreground = await http.get(f"/v1/responses/{rid}", params={"stream": "true"})
+        cursor = await http.get(
+            f"/v1/responses/{rid}", params={"stream": "true", "starting_after": "soon"}
+        )
+        missing = await http.get("/v1/responses/resp_nothing", params={"stream": "true"})
+    assert foreground.status_code == 400 and foreground.json()["error"]["param"] == "stream"
+    assert cursor.status_code == 400 and cursor.json()["error"]["param"] == "starting_after"
+    assert missing.status_code == 404
+
+
+async def test_cancelling_a_streamed_background_response_ends_its_stream_and_upstream() -> None:
+    upstreams = Paced({"pod-a.test": _story(400, 0.05)})  # 20 s if left to run
+    async with paced_client(_settings(), upstreams) as (router, http):
+        client = _client(router.base_url)
+        stream = await client.responses.create(
+            model=MODEL, input="a long story", background=True, stream=True
+        )
+        seen: list[Any] = []
+
+        async def read_all() -> None:
+            async for e in stream:
+                seen.append(e)
+
+        reading = asyncio.create_task(read_all())
+
+        async def started() -> bool:
+            return len(seen) >= 3
+
+        await eventually(started, what="the stream to start", within=10)
+        rid = seen[0].response.id
+        cancelled = await http.post(f"/v1/responses/{rid}/cancel")
+        await asyncio.wait_for(reading, 10)  # the client's stream ends with the run
+
+        async def stopped() -> bool:
+            return upstreams.left == ["pod-a.test"]
+
+        await eventually(stopped, what="the upstream to stop", within=5)
+        kept = await client.responses.retrieve(rid)
+        replayed = [e async for e in await client.responses.retrieve(rid, stream=True)]
+    assert cancelled.json()["status"] == "cancelled" and kept.status == "cancelled"
+    assert all(e.type != "response.completed" for e in seen)
+    assert [e.sequence_number for e in replayed] == [e.sequence_number for e in seen]
+
+
+async def test_a_deleted_streamed_background_response_cannot_be_streamed_again() -> None:
+    upstreams = Paced({"pod-a.test": _story(2, 0.0)})
+    async with paced_client(_settings(), upstreams) as (router, http):
+        client = _client(router.base_url)
+        stream = await client.responses.create(
+            model=MODEL, input="a story", background=True, stream=True
+        )
+        seen = [e async for e in stream]
+        rid = seen[0].response.id
+
+        async def ended() -> bool:
+            return router.app.state.proxy.background.live(rid) is None
+
+        await eventually(ended, what="the run to end", within=5)
+        await client.responses.delete(rid)
+        again = await http.get(f"/v1/responses/{rid}", params={"stream": "true"})
+        log = await router.app.state.events.read("anonymous", rid, 0, 10)
+    assert again.status_code == 404
+    assert log == []
+
+
+@pytest.mark.parametrize("route", ["local", "hosted"])
+def test_a_simulated_vllm_pod_or_provider_streams_a_background_response_to_resume(
+    route: str,
+) -> None:
+    with fleet() as found, router_in_thread(router_settings(found)) as (url, _):
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+        stream = client.responses.create(
+            model=MODEL,
+            input="What is new?",
+            background=True,
+            stream=True,
+            extra_headers={"x-gptoss-route": route},
+        )
+        seen = list(stream)
+        rid = seen[0].response.id
+        resumed = list(client.responses.retrieve(rid, stream=True, starting_after=2))
+        kept = client.responses.retrieve(rid)
+    assert seen[-1].type == "response.completed" and kept.status == "completed"
+    numbers = [e.sequence_number for e in seen]
+    assert numbers == sorted(set(numbers))  # each once, in order (providers count from 1)
+    after = [e.model_dump() for e in seen if e.sequence_number > 2]
+    assert [e.model_dump() for e in resumed] == after
+    assert seen[-1].response.output_text == kept.output_text != ""
+
+
+async def test_a_stores_log_keeps_its_entries_in_order_until_deleted_or_expired(
+    store: Store,
+) -> None:
+    assert await store.append_log("story", [b"a", b"b"], 60) == 2
+    assert await store.append_log("story", [b"c"], 60) == 3
+    assert await store.read_log("story", 1, 5) == [b"b", b"c"]
+    assert await store.read_log("story", 3, 5) == []
+    assert await store.delete_log("story") and await store.read_log("story", 0, 5) == []
+    assert not await store.delete_log("story")
+    await store.append_log("brief", [b"x"], 0.05)
+
+    async def expired() -> bool:
+        return await store.read_log("brief", 0, 5) == []
+
+    await eventually(expired, what="the log to expire", within=5)
