@@ -1,17 +1,28 @@
 """What a rehydrated Responses turn adds: latency of ``previous_response_id`` with N earlier
-turns over a stateless turn, with the store in-process and on a real Redis on loopback.
+turns, and of a ``conversation`` turn with N earlier turns, over a stateless turn, with the
+store in-process and on a real Redis on loopback.
 
     .venv/bin/python bench/rehydration.py [--requests 1000] [--router-cpu 0] [--other-cpu 1]
 
 A fast fake upstream (raw asyncio on uvloop, answers every ``/v1/responses`` at once with a
-short message) runs in one process; the router (``python -m gptoss_router``, pinned to one
-core) in another, once with its in-process store and once with a ``redis-server`` on loopback
-(``gptoss_localkube.redis_server``). The client is a minimal keep-alive HTTP/1.1 client, one
-request at a time. For each history length N a chain of N kept turns is made first; then each
-timed request continues it (``previous_response_id`` of the N-th, ``store: true``: one read,
-the history rebuilt into one stateless upstream request, the new response kept). The baseline
-is a stateless turn (``store: false``, no ``previous_response_id``) in the same run; ``keep``
-is a first turn that is kept (N = 0). Figures are printed, never asserted.
+short message, each with an id of its own) runs in one process; the router (``python -m
+gptoss_router``, pinned to one core) in another, once with its in-process store and once with
+a ``redis-server`` on loopback (``gptoss_localkube.redis_server``). The client is a minimal
+keep-alive HTTP/1.1 client, one request at a time. For each history length N a chain of N
+kept turns is made first; then each timed request continues it (``previous_response_id`` of
+the N-th, ``store: true``: one read, the history rebuilt into one stateless upstream request,
+the new response kept). The baseline is a stateless turn (``store: false``, no
+``previous_response_id``) in the same run; ``keep`` is a first turn that is kept (N = 0).
+
+``conv N=n`` continues a conversation of n earlier turns (``conversation``, ``store: true``):
+the conversation's turn lock taken and given back (two store calls), its items read, the new
+response kept and the turn's items appended to the conversation (a read and a compare-and-set
+write). A conversation grows by every turn, so each timed request has its own: one
+conversation per N is filled by n real turns, and its items are copied (``POST
+/v1/conversations`` and ``/items``, 20 at a time, before any timing) into one fresh
+conversation per request. ``conv N=0`` is a first turn of an empty conversation. The last
+column is what a conversation turn adds over a ``previous_response_id`` turn of the same N
+(``keep`` for N = 0). Figures are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -40,6 +52,8 @@ from bench.harness.processes import free_port, percentile, pinned_process, wait_
 MODEL = "gpt-oss-120b"
 APP_KEY = "bench-app-key-0123456789"
 HISTORIES = (1, 4, 16, 64)
+WARMUP = 50  # untimed requests per case
+MAX_ITEMS = 20  # conversation items added per call (as OpenAI allows, and the router)
 _ANSWER = "The weather in Paris is mild today, about eighteen degrees, with a light breeze."
 
 
@@ -54,7 +68,7 @@ def _response_doc() -> bytes:
             "output": [
                 {
                     "type": "message",
-                    "id": "msg_1",
+                    "id": "msg_0",
                     "role": "assistant",
                     "status": "completed",
                     "content": [{"type": "output_text", "text": _ANSWER, "annotations": []}],
@@ -68,10 +82,20 @@ def _response_doc() -> bytes:
 # -- the fake upstream ----------------------------------------------------------------------
 
 
+# Every answer's message gets an id of its own, as from a real backend: a conversation holds
+# an item id once, and its items are paged by id.
+_MESSAGE_IDS = itertools.count(1)
+
+
 class _Upstream(asyncio.Protocol):
     def __init__(self) -> None:
         self.buffer = b""
-        self.doc = _response_doc()
+        self.head, self.tail = _response_doc().split(b'"msg_0"')
+
+    @property
+    def doc(self) -> bytes:
+        """The answer, with a fresh message id."""
+        return self.head + b'"msg_%032x"' % next(_MESSAGE_IDS) + self.tail
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport: asyncio.Transport = transport  # type: ignore[assignment]
@@ -80,9 +104,10 @@ class _Upstream(asyncio.Protocol):
         self.buffer += data
         while (request := next_request(self.buffer)) is not None:
             body, self.buffer = request
+            doc = self.doc
             if b'"stream":true' in body:  # the router gathers whole answers from streams
                 event = b'event: response.completed\ndata: {"type":"response.completed",'
-                event += b'"response":' + self.doc + b"}\n\n"
+                event += b'"response":' + doc + b"}\n\n"
                 self.transport.write(
                     b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: "
                     + str(len(event)).encode()
@@ -92,9 +117,9 @@ class _Upstream(asyncio.Protocol):
                 continue
             self.transport.write(
                 b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
-                + str(len(self.doc)).encode()
+                + str(len(doc)).encode()
                 + b"\r\n\r\n"
-                + self.doc
+                + doc
             )
 
 
@@ -113,12 +138,16 @@ class _Client:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
 
-    async def call(self, body: dict[str, Any]) -> tuple[float, dict[str, Any]]:
-        """One request; (seconds to its last byte, the answer)."""
-        data = json.dumps(body).encode()
+    async def call(
+        self, body: dict[str, Any] | None, path: str = "/v1/responses"
+    ) -> tuple[float, dict[str, Any]]:
+        """One request (a POST of ``body``, a GET without); (seconds to its last byte, the
+        answer)."""
+        data = b"" if body is None else json.dumps(body).encode()
+        method = b"GET " if body is None else b"POST "
         started = time.perf_counter()
         self.writer.write(
-            b"POST /v1/responses HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer "
+            method + path.encode() + b" HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer "
             + APP_KEY.encode() + b"\r\ncontent-type: application/json\r\ncontent-length: "
             + str(len(data)).encode() + b"\r\n\r\n" + data
         )  # fmt: skip
@@ -132,17 +161,47 @@ class _Client:
         return elapsed, json.loads(payload)
 
 
-def _turn(text: str, *, previous: str | None, store: bool) -> dict[str, Any]:
+def _turn(
+    text: str, *, previous: str | None, store: bool, conversation: str | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"model": MODEL, "input": text, "store": store}
     if previous is not None:
         body["previous_response_id"] = previous
+    if conversation is not None:
+        body["conversation"] = conversation
     return body
+
+
+async def _conversation_items(client: _Client, conversation: str) -> list[dict[str, Any]]:
+    """Every item of ``conversation``, oldest first (paged, 100 at a time)."""
+    items: list[dict[str, Any]] = []
+    after = ""
+    while True:
+        path = f"/v1/conversations/{conversation}/items?order=asc&limit=100{after}"
+        _, page = await client.call(None, path)
+        items += page["data"]
+        if not page["has_more"]:
+            return items
+        after = f"&after={page['last_id']}"
+
+
+async def _conversations(client: _Client, items: list[dict[str, Any]], count: int) -> list[str]:
+    """``count`` fresh conversations, each holding a copy of ``items``."""
+    made = []
+    for _ in range(count):
+        _, conversation = await client.call({"items": items[:MAX_ITEMS]}, "/v1/conversations")
+        for start in range(MAX_ITEMS, len(items), MAX_ITEMS):
+            path = f"/v1/conversations/{conversation['id']}/items"
+            await client.call({"items": items[start : start + MAX_ITEMS]}, path)
+        made.append(conversation["id"])
+    return made
 
 
 async def _measure(port: int, requests: int) -> dict[str, list[float]]:
     client = _Client(*await asyncio.open_connection("127.0.0.1", port))
     question = "And what about tomorrow, should I take an umbrella to the museum?"
-    cases: dict[str, dict[str, Any]] = {
+    # each case: the body of every request (warm-up first), or one body for all of them
+    cases: dict[str, list[dict[str, Any]] | dict[str, Any]] = {
         "stateless": _turn(question, previous=None, store=False),
         "keep": _turn(question, previous=None, store=True),
     }
@@ -155,17 +214,39 @@ async def _measure(port: int, requests: int) -> dict[str, list[float]]:
             )
             previous, made = answer["id"], made + 1
         cases[f"N={n}"] = _turn(question, previous=previous, store=True)
-    for body in cases.values():  # warm up
-        for _ in range(50):
-            await client.call(body)
+    _, template = await client.call({}, "/v1/conversations")
+    made = 0
+    for n in (0, *HISTORIES):
+        while made < n:  # extend the one template conversation to n turns
+            body = _turn(f"turn {made}: {question}", previous=None, store=True)
+            await client.call({**body, "conversation": template["id"]})
+            made += 1
+        items = await _conversation_items(client, template["id"])
+        if len(items) != 2 * n:  # each turn: its input message, its answer
+            raise RuntimeError(f"a conversation of {n} turns holds {len(items)} items")
+        cases[f"conv N={n}"] = [
+            _turn(question, previous=None, store=True, conversation=conversation)
+            for conversation in await _conversations(client, items, WARMUP + requests)
+        ]
+    sent = dict.fromkeys(cases, 0)
+
+    async def call(name: str) -> float:
+        case = cases[name]
+        body = case if isinstance(case, dict) else case[sent[name]]
+        sent[name] += 1
+        elapsed, _ = await client.call(body)
+        return elapsed
+
+    for name in cases:  # warm up
+        for _ in range(WARMUP):
+            await call(name)
     timings: dict[str, list[float]] = {name: [] for name in cases}
     order = list(cases)
     rng = random.Random(7)  # noqa: S311 - an order of cases, not a secret
     for _ in range(requests):  # interleaved in a new order each round: drift hits all alike
         rng.shuffle(order)
         for name in order:
-            elapsed, _ = await client.call(cases[name])
-            timings[name].append(elapsed)
+            timings[name].append(await call(name))
     client.writer.close()
     return timings
 
@@ -222,20 +303,29 @@ def main() -> None:
         print(
             f"{args.requests} timed requests per case, one at a time, interleaved in random order"
         )
-        print("store      case        p50 ms   p99 ms   added p50/p99 ms   p50 ratio")
+        print(
+            "store      case        p50 ms   p99 ms   added p50/p99 ms   p50 ratio"
+            "   conv over prev p50/p99 ms"
+        )
+        # each conversation row under the previous_response_id row of its N
+        rows = ["stateless", "keep", "conv N=0"]
+        rows += [row for n in HISTORIES for row in (f"N={n}", f"conv N={n}")]
         for store in ("memory", "redis"):
             timings = _run(store, upstream_port, args)
-            base50, base99 = (
-                percentile(timings["stateless"], 0.5),
-                percentile(timings["stateless"], 0.99),
-            )
-            for name, values in timings.items():
-                p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
-                print(
+            p50s = {name: percentile(values, 0.5) for name, values in timings.items()}
+            p99s = {name: percentile(values, 0.99) for name, values in timings.items()}
+            base50, base99 = p50s["stateless"], p99s["stateless"]
+            for name in rows:
+                p50, p99 = p50s[name], p99s[name]
+                line = (
                     f"{store:<10} {name:<10} {p50 * 1e3:7.3f}  {p99 * 1e3:7.3f}   "
                     f"{(p50 - base50) * 1e3:7.3f}/{(p99 - base99) * 1e3:7.3f}   "
                     f"{p50 / base50:6.2f}"
                 )
+                if name.startswith("conv "):
+                    same = "keep" if name == "conv N=0" else name.removeprefix("conv ")
+                    line += f"   {(p50 - p50s[same]) * 1e3:7.3f}/{(p99 - p99s[same]) * 1e3:7.3f}"
+                print(line)
 
 
 if __name__ == "__main__":
