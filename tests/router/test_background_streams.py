@@ -6,6 +6,7 @@ are the official ``openai`` SDK."""
 from __future__ import annotations
 
 import asyncio
+import json
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -20,7 +21,7 @@ from tests.router.live import fleet, router_in_thread, router_settings
 
 from gptoss_localkube.redis_server import RedisServer
 from gptoss_router.settings import RouterSettings
-from gptoss_router.state.store import Store
+from gptoss_router.state.store import MemoryStore, Store, StoreFailed
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -263,3 +264,154 @@ async def test_a_stores_log_keeps_its_entries_in_order_until_deleted_or_expired(
         return await store.read_log("brief", 0, 5) == []
 
     await eventually(expired, what="the log to expire", within=5)
+
+
+def _numbered(*, comments: bool, alphabetical: bool, first: int = 0, ends: bool = True) -> Any:
+    """A pod's Responses stream of four words numbered from ``first``: with ``comments``, a
+    keep-alive comment before each word; ``alphabetical``: each event's fields sorted, as
+    vLLM's pydantic models write them (``response`` before ``sequence_number``), with a tool
+    schema holding a ``sequence_number`` of its own; without ``ends``, broken off."""
+
+    async def answer(request: web.BaseRequest, body: dict[str, Any]) -> web.StreamResponse:
+        base: dict[str, Any] = {"id": "resp_up", "object": "response", "created_at": 1}
+        if alphabetical:
+            schema = {"type": "object", "examples": [{"sequence_number": 7}]}
+            base["tools"] = [{"type": "function", "name": "f", "parameters": schema}]
+        stream = web.StreamResponse(status=200, headers={"content-type": "text/event-stream"})
+        await stream.prepare(request)
+
+        def numbered(kind: str, seq: int, **rest: Any) -> bytes:
+            doc = {"type": kind, "sequence_number": seq, **rest}
+            return event(dict(sorted(doc.items())) if alphabetical else doc, kind)
+
+        await stream.write(numbered("response.created", first, response=base))
+        for n in range(4):
+            if comments:
+                await stream.write(b": keep-alive\n\n")
+            part = {"item_id": "m", "output_index": 0, "content_index": 0, "delta": f"w{n} "}
+            await stream.write(numbered("response.output_text.delta", first + n + 1, **part))
+        if ends:
+            text = {"type": "output_text", "text": "story", "annotations": []}
+            message = {"type": "message", "id": "m", "role": "assistant", "content": [text]}
+            usage = {"input_tokens": 1, "output_tokens": 4, "total_tokens": 5}
+            done = {**base, "status": "completed", "output": [message], "usage": usage}
+            await stream.write(numbered("response.completed", first + 5, response=done))
+        await stream.write_eof()
+        return stream
+
+    return answer
+
+
+async def _streamed_then_replayed(
+    upstreams: Paced, after: int | None = None
+) -> tuple[list[Any], list[Any], Any]:
+    """A streamed background response's events, the same streamed again from the store once
+    its run has ended (after ``after``), and the response as kept."""
+    async with paced_client(_settings(), upstreams) as (router, _):
+        client = _client(router.base_url)
+        stream = await client.responses.create(
+            model=MODEL, input="a story", background=True, stream=True
+        )
+        seen = [e async for e in stream]
+        rid = seen[0].response.id
+
+        async def ended() -> bool:
+            return router.app.state.proxy.background.live(rid) is None
+
+        await eventually(ended, what="the run to end", within=5)
+        cursor = {} if after is None else {"starting_after": after}
+        again = [e async for e in await client.responses.retrieve(rid, stream=True, **cursor)]
+        kept = await client.responses.retrieve(rid)
+    return seen, again, kept
+
+
+@pytest.mark.parametrize(
+    ("comments", "alphabetical"),
+    [(True, False), (False, True)],
+    ids=["keep-alive comments", "a schema holding sequence_number"],
+)
+async def test_a_replay_numbers_events_by_their_own_sequence_number(
+    comments: bool, alphabetical: bool
+) -> None:
+    upstreams = Paced({"pod-a.test": _numbered(comments=comments, alphabetical=alphabetical)})
+    seen, again, _ = await _streamed_then_replayed(upstreams, after=2)
+    assert [e.sequence_number for e in seen] == [0, 1, 2, 3, 4, 5]
+    assert [e.sequence_number for e in again] == [3, 4, 5]
+    assert again[-1].type == "response.completed"
+
+
+async def test_a_stream_broken_off_is_failed_with_numbers_after_the_upstreams() -> None:
+    upstreams = Paced(
+        {"pod-a.test": _numbered(comments=False, alphabetical=False, first=1, ends=False)}
+    )
+    seen, again, kept = await _streamed_then_replayed(upstreams)
+    numbers = [e.sequence_number for e in seen]
+    assert [e.type for e in seen][-2:] == ["error", "response.failed"]
+    assert numbers == sorted(set(numbers))  # the error after the last word, not on it
+    assert [e.model_dump() for e in again] == [e.model_dump() for e in seen]
+    assert kept.status == "failed"
+
+
+async def test_a_store_that_misses_the_completed_write_leaves_the_response_failed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = MemoryStore.put_document
+    refused: list[str] = []
+
+    async def blinking(
+        self: MemoryStore, key: str, value: bytes, ttl_s: float, **kw: Any
+    ) -> int | None:
+        status = json.loads(value).get("response", {}).get("status")
+        if key.startswith("resp:") and status == "completed" and not refused:
+            refused.append(key)
+            raise StoreFailed("blink")
+        return await real(self, key, value, ttl_s, **kw)
+
+    monkeypatch.setattr(MemoryStore, "put_document", blinking)
+    upstreams = Paced({"pod-a.test": _story(3, 0.0)})
+    async with paced_client(_settings(), upstreams) as (router, _):
+        client = _client(router.base_url)
+        stream = await client.responses.create(
+            model=MODEL, input="a story", background=True, stream=True
+        )
+        seen = [e async for e in stream]
+
+        async def failed() -> bool:
+            try:
+                kept = await client.responses.retrieve(seen[0].response.id)
+            except openai.InternalServerError:  # the store is held down a moment after a blink
+                return False
+            return kept.status == "failed"
+
+        await eventually(failed, what="the failure the client saw to be kept", within=10)
+    assert refused and [e.type for e in seen][-2:] == ["error", "response.failed"]
+
+
+async def test_a_response_deleted_while_it_streams_leaves_no_events_behind() -> None:
+    upstreams = Paced({"pod-a.test": _story(20, 0.05)})
+    async with paced_client(_settings(), upstreams) as (router, http):
+        client = _client(router.base_url)
+        stream = await client.responses.create(
+            model=MODEL, input="a story", background=True, stream=True
+        )
+        first = [e async for e in _first(stream, 3)]
+        rid = first[0].response.id
+        deleted = await http.delete(f"/v1/responses/{rid}")
+
+        async def ended() -> bool:
+            return router.app.state.proxy.background.live(rid) is None
+
+        await eventually(ended, what="the run to end", within=10)
+        log = await router.app.state.events.read("anonymous", rid, 0, 100)
+    assert deleted.status_code == 200 and log == []
+
+
+async def _first(stream: Any, count: int) -> Any:
+    """The first ``count`` events of ``stream``, which is then closed."""
+    taken = 0
+    async for e in stream:
+        yield e
+        taken += 1
+        if taken == count:
+            break
+    await stream.close()

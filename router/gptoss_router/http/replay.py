@@ -7,14 +7,17 @@ other replica, or once it has ended, they come from the store's event log
 stream ends after its terminal event (``response.completed``, ``failed`` or ``incomplete``),
 or with nothing more once the response is cancelled. A response whose log holds no terminal
 event (created without ``stream``, or its last events lost with the store) ends with one made
-from the stored response once that is final; one left unfinished with no event for
-``tuning.replay_idle_s`` (its replica gone) ends with an ``error`` event. The store failing
+from the stored response once that is final and its log has not grown for ``_SETTLE_S``. One
+whose log began but has not grown for ``tuning.replay_idle_s`` while it stayed unfinished (its
+replica died without writing its end) ends with an ``error`` event; one whose log never began
+(made without ``stream``, however long it runs) waits for its final status. The store failing
 mid-stream ends it with an ``error`` event, and before the first byte is a 503.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
@@ -25,7 +28,7 @@ from gptoss_router.http.state import State
 from gptoss_router.openai.responses_events import encode_events
 from gptoss_router.openai.responses_state import without_reasoning
 from gptoss_router.routing.access import App
-from gptoss_router.state.event_logs import TERMINAL_EVENTS, event_type, sequence_of
+from gptoss_router.state.event_logs import TERMINAL_EVENTS, read_entry
 from gptoss_router.state.responses import Record
 
 __all__ = ["replay", "starting_after"]
@@ -84,13 +87,13 @@ async def _stored(
     quiet = checked = loop.time()
     try:
         while True:
-            for event in batch:
+            for kept in batch:
                 index += 1
-                seq = sequence_of(event)
-                if seq is None or seq > last:
-                    last = last + 1 if seq is None else seq
+                seq, kind, event = read_entry(kept)
+                if seq > last:
+                    last = seq
                     yield event
-                if event_type(event) in TERMINAL_EVENTS:  # shown now, or before starting_after
+                if kind in TERMINAL_EVENTS:  # shown now, or before the client's starting_after
                     return
             now = loop.time()
             if batch:
@@ -99,9 +102,11 @@ async def _stored(
                 checked = now
                 found = await state.records.get(app.name, rid)
                 response = None if found is None else found[0].response
-                verdict = _verdict(response, now - quiet, tuning.replay_idle_s)
+                # a log that has not begun may be a response made without stream: never stalled
+                idle_s = tuning.replay_idle_s if index else math.inf
+                verdict = _verdict(response, now - quiet, idle_s)
                 if verdict != "go":
-                    ending = _ending(verdict, response, rid, last + 1, app, tuning.replay_idle_s)
+                    ending = _ending(verdict, response, rid, last + 1, app, idle_s)
                     if ending:
                         yield ending
                     return
@@ -110,6 +115,8 @@ async def _stored(
             batch = await state.events.read(app.name, rid, index, _BATCH)
     except StoreUnavailable as err:
         yield _error(last + 1, "store_unavailable", err.message)
+    except ValueError:  # an entry this router did not write: the log is not to be trusted
+        yield _error(last + 1, "server_error", f"The events of response '{rid}' are unreadable.")
 
 
 def _verdict(response: dict[str, Any] | None, quiet_s: float, idle_s: float) -> str:

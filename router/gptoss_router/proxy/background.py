@@ -95,7 +95,14 @@ class BackgroundRuns:
         self._tasks[rid] = task
         if live is not None:
             self._live[rid] = live
-        task.add_done_callback(lambda _: (self._tasks.pop(rid, None), self._live.pop(rid, None)))
+
+        def forget(_: object) -> None:
+            self._tasks.pop(rid, None)
+            if live is not None:
+                live.end()  # a run cancelled before it began ends its streams too
+                self._live.pop(rid, None)
+
+        task.add_done_callback(forget)
         if live is not None:
             return Streamed(live.follow(-1), dict(ticket.headers))
         shown = without_reasoning(queued) if request.app.strip_reasoning else queued
@@ -111,6 +118,7 @@ class BackgroundRuns:
                 if live is not None:
                     live.end()
                     await self._flush(turn, live, final=True)
+                    await self._unless_deleted(turn)
             finally:
                 await turn.unlock()  # the conversation is free once the response has ended
 
@@ -129,8 +137,7 @@ class BackgroundRuns:
                 error = _error_of(answer.body)
             elif isinstance(answer, Streamed) and live is not None:
                 await self._relay(turn, answer, live)
-                if not live.terminal:  # an upstream that failed before its response began
-                    error = {"code": "server_error", "message": "The backend failed."}
+                error = await self._unended(turn, live)
         except RouterError as err:
             error = {"code": err.code or err.kind, "message": err.message}
         except Exception:
@@ -138,12 +145,42 @@ class BackgroundRuns:
             error = {"code": "server_error", "message": "The router failed."}
         except asyncio.CancelledError:
             if self._stopping:  # a cancel through the API has written its own status
-                await self._failed(turn, _STOPPED, deadline_s=_STOPPING_S)
+                await self._failed(turn, _STOPPED, live, deadline_s=_STOPPING_S)
             raise
         if error is not None:
-            failed = await self._failed(turn, error)
-            if live is not None and not live.terminal:
-                live.add(_failure_events(live.next_sequence, error, failed))
+            await self._failed(turn, error, live)
+
+    async def _unended(self, turn: Turn, live: LiveLog) -> dict[str, str] | None:
+        """The error a streamed run ends with, when its stream did not end it: None once a
+        terminal event was streamed (a ``response.failed`` kept again, in case the store missed
+        it as it was streamed) or a cancel stopped it."""
+        if live.last is not None:
+            kind, response = live.last
+            if kind == "response.failed":
+                await self._turns.finals.write(
+                    f"background response {turn.response_id}",
+                    lambda: self._turns.keep(turn, {**response, "status": "failed"}),
+                )
+            return None
+        try:
+            found = await self._turns.records.get(turn.app, turn.response_id)
+        except StoreUnavailable:
+            found = None
+        if found is not None and found[0].response.get("status") == "cancelled":
+            return None  # a cancel won over the stream's end: nothing more to say
+        return {"code": "server_error", "message": "The backend failed."}
+
+    async def _unless_deleted(self, turn: Turn) -> None:
+        """Forget the events of a response deleted while it ran (the run went on appending
+        them, with nobody left to read them)."""
+        events = self._turns.events
+        if events is None:
+            return
+        try:
+            if await self._turns.records.get(turn.app, turn.response_id) is None:
+                await events.delete(turn.app, turn.response_id)
+        except StoreUnavailable:
+            return  # they expire with the response's TTL
 
     async def _relay(self, turn: Turn, answer: Streamed, live: LiveLog) -> None:
         """Read the run's events into ``live``, and to the store every ``_FLUSH_S`` and at
@@ -175,17 +212,23 @@ class BackgroundRuns:
         del live.pending[: len(batch)]
 
     async def _failed(
-        self, turn: Turn, error: dict[str, str], *, deadline_s: float | None = None
-    ) -> dict[str, Any]:
+        self,
+        turn: Turn,
+        error: dict[str, str],
+        live: LiveLog | None,
+        *,
+        deadline_s: float | None = None,
+    ) -> None:
         """Keep the background response ``turn`` as failed with ``error``, once the store takes
-        it (``finals``); the failed response."""
+        it (``finals``); a streamed one tells its streams first."""
         failed = self._turns.status_of(turn, "failed", error)
+        if live is not None and not live.terminal:
+            live.add(_failure_events(live.next_sequence, error, failed))
         await self._turns.finals.write(
             f"background response {turn.response_id}",
             lambda: self._turns.keep(turn, failed),
             deadline_s=deadline_s,
         )
-        return failed
 
 
 def _failure_events(seq: int, error: dict[str, str], failed: dict[str, Any]) -> bytes:

@@ -1,14 +1,20 @@
 """The events of a streamed background response while this replica runs it: its client's stream
-and any replay here read them as they come; ``pending`` are those the store has not yet taken.
+and any replay here read them as they come; ``pending`` are the store's entries not yet taken.
+
+Each event's sequence number and type are read from its JSON once, here: an SSE comment or an
+event without data (a keep-alive) is not kept, and an event without a number of its own gets
+the next one.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
+from typing import Any
 
-from gptoss_router.openai.sse import EventSplitter
-from gptoss_router.state.event_logs import TERMINAL_EVENTS, event_type, sequence_of
+from gptoss_router import codec
+from gptoss_router.openai.sse import EventSplitter, event_data
+from gptoss_router.state.event_logs import TERMINAL_EVENTS, entry
 
 __all__ = ["LiveLog"]
 
@@ -18,11 +24,16 @@ class LiveLog:
 
     def __init__(self) -> None:
         self.events: list[tuple[int, bytes]] = []
-        self.pending: list[bytes] = []  # not yet in the store
+        self.pending: list[bytes] = []  # entries (``event_logs.entry``) not yet in the store
         self.ended = False  # nothing more will be added
-        self.terminal = False  # a terminal event (completed, failed, incomplete) was added
+        self.last: tuple[str, dict[str, Any]] | None = None  # the terminal event: type, response
         self._splitter = EventSplitter()
         self._changed = asyncio.Event()
+
+    @property
+    def terminal(self) -> bool:
+        """Whether a terminal event (completed, failed, incomplete) was added."""
+        return self.last is not None
 
     @property
     def next_sequence(self) -> int:
@@ -32,10 +43,22 @@ class LiveLog:
     def add(self, chunk: bytes) -> None:
         """Add the events of ``chunk`` (an event cut at its end waits for the next chunk)."""
         for event in self._splitter.feed(chunk):
-            seq = sequence_of(event)
-            self.events.append((self.next_sequence if seq is None else seq, event))
-            self.pending.append(event)
-            self.terminal = self.terminal or event_type(event) in TERMINAL_EVENTS
+            data = event_data(event)
+            if not data:
+                continue  # a comment or a keep-alive: nothing to replay
+            try:
+                doc = codec.loads(data)
+            except ValueError:
+                doc = None
+            doc = doc if isinstance(doc, dict) else {}
+            seq = doc.get("sequence_number")
+            seq = seq if isinstance(seq, int) and seq >= self.next_sequence else self.next_sequence
+            kind = str(doc.get("type") or "")
+            self.events.append((seq, event))
+            self.pending.append(entry(seq, kind, event))
+            response = doc.get("response")
+            if kind in TERMINAL_EVENTS and isinstance(response, dict):
+                self.last = (kind, response)
         self._wake()
 
     def end(self) -> None:

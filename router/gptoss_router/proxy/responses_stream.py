@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -29,6 +30,8 @@ from gptoss_router.proxy.turns import Turn, Turns, own
 __all__ = ["answer_stream"]
 
 log = logging.getLogger(__name__)
+
+_SEQUENCE = re.compile(rb'"sequence_number"\s*:\s*(\d+)')
 
 
 class _Relay:
@@ -60,6 +63,7 @@ class _Relay:
         self.mend = StreamFix() if mend and self.translator is None else None
         self.latest: dict[str, Any] | None = None  # the last response object the stream showed
         self.events = 0  # relayed so far: the next one's sequence number, counted from 0
+        self.last_seq = -1  # the highest sequence number an event carried so far
 
     async def event(self, event: bytes) -> bytes:
         """What the client gets for one upstream event."""
@@ -73,6 +77,9 @@ class _Relay:
                 done = parsed(event_data(event))
                 if done is not None:
                     self.check.chunk(done)
+            numbered = _SEQUENCE.search(event)  # a delta's own (its text cannot hold one)
+            if numbered is not None:
+                self.last_seq = max(self.last_seq, int(numbered.group(1)))
             return event  # a delta: passes as it came
         else:
             doc = parsed(event_data(event))
@@ -107,7 +114,7 @@ class _Relay:
             "status": "failed",
             "error": {"code": "server_error", "message": message},
         }
-        seq = self.events
+        seq = max(self.events, self.last_seq + 1)  # numbered after the last one shown
         error = {
             "type": "error",
             "sequence_number": seq,
@@ -124,6 +131,9 @@ class _Relay:
         for doc in docs:
             if self.check is not None:
                 self.check.chunk(doc)
+            seq = doc.get("sequence_number")
+            if isinstance(seq, int):
+                self.last_seq = max(self.last_seq, seq)
             response = doc.get("response")
             if isinstance(response, dict):
                 own(self.turn, response)
@@ -139,8 +149,12 @@ class _Relay:
         return encode_events(shown)
 
     async def _kept(self, doc: dict[str, Any], response: dict[str, Any]) -> list[dict[str, Any]]:
+        """The terminal event ``doc`` once its response is kept; an error and a failed
+        response when the store would not keep it; nothing when a cancel won meanwhile (a
+        background response ends as cancelled, without a terminal event)."""
         try:
-            await self.turns.keep(self.turn, response)
+            if not await self.turns.keep(self.turn, response):
+                return []
         except (StoreUnavailable, Conflict) as err:
             if doc.get("type") == "response.failed":
                 return [doc]

@@ -31,6 +31,9 @@ class Turn:
     background: bool = False  # the router runs it after answering "queued"
     conversation: str | None = None  # the conversation it continues and is appended to
     lock: TurnLock | None = None  # its conversation's, held until its answer ends (``unlock``)
+    # its conversation's object and version when its items were read: the append is tried at
+    # that version first (the lock keeps other turns' items out meanwhile)
+    conversation_seen: tuple[dict[str, Any], int] | None = None
 
     async def unlock(self) -> None:
         """Give back the conversation's lock, if it holds one (once its answer has ended)."""

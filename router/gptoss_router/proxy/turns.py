@@ -41,9 +41,10 @@ from gptoss_router.openai.responses_state import (
 from gptoss_router.proxy.chat_form import ChatForm
 from gptoss_router.proxy.finals import Finals
 from gptoss_router.proxy.turn import Turn, own
-from gptoss_router.state.conversations import ConversationRecords
+from gptoss_router.state.conversations import Conversation, ConversationRecords
 from gptoss_router.state.event_logs import EventLogs
 from gptoss_router.state.responses import Record, ResponseRecords
+from gptoss_router.state.store import Versioned
 
 __all__ = ["Turn", "Turns", "own"]
 
@@ -119,8 +120,11 @@ class Turns:
         payload = inbound.payload
         prior: list[dict[str, Any]] = []
         size = len(body)
+        seen = None
         if conversation is not None:
-            prior, size = await self._conversation_items(app, conversation, size)
+            stored = await self._conversation(app, conversation)
+            prior, size = stored.value.items, size + stored.size
+            seen = (stored.value.meta, stored.version)
         if previous:
             found = await self.records.get(app, previous)
             if found is None:
@@ -159,6 +163,7 @@ class Turns:
             chat=chat,
             echo=response_echo(stateless),
             created_at=int(time.time()),
+            conversation_seen=seen,
         )
 
     def _conversation_of(self, payload: Mapping[str, Any], previous: object) -> str | None:
@@ -171,16 +176,14 @@ class Turns:
             )
         return conversation
 
-    async def _conversation_items(
-        self, app: str, conversation: str, size: int
-    ) -> tuple[list[dict[str, Any]], int]:
-        """The items of ``conversation`` and ``size`` grown by its stored size."""
+    async def _conversation(self, app: str, conversation: str) -> Versioned[Conversation]:
+        """The stored ``conversation``, its size and version (a 404 when there is none)."""
         found = None
         if self.conversations is not None:
-            found = await self.conversations.get(app, conversation)
+            found = await self.conversations.read(app, conversation)
         if found is None:
             raise no_conversation(conversation, param="conversation")
-        return found[0].items, size + found[1]
+        return found
 
     @staticmethod
     def _check_bound(size: int, limit: int, param: str) -> None:
@@ -192,15 +195,16 @@ class Turns:
                 param=param,
             )
 
-    async def keep(self, turn: Turn, response: dict[str, Any]) -> None:
+    async def keep(self, turn: Turn, response: dict[str, Any]) -> bool:
         """Keep ``response`` when the request asked for it (``StoreUnavailable`` if it fails,
         ``Conflict`` if its conversation kept changing under other writers).
 
         A background response cancelled meanwhile stays cancelled. A response kept whose
         conversation could not take its items is rewritten as failed, as its client is told
-        (``finals``: once the store answers again), so that it is not continued from."""
+        (``finals``: once the store answers again), so that it is not continued from. False
+        when a cancel won (or the response was deleted): nothing was kept."""
         if turn.store and not await self._record(turn, response):
-            return
+            return False
         try:
             await self._append(turn, response)
         except (StoreUnavailable, Conflict) as err:
@@ -210,6 +214,7 @@ class Turns:
                 what = f"failed response {turn.response_id}"
                 self.finals.later(what, lambda: self._record(turn, failed))
             raise
+        return True
 
     async def _record(self, turn: Turn, response: dict[str, Any]) -> bool:
         """Write ``response`` as ``turn``'s record; False when a cancel won meanwhile."""
@@ -232,9 +237,17 @@ class Turns:
         added = turn_items(turn.items, response)
         if not added:
             return
+        known = None
+        if turn.conversation_seen is not None:  # as read when the turn began, copied
+            meta, version = turn.conversation_seen
+            known = Versioned(Conversation(dict(meta), list(turn.prior)), 0, version)
         # Bounded when the turn began: an answer already made is not thrown away.
         await self.conversations.update(
-            turn.app, turn.conversation, lambda c: c.items.extend(added), bounded=False
+            turn.app,
+            turn.conversation,
+            lambda c: c.items.extend(added),
+            bounded=False,
+            known=known,
         )
 
     def status_of(

@@ -30,7 +30,7 @@ from gptoss_router import codec
 from gptoss_router.errors import BadRequest, ConversationLocked
 from gptoss_router.state.app_documents import AppDocuments, valid_id
 from gptoss_router.state.optimistic import change_document
-from gptoss_router.state.store import ABSENT
+from gptoss_router.state.store import ABSENT, Versioned
 from gptoss_router.state.turn_locks import LOCK_TTL_S, TurnLock
 
 __all__ = ["Conversation", "ConversationRecords"]
@@ -87,11 +87,14 @@ class ConversationRecords(AppDocuments[Conversation]):
         change: Callable[[Conversation], T],
         *,
         bounded: bool = True,
+        known: Versioned[Conversation] | None = None,
     ) -> tuple[Conversation, T] | None:
         """Apply ``change`` to the stored conversation and keep it another ``ttl_s``, redoing
         the change on a fresh read whenever another writer got there first. The conversation
         as written and what ``change`` returned, or None when there is no such conversation.
-        ``bounded``: a 400 naming the setting when the result is over ``max_bytes``."""
+        ``bounded``: a 400 naming the setting when the result is over ``max_bytes``;
+        ``known``: the conversation as read earlier (a turn's, read when it began), changed
+        and written first without reading it again."""
         key = self._key(app, conversation_id)
 
         async def write(conversation: Conversation, version: int) -> bool:
@@ -106,7 +109,13 @@ class ConversationRecords(AppDocuments[Conversation]):
             write,
             lambda conversation: (conversation, change(conversation)),
             busy=lambda: self._busy(conversation_id),
+            known=known,
         )
+
+    async def read(self, app: str, conversation_id: str) -> Versioned[Conversation] | None:
+        """The conversation ``conversation_id`` of ``app`` with its size and version, or
+        None."""
+        return await self._read(app, conversation_id)
 
     async def lock(self, app: str, conversation_id: str, owner: str) -> TurnLock | None:
         """The lock of ``conversation_id`` for the turn ``owner`` (a response id);

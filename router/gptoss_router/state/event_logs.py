@@ -2,9 +2,11 @@
 stream them again (``GET /v1/responses/{id}?stream=true&starting_after=N``).
 
 One log per response, ``events:<app>:<response id>``: the server-sent events as its client was
-sent them, in order, each carrying its ``sequence_number``. The replica running the response
-appends them in batches; a batch whose answer was lost may be appended again, so a reader skips
-any event whose sequence number it has passed (``sequence_of``). A log expires with its
+sent them, in order, each entry headed by the event's ``sequence_number`` and type as read from
+its JSON (``entry``), so that no reader has to parse the event, nor can be fooled by what the
+event's text holds. The replica running the response appends them in batches; a batch whose
+answer was lost may be appended again, so a reader skips any event whose sequence number it has
+passed. A log expires with its
 response (``tuning.responses_ttl_s`` after its last append) and goes when its response is
 deleted.
 
@@ -14,7 +16,6 @@ store is known to be down, ``StoreUnavailable`` otherwise.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Sequence
 from typing import TypeVar
 
@@ -23,29 +24,25 @@ from gptoss_router.state.app_documents import valid_id
 from gptoss_router.state.store import Store
 from gptoss_router.state.store_health import StoreHealth
 
-__all__ = ["TERMINAL_EVENTS", "EventLogs", "event_type", "sequence_of"]
+__all__ = ["TERMINAL_EVENTS", "EventLogs", "entry", "read_entry"]
 
 T = TypeVar("T")
 
 # The events after which a response's stream has nothing more to say.
 TERMINAL_EVENTS = frozenset({"response.completed", "response.failed", "response.incomplete"})
 
-_SEQUENCE = re.compile(rb'"sequence_number"\s*:\s*(\d+)')
-_TYPE = re.compile(rb'"type"\s*:\s*"([a-z_.]+)"')
+
+def entry(seq: int, kind: str, event: bytes) -> bytes:
+    """One event as its log keeps it: its sequence number and type, then the event as sent."""
+    return b"%d %s\n" % (seq, kind.encode("ascii", "replace")) + event
 
 
-def sequence_of(event: bytes) -> int | None:
-    """The ``sequence_number`` an event carries, or None."""
-    found = _SEQUENCE.search(event)
-    return None if found is None else int(found.group(1))
-
-
-def event_type(event: bytes) -> str:
-    """An event's type: its ``event:`` line, else the first ``type`` of its data."""
-    if event.startswith(b"event:"):
-        return event[6 : event.find(b"\n")].strip().decode("ascii", "replace")
-    found = _TYPE.search(event)
-    return "" if found is None else found.group(1).decode("ascii")
+def read_entry(kept: bytes) -> tuple[int, str, bytes]:
+    """The sequence number, type and event of a log ``entry`` (``ValueError`` if it is not
+    one)."""
+    head, _, event = kept.partition(b"\n")
+    seq, _, kind = head.partition(b" ")
+    return int(seq), kind.decode("ascii", "replace"), event
 
 
 class EventLogs:

@@ -30,16 +30,18 @@ async def change_document(
     *,
     busy: Callable[[], Exception],
     attempts: int = ATTEMPTS,
+    known: Versioned[D] | None = None,
 ) -> tuple[D, R] | None:
     """``change`` the document ``read`` returns and ``write`` the result at the version read
     (``write`` says whether it landed). The document written and what ``change`` returned, or
     None when there is no document or ``change`` keeps nothing; ``busy()`` is raised after
-    ``attempts`` lost rounds."""
+    ``attempts`` lost rounds. ``known``: the document as the caller read it a while ago, tried
+    first without a read (a round trip saved when nobody wrote it since)."""
     for attempt in range(attempts):
         if attempt:
             ceiling = min(MAX_PAUSE_S, 0.001 * 2 ** (attempt - 1))
             await asyncio.sleep(random.uniform(0.0, ceiling))  # noqa: S311 - jitter, not secrets
-        found = await read()
+        found = known if attempt == 0 and known is not None else await read()
         if found is None:
             return None
         changed = change(found.value)
