@@ -88,12 +88,15 @@ class Turns:
         if store or previous:
             self.records.check_usable()
         response_id = new_response_id()
-        lock = None
+        lock = read = None
         if conversation is not None and self.conversations is not None:
             # taken before its items are read: no other turn appends to them meanwhile
-            lock = await self.conversations.lock(app, conversation, response_id)
+            locked = await self.conversations.lock(app, conversation, response_id)
+            if locked is None:
+                raise no_conversation(conversation, param="conversation")
+            lock, read = locked
         try:
-            turn = await self._stateless(app, inbound, body, store, previous, conversation)
+            turn = await self._stateless(app, inbound, body, store, previous, conversation, read)
         except BaseException:
             if lock is not None:
                 await lock.release()
@@ -115,14 +118,16 @@ class Turns:
         store: bool,
         previous: str | None,
         conversation: str | None,
+        read: Versioned[Conversation] | None = None,
     ) -> Turn:
-        """``inbound`` made one stateless request from what the store holds for it."""
+        """``inbound`` made one stateless request from what the store holds for it
+        (``read``: its conversation, read as its lock was taken)."""
         payload = inbound.payload
         prior: list[dict[str, Any]] = []
         size = len(body)
         seen = None
         if conversation is not None:
-            stored = await self._conversation(app, conversation)
+            stored = read if read is not None else await self._conversation(app, conversation)
             prior, size = stored.value.items, size + stored.size
             seen = (stored.value.meta, stored.version)
         if previous:

@@ -14,7 +14,7 @@ from collections.abc import Awaitable
 from typing import ClassVar, Generic, TypeVar
 
 from gptoss_router.errors import Conflict, StoreUnavailable
-from gptoss_router.state.store import Store, Versioned
+from gptoss_router.state.store import Document, Store, Versioned
 from gptoss_router.state.store_health import StoreHealth
 
 __all__ = ["AppDocuments", "valid_id"]
@@ -67,7 +67,10 @@ class AppDocuments(ABC, Generic[D]):
         self.check_usable()
         if not valid_id(doc_id):
             return None
-        found = await self._call(self._store.get_document(self._key(app, doc_id)))
+        return self._decoded(await self._call(self._store.get_document(self._key(app, doc_id))))
+
+    def _decoded(self, found: Document | None) -> Versioned[D] | None:
+        """A stored document read back, or None (also for one that is not of this kind)."""
         if found is None:
             return None
         try:

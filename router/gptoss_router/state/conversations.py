@@ -117,10 +117,13 @@ class ConversationRecords(AppDocuments[Conversation]):
         None."""
         return await self._read(app, conversation_id)
 
-    async def lock(self, app: str, conversation_id: str, owner: str) -> TurnLock | None:
-        """The lock of ``conversation_id`` for the turn ``owner`` (a response id);
-        ``ConversationLocked`` while another turn holds it; None for an id no conversation
-        could have (reading it finds nothing)."""
+    async def lock(
+        self, app: str, conversation_id: str, owner: str
+    ) -> tuple[TurnLock, Versioned[Conversation]] | None:
+        """The lock of ``conversation_id`` for the turn ``owner`` (a response id), and the
+        conversation as read once the lock was taken (in the same round trip); None when
+        there is no such conversation (nothing locked); ``ConversationLocked`` while another
+        turn holds it."""
         self.check_usable()
         if not valid_id(conversation_id):
             return None
@@ -133,10 +136,18 @@ class ConversationRecords(AppDocuments[Conversation]):
         async def drop(expected: int) -> bool:
             return await self._call(self._store.delete_document(key, expected=expected))
 
-        version = await put(ABSENT, LOCK_TTL_S)
+        taken = self._store.put_then_get(
+            key, value, LOCK_TTL_S, expected=ABSENT, then=self._key(app, conversation_id)
+        )
+        version, found = await self._call(taken)
         if version is None:
             raise ConversationLocked()
-        return TurnLock(put, drop, version, f"conversation {conversation_id}")
+        lock = TurnLock(put, drop, version, f"conversation {conversation_id}")
+        conversation = self._decoded(found)
+        if conversation is None:  # nothing to guard
+            await lock.release()
+            return None
+        return lock, conversation
 
     async def check_unlocked(self, app: str, conversation_id: str) -> None:
         """``ConversationLocked`` while a turn of ``conversation_id`` runs (its items must not

@@ -181,11 +181,7 @@ class RedisStore:
         return int(written) or None
 
     async def get_document(self, key: str) -> Document | None:
-        found = await self._bounded(self._get_doc(keys=[f"{self._prefix}:doc:{key}"]))
-        if not found or found[1] is None:
-            return None
-        version, value = found
-        return Document(value.encode() if isinstance(value, str) else value, int(version))
+        return _document(await self._bounded(self._get_doc(keys=[f"{self._prefix}:doc:{key}"])))
 
     async def delete_document(self, key: str, *, expected: int = ANY_VERSION) -> bool:
         full = f"{self._prefix}:doc:{key}"
@@ -194,6 +190,17 @@ class RedisStore:
         else:
             gone = await self._bounded(self._drop_doc(keys=[full], args=[expected]))
         return int(gone) > 0
+
+    async def put_then_get(
+        self, key: str, value: bytes, ttl_s: float, *, expected: int, then: str
+    ) -> tuple[int | None, Document | None]:
+        ttl_ms = max(1, math.ceil(ttl_s * 1000))
+        pipe = self._r.pipeline(transaction=False)  # in order, on one connection
+        # EVAL, not EVALSHA: a pipeline of registered scripts checks them first, a round trip
+        pipe.eval(PUT_DOC, 1, f"{self._prefix}:doc:{key}", expected, value, ttl_ms)
+        pipe.eval(GET_DOC, 1, f"{self._prefix}:doc:{then}")
+        written, found = await self._bounded(pipe.execute())
+        return int(written) or None, _document(found)
 
     async def append_log(self, key: str, entries: Sequence[bytes], ttl_s: float) -> int:
         full = f"{self._prefix}:log:{key}"
@@ -238,6 +245,14 @@ class RedisStore:
         if self._secret:
             message = message.replace(self._secret, "***")
         return message or "no answer"
+
+
+def _document(found: Any) -> Document | None:
+    """A document as the ``GET_DOC`` script answers it (version, value), or None."""
+    if not found or found[1] is None:
+        return None
+    version, value = found
+    return Document(value.encode() if isinstance(value, str) else value, int(version))
 
 
 def connect(config: StoreConfig) -> RedisStore:

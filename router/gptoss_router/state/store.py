@@ -166,6 +166,13 @@ class Store(Protocol):
         whether something was forgotten."""
         ...
 
+    async def put_then_get(
+        self, key: str, value: bytes, ttl_s: float, *, expected: int, then: str
+    ) -> tuple[int | None, Document | None]:
+        """``put_document`` of ``key``, then ``get_document`` of ``then``, in one round trip:
+        the read sees the store after the write (a lock taken, then what it guards read)."""
+        ...
+
     async def append_log(self, key: str, entries: Sequence[bytes], ttl_s: float) -> int:
         """Add ``entries`` at the end of the log ``key``, which is then kept ``ttl_s`` seconds
         from now; the log's length after."""
@@ -285,6 +292,12 @@ class MemoryStore:
             return False
         del self._documents[key]
         return True
+
+    async def put_then_get(
+        self, key: str, value: bytes, ttl_s: float, *, expected: int, then: str
+    ) -> tuple[int | None, Document | None]:
+        written = await self.put_document(key, value, ttl_s, expected=expected)
+        return written, await self.get_document(then)
 
     async def append_log(self, key: str, entries: Sequence[bytes], ttl_s: float) -> int:
         now = time.monotonic()
