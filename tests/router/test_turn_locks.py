@@ -3,15 +3,25 @@ stores (the in-process one and a real redis-server)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
 from tests.router.live import eventually
 
-from gptoss_router.errors import ConversationLocked
+from gptoss_localkube.redis_server import RedisServer
+from gptoss_router.config.store import StoreConfig
+from gptoss_router.errors import ConversationLocked, StoreUnavailable
 from gptoss_router.metrics import RouterMetrics
+from gptoss_router.openai.inbound import read_inbound
+from gptoss_router.proxy.turns import Turns
 from gptoss_router.state import turn_locks
 from gptoss_router.state.conversations import Conversation, ConversationRecords
-from gptoss_router.state.store import ANY_VERSION, Store
+from gptoss_router.state.redis_store import connect
+from gptoss_router.state.responses import ResponseRecords
+from gptoss_router.state.store import ANY_VERSION, Document, MemoryStore, Store, StoreFailed
 from gptoss_router.state.store_health import StoreHealth
 from gptoss_router.state.turn_locks import TurnLock
 
@@ -92,3 +102,61 @@ async def test_an_id_no_conversation_could_have_takes_no_lock(store: Store) -> N
 async def test_a_conversation_that_does_not_exist_is_left_unlocked(store: Store) -> None:
     assert await records(store).lock("shop", "conv_9", "resp_1") is None
     assert await store.get_document("conv-lock:shop:conv_9") is None
+
+
+class ReadLost(MemoryStore):
+    """A store that takes a lock's write but whose answer is lost (a timeout, a cut
+    connection) while ``lost`` is set."""
+
+    lost = False
+
+    async def put_then_get(
+        self, key: str, value: bytes, ttl_s: float, *, expected: int, then: str
+    ) -> tuple[int | None, Document | None]:
+        written = await self.put_document(key, value, ttl_s, expected=expected)
+        if self.lost:
+            raise StoreFailed("TimeoutError: no answer")
+        return written, await self.get_document(then)
+
+
+async def test_a_lock_whose_answer_was_lost_is_given_back_for_the_retry() -> None:
+    store = ReadLost()
+    locks = Locks(store)
+    first = await locks.lock("shop", "conv_1", "resp_0")  # creates the conversation
+    await first.release()
+    store.lost = True
+    with pytest.raises(StoreUnavailable):
+        await locks.conversations.lock("shop", "conv_1", "resp_1")
+    store.lost = False
+    assert await store.get_document(KEY) is None  # the client's retry is not refused as locked
+
+
+async def test_a_conversation_of_a_router_from_before_versions_keeps_what_it_wrote_meanwhile(
+    redis_server: RedisServer,
+) -> None:
+    store = connect(StoreConfig(url=redis_server.url, key=SecretStr(redis_server.password)))
+    raw = aioredis.Redis.from_url(redis_server.url, password=redis_server.password)
+    try:
+        key = "gptoss:doc:conv:shop:conv_1"
+        meta = {"id": "conv_1", "object": "conversation", "created_at": 1, "metadata": {}}
+        first = {"id": "msg_a", "type": "message", "role": "user", "content": "a"}
+        await raw.set(key, json.dumps({"conversation": meta, "items": [first]}))  # no version
+        health = StoreHealth(RouterMetrics(CollectorRegistry()), clock=lambda: 0.0)
+        records = ResponseRecords(store, health, ttl_s=60.0, max_bytes=1 << 20)
+        turns = Turns(records, ConversationRecords(store, health, ttl_s=60.0, max_bytes=1 << 20))
+        body = json.dumps({"model": "m", "input": "hi", "conversation": "conv_1"}).encode()
+        turn = await turns.begin("shop", read_inbound("responses", body), body)
+        older = {"id": "msg_old", "type": "message", "role": "user", "content": "old router"}
+        changed = {"conversation": {**meta, "metadata": {"k": "v"}}, "items": [first, older]}
+        await raw.set(key, json.dumps(changed))  # an older router, meanwhile, without a lock
+        text = {"type": "output_text", "text": "answer", "annotations": []}
+        output = [{"id": "msg_out", "type": "message", "role": "assistant", "content": [text]}]
+        await turns.keep(turn, {"id": turn.response_id, "status": "completed", "output": output})
+        await turn.unlock()
+        found = await turns.conversations.get("shop", "conv_1") if turns.conversations else None
+    finally:
+        await raw.aclose()
+        await store.close()
+    assert found is not None
+    assert [i["id"] for i in found[0].items][:2] == ["msg_a", "msg_old"]
+    assert found[0].meta["metadata"] == {"k": "v"}

@@ -243,7 +243,9 @@ class Turns:
         if not added:
             return
         known = None
-        if turn.conversation_seen is not None:  # as read when the turn began, copied
+        # as read when the turn began, copied; not a document of a router from before
+        # versions (always version 0, so a write at 0 could undo that router's changes)
+        if turn.conversation_seen is not None and turn.conversation_seen[1] > 0:
             meta, version = turn.conversation_seen
             known = Versioned(Conversation(dict(meta), list(turn.prior)), 0, version)
         # Bounded when the turn began: an answer already made is not thrown away.

@@ -22,15 +22,16 @@ Reads, deletes and the store's failures are handled as for stored responses
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from gptoss_router import codec
-from gptoss_router.errors import BadRequest, ConversationLocked
+from gptoss_router.errors import BadRequest, ConversationLocked, StoreUnavailable
 from gptoss_router.state.app_documents import AppDocuments, valid_id
 from gptoss_router.state.optimistic import change_document
-from gptoss_router.state.store import ABSENT, Versioned
+from gptoss_router.state.store import ABSENT, StoreFailed, Versioned
 from gptoss_router.state.turn_locks import LOCK_TTL_S, TurnLock
 
 __all__ = ["Conversation", "ConversationRecords"]
@@ -139,7 +140,11 @@ class ConversationRecords(AppDocuments[Conversation]):
         taken = self._store.put_then_get(
             key, value, LOCK_TTL_S, expected=ABSENT, then=self._key(app, conversation_id)
         )
-        version, found = await self._call(taken)
+        try:
+            version, found = await self._call(taken)
+        except StoreUnavailable:
+            await self._unless_answered(key, value)
+            raise
         if version is None:
             raise ConversationLocked()
         lock = TurnLock(put, drop, version, f"conversation {conversation_id}")
@@ -148,6 +153,14 @@ class ConversationRecords(AppDocuments[Conversation]):
             await lock.release()
             return None
         return lock, conversation
+
+    async def _unless_answered(self, key: str, owner: bytes) -> None:
+        """A lock whose taking got no answer may have been taken all the same (the answer was
+        lost, not the write): give it back if it is this turn's, or leave it to expire."""
+        with contextlib.suppress(StoreFailed):
+            found = await self._store.get_document(key)
+            if found is not None and found.value == owner:
+                await self._store.delete_document(key, expected=found.version)
 
     async def check_unlocked(self, app: str, conversation_id: str) -> None:
         """``ConversationLocked`` while a turn of ``conversation_id`` runs (its items must not
