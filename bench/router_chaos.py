@@ -1,4 +1,4 @@
-"""Router chaos under a steady load: kill, hang, 5xx-storm and 429-storm each backend in turn.
+"""Router chaos under a steady load: fail in band, kill, hang, 5xx- and 429-storm each backend.
 
     .venv/bin/python bench/router_chaos.py [--clients 12] [--fault-seconds 3] [--json PATH]
 
@@ -7,6 +7,8 @@ each, so the rest spills) and a provider simulator (``fireworks``), each in its 
 loopback. The router runs in this process on uvicorn; ``clients`` loops send streamed chat
 requests to it without pause for the whole run. After a quiet baseline each backend in turn is
 
+    in-band  fails every request in band (200, then the engine's error event) while its
+           health checks pass
     kill   SIGKILLed (streams on it break), then started again on the same port
     hang   accepts requests and never answers
     5xx    answers 500 to everything

@@ -13,6 +13,9 @@ FAULTS: dict[str, list[str]] = {
     "hang": ["hang"],
     "5xx": ["status=500"],
     "429": ["status=429,retry_after=1"],
+    # the engine fails every request in band, before its stream's first event (a 200, then an
+    # error event): the router must still find another backend
+    "in-band": ["error_after=0,path=/v1/chat/", "error_after=0,path=/inference/v1/chat/"],
 }
 
 
@@ -25,4 +28,6 @@ class ChaosPlan:
     hang_s: float = 15.0
     max_tokens: int = 16
     backends: tuple[str, ...] = ("pod-a", "pod-b", "fireworks")
-    faults: tuple[str, ...] = ("kill", "hang", "5xx", "429")
+    # in-band first: a backend that fails in band serves its ejections out, which grow with
+    # every ejection the earlier phases counted
+    faults: tuple[str, ...] = ("in-band", "kill", "hang", "5xx", "429")

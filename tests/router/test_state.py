@@ -82,6 +82,38 @@ def test_a_passing_active_check_readmits_at_once() -> None:
     assert not health.is_ejected("a") and health.ejected() == []
 
 
+def test_a_backend_failing_again_right_after_a_check_readmitted_it_serves_its_ejection_out() -> (
+    None
+):
+    clock = Clock()
+    health = detector(clock)
+    for _ in range(3):
+        health.record_failure("a")
+    assert health.readmit("a")  # /health answers: back at once
+    clock.now += 1
+    for _ in range(3):  # its requests fail in band all the same
+        health.record_failure("a")
+    assert not health.readmit("a") and health.is_ejected("a")  # the check is not believed
+    clock.now += 60.5  # its second ejection, 60 s, served out
+    assert not health.is_ejected("a")
+    health.record_success("a")
+    for _ in range(3):
+        health.record_failure("a")
+    assert health.readmit("a")  # a request served: checks are believed again
+
+
+def test_a_backend_failing_long_after_a_check_readmitted_it_is_readmitted_again() -> None:
+    clock = Clock()
+    health = detector(clock)
+    for _ in range(3):
+        health.record_failure("a")
+    health.readmit("a")
+    clock.now += 31  # more than the base ejection time later
+    for _ in range(3):
+        health.record_failure("a")
+    assert health.readmit("a") and not health.is_ejected("a")
+
+
 @pytest.mark.parametrize(
     ("text", "seconds"),
     [("7.66s", 7.66), ("2m59.56s", 179.56), ("500ms", 0.5), ("3", 3.0), ("1h", 3600.0)],
@@ -166,3 +198,16 @@ def test_speed_starts_at_the_prior_and_moves_toward_measurements() -> None:
     book.observe_generation("g", 1000, 2.0)
     estimate = book.estimate("g", prior)
     assert estimate.ttft_s == pytest.approx(0.3) and estimate.tokens_per_s == pytest.approx(500.0)
+
+
+def test_a_backend_that_served_after_a_check_readmitted_it_is_readmitted_by_the_next() -> None:
+    clock = Clock()
+    health = detector(clock)
+    for _ in range(3):
+        health.record_failure("a")
+    health.readmit("a")
+    health.record_success("a")  # the check was right: it serves
+    clock.now += 1
+    for _ in range(3):  # a new fault, soon after
+        health.record_failure("a")
+    assert health.readmit("a") and not health.is_ejected("a")

@@ -4,6 +4,12 @@ A backend that fails ``consecutive`` times in a row is ejected for ``base * n`` 
 how many times it has been ejected, capped at ``maximum``. It comes back when the time is up or
 when an active health check succeeds (``readmit``), as a successful check un-ejects in Envoy
 (Envoy's defaults and docs: docs/sources.md, Failover).
+
+A health check cannot see every failure: an engine that answers ``/health`` but fails each
+request in band (a 200, then an error event) would be readmitted by every check and ejected
+again by its next requests, each a retry. So a backend ejected again within ``base`` seconds of
+a check readmitting it, without a request served in between, is no longer readmitted by checks:
+it serves its ejections out, and checks are believed again once one of its requests succeeds.
 The clock is injected so the transitions are tested without waiting.
 """
 
@@ -21,6 +27,8 @@ class _Record:
     ejections: int = 0
     ejected_until: float = 0.0
     last_ejected: float = 0.0
+    readmitted_at: float = -1e18  # when an active check last brought it back
+    checks_believed: bool = True  # whether a passing check may bring it back
 
 
 class OutlierDetector:
@@ -47,6 +55,8 @@ class OutlierDetector:
         if record is None:
             return
         record.failures = 0
+        record.checks_believed = True  # and the last check that readmitted it was right
+        record.readmitted_at = -1e18
         # Forget past ejections once a backend has stayed in for the longest ejection time.
         if record.ejections and self._clock() - record.last_ejected > self._max:
             record.ejections = 0
@@ -63,6 +73,8 @@ class OutlierDetector:
         record.failures = 0
         record.ejections += 1
         record.last_ejected = now
+        if now - record.readmitted_at < self._base:  # the check passed, the requests failed
+            record.checks_believed = False
         record.ejected_until = now + min(self._base * record.ejections, self._max)
         return True
 
@@ -76,14 +88,21 @@ class OutlierDetector:
         now = self._clock()
         return [key for key, r in self._records.items() if r.ejected_until > now]
 
-    def readmit(self, key: str) -> None:
-        """An active check passed: bring ``key`` back now (its backoff history stays)."""
+    def readmit(self, key: str) -> bool:
+        """An active check passed: bring ``key`` back now (its backoff history stays), unless
+        checks are not believed for it; whether it is back."""
         record = self._records.get(key)
-        if record is not None:
-            if record.ejected_until > self._clock():
-                self._readmitted.add(key)
-            record.ejected_until = 0.0
-            record.failures = 0
+        if record is None:
+            return True
+        now = self._clock()
+        if not record.checks_believed and record.ejected_until > now:
+            return False
+        if record.ejected_until > now:
+            self._readmitted.add(key)
+            record.readmitted_at = now
+        record.ejected_until = 0.0
+        record.failures = 0
+        return True
 
     def ejected_until(self) -> dict[str, float]:
         """Every key ejected now, and until when (this detector's clock)."""

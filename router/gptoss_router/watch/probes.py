@@ -26,9 +26,8 @@ async def probe_ejected(
     results = await asyncio.gather(
         *(_probe(session, backends, key, local=key in pods, limit_s=limit_s) for key in keys)
     )
-    readmitted = [key for key, healthy in zip(keys, results, strict=True) if healthy]
-    for key in readmitted:
-        backends.health.readmit(key)
+    healthy = [key for key, ok in zip(keys, results, strict=True) if ok]
+    readmitted = [key for key in healthy if backends.health.readmit(key)]
     if readmitted:
         backends.wakeup.fire()
 
