@@ -20,10 +20,10 @@ from gptoss_router.metrics import RouterMetrics
 from gptoss_router.routing.admission import Admission, format_reset
 from gptoss_router.routing.leases import Lease
 from gptoss_router.settings import load_settings
+from gptoss_router.state.memory_store import MemoryStore
 from gptoss_router.state.provider_limits import parse_duration
 from gptoss_router.state.store import (
     Incoming,
-    MemoryStore,
     Outgoing,
     Store,
     StoreFailed,

@@ -21,7 +21,8 @@ from tests.router.live import fleet, router_in_thread, router_settings
 
 from gptoss_localkube.redis_server import RedisServer
 from gptoss_router.settings import RouterSettings
-from gptoss_router.state.store import MemoryStore, Store, StoreFailed
+from gptoss_router.state.memory_store import MemoryStore
+from gptoss_router.state.store import Store, StoreFailed
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -16,8 +16,9 @@ from tests.router.router_fakes import MODEL, Upstreams, running_router, serving,
 
 import gptoss_router.http.store as store_module
 from gptoss_router.http.app import create_app
+from gptoss_router.state.memory_store import MemoryStore
 from gptoss_router.state.optimistic import ATTEMPTS
-from gptoss_router.state.store import MemoryStore, StoreFailed
+from gptoss_router.state.store import StoreFailed
 
 COMPLETED = {
     "id": "resp_upstream",

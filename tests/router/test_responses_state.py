@@ -24,8 +24,8 @@ from tests.router.live import fleet, live_router, router_in_thread, router_setti
 
 from gptoss_localkube.redis_server import RedisServer
 from gptoss_router.openai.responses_state import item_page, stored_items
+from gptoss_router.state.memory_store import MemoryStore
 from gptoss_router.state.responses import Record
-from gptoss_router.state.store import MemoryStore
 
 # -- pure pieces -----------------------------------------------------------------------------
 

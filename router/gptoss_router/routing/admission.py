@@ -27,7 +27,8 @@ from gptoss_router.config.store import StoreConfig
 from gptoss_router.errors import QuotaExceeded, RateLimited, StoreUnavailable
 from gptoss_router.metrics import RouterMetrics
 from gptoss_router.routing.leases import Granted, Lease
-from gptoss_router.state.store import MemoryStore, Store, spend_periods
+from gptoss_router.state.memory_store import MemoryStore
+from gptoss_router.state.store import Store, spend_periods
 from gptoss_router.state.store_health import StoreHealth
 
 __all__ = ["Admission", "Ticket", "format_reset"]

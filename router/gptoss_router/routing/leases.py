@@ -22,7 +22,8 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from gptoss_router.state.store import MemoryStore, Store, StoreFailed, Taken
+from gptoss_router.state.memory_store import MemoryStore
+from gptoss_router.state.store import Store, StoreFailed, Taken
 from gptoss_router.state.store_health import StoreHealth
 
 __all__ = ["Granted", "Lease"]
