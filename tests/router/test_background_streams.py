@@ -416,3 +416,42 @@ async def _first(stream: Any, count: int) -> Any:
         if taken == count:
             break
     await stream.close()
+
+
+async def test_a_client_stream_ends_at_its_failure_while_the_store_still_refuses_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = MemoryStore.put_document
+    refusing = True
+
+    async def down_for_finals(
+        self: MemoryStore, key: str, value: bytes, ttl_s: float, **kw: Any
+    ) -> int | None:
+        status = json.loads(value).get("response", {}).get("status")
+        if key.startswith("resp:") and status in ("completed", "failed") and refusing:
+            raise StoreFailed("down")
+        return await real(self, key, value, ttl_s, **kw)
+
+    monkeypatch.setattr(MemoryStore, "put_document", down_for_finals)
+    upstreams = Paced({"pod-a.test": _story(3, 0.0)})
+    async with paced_client(_settings(), upstreams) as (router, _):
+        client = _client(router.base_url)
+        stream = await client.responses.create(
+            model=MODEL, input="a story", background=True, stream=True
+        )
+
+        async def read() -> list[Any]:
+            return [e async for e in stream]
+
+        seen = await asyncio.wait_for(read(), 10)  # not held open while the write is retried
+        refusing = False
+
+        async def failed() -> bool:
+            try:
+                kept = await client.responses.retrieve(seen[0].response.id)
+            except openai.InternalServerError:
+                return False
+            return kept.status == "failed"
+
+        await eventually(failed, what="the failure to be kept once the store is back", within=20)
+    assert [e.type for e in seen][-2:] == ["error", "response.failed"]

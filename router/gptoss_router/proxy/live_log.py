@@ -27,6 +27,7 @@ class LiveLog:
         self.pending: list[bytes] = []  # entries (``event_logs.entry``) not yet in the store
         self.ended = False  # nothing more will be added
         self.last: tuple[str, dict[str, Any]] | None = None  # the terminal event: type, response
+        self._terminal_at: int | None = None  # the index of the terminal event
         self._splitter = EventSplitter()
         self._changed = asyncio.Event()
 
@@ -57,8 +58,9 @@ class LiveLog:
             self.events.append((seq, event))
             self.pending.append(entry(seq, kind, event))
             response = doc.get("response")
-            if kind in TERMINAL_EVENTS and isinstance(response, dict):
+            if kind in TERMINAL_EVENTS and isinstance(response, dict) and self.last is None:
                 self.last = (kind, response)
+                self._terminal_at = len(self.events) - 1
         self._wake()
 
     def end(self) -> None:
@@ -67,7 +69,8 @@ class LiveLog:
         self._wake()
 
     async def follow(self, after: int) -> AsyncGenerator[bytes, None]:
-        """The events whose sequence number is above ``after``, as they come, until the end."""
+        """The events whose sequence number is above ``after``, as they come, until the
+        terminal one (the run may go on writing it to the store) or the end."""
         index = 0
         while True:
             while index < len(self.events):
@@ -75,6 +78,8 @@ class LiveLog:
                 index += 1
                 if seq > after:
                     yield event
+                if index - 1 == self._terminal_at:
+                    return
             if self.ended:
                 return
             changed = self._changed
