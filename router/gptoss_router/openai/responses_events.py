@@ -22,7 +22,19 @@ from gptoss_router.openai.responses_objects import (
     reasoning_text_part,
 )
 
-__all__ = ["EventLog", "StreamItem", "encode_events", "where"]
+__all__ = ["EventLog", "StreamItem", "encode_events", "failure_events", "where"]
+
+
+def failure_events(
+    seq: int, code: str | None, message: str, failed: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """How a stream that failed after showing its response ends: ``error`` numbered ``seq``,
+    then ``response.failed`` with the ``failed`` response."""
+    error = {"type": "error", "sequence_number": seq, "code": code, "message": message}
+    return [
+        {**error, "param": None},
+        {"type": "response.failed", "sequence_number": seq + 1, "response": failed},
+    ]
 
 
 def encode_events(events: Iterable[Mapping[str, Any]]) -> bytes:

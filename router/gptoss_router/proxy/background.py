@@ -19,11 +19,10 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from gptoss_router.errors import RouterError, StoreUnavailable
 from gptoss_router.openai.inbound import Route
-from gptoss_router.openai.responses_events import encode_events
+from gptoss_router.openai.responses_events import encode_events, failure_events
 from gptoss_router.openai.responses_state import without_reasoning
 from gptoss_router.proxy.asgi import Streamed, Whole
 from gptoss_router.proxy.calls import Request
@@ -223,23 +222,13 @@ class BackgroundRuns:
         it (``finals``); a streamed one tells its streams first."""
         failed = self._turns.status_of(turn, "failed", error)
         if live is not None and not live.terminal:
-            live.add(_failure_events(live.next_sequence, error, failed))
+            events = failure_events(live.next_sequence, error["code"], error["message"], failed)
+            live.add(encode_events(events))
         await self._turns.finals.write(
             f"background response {turn.response_id}",
             lambda: self._turns.keep(turn, failed),
             deadline_s=deadline_s,
         )
-
-
-def _failure_events(seq: int, error: dict[str, str], failed: dict[str, Any]) -> bytes:
-    """``error`` then ``response.failed``, numbered from ``seq``: how a streamed run that
-    failed outside its stream ends its events."""
-    return encode_events(
-        [
-            {"type": "error", "sequence_number": seq, **error, "param": None},
-            {"type": "response.failed", "sequence_number": seq + 1, "response": failed},
-        ]
-    )
 
 
 def _error_of(body: bytes) -> dict[str, str]:

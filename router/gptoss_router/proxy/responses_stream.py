@@ -18,7 +18,7 @@ from gptoss_router.errors import Conflict, StoreUnavailable
 from gptoss_router.openai.chat_stream_to_responses import ChatStreamTranslator
 from gptoss_router.openai.error_bodies import error_event
 from gptoss_router.openai.replies import Reshape, Usage, reshape_chunk, usage_of
-from gptoss_router.openai.responses_events import encode_events
+from gptoss_router.openai.responses_events import encode_events, failure_events
 from gptoss_router.openai.sse import EventSplitter, event_data
 from gptoss_router.openai.vllm_stream import StreamFix
 from gptoss_router.proxy.accounting import Ledger
@@ -115,16 +115,7 @@ class _Relay:
             "error": {"code": "server_error", "message": message},
         }
         seq = max(self.events, self.last_seq + 1)  # numbered after the last one shown
-        error = {
-            "type": "error",
-            "sequence_number": seq,
-            "code": "upstream_error",
-            "message": message,
-            "param": None,
-        }
-        return await self.docs(
-            [error, {"type": "response.failed", "sequence_number": seq + 1, "response": failed}]
-        )
+        return await self.docs(failure_events(seq, "upstream_error", message, failed))
 
     async def docs(self, docs: list[dict[str, Any]]) -> bytes:
         out: list[dict[str, Any]] = []
@@ -166,16 +157,8 @@ class _Relay:
                 "status": "failed",
                 "error": {"code": "server_error", "message": err.message},
             }
-            return [
-                {
-                    "type": "error",
-                    "sequence_number": seq,
-                    "code": "store_unavailable" if isinstance(err, StoreUnavailable) else err.code,
-                    "message": err.message,
-                    "param": None,
-                },
-                {"type": "response.failed", "sequence_number": seq + 1, "response": failed},
-            ]
+            code = "store_unavailable" if isinstance(err, StoreUnavailable) else err.code
+            return failure_events(seq, code, err.message, failed)
         return [doc]
 
 
