@@ -70,13 +70,25 @@ def _client(base_url: str) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key="none", max_retries=0)
 
 
+async def _streamed(client: openai.AsyncOpenAI) -> Any:
+    """A streamed background response of a story, as the SDK opens it."""
+    return await client.responses.create(model=MODEL, input="a story", background=True, stream=True)
+
+
+async def _run_ended(router: Any, rid: str, *, within: float) -> None:
+    """Wait until ``router`` no longer runs the background response ``rid``."""
+
+    async def ended() -> bool:
+        return router.app.state.proxy.background.live(rid) is None
+
+    await eventually(ended, what="the run to end", within=within)
+
+
 async def test_a_streamed_background_response_streams_every_event_and_is_kept_completed() -> None:
     upstreams = Paced({"pod-a.test": _story(6, 0.01)})
     async with paced_client(_settings(), upstreams) as (router, _):
         client = _client(router.base_url)
-        stream = await client.responses.create(
-            model=MODEL, input="a story", background=True, stream=True
-        )
+        stream = await _streamed(client)
         seen = [e async for e in stream]
         rid = seen[0].response.id
         kept = await client.responses.retrieve(rid)
@@ -123,16 +135,11 @@ async def test_an_ended_response_is_streamed_again_from_the_store_after_starting
     upstreams = Paced({"pod-a.test": _story(5, 0.0)})
     async with paced_client(_settings(), upstreams) as (router, _):
         client = _client(router.base_url)
-        stream = await client.responses.create(
-            model=MODEL, input="a story", background=True, stream=True
-        )
+        stream = await _streamed(client)
         seen = [e async for e in stream]
         rid = seen[0].response.id
 
-        async def ended() -> bool:
-            return router.app.state.proxy.background.live(rid) is None
-
-        await eventually(ended, what="the run to end", within=5)
+        await _run_ended(router, rid, within=5)
         again = [e async for e in await client.responses.retrieve(rid, stream=True)]
         tail = await client.responses.retrieve(rid, stream=True, starting_after=3)
         rest = [e async for e in tail]
@@ -208,16 +215,11 @@ async def test_a_deleted_streamed_background_response_cannot_be_streamed_again()
     upstreams = Paced({"pod-a.test": _story(2, 0.0)})
     async with paced_client(_settings(), upstreams) as (router, http):
         client = _client(router.base_url)
-        stream = await client.responses.create(
-            model=MODEL, input="a story", background=True, stream=True
-        )
+        stream = await _streamed(client)
         seen = [e async for e in stream]
         rid = seen[0].response.id
 
-        async def ended() -> bool:
-            return router.app.state.proxy.background.live(rid) is None
-
-        await eventually(ended, what="the run to end", within=5)
+        await _run_ended(router, rid, within=5)
         await client.responses.delete(rid)
         again = await http.get(f"/v1/responses/{rid}", params={"stream": "true"})
         log = await router.app.state.events.read("anonymous", rid, 0, 10)
@@ -310,16 +312,11 @@ async def _streamed_then_replayed(
     its run has ended (after ``after``), and the response as kept."""
     async with paced_client(_settings(), upstreams) as (router, _):
         client = _client(router.base_url)
-        stream = await client.responses.create(
-            model=MODEL, input="a story", background=True, stream=True
-        )
+        stream = await _streamed(client)
         seen = [e async for e in stream]
         rid = seen[0].response.id
 
-        async def ended() -> bool:
-            return router.app.state.proxy.background.live(rid) is None
-
-        await eventually(ended, what="the run to end", within=5)
+        await _run_ended(router, rid, within=5)
         cursor = {} if after is None else {"starting_after": after}
         again = [e async for e in await client.responses.retrieve(rid, stream=True, **cursor)]
         kept = await client.responses.retrieve(rid)
@@ -372,9 +369,7 @@ async def test_a_store_that_misses_the_completed_write_leaves_the_response_faile
     upstreams = Paced({"pod-a.test": _story(3, 0.0)})
     async with paced_client(_settings(), upstreams) as (router, _):
         client = _client(router.base_url)
-        stream = await client.responses.create(
-            model=MODEL, input="a story", background=True, stream=True
-        )
+        stream = await _streamed(client)
         seen = [e async for e in stream]
 
         async def failed() -> bool:
@@ -392,17 +387,12 @@ async def test_a_response_deleted_while_it_streams_leaves_no_events_behind() -> 
     upstreams = Paced({"pod-a.test": _story(20, 0.05)})
     async with paced_client(_settings(), upstreams) as (router, http):
         client = _client(router.base_url)
-        stream = await client.responses.create(
-            model=MODEL, input="a story", background=True, stream=True
-        )
+        stream = await _streamed(client)
         first = [e async for e in _first(stream, 3)]
         rid = first[0].response.id
         deleted = await http.delete(f"/v1/responses/{rid}")
 
-        async def ended() -> bool:
-            return router.app.state.proxy.background.live(rid) is None
-
-        await eventually(ended, what="the run to end", within=10)
+        await _run_ended(router, rid, within=10)
         log = await router.app.state.events.read("anonymous", rid, 0, 100)
     assert deleted.status_code == 200 and log == []
 
@@ -436,9 +426,7 @@ async def test_a_client_stream_ends_at_its_failure_while_the_store_still_refuses
     upstreams = Paced({"pod-a.test": _story(3, 0.0)})
     async with paced_client(_settings(), upstreams) as (router, _):
         client = _client(router.base_url)
-        stream = await client.responses.create(
-            model=MODEL, input="a story", background=True, stream=True
-        )
+        stream = await _streamed(client)
 
         async def read() -> list[Any]:
             return [e async for e in stream]

@@ -30,6 +30,12 @@ def detector(clock: Clock) -> OutlierDetector:
     return OutlierDetector(consecutive=3, base_ejection_s=30, max_ejection_s=100, clock=clock)
 
 
+def eject(health: OutlierDetector, key: str) -> None:
+    """As many failures in a row as eject ``key``."""
+    for _ in range(3):
+        health.record_failure(key)
+
+
 def test_consecutive_failures_eject_a_backend_for_the_base_time() -> None:
     clock = Clock()
     health = detector(clock)
@@ -65,8 +71,7 @@ def test_each_ejection_lasts_longer_up_to_the_cap() -> None:
     health = detector(clock)
     spans = []
     for _ in range(5):
-        for _ in range(3):
-            health.record_failure("a")
+        eject(health, "a")
         start = clock.now
         while health.is_ejected("a"):
             clock.now += 1
@@ -76,8 +81,7 @@ def test_each_ejection_lasts_longer_up_to_the_cap() -> None:
 
 def test_a_passing_active_check_readmits_at_once() -> None:
     health = detector(Clock())
-    for _ in range(3):
-        health.record_failure("a")
+    eject(health, "a")
     health.readmit("a")
     assert not health.is_ejected("a") and health.ejected() == []
 
@@ -87,30 +91,25 @@ def test_a_backend_failing_again_right_after_a_check_readmitted_it_serves_its_ej
 ):
     clock = Clock()
     health = detector(clock)
-    for _ in range(3):
-        health.record_failure("a")
+    eject(health, "a")
     assert health.readmit("a")  # /health answers: back at once
     clock.now += 1
-    for _ in range(3):  # its requests fail in band all the same
-        health.record_failure("a")
+    eject(health, "a")  # its requests fail in band all the same
     assert not health.readmit("a") and health.is_ejected("a")  # the check is not believed
     clock.now += 60.5  # its second ejection, 60 s, served out
     assert not health.is_ejected("a")
     health.record_success("a")
-    for _ in range(3):
-        health.record_failure("a")
+    eject(health, "a")
     assert health.readmit("a")  # a request served: checks are believed again
 
 
 def test_a_backend_failing_long_after_a_check_readmitted_it_is_readmitted_again() -> None:
     clock = Clock()
     health = detector(clock)
-    for _ in range(3):
-        health.record_failure("a")
+    eject(health, "a")
     health.readmit("a")
     clock.now += 31  # more than the base ejection time later
-    for _ in range(3):
-        health.record_failure("a")
+    eject(health, "a")
     assert health.readmit("a") and not health.is_ejected("a")
 
 
@@ -203,11 +202,9 @@ def test_speed_starts_at_the_prior_and_moves_toward_measurements() -> None:
 def test_a_backend_that_served_after_a_check_readmitted_it_is_readmitted_by_the_next() -> None:
     clock = Clock()
     health = detector(clock)
-    for _ in range(3):
-        health.record_failure("a")
+    eject(health, "a")
     health.readmit("a")
     health.record_success("a")  # the check was right: it serves
     clock.now += 1
-    for _ in range(3):  # a new fault, soon after
-        health.record_failure("a")
+    eject(health, "a")  # a new fault, soon after
     assert health.readmit("a") and not health.is_ejected("a")
