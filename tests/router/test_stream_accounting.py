@@ -16,7 +16,7 @@ from paced_upstreams import Paced, event, events, paced_client
 from prometheus_client import CollectorRegistry
 from router_fakes import APP_KEY, MODEL, Upstreams, chat_reply, provider, running_router, sse
 
-from gptoss_router.openai.stream_assembly import Generated
+from gptoss_router.openai.generated import Generated
 from gptoss_router.settings import RouterSettings
 
 pytestmark = pytest.mark.timeout(60)

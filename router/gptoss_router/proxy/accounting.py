@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 
 from gptoss_router.metrics import RouterMetrics
+from gptoss_router.openai.generated import Generated
 from gptoss_router.openai.replies import Usage
-from gptoss_router.openai.stream_assembly import Generated
 from gptoss_router.proxy.attempt import Failure
 from gptoss_router.routing.admission import Admission, Ticket
 from gptoss_router.routing.backends import Backends, Target

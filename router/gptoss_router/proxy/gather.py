@@ -22,9 +22,10 @@ import aiohttp
 
 from gptoss_router import codec
 from gptoss_router.config.tuning import Tuning
+from gptoss_router.openai.generated import Generated
 from gptoss_router.openai.inbound import Inbound
 from gptoss_router.openai.sse import EventSplitter, event_data
-from gptoss_router.openai.stream_assembly import Assembler, Generated, StreamBroken, can_gather
+from gptoss_router.openai.stream_assembly import Assembler, StreamBroken, can_gather
 from gptoss_router.proxy.attempt import Failure, Opened, Rejected, attempt
 from gptoss_router.proxy.calls import Call
 from gptoss_router.proxy.responses import Wire

@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 
 from gptoss_router.openai.error_bodies import error_event
+from gptoss_router.openai.generated import Generated
 from gptoss_router.openai.replies import (
     ReasoningText,
     Reshape,
@@ -25,7 +26,6 @@ from gptoss_router.openai.replies import (
     usage_of,
 )
 from gptoss_router.openai.sse import EventSplitter, event_data, is_done
-from gptoss_router.openai.stream_assembly import Generated
 from gptoss_router.proxy.accounting import Ledger
 from gptoss_router.proxy.attempt import Opened
 from gptoss_router.proxy.tool_checks import ToolCheck
