@@ -213,13 +213,13 @@ def test_a_running_operator_drops_the_capacity_of_replicas_the_spec_no_longer_as
     )
     cr = {"metadata": {"uid": "u-1", "namespace": "ns", "name": "chat"}, "status": {}}
     log = logging.getLogger("test")
-    first = autoscaler._cost_state(cr, SUBJECT, 0.0, WALL, log)
+    first = autoscaler._by_cost.state_for(cr, SUBJECT, 0.0, WALL, log)
     first.capacity = CapacityEstimate(1513.4, 7)
     first.bursts = BurstMemory(2153.0, [Burst(-60.0, -30.0, 500.0)])
-    assert autoscaler._cost_state(cr, SUBJECT, 10.0, WALL + 10, log) is first  # same spec
+    assert autoscaler._by_cost.state_for(cr, SUBJECT, 10.0, WALL + 10, log) is first  # same spec
     one_gpu = Subject("gpt-oss-120b on 1 x H100-80GB", SUBJECT.providers)
     with caplog.at_level(logging.INFO, logger="test"):
-        moved = autoscaler._cost_state(cr, one_gpu, 20.0, WALL + 20, log)
+        moved = autoscaler._by_cost.state_for(cr, one_gpu, 20.0, WALL + 20, log)
     assert "ns/chat: the capacity was learned of 'gpt-oss-120b on 2 x H100-80GB'" in caplog.text
     assert moved.capacity.value is None  # measured on two GPUs: the prior again
     assert moved.bursts.providers == 2153.0  # the providers are the same

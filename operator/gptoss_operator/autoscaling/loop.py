@@ -13,9 +13,9 @@ Either way, a tick in which a ready replica's or a router's metrics are missing 
 replicas, and the ``MetricsAvailable`` condition and an Event say so (``blindness``).
 
 A CR without ``spec.autoscaling`` is never scaled here, so HPA or KEDA can own its ``/scale``.
-State (the stabilization windows, router totals, demand meters, cost governors) lives in memory;
-after a restart each starts from the current replicas, so a restart never scales anything down
-at once. What the cost policy has learned (a replica's measured capacity, the providers' limit
+State (the stabilization windows, router totals, demand meters; the cost policy's in
+``by_cost``) lives in memory; after a restart each starts from the current replicas, so a
+restart never scales anything down at once. What the cost policy has learned (a replica's measured capacity, the providers' limit
 and the bursts past it, how soon demand came back) is kept in ``status.autoscaling.learned``
 too (``remembering``), so a new process or a new leader starts from it, not from the priors.
 """
@@ -34,25 +34,18 @@ from prometheus_client import CollectorRegistry
 
 from gptoss_operator import names
 from gptoss_operator.api.spec import GptOssDeploymentSpec
-from gptoss_operator.autoscaling.cost_state import CostState
-from gptoss_operator.autoscaling.decide import Signals, Stabilizer, never_down_blind, recommend
-from gptoss_operator.autoscaling.economics import CostPolicy
-from gptoss_operator.autoscaling.learned import Subject, learned_status, restored_state
+from gptoss_operator.autoscaling.by_cost import CostScaling, unpriced_reason
+from gptoss_operator.autoscaling.decide import Signals, Stabilizer, recommend
 from gptoss_operator.autoscaling.policies import cost_policy, queue_policy
-from gptoss_operator.autoscaling.prices import missing_gpu_price
 from gptoss_operator.autoscaling.readings import RouterReader, RouterReadings, read_replicas
 from gptoss_operator.autoscaling.remembering import Remembering
 from gptoss_operator.autoscaling.signals import DemandMeter
 from gptoss_operator.autoscaling.spill import RouterTotals, spill_for
 from gptoss_operator.autoscaling.telling import Telling
-from gptoss_operator.autoscaling.writes import (
-    Decision,
-    economics_status,
-    write_decision,
-)
+from gptoss_operator.autoscaling.writes import Decision, write_decision
 from gptoss_operator.errors import KubeError
 from gptoss_operator.kube.client import Kube
-from gptoss_operator.metrics import CostFigures, OperatorMetrics
+from gptoss_operator.metrics import OperatorMetrics
 from gptoss_operator.placement.adapters import served_names
 from gptoss_operator.settings import OperatorSettings
 
@@ -72,19 +65,19 @@ class Autoscaler:
     metrics: OperatorMetrics = field(default_factory=lambda: OperatorMetrics(CollectorRegistry()))
     _routers: RouterReader = field(init=False)
     _telling: Telling = field(init=False)
-    _remembering: Remembering = field(init=False)
     _windows: dict[str, Stabilizer] = field(default_factory=dict)
     _totals: dict[str, RouterTotals] = field(default_factory=dict)
     _spilled_totals: dict[str, int] = field(default_factory=dict)
     _meters: dict[str, DemandMeter] = field(default_factory=dict)
-    _costs: dict[str, CostState] = field(default_factory=dict)  # the cost policy's, by uid
-    _subjects: dict[str, Subject] = field(default_factory=dict)  # what each learned of, by uid
+    _by_cost: CostScaling = field(init=False)
     _newest_age: dict[str, float | None] = field(default_factory=dict)  # of each CR's newest pod
 
     def __post_init__(self) -> None:
         self._routers = RouterReader(self.kube, self.settings, self.http)
         self._telling = Telling(self.kube)
-        self._remembering = Remembering(self.kube)
+        self._by_cost = CostScaling(
+            self.kube, self.settings, self._telling, Remembering(self.kube), self.metrics
+        )
 
     async def forever(self, logger: Logger) -> None:
         while True:
@@ -136,14 +129,12 @@ class Autoscaler:
             self.metrics.forget(*gone.split("/", 1))
         keys |= {cr["metadata"]["uid"] for cr in crs}
         self._telling.forget_all_but(keys)
-        self._remembering.forget_all_but(keys)
+        self._by_cost.forget_all_but(keys)
         for state in (
             self._windows,
             self._totals,
             self._spilled_totals,
             self._meters,
-            self._costs,
-            self._subjects,
             self._newest_age,
         ):
             for key in [k for k in state if k not in keys]:
@@ -198,9 +189,14 @@ class Autoscaler:
             provider_prices=self.settings.hosted_price_table,
             billing_s=self.settings.gpu_billing_seconds,
         )
-        unpriced = self._unpriced(spec) if cost is None else None
+        unpriced = unpriced_reason(spec, self.settings) if cost is None else None
         if cost is not None:
-            decision = await self._one_by_cost(cr, spec, signals, cost, logger)
+            key = f"{meta['namespace']}/{meta['name']}"
+            meter, newest_age_s = self._meters[key], self._newest_age.get(key)
+            now, wall = self.clock(), self.wall()
+            decision = await self._by_cost.decide(
+                cr, spec, signals, cost, meter, newest_age_s, now=now, wall=wall, logger=logger
+            )
         elif unpriced is not None:  # the Cost policy at no known GPU price: nothing moves
             self.metrics.forget_cost(meta["namespace"], meta["name"])
             await self._telling.no_gpu_price(cr, unpriced)
@@ -224,94 +220,4 @@ class Autoscaler:
         self.metrics.desired.labels(meta["namespace"], meta["name"]).set(kept)
         self.metrics.missing.labels(meta["namespace"], meta["name"]).set(len(signals.unread))
         await self._telling.blindness(cr, signals.unread, kept, logger)
-        return decision
-
-    def _unpriced(self, spec: GptOssDeploymentSpec) -> str | None:
-        """Why a Cost-policy ``spec`` has no GPU price; None for a Queue policy or a price."""
-        auto = spec.autoscaling
-        if auto is None or auto.policy != "Cost":
-            return None
-        return missing_gpu_price(
-            spec.gpu.product,
-            from_cr=auto.gpu_hourly_price,
-            from_operator=self.settings.gpu_hourly_prices,
-        )
-
-    def _cost_state(
-        self, cr: dict[str, Any], subject: Subject, now: float, wall: float, logger: Logger
-    ) -> CostState:
-        """This deployment's cost state: as the last operator left it in status the first
-        time, and without what was learned of other replicas or providers once the spec
-        changes either."""
-        uid = cr["metadata"]["uid"]
-        state, was = self._costs.get(uid), self._subjects.get(uid)
-        if state is None:
-            state = self._remembering.recall(cr, subject, now=now, wall=wall, logger=logger)
-        elif was is not None and was != subject:
-            kept = learned_status(state, was, now=now, wall=wall)
-            state, dropped = restored_state(kept, subject, now=now, wall=wall)
-            for what in dropped:
-                meta = cr["metadata"]
-                logger.info("%s/%s: %s; dropped", meta["namespace"], meta["name"], what)
-        self._costs[uid], self._subjects[uid] = state, subject
-        return state
-
-    async def _one_by_cost(
-        self,
-        cr: dict[str, Any],
-        spec: GptOssDeploymentSpec,
-        signals: Signals,
-        policy: CostPolicy,
-        logger: Logger,
-    ) -> Decision | None:
-        meta = cr["metadata"]
-        key = f"{meta['namespace']}/{meta['name']}"
-        current = spec.replicas
-        now, wall = self.clock(), self.wall()
-        subject = Subject.of(spec.model, policy)
-        state = self._cost_state(cr, subject, now, wall, logger)
-        tick = state.decide(
-            now,
-            self._meters[key],
-            policy,
-            current=current,
-            ready=signals.ready,
-            saturated=signals.waiting > 0 or signals.spilled > 0,
-            blind=signals.blind,  # a silent replica looks idle, a silent router hosts nothing
-            tick_s=self.settings.autoscale_interval_seconds,
-            newest_age_s=self._newest_age.get(key),
-        )
-        wish = tick.decision
-        replicas = never_down_blind(
-            wish.replicas, current=current, blind=signals.blind, ceiling=policy.max_replicas
-        )
-        economics = economics_status(wish, tick.demand, tick.capacity)
-        self.metrics.cost(
-            meta["namespace"],
-            meta["name"],
-            CostFigures(
-                reason=wish.reason,
-                demand_tokens_per_s=tick.demand.tokens_per_s,
-                replica_tokens_per_s=tick.capacity,
-                break_even_tokens_per_s=wish.break_even_tokens_per_s,
-                chosen_dollars_per_hour=wish.local_dollars_per_hour,
-                hosted_dollars_per_hour=wish.hosted_dollars_per_hour,
-                providers_tokens_per_s=state.bursts.providers,
-            ),
-        )
-        await self._remembering.keep(cr, state, subject, now=now, wall=wall)
-        if replicas == current:
-            await self._telling.cost_reason(cr, wish, economics)
-            return None
-        self._telling.scaled(meta["uid"])
-        decision = Decision(
-            meta["namespace"],
-            meta["name"],
-            current,
-            replicas,
-            wish.reason,
-            wish.message,
-            economics,
-        )
-        await asyncio.to_thread(write_decision, self.kube, cr, decision)
         return decision
