@@ -14,7 +14,7 @@ import secrets
 from typing import Any
 
 from gptoss_router.errors import BadRequest, NotFound
-from gptoss_router.openai.responses_state import stored_items, unique_ids
+from gptoss_router.openai.responses_state import new_item_id, stored_items, unique_ids
 
 __all__ = [
     "MAX_ITEMS",
@@ -22,6 +22,7 @@ __all__ = [
     "conversation_id_of",
     "conversation_object",
     "deleted_object",
+    "distinct_ids",
     "find_item",
     "item_list",
     "metadata_of",
@@ -135,6 +136,23 @@ def turn_items(input_items: list[dict[str, Any]], response: dict[str, Any]) -> l
     output = response.get("output")
     outputs = [i for i in output if isinstance(i, dict)] if isinstance(output, list) else []
     return [*input_items, *outputs]
+
+
+def distinct_ids(added: list[dict[str, Any]], held: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A turn's ``added`` items as they join a conversation's ``held`` ones: an item with no
+    id, or with the id of an item held or added before it, gets a new one. A client's items
+    were refused for that already (``unique_ids``); a backend's output items are not checked
+    by anyone else, and a backend that reuses ids or gives none would leave items that paging
+    by id (``after``) could loop on and deleting by id could not tell apart."""
+    seen = {item.get("id") for item in held}
+    out: list[dict[str, Any]] = []
+    for item in added:
+        item_id = item.get("id")
+        if not isinstance(item_id, str) or not item_id or item_id in seen:
+            item = {**item, "id": new_item_id(item.get("type"))}
+        seen.add(item["id"])
+        out.append(item)
+    return out
 
 
 def visible(items: list[dict[str, Any]], *, strip_reasoning: bool) -> list[dict[str, Any]]:

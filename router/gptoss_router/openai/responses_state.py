@@ -19,6 +19,7 @@ from gptoss_router.errors import BadRequest
 __all__ = [
     "client_response",
     "item_page",
+    "new_item_id",
     "page_query",
     "stateless_payload",
     "stored_items",
@@ -70,11 +71,16 @@ def stored_items(value: Any, *, param: str = "input") -> list[dict[str, Any]]:
         if kind == "message" and isinstance(item.get("content"), str):
             item["content"] = [_text_part(item.get("role"), item["content"])]
         if not isinstance(item.get("id"), str) or not item["id"]:
-            item["id"] = f"{_PREFIXES.get(str(kind), 'item')}_{uuid.uuid4().hex}"
+            item["id"] = new_item_id(kind)
         if kind in _STATUSED and item.get("status") is None:
             item["status"] = "completed"
         out.append(item)
     return out
+
+
+def new_item_id(kind: object) -> str:
+    """A new id for an item of type ``kind``, with the prefix OpenAI gives that type."""
+    return f"{_PREFIXES.get(str(kind), 'item')}_{uuid.uuid4().hex}"
 
 
 def unique_ids(

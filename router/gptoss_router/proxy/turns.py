@@ -26,7 +26,12 @@ from gptoss_router.errors import (
     PreviousResponseNotFound,
     StoreUnavailable,
 )
-from gptoss_router.openai.conversations import conversation_id_of, no_conversation, turn_items
+from gptoss_router.openai.conversations import (
+    conversation_id_of,
+    distinct_ids,
+    no_conversation,
+    turn_items,
+)
 from gptoss_router.openai.inbound import Inbound, inbound_of
 from gptoss_router.openai.responses_objects import (
     new_response_id,
@@ -252,7 +257,7 @@ class Turns:
         await self.conversations.update(
             turn.app,
             turn.conversation,
-            lambda c: c.items.extend(added),
+            lambda c: c.items.extend(distinct_ids(added, c.items)),
             bounded=False,
             known=known,
         )
