@@ -15,9 +15,10 @@ replicas, and the ``MetricsAvailable`` condition and an Event say so (``blindnes
 A CR without ``spec.autoscaling`` is never scaled here, so HPA or KEDA can own its ``/scale``.
 State (the stabilization windows, router totals, demand meters; the cost policy's in
 ``by_cost``) lives in memory; after a restart each starts from the current replicas, so a
-restart never scales anything down at once. What the cost policy has learned (a replica's measured capacity, the providers' limit
-and the bursts past it, how soon demand came back) is kept in ``status.autoscaling.learned``
-too (``remembering``), so a new process or a new leader starts from it, not from the priors.
+restart never scales anything down at once. What the cost policy has learned (a replica's
+measured capacity, the providers' limit and the bursts past it, how soon demand came back) is
+kept in ``status.autoscaling.learned`` too (``remembering``), so a new process or a new leader
+starts from it, not from the priors.
 """
 
 from __future__ import annotations
