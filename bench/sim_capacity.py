@@ -62,16 +62,17 @@ async def one(client: openai.AsyncOpenAI) -> tuple[float, int]:
 
 
 async def level(base: str, api: str, concurrency: int) -> dict[str, float]:
-    client = openai.AsyncOpenAI(base_url=api, api_key="bench", max_retries=0)
     stop = asyncio.Event()
-    async with httpx.AsyncClient() as http:
+    async with (
+        openai.AsyncOpenAI(base_url=api, api_key="bench", max_retries=0) as client,
+        httpx.AsyncClient() as http,
+    ):
         sampler = asyncio.create_task(sample_waiting(http, f"{base}/metrics", stop))
         started = time.monotonic()
         results = await asyncio.gather(*(one(client) for _ in range(concurrency)))
         wall = time.monotonic() - started
         stop.set()
         peak = await sampler
-    await client.close()
     ttfts = sorted(r[0] for r in results)
     return {
         "concurrency": concurrency,

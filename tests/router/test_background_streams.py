@@ -86,8 +86,10 @@ async def _run_ended(router: Any, rid: str, *, within: float) -> None:
 
 async def test_a_streamed_background_response_streams_every_event_and_is_kept_completed() -> None:
     upstreams = Paced({"pod-a.test": _story(6, 0.01)})
-    async with paced_client(_settings(), upstreams) as (router, _):
-        client = _client(router.base_url)
+    async with (
+        paced_client(_settings(), upstreams) as (router, _),
+        _client(router.base_url) as client,
+    ):
         stream = await _streamed(client)
         seen = [e async for e in stream]
         rid = seen[0].response.id
@@ -108,7 +110,8 @@ async def test_a_client_that_left_resumes_on_another_replica_after_its_last_even
     async with AsyncExitStack() as stack:
         first = await stack.enter_async_context(paced_router(config, upstreams))
         second = await stack.enter_async_context(paced_router(config, upstreams))
-        stream = await _client(first.base_url).responses.create(
+        leaving = await stack.enter_async_context(_client(first.base_url))
+        stream = await leaving.responses.create(
             model=MODEL, input="a story", background=True, stream=True
         )
         before = []
@@ -119,9 +122,8 @@ async def test_a_client_that_left_resumes_on_another_replica_after_its_last_even
         await stream.close()  # the client leaves after the first word
         rid, last = before[0].response.id, before[-1].sequence_number
         gate.set()  # the rest of the story comes after the client left
-        resumed = await _client(second.base_url).responses.retrieve(
-            rid, stream=True, starting_after=last
-        )
+        resuming = await stack.enter_async_context(_client(second.base_url))
+        resumed = await resuming.responses.retrieve(rid, stream=True, starting_after=last)
         after = [e async for e in resumed]
     numbers = [e.sequence_number for e in before + after]
     assert numbers == list(range(len(numbers)))  # nothing lost, nothing twice
@@ -133,8 +135,10 @@ async def test_a_client_that_left_resumes_on_another_replica_after_its_last_even
 
 async def test_an_ended_response_is_streamed_again_from_the_store_after_starting_after() -> None:
     upstreams = Paced({"pod-a.test": _story(5, 0.0)})
-    async with paced_client(_settings(), upstreams) as (router, _):
-        client = _client(router.base_url)
+    async with (
+        paced_client(_settings(), upstreams) as (router, _),
+        _client(router.base_url) as client,
+    ):
         stream = await _streamed(client)
         seen = [e async for e in stream]
         rid = seen[0].response.id
@@ -149,8 +153,10 @@ async def test_an_ended_response_is_streamed_again_from_the_store_after_starting
 
 async def test_a_background_response_made_without_stream_streams_its_final_event() -> None:
     upstreams = Paced({"pod-a.test": _story(3, 0.0)})
-    async with paced_client(_settings(), upstreams) as (router, _):
-        client = _client(router.base_url)
+    async with (
+        paced_client(_settings(), upstreams) as (router, _),
+        _client(router.base_url) as client,
+    ):
         queued = await client.responses.create(model=MODEL, input="a story", background=True)
 
         async def completed() -> bool:
@@ -179,8 +185,10 @@ async def test_streaming_again_is_refused_for_a_foreground_response_and_a_bad_cu
 
 async def test_cancelling_a_streamed_background_response_ends_its_stream_and_upstream() -> None:
     upstreams = Paced({"pod-a.test": _story(400, 0.05)})  # 20 s if left to run
-    async with paced_client(_settings(), upstreams) as (router, http):
-        client = _client(router.base_url)
+    async with (
+        paced_client(_settings(), upstreams) as (router, http),
+        _client(router.base_url) as client,
+    ):
         stream = await client.responses.create(
             model=MODEL, input="a long story", background=True, stream=True
         )
@@ -213,8 +221,10 @@ async def test_cancelling_a_streamed_background_response_ends_its_stream_and_ups
 
 async def test_a_deleted_streamed_background_response_cannot_be_streamed_again() -> None:
     upstreams = Paced({"pod-a.test": _story(2, 0.0)})
-    async with paced_client(_settings(), upstreams) as (router, http):
-        client = _client(router.base_url)
+    async with (
+        paced_client(_settings(), upstreams) as (router, http),
+        _client(router.base_url) as client,
+    ):
         stream = await _streamed(client)
         seen = [e async for e in stream]
         rid = seen[0].response.id
@@ -310,8 +320,10 @@ async def _streamed_then_replayed(
 ) -> tuple[list[Any], list[Any], Any]:
     """A streamed background response's events, the same streamed again from the store once
     its run has ended (after ``after``), and the response as kept."""
-    async with paced_client(_settings(), upstreams) as (router, _):
-        client = _client(router.base_url)
+    async with (
+        paced_client(_settings(), upstreams) as (router, _),
+        _client(router.base_url) as client,
+    ):
         stream = await _streamed(client)
         seen = [e async for e in stream]
         rid = seen[0].response.id
@@ -367,8 +379,10 @@ async def test_a_store_that_misses_the_completed_write_leaves_the_response_faile
 
     monkeypatch.setattr(MemoryStore, "put_document", blinking)
     upstreams = Paced({"pod-a.test": _story(3, 0.0)})
-    async with paced_client(_settings(), upstreams) as (router, _):
-        client = _client(router.base_url)
+    async with (
+        paced_client(_settings(), upstreams) as (router, _),
+        _client(router.base_url) as client,
+    ):
         stream = await _streamed(client)
         seen = [e async for e in stream]
 
@@ -385,8 +399,10 @@ async def test_a_store_that_misses_the_completed_write_leaves_the_response_faile
 
 async def test_a_response_deleted_while_it_streams_leaves_no_events_behind() -> None:
     upstreams = Paced({"pod-a.test": _story(20, 0.05)})
-    async with paced_client(_settings(), upstreams) as (router, http):
-        client = _client(router.base_url)
+    async with (
+        paced_client(_settings(), upstreams) as (router, http),
+        _client(router.base_url) as client,
+    ):
         stream = await _streamed(client)
         first = [e async for e in _first(stream, 3)]
         rid = first[0].response.id
@@ -424,8 +440,10 @@ async def test_a_client_stream_ends_at_its_failure_while_the_store_still_refuses
 
     monkeypatch.setattr(MemoryStore, "put_document", down_for_finals)
     upstreams = Paced({"pod-a.test": _story(3, 0.0)})
-    async with paced_client(_settings(), upstreams) as (router, _):
-        client = _client(router.base_url)
+    async with (
+        paced_client(_settings(), upstreams) as (router, _),
+        _client(router.base_url) as client,
+    ):
         stream = await _streamed(client)
 
         async def read() -> list[Any]:

@@ -28,19 +28,19 @@ async def test_a_client_leaving_mid_stream_frees_the_pod_and_is_counted_cancelle
     with fleet(step_s=0.05) as sims:
         async with live_router(router_settings(sims)) as router:
             await _pod_scraped(router)
-            client = openai.AsyncOpenAI(
+            async with openai.AsyncOpenAI(
                 base_url=f"{router.base_url}/v1", api_key="unused", max_retries=0
-            )
-            stream = await client.chat.completions.create(
-                model="gpt-oss-120b",
-                messages=[{"role": "user", "content": "Tell me a long story."}],
-                stream=True,
-                max_tokens=2000,
-            )
-            await anext(aiter(stream))
-            engine = sims.vllm.engine
-            assert engine is not None and engine.num_running == 1
-            await stream.close()
+            ) as client:
+                stream = await client.chat.completions.create(
+                    model="gpt-oss-120b",
+                    messages=[{"role": "user", "content": "Tell me a long story."}],
+                    stream=True,
+                    max_tokens=2000,
+                )
+                await anext(aiter(stream))
+                engine = sims.vllm.engine
+                assert engine is not None and engine.num_running == 1
+                await stream.close()
             cancelled = {
                 "route": "chat",
                 "model": "gpt-oss-120b",
@@ -59,19 +59,18 @@ async def test_a_client_leaving_before_a_whole_answer_stops_the_upstream_generat
     with fleet(step_s=0.05) as sims:
         async with live_router(router_settings(sims)) as router:
             await _pod_scraped(router)
-            client = openai.AsyncOpenAI(
-                base_url=f"{router.base_url}/v1", api_key="unused", max_retries=0, timeout=1.0
-            )
             engine = sims.vllm.engine
             assert engine is not None
-            with pytest.raises(openai.APITimeoutError):
-                # 2,000 tokens at 50 ms a step: the whole answer would take 100 s.
-                await client.chat.completions.create(
-                    model="gpt-oss-120b",
-                    messages=[{"role": "user", "content": "Tell me a long story."}],
-                    max_tokens=2000,
-                )
-            await client.close()
+            async with openai.AsyncOpenAI(
+                base_url=f"{router.base_url}/v1", api_key="unused", max_retries=0, timeout=1.0
+            ) as client:
+                with pytest.raises(openai.APITimeoutError):
+                    # 2,000 tokens at 50 ms a step: the whole answer would take 100 s.
+                    await client.chat.completions.create(
+                        model="gpt-oss-120b",
+                        messages=[{"role": "user", "content": "Tell me a long story."}],
+                        max_tokens=2000,
+                    )
             cancelled = {
                 "route": "chat",
                 "model": "gpt-oss-120b",
@@ -108,41 +107,39 @@ def upstream_connections_in_use(router: LiveRouter) -> int:
 async def test_clients_leaving_many_streams_leak_no_upstream_connection_or_task() -> None:
     with fleet(step_s=0.05) as sims:
         async with live_router(router_settings(sims)) as router:
-            client = openai.AsyncOpenAI(
+            async with openai.AsyncOpenAI(
                 base_url=f"{router.base_url}/v1", api_key="unused", max_retries=0
-            )
-            await client.chat.completions.create(
-                model="gpt-oss-120b", messages=[{"role": "user", "content": "hi"}], max_tokens=4
-            )
-            await client.close()
-            leaving = openai.AsyncOpenAI(
+            ) as client:
+                await client.chat.completions.create(
+                    model="gpt-oss-120b", messages=[{"role": "user", "content": "hi"}], max_tokens=4
+                )
+            async with openai.AsyncOpenAI(
                 base_url=f"{router.base_url}/v1", api_key="unused", max_retries=0
-            )
-            streams = [
-                await leaving.chat.completions.create(
-                    model="gpt-oss-120b",
-                    messages=[{"role": "user", "content": "Tell me a long story."}],
-                    stream=True,
-                    max_tokens=2000,
-                )
-                for _ in range(8)
-            ]
-            for stream in streams:
-                await anext(aiter(stream))
-            engine = sims.vllm.engine
-            assert engine is not None
+            ) as leaving:
+                streams = [
+                    await leaving.chat.completions.create(
+                        model="gpt-oss-120b",
+                        messages=[{"role": "user", "content": "Tell me a long story."}],
+                        stream=True,
+                        max_tokens=2000,
+                    )
+                    for _ in range(8)
+                ]
+                for stream in streams:
+                    await anext(aiter(stream))
+                engine = sims.vllm.engine
+                assert engine is not None
 
-            async def all_streaming() -> bool:
-                return (
-                    engine.num_running == 8
-                    and upstream_connections_in_use(router) == 8
-                    and request_tasks() >= 16
-                )
+                async def all_streaming() -> bool:
+                    return (
+                        engine.num_running == 8
+                        and upstream_connections_in_use(router) == 8
+                        and request_tasks() >= 16
+                    )
 
-            await eventually(all_streaming, what="eight upstream streams", within=10)
-            for stream in streams:
-                await stream.close()
-            await leaving.close()
+                await eventually(all_streaming, what="eight upstream streams", within=10)
+                for stream in streams:
+                    await stream.close()
 
             async def all_released() -> bool:
                 cancelled = router.registry.get_sample_value(

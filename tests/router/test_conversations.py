@@ -310,8 +310,10 @@ def test_another_apps_conversation_is_not_found() -> None:
 
 async def test_the_async_sdk_streams_a_turn_of_a_conversation() -> None:
     with fleet() as found:
-        async with live_router(router_settings(found, apps=APPS)) as router:
-            client = _async_client(router.base_url)
+        async with (
+            live_router(router_settings(found, apps=APPS)) as router,
+            _async_client(router.base_url) as client,
+        ):
             conversation = await client.conversations.create(items=[_user("Call me Ada.")])
             stream = await client.responses.create(
                 model=MODEL, conversation=conversation.id, input="Who am I?", stream=True
@@ -337,8 +339,10 @@ async def test_a_turn_of_a_conversation_is_refused_while_another_runs_and_served
     and the conversation is free again once the first answer has ended, streamed or whole,
     served or refused."""
     with fleet() as found:
-        async with live_router(router_settings(found, apps=APPS)) as router:
-            client = _async_client(router.base_url)
+        async with (
+            live_router(router_settings(found, apps=APPS)) as router,
+            _async_client(router.base_url) as client,
+        ):
             conversation = await client.conversations.create(items=[_user("Call me Ada.")])
             stream = await client.responses.create(
                 model=MODEL, conversation=conversation.id, input="first", stream=True
@@ -390,8 +394,12 @@ async def test_two_routers_sharing_one_redis_continue_one_conversation(
 ) -> None:
     with fleet() as found:
         settings = _with_store(router_settings(found, apps=APPS), redis_server)
-        async with live_router(settings) as one, live_router(settings) as two:
-            first_client, other_client = _async_client(one.base_url), _async_client(two.base_url)
+        async with (
+            live_router(settings) as one,
+            live_router(settings) as two,
+            _async_client(one.base_url) as first_client,
+            _async_client(two.base_url) as other_client,
+        ):
             conversation = await first_client.conversations.create(metadata={"via": "one"})
             first = await first_client.responses.create(
                 model=MODEL, conversation=conversation.id, input="Weather in Lyon?", tools=[WEATHER]
@@ -453,29 +461,29 @@ def test_the_agents_sdk_keeps_its_session_in_a_router_conversation() -> None:
         return "sunny"
 
     async def run(url: str) -> None:
-        client = _async_client(url)
-        agent = Agent(
-            name="weather",
-            instructions="Answer with the weather.",
-            tools=[get_weather],
-            model=OpenAIResponsesModel(model=MODEL, openai_client=client),
-        )
-        session = OpenAIConversationsSession(openai_client=client)
-        config = RunConfig(tracing_disabled=True)
-        first = await Runner.run(agent, "Weather in Paris?", session=session, run_config=config)
-        assert first.final_output
-        kept = await session.get_items()
-        assert len(kept) >= 3  # the question, the call, its output, the answer
-        second = await Runner.run(agent, "And in Rome?", session=session, run_config=config)
-        assert second.final_output
-        assert len(await session.get_items()) > len(kept)
-        conversation = await client.conversations.retrieve(session.session_id)
-        assert conversation.id == session.session_id
-        popped = await session.pop_item()
-        assert popped is not None
-        await session.clear_session()
-        with pytest.raises(openai.NotFoundError):
-            await client.conversations.retrieve(conversation.id)
+        async with _async_client(url) as client:
+            agent = Agent(
+                name="weather",
+                instructions="Answer with the weather.",
+                tools=[get_weather],
+                model=OpenAIResponsesModel(model=MODEL, openai_client=client),
+            )
+            session = OpenAIConversationsSession(openai_client=client)
+            config = RunConfig(tracing_disabled=True)
+            first = await Runner.run(agent, "Weather in Paris?", session=session, run_config=config)
+            assert first.final_output
+            kept = await session.get_items()
+            assert len(kept) >= 3  # the question, the call, its output, the answer
+            second = await Runner.run(agent, "And in Rome?", session=session, run_config=config)
+            assert second.final_output
+            assert len(await session.get_items()) > len(kept)
+            conversation = await client.conversations.retrieve(session.session_id)
+            assert conversation.id == session.session_id
+            popped = await session.pop_item()
+            assert popped is not None
+            await session.clear_session()
+            with pytest.raises(openai.NotFoundError):
+                await client.conversations.retrieve(conversation.id)
 
     with fleet() as found, router_in_thread(router_settings(found, apps=APPS)) as (url, _):
         asyncio.run(run(url))

@@ -52,9 +52,8 @@ QUIET_SCRAPER = {"scrape_interval_s": 30.0, "stale_after_s": 60.0}
 
 async def test_chat_completions_and_responses_are_served_by_the_local_pod() -> None:
     with fleet() as sims:
-        async with live_router(router_settings(sims)) as router:
+        async with live_router(router_settings(sims)) as router, client_for(router) as client:
             await wait_until_local_ready(router)
-            client = client_for(router)
             chat = await client.chat.completions.with_raw_response.create(
                 model="gpt-oss-120b", messages=MESSAGES
             )
@@ -74,11 +73,11 @@ async def test_chat_completions_and_responses_are_served_by_the_local_pod() -> N
 
 async def test_a_stream_reaches_the_client_while_the_pod_is_still_generating() -> None:
     with fleet(step_s=0.02) as sims:
-        async with live_router(router_settings(sims)) as router:
+        async with live_router(router_settings(sims)) as router, client_for(router) as client:
             await wait_until_local_ready(router)
             # A long reply (2000 tokens at 20 ms a step) so that even a starved client reads its
             # first chunk while the engine is still generating.
-            stream = await client_for(router).chat.completions.create(
+            stream = await client.chat.completions.create(
                 model="gpt-oss-120b", messages=MESSAGES, stream=True, max_tokens=2000
             )
             running_at_first_chunk = None
@@ -99,11 +98,9 @@ async def test_a_stream_reaches_the_client_while_the_pod_is_still_generating() -
 
 async def test_a_streamed_responses_call_ends_with_a_completed_event() -> None:
     with fleet() as sims:
-        async with live_router(router_settings(sims)) as router:
+        async with live_router(router_settings(sims)) as router, client_for(router) as client:
             await wait_until_local_ready(router)
-            stream = await client_for(router).responses.create(
-                model="gpt-oss-120b", input="hi", stream=True
-            )
+            stream = await client.responses.create(model="gpt-oss-120b", input="hi", stream=True)
             kinds = [event.type async for event in stream]
     assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
     assert "response.output_text.delta" in kinds
@@ -130,9 +127,8 @@ async def test_tools_and_structured_output_pass_through() -> None:
         "additionalProperties": False,
     }
     with fleet() as sims:
-        async with live_router(router_settings(sims)) as router:
+        async with live_router(router_settings(sims)) as router, client_for(router) as client:
             await wait_until_local_ready(router)
-            client = client_for(router)
             called = await client.chat.completions.create(
                 model="gpt-oss-120b",
                 messages=[{"role": "user", "content": "Weather in Paris?"}],
@@ -156,9 +152,8 @@ async def test_saturated_pods_spill_to_the_cheapest_provider_within_the_latency_
     prices = {"groq": (0.075, 0.30), "fireworks": (0.07, 0.30), "together": (0.05, 0.20)}
     with fleet(step_s=0.05) as sims:
         config = router_settings(sims, local={"max_inflight": 1}, prices=prices)
-        async with live_router(config) as router:
+        async with live_router(config) as router, client_for(router) as client:
             await wait_until_local_ready(router)
-            client = client_for(router)
             held = await client.chat.completions.create(
                 model="gpt-oss-120b", messages=MESSAGES, stream=True
             )
@@ -181,11 +176,9 @@ async def test_a_provider_over_the_price_cap_is_never_used_even_when_others_fail
         config = router_settings(
             sims, local={"pods": []}, prices=prices, spillover={"max_price": {"output": 0.25}}
         )
-        async with live_router(config) as router:
+        async with live_router(config) as router, client_for(router) as client:
             with pytest.raises(openai.APIStatusError) as caught:
-                await client_for(router).chat.completions.create(
-                    model="gpt-oss-120b", messages=MESSAGES
-                )
+                await client.chat.completions.create(model="gpt-oss-120b", messages=MESSAGES)
             used = {
                 b: router.registry.get_sample_value(
                     "gptoss_router_retries_total", {"backend": b, "reason": "status_503"}
@@ -205,10 +198,10 @@ async def test_a_pod_failing_before_its_first_byte_fails_over_to_a_provider(faul
     with fleet() as sims:
         quick = {"first_byte_timeout_s": 0.5, "response_timeout_s": 1.0}
         config = router_settings(sims, tuning={**quick, **QUIET_SCRAPER})
-        async with live_router(config) as router:
+        async with live_router(config) as router, client_for(router) as client:
             await wait_until_local_ready(router)
             await inject(sims.local, fault)
-            answer = await client_for(router).chat.completions.with_raw_response.create(
+            answer = await client.chat.completions.with_raw_response.create(
                 model="gpt-oss-120b", messages=MESSAGES
             )
     assert answer.http_response.status_code == 200
@@ -219,8 +212,7 @@ async def test_a_pod_failing_before_its_first_byte_fails_over_to_a_provider(faul
 async def test_a_429_with_retry_after_moves_on_and_keeps_the_provider_aside_meanwhile() -> None:
     with fleet(provider_faults={"groq": ("status=429,retry_after=30",)}) as sims:
         config = router_settings(sims, local={"pods": []}, prices={"groq": (0.1, 0.1)})
-        async with live_router(config) as router:
-            client = client_for(router)
+        async with live_router(config) as router, client_for(router) as client:
             first = await client.chat.completions.with_raw_response.create(
                 model="gpt-oss-120b", messages=MESSAGES
             )
@@ -238,10 +230,13 @@ async def test_a_429_with_retry_after_moves_on_and_keeps_the_provider_aside_mean
 
 async def test_a_stream_cut_mid_way_ends_with_an_error_the_sdk_raises() -> None:
     with fleet() as sims:
-        async with live_router(router_settings(sims, tuning=QUIET_SCRAPER)) as router:
+        async with (
+            live_router(router_settings(sims, tuning=QUIET_SCRAPER)) as router,
+            client_for(router) as client,
+        ):
             await wait_until_local_ready(router)
             await inject(sims.local, "disconnect_after=4")
-            stream = await client_for(router).chat.completions.create(
+            stream = await client.chat.completions.create(
                 model="gpt-oss-120b", messages=MESSAGES, stream=True
             )
             received = 0
@@ -267,10 +262,13 @@ async def test_no_secret_appears_in_any_log_line_or_metric(
     caplog.set_level(logging.DEBUG)
     with fleet() as sims:
         config = router_settings(sims, apps=[{"name": "web", "key": app_key}], tuning=QUIET_SCRAPER)
-        async with live_router(config) as router:
+        async with (
+            live_router(config) as router,
+            client_for(router, key=app_key) as client,
+            client_for(router, key="wrong") as intruder,
+        ):
             await wait_until_local_ready(router)
             await inject(sims.local, "status=500")
-            client = client_for(router, key=app_key)
             await client.chat.completions.create(model="gpt-oss-120b", messages=MESSAGES)
             stream = await client.chat.completions.create(
                 model="gpt-oss-120b", messages=MESSAGES, stream=True
@@ -278,9 +276,7 @@ async def test_no_secret_appears_in_any_log_line_or_metric(
             async for _ in stream:
                 pass
             with pytest.raises(openai.AuthenticationError):
-                await client_for(router, key="wrong").chat.completions.create(
-                    model="gpt-oss-120b", messages=MESSAGES
-                )
+                await intruder.chat.completions.create(model="gpt-oss-120b", messages=MESSAGES)
             async with httpx.AsyncClient() as http:
                 metrics = (await http.get(f"{router.base_url}/metrics")).text
     assert "gptoss_router_requests_total" in metrics and caplog.records

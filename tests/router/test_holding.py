@@ -28,10 +28,12 @@ def holds(registry: CollectorRegistry, outcome: str) -> float:
 async def test_a_model_at_zero_without_spillover_answers_held_requests_once_a_pod_appears() -> None:
     with fleet() as sims:
         config = router_settings(sims, local={"pods": []}, spillover=NO_SPILL)
-        async with live_router(config) as router:
-            client = openai.AsyncOpenAI(
+        async with (
+            live_router(config) as router,
+            openai.AsyncOpenAI(
                 base_url=f"{router.base_url}/v1", api_key="unused", max_retries=0, timeout=20
-            )
+            ) as client,
+        ):
             asks = [
                 asyncio.create_task(
                     client.chat.completions.with_raw_response.create(

@@ -154,14 +154,14 @@ async def test_a_ready_pod_serves_and_once_scaled_down_its_model_spills_as_the_c
     ip = await running_pod(api_client, namespace)
     with fleet() as sims, vllm_on(ip):
         config = settings_for(cluster, namespace, provider_entries(sims))
-        async with live_router(config) as router:
+        async with live_router(config) as router, sdk(router) as openai_client:
             await pods_seen(router, 1)
-            local = await sdk(router).chat.completions.with_raw_response.create(
+            local = await openai_client.chat.completions.with_raw_response.create(
                 model=MODEL, messages=MESSAGES
             )
             await asyncio.to_thread(delete_pod, api_client, namespace)
             await pods_seen(router, 0)
-            spilled = await sdk(router).chat.completions.with_raw_response.create(
+            spilled = await openai_client.chat.completions.with_raw_response.create(
                 model=MODEL, messages=MESSAGES
             )
     assert local.headers["x-gptoss-backend"] == "local"
@@ -177,7 +177,11 @@ async def test_without_a_spillover_block_a_model_at_zero_holds_requests_until_a_
     with fleet() as sims:
         tuning = {"max_held": 1, "hold_timeout_s": 50.0, "hold_retry_after_s": 7}
         config = settings_for(cluster, namespace, provider_entries(sims), tuning)
-        async with live_router(config) as router, httpx.AsyncClient() as http:
+        async with (
+            live_router(config) as router,
+            httpx.AsyncClient() as http,
+            sdk(router) as openai_client,
+        ):
 
             async def served_and_held() -> tuple[bool, float]:
                 known = (await http.get(f"{router.base_url}/v1/models")).json()["data"]
@@ -192,13 +196,13 @@ async def test_without_a_spillover_block_a_model_at_zero_holds_requests_until_a_
 
             await eventually(known, what="discovery of the model", within=30)
             held = asyncio.create_task(
-                sdk(router).chat.completions.with_raw_response.create(
+                openai_client.chat.completions.with_raw_response.create(
                     model=MODEL, messages=MESSAGES
                 )
             )
             await eventually(one_held, what="the first request being held", within=10)
             with pytest.raises(openai.APIStatusError) as refused:
-                await sdk(router).chat.completions.create(model=MODEL, messages=MESSAGES)
+                await openai_client.chat.completions.create(model=MODEL, messages=MESSAGES)
             ip = await running_pod(api_client, namespace)
             with vllm_on(ip):
                 answered = await asyncio.wait_for(held, 40)

@@ -181,23 +181,27 @@ async def test_requests_for_each_adapter_land_only_on_pods_that_load_it(
         config = settings(
             cluster, [namespace], provider_entries(hosted, model=BASE), allow_anonymous=True
         )
-        async with live_router(config) as router:
+        async with (
+            live_router(config) as router,
+            httpx.AsyncClient() as http,
+            sdk(router.base_url) as openai_client,
+        ):
             listed = await models_listed(router.base_url, {"sql", "legal"})
 
             async def both_pods_ready() -> bool:
-                text = (await httpx.AsyncClient().get(f"{router.base_url}/metrics")).text
+                text = (await http.get(f"{router.base_url}/metrics")).text
                 return 'gptoss_router_local_pods{model="sql",state="ready"} 2.0' in text
 
             await eventually(both_pods_ready, what="both sql pods ready", within=30)
             legal = [
-                await sdk(router.base_url).chat.completions.with_raw_response.create(
+                await openai_client.chat.completions.with_raw_response.create(
                     model="legal", messages=MESSAGES
                 )
                 for _ in range(8)
             ]
             legal_on_old, legal_on_new = answered(sims[old]), answered(sims[new])
             sql = [
-                await sdk(router.base_url).chat.completions.create(model="sql", messages=MESSAGES)
+                await openai_client.chat.completions.create(model="sql", messages=MESSAGES)
                 for _ in range(8)
             ]
     parents = {m["id"]: m.get("parent") for m in listed}
@@ -225,12 +229,10 @@ async def test_a_fine_tune_is_held_then_refused_not_spilled_to_the_base_until_it
             allow_anonymous=True,
             tuning={"hold_timeout_s": 1.0, "hold_retry_after_s": 9},
         )
-        async with live_router(config) as router:
+        async with live_router(config) as router, sdk(router.base_url) as openai_client:
             listed = await models_listed(router.base_url, {"support"})
             with pytest.raises(openai.APIStatusError) as refused:
-                await sdk(router.base_url).chat.completions.create(
-                    model="support", messages=MESSAGES
-                )
+                await openai_client.chat.completions.create(model="support", messages=MESSAGES)
             await asyncio.to_thread(
                 patch_spillover,
                 api_client,
@@ -241,7 +243,7 @@ async def test_a_fine_tune_is_held_then_refused_not_spilled_to_the_base_until_it
 
             async def spills() -> Any:
                 try:
-                    return await sdk(router.base_url).chat.completions.with_raw_response.create(
+                    return await openai_client.chat.completions.with_raw_response.create(
                         model="support", messages=MESSAGES
                     )
                 except openai.APIStatusError:
@@ -270,11 +272,13 @@ async def test_an_app_allowed_one_namespace_cannot_reach_another_namespaces_fine
         config = settings(
             cluster, [namespace, other_namespace], provider_entries(hosted, model=BASE), apps=apps
         )
-        async with live_router(config) as router:
+        async with (
+            live_router(config) as router,
+            sdk(router.base_url, KEYS["everyone"]) as everyone,
+            sdk(router.base_url, KEYS["team-a"]) as team_a,
+        ):
             await models_listed(router.base_url, {"support"}, KEYS["everyone"])
-            served = await sdk(router.base_url, KEYS["everyone"]).chat.completions.create(
-                model="support", messages=MESSAGES
-            )
+            served = await everyone.chat.completions.create(model="support", messages=MESSAGES)
             async with httpx.AsyncClient() as http:
                 seen_by_a = (
                     await http.get(
@@ -283,9 +287,7 @@ async def test_an_app_allowed_one_namespace_cannot_reach_another_namespaces_fine
                     )
                 ).json()["data"]
             with pytest.raises(openai.NotFoundError) as hidden:
-                await sdk(router.base_url, KEYS["team-a"]).chat.completions.create(
-                    model="support", messages=MESSAGES
-                )
+                await team_a.chat.completions.create(model="support", messages=MESSAGES)
     assert served.model == "support"
     assert "support" not in {m["id"] for m in seen_by_a}
     assert "The model 'support' does not exist." in str(hidden.value)
@@ -341,42 +343,44 @@ async def while_saturated(router: LiveRouter, model: str, sim: VllmSim, server: 
     backends = state.shared.backends
     # Nine requests queue one at a time on the slow pod; in a process busy with other threads
     # draining them can take longer than TIMEOUT, which is not what this test is about.
-    client_ = openai.AsyncOpenAI(
+    async with openai.AsyncOpenAI(
         base_url=f"{router.base_url}/v1", api_key="unused", max_retries=0, timeout=QUEUED_TIMEOUT
-    )
-    load = [
-        asyncio.create_task(client_.chat.completions.create(model=model, messages=MESSAGES))
-        for _ in range(8)
-    ]
+    ) as client_:
+        load = [
+            asyncio.create_task(client_.chat.completions.create(model=model, messages=MESSAGES))
+            for _ in range(8)
+        ]
 
-    async def saturated() -> bool:
-        config = backends.models.get(model)
-        pods = backends.pools.pods(model)
-        return bool(
-            config is not None
-            and pods
-            and pods[0].stats is not None
-            and pods[0].stats.waiting >= config.local.max_queue_depth
-        )
+        async def saturated() -> bool:
+            config = backends.models.get(model)
+            pods = backends.pools.pods(model)
+            return bool(
+                config is not None
+                and pods
+                and pods[0].stats is not None
+                and pods[0].stats.waiting >= config.local.max_queue_depth
+            )
 
-    await eventually(saturated, what=f"the router to see {model}'s pod saturated", within=30)
-    probe = await client_.chat.completions.with_raw_response.create(model=model, messages=MESSAGES)
-    # Looked at before the client's own timeout, so a request that hangs is still where it hangs.
-    _, hanging = await asyncio.wait(load, timeout=QUEUED_TIMEOUT - 15)
-    failed = [repr(t.exception()) for t in load if t.done() and t.exception() is not None]
-    failed += ["still waiting"] * len(hanging)
-    if failed:
-        # The test's own client runs on this loop too: its tasks say where a request waits.
-        router_tasks = await pending_stacks(
-            asyncio.get_running_loop(), ("gptoss_router", "uvicorn", "httpcore2")
+        await eventually(saturated, what=f"the router to see {model}'s pod saturated", within=30)
+        probe = await client_.chat.completions.with_raw_response.create(
+            model=model, messages=MESSAGES
         )
-        sim_tasks = await pending_stacks(server.loop, ("gptoss_sim", "uvicorn"))
-        for task in hanging:
-            task.cancel()
-        raise AssertionError(
-            f"requests of the load failed: {failed}\n{_where(router, sim, model)}\n"
-            f"router tasks:\n{router_tasks}\nsimulator tasks:\n{sim_tasks}"
-        )
+        # Looked at before the client's own timeout, so a hanging request is still where it hangs.
+        _, hanging = await asyncio.wait(load, timeout=QUEUED_TIMEOUT - 15)
+        failed = [repr(t.exception()) for t in load if t.done() and t.exception() is not None]
+        failed += ["still waiting"] * len(hanging)
+        if failed:
+            # The test's own client runs on this loop too: its tasks say where a request waits.
+            router_tasks = await pending_stacks(
+                asyncio.get_running_loop(), ("gptoss_router", "uvicorn", "httpcore2")
+            )
+            sim_tasks = await pending_stacks(server.loop, ("gptoss_sim", "uvicorn"))
+            for task in hanging:
+                task.cancel()
+            raise AssertionError(
+                f"requests of the load failed: {failed}\n{_where(router, sim, model)}\n"
+                f"router tasks:\n{router_tasks}\nsimulator tasks:\n{sim_tasks}"
+            )
     return probe.headers["x-gptoss-backend"]
 
 

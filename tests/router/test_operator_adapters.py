@@ -102,16 +102,19 @@ async def test_an_operator_built_fine_tune_serves_each_adapter_through_the_route
             providers=provider_entries(hosted, model="gpt-oss-20b"),
             tuning={"scrape_interval_s": 0.05, "stale_after_s": 1.0},
         )
-        async with live_router(config) as router, httpx.AsyncClient() as http:
+        async with (
+            live_router(config) as router,
+            httpx.AsyncClient() as http,
+            openai.AsyncOpenAI(
+                base_url=f"{router.base_url}/v1", api_key="unused", max_retries=0, timeout=20
+            ) as sdk,
+        ):
 
             async def listed() -> list[Any] | None:
                 data: list[Any] = (await http.get(f"{router.base_url}/v1/models")).json()["data"]
                 return data if {"sql", "legal"} <= {m["id"] for m in data} else None
 
             models = await eventually_async(listed, what="adapters in /v1/models", within=30)
-            sdk = openai.AsyncOpenAI(
-                base_url=f"{router.base_url}/v1", api_key="unused", max_retries=0, timeout=20
-            )
 
             async def answer(model: str) -> Any:
                 try:
@@ -266,10 +269,12 @@ async def test_a_runtime_cr_loads_and_unloads_adapters_on_its_running_pod_withou
             providers=provider_entries(hosted, model="gpt-oss-20b"),
             tuning={"scrape_interval_s": 0.05, "stale_after_s": 1.0},
         )
-        async with live_router(config) as router:
-            sdk = openai.AsyncOpenAI(
+        async with (
+            live_router(config) as router,
+            openai.AsyncOpenAI(
                 base_url=f"{router.base_url}/v1", api_key="unused", max_retries=0, timeout=20
-            )
+            ) as sdk,
+        ):
 
             async def answer(model: str) -> Any:
                 try:

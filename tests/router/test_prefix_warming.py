@@ -292,10 +292,12 @@ async def first_request_on_new_pod(
             models={MODEL: {"local": {"pods": [pods[0].base_url], "scrape": True}}},  # type: ignore[dict-item]
             tuning={"scrape_interval_s": 0.05, "warm_prefixes": warm_prefixes},  # type: ignore[arg-type]
         )
-        async with live_router(settings) as router:
-            client = openai.AsyncOpenAI(
+        async with (
+            live_router(settings) as router,
+            openai.AsyncOpenAI(
                 base_url=f"{router.base_url}/v1", api_key="unused", max_retries=0
-            )
+            ) as client,
+        ):
             for i in range(24):  # sightings of the head, 50 ms apart at most
                 await ask(client, f"question {i}")
             pools = router.app.state.shared.backends.pools
@@ -359,10 +361,12 @@ async def test_a_pod_that_fails_or_stalls_its_warmups_still_takes_traffic(status
             models={MODEL: {"local": {"pods": [pods[0].base_url], "scrape": True}}},  # type: ignore[dict-item]
             tuning={"scrape_interval_s": 0.05, "warm_timeout_s": 1.0},  # type: ignore[arg-type]
         )
-        async with live_router(settings) as router:
-            client = openai.AsyncOpenAI(
+        async with (
+            live_router(settings) as router,
+            openai.AsyncOpenAI(
                 base_url=f"{router.base_url}/v1", api_key="unused", max_retries=0
-            )
+            ) as client,
+        ):
             for i in range(16):
                 await client.chat.completions.create(**chat(f"question {i}"), max_tokens=4)
             rule = parse_rule(f"{status},path=/v1/chat/completions")
@@ -386,10 +390,12 @@ async def test_the_first_replica_after_zero_is_warmed_with_what_the_providers_we
     beginnings all the same, and the replica that comes up is warmed with them."""
     with fleet() as hosted, two_pods() as (sims, pods):
         settings = router_settings(hosted, local={"pods": []})
-        async with live_router(settings) as router:
-            client = openai.AsyncOpenAI(
+        async with (
+            live_router(settings) as router,
+            openai.AsyncOpenAI(
                 base_url=f"{router.base_url}/v1", api_key="unused", max_retries=0
-            )
+            ) as client,
+        ):
             for i in range(6):
                 reply = await client.chat.completions.with_raw_response.create(
                     **chat(f"question {i}"), max_tokens=4

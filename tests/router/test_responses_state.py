@@ -214,10 +214,12 @@ async def test_a_streamed_turn_with_function_tools_spills_through_chat_completio
         # Groq and Together have no streamed function calls on /v1/responses: only the
         # translation lets them take this request.
         settings = router_settings(found, apps=APPS, spillover={"providers": ["groq"]})
-        async with live_router(settings) as router:
-            client = openai.AsyncOpenAI(
+        async with (
+            live_router(settings) as router,
+            openai.AsyncOpenAI(
                 base_url=f"{router.base_url}/v1", api_key="shop-key-1", max_retries=0
-            )
+            ) as client,
+        ):
             first = await client.responses.create(
                 model=MODEL, input="Weather in Rome?", tools=[WEATHER], extra_headers=LOCAL
             )
@@ -257,13 +259,16 @@ async def test_turn_two_goes_through_the_other_router_sharing_one_redis(
 ) -> None:
     with fleet() as found:
         settings = _with_store(router_settings(found, apps=APPS), redis_server)
-        async with live_router(settings) as one, live_router(settings) as two:
-            first_client = openai.AsyncOpenAI(
+        async with (
+            live_router(settings) as one,
+            live_router(settings) as two,
+            openai.AsyncOpenAI(
                 base_url=f"{one.base_url}/v1", api_key="shop-key-1", max_retries=0
-            )
-            other_client = openai.AsyncOpenAI(
+            ) as first_client,
+            openai.AsyncOpenAI(
                 base_url=f"{two.base_url}/v1", api_key="shop-key-1", max_retries=0
-            )
+            ) as other_client,
+        ):
             first = await first_client.responses.create(
                 model=MODEL, input="Weather in Lyon?", tools=[WEATHER]
             )
@@ -309,18 +314,20 @@ def test_the_agents_sdk_runs_a_function_tool_through_the_router() -> None:
         return "sunny"
 
     async def run(url: str) -> None:
-        client = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="shop-key-1", max_retries=0)
-        agent = Agent(
-            name="weather",
-            instructions="Answer with the weather.",
-            tools=[get_weather],
-            model=OpenAIResponsesModel(model=MODEL, openai_client=client),
-        )
-        config = RunConfig(tracing_disabled=True)
-        result = await Runner.run(agent, "Weather in Paris?", run_config=config)
-        assert result.final_output
-        streamed = Runner.run_streamed(agent, "Weather in Berlin?", run_config=config)
-        kinds = [event.type async for event in streamed.stream_events()]
+        async with openai.AsyncOpenAI(
+            base_url=f"{url}/v1", api_key="shop-key-1", max_retries=0
+        ) as client:
+            agent = Agent(
+                name="weather",
+                instructions="Answer with the weather.",
+                tools=[get_weather],
+                model=OpenAIResponsesModel(model=MODEL, openai_client=client),
+            )
+            config = RunConfig(tracing_disabled=True)
+            result = await Runner.run(agent, "Weather in Paris?", run_config=config)
+            assert result.final_output
+            streamed = Runner.run_streamed(agent, "Weather in Berlin?", run_config=config)
+            kinds = [event.type async for event in streamed.stream_events()]
         assert "raw_response_event" in kinds and streamed.final_output
 
     with fleet() as found, router_in_thread(router_settings(found, apps=APPS)) as (url, _):

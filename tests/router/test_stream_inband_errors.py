@@ -102,7 +102,12 @@ async def test_the_vllm_simulators_engine_error_fault_is_failed_over_like_vllms(
     """The simulator's ``error_after=0`` fault: its engine fails each request before the
     first token and says so in the stream; the router takes the provider instead."""
     with fleet(local_faults=("error_after=0,path=/v1/",)) as sims:
-        async with live_router(router_settings(sims)) as router:
+        async with (
+            live_router(router_settings(sims)) as router,
+            openai.AsyncOpenAI(
+                base_url=f"{router.base_url}/v1", api_key="unused", max_retries=0
+            ) as client,
+        ):
             backends = router.app.state.shared.backends
 
             async def scraped() -> bool:
@@ -110,9 +115,6 @@ async def test_the_vllm_simulators_engine_error_fault_is_failed_over_like_vllms(
                 return any(backends.pod_view(p, scraped=True).fresh for p in pods)
 
             await eventually(scraped, what="the pod to be scraped", within=15)
-            client = openai.AsyncOpenAI(
-                base_url=f"{router.base_url}/v1", api_key="unused", max_retries=0
-            )
             stream = await client.chat.completions.with_raw_response.create(
                 model=MODEL,
                 messages=[{"role": "user", "content": "hi"}],
@@ -120,7 +122,6 @@ async def test_the_vllm_simulators_engine_error_fault_is_failed_over_like_vllms(
                 max_tokens=8,
             )
             chunks = [chunk async for chunk in stream.parse()]
-            await client.close()
     assert stream.headers["x-gptoss-backend"] != "local"
     assert chunks and all(c.model == MODEL for c in chunks)
     retried = {"backend": "local", "reason": "error_event"}

@@ -6,6 +6,7 @@ and a real redis-server."""
 from __future__ import annotations
 
 import asyncio
+from contextlib import AsyncExitStack
 from typing import Any
 
 import openai
@@ -110,9 +111,17 @@ async def test_items_added_at_once_through_two_routers_on_one_redis_are_all_kept
             url=redis_server.url, key=SecretStr(redis_server.password), timeout_s=5.0
         )
         settings = router_settings(found, apps=APPS).model_copy(update={"store": store})
-        async with live_router(settings) as one, live_router(settings) as two:
+        async with (
+            live_router(settings) as one,
+            live_router(settings) as two,
+            AsyncExitStack() as stack,
+        ):
             clients = [
-                openai.AsyncOpenAI(base_url=f"{r.base_url}/v1", api_key="shop-key-1", max_retries=0)
+                await stack.enter_async_context(
+                    openai.AsyncOpenAI(
+                        base_url=f"{r.base_url}/v1", api_key="shop-key-1", max_retries=0
+                    )
+                )
                 for r in (one, two)
             ]
             conversation = await clients[0].conversations.create()

@@ -68,9 +68,10 @@ def test_every_provider_serves_sync_stream_tools_and_structured_output(
 
 async def test_every_provider_answers_the_async_client(provider: tuple[str, openai.OpenAI]) -> None:
     kind, sync_client = provider
-    client = openai.AsyncOpenAI(base_url=str(sync_client.base_url), api_key="k", max_retries=0)
-    reply = await client.chat.completions.create(model=model_of(kind), messages=HELLO)
-    await client.close()
+    async with openai.AsyncOpenAI(
+        base_url=str(sync_client.base_url), api_key="k", max_retries=0
+    ) as client:
+        reply = await client.chat.completions.create(model=model_of(kind), messages=HELLO)
     assert reply.choices[0].message.content
 
 

@@ -188,11 +188,12 @@ def test_structured_output_parses_into_the_requested_model(vllm_client: openai.O
 
 
 async def test_the_async_client_streams_too(vllm: Running) -> None:
-    client = openai.AsyncOpenAI(base_url=vllm.openai_base_url, api_key="x", max_retries=0)
-    stream = await client.chat.completions.create(model=MODEL, messages=HELLO, stream=True)
-    text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    async with openai.AsyncOpenAI(
+        base_url=vllm.openai_base_url, api_key="x", max_retries=0
+    ) as client:
+        stream = await client.chat.completions.create(model=MODEL, messages=HELLO, stream=True)
+        text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert text
-    await client.close()
 
 
 def test_unknown_models_get_vllms_404_with_an_integer_code(vllm_client: openai.OpenAI) -> None:

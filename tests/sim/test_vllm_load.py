@@ -73,15 +73,15 @@ def test_requests_queue_once_concurrency_passes_max_num_seqs_and_ttft_grows_with
             return first
 
         async def load() -> tuple[list[float], float]:
-            tasks = [asyncio.create_task(one()) for _ in range(concurrency)]
-            peak = await asyncio.to_thread(
-                eventually,
-                lambda: scrape(server.base_url)["vllm:num_requests_waiting"][1] or None,
-                timeout=10,
-                what="a waiting queue",
-            )
-            ttfts = await asyncio.gather(*tasks)
-            await client.close()
+            async with client:
+                tasks = [asyncio.create_task(one()) for _ in range(concurrency)]
+                peak = await asyncio.to_thread(
+                    eventually,
+                    lambda: scrape(server.base_url)["vllm:num_requests_waiting"][1] or None,
+                    timeout=10,
+                    what="a waiting queue",
+                )
+                ttfts = await asyncio.gather(*tasks)
             return sorted(ttfts), peak
 
         ttfts, waiting = asyncio.run(load())
