@@ -40,6 +40,25 @@ def async_client(url: str, key: str = "shop-key-1") -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0)
 
 
+def weather_agent(client: openai.AsyncOpenAI, asked: list[str]) -> Any:
+    """An OpenAI Agents SDK agent on ``client`` with one function tool, ``get_weather``, which
+    records each city it is asked for in ``asked``."""
+    from agents import Agent, OpenAIResponsesModel, function_tool
+
+    @function_tool
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        asked.append(city)
+        return "sunny"
+
+    return Agent(
+        name="weather",
+        instructions="Answer with the weather.",
+        tools=[get_weather],
+        model=OpenAIResponsesModel(model=MODEL, openai_client=client),
+    )
+
+
 def with_store(settings: RouterSettings, server: RedisServer) -> RouterSettings:
     """``settings`` with the shared store on ``server``."""
     return settings.model_copy(

@@ -19,6 +19,7 @@ from tests.router.agentic import (
 from tests.router.agentic import async_client as _async_client
 from tests.router.agentic import call_output as _call_output
 from tests.router.agentic import client as _client
+from tests.router.agentic import weather_agent as _weather_agent
 from tests.router.agentic import with_store as _with_store
 from tests.router.live import fleet, live_router, router_in_thread, router_settings
 
@@ -441,33 +442,14 @@ async def test_two_routers_sharing_one_redis_continue_one_conversation(
 
 
 def test_the_agents_sdk_keeps_its_session_in_a_router_conversation() -> None:
-    from agents import (
-        Agent,
-        OpenAIConversationsSession,
-        OpenAIResponsesModel,
-        RunConfig,
-        Runner,
-        function_tool,
-        set_tracing_disabled,
-    )
+    from agents import OpenAIConversationsSession, RunConfig, Runner, set_tracing_disabled
 
     set_tracing_disabled(True)
     asked: list[str] = []
 
-    @function_tool
-    def get_weather(city: str) -> str:
-        """The weather in a city."""
-        asked.append(city)
-        return "sunny"
-
     async def run(url: str) -> None:
         async with _async_client(url) as client:
-            agent = Agent(
-                name="weather",
-                instructions="Answer with the weather.",
-                tools=[get_weather],
-                model=OpenAIResponsesModel(model=MODEL, openai_client=client),
-            )
+            agent = _weather_agent(client, asked)
             session = OpenAIConversationsSession(openai_client=client)
             config = RunConfig(tracing_disabled=True)
             first = await Runner.run(agent, "Weather in Paris?", session=session, run_config=config)

@@ -17,8 +17,10 @@ from tests.router.agentic import (
     MODEL,
     WEATHER,
 )
+from tests.router.agentic import async_client as _async_client
 from tests.router.agentic import call_output as _call_output
 from tests.router.agentic import client as _client
+from tests.router.agentic import weather_agent as _weather_agent
 from tests.router.agentic import with_store as _with_store
 from tests.router.live import fleet, live_router, router_in_thread, router_settings
 
@@ -295,34 +297,14 @@ async def test_turn_two_goes_through_the_other_router_sharing_one_redis(
 
 
 def test_the_agents_sdk_runs_a_function_tool_through_the_router() -> None:
-    from agents import (
-        Agent,
-        OpenAIResponsesModel,
-        RunConfig,
-        Runner,
-        function_tool,
-        set_tracing_disabled,
-    )
+    from agents import RunConfig, Runner, set_tracing_disabled
 
     set_tracing_disabled(True)
     asked: list[str] = []
 
-    @function_tool
-    def get_weather(city: str) -> str:
-        """The weather in a city."""
-        asked.append(city)
-        return "sunny"
-
     async def run(url: str) -> None:
-        async with openai.AsyncOpenAI(
-            base_url=f"{url}/v1", api_key="shop-key-1", max_retries=0
-        ) as client:
-            agent = Agent(
-                name="weather",
-                instructions="Answer with the weather.",
-                tools=[get_weather],
-                model=OpenAIResponsesModel(model=MODEL, openai_client=client),
-            )
+        async with _async_client(url) as client:
+            agent = _weather_agent(client, asked)
             config = RunConfig(tracing_disabled=True)
             result = await Runner.run(agent, "Weather in Paris?", run_config=config)
             assert result.final_output
