@@ -2,8 +2,9 @@
 task of this replica, their status kept as it changes.
 
 A streamed one (``stream: true`` too) answers with its events as they come, read from a
-``LiveLog`` the run fills; the run also appends them to the store's event log in batches (at
-most ``_FLUSH_S`` apart), so that any replica can stream them again (``http/replay.py``). The
+``LiveLog`` the run fills; the run also appends them to the store's event log in batches, each
+event about ``_FLUSH_S`` after it was made whether or not the backend's next one has come, so
+that any replica can stream them again as they come (``http/replay.py``). The
 client leaving stops only its own stream: the run goes on, as OpenAI's background mode does.
 
 Every run ends with a status in the store: its response when it completes, ``failed`` with the
@@ -16,6 +17,7 @@ it over).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -182,33 +184,46 @@ class BackgroundRuns:
             return  # they expire with the response's TTL
 
     async def _relay(self, turn: Turn, answer: Streamed, live: LiveLog) -> None:
-        """Read the run's events into ``live``, and to the store every ``_FLUSH_S`` and at
-        the terminal event."""
-        loop = asyncio.get_running_loop()
-        flushed = loop.time()
+        """Read the run's events into ``live``; they reach the store from ``_storing``, and at
+        once at the terminal event."""
+        storing = asyncio.create_task(self._storing(turn, live))
         try:
             async for chunk in answer.chunks:
                 live.add(chunk)
-                if live.terminal or loop.time() - flushed >= _FLUSH_S:
+                if live.terminal:
                     await self._flush(turn, live)
-                    flushed = loop.time()
         finally:
+            storing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await storing
             await answer.chunks.aclose()  # a cancel closes the upstream and settles the ledger
+
+    async def _storing(self, turn: Turn, live: LiveLog) -> None:
+        """Append the run's events to the store ``_FLUSH_S`` after the first of them not yet
+        there was made, whether or not more follow: a replay on another replica sees an event
+        before the backend's next one, however long it pauses (a tool call being written, a
+        model thinking)."""
+        while True:
+            while not live.pending:
+                await live.changed()
+            await asyncio.sleep(_FLUSH_S)  # events made meanwhile go in the same append
+            await self._flush(turn, live)
 
     async def _flush(self, turn: Turn, live: LiveLog, *, final: bool = False) -> None:
         """Append the events the store has not taken; those it refused are tried again at the
         next flush (a lost store costs the replay, never the run or its client's stream)."""
         events = self._turns.events
-        if not live.pending or events is None:
-            return
-        batch = list(live.pending)
-        try:
-            await events.append(turn.app, turn.response_id, batch)
-        except StoreUnavailable as err:
-            if final:
-                log.warning("events of %s not kept: %s", turn.response_id, err.message)
-            return
-        del live.pending[: len(batch)]
+        async with live.storing:  # one append at a time: none is sent twice, none dropped
+            if not live.pending or events is None:
+                return
+            batch = list(live.pending)
+            try:
+                await events.append(turn.app, turn.response_id, batch)
+            except StoreUnavailable as err:
+                if final:
+                    log.warning("events of %s not kept: %s", turn.response_id, err.message)
+                return
+            del live.pending[: len(batch)]
 
     async def _failed(
         self,

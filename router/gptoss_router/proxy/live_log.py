@@ -30,6 +30,7 @@ class LiveLog:
         self._terminal_at: int | None = None  # the index of the terminal event
         self._splitter = EventSplitter()
         self._changed = asyncio.Event()
+        self.storing = asyncio.Lock()  # held while ``pending`` is appended to the store
 
     @property
     def terminal(self) -> bool:
@@ -67,6 +68,10 @@ class LiveLog:
         """Nothing more will be added: readers finish what is there and stop."""
         self.ended = True
         self._wake()
+
+    async def changed(self) -> None:
+        """Wait until events are added or the log ends."""
+        await self._changed.wait()
 
     async def follow(self, after: int) -> AsyncGenerator[bytes, None]:
         """The events whose sequence number is above ``after``, as they come, until the
