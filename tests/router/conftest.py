@@ -10,7 +10,7 @@ from pydantic import SecretStr
 from gptoss_localkube.redis_server import RedisServer
 from gptoss_router.config.store import StoreConfig
 from gptoss_router.state.memory_store import MemoryStore
-from gptoss_router.state.redis_store import connect
+from gptoss_router.state.redis_client import connect
 from gptoss_router.state.store import Store
 
 

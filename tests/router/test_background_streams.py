@@ -133,6 +133,38 @@ async def test_a_client_that_left_resumes_on_another_replica_after_its_last_even
     assert len(upstreams.seen) == 1 and upstreams.finished == ["pod-a.test"]
 
 
+async def test_a_replay_on_another_replica_follows_the_run_as_its_events_are_stored(
+    redis_server: RedisServer,
+) -> None:
+    gate = asyncio.Event()
+    upstreams = Paced({"pod-a.test": _story(8, 0.01, gate)})
+    # The store is read on the timer once a minute: only its pub/sub brings the events sooner.
+    tuning = _TUNING | {"replay_poll_s": 60.0}
+    config = with_store(settings(providers=[], tuning=tuning), redis_server)
+    async with AsyncExitStack() as stack:
+        first = await stack.enter_async_context(paced_router(config, upstreams))
+        second = await stack.enter_async_context(paced_router(config, upstreams))
+        leaving = await stack.enter_async_context(_client(first.base_url))
+        stream = await _streamed(leaving)
+        rid = (await anext(aiter(stream))).response.id
+        await stream.close()  # the run goes on without its client
+        following = await stack.enter_async_context(_client(second.base_url))
+        replay = aiter(await following.responses.retrieve(rid, stream=True))
+        seen: list[Any] = []
+        try:
+            async with asyncio.timeout(20):
+                while len(seen) < 5:  # created and the four words before the gate
+                    seen.append(await anext(replay))
+                gate.set()  # the rest is made only now, while the replay waits for it
+                seen.extend([e async for e in replay])
+        except TimeoutError:
+            raise AssertionError(f"the replay stopped following after {len(seen)} events") from None
+    assert [e.sequence_number for e in seen] == list(range(len(seen)))
+    words = [e.delta for e in seen if e.type == "response.output_text.delta"]
+    assert words == [f"w{n} " for n in range(8)]
+    assert seen[-1].type == "response.completed" and seen[-1].response.id == rid
+
+
 async def test_an_ended_response_is_streamed_again_from_the_store_after_starting_after() -> None:
     upstreams = Paced({"pod-a.test": _story(5, 0.0)})
     async with (

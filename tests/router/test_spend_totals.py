@@ -18,7 +18,7 @@ from gptoss_router.config.apps import AppConfig
 from gptoss_router.config.store import StoreConfig
 from gptoss_router.metrics import RouterMetrics
 from gptoss_router.routing.admission import Admission
-from gptoss_router.state.redis_store import connect
+from gptoss_router.state.redis_client import connect
 from gptoss_router.state.store import Outgoing, SpendTotal, Store, spend_periods
 from gptoss_router.state.store_health import StoreHealth
 

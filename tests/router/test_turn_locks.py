@@ -20,7 +20,7 @@ from gptoss_router.proxy.turns import Turns
 from gptoss_router.state import turn_locks
 from gptoss_router.state.conversations import Conversation, ConversationRecords
 from gptoss_router.state.memory_store import MemoryStore
-from gptoss_router.state.redis_store import connect
+from gptoss_router.state.redis_client import connect
 from gptoss_router.state.responses import ResponseRecords
 from gptoss_router.state.store import ANY_VERSION, Document, Store, StoreFailed
 from gptoss_router.state.store_health import StoreHealth

@@ -19,7 +19,8 @@ from gptoss_localkube.redis_server import RedisServer
 from gptoss_router.config.store import StoreConfig
 from gptoss_router.metrics import RouterMetrics
 from gptoss_router.state.conversations import Conversation, ConversationRecords
-from gptoss_router.state.redis_store import RedisStore, connect
+from gptoss_router.state.redis_client import connect
+from gptoss_router.state.redis_store import RedisStore
 from gptoss_router.state.store import ABSENT, Store
 from gptoss_router.state.store_health import StoreHealth
 

@@ -64,9 +64,11 @@ class Tuning(Strict):
     responses_ttl_s: float = Field(default=30 * 86400.0, gt=0)
     responses_max_bytes: int = Field(default=4 << 20, ge=1024)
     # A streamed background response streamed again from another replica (http/replay.py):
-    # its events are read from the store every replay_poll_s, and the stream ends with an error
-    # once none came for replay_idle_s while the response stayed unfinished (its replica gone).
-    replay_poll_s: float = Field(default=0.25, gt=0, le=5)
+    # its events are read from the store each time the store says its log grew (pub/sub), and
+    # at least every replay_poll_s (the stand-in where pub/sub fails or a proxy lacks it); the
+    # stream ends with an error once none came for replay_idle_s while the response stayed
+    # unfinished (its replica gone).
+    replay_poll_s: float = Field(default=1.0, gt=0, le=60)
     replay_idle_s: float = Field(default=300.0, gt=0)
     # Tool-call quality (state/tool_quality.py): a backend whose tool calls for a model were
     # valid (known function, JSON arguments its schema accepts) less than tool_call_min_validity

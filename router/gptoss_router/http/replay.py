@@ -3,7 +3,8 @@
 
 From the replica running it, the events come from its ``LiveLog`` as they are made. From any
 other replica, or once it has ended, they come from the store's event log
-(``state/event_logs.py``), read every ``tuning.replay_poll_s`` while the response runs. The
+(``state/event_logs.py``), read again each time it grows (the store rings this replica's bell,
+``state/bells.py``) and at least every ``tuning.replay_poll_s`` while the response runs. The
 stream ends after its terminal event (``response.completed``, ``failed`` or ``incomplete``),
 or with nothing more once the response is cancelled. A response whose log holds no terminal
 event (created without ``stream``, or its last events lost with the store) ends with one made
@@ -85,34 +86,37 @@ async def _stored(
     loop = asyncio.get_running_loop()
     index, last = 0, after
     quiet = checked = loop.time()
+    watched = False  # whether ``batch`` was read after the bell was set up
     try:
-        while True:
-            for kept in batch:
-                index += 1
-                seq, kind, event = read_entry(kept)
-                if seq > last:
-                    last = seq
-                    yield event
-                if kind in TERMINAL_EVENTS:  # shown now, or before the client's starting_after
-                    return
-            now = loop.time()
-            if batch:
-                quiet = now
-            if not batch or now - checked >= _CHECK_S:
-                checked = now
-                found = await state.records.get(app.name, rid)
-                response = None if found is None else found[0].response
-                # a log that has not begun may be a response made without stream: never stalled
-                idle_s = tuning.replay_idle_s if index else math.inf
-                verdict = _verdict(response, now - quiet, idle_s)
-                if verdict != "go":
-                    ending = _ending(verdict, response, rid, last + 1, app, idle_s)
-                    if ending:
-                        yield ending
-                    return
-            if not batch:
-                await asyncio.sleep(tuning.replay_poll_s)
-            batch = await state.events.read(app.name, rid, index, _BATCH)
+        async with state.events.watch(app.name, rid) as bell:
+            while True:
+                for kept in batch:
+                    index += 1
+                    seq, kind, event = read_entry(kept)
+                    if seq > last:
+                        last = seq
+                        yield event
+                    if kind in TERMINAL_EVENTS:  # shown now, or before the client's starting_after
+                        return
+                now = loop.time()
+                if batch:
+                    quiet = now
+                if not batch or now - checked >= _CHECK_S:
+                    checked = now
+                    found = await state.records.get(app.name, rid)
+                    response = None if found is None else found[0].response
+                    # a log that has not begun may be a response made without stream: never stalled
+                    idle_s = tuning.replay_idle_s if index else math.inf
+                    verdict = _verdict(response, now - quiet, idle_s)
+                    if verdict != "go":
+                        ending = _ending(verdict, response, rid, last + 1, app, idle_s)
+                        if ending:
+                            yield ending
+                        return
+                if watched and len(batch) < _BATCH:  # all there was: wait for the next append
+                    await bell.wait(tuning.replay_poll_s)
+                watched = True
+                batch = await state.events.read(app.name, rid, index, _BATCH)
     except StoreUnavailable as err:
         yield _error(last + 1, "store_unavailable", err.message)
     except ValueError:  # an entry this router did not write: the log is not to be trusted

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from gptoss_router.metrics import RouterMetrics
 from gptoss_router.settings import RouterSettings
 from gptoss_router.state.memory_store import MemoryStore
-from gptoss_router.state.redis_store import connect, wait_for_store
+from gptoss_router.state.redis_client import connect, wait_for_store
 from gptoss_router.state.store import Store
 from gptoss_router.state.store_health import StoreHealth
 

@@ -8,7 +8,8 @@ event's text holds. The replica running the response appends them in batches; a 
 answer was lost may be appended again, so a reader skips any event whose sequence number it has
 passed. A log expires with its
 response (``tuning.responses_ttl_s`` after its last append) and goes when its response is
-deleted.
+deleted. Each append rings the bells of the log's readers (``bells.py``), on this replica and,
+through the store, on the others.
 
 Failures are handled as for stored responses (``app_documents``): refused at once while the
 store is known to be down, ``StoreUnavailable`` otherwise.
@@ -17,10 +18,12 @@ store is known to be down, ``StoreUnavailable`` otherwise.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
 from gptoss_router.errors import StoreUnavailable
 from gptoss_router.state.app_documents import valid_id
+from gptoss_router.state.bells import Bell
 from gptoss_router.state.store import Store
 from gptoss_router.state.store_health import StoreHealth
 
@@ -64,6 +67,11 @@ class EventLogs:
         if not valid_id(response_id):
             return []
         return await self._call(self._store.read_log(_key(app, response_id), start, count))
+
+    def watch(self, app: str, response_id: str) -> AbstractAsyncContextManager[Bell]:
+        """A bell rung when ``response_id``'s log grows, while the block runs (a hint: read
+        the log after each wait, rung or not)."""
+        return self._store.watch_log(_key(app, response_id))
 
     async def delete(self, app: str, response_id: str) -> None:
         """Forget ``response_id``'s log, if it has one."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
+from gptoss_router.state.bells import Bell, Bells
 from gptoss_router.state.store import (
     ABSENT,
     ANY_VERSION,
@@ -34,6 +36,7 @@ class MemoryStore:
     _documents: dict[str, tuple[float, int, bytes]] = field(default_factory=dict)
     _logs: dict[str, tuple[float, list[bytes]]] = field(default_factory=dict)  # key -> expiry
     _puts: int = 0
+    _bells: Bells = field(default_factory=Bells)
 
     async def take(self, name: str, limit: int, want: int, window_s: float, now: float) -> Taken:
         index = math.floor(now / window_s)
@@ -123,6 +126,7 @@ class MemoryStore:
         log = found[1] if found is not None and found[0] > now else []
         log.extend(entries)
         self._logs[key] = (now + ttl_s, log)
+        self._bells.ring(key)
         return len(log)
 
     async def read_log(self, key: str, start: int, count: int) -> list[bytes]:
@@ -134,3 +138,6 @@ class MemoryStore:
     async def delete_log(self, key: str) -> bool:
         found = self._logs.pop(key, None)
         return found is not None and found[0] > time.monotonic()
+
+    def watch_log(self, key: str) -> AbstractAsyncContextManager[Bell]:
+        return self._bells.watch(key)

@@ -3,7 +3,7 @@ the keys hold)."""
 
 from __future__ import annotations
 
-__all__ = ["CHARGE", "DROP_DOC", "GET_DOC", "PUT_DOC", "SPEND", "TAKE"]
+__all__ = ["APPEND_LOG", "CHARGE", "DROP_DOC", "GET_DOC", "PUT_DOC", "SPEND", "TAKE"]
 
 TAKE = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -65,4 +65,18 @@ DROP_DOC = """
 if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end
 if tonumber(redis.call('HGET', KEYS[1], 'v')) ~= tonumber(ARGV[1]) then return 0 end
 return redis.call('DEL', KEYS[1])
+"""
+
+# Entries added to a log (ARGV[3] on), its expiry (ARGV[1], ms) renewed, and a word to its
+# readers on their channel (ARGV[2]; redis_bells.py). The word goes with pcall: a user whose
+# ACL denies the channel still appends. RPUSH takes the entries a thousand at a time, under
+# Lua's limit on unpack.
+APPEND_LOG = """
+local length = redis.call('LLEN', KEYS[1])
+for first = 3, #ARGV, 1000 do
+  length = redis.call('RPUSH', KEYS[1], unpack(ARGV, first, math.min(first + 999, #ARGV)))
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.pcall('PUBLISH', ARGV[2], #ARGV - 2)
+return length
 """

@@ -12,6 +12,8 @@ Keys, all under ``key_prefix`` (``gptoss`` by default):
                                    conversation), expiring after its TTL
     <p>:log:<key>                  list of entries (a streamed background response's events),
                                    expiring after its TTL from the last append
+    <p>:logged:<key>               pub/sub channel: how many entries each append added
+                                   (``redis_bells.py``)
 
 Every call is bounded by ``timeout_s`` and fails as ``StoreFailed`` (never with the password in
 the message); the client does not retry on its own, the callers decide (``on_store_loss``).
@@ -26,20 +28,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import ssl
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from gptoss_router.config.store import StoreConfig
 from gptoss_router.errors import ConfigError
-from gptoss_router.state.redis_scripts import CHARGE, DROP_DOC, GET_DOC, PUT_DOC, SPEND, TAKE
+from gptoss_router.state.bells import Bell
+from gptoss_router.state.redis_bells import RedisBells
+from gptoss_router.state.redis_scripts import (
+    APPEND_LOG,
+    CHARGE,
+    DROP_DOC,
+    GET_DOC,
+    PUT_DOC,
+    SPEND,
+    TAKE,
+)
 from gptoss_router.state.store import (
     ANY_VERSION,
     Bench,
@@ -51,7 +60,7 @@ from gptoss_router.state.store import (
     spend_periods,
 )
 
-__all__ = ["RedisStore", "connect", "wait_for_store"]
+__all__ = ["RedisStore"]
 
 T = TypeVar("T")
 
@@ -76,8 +85,12 @@ class RedisStore:
         self._get_doc = client.register_script(GET_DOC)
         self._put_doc = client.register_script(PUT_DOC)
         self._drop_doc = client.register_script(DROP_DOC)
+        self._append_log = client.register_script(APPEND_LOG)
         self._peers: list[str] = []
         self._expired: list[str] = []  # bench fields seen past their time, deleted next sync
+        self._bells = RedisBells(
+            client, prefix=self._prefix, timeout_s=self._timeout, scrub=self._scrub
+        )
 
     async def ping(self) -> None:
         """Raise ``StoreFailed`` unless the store answers (``ConfigError`` on a bad password)."""
@@ -170,6 +183,7 @@ class RedisStore:
         )
 
     async def close(self) -> None:
+        await self._bells.close()
         await self._r.aclose()
 
     async def put_document(
@@ -204,11 +218,12 @@ class RedisStore:
 
     async def append_log(self, key: str, entries: Sequence[bytes], ttl_s: float) -> int:
         full = f"{self._prefix}:log:{key}"
-        pipe = self._r.pipeline(transaction=True)  # the entries and their expiry, or neither
-        pipe.rpush(full, *entries)
-        pipe.pexpire(full, max(1, math.ceil(ttl_s * 1000)))
-        length, _ = await self._bounded(pipe.execute())
-        return int(length)
+        ttl_ms = max(1, math.ceil(ttl_s * 1000))
+        args: list[bytes | str | int] = [ttl_ms, self._bells.channel(key), *entries]
+        return int(await self._bounded(self._append_log(keys=[full], args=args)))
+
+    def watch_log(self, key: str) -> AbstractAsyncContextManager[Bell]:
+        return self._bells.watch(key)
 
     async def read_log(self, key: str, start: int, count: int) -> list[bytes]:
         first = max(0, start)
@@ -253,44 +268,3 @@ def _document(found: Any) -> Document | None:
         return None
     version, value = found
     return Document(value.encode() if isinstance(value, str) else value, int(version))
-
-
-def connect(config: StoreConfig) -> RedisStore:
-    """A store client for ``config`` (no I/O yet: connections open on first use)."""
-    parts = urlsplit(config.url)
-    tls: dict[str, Any] = {}
-    if parts.scheme == "rediss":
-        tls = {"ssl": True, "ssl_cert_reqs": ssl.CERT_REQUIRED}
-        if config.ca_file is not None:
-            tls["ssl_ca_certs"] = str(config.ca_file)
-    client = aioredis.Redis(
-        host=parts.hostname or "localhost",
-        port=parts.port or 6379,
-        db=int(parts.path.lstrip("/") or 0),
-        password=config.key.get_secret_value() if config.key is not None else None,
-        socket_timeout=config.timeout_s,
-        socket_connect_timeout=config.timeout_s,
-        retry=Retry(NoBackoff(), 0),
-        client_name="gptoss-router",
-        **tls,
-    )
-    return RedisStore(client, config)
-
-
-async def wait_for_store(
-    store: RedisStore, config: StoreConfig, *, sleep: Callable[[float], Awaitable[None]]
-) -> None:
-    """Ping until the store answers or ``startup_timeout_s`` passes (then ``ConfigError``)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + config.startup_timeout_s
-    while True:
-        try:
-            await store.ping()
-            return
-        except StoreFailed as err:
-            if loop.time() >= deadline:
-                raise ConfigError(
-                    f"store.url: {config.where()} did not answer within "
-                    f"{config.startup_timeout_s:g} s ({err})"
-                ) from None
-        await sleep(min(0.5, max(0.0, deadline - loop.time())))

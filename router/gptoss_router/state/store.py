@@ -28,8 +28,11 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
+
+from gptoss_router.state.bells import Bell
 
 __all__ = [
     "ABSENT",
@@ -186,6 +189,11 @@ class Store(Protocol):
 
     async def delete_log(self, key: str) -> bool:
         """Forget the log ``key``; whether there was one."""
+        ...
+
+    def watch_log(self, key: str) -> AbstractAsyncContextManager[Bell]:
+        """A bell rung when the log ``key`` is appended to, from this replica or another, for
+        as long as the block runs (a hint: rings may be lost, see ``bells.py``)."""
         ...
 
 
