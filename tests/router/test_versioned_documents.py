@@ -88,17 +88,19 @@ async def test_changes_racing_on_one_conversation_through_redis_all_land(
     health = StoreHealth(RouterMetrics(CollectorRegistry()), clock=lambda: 0.0)
     records = ConversationRecords(store, health, ttl_s=60, max_bytes=1_000_000)
     meta = {"id": "conv_race", "object": "conversation", "created_at": 1, "metadata": {}}
-    await records.create("shop", Conversation(meta, []))
 
     async def add(n: int) -> None:
         item = {"type": "message", "role": "user", "id": f"msg_{n}", "content": str(n)}
         await records.update("shop", "conv_race", lambda c: c.items.append(item))
 
-    await asyncio.gather(*(add(n) for n in range(12)))
-    found = await records.get("shop", "conv_race")
+    try:
+        await records.create("shop", Conversation(meta, []))
+        await asyncio.gather(*(add(n) for n in range(12)))
+        found = await records.get("shop", "conv_race")
+    finally:
+        await store.close()
     assert found is not None
     assert sorted(item["id"] for item in found[0].items) == sorted(f"msg_{n}" for n in range(12))
-    await store.close()
 
 
 async def test_items_added_at_once_through_two_routers_on_one_redis_are_all_kept(
