@@ -267,6 +267,7 @@ def test_an_external_store_deploys_nothing_and_hands_the_router_url_password_and
     assert _store_objects(docs) == []
     env = _env(docs)
     assert env["GPTOSS_ROUTER_STORE__URL"] == "rediss://redis.internal.example:6380/0"
+    assert env["GPTOSS_ROUTER_STORE__USERNAME"] == "gptoss-router"
     assert env["GPTOSS_ROUTER_STORE__KEY_FILE"] == f"{STORE_DIR}/password"
     assert env["GPTOSS_ROUTER_STORE__CA_FILE"] == f"{CA_DIR}/ca.crt"
     pod = _router(docs)
@@ -282,6 +283,7 @@ def test_an_external_store_without_a_password_gets_no_key_file(helm: Tool) -> No
     docs = render(helm, sets=("store.mode=external", "store.external.url=redis://r:6379/0"))
     env = _env(docs)
     assert env["GPTOSS_ROUTER_STORE__URL"] == "redis://r:6379/0"
+    assert "GPTOSS_ROUTER_STORE__USERNAME" not in env  # the default user
     assert "GPTOSS_ROUTER_STORE__KEY_FILE" not in env
     assert "GPTOSS_ROUTER_STORE__CA_FILE" not in env
     mounts = {m["mountPath"] for m in _router(docs)["containers"][0]["volumeMounts"]}

@@ -264,7 +264,7 @@ async def test_a_router_whose_store_is_silent_or_refuses_its_password_does_not_s
         "store.url: redis://127.0.0.1:" in silent_log and "did not answer within 1 s" in silent_log
     )
     assert refused_code != 0
-    assert "refused the router's password (store.key/key_file/key_env)" in refused_log
+    assert "refused the router's password (store.key/key_file/key_env) or user" in refused_log
     for log in (silent_log, refused_log):
         assert "Application startup failed" in log
         for secret in keys.env.values():

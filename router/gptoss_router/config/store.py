@@ -22,12 +22,15 @@ class StoreConfig(SecretRef):
     """The shared state store: a Redis (or Valkey) server all router replicas use.
 
     ``url`` is ``redis://host:port/db`` or ``rediss://`` for TLS, without a password: the
-    password comes from ``key``, ``key_file`` (a mounted Secret) or ``key_env``. Every call is
+    password comes from ``key``, ``key_file`` (a mounted Secret) or ``key_env``, and is that of
+    ``username`` (an ACL user, ``state/redis_acl.py``) when set, of the ``default`` user
+    otherwise. Every call is
     bounded by ``timeout_s``; replicas exchange load, health and spend every
     ``sync_interval_s``.
     """
 
     url: str
+    username: str | None = Field(default=None, pattern=r"^[!-~]{1,128}$")
     ca_file: Path | None = None
     timeout_s: float = Field(default=0.25, gt=0, le=10)
     sync_interval_s: float = Field(default=0.2, gt=0, le=5)

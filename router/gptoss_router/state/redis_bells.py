@@ -12,7 +12,7 @@ a hint (the replay reads the log after every wait, rung or not, and waits at mos
 the failure is logged once (without the password), the connection made again a second later
 (then after twice as long each time it fails again, up to a minute), its subscriptions made
 again and their bells rung, since appends may have gone unheard. A user whose ACL denies the
-channels is refused its subscriptions; its replays read on their timer.
+channels (``redis_acl.py``) is refused its subscriptions; its replays read on their timer.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ def connect(config: StoreConfig) -> RedisStore:
         host=parts.hostname or "localhost",
         port=parts.port or 6379,
         db=int(parts.path.lstrip("/") or 0),
+        username=config.username,
         password=config.key.get_secret_value() if config.key is not None else None,
         socket_timeout=config.timeout_s,
         socket_connect_timeout=config.timeout_s,

@@ -99,7 +99,8 @@ class RedisStore:
         except StoreFailed as err:
             if isinstance(err.__cause__, AuthenticationError):
                 raise ConfigError(
-                    "the store refused the router's password (store.key/key_file/key_env)"
+                    "the store refused the router's password (store.key/key_file/key_env) or "
+                    "user (store.username)"
                 ) from None
             raise
 
