@@ -4,6 +4,7 @@ its bells rung. The Redis side runs against a real redis-server."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -129,6 +130,46 @@ async def test_a_lost_pubsub_connection_is_made_again_and_its_bells_rung(
     assert any("pub/sub failed" in line for line in said), said
     assert any("answers again" in line for line in said), said
     assert not any(redis_server.password in line for line in said)
+
+
+async def test_replays_come_and_go_unharmed_while_the_pubsub_connection_is_killed(
+    redis_server: RedisServer, replicas: tuple[RedisStore, RedisStore]
+) -> None:
+    watching, writing = replicas
+    admin = _admin(redis_server)
+    channel = f"gptoss:logged:{LOG}"
+
+    async def subscribed_again() -> bool:
+        counts = await admin.pubsub_numsub(channel)
+        return int(counts[0][1]) == 1
+
+    try:
+        async with watching.watch_log(LOG) as kept:
+            assert await kept.wait(_RING_S)
+            for n in range(5):  # a replay starts and ends just as the connection drops
+                await eventually(subscribed_again, what="the subscription", within=_RING_S)
+                await admin.client_kill_filter(_type="pubsub")
+                async with watching.watch_log(f"events:app:resp_{n}") as bell:
+                    assert not await bell.wait(0)
+            await eventually(subscribed_again, what="the subscription", within=_RING_S)
+            await writing.append_log(LOG, [b"0 response.created\n{}"], 60)
+            assert await kept.wait(_RING_S)
+    finally:
+        await admin.aclose()
+
+
+async def test_a_closed_store_leaves_no_reader_behind_even_for_a_replay_ending_after(
+    replicas: tuple[RedisStore, RedisStore],
+) -> None:
+    watching, _ = replicas
+    following = watching.watch_log(LOG)
+    bell = await following.__aenter__()
+    assert await bell.wait(_RING_S)
+    await watching.close()
+    await following.__aexit__(None, None, None)
+    async with watching.watch_log("events:app:resp_late"):
+        readers = [t for t in asyncio.all_tasks() if t.get_name() == "gptoss-log-bells"]
+    assert readers == []
 
 
 async def test_the_in_process_store_rings_the_bells_of_its_own_logs() -> None:

@@ -45,6 +45,7 @@ class Bells:
 
     def __init__(self) -> None:
         self._by_log: dict[str, set[Bell]] = {}
+        self.changes = 0  # counts the logs that gained their first bell or lost their last
 
     def logs(self) -> frozenset[str]:
         """The logs someone follows."""
@@ -66,6 +67,8 @@ class Bells:
         bells = self._by_log.setdefault(log, set())
         bell = Bell()
         bells.add(bell)
+        if len(bells) == 1:
+            self.changes += 1
         return bell, len(bells) == 1
 
     def remove(self, log: str, bell: Bell) -> bool:
@@ -77,6 +80,7 @@ class Bells:
         if bells:
             return False
         del self._by_log[log]
+        self.changes += 1
         return True
 
     @contextlib.asynccontextmanager

@@ -1,18 +1,24 @@
 """The bells of logs kept in Redis (``bells.py``), rung through Redis pub/sub.
 
 Each append to a log publishes on the log's channel (``RedisStore.append_log``, in the same
-transaction as the entries), and a router subscribes to the channel of each log one of its
-replays follows, on one pub/sub connection of its own, while that replay runs. A task reads the
-connection and rings the bells of a channel at each message, and also when a subscription is
-confirmed: an append made before it took effect is then read too.
+script as the entries), and a router subscribes to the channel of each log one of its replays
+follows, on one pub/sub connection of its own, while that replay runs. One task, the reader,
+does everything on that connection: it connects, subscribes and unsubscribes as replays come
+and go (a replay only registers its bell, which does no I/O and cannot fail), reads, and rings
+the bells of a channel at each message, and also when a subscription is confirmed: an append
+made before it took effect is then read too. It stops once no replay follows anything, and the
+next replay starts it again.
 
 Pub/sub is at most once, and some proxies in front of Redis do not carry it. So a ring is only
 a hint (the replay reads the log after every wait, rung or not, and waits at most
 ``tuning.replay_poll_s``), and pub/sub failing costs replays their promptness, never an event:
 the failure is logged once (without the password), the connection made again a second later
-(then after twice as long each time it fails again, up to a minute), its subscriptions made
-again and their bells rung, since appends may have gone unheard. A user whose ACL denies the
-channels (``redis_acl.py``) is refused its subscriptions; its replays read on their timer.
+(then after twice as long each time it fails again, up to ``_RETRY_MAX_S``), its subscriptions
+made again and their bells rung, since appends may have gone unheard. A connection that stays
+silent is asked for a PING every ``_PING_S``, and made again when none answers by the next: a
+connection dropped on the way (a NAT or load balancer's idle timeout) does not leave replays on
+their timer for good. A user whose ACL denies the channels (``redis_acl.py``) is refused its
+subscriptions; its replays read on their timer.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
 from gptoss_router.state.bells import Bell, Bells
 
@@ -33,9 +39,10 @@ __all__ = ["RedisBells"]
 
 log = logging.getLogger(__name__)
 
-_READ_S = 1.0  # the reader checks its subscriptions at least this often
+_TURN_S = 0.05  # the reader reads this long at a time, then (un)subscribes what changed
+_PING_S = 15.0  # a silent connection is asked for a PING after this long, and given up after two
 _RETRY_S = 1.0  # a failed pub/sub connection is made again after this long, then twice as long
-_RETRY_MAX_S = 60.0  # each time it fails again, up to this
+_RETRY_MAX_S = 10.0  # each time it fails again, up to this
 
 
 class RedisBells:
@@ -54,8 +61,8 @@ class RedisBells:
         self._timeout = timeout_s
         self._scrub = scrub
         self._bells = Bells()
-        self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
+        self._closed = False
         self._failing = False
 
     def channel(self, log: str) -> str:
@@ -65,73 +72,84 @@ class RedisBells:
     @contextlib.asynccontextmanager
     async def watch(self, log: str) -> AsyncIterator[Bell]:
         """A bell rung when ``log`` is appended to, while the block runs."""
-        bell, first = self._bells.add(log)
+        bell, _ = self._bells.add(log)
         try:
-            if first:
-                await self._tell("subscribe", log)
+            if not self._closed and (self._reader is None or self._reader.done()):
+                self._reader = asyncio.create_task(self._read(), name="gptoss-log-bells")
             yield bell
         finally:
-            if self._bells.remove(log, bell):
-                await self._tell("unsubscribe", log)
+            self._bells.remove(log, bell)  # the reader leaves the channel at its next turn
 
     async def close(self) -> None:
-        """Stop reading and give the pub/sub connection back."""
+        """Stop the reader, which gives its connection back; no replay starts it again."""
+        self._closed = True
         if self._reader is not None:
             self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-        if self._pubsub is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.wait([self._reader])
 
-    async def _tell(self, verb: str, log: str) -> None:
-        """Subscribe or unsubscribe at once if the connection is up; otherwise, and if this
-        fails, the reader mends it when it connects. Only the reader connects and reads: a
-        second task reading (a reconnection's handshake) would steal its replies."""
-        if self._pubsub is None:
-            self._pubsub = self._client.pubsub()
-        if self._reader is None or self._reader.done():
-            self._reader = asyncio.create_task(self._read(self._pubsub), name="gptoss-log-bells")
-        pubsub = self._pubsub
-        if pubsub.connection is None or not pubsub.connection.is_connected:
-            return
-        change = pubsub.subscribe if verb == "subscribe" else pubsub.unsubscribe
-        try:
-            await asyncio.wait_for(change(self.channel(log)), self._timeout)
-        except (RedisError, OSError, TimeoutError) as err:
-            self._failed(err)
+    async def _read(self) -> None:
+        """Follow the wanted channels until none is wanted, each time on a new connection."""
+        while True:
+            pubsub = self._client.pubsub()
+            try:
+                await self._serve(pubsub)
+            finally:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(pubsub.aclose(), self._timeout)  # type: ignore[no-untyped-call]
+            # No await between this check and the task's end: a replay that comes after it
+            # finds the reader done and starts another.
+            if self._closed or not self._bells.logs():
+                return
 
-    async def _read(self, pubsub: PubSub) -> None:
+    async def _serve(self, pubsub: PubSub) -> None:
         retry_s = _RETRY_S
+        seen = -1  # the bells' changes the subscriptions were last mended for
+        loop = asyncio.get_running_loop()
+        heard_at = loop.time()
+        pinged = False
         while True:
             try:
                 if pubsub.connection is None or not pubsub.connection.is_connected:
                     # connecting again subscribes again to what it had (the replies ring)
                     await asyncio.wait_for(pubsub.connect(), self._timeout)  # type: ignore[no-untyped-call]
-                await self._mend(pubsub)
-                message = await pubsub.get_message(timeout=_READ_S)
-            except (RedisError, OSError, TimeoutError) as err:
+                    seen, heard_at, pinged = -1, loop.time(), False
+                if seen != self._bells.changes:
+                    seen = self._bells.changes
+                    if not await self._mend(pubsub):
+                        return
+                message = await pubsub.get_message(timeout=_TURN_S)
+                if message is None and loop.time() - heard_at >= _PING_S:
+                    if pinged:
+                        raise TimeoutError(f"no answer to a PING for {_PING_S:g} s")
+                    await asyncio.wait_for(pubsub.ping(), self._timeout)
+                    heard_at, pinged = loop.time(), True
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # the plumbing failing costs only promptness
                 self._failed(err)
                 # A refusal (an ACL without the channels) leaves the connection sound; anything
                 # else may have broken it: the next turn connects afresh.
                 if not isinstance(err, ResponseError) and pubsub.connection is not None:
-                    await pubsub.connection.disconnect()
+                    with contextlib.suppress(Exception):
+                        await pubsub.connection.disconnect(nowait=True)
                 await asyncio.sleep(retry_s)
                 retry_s = min(2 * retry_s, _RETRY_MAX_S)
                 continue
             retry_s = _RETRY_S
             if message is not None:
+                heard_at, pinged = loop.time(), False
                 self._heard(message)
 
-    async def _mend(self, pubsub: PubSub) -> None:
-        """Subscribe to the followed logs a failure left out, and leave those no longer
-        followed."""
+    async def _mend(self, pubsub: PubSub) -> bool:
+        """Subscribe to the followed logs not yet subscribed, leave those no longer followed;
+        whether any is still followed."""
         wanted = {self.channel(name).encode() for name in self._bells.logs()}
         have = set(pubsub.channels) - set(pubsub.pending_unsubscribe_channels)
         if wanted - have:
             await asyncio.wait_for(pubsub.subscribe(*(wanted - have)), self._timeout)
         if have - wanted:
             await asyncio.wait_for(pubsub.unsubscribe(*(have - wanted)), self._timeout)
+        return bool(wanted)
 
     def _heard(self, message: dict[str, Any]) -> None:
         if self._failing:
