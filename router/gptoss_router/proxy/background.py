@@ -17,7 +17,6 @@ it over).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -193,21 +192,28 @@ class BackgroundRuns:
                 if live.terminal:
                     await self._flush(turn, live)
         finally:
-            storing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await storing
-            await answer.chunks.aclose()  # a cancel closes the upstream and settles the ledger
+            try:
+                storing.cancel()
+                await asyncio.wait([storing])  # neither its end nor a cancel of ours is lost
+            finally:
+                await answer.chunks.aclose()  # a cancel closes the upstream, settles the ledger
 
     async def _storing(self, turn: Turn, live: LiveLog) -> None:
         """Append the run's events to the store ``_FLUSH_S`` after the first of them not yet
         there was made, whether or not more follow: a replay on another replica sees an event
         before the backend's next one, however long it pauses (a tool call being written, a
         model thinking)."""
+        if self._turns.events is None:
+            return
         while True:
             while not live.pending:
                 await live.changed()
             await asyncio.sleep(_FLUSH_S)  # events made meanwhile go in the same append
-            await self._flush(turn, live)
+            try:
+                await self._flush(turn, live)
+            except Exception:  # the terminal event's flush and the final one still take them
+                log.exception("events of %s not appended as they come", turn.response_id)
+                return
 
     async def _flush(self, turn: Turn, live: LiveLog, *, final: bool = False) -> None:
         """Append the events the store has not taken; those it refused are tried again at the
