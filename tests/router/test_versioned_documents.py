@@ -57,7 +57,7 @@ async def test_a_lock_taken_and_the_document_it_guards_read_in_one_call(store: S
     version, found = await store.put_then_get("lock", b"turn-1", 30, expected=ABSENT, then="conv")
     assert version == 1 and found is not None and (found.value, found.version) == (b"items", 1)
     again, seen = await store.put_then_get("lock", b"turn-2", 30, expected=ABSENT, then="conv")
-    assert again is None and seen is not None  # held: not written, the read still answered
+    assert again is None and seen is None  # held: nothing written, nothing read
     held = await store.get_document("lock")
     assert held is not None and held.value == b"turn-1"
     assert await store.put_then_get("free", b"x", 30, expected=ABSENT, then="none") == (1, None)

@@ -118,7 +118,7 @@ class MemoryStore:
         self, key: str, value: bytes, ttl_s: float, *, expected: int, then: str
     ) -> tuple[int | None, Document | None]:
         written = await self.put_document(key, value, ttl_s, expected=expected)
-        return written, await self.get_document(then)
+        return written, None if written is None else await self.get_document(then)
 
     async def append_log(self, key: str, entries: Sequence[bytes], ttl_s: float) -> int:
         now = time.monotonic()

@@ -3,7 +3,16 @@ the keys hold)."""
 
 from __future__ import annotations
 
-__all__ = ["APPEND_LOG", "CHARGE", "DROP_DOC", "GET_DOC", "PUT_DOC", "SPEND", "TAKE"]
+__all__ = [
+    "APPEND_LOG",
+    "CHARGE",
+    "DROP_DOC",
+    "GET_DOC",
+    "PUT_DOC",
+    "PUT_THEN_GET",
+    "SPEND",
+    "TAKE",
+]
 
 TAKE = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -39,27 +48,44 @@ redis.call('EXPIRE', KEYS[2], ARGV[3])
 return 0
 """
 
+# A document's read and its versioned write (a compare-and-set), as functions the scripts share.
 # Documents written before they were versioned are plain strings: version 0.
-GET_DOC = """
-local kind = redis.call('TYPE', KEYS[1]).ok
-if kind == 'hash' then return redis.call('HMGET', KEYS[1], 'v', 'd') end
-if kind == 'string' then return {'0', redis.call('GET', KEYS[1])} end
-return false
+_DOCS = """
+local function get_doc(key)
+  local kind = redis.call('TYPE', key).ok
+  if kind == 'hash' then return redis.call('HMGET', key, 'v', 'd') end
+  if kind == 'string' then return {'0', redis.call('GET', key)} end
+  return false
+end
+
+local function put_doc(key, expected, value, ttl_ms)
+  local kind = redis.call('TYPE', key).ok
+  local version = -1
+  if kind == 'hash' then version = tonumber(redis.call('HGET', key, 'v')) or 0
+  elseif kind ~= 'none' then version = 0 end
+  if expected ~= -2 and expected ~= version then return 0 end
+  if kind ~= 'hash' and kind ~= 'none' then redis.call('DEL', key) end
+  local written = math.max(1, version + 1)
+  redis.call('HSET', key, 'v', written, 'd', value)
+  redis.call('PEXPIRE', key, ttl_ms)
+  return written
+end
 """
 
-PUT_DOC = """
-local kind = redis.call('TYPE', KEYS[1]).ok
-local version = -1
-if kind == 'hash' then version = tonumber(redis.call('HGET', KEYS[1], 'v')) or 0
-elseif kind ~= 'none' then version = 0 end
-local expected = tonumber(ARGV[1])
-if expected ~= -2 and expected ~= version then return 0 end
-if kind ~= 'hash' and kind ~= 'none' then redis.call('DEL', KEYS[1]) end
-local written = math.max(1, version + 1)
-redis.call('HSET', KEYS[1], 'v', written, 'd', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return written
+GET_DOC = _DOCS + "return get_doc(KEYS[1])"
+
+PUT_DOC = _DOCS + "return put_doc(KEYS[1], tonumber(ARGV[1]), ARGV[2], ARGV[3])"
+
+# A lock taken (KEYS[1]), then what it guards read (KEYS[2]), only if it was taken: a turn
+# refused its conversation's lock does not fetch the conversation.
+PUT_THEN_GET = (
+    _DOCS
+    + """
+local written = put_doc(KEYS[1], tonumber(ARGV[1]), ARGV[2], ARGV[3])
+if written == 0 then return {0, false} end
+return {written, get_doc(KEYS[2])}
 """
+)
 
 DROP_DOC = """
 if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end

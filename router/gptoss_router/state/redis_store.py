@@ -46,6 +46,7 @@ from gptoss_router.state.redis_scripts import (
     DROP_DOC,
     GET_DOC,
     PUT_DOC,
+    PUT_THEN_GET,
     SPEND,
     TAKE,
 )
@@ -85,6 +86,7 @@ class RedisStore:
         self._get_doc = client.register_script(GET_DOC)
         self._put_doc = client.register_script(PUT_DOC)
         self._drop_doc = client.register_script(DROP_DOC)
+        self._put_then_get = client.register_script(PUT_THEN_GET)
         self._append_log = client.register_script(APPEND_LOG)
         self._peers: list[str] = []
         self._expired: list[str] = []  # bench fields seen past their time, deleted next sync
@@ -210,11 +212,10 @@ class RedisStore:
         self, key: str, value: bytes, ttl_s: float, *, expected: int, then: str
     ) -> tuple[int | None, Document | None]:
         ttl_ms = max(1, math.ceil(ttl_s * 1000))
-        pipe = self._r.pipeline(transaction=False)  # in order, on one connection
-        # EVAL, not EVALSHA: a pipeline of registered scripts checks them first, a round trip
-        pipe.eval(PUT_DOC, 1, f"{self._prefix}:doc:{key}", expected, value, ttl_ms)
-        pipe.eval(GET_DOC, 1, f"{self._prefix}:doc:{then}")
-        written, found = await self._bounded(pipe.execute())
+        keys = [f"{self._prefix}:doc:{key}", f"{self._prefix}:doc:{then}"]
+        written, found = await self._bounded(
+            self._put_then_get(keys=keys, args=[expected, value, ttl_ms])
+        )
         return int(written) or None, _document(found)
 
     async def append_log(self, key: str, entries: Sequence[bytes], ttl_s: float) -> int:

@@ -173,8 +173,10 @@ class Store(Protocol):
     async def put_then_get(
         self, key: str, value: bytes, ttl_s: float, *, expected: int, then: str
     ) -> tuple[int | None, Document | None]:
-        """``put_document`` of ``key``, then ``get_document`` of ``then``, in one round trip:
-        the read sees the store after the write (a lock taken, then what it guards read)."""
+        """``put_document`` of ``key``, then, if it wrote, ``get_document`` of ``then``, in
+        one round trip: the read sees the store after the write (a lock taken, then what it
+        guards read), and a refused write reads nothing (a turn refused its lock does not
+        fetch the conversation)."""
         ...
 
     async def append_log(self, key: str, entries: Sequence[bytes], ttl_s: float) -> int:
