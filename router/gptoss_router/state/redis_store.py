@@ -20,7 +20,8 @@ the message); the client does not retry on its own, the callers decide (``on_sto
 A sliding-window take is one Lua script, atomic in Redis; a sync is one pipeline, in which each
 spend total is a script that adds only its growth over what the replica sent before (so a sync
 sent twice counts once); a document read is one script and a versioned write (a compare-and-set)
-another, as is a versioned delete.
+another, as are a versioned delete, a lock taken with what it guards read, and an append to a
+log (its entries, its expiry and the word to its readers' bells).
 """
 
 from __future__ import annotations
