@@ -144,7 +144,7 @@ class RedisServer:
         config = self._write_config()
         with self.log_path.open("ab") as log:
             self._popen = subprocess.Popen(
-                [str(binary), str(config)],
+                self._argv(binary, config),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -187,6 +187,10 @@ class RedisServer:
     def __repr__(self) -> str:
         state = f"pid {self.pid}" if self.running else "stopped"
         return f"RedisServer({self.url}, {state})"
+
+    def _argv(self, binary: Path, config: Path) -> list[str]:
+        """The server's command line."""
+        return [str(binary), str(config)]
 
     def _write_config(self) -> Path:
         settings = {

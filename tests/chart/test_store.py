@@ -257,6 +257,32 @@ def test_an_external_url_without_a_port_means_6379(helm: Tool) -> None:
     assert egress["ports"] == [{"port": 6379, "protocol": "TCP"}]
 
 
+def test_a_store_behind_sentinel_is_reached_on_the_sentinels_port_and_the_primarys(
+    helm: Tool,
+) -> None:
+    sets = (
+        "store.mode=external",
+        "store.external.url=redis://redis.redis.svc:26379/0",
+        "store.external.sentinel.master=mymaster",
+    )
+    docs = render(helm, sets=sets)
+    env = _env(docs)
+    assert env["GPTOSS_ROUTER_STORE__URL"] == "redis://redis.redis.svc:26379/0"
+    assert env["GPTOSS_ROUTER_STORE__SENTINEL_MASTER"] == "mymaster"
+    policy = one(docs, "NetworkPolicy", "-router")
+    (egress,) = [
+        r
+        for r in policy["spec"]["egress"]
+        if {"port": 26379, "protocol": "TCP"} in r.get("ports", [])
+    ]
+    assert egress["ports"] == [
+        {"port": 26379, "protocol": "TCP"},
+        {"port": 6379, "protocol": "TCP"},
+    ]
+    plain = _env(render(helm, sets=sets[:2]))
+    assert "GPTOSS_ROUTER_STORE__SENTINEL_MASTER" not in plain
+
+
 # External
 
 

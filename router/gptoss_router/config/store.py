@@ -30,6 +30,9 @@ class StoreConfig(SecretRef):
     """
 
     url: str
+    # The Sentinel-monitored primary of this name is the store; url is then a Sentinel's
+    # (a Service in front of the sentinels, usually on port 26379).
+    sentinel_master: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     username: str | None = Field(default=None, pattern=r"^[!-~]{1,128}$")
     ca_file: Path | None = None
     timeout_s: float = Field(default=0.25, gt=0, le=10)
@@ -66,4 +69,7 @@ class StoreConfig(SecretRef):
     def where(self) -> str:
         """Host, port and database, safe to log."""
         parts = urlsplit(self.url)
-        return f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path or '/0'}"
+        where = f"{parts.scheme}://{parts.hostname}:{parts.port or 6379}{parts.path or '/0'}"
+        if self.sentinel_master is not None:
+            return f"the primary {self.sentinel_master} of the Sentinel at {where}"
+        return where

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
 from gptoss_router.config.store import StoreConfig
@@ -22,26 +23,35 @@ __all__ = ["connect", "wait_for_store"]
 
 
 def connect(config: StoreConfig) -> RedisStore:
-    """A store client for ``config`` (no I/O yet: connections open on first use)."""
+    """A store client for ``config`` (no I/O yet: connections open on first use): of the server
+    at ``url``, or, with ``sentinel_master``, of the primary the Sentinel at ``url`` names."""
     parts = urlsplit(config.url)
     tls: dict[str, Any] = {}
     if parts.scheme == "rediss":
         tls = {"ssl": True, "ssl_cert_reqs": ssl.CERT_REQUIRED}
         if config.ca_file is not None:
             tls["ssl_ca_certs"] = str(config.ca_file)
-    client = aioredis.Redis(
-        host=parts.hostname or "localhost",
-        port=parts.port or 6379,
-        db=int(parts.path.lstrip("/") or 0),
-        username=config.username,
-        password=config.key.get_secret_value() if config.key is not None else None,
-        socket_timeout=config.timeout_s,
-        socket_connect_timeout=config.timeout_s,
-        retry=Retry(NoBackoff(), 0),
-        client_name="gptoss-router",
+    password = config.key.get_secret_value() if config.key is not None else None
+    sockets: dict[str, Any] = {
+        "socket_timeout": config.timeout_s,
+        "socket_connect_timeout": config.timeout_s,
+        "retry": Retry(NoBackoff(), 0),
         **tls,
-    )
-    return RedisStore(client, config)
+    }
+    host, port = parts.hostname or "localhost", parts.port or 6379
+    server: dict[str, Any] = {
+        "db": int(parts.path.lstrip("/") or 0),
+        "username": config.username,
+        "password": password,
+        "client_name": "gptoss-router",
+        **sockets,
+    }
+    if config.sentinel_master is None:
+        return RedisStore(aioredis.Redis(host=host, port=port, **server), config)
+    # The Sentinel is asked with the store's password and no user, as sentinels are run.
+    sentinel = Sentinel([(host, port)], sentinel_kwargs={"password": password, **sockets})  # type: ignore[no-untyped-call]
+    client = sentinel.master_for(config.sentinel_master, redis_class=aioredis.Redis, **server)
+    return RedisStore(client, config, closing=sentinel.aclose)
 
 
 async def wait_for_store(

@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
@@ -73,10 +73,18 @@ _COUNTED_MS = 30_000
 
 
 class RedisStore:
-    """``Store`` on one Redis server (a primary, or a proxy in front of one)."""
+    """``Store`` on one Redis server: a primary, a proxy in front of one, or the primary a
+    Sentinel names (``redis_client.connect``)."""
 
-    def __init__(self, client: aioredis.Redis, config: StoreConfig) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        config: StoreConfig,
+        *,
+        closing: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._r = client
+        self._closing = closing  # what else ``close`` releases (a Sentinel's connections)
         self._timeout = config.timeout_s
         self._prefix = config.key_prefix
         self._secret = config.key.get_secret_value() if config.key is not None else None
@@ -189,6 +197,8 @@ class RedisStore:
     async def close(self) -> None:
         await self._bells.close()
         await self._r.aclose()
+        if self._closing is not None:
+            await self._closing()
 
     async def put_document(
         self, key: str, value: bytes, ttl_s: float, *, expected: int = ANY_VERSION
