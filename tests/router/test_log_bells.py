@@ -40,6 +40,12 @@ async def replicas(redis_server: RedisServer) -> AsyncIterator[tuple[RedisStore,
         await second.close()
 
 
+async def _subscribers(admin: aioredis.Redis, log: str) -> int:
+    """How many connections the server has subscribed to the bells' channel of ``log``."""
+    counts = await admin.pubsub_numsub(f"gptoss:logged:{log}")
+    return int(counts[0][1])
+
+
 def _admin(server: RedisServer) -> aioredis.Redis:
     return aioredis.Redis.from_url(server.url, password=server.password)
 
@@ -87,11 +93,9 @@ async def test_a_log_is_unsubscribed_once_its_last_replay_ends(
 ) -> None:
     watching, _ = replicas
     admin = _admin(redis_server)
-    channel = f"gptoss:logged:{LOG}"
 
     async def subscribers() -> int:
-        counts = await admin.pubsub_numsub(channel)
-        return int(counts[0][1])
+        return await _subscribers(admin, LOG)
 
     async def unsubscribed() -> bool:
         return await subscribers() == 0
@@ -137,11 +141,9 @@ async def test_replays_come_and_go_unharmed_while_the_pubsub_connection_is_kille
 ) -> None:
     watching, writing = replicas
     admin = _admin(redis_server)
-    channel = f"gptoss:logged:{LOG}"
 
     async def subscribed_again() -> bool:
-        counts = await admin.pubsub_numsub(channel)
-        return int(counts[0][1]) == 1
+        return await _subscribers(admin, LOG) == 1
 
     try:
         async with watching.watch_log(LOG) as kept:
