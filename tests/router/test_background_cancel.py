@@ -1,19 +1,24 @@
 """Cancelling a background response stops its upstream request and gives the pod's in-flight
-count back; so does any cancellation of a task awaiting an attempt (``unless_left``)."""
+count back, on whichever replica the cancel is made; so does any cancellation of a task awaiting
+an attempt (``unless_left``)."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 from collections.abc import Iterator
+from contextlib import AsyncExitStack
 from typing import Any
 
+import httpx
 import pytest
+from agentic import with_store
 from aiohttp import web
 from live import eventually
-from paced_upstreams import Paced, event, events, paced_client
+from paced_upstreams import Paced, event, events, paced_client, paced_router
 from router_fakes import MODEL, settings
 
+from gptoss_localkube.redis_server import RedisServer
 from gptoss_router.proxy.leaving import unless_left
 
 pytestmark = pytest.mark.timeout(60)
@@ -132,3 +137,36 @@ async def test_cancelling_a_background_response_stops_its_upstream_and_frees_the
         kept = await client.get(f"/v1/responses/{rid}")
     assert kept.json()["status"] == "cancelled"
     assert upstreams.finished == []
+
+
+@pytest.mark.usefixtures("no_collection")
+async def test_a_cancel_on_another_replica_stops_the_run_where_it_runs(
+    redis_server: RedisServer,
+) -> None:
+    upstreams = Paced({"pod-a.test": _slow_response(400, 0.05)})  # 20 s if left to run
+    tuning = {"first_byte_timeout_s": 2.0, "idle_timeout_s": 2.0, "response_timeout_s": 60.0}
+    config = with_store(settings(providers=[], tuning=tuning), redis_server)
+    async with AsyncExitStack() as stack:
+        running = await stack.enter_async_context(paced_router(config, upstreams))
+        other = await stack.enter_async_context(paced_router(config, upstreams))
+        to_running = await stack.enter_async_context(httpx.AsyncClient(base_url=running.base_url))
+        to_other = await stack.enter_async_context(httpx.AsyncClient(base_url=other.base_url))
+        created = await to_running.post(
+            "/v1/responses", json={"model": MODEL, "input": "a long story", "background": True}
+        )
+        rid = created.json()["id"]
+
+        async def generating() -> bool:
+            return upstreams.hosts() == ["pod-a.test"]
+
+        await eventually(generating, what="the upstream request to run", within=10)
+        cancelled = await to_other.post(f"/v1/responses/{rid}/cancel")
+        assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+
+        async def stopped() -> bool:
+            return upstreams.left == ["pod-a.test"]
+
+        await eventually(stopped, what="the run to stop on its replica", within=10)
+        kept = await to_running.get(f"/v1/responses/{rid}")
+    assert kept.json()["status"] == "cancelled"
+    assert upstreams.finished == []  # stopped, not run to its end

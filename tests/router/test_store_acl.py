@@ -5,6 +5,7 @@ do."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from live import eventually
 from pydantic import SecretStr
 from redis.exceptions import NoPermissionError
 
@@ -85,6 +87,10 @@ async def test_a_user_with_only_the_documented_rules_does_all_the_store_work(
             assert await bell.wait(_RING_S)
         entries = await other.read_log(LOG, 0, 10)
         gone = await store.delete_log(LOG)
+        heard = asyncio.Queue[bytes]()
+        other.listen("cancels", heard.put_nowait)
+        await eventually(lambda: _told(store, b"resp_1"), what="a listener", within=_RING_S)
+        told = await asyncio.wait_for(heard.get(), _RING_S)
     finally:
         await store.close()
         await other.close()
@@ -93,6 +99,12 @@ async def test_a_user_with_only_the_documented_rules_does_all_the_store_work(
     assert [b.key for b in incoming.benches] == ["groq"]
     assert version == 1 and lock == 1 and found is not None and deleted
     assert length == 1 and entries == [b"0 response.created\n{}"] and gone
+    assert told == b"resp_1"
+
+
+async def _told(store: RedisStore, message: bytes) -> bool:
+    """Whether a router heard ``message`` told on ``cancels`` (none: not subscribed yet)."""
+    return await store.tell("cancels", message) > 0
 
 
 async def test_the_rules_keep_a_router_to_its_own_keys(
@@ -127,6 +139,8 @@ async def test_a_user_without_the_bells_channels_still_appends_and_replays_read_
             async with store.watch_log(LOG) as bell:
                 length = await store.append_log(LOG, [b"0 response.created\n{}"], 60)
                 rung = await bell.wait(1.0)
+            with pytest.raises(StoreFailed, match="no permissions"):
+                await store.tell("cancels", b"resp_1")  # state/cancels.py logs it, and goes on
         entries = await store.read_log(LOG, 0, 10)
     finally:
         await store.close()

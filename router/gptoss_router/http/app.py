@@ -40,6 +40,7 @@ from gptoss_router.routing.admission import Admission
 from gptoss_router.routing.backends import Backends
 from gptoss_router.routing.retry_budget import RetryBudget
 from gptoss_router.settings import RouterSettings
+from gptoss_router.state.cancels import Cancels
 from gptoss_router.state.conversations import ConversationRecords
 from gptoss_router.state.event_logs import EventLogs
 from gptoss_router.state.pools import Pod
@@ -160,15 +161,19 @@ def create_app(
             events = EventLogs(store, health, ttl_s=settings.tuning.responses_ttl_s)
             app.state.conversations = conversations  # read by http/conversations.py
             async with open_session(resolver) as session:
+                proxy = Proxy(shared, keys, session, Turns(records, conversations, events=events))
+                cancels = Cancels(store, health)
+                cancels.follow(proxy.cancel)
                 app.state.router = State(
                     settings,
                     shared,
-                    Proxy(shared, keys, session, Turns(records, conversations, events=events)),
+                    proxy,
                     int(time.time()),
                     session,
                     health,
                     records,
                     events,
+                    cancels,
                 )
                 follow = discovery if discovery is not None else discovery_for(settings)
                 tasks = _background(session, backends, settings, follow, metrics)

@@ -125,7 +125,8 @@ async def _cancel(request: Request, app: App) -> Response:
     # refused as too late) or loses (and finds the response cancelled), never both.
     written = await state.records.update(app.name, response_id, cancelled)
     if written is not None:
-        state.proxy.cancel(response_id)  # elsewhere, its replica drops the result
+        if not state.proxy.cancel(response_id):  # another replica runs it: it stops it too
+            await state.cancels.tell(response_id)
         response = written.response
     else:
         response = (await _record(request, app)).response  # cancelled already, or gone: 404

@@ -13,6 +13,7 @@ import aiohttp
 from gptoss_router.proxy.accounting import Shared
 from gptoss_router.proxy.handler import Proxy
 from gptoss_router.settings import RouterSettings
+from gptoss_router.state.cancels import Cancels
 from gptoss_router.state.event_logs import EventLogs
 from gptoss_router.state.responses import ResponseRecords
 from gptoss_router.state.store_health import StoreHealth
@@ -32,3 +33,4 @@ class State:
     store: StoreHealth
     records: ResponseRecords
     events: EventLogs  # of streamed background responses
+    cancels: Cancels  # of background responses that other replicas run

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
@@ -37,6 +37,7 @@ class MemoryStore:
     _logs: dict[str, tuple[float, list[bytes]]] = field(default_factory=dict)  # key -> expiry
     _puts: int = 0
     _bells: Bells = field(default_factory=Bells)
+    _listeners: dict[str, list[Callable[[bytes], None]]] = field(default_factory=dict)
 
     async def take(self, name: str, limit: int, want: int, window_s: float, now: float) -> Taken:
         index = math.floor(now / window_s)
@@ -141,3 +142,12 @@ class MemoryStore:
 
     def watch_log(self, key: str) -> AbstractAsyncContextManager[Bell]:
         return self._bells.watch(key)
+
+    async def tell(self, topic: str, message: bytes) -> int:
+        listeners = self._listeners.get(topic, [])
+        for listener in listeners:
+            listener(message)
+        return len(listeners)
+
+    def listen(self, topic: str, listener: Callable[[bytes], None]) -> None:
+        self._listeners.setdefault(topic, []).append(listener)

@@ -2,10 +2,13 @@
 
 Give the router a user of its own rather than the ``default`` user where the Redis (or Valkey)
 is shared, or managed with users and roles: these rules let it touch only its own keys
-(``<prefix>:*``) and the channels of its log bells (``<prefix>:logged:*``, ``redis_bells.py``),
+(``<prefix>:*``) and its pub/sub channels (``<prefix>:logged:*`` of its log bells and
+``<prefix>:told:*`` of what replicas tell each other, ``redis_bells.py``),
 with only the commands ``redis_store.py``, its scripts (``redis_scripts.py``) and its client's
 connection handshake run. A user without the channels still works: appends go on (the scripts
-publish with ``pcall``), and replays on other replicas read the store on their timer.
+publish with ``pcall``), replays on other replicas read the store on their timer, and a
+background response cancelled on one replica runs to its end on the one running it (its result
+dropped).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ def acl_rules(prefix: str = "gptoss") -> tuple[str, ...]:
         f"~{prefix}:*",
         "resetchannels",
         f"&{prefix}:logged:*",
+        f"&{prefix}:told:*",
         "-@all",
         *(f"+{command}" for command in COMMANDS),
     )

@@ -7,7 +7,9 @@ does everything on that connection: it connects, subscribes and unsubscribes as 
 and go (a replay only registers its bell, which does no I/O and cannot fail), reads, and rings
 the bells of a channel at each message, and also when a subscription is confirmed: an append
 made before it took effect is then read too. It stops once no replay follows anything, and the
-next replay starts it again.
+next replay starts it again. It also carries topics, what one replica tells all the others
+(``listen``: a background response cancelled on one replica, for the one that runs it), and
+then runs as long as the store is open.
 
 Pub/sub is at most once, and some proxies in front of Redis do not carry it. So a ring is only
 a hint (the replay reads the log after every wait, rung or not, and waits at most
@@ -39,7 +41,7 @@ __all__ = ["RedisBells"]
 
 log = logging.getLogger(__name__)
 
-_TURN_S = 0.05  # the reader reads this long at a time, then (un)subscribes what changed
+_TURN_S = 0.1  # the reader reads this long at a time, then (un)subscribes what changed
 _PING_S = 15.0  # a silent connection is asked for a PING after this long, and given up after two
 _RETRY_S = 1.0  # a failed pub/sub connection is made again after this long, then twice as long
 _RETRY_MAX_S = 10.0  # each time it fails again, up to this
@@ -61,6 +63,7 @@ class RedisBells:
         self._timeout = timeout_s
         self._scrub = scrub
         self._bells = Bells()
+        self._topics: dict[bytes, Callable[[bytes], None]] = {}  # channel -> its listener
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
         self._failing = False
@@ -69,13 +72,22 @@ class RedisBells:
         """The channel on which appends to ``log`` are announced."""
         return f"{self._prefix}:logged:{log}"
 
+    def topic(self, name: str) -> str:
+        """The channel of the topic ``name`` (what one replica tells the others)."""
+        return f"{self._prefix}:told:{name}"
+
+    def listen(self, name: str, listener: Callable[[bytes], None]) -> None:
+        """Call ``listener`` with each message told on the topic ``name``, until ``close``
+        (at most once each, as pub/sub delivers them: not while the connection is down)."""
+        self._topics[self.topic(name).encode()] = listener
+        self._start()
+
     @contextlib.asynccontextmanager
     async def watch(self, log: str) -> AsyncIterator[Bell]:
         """A bell rung when ``log`` is appended to, while the block runs."""
         bell, _ = self._bells.add(log)
         try:
-            if not self._closed and (self._reader is None or self._reader.done()):
-                self._reader = asyncio.create_task(self._read(), name="gptoss-log-bells")
+            self._start()
             yield bell
         finally:
             self._bells.remove(log, bell)  # the reader leaves the channel at its next turn
@@ -86,6 +98,13 @@ class RedisBells:
         if self._reader is not None:
             self._reader.cancel()
             await asyncio.wait([self._reader])
+
+    def _start(self) -> None:
+        if not self._closed and (self._reader is None or self._reader.done()):
+            self._reader = asyncio.create_task(self._read(), name="gptoss-log-bells")
+
+    def _changes(self) -> int:
+        return self._bells.changes + len(self._topics)  # topics are only ever added
 
     async def _read(self) -> None:
         """Follow the wanted channels until none is wanted, each time on a new connection."""
@@ -98,7 +117,7 @@ class RedisBells:
                     await asyncio.wait_for(pubsub.aclose(), self._timeout)  # type: ignore[no-untyped-call]
             # No await between this check and the task's end: a replay that comes after it
             # finds the reader done and starts another.
-            if self._closed or not self._bells.logs():
+            if self._closed or not (self._bells.logs() or self._topics):
                 return
 
     async def _serve(self, pubsub: PubSub) -> None:
@@ -113,8 +132,8 @@ class RedisBells:
                     # connecting again subscribes again to what it had (the replies ring)
                     await asyncio.wait_for(pubsub.connect(), self._timeout)  # type: ignore[no-untyped-call]
                     seen, heard_at, pinged = -1, loop.time(), False
-                if seen != self._bells.changes:
-                    seen = self._bells.changes
+                if seen != self._changes():
+                    seen = self._changes()
                     if not await self._mend(pubsub):
                         return
                 message = await pubsub.get_message(timeout=_TURN_S)
@@ -143,7 +162,7 @@ class RedisBells:
     async def _mend(self, pubsub: PubSub) -> bool:
         """Subscribe to the followed logs not yet subscribed, leave those no longer followed;
         whether any is still followed."""
-        wanted = {self.channel(name).encode() for name in self._bells.logs()}
+        wanted = {self.channel(name).encode() for name in self._bells.logs()} | set(self._topics)
         have = set(pubsub.channels) - set(pubsub.pending_unsubscribe_channels)
         if wanted - have:
             await asyncio.wait_for(pubsub.subscribe(*(wanted - have)), self._timeout)
@@ -157,8 +176,18 @@ class RedisBells:
             log.info("log bells: the store's pub/sub answers again")
         if message.get("type") not in ("message", "subscribe"):
             return
-        channel = message.get("channel")
-        name = channel.decode() if isinstance(channel, bytes) else str(channel)
+        raw = message.get("channel")
+        channel = raw if isinstance(raw, bytes) else str(raw).encode()
+        listener = self._topics.get(channel)
+        if listener is not None:
+            if message.get("type") == "message":
+                data = message.get("data")
+                try:
+                    listener(data if isinstance(data, bytes) else str(data).encode())
+                except Exception:  # a listener's fault must not stop the bells
+                    log.exception("the listener of %s failed", channel.decode())
+            return
+        name = channel.decode()
         head = self.channel("")
         if name.startswith(head):
             self._bells.ring(name[len(head) :])

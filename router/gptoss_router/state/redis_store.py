@@ -14,6 +14,7 @@ Keys, all under ``key_prefix`` (``gptoss`` by default):
                                    expiring after its TTL from the last append
     <p>:logged:<key>               pub/sub channel: how many entries each append added
                                    (``redis_bells.py``)
+    <p>:told:<topic>               pub/sub channel: what one replica tells the others
 
 Every call is bounded by ``timeout_s`` and fails as ``StoreFailed`` (never with the password in
 the message); the client does not retry on its own, the callers decide (``on_store_loss``).
@@ -237,6 +238,12 @@ class RedisStore:
 
     def watch_log(self, key: str) -> AbstractAsyncContextManager[Bell]:
         return self._bells.watch(key)
+
+    async def tell(self, topic: str, message: bytes) -> int:
+        return int(await self._bounded(self._r.publish(self._bells.topic(topic), message)))
+
+    def listen(self, topic: str, listener: Callable[[bytes], None]) -> None:
+        self._bells.listen(topic, listener)
 
     async def read_log(self, key: str, start: int, count: int) -> list[bytes]:
         first = max(0, start)

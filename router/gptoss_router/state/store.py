@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
@@ -196,6 +196,15 @@ class Store(Protocol):
     def watch_log(self, key: str) -> AbstractAsyncContextManager[Bell]:
         """A bell rung when the log ``key`` is appended to, from this replica or another, for
         as long as the block runs (a hint: rings may be lost, see ``bells.py``)."""
+        ...
+
+    async def tell(self, topic: str, message: bytes) -> int:
+        """Tell ``message`` to the listeners of ``topic`` on every replica, this one too; how
+        many routers heard it (at most once each: one whose connection is down does not)."""
+        ...
+
+    def listen(self, topic: str, listener: Callable[[bytes], None]) -> None:
+        """Call ``listener`` with what any replica tells on ``topic`` from now on."""
         ...
 
 
