@@ -48,7 +48,7 @@ _RETRY_MAX_S = 10.0  # each time it fails again, up to this
 
 
 class RedisBells:
-    """One router's subscriptions to the logs its replays follow."""
+    """One router's subscriptions: to the logs its replays follow, and to its topics."""
 
     def __init__(
         self,
