@@ -183,16 +183,23 @@ async def live_router(config: RouterSettings) -> AsyncIterator[LiveRouter]:
 
 
 async def eventually(probe: Callable[[], Awaitable[object]], *, what: str, within: float) -> Any:
-    """The first truthy ``await probe()``, polled until ``within`` seconds have passed."""
+    """The first truthy ``await probe()``, polled until ``within`` seconds have passed.
+
+    The deadline is also checked between probes: in Python 3.11 an ``asyncio.wait_for`` inside
+    the probe can swallow the timeout's cancellation (when its own call ends at that moment),
+    and the poll would then go on for ever."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
     try:
         async with asyncio.timeout(within):
-            while True:
+            while loop.time() < deadline:
                 found = await probe()
                 if found:
                     return found
                 await asyncio.sleep(0.02)
     except TimeoutError:
-        raise AssertionError(f"{what} did not happen within {within} s") from None
+        pass
+    raise AssertionError(f"{what} did not happen within {within} s")
 
 
 def protocol_for(config: RouterSettings) -> type[asyncio.Protocol]:

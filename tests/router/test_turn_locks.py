@@ -4,6 +4,7 @@ stores (the in-process one and a real redis-server)."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import redis.asyncio as aioredis
@@ -30,7 +31,7 @@ KEY = "conv-lock:shop:conv_1"
 
 
 def records(store: Store) -> ConversationRecords:
-    health = StoreHealth(RouterMetrics(CollectorRegistry()), clock=lambda: 0.0)
+    health = StoreHealth(RouterMetrics(CollectorRegistry()), clock=time.monotonic)
     return ConversationRecords(store, health, ttl_s=60.0, max_bytes=1 << 20)
 
 
@@ -142,7 +143,7 @@ async def test_a_conversation_of_a_router_from_before_versions_keeps_what_it_wro
         meta = {"id": "conv_1", "object": "conversation", "created_at": 1, "metadata": {}}
         first = {"id": "msg_a", "type": "message", "role": "user", "content": "a"}
         await raw.set(key, json.dumps({"conversation": meta, "items": [first]}))  # no version
-        health = StoreHealth(RouterMetrics(CollectorRegistry()), clock=lambda: 0.0)
+        health = StoreHealth(RouterMetrics(CollectorRegistry()), clock=time.monotonic)
         records = ResponseRecords(store, health, ttl_s=60.0, max_bytes=1 << 20)
         turns = Turns(records, ConversationRecords(store, health, ttl_s=60.0, max_bytes=1 << 20))
         body = json.dumps({"model": "m", "input": "hi", "conversation": "conv_1"}).encode()

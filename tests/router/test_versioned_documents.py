@@ -6,6 +6,7 @@ and a real redis-server."""
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -85,7 +86,7 @@ async def test_changes_racing_on_one_conversation_through_redis_all_land(
 ) -> None:
     # Each change awaits its read and its write on the network, so the twelve interleave.
     store = connect(StoreConfig(url=redis_server.url, key=SecretStr(redis_server.password)))
-    health = StoreHealth(RouterMetrics(CollectorRegistry()), clock=lambda: 0.0)
+    health = StoreHealth(RouterMetrics(CollectorRegistry()), clock=time.monotonic)
     records = ConversationRecords(store, health, ttl_s=60, max_bytes=1_000_000)
     meta = {"id": "conv_race", "object": "conversation", "created_at": 1, "metadata": {}}
 
