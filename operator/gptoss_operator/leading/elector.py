@@ -14,6 +14,7 @@ Lease, so a standby takes over within a retry period instead of a lease duration
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import random
@@ -154,12 +155,11 @@ class Elector:
         while True:
             await asyncio.sleep(self.timing.retry_s)
             left = renewed + self.timing.renew_deadline_s - self.clock()
-            try:
-                ok = left > 0 and await asyncio.wait_for(
-                    asyncio.to_thread(self.try_acquire_or_renew), timeout=left
-                )
-            except TimeoutError:
-                ok = False
+            ok = False
+            if left > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(left):
+                        ok = await asyncio.to_thread(self.try_acquire_or_renew)
             if ok:
                 renewed = self.clock()
                 continue

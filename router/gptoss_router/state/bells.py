@@ -33,7 +33,8 @@ class Bell:
     async def wait(self, timeout_s: float) -> bool:
         """Wait for a ring, at most ``timeout_s``; whether one came (since the last wait)."""
         try:
-            await asyncio.wait_for(self._rung.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self._rung.wait()
         except TimeoutError:
             return False
         self._rung.clear()

@@ -114,7 +114,8 @@ class RedisBells:
                 await self._serve(pubsub)
             finally:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(pubsub.aclose(), self._timeout)  # type: ignore[no-untyped-call]
+                    async with asyncio.timeout(self._timeout):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
             # No await between this check and the task's end: a replay that comes after it
             # finds the reader done and starts another.
             if self._closed or not (self._bells.logs() or self._topics):
@@ -130,7 +131,8 @@ class RedisBells:
             try:
                 if pubsub.connection is None or not pubsub.connection.is_connected:
                     # connecting again subscribes again to what it had (the replies ring)
-                    await asyncio.wait_for(pubsub.connect(), self._timeout)  # type: ignore[no-untyped-call]
+                    async with asyncio.timeout(self._timeout):
+                        await pubsub.connect()  # type: ignore[no-untyped-call]
                     seen, heard_at, pinged = -1, loop.time(), False
                 if seen != self._changes():
                     seen = self._changes()
@@ -140,7 +142,8 @@ class RedisBells:
                 if message is None and loop.time() - heard_at >= _PING_S:
                     if pinged:
                         raise TimeoutError(f"no answer to a PING for {_PING_S:g} s")
-                    await asyncio.wait_for(pubsub.ping(), self._timeout)
+                    async with asyncio.timeout(self._timeout):
+                        await pubsub.ping()
                     heard_at, pinged = loop.time(), True
             except asyncio.CancelledError:
                 raise
@@ -165,9 +168,11 @@ class RedisBells:
         wanted = {self.channel(name).encode() for name in self._bells.logs()} | set(self._topics)
         have = set(pubsub.channels) - set(pubsub.pending_unsubscribe_channels)
         if wanted - have:
-            await asyncio.wait_for(pubsub.subscribe(*(wanted - have)), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                await pubsub.subscribe(*(wanted - have))
         if have - wanted:
-            await asyncio.wait_for(pubsub.unsubscribe(*(have - wanted)), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                await pubsub.unsubscribe(*(have - wanted))
         return bool(wanted)
 
     def _heard(self, message: dict[str, Any]) -> None:

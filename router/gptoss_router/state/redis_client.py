@@ -32,8 +32,11 @@ def connect(config: StoreConfig) -> RedisStore:
         if config.ca_file is not None:
             tls["ssl_ca_certs"] = str(config.ca_file)
     password = config.key.get_secret_value() if config.key is not None else None
+    # No socket_timeout (redis-py's default is 5 s): with one, it sends each command under
+    # asyncio.wait_for, which in Python 3.11 can swallow a cancel that comes as the send ends,
+    # and a caller that left would go on. The store bounds each call itself (``_bounded``).
     sockets: dict[str, Any] = {
-        "socket_timeout": config.timeout_s,
+        "socket_timeout": None,
         "socket_connect_timeout": config.timeout_s,
         "retry": Retry(NoBackoff(), 0),
         **tls,

@@ -264,16 +264,18 @@ class RedisStore:
 
     async def _bounded(self, call: Awaitable[T]) -> T:
         try:
-            return await asyncio.wait_for(call, self._timeout)
+            # asyncio.timeout, not wait_for: in Python 3.11 wait_for can swallow a cancel that
+            # comes as the call ends (a client leaving), and the caller would go on.
+            async with asyncio.timeout(self._timeout):
+                return await call
         except (RedisError, OSError, TimeoutError) as err:
             if isinstance(err, RedisConnectionError | OSError):
                 # The server went away: the connections idle in the pool are dead too, and once
                 # it is back each would fail one call (the store would flap down again). Drop
                 # them; the next calls connect afresh.
                 with contextlib.suppress(RedisError, OSError, TimeoutError):
-                    await asyncio.wait_for(
-                        self._r.connection_pool.disconnect(inuse_connections=False), self._timeout
-                    )
+                    async with asyncio.timeout(self._timeout):
+                        await self._r.connection_pool.disconnect(inuse_connections=False)
             raise StoreFailed(self._scrub(f"{type(err).__name__}: {err}")) from err
 
     def _scrub(self, message: str) -> str:
