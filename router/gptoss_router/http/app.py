@@ -51,7 +51,7 @@ from gptoss_router.watch.probes import probe_forever
 from gptoss_router.watch.store_sync import StoreSync
 from gptoss_router.watch.warming import warm_forever
 
-__all__ = ["RouterApp", "create_app"]
+__all__ = ["RouterApp", "create_app", "stop_tasks"]
 
 log = logging.getLogger(__name__)
 Lifespan = Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]
@@ -177,14 +177,12 @@ def create_app(
                 )
                 follow = discovery if discovery is not None else discovery_for(settings)
                 tasks = _background(session, backends, settings, follow, metrics)
-                tasks.append(asyncio.create_task(sync.run()))
+                tasks.append(asyncio.create_task(sync.run(), name="gptoss-store-sync"))
                 try:
                     yield
                 finally:
                     await app.state.router.proxy.stop_background()
-                    for task in tasks:
-                        task.cancel()
-                    await asyncio.gather(*tasks, return_exceptions=True)
+                    await stop_tasks(tasks)
                     await sync.once()  # the last spend and benches reach the store
                     await sync.admission.close()
 
@@ -219,12 +217,17 @@ def _background(
         asyncio.create_task(
             scrape_forever(
                 session, backends.pools, interval_s=tuning.scrape_interval_s, scraped=scraped
-            )
+            ),
+            name="gptoss-scrape",
         ),
-        asyncio.create_task(probe_forever(session, backends, interval_s=tuning.probe_interval_s)),
+        asyncio.create_task(
+            probe_forever(session, backends, interval_s=tuning.probe_interval_s),
+            name="gptoss-probe",
+        ),
     ]
     if discovery is not None:
-        tasks.append(asyncio.create_task(discovery.run(backends.pools, backends.models)))
+        running = discovery.run(backends.pools, backends.models)
+        tasks.append(asyncio.create_task(running, name="gptoss-discovery"))
     if tuning.warm_prefixes:
         warming = warm_forever(
             session,
@@ -233,5 +236,18 @@ def _background(
             most=tuning.warm_prefixes,
             timeout_s=tuning.warm_timeout_s,
         )
-        tasks.append(asyncio.create_task(warming))
+        tasks.append(asyncio.create_task(warming, name="gptoss-warming"))
     return tasks
+
+
+async def stop_tasks(tasks: list[asyncio.Task[None]], *, rounds: int = 5) -> None:
+    """Cancel ``tasks`` and wait for them to end, a second at a time, cancelling again those
+    still running (a cancel a library swallowed); give up on any left after ``rounds``."""
+    for _ in range(rounds):
+        for task in tasks:
+            task.cancel()
+        _, running = await asyncio.wait(tasks, timeout=1.0)
+        tasks = list(running)
+        if not tasks:
+            return
+    log.error("stopping: %s did not end", ", ".join(sorted(t.get_name() for t in tasks)))
