@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -163,6 +164,79 @@ async def test_a_replay_on_another_replica_follows_the_run_as_its_events_are_sto
     words = [e.delta for e in seen if e.type == "response.output_text.delta"]
     assert words == [f"w{n} " for n in range(8)]
     assert seen[-1].type == "response.completed" and seen[-1].response.id == rid
+
+
+@pytest.mark.parametrize("ending", ["cancel", "delete"])
+async def test_a_replay_on_another_replica_ends_when_its_paused_response_is_cancelled_or_deleted(
+    redis_server: RedisServer, ending: str
+) -> None:
+    gate = asyncio.Event()  # never set: the run pauses halfway, its log quiet
+    upstreams = Paced({"pod-a.test": _story(8, 0.01, gate)})
+    # The store is read on the timer once a minute: only a ring ends the replay sooner.
+    tuning = _TUNING | {"idle_timeout_s": 60.0, "replay_poll_s": 60.0}
+    config = with_store(settings(providers=[], tuning=tuning), redis_server)
+    async with AsyncExitStack() as stack:
+        running = await stack.enter_async_context(paced_router(config, upstreams))
+        other = await stack.enter_async_context(paced_router(config, upstreams))
+        client = await stack.enter_async_context(_client(running.base_url))
+        stream = await _streamed(client)
+        rid = (await anext(aiter(stream))).response.id
+        await stream.close()  # the run goes on without its client
+        stack.callback(gate.set)  # at the end the pod's handler goes on, to find the router gone
+        following = await stack.enter_async_context(_client(other.base_url))
+        resting = _resting(other)
+        replay = aiter(await following.responses.retrieve(rid, stream=True))
+        seen = [await anext(replay) for _ in range(5)]  # created and the words before the gate
+        await eventually(resting, what="the replay to wait on its bell", within=10)
+        if ending == "cancel":
+            await client.responses.cancel(rid)
+        else:
+            await client.responses.delete(rid)
+        rest: list[Any] = []
+        try:
+            async with asyncio.timeout(10):
+                async for e in replay:
+                    rest.append(e)
+        except TimeoutError:
+            raise AssertionError(f"the replay did not end at the {ending}") from None
+        gate.set()
+        if ending == "cancel":
+
+            async def left() -> bool:
+                return upstreams.left == ["pod-a.test"]
+
+            await eventually(left, what="the cancelled run to close its upstream", within=10)
+    assert [e.sequence_number for e in seen] == list(range(5))
+    if ending == "cancel":
+        assert rest == []  # a cancelled response's stream ends with nothing more
+        assert upstreams.finished == []
+    else:
+        assert [(e.type, e.code, e.sequence_number) for e in rest] == [("error", "not_found", 5)]
+
+
+def _resting(router: Any) -> Callable[[], Awaitable[bool]]:
+    """A probe of whether ``router``'s replays have read their response since the last events
+    they read from the store: from then on only a ring or ``replay_poll_s`` wakes them."""
+    state = router.app.state
+    calls: list[str] = []
+    read_log, get_record = state.events.read, state.records.get
+
+    async def reading(*args: Any) -> Any:
+        found = await read_log(*args)
+        calls.append("events" if found else "none")
+        return found
+
+    async def getting(*args: Any) -> Any:
+        calls.append("record")
+        return await get_record(*args)
+
+    state.events.read, state.records.get = reading, getting
+
+    async def resting() -> bool:
+        grown = [n for n, call in enumerate(calls) if call == "events"]
+        return bool(grown) and "record" in calls[grown[-1] :]
+
+    return resting
 
 
 async def test_an_ended_response_is_streamed_again_from_the_store_after_starting_after() -> None:

@@ -3,8 +3,10 @@
 
 From the replica running it, the events come from its ``LiveLog`` as they are made. From any
 other replica, or once it has ended, they come from the store's event log
-(``state/event_logs.py``), read again each time it grows (the store rings this replica's bell,
-``state/bells.py``) and at least every ``tuning.replay_poll_s`` while the response runs. The
+(``state/event_logs.py``), read again each time it grows or its response is cancelled or
+deleted (the store rings this replica's bell, ``state/bells.py``) and at least every
+``tuning.replay_poll_s`` while the response runs; a replay whose log grew since it last read the
+response reads it again within ``_CHECK_S``, since rings that come together wake it once. The
 stream ends after its terminal event (``response.completed``, ``failed`` or ``incomplete``),
 or with nothing more once the response is cancelled. A response whose log holds no terminal
 event (created without ``stream``, or its last events lost with the store) ends with one made
@@ -114,7 +116,12 @@ async def _stored(
                             yield ending
                         return
                 if watched and len(batch) < _BATCH:  # all there was: wait for the next append
-                    await bell.wait(tuning.replay_poll_s)
+                    # or, if events came after the response was last read, for a second at most
+                    await bell.wait(
+                        tuning.replay_poll_s
+                        if checked >= quiet
+                        else min(_CHECK_S, tuning.replay_poll_s)
+                    )
                 watched = True
                 batch = await state.events.read(app.name, rid, index, _BATCH)
     except StoreUnavailable as err:

@@ -127,6 +127,7 @@ async def _cancel(request: Request, app: App) -> Response:
     if written is not None:
         if not state.proxy.cancel(response_id):  # another replica runs it: it stops it too
             await state.cancels.tell(response_id)
+        await state.events.ring(app.name, response_id)  # its replays end now
         response = written.response
     else:
         response = (await _record(request, app)).response  # cancelled already, or gone: 404

@@ -9,7 +9,7 @@ answer was lost may be appended again, so a reader skips any event whose sequenc
 passed. A log expires with its
 response (``tuning.responses_ttl_s`` after its last append) and goes when its response is
 deleted. Each append rings the bells of the log's readers (``bells.py``), on this replica and,
-through the store, on the others.
+through the store, on the others; so do a delete and a cancel of its response, which end them.
 
 Failures are handled as for stored responses (``app_documents``): refused at once while the
 store is known to be down, ``StoreUnavailable`` otherwise.
@@ -17,6 +17,7 @@ store is known to be down, ``StoreUnavailable`` otherwise.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
@@ -24,12 +25,14 @@ from typing import TypeVar
 from gptoss_router.errors import StoreUnavailable
 from gptoss_router.state.app_documents import valid_id
 from gptoss_router.state.bells import Bell
-from gptoss_router.state.store import Store
+from gptoss_router.state.store import Store, StoreFailed
 from gptoss_router.state.store_health import StoreHealth
 
 __all__ = ["TERMINAL_EVENTS", "EventLogs", "entry", "read_entry"]
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 # The events after which a response's stream has nothing more to say.
 TERMINAL_EVENTS = frozenset({"response.completed", "response.failed", "response.incomplete"})
@@ -74,10 +77,22 @@ class EventLogs:
         return self._store.watch_log(_key(app, response_id))
 
     async def delete(self, app: str, response_id: str) -> None:
-        """Forget ``response_id``'s log, if it has one."""
+        """Forget ``response_id``'s log, if it has one, and tell its readers."""
         self._check_usable()
         if valid_id(response_id):
             await self._call(self._store.delete_log(_key(app, response_id)))
+            await self.ring(app, response_id)
+
+    async def ring(self, app: str, response_id: str) -> None:
+        """Wake the readers of ``response_id``'s log on every replica, so that they look at
+        its response now (cancelled or deleted) rather than at their next
+        ``tuning.replay_poll_s``. A hint: a store that fails it costs only that promptness."""
+        if not (self._health.usable() and valid_id(response_id)):
+            return
+        try:
+            await self._store.ring_log(_key(app, response_id))
+        except StoreFailed as err:
+            log.info("the readers of %s were not woken (%s)", response_id, err)
 
     def _check_usable(self) -> None:
         if not self._health.usable():

@@ -140,6 +140,9 @@ class MemoryStore:
         found = self._logs.pop(key, None)
         return found is not None and found[0] > time.monotonic()
 
+    async def ring_log(self, key: str) -> None:
+        self._bells.ring(key)
+
     def watch_log(self, key: str) -> AbstractAsyncContextManager[Bell]:
         return self._bells.watch(key)
 

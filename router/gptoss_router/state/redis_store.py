@@ -236,6 +236,9 @@ class RedisStore:
         args: list[bytes | str | int] = [ttl_ms, self._bells.channel(key), *entries]
         return int(await self._bounded(self._append_log(keys=[full], args=args)))
 
+    async def ring_log(self, key: str) -> None:
+        await self._bounded(self._r.publish(self._bells.channel(key), 0))
+
     def watch_log(self, key: str) -> AbstractAsyncContextManager[Bell]:
         return self._bells.watch(key)
 

@@ -193,6 +193,11 @@ class Store(Protocol):
         """Forget the log ``key``; whether there was one."""
         ...
 
+    async def ring_log(self, key: str) -> None:
+        """Ring the bells of the log ``key``'s readers on every replica, though it did not
+        grow: what they follow changed elsewhere (its response cancelled or deleted)."""
+        ...
+
     def watch_log(self, key: str) -> AbstractAsyncContextManager[Bell]:
         """A bell rung when the log ``key`` is appended to, from this replica or another, for
         as long as the block runs (a hint: rings may be lost, see ``bells.py``)."""
