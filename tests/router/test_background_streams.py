@@ -143,12 +143,7 @@ async def test_a_replay_on_another_replica_follows_the_run_as_its_events_are_sto
     tuning = _TUNING | {"replay_poll_s": 60.0}
     config = with_store(settings(providers=[], tuning=tuning), redis_server)
     async with AsyncExitStack() as stack:
-        first = await stack.enter_async_context(paced_router(config, upstreams))
-        second = await stack.enter_async_context(paced_router(config, upstreams))
-        leaving = await stack.enter_async_context(_client(first.base_url))
-        stream = await _streamed(leaving)
-        rid = (await anext(aiter(stream))).response.id
-        await stream.close()  # the run goes on without its client
+        _, second, _, rid = await _left_running(stack, config, upstreams)
         following = await stack.enter_async_context(_client(second.base_url))
         replay = aiter(await following.responses.retrieve(rid, stream=True))
         seen: list[Any] = []
@@ -176,12 +171,7 @@ async def test_a_replay_on_another_replica_ends_when_its_paused_response_is_canc
     tuning = _TUNING | {"idle_timeout_s": 60.0, "replay_poll_s": 60.0}
     config = with_store(settings(providers=[], tuning=tuning), redis_server)
     async with AsyncExitStack() as stack:
-        running = await stack.enter_async_context(paced_router(config, upstreams))
-        other = await stack.enter_async_context(paced_router(config, upstreams))
-        client = await stack.enter_async_context(_client(running.base_url))
-        stream = await _streamed(client)
-        rid = (await anext(aiter(stream))).response.id
-        await stream.close()  # the run goes on without its client
+        _, other, client, rid = await _left_running(stack, config, upstreams)
         stack.callback(gate.set)  # at the end the pod's handler goes on, to find the router gone
         following = await stack.enter_async_context(_client(other.base_url))
         resting = _resting(other)
@@ -212,6 +202,21 @@ async def test_a_replay_on_another_replica_ends_when_its_paused_response_is_canc
         assert upstreams.finished == []
     else:
         assert [(e.type, e.code, e.sequence_number) for e in rest] == [("error", "not_found", 5)]
+
+
+async def _left_running(
+    stack: AsyncExitStack, config: RouterSettings, upstreams: Paced
+) -> tuple[Any, Any, openai.AsyncOpenAI, str]:
+    """Two replicas on one store, and a streamed background response on the first that its
+    client left after the first event: the replica running it, the other, the client and the
+    response's id."""
+    running = await stack.enter_async_context(paced_router(config, upstreams))
+    other = await stack.enter_async_context(paced_router(config, upstreams))
+    client = await stack.enter_async_context(_client(running.base_url))
+    stream = await _streamed(client)
+    rid = (await anext(aiter(stream))).response.id
+    await stream.close()  # the run goes on without its client
+    return running, other, client, rid
 
 
 def _resting(router: Any) -> Callable[[], Awaitable[bool]]:
