@@ -3,6 +3,7 @@ stores (the in-process one and a real redis-server)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -162,3 +163,33 @@ async def test_a_conversation_of_a_router_from_before_versions_keeps_what_it_wro
     assert found is not None
     assert [i["id"] for i in found[0].items][:2] == ["msg_a", "msg_old"]
     assert found[0].meta["metadata"] == {"k": "v"}
+
+
+async def test_a_turn_that_ends_while_its_lock_is_renewed_gives_back_the_renewed_lock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(turn_locks, "RENEW_S", 0.01)
+    held: dict[str, int] = {"version": 1}
+    applied, answer = asyncio.Event(), asyncio.Event()
+
+    async def put(expected: int, ttl_s: float) -> int | None:
+        if held.get("version") != expected:
+            return None
+        held["version"] = expected + 1  # the store applied the renewal ...
+        applied.set()
+        await answer.wait()  # ... and its answer is on the way back
+        return held["version"]
+
+    async def drop(expected: int) -> bool:
+        if held.get("version") != expected:
+            return False
+        del held["version"]
+        return True
+
+    lock = TurnLock(put, drop, 1, "conversation conv_1")
+    await asyncio.wait_for(applied.wait(), 10)
+    releasing = asyncio.create_task(lock.release())
+    await asyncio.sleep(0)  # the release begins while the renewal's answer is awaited
+    answer.set()
+    await asyncio.wait_for(releasing, 10)
+    assert held == {}  # given back at the version the renewal wrote, not left to expire

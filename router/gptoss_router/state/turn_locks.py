@@ -18,7 +18,6 @@ turn is never given back by the first.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -47,6 +46,8 @@ class TurnLock:
         self._version = version
         self._what = what
         self._released = False
+        self._putting = False  # a renewal is waiting for the store's answer
+        self._lost = False  # another turn took it after it expired
         self._renewing = asyncio.create_task(self._renew())
 
     @property
@@ -60,11 +61,14 @@ class TurnLock:
         if self._released:
             return
         self._released = True
-        lost = self._renewing.done()
-        self._renewing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._renewing
-        if lost:
+        ended = self._renewing.done()  # lost, or renewed for MAX_HELD_S: let it expire
+        if not self._putting:
+            self._renewing.cancel()
+        # A renewal the store may have applied is waited for, not cancelled: its answer is the
+        # version to delete at (cancelled, the delete would miss, and the conversation would
+        # stay locked until the renewed lock expired).
+        await asyncio.wait([self._renewing])
+        if ended or self._lost:
             return
         try:
             await self._drop(self._version)
@@ -74,11 +78,19 @@ class TurnLock:
     async def _renew(self) -> None:
         for _ in range(int(MAX_HELD_S / RENEW_S)):
             await asyncio.sleep(RENEW_S)
+            self._putting = True
             try:
                 version = await self._put(self._version, LOCK_TTL_S)
             except RouterError:
+                if self._released:
+                    return
                 continue  # the store is away: try again at the next renewal
+            finally:
+                self._putting = False
             if version is None:
                 log.warning("%s was taken by another turn after its lock expired", self._what)
+                self._lost = True
                 return
             self._version = version
+            if self._released:
+                return
