@@ -190,3 +190,26 @@ def test_the_model_cannot_change_in_place(kubectl: Kubectl, namespace: str) -> N
     assert "spec.model cannot change in place" in changed.stderr
     stored = kubectl("get", "gptoss/chat", "-n", namespace, "-o", "jsonpath={.spec.model}")
     assert stored.stdout == "gpt-oss-20b"
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        pytest.param("20b-chat", "metadata.name must start with a letter", id="a-leading-digit"),
+        pytest.param("chat.v2", "(no dots)", id="a-dot"),
+        pytest.param("c" * 64, "metadata.name must be at most 63 characters", id="64-characters"),
+    ],
+)
+def test_a_name_the_service_or_the_pod_label_cannot_carry_is_refused(
+    name: str, expected: str, kubectl: Kubectl, namespace: str
+) -> None:
+    spec = {"model": "gpt-oss-20b", "gpu": {"product": "MI300X"}}
+    applied = kubectl.apply(namespace, manifest(name, spec))
+    assert applied.returncode != 0, applied.stdout
+    assert expected in " ".join(applied.stderr.split())
+
+
+def test_a_name_of_63_characters_is_accepted(kubectl: Kubectl, namespace: str) -> None:
+    spec = {"model": "gpt-oss-20b", "gpu": {"product": "MI300X"}}
+    applied = kubectl.apply(namespace, manifest("c" + "-0" * 31, spec))
+    assert applied.returncode == 0, applied.stderr
