@@ -84,7 +84,7 @@ async def test_when_every_backend_opens_with_an_error_the_client_gets_a_502() ->
     )
 
 
-async def test_an_error_after_the_first_event_still_reaches_the_client_in_band() -> None:
+async def test_an_error_after_the_first_event_reaches_the_client_in_band_in_openais_shape() -> None:
     upstreams = Upstreams(
         {
             "pod-a.test": lambda request: _stream(_chunk("Hel"), ENGINE_ERROR, "[DONE]"),
@@ -93,9 +93,12 @@ async def test_an_error_after_the_first_event_still_reaches_the_client_in_band()
     )
     async with running_router(settings(), upstreams) as client:
         answer = await client.post("/v1/chat/completions", json=STREAM)
-    assert answer.headers["x-gptoss-backend"] == "local"
-    data = [json.loads(line[6:]) for line in answer.text.splitlines()[:-2] if line]
-    assert data[-1] == ENGINE_ERROR  # committed on "Hel": the client sees the error as it came
+    assert answer.headers["x-gptoss-backend"] == "local"  # committed on "Hel": no failover
+    lines = [line for line in answer.text.splitlines() if line]
+    assert "data: [DONE]" not in lines  # the answer did not end well
+    error = json.loads(lines[-1][6:])["error"]
+    assert error["message"] == ENGINE_ERROR["error"]["message"]
+    assert isinstance(error["type"], str) and error["code"] != 500  # OpenAI's shape, not vLLM's
 
 
 async def test_the_vllm_simulators_engine_error_fault_is_failed_over_like_vllms() -> None:

@@ -3,7 +3,10 @@
 Streams go event by event as they arrive (never buffered whole). A stream that breaks after
 its first byte cannot fail over any more (docs/sources.md, Failover): it ends with an in-band
 OpenAI error event and no ``[DONE]``, the way OpenRouter reports errors after processing
-starts, and it never hangs, since every read waits at most the idle timeout.
+starts, and it never hangs, since every read waits at most the idle timeout. A backend that
+says in band that it failed (vLLM's engine failing mid-stream sends ``data: {"error": …}``,
+then ``data: [DONE]``) ends the stream the same way: its error event, in OpenAI's shape, is
+the last thing relayed, and the request counts as interrupted against the backend.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from gptoss_router.openai.error_bodies import error_event
+from gptoss_router.openai.error_bodies import error_event, normalise_error
 from gptoss_router.openai.generated import Generated
 from gptoss_router.openai.replies import (
     ReasoningText,
@@ -26,6 +29,7 @@ from gptoss_router.openai.replies import (
     usage_of,
 )
 from gptoss_router.openai.sse import EventSplitter, event_data, is_done
+from gptoss_router.openai.stream_assembly import failure_in
 from gptoss_router.proxy.accounting import Ledger
 from gptoss_router.proxy.attempt import Opened
 from gptoss_router.proxy.tool_checks import ToolCheck
@@ -55,11 +59,12 @@ def relay_document(
 
 
 class _StreamState:
-    __slots__ = ("check", "finished", "generated", "texts", "usage")
+    __slots__ = ("check", "failed", "finished", "generated", "texts", "usage")
 
     def __init__(self, check: ToolCheck | None, how: Reshape, generated: Generated) -> None:
         self.usage: Usage | None = None
         self.finished = False
+        self.failed = False  # the backend said in band that it failed: nothing more is relayed
         self.check = check
         self.generated = generated  # every upstream event, before anything is stripped
         strip = how.strip_reasoning and how.route == "completions"
@@ -88,15 +93,15 @@ async def relay_stream(
             out = _rewrite(splitter.feed(chunk), how, state)
             if out:
                 yield out
+            if state.failed:
+                break
             async with asyncio.timeout(idle_s):
                 chunk = await content.readany()
             if not chunk:
                 break
-        if not state.finished:
-            outcome = "interrupted"
-            yield error_event("The upstream ended the stream early.", responses=_responses(how))
-        elif check is not None:
-            check.finish()
+        outcome, ending = _ending(state, how)
+        if ending:
+            yield ending
     except TimeoutError:
         outcome = "interrupted"
         yield error_event("The upstream stopped sending.", responses=_responses(how))
@@ -112,6 +117,19 @@ async def relay_stream(
             opened.response.release()
         else:
             opened.response.close()
+
+
+def _ending(state: _StreamState, how: Reshape) -> tuple[str, bytes]:
+    """How a stream read to its end ends: its outcome, and the error event that closes it when
+    the upstream ended it early. Tool calls are checked once it has ended whole."""
+    if state.failed:  # the backend's own error event, already relayed, ended it
+        return "interrupted", b""
+    if not state.finished:
+        ended = error_event("The upstream ended the stream early.", responses=_responses(how))
+        return "interrupted", ended
+    if state.check is not None:
+        state.check.finish()
+    return "ok", b""
 
 
 def _responses(how: Reshape) -> bool:
@@ -140,6 +158,11 @@ def _rewrite(events: list[bytes], how: Reshape, state: _StreamState) -> bytes:
                 state.finished = True
                 out.append(event)
                 continue
+            failed = _failed(event) if b'"error"' in event else None
+            if failed is not None:
+                state.failed = True
+                out.append(failed)
+                break  # its [DONE] would tell the client the answer ended well
             needs_parse = (
                 touch
                 or b'"prompt_tokens"' in event
@@ -152,6 +175,29 @@ def _rewrite(events: list[bytes], how: Reshape, state: _StreamState) -> bytes:
         if rewritten is not None:
             out.append(rewritten)
     return b"".join(out)
+
+
+def _failed(event: bytes) -> bytes | None:
+    """The error event that ends the client's stream, in OpenAI's shape, when ``event`` is a
+    backend's in-band error (vLLM's ``create_streaming_error_response``: its ``code`` is the
+    HTTP status, its ``type`` an exception's name); None for any other event."""
+    data = event_data(event)
+    if data is None:
+        return None
+    try:
+        doc: Any = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    if failure_in(doc) is None:
+        return None
+    body = normalise_error(_status_of(doc.get("error")), data)
+    return b"data: " + json.dumps(body, separators=(",", ":")).encode() + b"\n\n"
+
+
+def _status_of(error: Any) -> int:
+    """The HTTP status an in-band error names (vLLM's ``code``), else 500."""
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, int) and 400 <= code <= 599 else 500
 
 
 def _rewrite_event(event: bytes, how: Reshape, state: _StreamState) -> bytes | None:

@@ -1,0 +1,126 @@
+"""A backend whose engine fails after the stream's first event (vLLM: ``data: {"error": …}``,
+then ``data: [DONE]``, from ``create_streaming_error_response`` in serving_chat.py) broke the
+answer the client already started: the stream ends as any stream broken after its first byte
+does, with an OpenAI-shaped error event and no ``[DONE]``, and the request counts as
+interrupted against the backend, not as an answer that ended well."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+from paced_upstreams import Paced, event, events, paced_client
+from prometheus_client import CollectorRegistry
+from router_fakes import MODEL, Upstreams, running_router, settings, sse
+
+pytestmark = pytest.mark.timeout(60)
+
+ENGINE_ERROR = {
+    "error": {
+        "message": "EngineCore encountered an issue. See stack trace (above) for the root cause.",
+        "type": "InternalServerError",
+        "param": None,
+        "code": 500,
+    }
+}
+STREAM = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": True}
+
+
+def _chunk(content: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": MODEL,
+        "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}],
+    }
+
+
+def _stream(*events: dict[str, Any] | str) -> httpx.Response:
+    return httpx.Response(200, content=sse(*events), headers={"content-type": "text/event-stream"})
+
+
+def _data(text: str) -> list[Any]:
+    """The data of each event of a chat stream the client received."""
+    return [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: {")]
+
+
+def _requests(registry: CollectorRegistry, outcome: str) -> float:
+    labels = {"route": "chat", "model": MODEL, "backend": "local", "outcome": outcome}
+    return registry.get_sample_value("gptoss_router_requests_total", labels) or 0.0
+
+
+async def test_an_engine_error_after_the_first_event_ends_the_stream_in_openais_shape() -> None:
+    upstreams = Upstreams(
+        {"pod-a.test": lambda request: _stream(_chunk("Hel"), ENGINE_ERROR, "[DONE]")}
+    )
+    async with running_router(settings(providers=[]), upstreams) as client:
+        answer = await client.post("/v1/chat/completions", json=STREAM)
+    assert answer.status_code == 200 and answer.headers["x-gptoss-backend"] == "local"
+    data = _data(answer.text)
+    assert data[0] == _chunk("Hel")
+    assert data[-1] == {
+        "error": {
+            "message": ENGINE_ERROR["error"]["message"],
+            "type": "server_error",
+            "param": None,
+            "code": None,
+        }
+    }
+    assert "[DONE]" not in answer.text  # the answer did not end well
+    assert "InternalServerError" not in answer.text
+
+
+async def test_an_engine_error_after_the_first_event_counts_as_interrupted_against_the_pod() -> (
+    None
+):
+    upstreams = Upstreams(
+        {"pod-a.test": lambda request: _stream(_chunk("Hel"), ENGINE_ERROR, "[DONE]")}
+    )
+    registry = CollectorRegistry()
+    # One failure ejects a backend: the failure the stream counts against the pod shows.
+    config = settings(providers=[], tuning={"consecutive_failures": 1})
+    async with running_router(config, upstreams, registry) as client:
+        await client.post("/v1/chat/completions", json=STREAM)
+    assert _requests(registry, "ok") == 0
+    assert _requests(registry, "interrupted") == 1
+    assert registry.get_sample_value("gptoss_router_ejections_total", {"backend": "local"}) == 1
+
+
+async def test_an_engine_error_that_comes_in_a_later_read_ends_the_stream_the_same_way() -> None:
+    async def pod(request: web.BaseRequest, body: dict[str, Any]) -> web.StreamResponse:
+        return await events(
+            request, [event(_chunk("Hel")), 0.05, event(ENGINE_ERROR), event("[DONE]")]
+        )
+
+    upstreams = Paced({"pod-a.test": pod})
+    async with paced_client(settings(providers=[]), upstreams) as (router, http):
+        answer = await http.post("/v1/chat/completions", json=STREAM)
+    data = _data(answer.text)
+    assert data[0] == _chunk("Hel")
+    assert data[-1]["error"]["type"] == "server_error" and "[DONE]" not in answer.text
+    labels = {"route": "chat", "model": MODEL, "backend": "local", "outcome": "interrupted"}
+    assert router.registry.get_sample_value("gptoss_router_requests_total", labels) == 1
+
+
+async def test_an_in_band_error_the_caller_caused_keeps_its_status_type() -> None:
+    refused = {"error": {"message": "bad grammar", "type": "BadRequestError", "code": 400}}
+    upstreams = Upstreams({"pod-a.test": lambda request: _stream(_chunk("Hel"), refused, "[DONE]")})
+    async with running_router(settings(providers=[]), upstreams) as client:
+        answer = await client.post("/v1/chat/completions", json=STREAM)
+    error = _data(answer.text)[-1]["error"]
+    assert error["type"] == "invalid_request_error" and error["message"] == "bad grammar"
+
+
+async def test_chunks_that_only_mention_an_error_are_relayed_as_they_are() -> None:
+    mentions = [_chunk('the "error" field'), {**_chunk(" is empty"), "error": None}]
+    upstreams = Upstreams({"pod-a.test": lambda request: _stream(*mentions, "[DONE]")})
+    registry = CollectorRegistry()
+    async with running_router(settings(providers=[]), upstreams, registry) as client:
+        answer = await client.post("/v1/chat/completions", json=STREAM)
+    assert _data(answer.text) == mentions
+    assert answer.text.endswith("data: [DONE]\n\n")
+    assert _requests(registry, "ok") == 1
