@@ -245,8 +245,11 @@ def _gather_logprobs(choice: _Choice, logprobs: Any) -> None:
         return
     choice.has_logprobs = True
     for name, value in logprobs.items():
-        if isinstance(value, list):
-            choice.logprobs.setdefault(name, []).extend(value)
+        kept = choice.logprobs.get(name)
+        if isinstance(kept, list) and isinstance(value, list):
+            kept.extend(value)
+        elif isinstance(value, list):  # an earlier chunk with no tokens may have said null
+            choice.logprobs[name] = list(value)
         elif name not in choice.logprobs:
             choice.logprobs[name] = value
 

@@ -3,6 +3,9 @@
 One ``Ledger`` follows one request from its first attempt to its last byte and is closed
 exactly once, whether the request succeeded, failed, was interrupted or the client left. An
 attempt still under way when it closes (its task cancelled) gives back its pod's in-flight count.
+The count is given back to the ``Pod`` the attempt took it on, even when discovery has since
+replaced that pod by a new one at the same URL (a pod that left and came back): the new one
+counts only the requests sent to it.
 
 What a request spent is its usage when the backend sent it. A stream that ends without it (the
 client left, the upstream cut it) is charged what it generated, estimated (``Generated``:
@@ -24,6 +27,7 @@ from gptoss_router.proxy.attempt import Failure
 from gptoss_router.routing.admission import Admission, Ticket
 from gptoss_router.routing.backends import Backends, Target
 from gptoss_router.routing.retry_budget import RetryBudget
+from gptoss_router.state.pools import Pod
 
 __all__ = ["Ledger", "Shared"]
 
@@ -59,6 +63,7 @@ class Ledger:
         self._input_tokens = input_tokens  # the router's estimate, for usage never sent
         self._trying: Target | None = None  # the attempt under way, not yet served or failed
         self._served: Target | None = None
+        self._pod: Pod | None = None  # the local pod the attempt under way or served counts on
         self._spilled = False
         self._owner = ""
         self._first_byte_at: float | None = None
@@ -79,7 +84,7 @@ class Ledger:
     def attempting(self, target: Target, route: str | None = None) -> Generated:
         """An attempt on ``target`` starts; what its stream (of ``route``, the request's own
         unless translated) generates is counted in the ``Generated`` returned."""
-        self._count_inflight(target, +1)
+        self._pod = self._take_pod(target)
         self._trying = target
         self.generated = Generated(route or self._route)
         return self.generated
@@ -113,6 +118,13 @@ class Ledger:
             shared.metrics.spills.labels(self._model, spill, self._owner).inc()
             shared.metrics.spilled_inflight.labels(self._model, self._owner).inc()
 
+    def refused(self, target: Target) -> None:
+        """``target`` answered by refusing the request itself (a 4xx the caller caused): the
+        request ends on it, but a refusal says nothing of its health or its speed."""
+        self._trying = None
+        self._served = target
+        self._first_byte_at = None
+
     def close(self, outcome: str, usage: Usage | None = None) -> None:
         """The request is over; record it once. Without ``usage``, what the served attempt
         generated is charged, estimated."""
@@ -127,7 +139,7 @@ class Ledger:
         if self._trying is not None:  # cancelled while an attempt was under way
             self._ended(self._trying, outcome)
         if target is not None:
-            self._count_inflight(target, -1)
+            self._give_back_pod()
             if self._spilled:
                 shared.metrics.spilled_inflight.labels(self._model, self._owner).dec()
             if outcome == "interrupted" and shared.backends.health.record_failure(target.key):
@@ -151,7 +163,7 @@ class Ledger:
     def _ended(self, target: Target, outcome: str) -> None:
         """The attempt on ``target`` ended without an answer; what it generated is spent."""
         self._trying = None
-        self._count_inflight(target, -1)
+        self._give_back_pod()
         usage = self._estimate()
         if usage is not None:
             self._spent.add(usage, self._count(target, usage, outcome, estimated=True))
@@ -178,12 +190,20 @@ class Ledger:
         metrics.dollars.labels(target.label, outcome).inc(dollars)
         return dollars
 
-    def _count_inflight(self, target: Target, delta: int) -> None:
+    def _take_pod(self, target: Target) -> Pod | None:
+        """Count an attempt on ``target`` in flight on its pod (a local one still known)."""
         if target.kind != "local":
-            return
+            return None
         pod = self._shared.backends.pools.get(self._model, target.key)
         if pod is not None:
-            pod.inflight = max(0, pod.inflight + delta)
+            pod.inflight += 1
+        return pod
+
+    def _give_back_pod(self) -> None:
+        """The attempt's in-flight count, given back to the pod it was taken on (once)."""
+        pod, self._pod = self._pod, None
+        if pod is not None:
+            pod.inflight = max(0, pod.inflight - 1)
 
 
 @dataclass(slots=True)

@@ -7,7 +7,9 @@ with usage) whenever the answer can be assembled from one (``openai/stream_assem
 gathers it here: the first event must come within the first-byte timeout, each next within the
 idle timeout, the whole within the response timeout. Since nothing has reached the client yet,
 every way the stream can fail is a ``Failure`` the request path retries on the next backend,
-including a backend that dies after the first token. What such a stream generated before it
+including a backend that dies after the first token, and a stream the assembler cannot make
+sense of (an event shaped as nobody expected, or a bug of the router's own: logged, and ended
+as a broken stream rather than as the caller's 500). What such a stream generated before it
 failed, or before the client left, is counted (``Generated``) for the ledger to charge: the
 text the assembler holds, and a Responses stream's deltas, which it does not.
 """
@@ -15,6 +17,7 @@ text the assembler holds, and a Responses stream's deltas, which it does not.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -32,6 +35,8 @@ from gptoss_router.proxy.responses import Wire
 from gptoss_router.routing.backends import Target
 
 __all__ = ["attempt_answer", "gathers"]
+
+log = logging.getLogger(__name__)
 
 _DONE = b"[DONE]"
 # Events of a Responses stream worth parsing: its end, or an error.
@@ -110,7 +115,7 @@ async def _gather(
                     _feed(assembler, event, generated)
                 async with asyncio.timeout(idle_s):
                     chunk = await content.readany()
-        document = assembler.document()
+        document = _document(assembler)
     except TimeoutError:
         opened.response.close()
         waited = time.perf_counter() - started
@@ -148,4 +153,27 @@ def _feed(assembler: Assembler, event: bytes, generated: Generated) -> None:
         parsed: Any = codec.loads(data)
     except (ValueError, RecursionError):
         raise StreamBroken("the backend sent an event that is not JSON") from None
-    assembler.feed(parsed)
+    try:
+        assembler.feed(parsed)
+    except StreamBroken:
+        raise
+    except Exception as err:
+        raise _unassembled(err) from err
+
+
+def _document(assembler: Assembler) -> dict[str, Any]:
+    """The assembled document; ``StreamBroken`` if the stream did not reach its end or the
+    assembler could not make one of it."""
+    try:
+        return assembler.document()
+    except StreamBroken:
+        raise
+    except Exception as err:
+        raise _unassembled(err) from err
+
+
+def _unassembled(err: Exception) -> StreamBroken:
+    """An error the assembler did not expect, logged, as a broken stream another backend may
+    answer instead."""
+    log.warning("could not assemble a gathered stream", exc_info=err)
+    return StreamBroken(f"the router could not assemble the stream ({type(err).__name__})")

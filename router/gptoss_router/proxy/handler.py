@@ -93,6 +93,7 @@ class Proxy:
         ticket: Ticket | None = None
         turn: Turn | None = None
         handed_on = False  # the turn's lock is given back by whoever now runs its answer
+        ledgered = False  # from its first attempt on, the request's ledger counts it
         try:
             request = await self._read(route, scope, receive)
             model, turn = request.inbound.model, request.turn
@@ -102,6 +103,7 @@ class Proxy:
                 return queued
             ticket = await self._admission.admit(request.app.name, request.reserve)
             call = await self._prepare(request, ticket, receive)
+            ledgered = True
             answer = await self._dispatch(route, call, started, receive)
             if isinstance(answer, Streamed) and turn is not None and turn.lock is not None:
                 handed_on = True
@@ -109,19 +111,15 @@ class Proxy:
             return answer
         except RouterError as err:
             model = err.model or model
-            outcome = "client_error" if err.status < 500 else "no_backend"
-            if isinstance(err, UpstreamFailed):
-                outcome = "upstream_error"
-            elif isinstance(err, ClientLeft):
-                outcome = "cancelled"
-            if not isinstance(err, UpstreamFailed | NoBackend):
-                self._shared.metrics.requests.labels(route, model, "none", outcome).inc()
+            if not ledgered and not isinstance(err, UpstreamFailed | NoBackend):
+                self._shared.metrics.requests.labels(route, model, "none", _outcome(err)).inc()
             headers = {**ticket.headers, **err.headers} if ticket is not None else err.headers
             return Whole(err.status, _json(error_body(err)), headers)
         except Exception:
             # A bug, not the caller's fault: still an OpenAI-shaped answer, and logged once.
             log.exception("unexpected error on %s", route)
-            self._shared.metrics.requests.labels(route, model, "none", "upstream_error").inc()
+            if not ledgered:
+                self._shared.metrics.requests.labels(route, model, "none", "upstream_error").inc()
             return Whole(500, _json(error_body(RouterError("The router failed."))), {})
         finally:
             if turn is not None and not handed_on:
@@ -220,8 +218,11 @@ class Proxy:
                     ledger.failed(target, result)
                     last = (target, result)
                     continue
-                spill = call.plan.spill or ("unavailable" if last else None)
-                ledger.served(target, ttft_s=_ttft(result), spill=spill, stream=inbound.stream)
+                if isinstance(result, Rejected):  # the caller's fault: no mark, no speed
+                    ledger.refused(target)
+                else:
+                    spill = call.plan.spill or ("unavailable" if last else None)
+                    ledger.served(target, ttft_s=result.ttft_s, spill=spill, stream=inbound.stream)
                 self._shared.backends.served(call.plan, target)
                 check = ToolCheck.of(self._shared, inbound, target)
                 if call.turn is not None:
@@ -237,10 +238,11 @@ class Proxy:
                         check=check,
                     )
                 return respond(call, target, result, ledger, idle_s=idle_s, check=check)
-        except BaseException:
+        except BaseException as err:
             # Cancelled (a background response, a replica stopping) or a bug: the attempt under
-            # way, if any, was cancelled with it and gives its in-flight count back here.
-            ledger.close("cancelled")
+            # way, if any, ended with it and gives its in-flight count back here. The ledger
+            # counts the request, once, with the outcome its caller is answered with.
+            ledger.close(_outcome(err))
             raise
         finally:
             left.cancel()
@@ -263,14 +265,19 @@ class Proxy:
         return Wire(_PATHS[route], body, translated=False)
 
 
+def _outcome(err: BaseException) -> str:
+    """The outcome a request that ended with ``err`` is counted as."""
+    if isinstance(err, ClientLeft) or not isinstance(err, Exception):
+        return "cancelled"
+    if isinstance(err, RouterError) and not isinstance(err, UpstreamFailed):
+        return "client_error" if err.status < 500 else "no_backend"
+    return "upstream_error"  # the last attempt failed, or a bug: answered 500
+
+
 def _abandon(result: Opened | Failure | Rejected) -> None:
     """Close the upstream answer of an attempt nobody will read any more."""
     if isinstance(result, Opened):
         result.response.close()
-
-
-def _ttft(result: Opened | Rejected) -> float:
-    return result.ttft_s if isinstance(result, Opened) else 0.0
 
 
 def _json(doc: object) -> bytes:
