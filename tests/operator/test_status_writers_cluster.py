@@ -36,7 +36,8 @@ def test_a_reconcile_from_a_stale_read_keeps_the_condition_the_autoscaler_wrote_
     namespace: str,
     kubectl: Kubectl,
 ) -> None:
-    assert kubectl.apply(namespace, manifest("writers", simulated())).returncode == 0
+    autoscaled = simulated({"policy": "Queue", "minReplicas": 1, "maxReplicas": 2})
+    assert kubectl.apply(namespace, manifest("writers", autoscaled)).returncode == 0
     kube = connect(str(cluster.kubeconfig))
     runner = Runner(kube, OperatorSettings())
     log = logging.getLogger("test")

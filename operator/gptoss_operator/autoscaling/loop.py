@@ -12,7 +12,8 @@ compared go to ``status.autoscaling`` with the change.
 Either way, a tick in which a ready replica's or a router's metrics are missing never lowers the
 replicas, and the ``MetricsAvailable`` condition and an Event say so (``blindness``).
 
-A CR without ``spec.autoscaling`` is never scaled here, so HPA or KEDA can own its ``/scale``.
+A CR without ``spec.autoscaling`` is never scaled here, so HPA or KEDA can own its ``/scale``;
+the reconcile clears the ``status.autoscaling`` and ``MetricsAvailable`` it had before.
 State (the stabilization windows, router totals, demand meters; the cost policy's in
 ``by_cost``) lives in memory; after a restart each starts from the current replicas, so a
 restart never scales anything down at once. What the cost policy has learned (a replica's

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from gptoss_operator.api.redaction import redacted
 from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.placement.gpus import product_named
 from gptoss_operator.placement.recipes import AS_RECIPE, KvCacheArgs
@@ -59,7 +60,7 @@ def vllm_version_of(image: str) -> str | None:
 
 def check_serving_args(image: str, args: Sequence[str]) -> str | None:
     """None if vLLM of ``image`` accepts ``vllm serve <args>`` (or cannot be checked); else why
-    not, in words that name the flag and what to change."""
+    not, in words that name the flag and what to change, with no credential it quotes."""
     version = vllm_version_of(image)
     if version is None or version not in available_versions("cli"):
         return None
@@ -68,7 +69,8 @@ def check_serving_args(image: str, args: Sequence[str]) -> str | None:
         cli.parse(list(args))
     except UsageError as error:
         flag = f" ({error.flag})" if error.flag else ""
-        return (
+        # The parser quotes the arguments it refuses, and extraArgs may carry an API key.
+        return redacted(
             f"vLLM {version} would refuse to start{flag}: {error.prog}: error: {error}; "
             "fix or remove it in spec.serving.extraArgs (the rest of the command line comes "
             "from the operator's recipe and sizing)"
@@ -84,13 +86,13 @@ def sizing_overrides(spec: GptOssDeploymentSpec) -> str | None:
         return None
     for flag, field in _SIZED_BY.items():
         if given.get(flag) is not None:
-            return (
+            return redacted(
                 f"spec.serving.extraArgs sets {flag} {given.get(flag)}, which would replace the "
                 f"operator's sizing that checked the replica fits its GPUs; set {field} instead"
             )
     for flag in _CACHE_SIZED:
         if given.get(flag) is not None:
-            return (
+            return redacted(
                 f"spec.serving.extraArgs sets {flag} {given.get(flag)}, which sizes the KV cache "
                 "past the operator's check that one full-length request fits; remove it "
                 "(spec.serving.gpuMemoryUtilization sets how much memory vLLM takes)"

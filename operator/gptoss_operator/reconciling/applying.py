@@ -59,7 +59,7 @@ def apply_deployment(
 ) -> dict[str, Any]:
     """The Deployment after applying ``desired``: its pod template waits while a new source
     downloads (``job_done`` false) or while other models restart (``budget``); its replicas
-    never wait."""
+    never wait (``desired`` has none only while no source was ever downloaded)."""
     if live is not None and not job_done:
         # While a new source downloads, replicas of the previous one keep serving it; the
         # number the CR asks for (a scale to zero, the autoscaler's) is applied all the same.

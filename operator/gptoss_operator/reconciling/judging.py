@@ -4,7 +4,8 @@ Three ``metav1.Condition`` types (docs/sources.md, Conditions):
 
 * ``Ready``: at least one replica serves requests. When none does, the reason says why, most
   specific first: ``DoesNotFit``, ``NoNodeLargeEnough``, ``ScaledToZero``,
-  ``DownloadingWeights``/``DownloadFailed``,
+  ``DownloadingWeights``/``DownloadFailed`` (only before any source is on the weights volume:
+  while a new one downloads, the replicas of the previous one run and are judged as any are),
   ``PodCreationFailed`` (the API server refused the pod: quota, Pod Security, a missing
   ServiceAccount or PriorityClass), ``WaitingForGPUNode`` (the scheduler's own message),
   ``VolumeMountFailed``, ``InitContainerFailed``, ``ContainerConfigInvalid`` (a missing Secret
@@ -62,9 +63,17 @@ def _ready(
     job = observed.job
     if refusal is not None:
         return refusal
-    if job is not None and job.failed and ready_count == 0:
-        return Verdict("False", Reason.DOWNLOAD_FAILED, f"weights download failed: {job.message}")
-    if job is not None and not job.succeeded and ready_count == 0:
+    # With an earlier source on the volume, its replicas run while the new one downloads:
+    # they are judged as any replicas are.
+    first = ready_count == 0 and not _earlier_source(observed)
+    if job is not None and job.failed and first:
+        return Verdict(
+            "False",
+            Reason.DOWNLOAD_FAILED,
+            f"weights download failed: {job.message}; no replica starts before a source is "
+            "downloaded",
+        )
+    if job is not None and not job.succeeded and first:
         return Verdict(
             "False",
             Reason.DOWNLOADING_WEIGHTS,
@@ -107,11 +116,15 @@ def _degraded(wanted: int, ready_count: int, ready: Verdict, observed: Observed)
     if ready.reason in _NEEDS_HUMAN:
         return Verdict("True", ready.reason, ready.message)
     if observed.job is not None and observed.job.failed:
+        kept = (
+            "the replicas keep serving the previous one"
+            if ready_count > 0
+            else "the Deployment keeps the previous one"
+        )
         return Verdict(
             "True",
             Reason.DOWNLOAD_FAILED,
-            f"downloading the new source failed: {observed.job.message}; the replicas keep "
-            "serving the previous one",
+            f"downloading the new source failed: {observed.job.message}; {kept}",
         )
     if not_ready is not None and not_ready.reason in _STUCK and ready_count < wanted:
         return Verdict("True", not_ready.reason, not_ready.message)
@@ -124,6 +137,11 @@ def _degraded(wanted: int, ready_count: int, ready: Verdict, observed: Observed)
     ):
         return Verdict("True", Reason.REPLICAS_UNAVAILABLE, not_ready.message)
     return Verdict("False", Reason.AS_EXPECTED, "nothing needs attention")
+
+
+def _earlier_source(observed: Observed) -> bool:
+    """Whether the Deployment's pod template loads a source that was downloaded before."""
+    return observed.deployment is not None and observed.deployment.weights_ready
 
 
 def judge(
@@ -171,6 +189,13 @@ def judge(
             Reason.DOWNLOADING_WEIGHTS,
             "copying the new source into the weights volume; the replicas keep serving the "
             "previous one and roll out after it",
+        )
+    elif job is not None and not job.succeeded and not job.failed and _earlier_source(observed):
+        progressing = Verdict(
+            "True",
+            Reason.DOWNLOADING_WEIGHTS,
+            "copying the new source into the weights volume; the Deployment keeps the previous "
+            "one meanwhile and rolls out after it",
         )
     return {
         ConditionType.READY: ready,

@@ -19,14 +19,15 @@ Where Kubernetes explains each way a replica fails to come up (docs/sources.md, 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
+from gptoss_operator.api.redaction import redacted
 from gptoss_operator.placement.adapters import ADAPTERS_ANNOTATION, LOADED_ANNOTATION
 
 __all__ = [
     "MOUNT_EVENT_REASONS",
+    "WEIGHTS_READY",
     "DeploymentView",
     "JobView",
     "Observed",
@@ -35,9 +36,13 @@ __all__ = [
     "view_job",
     "view_pod",
     "volume_failures",
+    "weights_ready",
 ]
 
 MOUNT_EVENT_REASONS = frozenset({"FailedMount", "FailedAttachVolume"})
+# On the Deployment: "true" once the source its pod template loads has been downloaded (or
+# needs no download), "false" while its replicas wait for it.
+WEIGHTS_READY = "gptoss.dev/weights-ready"
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,9 @@ class DeploymentView:
     updated_replicas: int
     progress_deadline_exceeded: bool
     replica_failure: str | None = None  # ReplicaFailure=True: why pods cannot be created
+    # The source its pod template loads is on the weights volume (``WEIGHTS_READY``): while a
+    # new one downloads, that template keeps serving.
+    weights_ready: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,24 +118,17 @@ def _init_failure(status: dict[str, Any]) -> str | None:
     return None
 
 
-# What a log line may carry that status must not: bearer credentials and the key formats of the
-# hubs and providers vLLM pods talk to (Hugging Face hf_, OpenAI sk-, Groq gsk_, Fireworks fw_).
-_SECRET_SHAPES = re.compile(
-    r"(?i)\bbearer\s+\S+|\b(?:hf_|sk-|gsk_|fw_)[A-Za-z0-9_\-]{8,}|"
-    r"(?:token|api[_-]?key|password|secret)=[^\s&'\"]+"
-)
-
-
 def _last_exit(containers: list[dict[str, Any]]) -> str | None:
     """How the container last ended on an error: its exit code and the last line of its
-    termination message (with ``FallbackToLogsOnError``, the tail of its log: vLLM's error)."""
+    termination message (with ``FallbackToLogsOnError``, the tail of its log: vLLM's error),
+    credentials in it redacted (``api.redaction``)."""
     for container in containers:
         last = (container.get("lastState") or {}).get("terminated") or {}
         code = int(last.get("exitCode", 0) or 0)
         if code == 0:
             continue
         lines = [line.strip() for line in str(last.get("message") or "").splitlines()]
-        said = _SECRET_SHAPES.sub("***", next((line for line in reversed(lines) if line), ""))
+        said = redacted(next((line for line in reversed(lines) if line), ""))
         if len(said) > 600:
             said = said[:597] + "..."
         return f"exit code {code}: {said}" if said else f"exit code {code}"
@@ -205,7 +206,19 @@ def view_deployment(deployment: dict[str, Any]) -> DeploymentView:
             if failure.get("status") == "True"
             else None
         ),
+        weights_ready=weights_ready(deployment),
     )
+
+
+def weights_ready(deployment: dict[str, Any] | None) -> bool:
+    """Whether the source ``deployment``'s pod template loads is on the weights volume. One of
+    an operator that did not say so (``WEIGHTS_READY``) scaled it up only then: it has replicas."""
+    if deployment is None:
+        return False
+    said = (deployment.get("metadata", {}).get("annotations") or {}).get(WEIGHTS_READY)
+    if said is not None:
+        return bool(said == "true")
+    return int(deployment.get("spec", {}).get("replicas", 0) or 0) > 0
 
 
 def view_job(job: dict[str, Any]) -> JobView:

@@ -58,10 +58,15 @@ _CLEARED = (
 )  # status keys that go when they no longer apply
 
 
-def status_patch(previous: dict[str, Any], status: dict[str, Any]) -> dict[str, Any] | None:
+def status_patch(
+    previous: dict[str, Any], status: dict[str, Any], *, autoscaled: bool = True
+) -> dict[str, Any] | None:
     """The merge patch from the CR's ``previous`` status to ``status`` (``None`` deletes a key
-    that no longer applies), or None when there is nothing to write."""
-    gone = {key: None for key in _CLEARED if key in previous and key not in status}
+    that no longer applies), or None when there is nothing to write. ``status.autoscaling`` is
+    the autoscaler's to write; it goes here once the spec has no ``autoscaling`` (``autoscaled``
+    false), as the autoscaler no longer looks at the CR."""
+    cleared = _CLEARED if autoscaled else (*_CLEARED, "autoscaling")
+    gone = {key: None for key in cleared if key in previous and key not in status}
     if not (_status_differs(previous, status) or gone):
         return None
     return {**status, **gone}

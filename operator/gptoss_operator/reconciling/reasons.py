@@ -17,6 +17,7 @@ class ConditionType(StrEnum):
     PROGRESSING = "Progressing"
     DEGRADED = "Degraded"
     INFERENCE_POOL_READY = "InferencePoolReady"  # only while spec.inferencePool.enabled
+    METRICS_AVAILABLE = "MetricsAvailable"  # the autoscaler's, only while spec.autoscaling is set
 
 
 class Reason(StrEnum):

@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from gptoss_operator import names
+from gptoss_operator.api.redaction import redacted
 from gptoss_operator.children.deployment import build_deployment, rolling_update
 from gptoss_operator.children.fence import build_fence
 from gptoss_operator.children.network import build_pdb, build_service
@@ -29,11 +30,18 @@ from gptoss_operator.reconciling.cluster_reads import (
     pending_volume_failures,
     room_for_one_more,
 )
-from gptoss_operator.reconciling.observe import Observed, view_deployment, view_job, view_pod
+from gptoss_operator.reconciling.observe import (
+    WEIGHTS_READY,
+    Observed,
+    view_deployment,
+    view_job,
+    view_pod,
+    weights_ready,
+)
 from gptoss_operator.reconciling.outcome import Outcome, events, status_patch
 from gptoss_operator.reconciling.planning import Plan, parse_spec, plan, pod_extras, vllm_clients
 from gptoss_operator.reconciling.reasons import Reason
-from gptoss_operator.reconciling.rollout import live_surges, rolling_out, surges
+from gptoss_operator.reconciling.rollout import image_source, live_surges, rolling_out, surges
 from gptoss_operator.reconciling.status import PoolState, compute_status, to_wire
 from gptoss_operator.reconciling.upgrades import annotate, spec_hash, template_changes
 from gptoss_operator.settings import OperatorSettings
@@ -104,7 +112,8 @@ def reconcile(
                 kube, decided, settings, live, nodes, pods, upgrade_gate
             )
         except KubeRejected as exc:  # a value the CRD admits and the API server does not
-            child_error = (
+            # The API server's answer quotes the values it refused, a credential among them.
+            child_error = redacted(
                 f"the API server refused what this spec builds ({exc}); change the spec: "
                 "the replicas of the spec last applied, if any, keep serving"
             )
@@ -137,9 +146,10 @@ def reconcile(
                 decided.default_image if decided.image != decided.default_image else None
             ),
             inference_pool=pool,
+            autoscaled=spec.autoscaling is not None,
         )
     )
-    patch = status_patch(previous, status)
+    patch = status_patch(previous, status, autoscaled=spec.autoscaling is not None)
     if patch is not None:
         kube.patch_status(  # onto the CR as read (runner.py: another writer may have written)
             names.API_VERSION,
@@ -188,19 +198,23 @@ def _apply_children(
                 )
             )
     job_done = job_body is None or view_job(job_body).succeeded
+    # While a new source downloads, the live template (an earlier source's) is kept: its
+    # replicas serve as many as wanted. Only before any source is there are there none.
+    ready = job_done or weights_ready(live)
     desired = annotate(
         build_deployment(
             owner,
             spec,
             sizing,
             weights,
-            replicas=wanted if job_done else 0,
+            replicas=wanted if ready else 0,
             image=decided.image,
             extras=pod_extras(spec),
             startup_timeout_seconds=settings.startup_timeout_seconds,
             shm_size=settings.shm_size,
         ),
         spec_digest=spec_hash(spec, decided.image),
+        more={**image_source(spec), WEIGHTS_READY: "true" if ready else "false"},
     )
     # Free GPUs matter only when pods are about to be replaced; otherwise keep the strategy.
     starts = live is not None and not rolling_out(live) and template_changes(live, desired)

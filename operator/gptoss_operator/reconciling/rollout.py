@@ -10,9 +10,11 @@ stop-one-first, so it never waits for a GPU that went elsewhere.
 
 Image: without ``spec.serving.image`` a CR keeps the image its live Deployment runs, so an
 operator upgrade that changes the default image restarts nothing. The CR moves to the operator's
-default when ``spec.serving.image`` is set, when it is annotated
-``gptoss.dev/image-policy: FollowOperator``, or when its GPU vendor changes (the other vendor's
-image cannot run).
+default when it is annotated ``gptoss.dev/image-policy: FollowOperator``, when its GPU vendor
+changes (the other vendor's image cannot run), or when ``spec.serving.image`` is removed: the
+Deployment records where its image came from (``gptoss.dev/image-source``: ``Spec`` or
+``Operator``), and an image the spec no longer names is not kept. A Deployment of an operator
+that did not record it keeps its image, as before.
 """
 
 from __future__ import annotations
@@ -21,10 +23,21 @@ from typing import Any
 
 from gptoss_operator.api.spec import GptOssDeploymentSpec
 
-__all__ = ["FOLLOW_OPERATOR", "IMAGE_POLICY_ANNOTATION", "kept_image", "rolling_out", "surges"]
+__all__ = [
+    "FOLLOW_OPERATOR",
+    "IMAGE_POLICY_ANNOTATION",
+    "IMAGE_SOURCE_ANNOTATION",
+    "image_source",
+    "kept_image",
+    "rolling_out",
+    "surges",
+]
 
 IMAGE_POLICY_ANNOTATION = "gptoss.dev/image-policy"
 FOLLOW_OPERATOR = "FollowOperator"
+IMAGE_SOURCE_ANNOTATION = "gptoss.dev/image-source"  # on the Deployment: Spec or Operator
+FROM_SPEC = "Spec"
+FROM_OPERATOR = "Operator"
 
 
 def rolling_out(live: dict[str, Any] | None) -> bool:
@@ -86,13 +99,27 @@ def kept_image(
     default: str,
     label_key: str,
 ) -> str:
-    """The image the replicas run: the spec's, else the live one's (same vendor), else the
-    operator's ``default``. ``label_key``: the product label of the spec's GPU vendor."""
+    """The image the replicas run: the spec's, else the live one's (same vendor, and not one
+    the spec named before), else the operator's ``default``. ``annotations``: the CR's;
+    ``label_key``: the product label of the spec's GPU vendor."""
     if spec.serving.image:
         return spec.serving.image
     if annotations.get(IMAGE_POLICY_ANNOTATION) == FOLLOW_OPERATOR:
         return default
+    if _annotations(live).get(IMAGE_SOURCE_ANNOTATION) == FROM_SPEC:
+        return default  # spec.serving.image was removed
     image, selector = _container_image(live)
     if image and label_key in selector:
         return image
     return default
+
+
+def image_source(spec: GptOssDeploymentSpec) -> dict[str, str]:
+    """The Deployment's annotation that says where the image of its pod template came from."""
+    return {IMAGE_SOURCE_ANNOTATION: FROM_SPEC if spec.serving.image else FROM_OPERATOR}
+
+
+def _annotations(live: dict[str, Any] | None) -> dict[str, str]:
+    if live is None:
+        return {}
+    return dict(live.get("metadata", {}).get("annotations") or {})

@@ -10,7 +10,8 @@ which would otherwise go unnoticed (the deployment itself serves through the rou
 
 A condition keeps its ``lastTransitionTime`` while its status stays the same. Conditions of
 other types (the autoscaler's ``MetricsAvailable``) are someone else's: they are kept as found,
-after these.
+after these; except ``MetricsAvailable`` once ``spec.autoscaling`` is gone, since the autoscaler
+no longer looks at the CR and nobody else would ever take it away.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gptoss_operator import names
+from gptoss_operator.api.redaction import redacted
 from gptoss_operator.api.status import (
     AdapterStatus,
     Condition,
@@ -69,7 +71,7 @@ def _condition(
         observed_generation=generation,
         last_transition_time=since,
         reason=verdict.reason,
-        message=verdict.message[:32768],
+        message=redacted(verdict.message)[:32768],  # it may quote a spec's or a log's words
     )
 
 
@@ -93,9 +95,11 @@ def compute_status(
     inference_pool: PoolState | None = None,
     served_model_name: str | None = None,
     adapters: Sequence[str] = (),
+    autoscaled: bool = True,
 ) -> GptOssDeploymentStatus:
     """The whole ``status`` to write (``to_wire`` it and compare with the current one);
-    ``adapters``: the spec's LoRA adapters, each reported with the ready pods that load it."""
+    ``adapters``: the spec's LoRA adapters, each reported with the ready pods that load it;
+    ``autoscaled``: the spec has ``autoscaling`` (else the autoscaler's condition goes)."""
     stamp = now.astimezone(dt.UTC).replace(microsecond=0)
     verdicts = judge(
         wanted=wanted,
@@ -117,7 +121,7 @@ def compute_status(
                 _condition(kind, verdict, generation, before, stamp)
                 for kind, verdict in verdicts.items()
             ),
-            *_others(before, {*verdicts, ConditionType.INFERENCE_POOL_READY}),
+            *_others(before, {*verdicts, *_not_kept(autoscaled)}),
         ],
         replicas=deployment.replicas if deployment else 0,
         ready_replicas=deployment.ready_replicas if deployment else 0,
@@ -130,6 +134,14 @@ def compute_status(
         served_model_name=served_model_name,
         adapters=_adapters(adapters, observed) if adapters else None,
     )
+
+
+def _not_kept(autoscaled: bool) -> set[ConditionType]:
+    """The condition types no one else writes now: the pool's is judged here or gone, the
+    autoscaler's goes with ``spec.autoscaling``."""
+    if autoscaled:
+        return {ConditionType.INFERENCE_POOL_READY}
+    return {ConditionType.INFERENCE_POOL_READY, ConditionType.METRICS_AVAILABLE}
 
 
 def _pool_verdict(pool: PoolState) -> Verdict:

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from gptoss_operator.api.spec import GptOssDeploymentSpec
+from gptoss_operator.reconciling.rollout import IMAGE_SOURCE_ANNOTATION
 
 __all__ = [
     "SPEC_HASH",
@@ -36,6 +38,8 @@ __all__ = [
 TEMPLATE_HASH = "gptoss.dev/template-hash"
 SPEC_HASH = "gptoss.dev/spec-hash"
 _NOT_TEMPLATE = {"replicas", "autoscaling", "spillover", "inference_pool"}
+# The annotations that describe the pod template, so they stay with it when it waits.
+_OF_TEMPLATE = (TEMPLATE_HASH, SPEC_HASH, IMAGE_SOURCE_ANNOTATION)
 
 
 def _digest(value: Any) -> str:
@@ -52,11 +56,14 @@ def template_hash(deployment: dict[str, Any]) -> str:
     return _digest(deployment["spec"]["template"])
 
 
-def annotate(deployment: dict[str, Any], *, spec_digest: str) -> dict[str, Any]:
-    """``deployment`` with its template and spec hashes as annotations."""
+def annotate(
+    deployment: dict[str, Any], *, spec_digest: str, more: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """``deployment`` with its template and spec hashes as annotations, and ``more`` of them."""
     meta = deployment["metadata"]
     annotations = {
         **meta.get("annotations", {}),
+        **(more or {}),
         TEMPLATE_HASH: template_hash(deployment),
         SPEC_HASH: spec_digest,
     }
@@ -84,14 +91,13 @@ def template_changes(live: dict[str, Any], desired: dict[str, Any]) -> bool:
 
 
 def with_live_template(live: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
-    """``desired`` keeping ``live``'s pod template and its hashes (the change waits). A
-    Deployment of an older operator has no hashes and is given none: written empty, they would
-    make the waiting change look asked for by the CR at the next reconcile."""
+    """``desired`` keeping ``live``'s pod template, its hashes and where its image came from
+    (the change waits). A Deployment of an older operator has no hashes and is given none:
+    written empty, they would make the waiting change look asked for by the CR at the next
+    reconcile."""
     spec = {**desired["spec"], "template": live["spec"]["template"]}
     meta = desired["metadata"]
     kept = _annotations(live)
-    annotations = {
-        k: v for k, v in meta.get("annotations", {}).items() if k not in (TEMPLATE_HASH, SPEC_HASH)
-    }
-    annotations.update({k: kept[k] for k in (TEMPLATE_HASH, SPEC_HASH) if k in kept})
+    annotations = {k: v for k, v in meta.get("annotations", {}).items() if k not in _OF_TEMPLATE}
+    annotations.update({k: kept[k] for k in _OF_TEMPLATE if k in kept})
     return {**desired, "spec": spec, "metadata": {**meta, "annotations": annotations}}

@@ -1,0 +1,176 @@
+"""A changed ``spec.source`` on a CR with a weights claim (reconcile against an in-memory API):
+the replicas of the previous source keep serving, as many as wanted, while the new one
+downloads and after its download fails; only before any source is there are there none. The
+status says which of the two it is."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from typing import Any, cast
+
+from gptoss_operator.kube.client import Kube
+from gptoss_operator.reconciling.observe import WEIGHTS_READY, weights_ready
+from gptoss_operator.reconciling.reconcile import reconcile
+from gptoss_operator.settings import OperatorSettings
+
+NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+Key = tuple[str, str, str | None, str]
+
+
+class MemoryApi:
+    """The calls a reconcile makes, on objects kept in a dict; a controller's ``status`` is
+    written by the test, and applying keeps it as the API server does."""
+
+    def __init__(self) -> None:
+        self.objects: dict[Key, dict[str, Any]] = {}
+        self.status_patches: list[dict[str, Any]] = []
+
+    def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> Any:
+        found = self.objects.get((api_version, kind, namespace, name))
+        return copy.deepcopy(found)
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        meta = obj["metadata"]
+        key = (obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
+        stored = copy.deepcopy(obj)
+        if key in self.objects and "status" in self.objects[key]:
+            stored["status"] = self.objects[key]["status"]
+        self.objects[key] = stored
+        return copy.deepcopy(stored)
+
+    def list(self, api_version: str, kind: str, namespace: str | None, **_: Any) -> Any:
+        return [
+            copy.deepcopy(obj)
+            for (api, k, ns, _name), obj in self.objects.items()
+            if (api, k) == (api_version, kind) and namespace in (None, ns)
+        ]
+
+    def patch_status(self, *args: Any, **_: Any) -> None:
+        self.status_patches.append(args[-1])
+
+    def one(self, kind: str) -> dict[str, Any]:
+        found = [obj for (_api, k, _ns, _name), obj in self.objects.items() if k == kind]
+        assert len(found) == 1, f"{len(found)} {kind}s"
+        return found[0]
+
+    def serving(self, ready: int) -> None:
+        """The Deployment controller has caught up and ``ready`` replicas pass readiness."""
+        deployment = self.one("Deployment")
+        deployment["status"] = {
+            "observedGeneration": deployment["metadata"].get("generation", 0),
+            "replicas": ready,
+            "readyReplicas": ready,
+            "updatedReplicas": ready,
+        }
+
+
+def _cr(revision: str, replicas: int = 2) -> dict[str, Any]:
+    return {
+        "apiVersion": "gptoss.dev/v1alpha1",
+        "kind": "GptOssDeployment",
+        "metadata": {"name": "chat", "namespace": "ml", "uid": "u-1", "generation": 1},
+        "spec": {
+            "model": "gpt-oss-20b",
+            "gpu": {"product": "H100-80GB"},
+            "replicas": replicas,
+            "cache": {"pvc": {"size": "100Gi"}},
+            "source": {"revision": revision},
+        },
+    }
+
+
+def _finish(job: dict[str, Any], *, failed: bool = False) -> None:
+    kind, message = ("Failed", "BackoffLimitExceeded") if failed else ("Complete", "")
+    job["status"] = {"conditions": [{"type": kind, "status": "True", "message": message}]}
+
+
+def _conditions(status: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
+    return {c["type"]: (c["status"], c["reason"], c["message"]) for c in status["conditions"]}
+
+
+def _run(api: MemoryApi, body: dict[str, Any]) -> dict[str, Any]:
+    return reconcile(body, cast(Kube, api), OperatorSettings(), now=NOW).status
+
+
+def _serving_v1(api: MemoryApi) -> dict[str, Any]:
+    """The CR at revision v1, downloaded and serving with 2 replicas; its pod template."""
+    _run(api, _cr("v1"))
+    _finish(api.one("Job"))
+    _run(api, _cr("v1"))
+    api.serving(2)
+    deployment = api.one("Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    template: dict[str, Any] = deployment["spec"]["template"]
+    return template
+
+
+def test_a_new_source_downloads_while_the_previous_ones_replicas_keep_serving() -> None:
+    api = MemoryApi()
+    v1 = _serving_v1(api)
+    status = _run(api, _cr("v2"))
+    deployment = api.one("Deployment")
+    assert deployment["spec"]["replicas"] == 2, "the serving replicas were scaled to 0"
+    assert deployment["spec"]["template"] == v1  # the new source rolls out once it is there
+    said = _conditions(status)
+    assert said["Ready"][:2] == ("True", "Serving")
+    assert said["Progressing"][1] == "DownloadingWeights"
+    assert "keep serving the previous one" in said["Progressing"][2]
+
+
+def test_a_failed_download_of_a_new_source_leaves_the_previous_one_serving() -> None:
+    api = MemoryApi()
+    v1 = _serving_v1(api)
+    _run(api, _cr("v2"))
+    (failed,) = (j for j in api.objects.values() if j["kind"] == "Job" and "status" not in j)
+    _finish(failed, failed=True)
+    status = _run(api, _cr("v2"))
+    deployment = api.one("Deployment")
+    assert (deployment["spec"]["replicas"], deployment["spec"]["template"]) == (2, v1)
+    said = _conditions(status)
+    assert said["Ready"][:2] == ("True", "Serving")
+    assert said["Degraded"][:2] == ("True", "DownloadFailed")
+    assert "keep serving the previous one" in said["Degraded"][2]
+
+
+def test_a_scale_up_while_a_new_source_downloads_starts_replicas_of_the_previous_one() -> None:
+    api = MemoryApi()
+    _serving_v1(api)
+    _run(api, _cr("v1", replicas=0))
+    api.serving(0)
+    status = _run(api, _cr("v2", replicas=3))
+    assert api.one("Deployment")["spec"]["replicas"] == 3
+    said = _conditions(status)
+    assert said["Ready"][1] != "DownloadingWeights"  # replicas start now, not after it
+    assert said["Progressing"][1] == "DownloadingWeights"
+    assert "keeps the previous one meanwhile" in said["Progressing"][2]
+
+
+def test_the_first_source_starts_no_replica_before_it_is_downloaded() -> None:
+    api = MemoryApi()
+    status = _run(api, _cr("v1"))
+    assert api.one("Deployment")["spec"]["replicas"] == 0
+    said = _conditions(status)
+    assert said["Ready"][:2] == ("False", "DownloadingWeights")
+    assert "replicas start after it" in said["Ready"][2]
+    _run(api, _cr("v1"))  # still downloading: still none
+    assert api.one("Deployment")["spec"]["replicas"] == 0
+    _finish(api.one("Job"), failed=True)
+    status = _run(api, _cr("v1"))
+    assert api.one("Deployment")["spec"]["replicas"] == 0
+    said = _conditions(status)
+    assert said["Ready"][:2] == ("False", "DownloadFailed")
+    assert "no replica starts before a source is downloaded" in said["Ready"][2]
+    assert "previous one" not in said["Degraded"][2]
+
+
+def test_a_deployment_says_whether_the_source_its_pods_load_is_downloaded() -> None:
+    def deployment(annotations: dict[str, str], replicas: int) -> dict[str, Any]:
+        return {"metadata": {"annotations": annotations}, "spec": {"replicas": replicas}}
+
+    assert weights_ready(deployment({WEIGHTS_READY: "true"}, 0))
+    assert not weights_ready(deployment({WEIGHTS_READY: "false"}, 2))
+    # An older operator scaled a Deployment up only once its source was there.
+    assert weights_ready(deployment({}, 2))
+    assert not weights_ready(deployment({}, 0))
+    assert not weights_ready(None)
