@@ -19,6 +19,7 @@ DEPLOYMENT_LABEL = "gptoss.dev/deployment"
 MODEL_LABEL = "gptoss.dev/model"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 VLLM_PORT = 8000
+_JOB_STEM = 63 - len("-download-") - 8  # the CR name's share of a Job name (8: the hash)
 
 
 def deployment_name(cr_name: str) -> str:
@@ -42,8 +43,10 @@ def weights_claim_name(cr_name: str) -> str:
 
 
 def download_job_name(cr_name: str, source_hash: str) -> str:
-    """One Job per source: a changed ``spec.source`` gets a new Job (a Job is immutable)."""
-    return f"{cr_name}-download-{source_hash}"
+    """One Job per source: a changed ``spec.source`` gets a new Job (a Job is immutable). A Job's
+    name is at most 63 characters (its pods carry it as a label), so a long CR name is cut; the
+    hash, made from the claim named after the whole CR name, keeps two such CRs apart."""
+    return f"{cr_name[:_JOB_STEM].rstrip('-')}-download-{source_hash}"
 
 
 def selector_labels(cr_name: str) -> dict[str, str]:
