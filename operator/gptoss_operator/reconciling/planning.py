@@ -27,7 +27,7 @@ from gptoss_operator.reconciling.reasons import Reason
 from gptoss_operator.reconciling.rollout import kept_image
 from gptoss_operator.settings import OperatorSettings
 
-__all__ = ["Plan", "parse_spec", "plan", "pod_extras", "vllm_clients"]
+__all__ = ["Plan", "parse_spec", "plan", "pod_extras", "replicas_wanted", "vllm_clients"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,16 @@ def plan(
     return Plan(
         owner, spec, sizing, sizing_error, weights, image, args_error, reason, default_image
     )
+
+
+def replicas_wanted(spec: GptOssDeploymentSpec) -> int:
+    """The replicas to run: ``spec.replicas``, within ``spec.autoscaling``'s bounds when it is
+    set. A ``kubectl scale`` past them would otherwise start GPU pods (and perhaps GPU nodes)
+    that the autoscaler's next tick takes away again."""
+    if spec.autoscaling is None:
+        return spec.replicas
+    bounds = spec.autoscaling
+    return min(max(spec.replicas, bounds.min_replicas), bounds.max_replicas)
 
 
 def pod_extras(spec: GptOssDeploymentSpec) -> PodExtras:

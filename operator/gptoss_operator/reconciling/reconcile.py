@@ -39,7 +39,14 @@ from gptoss_operator.reconciling.observe import (
     weights_ready,
 )
 from gptoss_operator.reconciling.outcome import Outcome, events, status_patch
-from gptoss_operator.reconciling.planning import Plan, parse_spec, plan, pod_extras, vllm_clients
+from gptoss_operator.reconciling.planning import (
+    Plan,
+    parse_spec,
+    plan,
+    pod_extras,
+    replicas_wanted,
+    vllm_clients,
+)
 from gptoss_operator.reconciling.reasons import Reason
 from gptoss_operator.reconciling.rollout import image_source, live_surges, rolling_out, surges
 from gptoss_operator.reconciling.status import PoolState, compute_status, to_wire
@@ -95,7 +102,7 @@ def reconcile(
         kube, body, plan(body, settings, node_limit(nodes, parsed), live), namespaces
     )
     owner, spec = decided.owner, decided.spec
-    wanted = spec.replicas
+    wanted = replicas_wanted(spec)
     pods = kube.list("v1", "Pod", owner.namespace, labels=names.selector(owner.name))
     job_body: dict[str, Any] | None = None
     pool: PoolState | None = None
@@ -178,7 +185,7 @@ def _apply_children(
     if sizing is None or weights is None:
         raise ValueError("children are built only for a sized and planned spec")
     owner, spec = decided.owner, decided.spec
-    wanted = spec.replicas
+    wanted = replicas_wanted(spec)
     job_body: dict[str, Any] | None = None
     if weights.claim_name is not None and spec.cache and spec.cache.pvc:
         ensure(kube, build_weights_claim(owner, spec.model, spec.cache.pvc))
