@@ -19,7 +19,7 @@ _TYPES_BY_STATUS = {
     400: "invalid_request_error",
     401: "authentication_error",
     403: "permission_error",
-    404: "not_found_error",
+    404: "invalid_request_error",  # as OpenAI types its own 404s (a model not found)
     408: "timeout_error",
     413: "invalid_request_error",
     422: "invalid_request_error",

@@ -13,7 +13,8 @@ first message). Before that, every failure is a ``Failure`` the caller may retry
 A stream's first bytes are therefore read up to the end of its first event (one read, as
 backends send each event whole) before the attempt counts as committed.
 
-Other 4xx are the caller's fault and come back as ``Rejected`` with an OpenAI-shaped body.
+Other 4xx are the caller's fault and come back as ``Rejected`` with an OpenAI-shaped body (a
+404, the backend not having the model, is first tried elsewhere: ``proxy/handler.py``).
 Each provider's overload statuses: docs/sources.md, Providers.
 """
 

@@ -185,14 +185,13 @@ class Proxy:
         idle_s = tuning.idle_timeout_s
         gather = tuning.gather_streams and gathers(call)
         try:
-            for candidate in call.plan.candidates[: tuning.max_attempts]:
+            tried = call.plan.candidates[: tuning.max_attempts]
+            for n, candidate in enumerate(tried, 1):
                 if last is not None and not ledger.may_retry(*last):
                     break
                 target = self._shared.backends.target(candidate, inbound.model)
-                if target is None:
-                    continue
-                wire = self._wire(route, call, target, gather)
-                if wire is None:
+                wire = None if target is None else self._wire(route, call, target, gather)
+                if target is None or wire is None:  # gone, or it cannot take this request
                     continue
                 generated = ledger.attempting(target, "chat" if wire.translated else route)
                 result = await unless_left(
@@ -217,6 +216,12 @@ class Proxy:
                 if isinstance(result, Failure):
                     ledger.failed(target, result)
                     last = (target, result)
+                    continue
+                if _missing(result) and n < len(tried):
+                    # This backend does not have the model (a pod still loading an adapter, a
+                    # provider without it): another may, and the caller is not at fault.
+                    _abandon(result)
+                    ledger.failed_quietly(target)
                     continue
                 if isinstance(result, Rejected):  # the caller's fault: no mark, no speed
                     ledger.refused(target)
@@ -272,6 +277,12 @@ def _outcome(err: BaseException) -> str:
     if isinstance(err, RouterError) and not isinstance(err, UpstreamFailed):
         return "client_error" if err.status < 500 else "no_backend"
     return "upstream_error"  # the last attempt failed, or a bug: answered 500
+
+
+def _missing(result: Opened | Rejected) -> bool:
+    """Whether ``result`` is a backend's 404: it has not the model asked for (vLLM answers so
+    for a LoRA adapter it has not loaded: serving_engine.py, ``_check_model``)."""
+    return isinstance(result, Rejected) and result.status == 404
 
 
 def _abandon(result: Opened | Failure | Rejected) -> None:
