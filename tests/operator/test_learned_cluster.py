@@ -60,7 +60,9 @@ def test_the_learned_state_is_kept_whole_in_status_and_read_back_by_a_new_proces
     kubectl: Kubectl,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    assert kubectl.apply(namespace, manifest("learner", simulated())).returncode == 0
+    # a CR of the Cost policy: the reconciler clears status.autoscaling of a CR without one
+    cost = simulated({"policy": "Cost", "minReplicas": 1, "maxReplicas": 2})
+    assert kubectl.apply(namespace, manifest("learner", cost)).returncode == 0
     kube = connect(str(cluster.kubeconfig))
     first = Remembering(kube)
     cr = get_cr(api_client, namespace, "learner")
