@@ -4,7 +4,12 @@ reconciler that need no cluster."""
 from __future__ import annotations
 
 import copy
-from typing import Any
+import datetime as dt
+from typing import Any, cast
+
+from gptoss_operator.kube.client import Kube
+from gptoss_operator.reconciling.reconcile import reconcile
+from gptoss_operator.settings import OperatorSettings
 
 Key = tuple[str, str, str | None, str]
 
@@ -54,3 +59,22 @@ class MemoryApi:
             "readyReplicas": ready,
             "updatedReplicas": ready,
         }
+
+
+NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+
+
+def cr(spec: dict[str, Any], *, generation: int = 1) -> dict[str, Any]:
+    """A GptOssDeployment ``chat`` in namespace ``ml`` with ``spec``, as the API server hands
+    it to the operator."""
+    return {
+        "apiVersion": "gptoss.dev/v1alpha1",
+        "kind": "GptOssDeployment",
+        "metadata": {"name": "chat", "namespace": "ml", "uid": "u-1", "generation": generation},
+        "spec": spec,
+    }
+
+
+def reconciled(api: MemoryApi, body: dict[str, Any]) -> dict[str, Any]:
+    """Reconcile ``body`` against ``api`` at ``NOW``; the status it computed."""
+    return reconcile(body, cast(Kube, api), OperatorSettings(), now=NOW).status

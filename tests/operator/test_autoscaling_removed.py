@@ -4,15 +4,13 @@ condition. While the spec has it, both stay as the autoscaler wrote them."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from gptoss_operator.reconciling.observe import DeploymentView, Observed
 from gptoss_operator.reconciling.outcome import status_patch
 from gptoss_operator.reconciling.status import compute_status, to_wire
-from tests.operator.test_source_change_keeps_serving import MemoryApi, _run
+from tests.operator.memory_api import NOW, MemoryApi, cr, reconciled
 
-NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 THEIRS = {
     "type": "MetricsAvailable",
     "status": "False",
@@ -26,22 +24,9 @@ AUTOSCALING = {"desiredReplicas": 3, "reason": "QueueAboveTarget", "message": "q
 
 def _written(*, autoscaled: bool) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The status a reconcile computes over one the autoscaler wrote to, and its patch."""
-    ours = to_wire(
-        compute_status(
-            cr_name="chat",
-            namespace="ml",
-            generation=5,
-            wanted=1,
-            sizing=None,
-            sizing_error=None,
-            observed=Observed(DeploymentView(5, 5, 1, 1, 1, False), (), None),
-            previous={},
-            now=NOW,
-        )
-    )
-    previous = {**ours, "conditions": [*ours["conditions"], THEIRS], "autoscaling": AUTOSCALING}
-    status = to_wire(
-        compute_status(
+
+    def computed(previous: dict[str, Any], **more: Any) -> dict[str, Any]:
+        status = compute_status(
             cr_name="chat",
             namespace="ml",
             generation=5,
@@ -51,9 +36,13 @@ def _written(*, autoscaled: bool) -> tuple[dict[str, Any], dict[str, Any] | None
             observed=Observed(DeploymentView(5, 5, 1, 1, 1, False), (), None),
             previous=previous,
             now=NOW,
-            autoscaled=autoscaled,
+            **more,
         )
-    )
+        return to_wire(status)
+
+    ours = computed({})
+    previous = {**ours, "conditions": [*ours["conditions"], THEIRS], "autoscaling": AUTOSCALING}
+    status = computed(previous, autoscaled=autoscaled)
     return status, status_patch(previous, status, autoscaled=autoscaled)
 
 
@@ -73,23 +62,20 @@ def test_while_autoscaled_the_autoscalers_status_and_condition_are_left_alone() 
 
 def test_reconciling_a_cr_without_autoscaling_clears_what_the_autoscaler_wrote() -> None:
     api = MemoryApi()
-    body: dict[str, Any] = {
-        "apiVersion": "gptoss.dev/v1alpha1",
-        "kind": "GptOssDeployment",
-        "metadata": {"name": "chat", "namespace": "ml", "uid": "u-1", "generation": 5},
-        "spec": {"model": "gpt-oss-20b", "gpu": {"product": "H100-80GB"}, "replicas": 3},
-    }
-    written = _run(api, body)
+    body = cr(
+        {"model": "gpt-oss-20b", "gpu": {"product": "H100-80GB"}, "replicas": 3}, generation=5
+    )
+    written = reconciled(api, body)
     body["status"] = {
         **written,
         "conditions": [*written["conditions"], THEIRS],
         "autoscaling": AUTOSCALING,
     }
-    _run(api, body)
+    reconciled(api, body)
     patch = api.status_patches[-1]
     assert patch["autoscaling"] is None
     assert "MetricsAvailable" not in [c["type"] for c in patch["conditions"]]
     with_autoscaling = {**body, "spec": {**body["spec"], "autoscaling": {"maxReplicas": 4}}}
     before = len(api.status_patches)
-    _run(api, with_autoscaling)
+    reconciled(api, with_autoscaling)
     assert len(api.status_patches) == before  # while autoscaled, they are the autoscaler's

@@ -4,17 +4,11 @@ tick would take away (reconcile against an in-memory API)."""
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
-from gptoss_operator.kube.client import Kube
-from gptoss_operator.reconciling.reconcile import reconcile
-from gptoss_operator.settings import OperatorSettings
-from tests.operator.memory_api import MemoryApi
-
-NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+from tests.operator.memory_api import MemoryApi, cr, reconciled
 
 
 def _cr(replicas: int, autoscaling: dict[str, Any] | None) -> dict[str, Any]:
@@ -25,12 +19,7 @@ def _cr(replicas: int, autoscaling: dict[str, Any] | None) -> dict[str, Any]:
     }
     if autoscaling is not None:
         spec["autoscaling"] = autoscaling
-    return {
-        "apiVersion": "gptoss.dev/v1alpha1",
-        "kind": "GptOssDeployment",
-        "metadata": {"name": "chat", "namespace": "ml", "uid": "u-1", "generation": 1},
-        "spec": spec,
-    }
+    return cr(spec)
 
 
 @pytest.mark.parametrize(
@@ -47,5 +36,5 @@ def test_the_deployment_runs_the_replicas_asked_within_the_autoscalers_bounds(
     replicas: int, autoscaling: dict[str, Any] | None, run: int
 ) -> None:
     api = MemoryApi()
-    reconcile(_cr(replicas, autoscaling), cast(Kube, api), OperatorSettings(), now=NOW)
+    reconciled(api, _cr(replicas, autoscaling))
     assert api.one("Deployment")["spec"]["replicas"] == run

@@ -15,22 +15,14 @@ from gptoss_operator.kube.client import Kube
 from gptoss_operator.reconciling.planning import plan
 from gptoss_operator.reconciling.reconcile import reconcile
 from gptoss_operator.settings import OperatorSettings
-from tests.operator.test_source_change_keeps_serving import MemoryApi
+from tests.operator.memory_api import MemoryApi, cr
 
 KEY = "sk-live-0123456789abcdef"
 
 
 def _cr(*extra_args: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "gptoss.dev/v1alpha1",
-        "kind": "GptOssDeployment",
-        "metadata": {"name": "chat", "namespace": "ml", "uid": "u-1", "generation": 1},
-        "spec": {
-            "model": "gpt-oss-20b",
-            "gpu": {"product": "H100-80GB"},
-            "serving": {"extraArgs": list(extra_args)},
-        },
-    }
+    serving = {"extraArgs": list(extra_args)}
+    return cr({"model": "gpt-oss-20b", "gpu": {"product": "H100-80GB"}, "serving": serving})
 
 
 @pytest.mark.parametrize(

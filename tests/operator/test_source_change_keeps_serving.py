@@ -6,30 +6,23 @@ status says which of the two it is."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, cast
+from typing import Any
 
-from gptoss_operator.kube.client import Kube
 from gptoss_operator.reconciling.observe import WEIGHTS_READY, weights_ready
-from gptoss_operator.reconciling.reconcile import reconcile
-from gptoss_operator.settings import OperatorSettings
-from tests.operator.memory_api import MemoryApi
+from tests.operator.memory_api import MemoryApi, cr, reconciled
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 
 
 def _cr(revision: str, replicas: int = 2) -> dict[str, Any]:
-    return {
-        "apiVersion": "gptoss.dev/v1alpha1",
-        "kind": "GptOssDeployment",
-        "metadata": {"name": "chat", "namespace": "ml", "uid": "u-1", "generation": 1},
-        "spec": {
-            "model": "gpt-oss-20b",
-            "gpu": {"product": "H100-80GB"},
-            "replicas": replicas,
-            "cache": {"pvc": {"size": "100Gi"}},
-            "source": {"revision": revision},
-        },
+    spec = {
+        "model": "gpt-oss-20b",
+        "gpu": {"product": "H100-80GB"},
+        "replicas": replicas,
+        "cache": {"pvc": {"size": "100Gi"}},
+        "source": {"revision": revision},
     }
+    return cr(spec)
 
 
 def _finish(job: dict[str, Any], *, failed: bool = False) -> None:
@@ -41,15 +34,11 @@ def _conditions(status: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
     return {c["type"]: (c["status"], c["reason"], c["message"]) for c in status["conditions"]}
 
 
-def _run(api: MemoryApi, body: dict[str, Any]) -> dict[str, Any]:
-    return reconcile(body, cast(Kube, api), OperatorSettings(), now=NOW).status
-
-
 def _serving_v1(api: MemoryApi) -> dict[str, Any]:
     """The CR at revision v1, downloaded and serving with 2 replicas; its pod template."""
-    _run(api, _cr("v1"))
+    reconciled(api, _cr("v1"))
     _finish(api.one("Job"))
-    _run(api, _cr("v1"))
+    reconciled(api, _cr("v1"))
     api.serving(2)
     deployment = api.one("Deployment")
     assert deployment["spec"]["replicas"] == 2
@@ -60,7 +49,7 @@ def _serving_v1(api: MemoryApi) -> dict[str, Any]:
 def test_a_new_source_downloads_while_the_previous_ones_replicas_keep_serving() -> None:
     api = MemoryApi()
     v1 = _serving_v1(api)
-    status = _run(api, _cr("v2"))
+    status = reconciled(api, _cr("v2"))
     deployment = api.one("Deployment")
     assert deployment["spec"]["replicas"] == 2, "the serving replicas were scaled to 0"
     assert deployment["spec"]["template"] == v1  # the new source rolls out once it is there
@@ -73,10 +62,10 @@ def test_a_new_source_downloads_while_the_previous_ones_replicas_keep_serving() 
 def test_a_failed_download_of_a_new_source_leaves_the_previous_one_serving() -> None:
     api = MemoryApi()
     v1 = _serving_v1(api)
-    _run(api, _cr("v2"))
+    reconciled(api, _cr("v2"))
     (failed,) = (j for j in api.objects.values() if j["kind"] == "Job" and "status" not in j)
     _finish(failed, failed=True)
-    status = _run(api, _cr("v2"))
+    status = reconciled(api, _cr("v2"))
     deployment = api.one("Deployment")
     assert (deployment["spec"]["replicas"], deployment["spec"]["template"]) == (2, v1)
     said = _conditions(status)
@@ -88,9 +77,9 @@ def test_a_failed_download_of_a_new_source_leaves_the_previous_one_serving() -> 
 def test_a_scale_up_while_a_new_source_downloads_starts_replicas_of_the_previous_one() -> None:
     api = MemoryApi()
     _serving_v1(api)
-    _run(api, _cr("v1", replicas=0))
+    reconciled(api, _cr("v1", replicas=0))
     api.serving(0)
-    status = _run(api, _cr("v2", replicas=3))
+    status = reconciled(api, _cr("v2", replicas=3))
     assert api.one("Deployment")["spec"]["replicas"] == 3
     said = _conditions(status)
     assert said["Ready"][1] != "DownloadingWeights"  # replicas start now, not after it
@@ -100,15 +89,15 @@ def test_a_scale_up_while_a_new_source_downloads_starts_replicas_of_the_previous
 
 def test_the_first_source_starts_no_replica_before_it_is_downloaded() -> None:
     api = MemoryApi()
-    status = _run(api, _cr("v1"))
+    status = reconciled(api, _cr("v1"))
     assert api.one("Deployment")["spec"]["replicas"] == 0
     said = _conditions(status)
     assert said["Ready"][:2] == ("False", "DownloadingWeights")
     assert "replicas start after it" in said["Ready"][2]
-    _run(api, _cr("v1"))  # still downloading: still none
+    reconciled(api, _cr("v1"))  # still downloading: still none
     assert api.one("Deployment")["spec"]["replicas"] == 0
     _finish(api.one("Job"), failed=True)
-    status = _run(api, _cr("v1"))
+    status = reconciled(api, _cr("v1"))
     assert api.one("Deployment")["spec"]["replicas"] == 0
     said = _conditions(status)
     assert said["Ready"][:2] == ("False", "DownloadFailed")

@@ -9,38 +9,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
 import pytest
 from aiohttp import web
+from engine_errors import ENGINE_ERROR, chat_chunk, streamed
 from paced_upstreams import Paced, event, events, paced_client
 from prometheus_client import CollectorRegistry
-from router_fakes import MODEL, Upstreams, running_router, settings, sse
+from router_fakes import MODEL, Upstreams, running_router, settings
 
 pytestmark = pytest.mark.timeout(60)
 
-ENGINE_ERROR = {
-    "error": {
-        "message": "EngineCore encountered an issue. See stack trace (above) for the root cause.",
-        "type": "InternalServerError",
-        "param": None,
-        "code": 500,
-    }
-}
 STREAM = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": True}
-
-
-def _chunk(content: str) -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion.chunk",
-        "created": 1,
-        "model": MODEL,
-        "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}],
-    }
-
-
-def _stream(*events: dict[str, Any] | str) -> httpx.Response:
-    return httpx.Response(200, content=sse(*events), headers={"content-type": "text/event-stream"})
 
 
 def _data(text: str) -> list[Any]:
@@ -55,13 +33,13 @@ def _requests(registry: CollectorRegistry, outcome: str) -> float:
 
 async def test_an_engine_error_after_the_first_event_ends_the_stream_in_openais_shape() -> None:
     upstreams = Upstreams(
-        {"pod-a.test": lambda request: _stream(_chunk("Hel"), ENGINE_ERROR, "[DONE]")}
+        {"pod-a.test": lambda request: streamed(chat_chunk("Hel"), ENGINE_ERROR, "[DONE]")}
     )
     async with running_router(settings(providers=[]), upstreams) as client:
         answer = await client.post("/v1/chat/completions", json=STREAM)
     assert answer.status_code == 200 and answer.headers["x-gptoss-backend"] == "local"
     data = _data(answer.text)
-    assert data[0] == _chunk("Hel")
+    assert data[0] == chat_chunk("Hel")
     assert data[-1] == {
         "error": {
             "message": ENGINE_ERROR["error"]["message"],
@@ -78,7 +56,7 @@ async def test_an_engine_error_after_the_first_event_counts_as_interrupted_again
     None
 ):
     upstreams = Upstreams(
-        {"pod-a.test": lambda request: _stream(_chunk("Hel"), ENGINE_ERROR, "[DONE]")}
+        {"pod-a.test": lambda request: streamed(chat_chunk("Hel"), ENGINE_ERROR, "[DONE]")}
     )
     registry = CollectorRegistry()
     # One failure ejects a backend: the failure the stream counts against the pod shows.
@@ -93,14 +71,14 @@ async def test_an_engine_error_after_the_first_event_counts_as_interrupted_again
 async def test_an_engine_error_that_comes_in_a_later_read_ends_the_stream_the_same_way() -> None:
     async def pod(request: web.BaseRequest, body: dict[str, Any]) -> web.StreamResponse:
         return await events(
-            request, [event(_chunk("Hel")), 0.05, event(ENGINE_ERROR), event("[DONE]")]
+            request, [event(chat_chunk("Hel")), 0.05, event(ENGINE_ERROR), event("[DONE]")]
         )
 
     upstreams = Paced({"pod-a.test": pod})
     async with paced_client(settings(providers=[]), upstreams) as (router, http):
         answer = await http.post("/v1/chat/completions", json=STREAM)
     data = _data(answer.text)
-    assert data[0] == _chunk("Hel")
+    assert data[0] == chat_chunk("Hel")
     assert data[-1]["error"]["type"] == "server_error" and "[DONE]" not in answer.text
     labels = {"route": "chat", "model": MODEL, "backend": "local", "outcome": "interrupted"}
     assert router.registry.get_sample_value("gptoss_router_requests_total", labels) == 1
@@ -108,7 +86,9 @@ async def test_an_engine_error_that_comes_in_a_later_read_ends_the_stream_the_sa
 
 async def test_an_in_band_error_the_caller_caused_keeps_its_status_type() -> None:
     refused = {"error": {"message": "bad grammar", "type": "BadRequestError", "code": 400}}
-    upstreams = Upstreams({"pod-a.test": lambda request: _stream(_chunk("Hel"), refused, "[DONE]")})
+    upstreams = Upstreams(
+        {"pod-a.test": lambda request: streamed(chat_chunk("Hel"), refused, "[DONE]")}
+    )
     async with running_router(settings(providers=[]), upstreams) as client:
         answer = await client.post("/v1/chat/completions", json=STREAM)
     error = _data(answer.text)[-1]["error"]
@@ -116,8 +96,8 @@ async def test_an_in_band_error_the_caller_caused_keeps_its_status_type() -> Non
 
 
 async def test_chunks_that_only_mention_an_error_are_relayed_as_they_are() -> None:
-    mentions = [_chunk('the "error" field'), {**_chunk(" is empty"), "error": None}]
-    upstreams = Upstreams({"pod-a.test": lambda request: _stream(*mentions, "[DONE]")})
+    mentions = [chat_chunk('the "error" field'), {**chat_chunk(" is empty"), "error": None}]
+    upstreams = Upstreams({"pod-a.test": lambda request: streamed(*mentions, "[DONE]")})
     registry = CollectorRegistry()
     async with running_router(settings(providers=[]), upstreams, registry) as client:
         answer = await client.post("/v1/chat/completions", json=STREAM)

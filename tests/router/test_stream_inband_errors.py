@@ -5,46 +5,21 @@ yet, so the next candidate answers and the pod's health counts the failure."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
-import httpx
 import openai
 import pytest
+from engine_errors import ENGINE_ERROR, chat_chunk, streamed
 from live import eventually, fleet, live_router, router_settings
 from prometheus_client import CollectorRegistry
-from router_fakes import MODEL, Upstreams, chat_reply, running_router, settings, sse
+from router_fakes import MODEL, Upstreams, chat_reply, running_router, settings
 
 pytestmark = pytest.mark.timeout(60)
 
-# What vLLM's chat_completion_stream_generator yields when its engine fails
-# (vllm/entrypoints/openai/serving_chat.py: create_streaming_error_response, then [DONE]).
-ENGINE_ERROR = {
-    "error": {
-        "message": "EngineCore encountered an issue. See stack trace (above) for the root cause.",
-        "type": "InternalServerError",
-        "param": None,
-        "code": 500,
-    }
-}
 STREAM = {
     "model": MODEL,
     "messages": [{"role": "user", "content": "hi"}],
     "stream": True,
 }
-
-
-def _stream(*events: dict[str, Any] | str) -> httpx.Response:
-    return httpx.Response(200, content=sse(*events), headers={"content-type": "text/event-stream"})
-
-
-def _chunk(content: str) -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion.chunk",
-        "created": 1,
-        "model": MODEL,
-        "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}],
-    }
 
 
 def _sample(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
@@ -54,7 +29,7 @@ def _sample(registry: CollectorRegistry, name: str, **labels: str) -> float | No
 async def test_a_stream_opening_with_an_error_fails_over_and_counts_against_the_pod() -> None:
     upstreams = Upstreams(
         {
-            "pod-a.test": lambda request: _stream(ENGINE_ERROR, "[DONE]"),
+            "pod-a.test": lambda request: streamed(ENGINE_ERROR, "[DONE]"),
             "groq.test": lambda request: chat_reply("openai/gpt-oss-120b"),
         }
     )
@@ -73,7 +48,7 @@ async def test_a_stream_opening_with_an_error_fails_over_and_counts_against_the_
 
 
 async def test_when_every_backend_opens_with_an_error_the_client_gets_a_502() -> None:
-    upstreams = Upstreams({"pod-a.test": lambda request: _stream(ENGINE_ERROR, "[DONE]")})
+    upstreams = Upstreams({"pod-a.test": lambda request: streamed(ENGINE_ERROR, "[DONE]")})
     async with running_router(settings(providers=[]), upstreams) as client:
         answer = await client.post("/v1/chat/completions", json=STREAM)
     assert answer.status_code == 502
@@ -87,7 +62,7 @@ async def test_when_every_backend_opens_with_an_error_the_client_gets_a_502() ->
 async def test_an_error_after_the_first_event_reaches_the_client_in_band_in_openais_shape() -> None:
     upstreams = Upstreams(
         {
-            "pod-a.test": lambda request: _stream(_chunk("Hel"), ENGINE_ERROR, "[DONE]"),
+            "pod-a.test": lambda request: streamed(chat_chunk("Hel"), ENGINE_ERROR, "[DONE]"),
             "groq.test": lambda request: chat_reply("openai/gpt-oss-120b"),
         }
     )
