@@ -14,7 +14,7 @@ from gptoss_operator.reconciling.reconcile import reconcile
 from gptoss_operator.reconciling.rollout import IMAGE_SOURCE_ANNOTATION, kept_image
 from gptoss_operator.reconciling.upgrades import annotate, with_live_template
 from gptoss_operator.settings import OperatorSettings
-from tests.operator.test_source_change_keeps_serving import MemoryApi
+from tests.operator.memory_api import MemoryApi
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 LABEL = "nvidia.com/gpu.product"
