@@ -236,7 +236,9 @@ def test_the_operator_image_reconciles_with_its_mounted_token_and_its_vllm_pod_s
         namespace,
         f"--set=operator.image.repository={repository}",
         f"--set=operator.image.tag={tag}",
+        # the container shares the host's network: every port it listens on is a free one
         f"--set=operator.livenessPort={free_port()}",
+        f"--set=operator.metricsPort={free_port()}",
         f"--set=operator.vllmImages.nvidia={images['sim']}",
         f"--set=operator.watchNamespaces={{{namespace}}}",
         "--set=operator.resyncSeconds=3",
