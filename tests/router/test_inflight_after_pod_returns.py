@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from prometheus_client import CollectorRegistry
 from router_fakes import MODEL, settings
 
@@ -77,30 +79,25 @@ def test_a_request_that_ends_after_its_pod_came_back_leaves_the_returned_pods_co
     assert _inflight(shared) == 0
 
 
-def test_an_attempt_that_fails_after_its_pod_came_back_leaves_the_returned_pods_count_alone() -> (
-    None
-):
-    shared = _shared()
-    failing = _ledger(shared)
-    failing.attempting(_target(shared))
-    _flap(shared)
-    running = _served(shared)
-    failing.failed(_target(shared), Failure("reset", 502, "pod-a dropped the connection"))
-    failing.close("upstream_error")
-    assert _inflight(shared) == 1
-    running.close("ok")
-    assert _inflight(shared) == 0
+def _fail(ledger: Ledger, shared: Shared) -> None:
+    ledger.failed(_target(shared), Failure("reset", 502, "pod-a dropped the connection"))
+    ledger.close("upstream_error")
 
 
-def test_an_attempt_cancelled_after_its_pod_came_back_leaves_the_returned_pods_count_alone() -> (
-    None
-):
+def _cancel(ledger: Ledger, shared: Shared) -> None:
+    ledger.close("cancelled")  # its task was cancelled while the attempt was under way
+
+
+@pytest.mark.parametrize("end", [_fail, _cancel], ids=["fails", "is-cancelled"])
+def test_an_attempt_that_ends_after_its_pod_came_back_leaves_the_returned_pods_count_alone(
+    end: Callable[[Ledger, Shared], None],
+) -> None:
     shared = _shared()
-    cancelled = _ledger(shared)
-    cancelled.attempting(_target(shared))
+    ending = _ledger(shared)
+    ending.attempting(_target(shared))
     _flap(shared)
     running = _served(shared)
-    cancelled.close("cancelled")  # its task was cancelled while the attempt was under way
+    end(ending, shared)
     assert _inflight(shared) == 1
     running.close("ok")
     assert _inflight(shared) == 0
