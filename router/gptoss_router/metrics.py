@@ -141,6 +141,23 @@ class RouterMetrics:
                 registry=registry,
             )
         )
+        self.hedges = Children(
+            Counter(
+                "gptoss_router_hedges",
+                "Attempts sent while an earlier one of the same request was still without its "
+                "first event past its backend's hedge quantile, by that slow backend.",
+                ["backend"],
+                registry=registry,
+            )
+        )
+        self.hedge_wins = Children(
+            Counter(
+                "gptoss_router_hedge_wins",
+                "Hedged requests whose hedge answered first, by the backend that answered.",
+                ["backend"],
+                registry=registry,
+            )
+        )
         self.retries_denied = Counter(
             "gptoss_router_retry_budget_exhausted",
             "Retries refused because the retry budget was spent.",

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from router_fakes import MODEL, settings
 
 from gptoss_router.metrics import RouterMetrics
-from gptoss_router.proxy.accounting import Ledger, Shared
+from gptoss_router.proxy.accounting import Ledger, Shared, Trial
 from gptoss_router.proxy.attempt import Failure
 from gptoss_router.routing.admission import Ticket
 from gptoss_router.routing.backends import Backends, Target
@@ -46,9 +46,8 @@ def _target(shared: Shared) -> Target:
 
 
 def _served(shared: Shared) -> Ledger:
-    ledger, target = _ledger(shared), _target(shared)
-    ledger.attempting(target)
-    ledger.served(target, ttft_s=0.1, spill=None, stream=True)
+    ledger = _ledger(shared)
+    ledger.served(ledger.attempting(_target(shared)), ttft_s=0.1, spill=None, stream=True)
     return ledger
 
 
@@ -79,25 +78,25 @@ def test_a_request_that_ends_after_its_pod_came_back_leaves_the_returned_pods_co
     assert _inflight(shared) == 0
 
 
-def _fail(ledger: Ledger, shared: Shared) -> None:
-    ledger.failed(_target(shared), Failure("reset", 502, "pod-a dropped the connection"))
+def _fail(ledger: Ledger, trial: Trial) -> None:
+    ledger.failed(trial, Failure("reset", 502, "pod-a dropped the connection"))
     ledger.close("upstream_error")
 
 
-def _cancel(ledger: Ledger, shared: Shared) -> None:
+def _cancel(ledger: Ledger, trial: Trial) -> None:
     ledger.close("cancelled")  # its task was cancelled while the attempt was under way
 
 
 @pytest.mark.parametrize("end", [_fail, _cancel], ids=["fails", "is-cancelled"])
 def test_an_attempt_that_ends_after_its_pod_came_back_leaves_the_returned_pods_count_alone(
-    end: Callable[[Ledger, Shared], None],
+    end: Callable[[Ledger, Trial], None],
 ) -> None:
     shared = _shared()
     ending = _ledger(shared)
-    ending.attempting(_target(shared))
+    trial = ending.attempting(_target(shared))
     _flap(shared)
     running = _served(shared)
-    end(ending, shared)
+    end(ending, trial)
     assert _inflight(shared) == 1
     running.close("ok")
     assert _inflight(shared) == 0

@@ -31,6 +31,14 @@ class Tuning(Strict):
     # Finagle both default to 20 %), plus ``retry_budget_min`` retries per second at any traffic.
     retry_budget_ratio: float = Field(default=0.2, ge=0, le=1)
     retry_budget_min: float = Field(default=3.0, ge=0)
+    # Hedging (proxy/hedging.py): an attempt still without its first event at its backend's
+    # hedge_quantile of recent times to first event (state/ttft_tail.py; known once
+    # hedge_min_samples were seen, never sooner than hedge_min_s) is sent again to the next
+    # candidate, and the first to answer is relayed. Hedges are drawn from the retry budget.
+    # 0: never hedge.
+    hedge_quantile: float = Field(default=0.95, ge=0, lt=1)
+    hedge_min_s: float = Field(default=0.25, ge=0)
+    hedge_min_samples: int = Field(default=20, ge=1)
     consecutive_failures: int = Field(default=5, ge=1)  # Envoy consecutive_5xx 5
     base_ejection_s: float = Field(default=30.0, gt=0)  # Envoy base_ejection_time 30 s
     max_ejection_s: float = Field(default=300.0, gt=0)  # Envoy max_ejection_time 300 s

@@ -1,8 +1,9 @@
 """Per-request bookkeeping: what each attempt did to shared state, and the metrics at the end.
 
 One ``Ledger`` follows one request from its first attempt to its last byte and is closed
-exactly once, whether the request succeeded, failed, was interrupted or the client left. An
-attempt still under way when it closes (its task cancelled) gives back its pod's in-flight count.
+exactly once, whether the request succeeded, failed, was interrupted or the client left. Each
+attempt is a ``Trial`` (two run at once while one is hedged: ``proxy/hedging.py``); every trial
+still under way when the ledger closes (its task cancelled) gives back its pod's in-flight count.
 The count is given back to the ``Pod`` the attempt took it on, even when discovery has since
 replaced that pod by a new one at the same URL (a pod that left and came back): the new one
 counts only the requests sent to it.
@@ -18,7 +19,7 @@ those tokens although another one answered. Estimates are counted in
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gptoss_router.metrics import RouterMetrics
 from gptoss_router.openai.generated import Generated
@@ -29,7 +30,7 @@ from gptoss_router.routing.backends import Backends, Target
 from gptoss_router.routing.retry_budget import RetryBudget
 from gptoss_router.state.pools import Pod
 
-__all__ = ["Ledger", "Shared"]
+__all__ = ["Ledger", "Shared", "Trial"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,15 @@ class Shared:
     metrics: RouterMetrics
     budget: RetryBudget
     admission: Admission
+
+
+@dataclass(eq=False, slots=True)
+class Trial:
+    """One attempt of a request: where it went, the pod it counts on, what it generated."""
+
+    target: Target
+    pod: Pod | None
+    generated: Generated = field(repr=False)
 
 
 class Ledger:
@@ -61,15 +71,15 @@ class Ledger:
         self._model = model
         self._started = started
         self._input_tokens = input_tokens  # the router's estimate, for usage never sent
-        self._trying: Target | None = None  # the attempt under way, not yet served or failed
+        self._trying: list[Trial] = []  # attempts under way, not yet served or failed
         self._served: Target | None = None
-        self._pod: Pod | None = None  # the local pod the attempt under way or served counts on
+        self._pod: Pod | None = None  # the local pod the served attempt counts on
         self._spilled = False
         self._owner = ""
         self._first_byte_at: float | None = None
         self._closed = False
         self._spent = _Spent()  # what its attempts used, settled once it closes
-        self.generated = Generated(route)  # what the current attempt's stream generated
+        self.generated = Generated(route)  # what the served attempt's stream generated
         shared.budget.start()
 
     def may_retry(self, failed: Target, failure: Failure) -> bool:
@@ -81,32 +91,42 @@ class Ledger:
         metrics.retries.labels(failed.label, failure.reason).inc()
         return True
 
-    def attempting(self, target: Target, route: str | None = None) -> Generated:
+    def may_hedge(self, slow: Target) -> bool:
+        """Whether a hedge for the slow attempt on ``slow`` fits the retry budget (and count
+        it if so)."""
+        metrics = self._shared.metrics
+        if not self._shared.budget.try_retry():
+            metrics.retries_denied.inc()
+            return False
+        metrics.hedges.labels(slow.label).inc()
+        return True
+
+    def attempting(self, target: Target, route: str | None = None) -> Trial:
         """An attempt on ``target`` starts; what its stream (of ``route``, the request's own
-        unless translated) generates is counted in the ``Generated`` returned."""
-        self._pod = self._take_pod(target)
-        self._trying = target
-        self.generated = Generated(route or self._route)
-        return self.generated
+        unless translated) generates is counted in the trial's ``generated``."""
+        trial = Trial(target, self._take_pod(target), Generated(route or self._route))
+        self._trying.append(trial)
+        return trial
 
-    def failed_quietly(self, target: Target) -> None:
-        """An attempt on ``target`` was abandoned (the caller left): no mark against it."""
-        self._ended(target, "cancelled")
+    def failed_quietly(self, trial: Trial) -> None:
+        """An attempt was abandoned (the caller left, another answered first, the backend has
+        not the model): no mark against its backend."""
+        self._ended(trial, "cancelled")
 
-    def failed(self, target: Target, failure: Failure) -> None:
-        """An attempt on ``target`` failed before its first byte reached the client."""
-        self._ended(target, "interrupted")
+    def failed(self, trial: Trial, failure: Failure) -> None:
+        """An attempt failed before its first byte reached the client."""
+        self._ended(trial, "interrupted")
+        target = trial.target
         backends = self._shared.backends
         if failure.spent_s is not None and target.kind == "hosted":
             backends.limits.note(target.key, failure.spent_s)
         if backends.health.record_failure(target.key):
             self._shared.metrics.ejections.labels(target.label).inc()
 
-    def served(self, target: Target, *, ttft_s: float, spill: str | None, stream: bool) -> None:
-        """``target`` committed: its first byte arrived after ``ttft_s``."""
-        shared = self._shared
-        self._trying = None
-        self._served = target
+    def served(self, trial: Trial, *, ttft_s: float, spill: str | None, stream: bool) -> None:
+        """The attempt committed: its first byte arrived after ``ttft_s``."""
+        shared, target = self._shared, trial.target
+        self._commit(trial)
         self._first_byte_at = time.perf_counter() if stream else None
         shared.backends.health.record_success(target.key)
         shared.metrics.ttft.labels(target.label).observe(time.perf_counter() - self._started)
@@ -118,12 +138,16 @@ class Ledger:
             shared.metrics.spills.labels(self._model, spill, self._owner).inc()
             shared.metrics.spilled_inflight.labels(self._model, self._owner).inc()
 
-    def refused(self, target: Target) -> None:
-        """``target`` answered by refusing the request itself (a 4xx the caller caused): the
+    def refused(self, trial: Trial) -> None:
+        """The attempt's backend refused the request itself (a 4xx the caller caused): the
         request ends on it, but a refusal says nothing of its health or its speed."""
-        self._trying = None
-        self._served = target
+        self._commit(trial)
         self._first_byte_at = None
+
+    def _commit(self, trial: Trial) -> None:
+        """``trial`` is the request's answer."""
+        self._trying.remove(trial)
+        self._served, self._pod, self.generated = trial.target, trial.pod, trial.generated
 
     def close(self, outcome: str, usage: Usage | None = None) -> None:
         """The request is over; record it once. Without ``usage``, what the served attempt
@@ -136,8 +160,8 @@ class Ledger:
         now = time.perf_counter()
         shared.metrics.requests.labels(self._route, self._model, label, outcome).inc()
         shared.metrics.duration.labels(label, outcome).observe(now - self._started)
-        if self._trying is not None:  # cancelled while an attempt was under way
-            self._ended(self._trying, outcome)
+        for trial in list(self._trying):  # cancelled while attempts were under way
+            self._ended(trial, outcome)
         if target is not None:
             self._give_back_pod()
             if self._spilled:
@@ -145,7 +169,7 @@ class Ledger:
             if outcome == "interrupted" and shared.backends.health.record_failure(target.key):
                 shared.metrics.ejections.labels(target.label).inc()
             measured = usage is not None
-            usage = usage if usage is not None else self._estimate()
+            usage = usage if usage is not None else _estimate(self.generated, self._input_tokens)
             if usage is not None:
                 self._spent.add(usage, self._count(target, usage, outcome, estimated=not measured))
                 if measured and self._first_byte_at is not None:
@@ -160,21 +184,16 @@ class Ledger:
             dollars=spent.dollars,
         )
 
-    def _ended(self, target: Target, outcome: str) -> None:
-        """The attempt on ``target`` ended without an answer; what it generated is spent."""
-        self._trying = None
-        self._give_back_pod()
-        usage = self._estimate()
+    def _ended(self, trial: Trial, outcome: str) -> None:
+        """The attempt ended without an answer; what it generated is spent (once)."""
+        if trial not in self._trying:
+            return
+        self._trying.remove(trial)
+        if trial.pod is not None:
+            trial.pod.inflight = max(0, trial.pod.inflight - 1)
+        usage = _estimate(trial.generated, self._input_tokens)
         if usage is not None:
-            self._spent.add(usage, self._count(target, usage, outcome, estimated=True))
-
-    def _estimate(self) -> Usage | None:
-        """The usage of the current attempt from what it streamed; None if it streamed
-        nothing (its backend did no work worth counting)."""
-        generated = self.generated
-        if not generated.events:
-            return None
-        return Usage(self._input_tokens, generated.output_tokens())
+            self._spent.add(usage, self._count(trial.target, usage, outcome, estimated=True))
 
     def _count(self, target: Target, usage: Usage, outcome: str, *, estimated: bool) -> float:
         """Count ``usage`` on ``target`` in the metrics; its price in dollars."""
@@ -200,10 +219,19 @@ class Ledger:
         return pod
 
     def _give_back_pod(self) -> None:
-        """The attempt's in-flight count, given back to the pod it was taken on (once)."""
+        """The served attempt's in-flight count, given back to the pod it was taken on
+        (once)."""
         pod, self._pod = self._pod, None
         if pod is not None:
             pod.inflight = max(0, pod.inflight - 1)
+
+
+def _estimate(generated: Generated, input_tokens: int) -> Usage | None:
+    """An attempt's usage from what it streamed; None if it streamed nothing (its backend did
+    no work worth counting)."""
+    if not generated.events:
+        return None
+    return Usage(input_tokens, generated.output_tokens())
 
 
 @dataclass(slots=True)

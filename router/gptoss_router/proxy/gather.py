@@ -34,7 +34,7 @@ from gptoss_router.proxy.calls import Call
 from gptoss_router.proxy.responses import Wire
 from gptoss_router.routing.backends import Target
 
-__all__ = ["attempt_answer", "gathers"]
+__all__ = ["first_event", "gathers", "rest_of"]
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def gathers(call: Call) -> bool:
     return can_gather("responses", turn.native.payload)
 
 
-async def attempt_answer(
+async def first_event(
     session: aiohttp.ClientSession,
     target: Target,
     wire: Wire,
@@ -63,14 +63,11 @@ async def attempt_answer(
     connect: aiohttp.ClientTimeout,
     *,
     gather: bool,
-    generated: Generated | None = None,
 ) -> Opened | Failure | Rejected:
-    """One attempt on ``target``. Streamed: up to its first event. Whole and ``gather``: a
-    stream, its first event within the first-byte timeout, then the whole answer assembled
-    (``Opened.first`` holds the document; what it generated is counted in ``generated``).
-    Whole otherwise: the document within the response timeout."""
+    """An attempt on ``target`` up to its first event (the first-byte timeout bounds it); when
+    neither streamed nor gathered, up to its whole document (the response timeout bounds it)."""
     streamed = inbound.stream or gather
-    opened = await attempt(
+    return await attempt(
         session,
         target,
         wire.path,
@@ -79,7 +76,22 @@ async def attempt_answer(
         first_byte_s=tuning.first_byte_timeout_s if streamed else tuning.response_timeout_s,
         connect=connect,
     )
-    if inbound.stream or not gather or not isinstance(opened, Opened):
+
+
+async def rest_of(
+    opened: Opened,
+    target: Target,
+    wire: Wire,
+    inbound: Inbound,
+    tuning: Tuning,
+    *,
+    gather: bool,
+    generated: Generated,
+) -> Opened | Failure:
+    """What follows an attempt's first event before the answer starts: streamed or not
+    gathered, nothing; gathered, the whole answer assembled (``Opened.first`` then holds the
+    document; what it generated is counted in ``generated``)."""
+    if inbound.stream or not gather:
         return opened
     route = "chat" if wire.translated else inbound.route
     return await _gather(
@@ -88,7 +100,7 @@ async def attempt_answer(
         target.label,
         idle_s=tuning.idle_timeout_s,
         total_s=tuning.response_timeout_s,
-        generated=generated or Generated(route),
+        generated=generated,
     )
 
 

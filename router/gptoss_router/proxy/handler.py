@@ -23,11 +23,12 @@ from gptoss_router.openai.outbound import outbound_body
 from gptoss_router.proxy.accounting import Ledger, Shared
 from gptoss_router.proxy.answers import respond, respond_turn
 from gptoss_router.proxy.asgi import Streamed, Whole, read_body, read_headers
-from gptoss_router.proxy.attempt import Failure, Opened, Rejected
+from gptoss_router.proxy.attempt import Rejected
 from gptoss_router.proxy.background import BackgroundRuns
 from gptoss_router.proxy.calls import Call, Request
-from gptoss_router.proxy.gather import attempt_answer, gathers
-from gptoss_router.proxy.leaving import disconnected, never_leaves, unless_left
+from gptoss_router.proxy.gather import gathers
+from gptoss_router.proxy.hedging import Answered, Attempts
+from gptoss_router.proxy.leaving import disconnected, never_leaves
 from gptoss_router.proxy.responses import (
     Turns,
     Wire,
@@ -39,7 +40,7 @@ from gptoss_router.routing.access import AppKeys, limits_for
 from gptoss_router.routing.admission import Admission, Ticket
 from gptoss_router.routing.backends import Target
 from gptoss_router.routing.holding import Holds, nothing_to_try
-from gptoss_router.routing.policy import Plan
+from gptoss_router.routing.policy import Candidate, Plan
 
 __all__ = ["Proxy"]
 
@@ -178,87 +179,82 @@ class Proxy:
             ticket=call.ticket,
             input_tokens=inbound.input_tokens,
         )
-        last: tuple[Target, Failure] | None = None
         # A caller that leaves before the answer starts cancels the upstream request (vLLM
         # aborts a request whose connection closes), instead of letting it run to the end.
         left = asyncio.ensure_future(disconnected(receive))
-        idle_s = tuning.idle_timeout_s
         gather = tuning.gather_streams and gathers(call)
+
+        def resolve(candidate: Candidate) -> tuple[Target, Wire, str] | None:
+            target = self._shared.backends.target(candidate, inbound.model)
+            wire = None if target is None else self._wire(route, call, target, gather)
+            if target is None or wire is None:  # gone, or it cannot take this request
+                return None
+            return target, wire, "chat" if wire.translated else route
+
+        attempts = Attempts(
+            session=self._session,
+            connect=self._connect,
+            tuning=tuning,
+            ledger=ledger,
+            tails=self._shared.backends.tails,
+            inbound=inbound,
+            gather=gather,
+            candidates=call.plan.candidates[: tuning.max_attempts],
+            resolve=resolve,
+            left=left,
+        )
         try:
-            tried = call.plan.candidates[: tuning.max_attempts]
-            for n, candidate in enumerate(tried, 1):
-                if last is not None and not ledger.may_retry(*last):
-                    break
-                target = self._shared.backends.target(candidate, inbound.model)
-                wire = None if target is None else self._wire(route, call, target, gather)
-                if target is None or wire is None:  # gone, or it cannot take this request
-                    continue
-                generated = ledger.attempting(target, "chat" if wire.translated else route)
-                result = await unless_left(
-                    left,
-                    attempt_answer(
-                        self._session,
-                        target,
-                        wire,
-                        inbound,
-                        tuning,
-                        self._connect,
-                        gather=gather,
-                        generated=generated,
-                    ),
-                    _abandon,
-                )
-                if result is None:
-                    ledger.failed_quietly(target)
-                    ledger.close("cancelled")
-                    gone = ClientLeft("The client disconnected.", model=inbound.model)
-                    return Whole(gone.status, _json(error_body(gone)), {})
-                if isinstance(result, Failure):
-                    ledger.failed(target, result)
-                    last = (target, result)
-                    continue
-                if _missing(result) and n < len(tried):
-                    # This backend does not have the model (a pod still loading an adapter, a
-                    # provider without it): another may, and the caller is not at fault.
-                    _abandon(result)
-                    ledger.failed_quietly(target)
-                    continue
-                if isinstance(result, Rejected):  # the caller's fault: no mark, no speed
-                    ledger.refused(target)
-                else:
-                    spill = call.plan.spill or ("unavailable" if last else None)
-                    ledger.served(target, ttft_s=result.ttft_s, spill=spill, stream=inbound.stream)
-                self._shared.backends.served(call.plan, target)
-                check = ToolCheck.of(self._shared, inbound, target)
-                if call.turn is not None:
-                    return await respond_turn(
-                        self._turns,
-                        call,
-                        call.turn,
-                        target,
-                        result,
-                        ledger,
-                        wire,
-                        idle_s=idle_s,
-                        check=check,
-                    )
-                return respond(call, target, result, ledger, idle_s=idle_s, check=check)
+            ended = await attempts.run()
+            if ended is None:
+                ledger.close("cancelled")
+                gone = ClientLeft("The client disconnected.", model=inbound.model)
+                return Whole(gone.status, _json(error_body(gone)), {})
+            if isinstance(ended, Answered):
+                return await self._answer(call, ended, ledger)
         except BaseException as err:
-            # Cancelled (a background response, a replica stopping) or a bug: the attempt under
-            # way, if any, ended with it and gives its in-flight count back here. The ledger
+            # Cancelled (a background response, a replica stopping) or a bug: the attempts
+            # under way, if any, ended with it and gave their in-flight counts back. The ledger
             # counts the request, once, with the outcome its caller is answered with.
             ledger.close(_outcome(err))
             raise
         finally:
             left.cancel()
-        outcome = "no_backend" if last is None else "upstream_error"
-        ledger.close(outcome)
+        last = ended.last
+        ledger.close("no_backend" if last is None else "upstream_error")
         if last is None:
             raise nothing_to_try(inbound.model, call.plan.back_in_s)
         failure = last[1]
         raise UpstreamFailed(
             failure.message, status=failure.status, retry_after=failure.retry_after
         )
+
+    async def _answer(self, call: Call, answered: Answered, ledger: Ledger) -> Whole | Streamed:
+        """The caller's answer from the attempt that answered."""
+        inbound, trial, result = call.inbound, answered.trial, answered.result
+        target = trial.target
+        if isinstance(result, Rejected):  # the caller's fault: no mark, no speed
+            ledger.refused(trial)
+        else:
+            spill = call.plan.spill or _spill_reason(answered)
+            ledger.served(trial, ttft_s=result.ttft_s, spill=spill, stream=inbound.stream)
+            if answered.hedge:
+                self._shared.metrics.hedge_wins.labels(target.label).inc()
+        self._shared.backends.served(call.plan, target)
+        check = ToolCheck.of(self._shared, inbound, target)
+        idle_s = self._settings.tuning.idle_timeout_s
+        if call.turn is not None:
+            return await respond_turn(
+                self._turns,
+                call,
+                call.turn,
+                target,
+                result,
+                ledger,
+                answered.wire,
+                idle_s=idle_s,
+                check=check,
+            )
+        return respond(call, target, result, ledger, idle_s=idle_s, check=check)
 
     @staticmethod
     def _wire(route: Route, call: Call, target: Target, gather: bool) -> Wire | None:
@@ -279,16 +275,12 @@ def _outcome(err: BaseException) -> str:
     return "upstream_error"  # the last attempt failed, or a bug: answered 500
 
 
-def _missing(result: Opened | Rejected) -> bool:
-    """Whether ``result`` is a backend's 404: it has not the model asked for (vLLM answers so
-    for a LoRA adapter it has not loaded: serving_engine.py, ``_check_model``)."""
-    return isinstance(result, Rejected) and result.status == 404
-
-
-def _abandon(result: Opened | Failure | Rejected) -> None:
-    """Close the upstream answer of an attempt nobody will read any more."""
-    if isinstance(result, Opened):
-        result.response.close()
+def _spill_reason(answered: Answered) -> str | None:
+    """Why a request the plan meant for a local pod was served by a provider: an earlier
+    attempt failed, or the provider answered a hedge for a slow one."""
+    if answered.after_failure:
+        return "unavailable"
+    return "slow" if answered.hedge else None
 
 
 def _json(doc: object) -> bytes:

@@ -38,6 +38,7 @@ from gptoss_router.state.pools import LocalPools, Pod
 from gptoss_router.state.provider_limits import RateLimitBook
 from gptoss_router.state.speed import SpeedBook, SpeedEstimate
 from gptoss_router.state.tool_quality import ToolCallQuality
+from gptoss_router.state.ttft_tail import TailBook
 
 __all__ = ["Backends", "Target"]
 
@@ -100,6 +101,10 @@ class Backends:
         )
         self.limits = RateLimitBook(clock)
         self.speed = SpeedBook(alpha=tuning.ewma_alpha)
+        # How slow each backend's slow first events are: attempts are hedged past it.
+        self.tails = TailBook(
+            quantile=tuning.hedge_quantile or 0.95, min_samples=tuning.hedge_min_samples
+        )
         self._rng = rng
         self._clock = clock
         self._rings: dict[str, Ring] = {}
@@ -119,6 +124,7 @@ class Backends:
     def _forget(self, key: str) -> None:
         self.health.forget(key)
         self.tool_quality.forget(key)
+        self.tails.forget(key)
 
     def plan_for(self, inbound: Inbound, model: ModelConfig, limits: Limits) -> Plan:
         """Candidates for ``inbound`` (for ``model``, configured thus) under ``limits``.

@@ -47,7 +47,9 @@ __all__ = [
 
 # ``unsupported``: the local pods cannot serve what the request needs (e.g. a follow-up turn by
 # ``previous_response_id``, which vLLM pods do not keep), so only providers that can may take it.
-SpillReason = Literal["scaled_to_zero", "unavailable", "saturated", "hosted_only", "unsupported"]
+SpillReason = Literal[
+    "scaled_to_zero", "unavailable", "saturated", "hosted_only", "unsupported", "slow"
+]
 
 
 @dataclass(frozen=True, slots=True)

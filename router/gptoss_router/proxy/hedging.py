@@ -1,0 +1,257 @@
+"""The attempts of one request, up to the one that answers: failover in the plan's order, and a
+hedge when an attempt is slow.
+
+Attempts go to the plan's candidates in order, one at a time; a failed attempt is followed by
+the next while the retry budget allows (``Ledger.may_retry``). An attempt still without its
+first event when its backend's ``hedge_quantile`` of recent times to first event has passed
+(``state/ttft_tail.py``) is *hedged*: the next candidate is sent the same request while the
+first goes on, and whichever sends its first event first is the answer; the other is cancelled
+(its connection closed, which makes vLLM abort it). That is Envoy's ``hedge_on_per_try_timeout``
+and gRPC's ``hedgingDelay`` (grpc/proposal A6), with the delay learned per backend as "The Tail
+at Scale" recommends, so that about 5 % of attempts are hedged and a pod that hangs costs its
+callers a second, not the first-byte timeout. Hedges come out of the retry budget, at most two
+attempts run at once, and all of them count towards ``max_attempts``.
+
+Only attempts whose answer comes as a stream (streamed, or gathered: ``gather.py``) are timed
+and hedged; a gathered answer races to its first event, and only the winner is gathered. A
+cancelled attempt is charged what it streamed, which before its first event is nothing: a
+provider that bills the prompt of a request cancelled before its first token bills a hedge's
+loser its prompt, which the router cannot see (docs/reliability.md, Hedging).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import aiohttp
+
+from gptoss_router.config.tuning import Tuning
+from gptoss_router.openai.inbound import Inbound
+from gptoss_router.proxy.accounting import Ledger, Trial
+from gptoss_router.proxy.attempt import Failure, Opened, Rejected
+from gptoss_router.proxy.gather import first_event, rest_of
+from gptoss_router.proxy.leaving import unless_left
+from gptoss_router.proxy.responses import Wire
+from gptoss_router.routing.backends import Target
+from gptoss_router.routing.policy import Candidate
+from gptoss_router.state.ttft_tail import TailBook
+
+__all__ = ["Answered", "Attempts", "Exhausted"]
+
+Result = Opened | Failure | Rejected
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """The attempt that answers: its trial, its wire, and what it sent."""
+
+    trial: Trial
+    wire: Wire
+    result: Opened | Rejected
+    after_failure: bool  # an earlier attempt failed
+    hedge: bool  # it was sent as a hedge for a slow attempt
+
+
+@dataclass(frozen=True, slots=True)
+class Exhausted:
+    """No attempt answered: the last failure, if any attempt was made."""
+
+    last: tuple[Target, Failure] | None
+
+
+@dataclass(eq=False, slots=True)
+class _Running:
+    trial: Trial
+    wire: Wire
+    task: asyncio.Future[Result]
+    began: float
+    hedge: bool
+    timed: bool  # its first event is still to be told to the tail book
+
+
+class Attempts:
+    """Runs the attempts of one request (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        session: aiohttp.ClientSession,
+        connect: aiohttp.ClientTimeout,
+        tuning: Tuning,
+        ledger: Ledger,
+        tails: TailBook,
+        inbound: Inbound,
+        gather: bool,
+        candidates: Sequence[Candidate],
+        resolve: Callable[[Candidate], tuple[Target, Wire, str] | None],
+        left: asyncio.Future[None],
+    ) -> None:
+        self._session = session
+        self._connect = connect
+        self._tuning = tuning
+        self._ledger = ledger
+        self._tails = tails
+        self._inbound = inbound
+        self._gather = gather
+        self._candidates = candidates
+        self._resolve = resolve  # a candidate's target, wire and the route its stream counts as
+        self._next = 0
+        self._left = left
+        self._streamed = inbound.stream or gather
+        self._hedging = tuning.hedge_quantile > 0 and self._streamed
+
+    async def run(self) -> Answered | Exhausted | None:
+        """The answer, or what ended the attempts; None if the caller left first."""
+        running: list[_Running] = []
+        last: tuple[Target, Failure] | None = None
+        try:
+            while True:
+                if not running:
+                    if last is not None and not self._ledger.may_retry(*last):
+                        return Exhausted(last)
+                    started = self._start(hedge=False)
+                    if started is None:
+                        return Exhausted(last)
+                    running.append(started)
+                waiting: list[asyncio.Future[Result] | asyncio.Future[None]] = [
+                    r.task for r in running
+                ]
+                done, _ = await asyncio.wait(
+                    (*waiting, self._left),
+                    timeout=self._hedge_in(running),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if self._left.done():
+                    return None
+                if not done:  # the lone attempt is past its backend's tail
+                    self._hedge(running)
+                    continue
+                for ended in [r for r in running if r.task.done()]:
+                    running.remove(ended)
+                    outcome = self._ended(ended, more=bool(running) or self._more())
+                    if isinstance(outcome, Failure):
+                        last = (ended.trial.target, outcome)
+                        continue
+                    if outcome is None:
+                        continue
+                    await self._cancel_all(running)
+                    answered = await self._finish(ended, outcome, failed=last is not None)
+                    if not isinstance(answered, Failure):
+                        return answered
+                    last = (ended.trial.target, answered)  # broke half way: the next may serve
+                    break
+        finally:
+            await self._cancel_all(running)
+
+    def _start(self, *, hedge: bool) -> _Running | None:
+        """The next candidate that can take the request, started; None when none is left."""
+        resolved = None
+        while resolved is None:  # a candidate gone, or one that cannot take this request
+            if self._next >= len(self._candidates):
+                return None
+            resolved = self._resolve(self._candidates[self._next])
+            self._next += 1
+        target, wire, route = resolved
+        trial = self._ledger.attempting(target, route)
+        work = first_event(
+            self._session,
+            target,
+            wire,
+            self._inbound,
+            self._tuning,
+            self._connect,
+            gather=self._gather,
+        )
+        task = asyncio.ensure_future(work)
+        return _Running(trial, wire, task, time.perf_counter(), hedge, timed=self._streamed)
+
+    def _more(self) -> bool:
+        return self._next < len(self._candidates)
+
+    def _hedge_in(self, running: list[_Running]) -> float | None:
+        """Seconds until the lone attempt under way is slow enough to hedge; None: never."""
+        if not self._hedging or len(running) != 1 or not running[0].timed or not self._more():
+            return None
+        after = self._tails.after(running[0].trial.target.key)
+        if after is None:
+            return None
+        due = max(after, self._tuning.hedge_min_s)
+        return max(0.0, due - (time.perf_counter() - running[0].began))
+
+    def _hedge(self, running: list[_Running]) -> None:
+        """The lone attempt is slow: told so to the tail book, and hedged if the budget
+        allows."""
+        slow = running[0]
+        slow.timed = False
+        self._tails.overdue(slow.trial.target.key)
+        if self._ledger.may_hedge(slow.trial.target):
+            hedge = self._start(hedge=True)
+            if hedge is not None:
+                running.append(hedge)
+
+    def _ended(self, ended: _Running, *, more: bool) -> Opened | Rejected | Failure | None:
+        """An attempt's first event (or its failure) came; None when it is set aside for
+        another (the backend has not the model, and another candidate may)."""
+        result = ended.task.result()
+        if isinstance(result, Failure):
+            self._ledger.failed(ended.trial, result)
+            return result
+        if ended.timed and isinstance(result, Opened):
+            self._tails.observe(ended.trial.target.key, result.ttft_s)
+        if isinstance(result, Rejected) and result.status == 404 and more:
+            # This backend does not have the model (a pod still loading an adapter, a provider
+            # without it): another may, and the caller is not at fault (vLLM answers 404 for a
+            # LoRA adapter it has not loaded: serving_engine.py, ``_check_model``).
+            self._ledger.failed_quietly(ended.trial)
+            return None
+        return result
+
+    async def _finish(
+        self, ended: _Running, result: Opened | Rejected, *, failed: bool
+    ) -> Answered | Failure | None:
+        """The rest of the answer before it starts (a gathered one whole), or its failure."""
+        if isinstance(result, Opened):
+            work = rest_of(
+                result,
+                ended.trial.target,
+                ended.wire,
+                self._inbound,
+                self._tuning,
+                gather=self._gather,
+                generated=ended.trial.generated,
+            )
+            whole = await unless_left(self._left, work, _abandon)
+            if whole is None:
+                self._ledger.failed_quietly(ended.trial)
+                return None
+            if isinstance(whole, Failure):
+                self._ledger.failed(ended.trial, whole)
+                return whole
+            result = whole
+        return Answered(ended.trial, ended.wire, result, failed, ended.hedge)
+
+    async def _cancel_all(self, running: list[_Running]) -> None:
+        """Cancel the attempts under way; each ends before this returns (a result one reached
+        meanwhile is closed), with no mark against its backend."""
+        for r in running:
+            r.task.cancel()
+        if running:
+            await asyncio.wait([r.task for r in running])
+        now = time.perf_counter()
+        for r in running:
+            if not r.task.cancelled() and r.task.exception() is None:
+                _abandon(r.task.result())
+            after = self._tails.after(r.trial.target.key)
+            if r.timed and after is not None and now - r.began >= after:
+                self._tails.overdue(r.trial.target.key)  # it was slow, whenever it would answer
+            self._ledger.failed_quietly(r.trial)
+        running.clear()
+
+
+def _abandon(result: Result) -> None:
+    """Close the upstream answer of an attempt nobody will read any more."""
+    if isinstance(result, Opened):
+        result.response.close()
