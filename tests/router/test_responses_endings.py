@@ -73,27 +73,62 @@ def blinking(monkeypatch: pytest.MonkeyPatch) -> type[_Blinking]:
     return _Blinking
 
 
-async def test_a_native_stream_cut_off_after_it_began_ends_failed_and_is_kept_failed() -> None:
-    def cut_off(_: httpx.Request) -> httpx.Response:
-        created = {
-            "type": "response.created",
-            "sequence_number": 0,
-            "response": {**COMPLETED, "status": "in_progress", "output": [], "usage": None},
-        }
-        data = b"event: response.created\ndata: " + json.dumps(created).encode() + b"\n\n"
-        return httpx.Response(200, content=data, headers={"content-type": "text/event-stream"})
+def _sse(kind: str, doc: dict[str, Any]) -> bytes:
+    return f"event: {kind}\ndata: ".encode() + json.dumps({"type": kind, **doc}).encode() + b"\n\n"
 
-    async with running_router(settings(providers=[]), Upstreams({"pod-a.test": cut_off})) as c:
+
+def _created() -> bytes:
+    started = {**COMPLETED, "status": "in_progress", "output": [], "usage": None}
+    return _sse("response.created", {"sequence_number": 0, "response": started})
+
+
+def _cut(after: bytes) -> Any:
+    def cut_off(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=after, headers={"content-type": "text/event-stream"})
+
+    return cut_off
+
+
+async def test_a_native_stream_cut_off_after_it_began_ends_failed_and_is_kept_failed() -> None:
+    item = {"type": "message", "id": "msg_1", "role": "assistant", "status": "in_progress"}
+    began = _created() + _sse(
+        "response.output_item.added",
+        {"sequence_number": 1, "output_index": 0, "item": {**item, "content": []}},
+    )
+    async with running_router(settings(providers=[]), Upstreams({"pod-a.test": _cut(began)})) as c:
         answer = await c.post("/v1/responses", json={"model": MODEL, "input": "hi", "stream": True})
         events = _events(answer.text)
-        assert [e["type"] for e in events] == ["response.created", "error", "response.failed"]
-        assert [e["sequence_number"] for e in events] == [0, 1, 2]
+        kinds = [e["type"] for e in events]
+        assert kinds == [
+            "response.created",
+            "response.output_item.added",
+            "error",
+            "response.failed",
+        ]
+        assert [e["sequence_number"] for e in events] == [0, 1, 2, 3]
         response_id = events[0]["response"]["id"]
         assert events[-1]["response"]["id"] == response_id
         kept = await c.get(f"/v1/responses/{response_id}")
         assert kept.status_code == 200
         assert kept.json()["status"] == "failed"
         assert kept.json()["error"]["message"] == "The upstream ended the stream early."
+
+
+async def test_a_native_stream_cut_off_after_its_opening_alone_is_answered_by_another_pod() -> None:
+    pods = ["http://pod-a.test:8000", "http://pod-b.test:8000"]
+    upstreams = Upstreams({"pod-a.test": _cut(_created()), "pod-b.test": _completed})
+    async with running_router(settings(pods=pods, providers=[]), upstreams) as c:
+        for _ in range(20):  # until a request met pod-a (pods are picked at random)
+            if "pod-a.test" in upstreams.hosts():
+                break
+            answer = await c.post(
+                "/v1/responses", json={"model": MODEL, "input": "hi", "stream": True}
+            )
+            kinds = [e["type"] for e in _events(answer.text)]
+            assert answer.status_code == 200
+            assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+            assert "error" not in kinds and kinds.count("response.created") == 1
+    assert "pod-a.test" in upstreams.hosts()
 
 
 async def test_a_background_response_whose_last_write_meets_a_blink_still_ends(

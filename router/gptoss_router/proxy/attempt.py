@@ -10,8 +10,11 @@ first message). Before that, every failure is a ``Failure`` the caller may retry
     a stream whose first event is an error (vLLM's engine failing before the first token:
                                           HTTP 200, ``data: {"error": …}``, ``data: [DONE]``)
 
-A stream's first bytes are therefore read up to the end of its first event (one read, as
-backends send each event whole) before the attempt counts as committed.
+A stream's first bytes are therefore read up to the end of its first event that carries output
+(``openai/openings.py``: a role-only chunk or ``response.created`` only opens a stream, and
+hosted platforms send them before they generate) before the attempt counts as committed; the
+time to that event is the attempt's time to first token. A stream that ends after its openings
+alone failed.
 
 Other 4xx are the caller's fault and come back as ``Rejected`` with an OpenAI-shaped body (a
 404, the backend not having the model, is first tried elsewhere: ``proxy/handler.py``).
@@ -29,6 +32,7 @@ import aiohttp
 
 from gptoss_router import codec
 from gptoss_router.openai.error_bodies import normalise_error
+from gptoss_router.openai.openings import holds_output, up_to_output
 from gptoss_router.openai.sse import EventSplitter, event_data
 from gptoss_router.openai.stream_assembly import failure_in
 from gptoss_router.routing.backends import Target
@@ -88,8 +92,7 @@ async def attempt(
     ``connect`` bounds connecting; ``first_byte_s`` bounds everything up to the first event.
     """
     headers = _STREAM_HEADERS if stream else _DOCUMENT_HEADERS
-    if target.headers:
-        headers = {**headers, **target.headers}
+    headers = {**headers, **target.headers} if target.headers else headers
     started = time.perf_counter()
     response: aiohttp.ClientResponse | None = None
     try:
@@ -115,25 +118,35 @@ async def attempt(
             response.close()
         raise
     else:
-        failed = _failed_in_band(first) if stream else None
-        if failed is not None:
-            failure = Failure("error_event", 502, f"{target.label} failed: {failed}")
-        elif first:
+        judged = _judged(target, first, stream=stream)
+        if judged is None:
             return Opened(response, first, time.perf_counter() - started)
-        else:
-            failure = Failure("reset", 502, f"{target.label} sent an empty response")
+        failure = judged
     if response is not None:
         response.close()
     return failure
 
 
+def _judged(target: Target, first: bytes, *, stream: bool) -> Failure | None:
+    """The failure a stream's first bytes (or a whole document) show, if any."""
+    failed = _failed_in_band(first) if stream else None
+    if failed is not None:
+        return Failure("error_event", 502, f"{target.label} failed: {failed}")
+    if not first:
+        return Failure("reset", 502, f"{target.label} sent an empty response")
+    if stream and not holds_output(first):
+        return Failure("reset", 502, f"{target.label} ended its stream before any output")
+    return None
+
+
 async def _first(response: aiohttp.ClientResponse) -> bytes:
-    """A stream's first bytes, up to the end of its first event (or of the stream)."""
+    """A stream's first bytes, up to the end of its first event with output (or of the
+    stream)."""
     content = response.content
     first = b""
     while True:
         first += await content.readany()
-        if content.at_eof() or _holds_event(first):
+        if content.at_eof() or (_holds_event(first) and holds_output(first)):
             return first
 
 
@@ -145,19 +158,23 @@ def _holds_event(data: bytes) -> bool:
 
 
 def _failed_in_band(first: bytes) -> str | None:
-    """What went wrong, when the first event of a stream says it failed. Such an event names
-    its failure near its start; any other first event is not parsed."""
-    head = first[:_HEAD]
-    if b"error" not in head and b"response.failed" not in head:
-        return None
-    events = EventSplitter().feed(first)
-    data = event_data(events[0]) if events else None
-    if data is None:
-        return None
-    try:
-        return failure_in(codec.loads(data))
-    except (ValueError, RecursionError):
-        return None
+    """What went wrong, when an event of a stream's first bytes (its openings and its first
+    output; what follows is the answer's) says it failed. Such an event names its failure near
+    its start; other events are not parsed."""
+    for event in up_to_output(first):
+        data = event_data(event)
+        if data is None:
+            continue
+        head = data[:_HEAD]
+        if b"error" not in head and b"response.failed" not in head:
+            continue
+        try:
+            failed = failure_in(codec.loads(data))
+        except (ValueError, RecursionError):
+            continue
+        if failed is not None:
+            return failed
+    return None
 
 
 def _refusal(target: Target, response: aiohttp.ClientResponse, body: bytes) -> Failure | Rejected:
