@@ -82,6 +82,11 @@ class Ledger:
         self.generated = Generated(route)  # what the served attempt's stream generated
         shared.budget.start()
 
+    @property
+    def closed(self) -> bool:
+        """Whether the request was recorded already (``close``)."""
+        return self._closed
+
     def may_retry(self, failed: Target, failure: Failure) -> bool:
         """Whether another attempt fits the retry budget (and count it if so)."""
         metrics = self._shared.metrics

@@ -4,6 +4,7 @@ that the router stores on the way (``responses.py``)."""
 from __future__ import annotations
 
 import json
+from functools import partial
 
 from gptoss_router.openai.replies import Reshape
 from gptoss_router.proxy.accounting import Ledger
@@ -67,7 +68,7 @@ async def respond_turn(
         check=check,
         mend=target.dialect.mend_responses_stream,
     )
-    return Streamed(stream, headers)
+    return Streamed(stream, headers, abandoned=partial(_never_sent, result, ledger))
 
 
 def respond(
@@ -96,7 +97,16 @@ def respond(
         ledger.close("ok", usage)
         return Whole(200, body, headers)
     stream = relay_stream(result, how, ledger, idle_s=idle_s, check=check)
-    return Streamed(stream, headers)
+    return Streamed(stream, headers, abandoned=partial(_never_sent, result, ledger))
+
+
+def _never_sent(opened: Opened, ledger: Ledger) -> None:
+    """The stream's generator never started (it closes both itself once it has): count the
+    request cancelled and close the upstream response it never read."""
+    if ledger.closed:
+        return
+    ledger.close("cancelled")
+    opened.response.close()
 
 
 def _json(doc: object) -> bytes:

@@ -63,6 +63,11 @@ class Streamed:
     headers: dict[str, str]
     # called once the stream has ended, however it ended (a conversation turn's lock)
     ended: Callable[[], Awaitable[None]] | None = None
+    # called once ``chunks`` is closed, however it ended: gives back what ``chunks`` holds
+    # and would have given back itself had it started (closing a generator that never
+    # started runs none of its body: the client was gone, or the task cancelled, before the
+    # answer's head went out)
+    abandoned: Callable[[], None] | None = None
 
 
 def read_headers(scope: Scope) -> dict[str, str]:
@@ -182,8 +187,12 @@ async def send_answer(answer: Whole | Streamed, send: Send, receive: Receive) ->
     finally:
         with contextlib.suppress(Exception):
             await answer.chunks.aclose()
-        if answer.ended is not None:
-            await answer.ended()
+        try:
+            if answer.abandoned is not None:
+                answer.abandoned()
+        finally:
+            if answer.ended is not None:
+                await answer.ended()
 
 
 async def _stream(chunks: AsyncGenerator[bytes, None], send: Send, receive: Receive) -> None:
