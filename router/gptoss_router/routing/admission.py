@@ -142,12 +142,14 @@ class Admission:
             if got is None or not got.ok:
                 self._refuse(quota, quota.requests, "requests", 1, got, ticket)
         if quota.tokens is not None:
-            got = await quota.tokens.acquire(tokens, now, fail_open=fail_open)
+            try:
+                got = await quota.tokens.acquire(tokens, now, fail_open=fail_open)
+            except BaseException:  # cancelled, or a bug: the request it took is not used
+                self._give_back_request(quota, now)
+                raise
             self._add_headers(ticket, "tokens", quota.tokens, got)
             if got is None or not got.ok:
-                if quota.requests is not None:  # the request it took is not used after all
-                    window = math.floor(now / WINDOW_S)
-                    quota.requests.settle(window, 1, 0)
+                self._give_back_request(quota, now)
                 self._refuse(quota, quota.tokens, "tokens", tokens, got, ticket)
             ticket.tokens_window, ticket.tokens_reserved = got.window, tokens
         self._metrics.app_requests.labels(app).inc()
@@ -232,6 +234,12 @@ class Admission:
                 f"(${(spent + quota.unsynced) / _MICROS:.4f}); it resets in {format_reset(reset)}.",
                 retry_after=reset,
             )
+
+    @staticmethod
+    def _give_back_request(quota: _Quota, now: float) -> None:
+        """The request unit an admission took at ``now`` is not used after all."""
+        if quota.requests is not None:
+            quota.requests.settle(math.floor(now / WINDOW_S), 1, 0)
 
     def _add_headers(self, ticket: Ticket, kind: str, lease: Lease, got: Granted | None) -> None:
         ticket.headers[f"x-ratelimit-limit-{kind}"] = str(lease.limit)
