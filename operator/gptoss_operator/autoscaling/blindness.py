@@ -13,6 +13,16 @@ replicas (``decide``) and says why in two places:
 
 The reconciler writes the ``Ready``, ``Progressing`` and ``Degraded`` conditions and keeps the
 others as it finds them, so this condition is the autoscaler's alone.
+
+Two more cases hide demand, each said once in an Event (and the operator's log):
+
+* a replica still loading (``decide.still_loading``): the requests held for it time out in
+  the router, and the queue reads empty; the replicas are held and a Normal ``ReplicaLoading``
+  Event says which replica a move down waits for, and until when;
+* no router read at all (neither ``router_selector`` nor ``router_metrics_url`` set) for a
+  GptOssDeployment with ``minReplicas: 0``: at zero replicas there is no queue to read, so
+  nothing would ever scale it up again; a Warning ``NoRouterMetrics`` Event says what to set.
+  The autoscaler does not guess demand it cannot see: it scales nothing up for it.
 """
 
 from __future__ import annotations
@@ -20,12 +30,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from gptoss_operator.autoscaling.decide import Loading
+
 __all__ = [
     "CONDITION",
     "METRICS_READ",
     "METRICS_UNAVAILABLE",
+    "NO_ROUTER_METRICS",
+    "REPLICA_LOADING",
     "Notice",
+    "loading_message",
     "metrics_verdict",
+    "no_router_message",
     "notice_for",
     "with_condition",
 ]
@@ -33,6 +49,8 @@ __all__ = [
 CONDITION = "MetricsAvailable"
 METRICS_READ = "MetricsRead"
 METRICS_UNAVAILABLE = "MetricsUnavailable"
+REPLICA_LOADING = "ReplicaLoading"
+NO_ROUTER_METRICS = "NoRouterMetrics"
 
 
 @dataclass(frozen=True)
@@ -60,6 +78,31 @@ def metrics_verdict(unread: tuple[str, ...], replicas: int) -> Notice:
         METRICS_UNAVAILABLE,
         f"no answer from the metrics of {', '.join(sorted(unread))}; the autoscaler keeps "
         f"{replicas} replicas (it may add replicas, never remove any) until they answer",
+    )
+
+
+def _minutes(seconds: float) -> str:
+    minutes = round(seconds / 60.0)
+    return f"{seconds:.0f} s" if minutes < 1 else f"{minutes} min"
+
+
+def loading_message(loading: Loading, *, replicas: int, startup_timeout_s: float) -> str:
+    """Why a move down waits for the replica ``loading``."""
+    return (
+        f"{loading.pod} is still loading (not Ready {_minutes(loading.age_s)} after it was "
+        f"created): the autoscaler keeps {replicas} replica{'' if replicas == 1 else 's'}, "
+        f"giving none back until it is Ready or the operator's startup timeout of "
+        f"{_minutes(startup_timeout_s)} has passed; scaleDownDelay counts from then"
+    )
+
+
+def no_router_message() -> str:
+    """Why a GptOssDeployment with ``minReplicas: 0`` cannot scale up from zero."""
+    return (
+        "minReplicas is 0, but the operator reads no router's metrics (neither "
+        "GPTOSS_OPERATOR_ROUTER_SELECTOR nor GPTOSS_OPERATOR_ROUTER_METRICS_URL is set): at 0 "
+        "replicas the autoscaler sees no demand, and nothing scales this deployment up again. "
+        "Set one of them (the Helm chart sets the selector), or minReplicas to 1 or more"
     )
 
 

@@ -19,6 +19,13 @@ hosted providers right now (its spilled demand): both are demand the replicas di
   held count also enters the window, so after the metrics return replicas go only once demand
   stayed low for a whole window of complete readings. (The HPA is as careful: on scale-down it
   takes a pod without metrics to use 100 % of its target; docs/autoscaling.md, Missing metrics.)
+* Loading, never down: while a replica asked for is still loading its weights, the demand that
+  called it is not seen either: the router gives up on the requests it held for it after two
+  minutes, and the queue reads empty while the replica still loads. So the replicas are held as
+  while blind (``still_loading``), and the ``scaleDownDelay`` countdown starts once the replica
+  is Ready (or once it has had its whole startup timeout), not when the held requests timed out.
+  Without this, a model whose cold start is longer than ``scaleDownDelay`` plus the router's
+  hold was given back before it was ever Ready, at every request.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import re
 from dataclasses import dataclass, field
 
 __all__ = [
+    "Loading",
     "Policy",
     "Recommendation",
     "Signals",
@@ -35,6 +43,7 @@ __all__ = [
     "never_down_blind",
     "parse_duration",
     "recommend",
+    "still_loading",
 ]
 
 _DURATION = re.compile(r"([0-9]+)(s|m|h)")
@@ -79,6 +88,33 @@ class Signals:
 
 
 @dataclass(frozen=True)
+class Loading:
+    """The youngest replica that is not Ready yet: still loading its weights, or failing to."""
+
+    pod: str
+    age_s: float  # since the pod was created
+
+
+def still_loading(
+    loading: Loading | None, *, ready: int, current: int, startup_timeout_s: float
+) -> Loading | None:
+    """``loading`` if it holds the replicas this tick: fewer are Ready than the ``current``
+    replicas asked for, and it is younger than ``startup_timeout_s``; None otherwise.
+
+    The bound is the operator's startup timeout (``startup_timeout_seconds``), the time its
+    startup probe gives a replica to download and load weights before Kubernetes restarts it:
+    what the user already told the operator a load may take. The CR's ``coldStart`` is the Cost
+    policy's price of a start (3 minutes by default) and is routinely shorter than a real load
+    of 10 minutes and more; bounded by it, the replica would be given back while loading again.
+    Past the startup timeout the replica is failing, not loading (its age counts from the pod's
+    creation, so a container restarting over and over does not renew it), and the replicas are
+    no longer held for it: ``scaleDownDelay`` then runs as for any other drop in demand."""
+    if loading is None or ready >= current or loading.age_s >= startup_timeout_s:
+        return None
+    return loading
+
+
+@dataclass(frozen=True)
 class Recommendation:
     replicas: int
     reason: str  # CamelCase, for Events and status
@@ -112,7 +148,8 @@ class Stabilizer:
         self, now: float, wanted: int, *, current: int, policy: Policy, blind: bool = False
     ) -> int:
         """The replicas to run: up at once, down only to the window's highest wish, and never
-        down while ``blind``."""
+        down while ``blind`` (some demand may be unseen: metrics missing, or a replica still
+        loading, ``still_loading``)."""
         if blind:
             wanted = max(wanted, current)
         self.history.append((now, wanted))

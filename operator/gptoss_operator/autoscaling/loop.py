@@ -10,7 +10,11 @@ prices; its cold-start hysteresis replaces the stabilization window, and the dol
 compared go to ``status.autoscaling`` with the change.
 
 Either way, a tick in which a ready replica's or a router's metrics are missing never lowers the
-replicas, and the ``MetricsAvailable`` condition and an Event say so (``blindness``).
+replicas, and the ``MetricsAvailable`` condition and an Event say so (``blindness``). With the
+Queue policy, neither does a tick in which a replica asked for is still loading, up to the
+operator's startup timeout (``decide.still_loading``); an Event says which one a move down
+waits for. A GptOssDeployment that may go to zero replicas while no router is read (nothing
+would see demand to bring it back) gets a Warning Event once.
 
 A CR without ``spec.autoscaling`` is never scaled here, so HPA or KEDA can own its ``/scale``;
 the reconcile clears the ``status.autoscaling`` and ``MetricsAvailable`` it had before.
@@ -37,7 +41,14 @@ from prometheus_client import CollectorRegistry
 from gptoss_operator import names
 from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.autoscaling.by_cost import CostScaling, unpriced_reason
-from gptoss_operator.autoscaling.decide import Signals, Stabilizer, recommend
+from gptoss_operator.autoscaling.decide import (
+    Loading,
+    Policy,
+    Signals,
+    Stabilizer,
+    recommend,
+    still_loading,
+)
 from gptoss_operator.autoscaling.policies import cost_policy, queue_policy
 from gptoss_operator.autoscaling.readings import RouterReader, RouterReadings, read_replicas
 from gptoss_operator.autoscaling.remembering import Remembering
@@ -73,6 +84,7 @@ class Autoscaler:
     _meters: dict[str, DemandMeter] = field(default_factory=dict)
     _by_cost: CostScaling = field(init=False)
     _newest_age: dict[str, float | None] = field(default_factory=dict)  # of each CR's newest pod
+    _loading: dict[str, Loading | None] = field(default_factory=dict)  # its youngest not Ready
 
     def __post_init__(self) -> None:
         self._routers = RouterReader(self.kube, self.settings, self.http)
@@ -138,6 +150,7 @@ class Autoscaler:
             self._spilled_totals,
             self._meters,
             self._newest_age,
+            self._loading,
         ):
             for key in [k for k in state if k not in keys]:
                 del state[key]
@@ -149,6 +162,7 @@ class Autoscaler:
         key = f"{meta['namespace']}/{meta['name']}"
         replicas = await read_replicas(self.kube, self.http, meta["namespace"], meta["name"])
         self._newest_age[key] = replicas.newest_age_s
+        self._loading[key] = replicas.loading
         totals = self._totals.setdefault(key, RouterTotals())
         spill = totals.observe(
             {
@@ -183,6 +197,9 @@ class Autoscaler:
             return None
         if policy is None:
             return None
+        await self._telling.router_source(
+            cr, unrouted=policy.min_replicas == 0 and not self._routers.enabled, logger=logger
+        )
         # The names its requests carry: a fine-tune's and its adapters' (placement/adapters.py).
         signals = await self._signals(cr, served_names(meta["name"], spec), routers)
         cost = cost_policy(
@@ -205,21 +222,52 @@ class Autoscaler:
             decision = None
         else:
             self.metrics.forget_cost(meta["namespace"], meta["name"])
-            wish = recommend(signals, policy)
-            now = self.clock()
-            current = spec.replicas
-            window = self._windows.setdefault(meta["uid"], Stabilizer([(now, current)]))
-            replicas = window.decide(
-                now, wish.replicas, current=current, policy=policy, blind=signals.blind
-            )
-            decision = None
-            if replicas != current:
-                decision = Decision(
-                    meta["namespace"], meta["name"], current, replicas, wish.reason, wish.message
-                )
-                await asyncio.to_thread(write_decision, self.kube, cr, decision)
+            decision = await self._by_queue(cr, spec.replicas, policy, signals, logger)
         kept = decision.replicas if decision is not None else spec.replicas
         self.metrics.desired.labels(meta["namespace"], meta["name"]).set(kept)
         self.metrics.missing.labels(meta["namespace"], meta["name"]).set(len(signals.unread))
         await self._telling.blindness(cr, signals.unread, kept, logger)
+        return decision
+
+    async def _by_queue(
+        self,
+        cr: dict[str, Any],
+        current: int,
+        policy: Policy,
+        signals: Signals,
+        logger: Logger,
+    ) -> Decision | None:
+        """The Queue policy's tick: the recommendation, stabilized, written if it moves."""
+        meta = cr["metadata"]
+        wish = recommend(signals, policy)
+        now = self.clock()
+        startup_timeout_s = float(self.settings.startup_timeout_seconds)
+        loading = still_loading(
+            self._loading.get(f"{meta['namespace']}/{meta['name']}"),
+            ready=signals.ready,
+            current=current,
+            startup_timeout_s=startup_timeout_s,
+        )
+        window = self._windows.setdefault(meta["uid"], Stabilizer([(now, current)]))
+        replicas = window.decide(
+            now,
+            wish.replicas,
+            current=current,
+            policy=policy,
+            blind=signals.blind or loading is not None,  # the loading replica's demand is unseen
+        )
+        await self._telling.loading(
+            cr,
+            loading,
+            waits=replicas >= current > max(wish.replicas, policy.min_replicas),
+            replicas=current,
+            startup_timeout_s=startup_timeout_s,
+            logger=logger,
+        )
+        if replicas == current:
+            return None
+        decision = Decision(
+            meta["namespace"], meta["name"], current, replicas, wish.reason, wish.message
+        )
+        await asyncio.to_thread(write_decision, self.kube, cr, decision)
         return decision

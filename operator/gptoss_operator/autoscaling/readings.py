@@ -19,13 +19,21 @@ from typing import Any
 import httpx
 
 from gptoss_operator import names
+from gptoss_operator.autoscaling.decide import Loading
 from gptoss_operator.autoscaling.signals import PodQueue, read_pod, read_text
 from gptoss_operator.autoscaling.spill import Sample, router_samples
 from gptoss_operator.errors import KubeError
 from gptoss_operator.kube.client import Kube
 from gptoss_operator.settings import OperatorSettings
 
-__all__ = ["ReplicaReadings", "RouterReader", "newest_age_s", "read_replicas", "ready_pods"]
+__all__ = [
+    "ReplicaReadings",
+    "RouterReader",
+    "newest_age_s",
+    "read_replicas",
+    "ready_pods",
+    "youngest_unready",
+]
 
 RouterReadings = dict[str, tuple[Sample, ...] | None]
 
@@ -42,6 +50,28 @@ def _ready(pod: dict[str, Any]) -> bool:
 def ready_pods(pods: list[dict[str, Any]]) -> dict[str, str]:
     """Name -> IP of the pods that are Ready, have an IP and are not going away."""
     return {p["metadata"]["name"]: p["status"]["podIP"] for p in pods if _ready(p)}
+
+
+def _created(pod: dict[str, Any]) -> dt.datetime | None:
+    stamp = pod["metadata"].get("creationTimestamp")
+    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")) if stamp else None
+
+
+def youngest_unready(pods: list[dict[str, Any]], now: dt.datetime) -> Loading | None:
+    """The youngest pod that is not Ready yet, has not ended (an evicted pod stays, Failed) and is
+    not going away: a replica still loading its weights, or one failing to (None: no such pod)."""
+    unready = [
+        (created, p["metadata"]["name"])
+        for p in pods
+        if not _ready(p)
+        and not p["metadata"].get("deletionTimestamp")
+        and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+        and (created := _created(p)) is not None
+    ]
+    if not unready:
+        return None
+    created, name = max(unready)
+    return Loading(name, max(0.0, (now - created).total_seconds()))
 
 
 def newest_age_s(pods: list[dict[str, Any]], now: dt.datetime) -> float | None:
@@ -61,6 +91,7 @@ class ReplicaReadings:
     queues: dict[str, PodQueue]  # by pod name, those that answered
     unread: tuple[str, ...]  # "pod <name>" of those that did not
     newest_age_s: float | None = None  # of the newest pod, ready or not
+    loading: Loading | None = None  # the youngest pod not Ready yet
 
 
 async def read_replicas(
@@ -75,8 +106,10 @@ async def read_replicas(
     read = await asyncio.gather(*(read_pod(http, url) for url in urls.values()))
     queues = {name: q for name, q in zip(urls, read, strict=True) if q is not None}
     unread = tuple(f"pod {name}" for name in urls if name not in queues)
-    age = newest_age_s(pods, dt.datetime.now(dt.UTC))
-    return ReplicaReadings(len(ips), queues, unread, age)
+    now = dt.datetime.now(dt.UTC)
+    return ReplicaReadings(
+        len(ips), queues, unread, newest_age_s(pods, now), youngest_unready(pods, now)
+    )
 
 
 @dataclass

@@ -1,8 +1,10 @@
 """What the autoscaler says about a GptOssDeployment besides scaling it (the write seam of its
 words): the Cost policy's reason in ``status.autoscaling`` whenever it changes (``NoGPUPrice``,
 with a Warning Event, when it has no GPU price to apply), and the ``MetricsAvailable``
-condition with an Event whenever what the autoscaler cannot read changes. It remembers what it
-last said, per CR uid, so an unchanged tick writes nothing."""
+condition with an Event whenever what the autoscaler cannot read changes; an Event when a move
+down waits for a replica still loading, and a Warning Event when a GptOssDeployment may go to
+zero replicas with no router read to bring it back (``blindness``). It remembers what it last
+said, per CR uid, so an unchanged tick writes nothing."""
 
 from __future__ import annotations
 
@@ -12,7 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gptoss_operator import names
-from gptoss_operator.autoscaling.blindness import metrics_verdict, notice_for, with_condition
+from gptoss_operator.autoscaling.blindness import (
+    NO_ROUTER_METRICS,
+    REPLICA_LOADING,
+    loading_message,
+    metrics_verdict,
+    no_router_message,
+    notice_for,
+    with_condition,
+)
+from gptoss_operator.autoscaling.decide import Loading
 from gptoss_operator.autoscaling.governor import CostDecision
 from gptoss_operator.autoscaling.prices import NO_GPU_PRICE
 from gptoss_operator.autoscaling.writes import stamp, write_cost_reason
@@ -29,12 +40,15 @@ class Telling:
     kube: Kube
     _unread: dict[str, tuple[str, ...]] = field(default_factory=dict)  # what was missing
     _reasons: dict[str, str] = field(default_factory=dict)  # the cost reason status last said
+    _loading: dict[str, str] = field(default_factory=dict)  # the loading pod a wait was said of
+    _unrouted: set[str] = field(default_factory=set)  # told: no router read to leave zero
 
     def forget_all_but(self, uids: set[str]) -> None:
         """Drop what was said of CRs that are gone."""
-        for said in (self._unread, self._reasons):
+        for said in (self._unread, self._reasons, self._loading):
             for uid in [u for u in said if u not in uids]:
                 del said[uid]
+        self._unrouted &= uids
 
     def scaled(self, uid: str) -> None:
         """A scale wrote its reason with its Event; the next ticks say "Cheapest" once the
@@ -129,3 +143,54 @@ class Telling:
             )
         except KubeConflict:
             return
+
+    async def loading(
+        self,
+        cr: dict[str, Any],
+        loading: Loading | None,
+        *,
+        waits: bool,
+        replicas: int,
+        startup_timeout_s: float,
+        logger: Logger,
+    ) -> None:
+        """A Normal ``ReplicaLoading`` Event, once per loading replica, when a move down
+        ``waits`` for it (``loading``: the replica the replicas are held for, if any)."""
+        meta = cr["metadata"]
+        if loading is None:
+            self._loading.pop(meta["uid"], None)
+            return
+        if not waits or self._loading.get(meta["uid"]) == loading.pod:
+            return
+        self._loading[meta["uid"]] = loading.pod
+        message = loading_message(loading, replicas=replicas, startup_timeout_s=startup_timeout_s)
+        logger.info("%s/%s: %s", meta["namespace"], meta["name"], message)
+        await asyncio.to_thread(
+            self.kube.post_event,
+            cr,
+            type="Normal",
+            reason=REPLICA_LOADING,
+            message=message,
+            now=stamp(),
+        )
+
+    async def router_source(self, cr: dict[str, Any], *, unrouted: bool, logger: Logger) -> None:
+        """A Warning ``NoRouterMetrics`` Event and log line, once per GptOssDeployment, while
+        it is ``unrouted``: it may go to zero replicas and no router is read to see demand."""
+        meta = cr["metadata"]
+        if not unrouted:
+            self._unrouted.discard(meta["uid"])
+            return
+        if meta["uid"] in self._unrouted:
+            return
+        self._unrouted.add(meta["uid"])
+        message = no_router_message()
+        logger.warning("%s/%s: %s", meta["namespace"], meta["name"], message)
+        await asyncio.to_thread(
+            self.kube.post_event,
+            cr,
+            type="Warning",
+            reason=NO_ROUTER_METRICS,
+            message=message,
+            now=stamp(),
+        )
