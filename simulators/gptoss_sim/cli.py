@@ -4,6 +4,7 @@
         [--startup-seconds 120] [--max-num-seqs N] [--kv-cache-tokens 49800] ...
         [--gpu-name "NVIDIA A100-SXM4-80GB" --gpu-memory-gib 80]
     python -m gptoss_sim groq|fireworks|together|openai --port 9001 [--time-scale 1.0]
+                                                       [--ttft-sigma 0.55 --seed 1]
     ... [--fault "status=503,every=3"] [--fault "reset,after=30,until=60"]
 
 Fault rules are described in ``gptoss_sim.faults``; they can also be changed while running
@@ -141,6 +142,13 @@ def parser() -> argparse.ArgumentParser:
             _vllm_flags(sub)
         else:
             sub.add_argument("--time-scale", type=float, default=1.0)
+            sub.add_argument(
+                "--ttft-sigma",
+                type=float,
+                default=0.0,
+                help="spread each request's time to first token log-normally (sigma)",
+            )
+            sub.add_argument("--seed", type=int, default=0, help="seed of the spread")
     return top
 
 
@@ -240,7 +248,15 @@ def build(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Sim
             raise SystemExit(f"vllm: {error}") from None
         return VllmSim(replace(config, faults=faults))
     profile = PROFILES[args.kind]
-    return ProviderSim(ProviderConfig(profile, time_scale=args.time_scale, faults=faults))
+    return ProviderSim(
+        ProviderConfig(
+            profile,
+            time_scale=args.time_scale,
+            faults=faults,
+            ttft_sigma=args.ttft_sigma,
+            seed=args.seed,
+        )
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

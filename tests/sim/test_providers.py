@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 
 import httpx
@@ -225,3 +226,20 @@ def test_fireworks_responses_are_stateful_and_groq_and_together_are_not() -> Non
             client_for(server).responses.create(
                 model=model_of(kind), input="x", previous_response_id="resp_1"
             )
+
+
+def test_a_providers_times_to_first_token_spread_log_normally_around_its_published_one() -> None:
+    sim = provider_sim("fireworks", ttft_sigma=0.55, seed=4)
+    draws = sorted(sim.ttft_s() for _ in range(4000))
+    published = sim.profile.ttft_s
+    median = draws[len(draws) // 2]
+    p95 = draws[int(len(draws) * 0.95)]
+    assert abs(median / published - 1) < 0.05
+    assert abs(p95 / (published * math.exp(0.55 * 1.6449)) - 1) < 0.1
+    first, second = (provider_sim("fireworks", ttft_sigma=0.55, seed=4) for _ in range(2))
+    assert [first.ttft_s() for _ in range(5)] == [second.ttft_s() for _ in range(5)]
+
+
+def test_a_provider_without_a_spread_answers_at_its_published_time_to_first_token() -> None:
+    sim = provider_sim("groq")
+    assert {sim.ttft_s() for _ in range(10)} == {sim.profile.ttft_s}

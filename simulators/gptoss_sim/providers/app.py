@@ -5,11 +5,16 @@
     ProviderSim(ProviderConfig(TOGETHER))   serves /v1/...
 
 Replies come at the provider's published speed (``ttft_s`` then ``tokens_per_s``) times
-``time_scale`` (0 answers at once). ``PUT|DELETE /_sim/faults`` sets fault rules.
+``time_scale`` (0 answers at once). With ``ttft_sigma`` the time to first token of each request
+is drawn from a log-normal whose median is ``ttft_s`` (from ``seed``): a hosted platform's first
+tokens spread with its load and the queue a request meets, so the mean hides a tail that a
+router's hedging and ranking must face. ``PUT|DELETE /_sim/faults`` sets fault rules.
 """
 
 from __future__ import annotations
 
+import math
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -46,6 +51,8 @@ class ProviderConfig:
     time_scale: float = 1.0
     reply: ReplyParams = field(default_factory=ReplyParams)
     faults: tuple[FaultRule, ...] = ()
+    ttft_sigma: float = 0.0  # of the log-normal each request's time to first token is drawn from
+    seed: int = 0
 
 
 def groq_envelope(error: SimError) -> dict[str, Any]:
@@ -70,6 +77,14 @@ class ProviderSim:
         self.ledger = limits.Ledger()
         self.in_flight = 0
         self._stored: dict[str, tuple[dict[str, Any], int]] = {}
+        self._rng = random.Random(f"ttft/{config.profile.kind}/{config.seed}")  # noqa: S311
+
+    def ttft_s(self) -> float:
+        """This request's time to first token, before ``time_scale``."""
+        sigma = self.config.ttft_sigma
+        if sigma <= 0:
+            return self.profile.ttft_s
+        return self.profile.ttft_s * math.exp(self._rng.gauss(0.0, sigma))
 
     def release(self) -> None:
         self.faults.release_hangs()
@@ -124,7 +139,7 @@ class ProviderSim:
             if scale <= 0:
                 yield output_tokens
                 return
-            await clock.sleep(profile.ttft_s * scale)
+            await clock.sleep(self.ttft_s() * scale)
             for count in range(1, output_tokens + 1):
                 await clock.sleep(scale / profile.tokens_per_s)
                 yield count
