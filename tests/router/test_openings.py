@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gptoss_router.openai.openings import holds_output, is_opening, up_to_output
+from gptoss_router.openai.openings import is_opening
 
 
 def _event(doc: Any) -> bytes:
@@ -69,11 +69,3 @@ def test_events_that_carry_no_output_only_open_a_stream(event: bytes) -> None:
 )
 def test_events_with_output_or_an_end_begin_the_answer(event: bytes) -> None:
     assert not is_opening(event)
-
-
-def test_a_streams_first_bytes_hold_output_only_once_an_output_event_is_complete() -> None:
-    content = _chunk({"content": "Hi"})
-    assert not holds_output(ROLE)
-    assert not holds_output(ROLE + content[:20])  # the output event is not complete yet
-    assert holds_output(ROLE + content)
-    assert up_to_output(ROLE + content + _chunk({"content": " there"})) == [ROLE, content]

@@ -20,7 +20,8 @@ from router_fakes import MODEL, LoopbackNames, as_stream, chat_reply, settings
 from starlette.types import Message
 
 from gptoss_router.http.app import RouterApp, create_app
-from gptoss_router.openai.openings import up_to_output
+from gptoss_router.openai.openings import is_opening
+from gptoss_router.openai.sse import EventSplitter
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -49,6 +50,16 @@ BODIES: dict[Path, dict[str, Any]] = {
 }
 
 
+def _up_to_output(stream: bytes) -> bytes:
+    """``stream``'s events up to its first output event, that one included."""
+    head = b""
+    for event in EventSplitter().feed(stream):
+        head += event
+        if not is_opening(event):
+            break
+    return head
+
+
 class Stalling:
     """A pod that streams its answer up to its first output event, then waits for ``go`` to send the
     rest: a stream the router holds open until it reads it to its end or closes it."""
@@ -60,7 +71,7 @@ class Stalling:
     async def answer(self, request: web.BaseRequest, body: dict[str, Any]) -> web.StreamResponse:
         whole = RESPONSE if request.path.endswith("/responses") else chat_reply(MODEL).json()
         scripted = as_stream(httpx.Response(200, json=whole), usage=True).content
-        first = b"".join(up_to_output(scripted))  # the answer has begun: the router commits
+        first = _up_to_output(scripted)  # the answer has begun: the router commits
         rest = scripted[len(first) :]
         response = web.StreamResponse(status=200, headers={"content-type": "text/event-stream"})
         await response.prepare(request)

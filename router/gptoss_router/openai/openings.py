@@ -23,29 +23,12 @@ from __future__ import annotations
 from typing import Any
 
 from gptoss_router import codec
-from gptoss_router.openai.sse import EventSplitter, event_data
+from gptoss_router.openai.sse import event_data
 
-__all__ = ["holds_output", "is_opening", "up_to_output"]
+__all__ = ["is_opening"]
 
 _RESPONSES_OPENINGS = frozenset({"response.created", "response.in_progress", "response.queued"})
 _EMPTY: tuple[object, ...] = (None, "", [])
-
-
-def holds_output(data: bytes) -> bool:
-    """Whether the events complete in ``data`` (a stream's first bytes) include one that is not
-    an opening."""
-    return any(not is_opening(event) for event in EventSplitter().feed(data))
-
-
-def up_to_output(data: bytes) -> list[bytes]:
-    """The complete events of ``data`` (a stream's first bytes) up to its first output event,
-    that one included: what a backend sent before its answer began, and how it began."""
-    events = []
-    for event in EventSplitter().feed(data):
-        events.append(event)
-        if not is_opening(event):
-            break
-    return events
 
 
 def is_opening(event: bytes) -> bool:

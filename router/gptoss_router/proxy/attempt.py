@@ -32,7 +32,7 @@ import aiohttp
 
 from gptoss_router import codec
 from gptoss_router.openai.error_bodies import normalise_error
-from gptoss_router.openai.openings import holds_output, up_to_output
+from gptoss_router.openai.openings import is_opening
 from gptoss_router.openai.sse import EventSplitter, event_data
 from gptoss_router.openai.stream_assembly import failure_in
 from gptoss_router.routing.backends import Target
@@ -42,7 +42,7 @@ __all__ = ["Failure", "Opened", "Rejected", "attempt"]
 
 _STREAM_HEADERS = {"content-type": "application/json", "accept-encoding": "identity"}
 _DOCUMENT_HEADERS = {"content-type": "application/json"}
-_HEAD = 64  # bytes of a first event that hold its type, or the error it is
+_HEAD = 96  # bytes of an event (its "event:" line and the start of its data) that name an error
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +106,10 @@ async def attempt(
             )
             if response.status >= 400:
                 return _refusal(target, response, await response.read())
-            first = await _first(response) if stream else await response.read()
+            if stream:
+                first, opening = await _first(response)
+            else:
+                first, opening = await response.read(), None
     except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
         failure = Failure("connect", 502, f"could not connect to {target.label}")
     except TimeoutError:
@@ -118,7 +121,7 @@ async def attempt(
             response.close()
         raise
     else:
-        judged = _judged(target, first, stream=stream)
+        judged = _judged(target, first, opening)
         if judged is None:
             return Opened(response, first, time.perf_counter() - started)
         failure = judged
@@ -127,46 +130,53 @@ async def attempt(
     return failure
 
 
-def _judged(target: Target, first: bytes, *, stream: bool) -> Failure | None:
-    """The failure a stream's first bytes (or a whole document) show, if any."""
-    failed = _failed_in_band(first) if stream else None
+@dataclass(frozen=True, slots=True)
+class _Opening:
+    """A stream's events up to its first output, and whether that came."""
+
+    events: list[bytes]
+    began: bool
+
+
+def _judged(target: Target, first: bytes, opening: _Opening | None) -> Failure | None:
+    """The failure a stream's first bytes (``opening`` their events) or a whole document
+    show, if any."""
+    failed = _failed_in_band(opening.events) if opening is not None else None
     if failed is not None:
         return Failure("error_event", 502, f"{target.label} failed: {failed}")
     if not first:
         return Failure("reset", 502, f"{target.label} sent an empty response")
-    if stream and not holds_output(first):
+    if opening is not None and not opening.began:
         return Failure("reset", 502, f"{target.label} ended its stream before any output")
     return None
 
 
-async def _first(response: aiohttp.ClientResponse) -> bytes:
+async def _first(response: aiohttp.ClientResponse) -> tuple[bytes, _Opening]:
     """A stream's first bytes, up to the end of its first event with output (or of the
-    stream)."""
-    content = response.content
-    first = b""
+    stream), and their events up to that one. Each event is looked at once."""
+    content, splitter = response.content, EventSplitter()
+    first, events = b"", []
     while True:
-        first += await content.readany()
-        if content.at_eof() or (_holds_event(first) and holds_output(first)):
-            return first
+        chunk = await content.readany()
+        first += chunk
+        for event in splitter.feed(chunk):
+            events.append(event)
+            if not is_opening(event):
+                return first, _Opening(events, began=True)
+        if content.at_eof():
+            return first, _Opening(events, began=False)
 
 
-def _holds_event(data: bytes) -> bool:
-    """Whether ``data`` holds the end of an event (a blank line, whatever its line ends)."""
-    if b"\n\n" in data:
-        return True
-    return b"\r" in data and bool(EventSplitter().feed(data))
-
-
-def _failed_in_band(first: bytes) -> str | None:
-    """What went wrong, when an event of a stream's first bytes (its openings and its first
+def _failed_in_band(events: list[bytes]) -> str | None:
+    """What went wrong, when one of a stream's first events (its openings and its first
     output; what follows is the answer's) says it failed. Such an event names its failure near
     its start; other events are not parsed."""
-    for event in up_to_output(first):
+    for event in events:
+        head = event[:_HEAD]
+        if b"error" not in head and b"response.failed" not in head:
+            continue
         data = event_data(event)
         if data is None:
-            continue
-        head = data[:_HEAD]
-        if b"error" not in head and b"response.failed" not in head:
             continue
         try:
             failed = failure_in(codec.loads(data))

@@ -22,6 +22,7 @@ loser its prompt, which the router cannot see (docs/reliability.md, Hedging).
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,7 +34,6 @@ from gptoss_router.openai.inbound import Inbound
 from gptoss_router.proxy.accounting import Ledger, Trial
 from gptoss_router.proxy.attempt import Failure, Opened, Rejected
 from gptoss_router.proxy.gather import first_event, rest_of
-from gptoss_router.proxy.leaving import unless_left
 from gptoss_router.proxy.responses import Wire
 from gptoss_router.routing.backends import Target
 from gptoss_router.routing.policy import Candidate
@@ -66,7 +66,8 @@ class Exhausted:
 class _Running:
     trial: Trial
     wire: Wire
-    task: asyncio.Future[Result]
+    first: asyncio.Future[Result]  # up to its first output event
+    task: asyncio.Future[Result]  # its whole answer (a gathered one assembled)
     began: float
     hedge: bool
     timed: bool  # its first event is still to be told to the tail book
@@ -116,29 +117,33 @@ class Attempts:
                     if started is None:
                         return Exhausted(last)
                     running.append(started)
+                hedge_in = self._hedge_in(running)
+                # Attempts race to their first output; a lone one that cannot be hedged is
+                # awaited whole (one wake-up, not two, on the request path).
+                racing = hedge_in is not None or len(running) > 1
                 waiting: list[asyncio.Future[Result] | asyncio.Future[None]] = [
-                    r.task for r in running
+                    r.first if racing else r.task for r in running
                 ]
                 done, _ = await asyncio.wait(
-                    (*waiting, self._left),
-                    timeout=self._hedge_in(running),
-                    return_when=asyncio.FIRST_COMPLETED,
+                    (*waiting, self._left), timeout=hedge_in, return_when=asyncio.FIRST_COMPLETED
                 )
                 if self._left.done():
                     return None
                 if not done:  # the lone attempt is past its backend's tail
                     self._hedge(running)
                     continue
-                for ended in [r for r in running if r.task.done()]:
-                    running.remove(ended)
-                    outcome = self._ended(ended, more=bool(running) or self._more())
-                    if isinstance(outcome, Failure):
-                        last = (ended.trial.target, outcome)
+                for ended in [r for r in running if r.first.done() or r.task.done()]:
+                    outcome = self._ended(ended, more=len(running) > 1 or self._more())
+                    if outcome is None or isinstance(outcome, Failure):
+                        running.remove(ended)
+                        last = (ended.trial.target, outcome) if outcome is not None else last
                         continue
-                    if outcome is None:
-                        continue
-                    await self._cancel_all(running)
+                    await self._cancel_all([r for r in running if r is not ended])
+                    running[:] = [ended]
                     answered = await self._finish(ended, outcome, failed=last is not None)
+                    if answered is None:  # the caller left: cancelled below
+                        return None
+                    running.clear()
                     if not isinstance(answered, Failure):
                         return answered
                     last = (ended.trial.target, answered)  # broke half way: the next may serve
@@ -156,7 +161,17 @@ class Attempts:
             self._next += 1
         target, wire, route = resolved
         trial = self._ledger.attempting(target, route)
-        work = first_event(
+        first: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        task = asyncio.ensure_future(self._attempt(target, wire, trial, first))
+        task.add_done_callback(functools.partial(_settle, first))
+        return _Running(trial, wire, first, task, time.perf_counter(), hedge, self._streamed)
+
+    async def _attempt(
+        self, target: Target, wire: Wire, trial: Trial, first: asyncio.Future[Result]
+    ) -> Result:
+        """One attempt: up to its first output (told to ``first``), then, in the same task,
+        the rest of the answer before it starts (a gathered one whole)."""
+        opened = await first_event(
             self._session,
             target,
             wire,
@@ -165,8 +180,18 @@ class Attempts:
             self._connect,
             gather=self._gather,
         )
-        task = asyncio.ensure_future(work)
-        return _Running(trial, wire, task, time.perf_counter(), hedge, timed=self._streamed)
+        first.set_result(opened)
+        if not isinstance(opened, Opened):
+            return opened
+        return await rest_of(
+            opened,
+            target,
+            wire,
+            self._inbound,
+            self._tuning,
+            gather=self._gather,
+            generated=trial.generated,
+        )
 
     def _more(self) -> bool:
         return self._next < len(self._candidates)
@@ -195,7 +220,9 @@ class Attempts:
     def _ended(self, ended: _Running, *, more: bool) -> Opened | Rejected | Failure | None:
         """An attempt's first event (or its failure) came; None when it is set aside for
         another (the backend has not the model, and another candidate may)."""
-        result = ended.task.result()
+        # A task that ended without telling its first output raised or was cancelled: so does
+        # reading it.
+        result = ended.first.result() if ended.first.done() else ended.task.result()
         if isinstance(result, Failure):
             self._ledger.failed(ended.trial, result)
             return result
@@ -212,21 +239,14 @@ class Attempts:
     async def _finish(
         self, ended: _Running, result: Opened | Rejected, *, failed: bool
     ) -> Answered | Failure | None:
-        """The rest of the answer before it starts (a gathered one whole), or its failure."""
+        """The rest of the answer before it starts (a gathered one whole), or its failure;
+        None if the caller left first."""
         if isinstance(result, Opened):
-            work = rest_of(
-                result,
-                ended.trial.target,
-                ended.wire,
-                self._inbound,
-                self._tuning,
-                gather=self._gather,
-                generated=ended.trial.generated,
-            )
-            whole = await unless_left(self._left, work, _abandon)
-            if whole is None:
-                self._ledger.failed_quietly(ended.trial)
-                return None
+            if not ended.task.done():  # a gathered answer still coming
+                await asyncio.wait((ended.task, self._left), return_when=asyncio.FIRST_COMPLETED)
+                if not ended.task.done():
+                    return None
+            whole = ended.task.result()
             if isinstance(whole, Failure):
                 self._ledger.failed(ended.trial, whole)
                 return whole
@@ -249,6 +269,17 @@ class Attempts:
                 self._tails.overdue(r.trial.target.key)  # it was slow, whenever it would answer
             self._ledger.failed_quietly(r.trial)
         running.clear()
+
+
+def _settle(first: asyncio.Future[Result], task: asyncio.Future[Result]) -> None:
+    """An attempt's task ended before it told its first output (it raised, or was cancelled):
+    ``first`` ends the same way."""
+    if first.done():
+        return
+    if task.cancelled():
+        first.cancel()
+    elif (error := task.exception()) is not None:
+        first.set_exception(error)
 
 
 def _abandon(result: Result) -> None:
