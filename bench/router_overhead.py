@@ -54,11 +54,21 @@ def _chunk(i: int) -> bytes:
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
-_EVENTS = [_chunk(i) for i in range(CHUNKS)] + [
-    b'data: {"model":"gpt-oss-120b","choices":[],'
-    b'"usage":{"prompt_tokens":5,"completion_tokens":20}}\n\n',
-    b"data: [DONE]\n\n",
-]
+# vLLM opens a chat stream with a role-only chunk (serving_chat.py, first_iteration), which the
+# router reads past before it commits (openai/openings.py).
+_ROLE = (
+    b'data: {"model":"gpt-oss-120b",'
+    b'"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}\n\n'
+)
+_EVENTS = (
+    [_ROLE]
+    + [_chunk(i) for i in range(CHUNKS)]
+    + [
+        b'data: {"model":"gpt-oss-120b","choices":[],'
+        b'"usage":{"prompt_tokens":5,"completion_tokens":20}}\n\n',
+        b"data: [DONE]\n\n",
+    ]
+)
 
 
 # -- the fake upstream ----------------------------------------------------------------------
