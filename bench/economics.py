@@ -4,7 +4,8 @@ optimum.
     python bench/economics.py [--traces bench/econ/traces] [--prices 1,2,3]
                               [--billing-s 1] [--cold-start-s 180] [--seed 1]
                               [--burst-standby 4h] [--minutes N] [--tick-s 10]
-                              [--restarts 2h] [--out bench/results] [--regenerate]
+                              [--restarts 2h] [--hedge-quantile 0.95]
+                              [--out bench/results] [--regenerate]
 
 Policies: always hosted; always N local replicas (the cheapest N that keeps 99 % of requests
 within the latency target) with and without spill; queue-depth scaling with spill; the cost
@@ -89,6 +90,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--minutes", type=int, default=None)
     parser.add_argument("--tick-s", type=float, default=World().tick_s)
+    parser.add_argument(
+        "--hedge-quantile",
+        type=float,
+        default=World().hedge_quantile,
+        help="the router's tuning.hedge_quantile (0: the router never hedges)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--regenerate", action="store_true")
     args = parser.parse_args(argv)
@@ -101,6 +108,7 @@ def main(argv: list[str] | None = None) -> None:
         billing_s=args.billing_s,
         cold_start=replace(ColdStart(), median_s=args.cold_start_s),
         tick_s=args.tick_s,
+        hedge_quantile=args.hedge_quantile,
     )
     prices = [float(p) for p in args.prices.split(",")]
     standby = None if parse_duration(args.burst_standby) <= 0 else args.burst_standby

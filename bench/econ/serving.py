@@ -13,7 +13,8 @@ retried at the next provider with room. What no provider takes queues at the rep
 router's busy pods come last) or, with none ready, fails. Without spill everything queues at the
 replicas. A request is within the latency target when its first token comes within
 ``ttft_target_s``: locally, queue wait plus prefill plus one step; hosted, the time lost to 429s
-and 5xx plus the provider's time to first token.
+and 5xx plus the provider's time to first token, or the hedge's when the router hedged a slow
+first token at the next provider (``_hedged``).
 """
 
 from __future__ import annotations
@@ -106,23 +107,68 @@ def _hosted(
 
     Requests go down the list: a provider takes what its rate limit has left this tick; those it
     rejects (429) or fails (5xx) move to the next one, having lost ``reject_s`` or ``error_s``
-    (tracked as the mean time lost by the requests still pending)."""
+    (tracked as the mean time lost by the requests still pending). Then the router's hedges
+    (``_hedged``)."""
     tokens = shape.input_tokens + shape.output_tokens
-    taken = dollars = good = 0.0
+    taken = dollars = 0.0
     pending, lost = overflow, lost_s
-    for p in providers:
+    room = [p.tokens_per_minute * world.tick_s / 60.0 / tokens for p in providers]
+    served: list[tuple[int, float, float]] = []  # provider, requests it served, time lost before
+    for i, p in enumerate(providers):
         if pending <= 0:
             break
-        take = min(pending, p.tokens_per_minute * world.tick_s / 60.0 / tokens)
+        take = min(pending, room[i])
+        room[i] -= take
         ok = take * (1.0 - p.error_rate)
-        good += ok * p.within(world.ttft_target_s - lost)
         dollars += ok * p.per_request(shape.input_tokens, shape.output_tokens)
         taken += ok
+        served.append((i, ok, lost))
         rejected, failed = pending - take, take - ok
         pending = rejected + failed
         if pending > 0:
             lost += (rejected * p.reject_s + failed * p.error_s) / pending
-    return taken, dollars, good
+    good, hedge_dollars = _hedged(served, room, providers, shape, world)
+    return taken, dollars + hedge_dollars, good
+
+
+def _hedged(
+    served: list[tuple[int, float, float]],
+    room: list[float],
+    providers: tuple[HostedProvider, ...],
+    shape: Shape,
+    world: World,
+) -> tuple[float, float]:
+    """How many served requests came within the target, with the router's hedging, and what
+    the hedges cost.
+
+    A request still without its first token at its provider's ``hedge_quantile`` of them
+    (``proxy/hedging.py``; the router learns it, here the log-normal's own) is sent again to
+    the next provider with room left this tick, whose rate limit it uses; the first to answer
+    wins and the other is cancelled, billed its prompt (an assumption: the router cannot see
+    it). A request past its budget at its first provider is past the hedge too (the hedge comes
+    before the target), so it is in time if the hedge's first token comes within what is left.
+    Hedges to busy local pods, the plan's last candidates, are not modelled."""
+    q, good, dollars = world.hedge_quantile, 0.0, 0.0
+    for i, ok, lost in served:
+        p = providers[i]
+        budget = world.ttft_target_s - lost
+        within = p.within(budget)
+        good += ok * within
+        if q <= 0 or ok <= 0:
+            continue
+        after, wanted = p.quantile(q), ok * (1.0 - q)
+        for j in range(i + 1, len(providers)):
+            sent = min(wanted, room[j])
+            if sent <= 0:
+                continue
+            room[j] -= sent
+            wanted -= sent
+            other = providers[j]
+            dollars += sent * shape.input_tokens * min(p.input_price, other.input_price) / 1e6
+            if after < budget:  # of the hedged, those late at p and in time at the other
+                share = sent / (ok * (1.0 - q))
+                good += ok * (1.0 - within) * share * other.within(budget - after)
+    return good, dollars
 
 
 def serve(

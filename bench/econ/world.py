@@ -10,9 +10,11 @@ saves: the simulator", says which are measured figures and which are assumptions
 * **Providers**: each with list prices, a rate limit in tokens per minute for the organisation
   (above it a request gets 429 and the router tries the next provider), a log-normal time to
   first token, and a share of attempts failing with a 5xx after ``error_s`` (retried at the next
-  provider with room), and a generation speed. The router tries them in its own order
-  (``gptoss_router.routing.policy.rank_providers``): by the request's price, ties by expected
-  seconds, which its EWMA of time to first token learns (here: the log-normal's mean). The
+  provider with room), and a generation speed. A first token slower than the provider's
+  ``hedge_quantile`` of them is hedged at the next provider with room, as the router does.
+  The router tries them in its own order (``gptoss_router.routing.policy.rank_providers``): by
+  the request's price, ties by expected seconds, which its EWMA of time to first token learns
+  (here: the log-normal's mean). The
   limits are enforced per tick; when they reset within the router's ``spent_wait_s`` (a tick of
   a second), what every provider turned away is held for the next tick, once (``serving``).
 * **Cold start**: log-normal around ``median_s``, clipped; draw ``k`` belongs to the ``k``-th
@@ -28,6 +30,7 @@ import math
 import random
 from dataclasses import dataclass, field
 from functools import cache
+from statistics import NormalDist
 
 from gptoss_router.config import Price, PriceCap
 from gptoss_router.config.tuning import Tuning
@@ -37,8 +40,9 @@ from gptoss_sim import CapacityParams
 
 __all__ = ["ColdStart", "HostedProvider", "World", "normal_cdf"]
 
-# the router's tuning.spent_wait_s by default
+# the router's tuning.spent_wait_s and hedge_quantile by default
 _SPENT_WAIT_S = float(Tuning.model_fields["spent_wait_s"].default)
+_HEDGE_QUANTILE = float(Tuning.model_fields["hedge_quantile"].default)
 
 
 def normal_cdf(z: float) -> float:
@@ -60,6 +64,10 @@ class HostedProvider:
 
     def per_request(self, input_tokens: int, output_tokens: int) -> float:
         return (input_tokens * self.input_price + output_tokens * self.output_price) / 1e6
+
+    def quantile(self, q: float) -> float:
+        """The ``q`` quantile of this provider's time to first token."""
+        return self.ttft_median_s * math.exp(self.ttft_sigma * NormalDist().inv_cdf(q))
 
     def within(self, budget_s: float) -> float:
         """Share of this provider's first tokens that come within ``budget_s``."""
@@ -148,6 +156,9 @@ class World:
     # with every provider spent and no replica ready, the router waits this long for the first
     # reset (its tuning.spent_wait_s); the providers' limits reset every tick here
     spent_wait_s: float = _SPENT_WAIT_S
+    # a provider's first token not come by this quantile of them is hedged at the next provider
+    # with room (the router's tuning.hedge_quantile; 0: never)
+    hedge_quantile: float = _HEDGE_QUANTILE
     engine: CapacityParams = field(default_factory=CapacityParams)
 
     @property

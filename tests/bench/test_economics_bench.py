@@ -78,6 +78,38 @@ def test_hosted_first_tokens_past_the_target_count_against_it() -> None:
     assert out.good == pytest.approx(50.0, abs=1.0)
 
 
+FAST = HostedProvider("b-fast", 0.15, 0.60, 1e9, 0.3, 0.3, 0.0, tokens_per_s=100.0)
+
+
+def _hosted_100(first: HostedProvider, quantile: float) -> tuple[float, float]:
+    """100 requests spilled to ``first`` then ``FAST``: within the target, and their dollars."""
+    world = World(providers=(first, FAST), hedge_quantile=quantile)
+    assert world.ranked(SHAPE.input_tokens, SHAPE.output_tokens)[0] is first
+    replica = replica_for(world, SHAPE.input_tokens, SHAPE.output_tokens)
+    out = serve(Pool(), 100.0, 0, replica, spill=True, world=world, shape=SHAPE)
+    return out.good, out.hosted_dollars
+
+
+def test_the_routers_hedge_brings_a_slow_first_token_within_the_target_from_another_provider() -> (
+    None
+):
+    slow = HostedProvider("a-slow", 0.15, 0.60, 1e9, 0.3, 0.8, 0.0)  # p95 1.1 s, 0.9 % past 2 s
+    (unhedged, bill), (hedged, hedged_bill) = _hosted_100(slow, 0.0), _hosted_100(slow, 0.95)
+    assert unhedged == pytest.approx(100 * slow.within(2.0))
+    assert hedged > unhedged + 0.5 * (100 - unhedged)  # most of the late ones are rescued
+    hedges = 100 * 0.05
+    assert hedged_bill == pytest.approx(bill + hedges * SHAPE.input_tokens * 0.15 / 1e6)
+
+
+def test_a_hedge_that_would_come_after_the_target_rescues_nothing_and_still_costs_its_prompt() -> (
+    None
+):
+    slower = HostedProvider("a-slow", 0.15, 0.60, 1e9, 1.0, 0.8, 0.0)  # p95 3.7 s
+    (unhedged, bill), (hedged, hedged_bill) = _hosted_100(slower, 0.0), _hosted_100(slower, 0.95)
+    assert hedged == pytest.approx(unhedged)
+    assert hedged_bill > bill
+
+
 def test_providers_are_tried_in_the_routers_order_price_first_then_expected_speed() -> None:
     fast = HostedProvider("zeta-fast", 0.15, 0.60, 1e9, 0.3, 0.5, 0.0, tokens_per_s=800.0)
     slow = HostedProvider("alpha-slow", 0.15, 0.60, 1e9, 0.9, 0.5, 0.0, tokens_per_s=200.0)
