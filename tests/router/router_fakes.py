@@ -122,6 +122,25 @@ def sync_loop(
     )
 
 
+# A Responses answer a backend completed: one message saying "hi".
+COMPLETED_RESPONSE: dict[str, Any] = {
+    "id": "resp_upstream",
+    "object": "response",
+    "status": "completed",
+    "model": MODEL,
+    "output": [
+        {
+            "type": "message",
+            "id": "msg_1",
+            "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": "hi", "annotations": []}],
+        }
+    ],
+    "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2},
+}
+
+
 def chat_reply(
     model: str, *, content: str = "hello", reasoning_field: str = "reasoning"
 ) -> httpx.Response:

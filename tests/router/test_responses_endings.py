@@ -12,7 +12,14 @@ import httpx
 import pytest
 from aiohttp import web
 from live import eventually
-from tests.router.router_fakes import MODEL, Upstreams, running_router, serving, settings
+from tests.router.router_fakes import (
+    COMPLETED_RESPONSE,
+    MODEL,
+    Upstreams,
+    running_router,
+    serving,
+    settings,
+)
 
 import gptoss_router.http.store as store_module
 from gptoss_router.http.app import create_app
@@ -20,22 +27,7 @@ from gptoss_router.state.memory_store import MemoryStore
 from gptoss_router.state.optimistic import ATTEMPTS
 from gptoss_router.state.store import StoreFailed
 
-COMPLETED = {
-    "id": "resp_upstream",
-    "object": "response",
-    "status": "completed",
-    "model": MODEL,
-    "output": [
-        {
-            "type": "message",
-            "id": "msg_1",
-            "role": "assistant",
-            "status": "completed",
-            "content": [{"type": "output_text", "text": "hi", "annotations": []}],
-        }
-    ],
-    "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2},
-}
+COMPLETED = COMPLETED_RESPONSE
 
 
 def _completed(_: httpx.Request) -> httpx.Response:

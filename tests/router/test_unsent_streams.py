@@ -16,7 +16,14 @@ import pytest
 from aiohttp import web
 from paced_upstreams import Paced
 from prometheus_client import CollectorRegistry
-from router_fakes import MODEL, LoopbackNames, as_stream, chat_reply, settings
+from router_fakes import (
+    COMPLETED_RESPONSE,
+    MODEL,
+    LoopbackNames,
+    as_stream,
+    chat_reply,
+    settings,
+)
 from starlette.types import Message
 
 from gptoss_router.http.app import RouterApp, create_app
@@ -28,22 +35,7 @@ pytestmark = pytest.mark.timeout(30)
 Sending = Literal["ok", "raises", "cancelled"]
 Path = Literal["/v1/chat/completions", "/v1/responses"]
 
-RESPONSE = {
-    "id": "resp_upstream",
-    "object": "response",
-    "status": "completed",
-    "model": MODEL,
-    "output": [
-        {
-            "type": "message",
-            "id": "msg_1",
-            "role": "assistant",
-            "status": "completed",
-            "content": [{"type": "output_text", "text": "hi", "annotations": []}],
-        }
-    ],
-    "usage": {"input_tokens": 1, "output_tokens": 1, "total_tokens": 2},
-}
+RESPONSE = COMPLETED_RESPONSE
 BODIES: dict[Path, dict[str, Any]] = {
     "/v1/chat/completions": {"messages": [{"role": "user", "content": "hi"}]},
     "/v1/responses": {"input": "hi"},

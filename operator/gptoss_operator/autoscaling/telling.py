@@ -89,14 +89,7 @@ class Telling:
         except KubeError:
             del self._reasons[meta["uid"]]  # said next tick
             return
-        await asyncio.to_thread(
-            self.kube.post_event,
-            cr,
-            type="Warning",
-            reason=NO_GPU_PRICE,
-            message=message,
-            now=stamp(),
-        )
+        await self._event(cr, "Warning", NO_GPU_PRICE, message)
 
     async def blindness(
         self, cr: dict[str, Any], unread: tuple[str, ...], replicas: int, logger: Logger
@@ -108,21 +101,8 @@ class Telling:
         self._unread[meta["uid"]] = unread
         notice = notice_for(before, unread, verdict)
         if notice is not None:
-            logger.log(
-                logging.WARNING if unread else logging.INFO,
-                "%s/%s: %s",
-                meta["namespace"],
-                meta["name"],
-                notice.message,
-            )
-            await asyncio.to_thread(
-                self.kube.post_event,
-                cr,
-                type=notice.event_type,
-                reason=notice.reason,
-                message=notice.message,
-                now=stamp(),
-            )
+            level = logging.WARNING if unread else logging.INFO
+            await self._event(cr, notice.event_type, notice.reason, notice.message, logger, level)
         conditions = with_condition(
             list((cr.get("status") or {}).get("conditions") or []),
             verdict,
@@ -164,15 +144,7 @@ class Telling:
             return
         self._loading[meta["uid"]] = loading.pod
         message = loading_message(loading, replicas=replicas, startup_timeout_s=startup_timeout_s)
-        logger.info("%s/%s: %s", meta["namespace"], meta["name"], message)
-        await asyncio.to_thread(
-            self.kube.post_event,
-            cr,
-            type="Normal",
-            reason=REPLICA_LOADING,
-            message=message,
-            now=stamp(),
-        )
+        await self._event(cr, "Normal", REPLICA_LOADING, message, logger, logging.INFO)
 
     async def router_source(self, cr: dict[str, Any], *, unrouted: bool, logger: Logger) -> None:
         """A Warning ``NoRouterMetrics`` Event and log line, once per GptOssDeployment, while
@@ -184,13 +156,23 @@ class Telling:
         if meta["uid"] in self._unrouted:
             return
         self._unrouted.add(meta["uid"])
-        message = no_router_message()
-        logger.warning("%s/%s: %s", meta["namespace"], meta["name"], message)
+        await self._event(
+            cr, "Warning", NO_ROUTER_METRICS, no_router_message(), logger, logging.WARNING
+        )
+
+    async def _event(
+        self,
+        cr: dict[str, Any],
+        kind: str,
+        reason: str,
+        message: str,
+        logger: Logger | None = None,
+        level: int = logging.INFO,
+    ) -> None:
+        """Post an Event on ``cr`` (and say it in ``logger``'s log at ``level``, if given)."""
+        meta = cr["metadata"]
+        if logger is not None:
+            logger.log(level, "%s/%s: %s", meta["namespace"], meta["name"], message)
         await asyncio.to_thread(
-            self.kube.post_event,
-            cr,
-            type="Warning",
-            reason=NO_ROUTER_METRICS,
-            message=message,
-            now=stamp(),
+            self.kube.post_event, cr, type=kind, reason=reason, message=message, now=stamp()
         )
