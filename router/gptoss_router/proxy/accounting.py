@@ -21,6 +21,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from prometheus_client import Counter
+
 from gptoss_router.metrics import RouterMetrics
 from gptoss_router.openai.generated import Generated
 from gptoss_router.openai.replies import Usage
@@ -89,21 +91,20 @@ class Ledger:
 
     def may_retry(self, failed: Target, failure: Failure) -> bool:
         """Whether another attempt fits the retry budget (and count it if so)."""
-        metrics = self._shared.metrics
-        if not self._shared.budget.try_retry():
-            metrics.retries_denied.inc()
-            return False
-        metrics.retries.labels(failed.label, failure.reason).inc()
-        return True
+        return self._budgeted(self._shared.metrics.retries.labels(failed.label, failure.reason))
 
     def may_hedge(self, slow: Target) -> bool:
         """Whether a hedge for the slow attempt on ``slow`` fits the retry budget (and count
         it if so)."""
-        metrics = self._shared.metrics
+        return self._budgeted(self._shared.metrics.hedges.labels(slow.label))
+
+    def _budgeted(self, granted: Counter) -> bool:
+        """One more attempt from the retry budget, counted in ``granted``; a refusal is counted
+        as the budget's."""
         if not self._shared.budget.try_retry():
-            metrics.retries_denied.inc()
+            self._shared.metrics.retries_denied.inc()
             return False
-        metrics.hedges.labels(slow.label).inc()
+        granted.inc()
         return True
 
     def attempting(self, target: Target, route: str | None = None) -> Trial:

@@ -70,7 +70,7 @@ class _Running:
     task: asyncio.Future[Result]  # its whole answer (a gathered one assembled)
     began: float
     hedge: bool
-    timed: bool  # its first event is still to be told to the tail book
+    timed: bool  # its first event is still to be told to the tail book (only while hedging)
 
 
 class Attempts:
@@ -101,8 +101,7 @@ class Attempts:
         self._resolve = resolve  # a candidate's target, wire and the route its stream counts as
         self._next = 0
         self._left = left
-        self._streamed = inbound.stream or gather
-        self._hedging = tuning.hedge_quantile > 0 and self._streamed
+        self._hedging = tuning.hedge_quantile > 0 and (inbound.stream or gather)
 
     async def run(self) -> Answered | Exhausted | None:
         """The answer, or what ended the attempts; None if the caller left first."""
@@ -164,7 +163,7 @@ class Attempts:
         first: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         task = asyncio.ensure_future(self._attempt(target, wire, trial, first))
         task.add_done_callback(functools.partial(_settle, first))
-        return _Running(trial, wire, first, task, time.perf_counter(), hedge, self._streamed)
+        return _Running(trial, wire, first, task, time.perf_counter(), hedge, self._hedging)
 
     async def _attempt(
         self, target: Target, wire: Wire, trial: Trial, first: asyncio.Future[Result]
