@@ -39,6 +39,10 @@ __all__ = [
 ]
 
 DEFAULT_REPLICA_TOKENS_PER_S = 1000.0  # only where no (model, product) prior applies
+# Fewer requests than this over the demand meter's minute: the demand has ended. The smoothed
+# rate of a single request decays for hours before it reaches zero, and without spill any
+# demand at all would hold a replica for it.
+IDLE_REQUESTS = 0.5
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,14 @@ class Demand:
     # requests over the meter's minute (its rate times its window): what the unserved share is
     # a share of, to tell a share from chance (``turned_away``); None: the share alone decides
     requests_counted: float | None = None
+
+    @property
+    def idle(self) -> bool:
+        """Whether the demand has ended: none, or fewer than ``IDLE_REQUESTS`` requests left in
+        the meter's minute (when the count is known)."""
+        if self.tokens_per_s <= 0:
+            return True
+        return self.requests_counted is not None and self.requests_counted < IDLE_REQUESTS
 
     @property
     def unserved_beyond_share(self) -> bool:

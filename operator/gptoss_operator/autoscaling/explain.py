@@ -98,6 +98,21 @@ def _standby(s: StandbyFacts) -> str:
 _BOUNDS = {"BelowMinReplicas": "at least: minReplicas", "AboveMaxReplicas": "at most: maxReplicas"}
 
 
+def _settled(reason: str, f: Facts) -> str:
+    """The verdict of a move taken, or of holding at the cheapest plan."""
+    if not f.may_spill and f.best == 0:
+        return (
+            "the demand has ended: no replica, and as nothing may spill, the next request "
+            "waits for one to start"
+        )
+    if f.best == 0:
+        return "hosted is cheaper"
+    if reason == "HostedCheaper":
+        rest = ", the rest hosted" if f.may_spill else ""
+        return f"fewer replicas are cheaper: {_replicas(f.best)}{rest}"
+    return f"local is cheaper with {_replicas(f.best)}"
+
+
 def sentence(reason: str, f: Facts) -> str:
     """``reason`` (the decision's CamelCase reason) said in words, with its figures."""
     basis = (
@@ -126,7 +141,7 @@ def sentence(reason: str, f: Facts) -> str:
             f"they answer"
         )
     elif reason == "WithinColdStartCost":
-        side = "local" if f.best > f.current else "hosted"
+        side = "local" if f.best > f.current else "hosted" if f.may_spill else "fewer replicas"
         verdict = (
             f"{side} would be cheaper with {_replicas(f.best)}, waiting for evidence: "
             f"overspent ${f.overspent:.3f} of ${f.switch_cost:.3f}"
@@ -142,12 +157,8 @@ def sentence(reason: str, f: Facts) -> str:
             f"hosted would be cheaper with {_replicas(f.best)}, keeping the replicas paid for: "
             f"{f.paid_left_s:.0f} s left of the newest one's billing period"
         )
-    elif f.best == 0:
-        verdict = "hosted is cheaper"
-    elif reason == "HostedCheaper":
-        verdict = f"fewer replicas are cheaper: {_replicas(f.best)}, the rest hosted"
     else:
-        verdict = f"local is cheaper with {_replicas(f.best)}"
+        verdict = _settled(reason, f)
     plans = f"{_replicas(f.current)} ${f.current_cost:.2f}/h"
     if f.best != f.current:
         plans += f", {_replicas(f.best)} ${f.best_cost:.2f}/h"

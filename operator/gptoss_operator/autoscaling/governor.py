@@ -29,6 +29,12 @@ A spike shorter than a cold start is served hosted, a sustained rise buys replic
 wandering around the break-even point restarts the evidence at every crossing, so the plan does
 not flap.
 
+Without spill (no provider may take the overflow), the replicas to carry the demand come at
+once (reason ``LatencyBound``); fewer are a move down like any other, on a cold start of
+evidence. Once the demand has ended (``Demand.idle``: less than half a request left in the
+meter's minute), the last replica is given back on the same evidence, a cold start of idle GPU
+time (reason ``Idle``): the break-even keep-alive of scale to zero.
+
 Providers are not bottomless: their rate limits answer 429 and their servers fail. When more
 than 1 % of the demand (what the latency goal lets miss) went unserved over the demand
 meter's minute, by more than chance gives a count that small (``turned_away``: one tick's bad
@@ -162,7 +168,13 @@ class CostGovernor:
         or prepared (reason ``MetricsMissing``)."""
         p = policy
         prices, provider = p.priced(demand.input_per_output)
-        needed = math.ceil(demand.tokens_per_s / capacity) if capacity > 0 else p.max_replicas
+        needed = (
+            0
+            if demand.idle
+            else math.ceil(demand.tokens_per_s / capacity)
+            if capacity > 0
+            else p.max_replicas
+        )
         lo = p.min_replicas if p.may_spill else max(p.min_replicas, needed)
         turned_away = p.may_spill and demand.unserved_beyond_share
         if turned_away:  # the providers cannot take the overflow: carry it, ready or loading
@@ -242,4 +254,6 @@ class CostGovernor:
         self.overspent, self.direction, self.since = 0.0, 0, now
         if best < current:
             self.returns.released(now)
-        return decision(best, "LocalCheaper" if best > current else "HostedCheaper", best_cost)
+        if best > current:
+            return decision(best, "LocalCheaper", best_cost)
+        return decision(best, "HostedCheaper" if p.may_spill or best else "Idle", best_cost)
