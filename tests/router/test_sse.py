@@ -77,3 +77,12 @@ def test_splitting_a_stream_anywhere_yields_the_same_events(
     splitter = EventSplitter()
     assert [e for piece in pieces for e in splitter.feed(piece)] == expected
     assert splitter.pending == b""
+
+
+@given(lines=_lines)
+def test_an_events_data_is_its_data_lines_joined_however_many_it_has(
+    lines: list[tuple[str, str]],
+) -> None:
+    event = b"".join(f"{name}: {value}".encode() + b"\n" for name, value in lines) + b"\n"
+    values = [value.encode() for name, value in lines if name == "data"]
+    assert event_data(event) == (b"\n".join(values) if values else None)

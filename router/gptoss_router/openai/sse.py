@@ -44,6 +44,8 @@ class EventSplitter:
 
 def event_data(event: bytes) -> bytes | None:
     """The joined ``data:`` lines of ``event``, or None if it has none."""
+    if event.startswith(b"data: ") and event.find(b"\n") == len(event) - 2:
+        return event[6:-2]  # one data line, as most events are (an event ends in a blank line)
     lines = [line for line in event.split(b"\n") if line.startswith(b"data:")]
     if not lines:
         return None

@@ -64,6 +64,20 @@ class Rejected:
     body: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class _Opening:
+    """A stream's first bytes as read: their complete events, the splitter that holds what
+    follows them, and where the output begins (None: the stream ended before any)."""
+
+    events: list[bytes]
+    splitter: EventSplitter
+    output: int | None
+
+    def up_to_output(self) -> list[bytes]:
+        """The openings and the first output: what a backend sent before its answer began."""
+        return self.events if self.output is None else self.events[: self.output + 1]
+
+
 @dataclass(slots=True)
 class Opened:
     """A committed attempt: its response, its first bytes and how long they took.
@@ -75,6 +89,15 @@ class Opened:
     response: aiohttp.ClientResponse
     first: bytes
     ttft_s: float
+    read: _Opening | None = None  # a stream's first bytes as the attempt split them
+
+    def stream_start(self) -> tuple[EventSplitter, list[bytes]]:
+        """The splitter a stream's reader goes on with, and the complete events of
+        ``first``: the attempt's own, so that each byte is split once. For its one reader."""
+        if self.read is not None:
+            return self.read.splitter, self.read.events
+        splitter = EventSplitter()
+        return splitter, splitter.feed(self.first)
 
 
 async def attempt(
@@ -123,48 +146,41 @@ async def attempt(
     else:
         judged = _judged(target, first, opening)
         if judged is None:
-            return Opened(response, first, time.perf_counter() - started)
+            return Opened(response, first, time.perf_counter() - started, opening)
         failure = judged
     if response is not None:
         response.close()
     return failure
 
 
-@dataclass(frozen=True, slots=True)
-class _Opening:
-    """A stream's events up to its first output, and whether that came."""
-
-    events: list[bytes]
-    began: bool
-
-
 def _judged(target: Target, first: bytes, opening: _Opening | None) -> Failure | None:
     """The failure a stream's first bytes (``opening`` their events) or a whole document
     show, if any."""
-    failed = _failed_in_band(opening.events) if opening is not None else None
+    failed = _failed_in_band(opening.up_to_output()) if opening is not None else None
     if failed is not None:
         return Failure("error_event", 502, f"{target.label} failed: {failed}")
     if not first:
         return Failure("reset", 502, f"{target.label} sent an empty response")
-    if opening is not None and not opening.began:
+    if opening is not None and opening.output is None:
         return Failure("reset", 502, f"{target.label} ended its stream before any output")
     return None
 
 
 async def _first(response: aiohttp.ClientResponse) -> tuple[bytes, _Opening]:
-    """A stream's first bytes, up to the end of its first event with output (or of the
-    stream), and their events up to that one. Each event is looked at once."""
+    """A stream's first bytes, up to the read that holds its first event with output (or to
+    its end), and how they split. Each event is split once and looked at up to the output."""
     content, splitter = response.content, EventSplitter()
-    first, events = b"", []
+    first, events = b"", list[bytes]()
     while True:
         chunk = await content.readany()
         first += chunk
-        for event in splitter.feed(chunk):
-            events.append(event)
-            if not is_opening(event):
-                return first, _Opening(events, began=True)
+        seen = len(events)
+        events += splitter.feed(chunk)
+        for n in range(seen, len(events)):
+            if not is_opening(events[n]):
+                return first, _Opening(events, splitter, output=n)
         if content.at_eof():
-            return first, _Opening(events, began=False)
+            return first, _Opening(events, splitter, output=None)
 
 
 def _failed_in_band(events: list[bytes]) -> str | None:

@@ -27,7 +27,7 @@ from gptoss_router import codec
 from gptoss_router.config.tuning import Tuning
 from gptoss_router.openai.generated import Generated
 from gptoss_router.openai.inbound import Inbound
-from gptoss_router.openai.sse import EventSplitter, event_data
+from gptoss_router.openai.sse import event_data
 from gptoss_router.openai.stream_assembly import Assembler, StreamBroken, can_gather
 from gptoss_router.proxy.attempt import Failure, Opened, Rejected, attempt
 from gptoss_router.proxy.calls import Call
@@ -116,17 +116,19 @@ async def _gather(
     """The whole answer of ``opened``'s stream as one document (in ``first``), or the
     ``Failure`` that ended it; the upstream connection is released or closed either way."""
     assembler = Assembler(route)
-    splitter = EventSplitter()
+    splitter, events = opened.stream_start()
     content = opened.response.content
-    chunk = opened.first
     started = time.perf_counter()
     try:
         async with asyncio.timeout(total_s):
-            while chunk:
-                for event in splitter.feed(chunk):
+            while True:
+                for event in events:
                     _feed(assembler, event, generated)
                 async with asyncio.timeout(idle_s):
                     chunk = await content.readany()
+                if not chunk:
+                    break
+                events = splitter.feed(chunk)
         document = _document(assembler)
     except TimeoutError:
         opened.response.close()

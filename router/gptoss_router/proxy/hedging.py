@@ -66,11 +66,11 @@ class Exhausted:
 class _Running:
     trial: Trial
     wire: Wire
-    first: asyncio.Future[Result]  # up to its first output event
+    first: asyncio.Future[Result] | None  # up to its first output; None: it never races
     task: asyncio.Future[Result]  # its whole answer (a gathered one assembled)
     began: float
     hedge: bool
-    timed: bool  # its first event is still to be told to the tail book (only while hedging)
+    timed: bool  # its first event is still to be told to the tail book (only if it may race)
 
 
 class Attempts:
@@ -121,7 +121,7 @@ class Attempts:
                 # awaited whole (one wake-up, not two, on the request path).
                 racing = hedge_in is not None or len(running) > 1
                 waiting: list[asyncio.Future[Result] | asyncio.Future[None]] = [
-                    r.first if racing else r.task for r in running
+                    r.first if racing and r.first is not None else r.task for r in running
                 ]
                 done, _ = await asyncio.wait(
                     (*waiting, self._left), timeout=hedge_in, return_when=asyncio.FIRST_COMPLETED
@@ -131,7 +131,7 @@ class Attempts:
                 if not done:  # the lone attempt is past its backend's tail
                     self._hedge(running)
                     continue
-                for ended in [r for r in running if r.first.done() or r.task.done()]:
+                for ended in [r for r in running if _reached(r)]:
                     outcome = self._ended(ended, more=len(running) > 1 or self._more())
                     if outcome is None or isinstance(outcome, Failure):
                         running.remove(ended)
@@ -148,7 +148,8 @@ class Attempts:
                     last = (ended.trial.target, answered)  # broke half way: the next may serve
                     break
         finally:
-            await self._cancel_all(running)
+            if running:
+                await self._cancel_all(running)
 
     def _start(self, *, hedge: bool) -> _Running | None:
         """The next candidate that can take the request, started; None when none is left."""
@@ -160,16 +161,22 @@ class Attempts:
             self._next += 1
         target, wire, route = resolved
         trial = self._ledger.attempting(target, route)
-        first: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        # Only an attempt that may race (a hedge, or one a later candidate could hedge) is told
+        # its first output apart from its whole answer, and timed for the tail book.
+        first: asyncio.Future[Result] | None = None
+        if self._hedging and (hedge or self._more()):
+            first = asyncio.get_running_loop().create_future()
         task = asyncio.ensure_future(self._attempt(target, wire, trial, first))
-        task.add_done_callback(functools.partial(_settle, first))
-        return _Running(trial, wire, first, task, time.perf_counter(), hedge, self._hedging)
+        if first is not None:
+            task.add_done_callback(functools.partial(_settle, first))
+        began = time.perf_counter()
+        return _Running(trial, wire, first, task, began, hedge, timed=first is not None)
 
     async def _attempt(
-        self, target: Target, wire: Wire, trial: Trial, first: asyncio.Future[Result]
+        self, target: Target, wire: Wire, trial: Trial, first: asyncio.Future[Result] | None
     ) -> Result:
-        """One attempt: up to its first output (told to ``first``), then, in the same task,
-        the rest of the answer before it starts (a gathered one whole)."""
+        """One attempt: up to its first output (told to ``first``, if it may race), then, in
+        the same task, the rest of the answer before it starts (a gathered one whole)."""
         opened = await first_event(
             self._session,
             target,
@@ -179,7 +186,8 @@ class Attempts:
             self._connect,
             gather=self._gather,
         )
-        first.set_result(opened)
+        if first is not None:
+            first.set_result(opened)
         if not isinstance(opened, Opened):
             return opened
         return await rest_of(
@@ -221,7 +229,8 @@ class Attempts:
         another (the backend has not the model, and another candidate may)."""
         # A task that ended without telling its first output raised or was cancelled: so does
         # reading it.
-        result = ended.first.result() if ended.first.done() else ended.task.result()
+        first = ended.first
+        result = first.result() if first is not None and first.done() else ended.task.result()
         if isinstance(result, Failure):
             self._ledger.failed(ended.trial, result)
             return result
@@ -268,6 +277,11 @@ class Attempts:
                 self._tails.overdue(r.trial.target.key)  # it was slow, whenever it would answer
             self._ledger.failed_quietly(r.trial)
         running.clear()
+
+
+def _reached(running: _Running) -> bool:
+    """Whether an attempt under way has its first output (or its end)."""
+    return running.task.done() or (running.first is not None and running.first.done())
 
 
 def _settle(first: asyncio.Future[Result], task: asyncio.Future[Result]) -> None:

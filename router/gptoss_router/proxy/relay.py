@@ -28,7 +28,7 @@ from gptoss_router.openai.replies import (
     reshape_document,
     usage_of,
 )
-from gptoss_router.openai.sse import EventSplitter, event_data, is_done
+from gptoss_router.openai.sse import event_data, is_done
 from gptoss_router.openai.stream_assembly import failure_in
 from gptoss_router.proxy.accounting import Ledger
 from gptoss_router.proxy.attempt import Opened
@@ -84,13 +84,12 @@ async def relay_stream(
     What the upstream generated is counted as it passes, for a stream that ends without its
     usage (the client left, the upstream cut it)."""
     state = _StreamState(check, how, ledger.generated)
-    splitter = EventSplitter()
+    splitter, events = opened.stream_start()
     outcome = "ok"
-    chunk = opened.first
     content = opened.response.content
     try:
         while True:
-            out = _rewrite(splitter.feed(chunk), how, state)
+            out = _rewrite(events, how, state)
             if out:
                 yield out
             if state.failed:
@@ -99,6 +98,7 @@ async def relay_stream(
                 chunk = await content.readany()
             if not chunk:
                 break
+            events = splitter.feed(chunk)
         outcome, ending = _ending(state, how)
         if ending:
             yield ending

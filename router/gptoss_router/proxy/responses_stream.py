@@ -19,7 +19,7 @@ from gptoss_router.openai.chat_stream_to_responses import ChatStreamTranslator
 from gptoss_router.openai.error_bodies import error_event
 from gptoss_router.openai.replies import Reshape, Usage, reshape_chunk, usage_of
 from gptoss_router.openai.responses_events import encode_events, failure_events
-from gptoss_router.openai.sse import EventSplitter, event_data
+from gptoss_router.openai.sse import event_data
 from gptoss_router.openai.vllm_stream import StreamFix
 from gptoss_router.proxy.accounting import Ledger
 from gptoss_router.proxy.attempt import Opened
@@ -178,13 +178,11 @@ async def answer_stream(
     tool call is checked (``check``) at its ``response.output_item.done``; ``mend``: the
     upstream is a vLLM pod whose stream the SDK cannot read as it is (``openai/vllm_stream``)."""
     relay = _Relay(turns, turn, translated=translated, how=how, check=check, mend=mend)
-    splitter = EventSplitter()
+    splitter, events = opened.stream_start()
     outcome = "ok"
-    chunk = opened.first
     content = opened.response.content
     try:
         while True:
-            events = splitter.feed(chunk)
             for event in events:  # what it generated is charged if no usage comes
                 ledger.generated.measure(event)
             out = b"".join([await relay.event(e) for e in events])
@@ -196,6 +194,7 @@ async def answer_stream(
                 chunk = await content.readany()
             if not chunk:
                 break
+            events = splitter.feed(chunk)
         if not relay.finished:
             outcome = "interrupted"
             yield await relay.fail("The upstream ended the stream early.")
