@@ -7,7 +7,8 @@ A fast fake upstream (raw asyncio on uvloop, answers at once) runs in one proces
 (``gptoss-router`` via ``python -m gptoss_router``, uvloop + httptools, access log off) runs in
 another, pinned to one core. The load generator is a minimal keep-alive HTTP/1.1 client so
 that it, not httpx, sets the floor. Each case is measured direct-to-upstream and through the
-router in the same run; figures are printed, never asserted. ``ROUTER_CMD`` replaces
+router in the same run, with the router's CPU time per request (from /proc: steadier than
+requests/s on a shared machine); figures are printed, never asserted. ``ROUTER_CMD`` replaces
 ``-m gptoss_router`` (for instance with a profiling wrapper script). In ``json`` mode the router
 asks the upstream for a stream and assembles the whole answer (``tuning.gather_streams``, the
 default); ``--whole`` asks for the whole answer as the client did, to measure what that costs.
@@ -180,6 +181,12 @@ async def _load(
 # -- orchestration --------------------------------------------------------------------------
 
 
+def _cpu_s(pid: int) -> float:
+    """The CPU seconds ``pid`` has used (user and system), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -229,14 +236,19 @@ def main() -> None:
         wait_for_port(router_port)
         print(f"router idle RSS: {_rss_mib(router_pid):.1f} MiB (pinned to CPU {args.router_cpu})")
         header = "mode        conc  direct p50/p99 ms   router p50/p99 ms   added p50/p99 ms"
-        print(header + "   direct rps  router rps  ratio  added TTFT p50 ms")
+        print(header + "   direct rps  router rps  ratio  added TTFT p50 ms  router CPU us/req")
         for stream in (False, True):
             for concurrency in (1, 16, 64):
                 runs = {}
                 for name, port in (("direct", upstream_port), ("router", router_port)):
+                    before = _cpu_s(router_pid)
                     runs[name] = uvloop.run(
                         _load(port, concurrency=concurrency, total=args.requests, stream=stream)
                     )
+                    used = _cpu_s(router_pid) - before  # the router's own (idle when direct)
+                # The router's CPU per request, its warm-up requests included: steadier than
+                # requests/s when other work shares the machine.
+                per_request_us = used / (args.requests + concurrency) * 1e6
                 (d_first, d_total, d_rps), (r_first, r_total, r_rps) = (
                     runs["direct"],
                     runs["router"],
@@ -248,7 +260,7 @@ def main() -> None:
                     f"{'stream' if stream else 'json':<10} {concurrency:>4}  "
                     f"{d50:7.3f}/{d99:7.3f}     {r50:7.3f}/{r99:7.3f}     "
                     f"{r50 - d50:7.3f}/{r99 - d99:7.3f}   {d_rps:9.0f}  {r_rps:9.0f}  "
-                    f"{r_rps / d_rps:5.2f}  {ttft:8.3f}"
+                    f"{r_rps / d_rps:5.2f}  {ttft:8.3f}  {per_request_us:16.0f}"
                 )
         print(f"router RSS after the run: {_rss_mib(router_pid):.1f} MiB")
     Path(handle.name).unlink()
