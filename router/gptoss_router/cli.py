@@ -67,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
 def _settle_heap() -> None:
     """Keep the collector off what lives as long as the process (modules, settings, the app)
     and let a request's objects die young: a full collection then scans only what was made
-    since start-up, and young collections come every 50,000 allocations, not 700. The
-    CPython docs recommend ``gc.freeze()`` once start-up is done (the ``gc`` module)."""
+    since start-up, and young collections come every 50,000 allocations, not 700.
+    ``gc.freeze()`` moves every object tracked then to a permanent generation that later
+    collections ignore (the ``gc`` module's documentation)."""
     gc.collect()
     gc.freeze()
     _, middle, old = gc.get_threshold()
