@@ -188,6 +188,18 @@ def test_the_retry_budget_forgets_requests_and_retries_two_windows_old() -> None
     assert not budget.try_retry()
 
 
+def test_the_retry_budget_earns_from_the_last_windows_requests_after_a_quiet_spell() -> None:
+    clock = Clock()
+    budget = RetryBudget(ratio=0.2, minimum=0.0, window_s=10.0, clock=clock)
+    for second in range(100):  # 10 requests a second for 100 s, none retried
+        clock.now = 1000.0 + second
+        for _ in range(10):
+            budget.start()
+    clock.now = 1100.0  # a backend fails: the last 10 s earned 20 retries
+    granted = sum(budget.try_retry() for _ in range(50))
+    assert granted == 20
+
+
 def test_speed_starts_at_the_prior_and_moves_toward_measurements() -> None:
     book = SpeedBook(alpha=0.5)
     prior = SpeedEstimate(1.0, 100.0)

@@ -11,7 +11,8 @@ before their first byte during faults, every one a refused retry; with this budg
 and retries stayed a few percent of requests (``docs/reliability.md``).
 
 Requests and retries are counted in two fixed windows (the current and the last), so the count
-covers between one and two windows. The request path only adds one to a counter.
+covers between one and two windows. The request path reads the clock and adds one to a counter:
+a request counts in the window it came in, however long ago the last retry was.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class RetryBudget:
 
     def start(self) -> None:
         """A request began."""
+        self._roll()
         self.requests += 1
 
     def try_retry(self) -> bool:
