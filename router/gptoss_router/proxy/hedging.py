@@ -110,9 +110,10 @@ class Attempts:
         try:
             while True:
                 if not running:
-                    if last is not None and not self._ledger.may_retry(*last):
-                        return Exhausted(last)
-                    started = self._start(hedge=False)
+                    retry = (
+                        None if last is None else functools.partial(self._ledger.may_retry, *last)
+                    )
+                    started = self._start(hedge=False, budget=retry)
                     if started is None:
                         return Exhausted(last)
                     running.append(started)
@@ -151,14 +152,18 @@ class Attempts:
             if running:
                 await self._cancel_all(running)
 
-    def _start(self, *, hedge: bool) -> _Running | None:
-        """The next candidate that can take the request, started; None when none is left."""
+    def _start(self, *, hedge: bool, budget: Callable[[], bool] | None = None) -> _Running | None:
+        """The next candidate that can take the request, started; None when none is left, or
+        when ``budget`` (a retry's or a hedge's draw on the retry budget, made only once there
+        is a candidate to send it to) refuses."""
         resolved = None
         while resolved is None:  # a candidate gone, or one that cannot take this request
             if self._next >= len(self._candidates):
                 return None
             resolved = self._resolve(self._candidates[self._next])
             self._next += 1
+        if budget is not None and not budget():
+            return None
         target, wire, route = resolved
         trial = self._ledger.attempting(target, route)
         # Only an attempt that may race (a hedge, or one a later candidate could hedge) is told
@@ -219,10 +224,11 @@ class Attempts:
         slow = running[0]
         slow.timed = False
         self._tails.overdue(slow.trial.target.key)
-        if self._ledger.may_hedge(slow.trial.target):
-            hedge = self._start(hedge=True)
-            if hedge is not None:
-                running.append(hedge)
+        hedge = self._start(
+            hedge=True, budget=functools.partial(self._ledger.may_hedge, slow.trial.target)
+        )
+        if hedge is not None:
+            running.append(hedge)
 
     def _ended(self, ended: _Running, *, more: bool) -> Opened | Rejected | Failure | None:
         """An attempt's first event (or its failure) came; None when it is set aside for
@@ -235,6 +241,7 @@ class Attempts:
             self._ledger.failed(ended.trial, result)
             return result
         if ended.timed and isinstance(result, Opened):
+            ended.timed = False  # told once: not overdue if it is cancelled later
             self._tails.observe(ended.trial.target.key, result.ttft_s)
         if isinstance(result, Rejected) and result.status == 404 and more:
             # This backend does not have the model (a pod still loading an adapter, a provider
