@@ -33,9 +33,7 @@ def _retries(registry: CollectorRegistry) -> dict[str, float]:
 async def test_a_request_whose_every_candidate_fails_counts_a_retry_only_before_each_next_one() -> (
     None
 ):
-    upstreams = Upstreams(
-        {host: _failure for host in ("pod-a.test", "groq.test", "fireworks.test")}
-    )
+    upstreams = Upstreams(dict.fromkeys(("pod-a.test", "groq.test", "fireworks.test"), _failure))
     registry = CollectorRegistry()
     async with running_router(settings(), upstreams, registry) as client:
         answer = await client.post("/v1/chat/completions", json=CHAT)
