@@ -7,9 +7,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, cast
 
+import httpx
 import pytest
 
 from gptoss_operator.api.redaction import redacted
+from gptoss_operator.autoscaling.blindness import metrics_verdict
+from gptoss_operator.autoscaling.readings import RouterReader, shown_url
 from gptoss_operator.errors import KubeRejected
 from gptoss_operator.kube.client import Kube
 from gptoss_operator.reconciling.planning import plan
@@ -74,3 +77,38 @@ def test_redaction_keeps_the_words_around_a_secret() -> None:
     assert redacted("Authorization: Bearer abc.def") == "Authorization: ***"
     for kept in ("--max-num-batched-tokens 8192", "the token budget is 5", "--api-key --port 1"):
         assert redacted(kept) == kept
+
+
+def test_the_credentials_of_a_url_are_redacted_and_its_host_kept() -> None:
+    assert redacted("GET https://ops:s3cret@router.example/metrics failed") == (
+        "GET https://***@router.example/metrics failed"
+    )
+    assert redacted("see http://router.example:9090/metrics") == (
+        "see http://router.example:9090/metrics"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://ops:s3cret@router.example:9443/metrics?token=abc", "router.example:9443/metrics"),
+        ("http://10.0.0.7:9090/metrics", "10.0.0.7:9090/metrics"),
+        ("not a url", "(a URL that does not parse)"),
+    ],
+)
+def test_a_router_metrics_url_is_named_without_its_credentials_or_query(
+    url: str, shown: str
+) -> None:
+    assert shown_url(url) == shown
+
+
+async def test_a_silent_router_given_with_credentials_is_named_in_status_without_them() -> None:
+    settings = OperatorSettings(router_metrics_url="https://ops:s3cret@127.0.0.1:1/metrics")
+    async with httpx.AsyncClient(timeout=1.0) as http:
+        reader = RouterReader(cast(Kube, MemoryApi()), settings, http)
+        readings = await reader.read()
+    (name,) = readings
+    assert readings[name] is None  # nothing listens there
+    verdict = metrics_verdict(tuple(readings), replicas=2)
+    assert "s3cret" not in verdict.message and "ops" not in verdict.message
+    assert "router 127.0.0.1:1/metrics" in verdict.message

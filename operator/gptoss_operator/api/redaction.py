@@ -19,6 +19,8 @@ _SECRET_SHAPES = re.compile(r"(?i)\bbearer\s+\S+|\b(?:hf_|sk-|gsk_|fw_)[A-Za-z0-
 # The value of a ``key=value`` pair or of a flag whose name ends in one of these words goes, its
 # name stays: ``token=***``, ``--api-key ***``, ``--hf-token=***`` (and the punctuation that ends
 # a sentence after it).
+# The credentials of a URL (``https://user:password@host``) go, its scheme and host stay.
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
 _WORD = r"(?:token|api[_-]?key|password|secret)"
 _SECRET_VALUE = re.compile(
     rf"(?i)((?:--[\w-]*?)?{_WORD}=|--[\w-]*?{_WORD}\s+(?=[^-\s]))[^\s&'\"]*[^\s&'\";,.]"
@@ -27,4 +29,5 @@ _SECRET_VALUE = re.compile(
 
 def redacted(text: str) -> str:
     """``text`` with each secret-shaped string replaced by ``***``."""
+    text = _URL_CREDENTIALS.sub(r"\1***@", text)
     return _SECRET_SHAPES.sub("***", _SECRET_VALUE.sub(r"\1***", text))

@@ -15,6 +15,7 @@ import asyncio
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -32,6 +33,7 @@ __all__ = [
     "newest_age_s",
     "read_replicas",
     "ready_pods",
+    "shown_url",
     "youngest_unready",
 ]
 
@@ -112,6 +114,18 @@ async def read_replicas(
     )
 
 
+def shown_url(url: str) -> str:
+    """``url`` as status and Events may name it: its host, port and path, without the
+    credentials (``user:password@``) or the query a metrics endpoint may be given."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:  # a port that is not a number: not shown
+        port = ""
+    return f"{host}{port}{parts.path}" if host else "(a URL that does not parse)"
+
+
 @dataclass
 class RouterReader:
     """Reads every router replica's ``/metrics`` once per tick."""
@@ -126,7 +140,9 @@ class RouterReader:
 
     async def _sources(self) -> dict[str, str | None]:
         """``router <name>`` -> URL of each router (None: could not be listed)."""
-        sources: dict[str, str | None] = {f"router {u}": u for u in self.settings.router_urls}
+        sources: dict[str, str | None] = {
+            f"router {shown_url(u)}": u for u in self.settings.router_urls
+        }
         selector = self.settings.router_selector
         if selector:
             port, path = self.settings.router_metrics_port, self.settings.router_metrics_path
