@@ -274,10 +274,11 @@ def test_the_last_tick_alone_is_kept_for_saturated_readings_the_minute_average_l
     meter = DemandMeter(window_s=60.0)
     per_request = 500.0
     replica, providers = 1500.0, 2000.0  # output tokens/s each serves from the step on
-    # one request finished per reply of ``per_request`` tokens, locally and hosted alike
-    for second in range(0, 20, 5):
-        local = replica * second
-        hosted = providers * second / per_request
+    # one request finished per reply of ``per_request`` tokens, locally and hosted alike; a
+    # quiet minute before the step
+    for second in range(-60, 20, 5):
+        local = replica * max(second, 0)
+        hosted = providers * max(second, 0) / per_request
         pod = PodQueue(4, 64, local, local, local / per_request)
         spill = RouterSpill(8, int(hosted), hosted, hosted * per_request, hosted * per_request)
         meter.observe(float(second), {"a": pod}, spill)
@@ -307,6 +308,7 @@ class _Readings:
     window_s: float = 60.0
     pods_counted: int = 1
     fresh: bool = True
+    settled: bool = True
 
     @property
     def unserved_minute_tokens_per_s(self) -> float:

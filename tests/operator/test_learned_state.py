@@ -176,6 +176,7 @@ class _Calm:
     window_s: float = 60.0
     pods_counted: int = 0
     fresh: bool = True
+    settled: bool = True
 
 
 def test_after_a_restart_the_standby_is_kept_for_the_bursts_the_last_operator_saw() -> None:

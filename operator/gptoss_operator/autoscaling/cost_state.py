@@ -48,6 +48,9 @@ class MeterReadings(Protocol):
     def local_tick_tokens_per_s(self) -> float: ...
 
     @property
+    def settled(self) -> bool: ...
+
+    @property
     def output_per_request(self) -> float: ...
 
     @property
@@ -130,5 +133,6 @@ class CostState:
             newest_age_s=newest_age_s,
             standby=standby,
             blind=blind,
+            measuring=not meter.settled,
         )
         return CostTick(decision, demand, capacity)

@@ -140,6 +140,13 @@ def sentence(reason: str, f: Facts) -> str:
             f"are missing: no replica is given back, nor evidence for it gathered, until "
             f"they answer"
         )
+    elif reason == "Measuring":
+        side = "hosted" if f.may_spill else "fewer replicas"
+        verdict = (
+            f"{side} would be cheaper with {_replicas(f.best)} on the demand measured so far, "
+            f"less than a minute since the operator started: no replica is given back, nor "
+            f"evidence for it gathered, until a whole minute is measured"
+        )
     elif reason == "WithinColdStartCost":
         side = "local" if f.best > f.current else "hosted" if f.may_spill else "fewer replicas"
         verdict = (

@@ -162,10 +162,13 @@ class CostGovernor:
         newest_age_s: float | None = None,
         standby: Standby | None = None,
         blind: bool = False,
+        measuring: bool = False,
     ) -> CostDecision:
         """The replicas for this tick; ``blind``: a replica's or a router's metrics are
         missing, so the demand read may be short of the real one and no move down is taken
-        or prepared (reason ``MetricsMissing``)."""
+        or prepared (reason ``MetricsMissing``); ``measuring``: the demand has been measured
+        for less than a window (a new operator), and no move down is taken or prepared either
+        (reason ``Measuring``)."""
         p = policy
         prices, provider = p.priced(demand.input_per_output)
         needed = (
@@ -191,7 +194,7 @@ class CostGovernor:
         now_cost = plan_dollars_per_hour(current, demand, capacity, prices)
         best_cost = plan_dollars_per_hour(best, demand, capacity, prices)
         hosted = hosted_dollars_per_hour(demand.tokens_per_s, demand, prices)
-        unseen = blind and current > best and current <= p.max_replicas  # no evidence to go down
+        unseen = (blind or measuring) and current > best and current <= p.max_replicas
         self._gather(now, best, current, now_cost - best_cost, counts=not unseen)
         switch = self._evidence(now, best, current, now_cost - best_cost, prices, p)
         held = now - self.since
@@ -240,8 +243,8 @@ class CostGovernor:
         bound = self._bound(now, current, lo, p, turned_away=turned_away, holding=holding)
         if bound is not None:
             return decision(best, bound, best_cost)
-        if unseen:
-            return decision(current, "MetricsMissing", now_cost)
+        if unseen:  # no evidence to go down
+            return decision(current, "MetricsMissing" if blind else "Measuring", now_cost)
         if best == current:
             return decision(current, "BurstStandby" if holding else "Cheapest", now_cost)
         sustained = best > current and held >= p.cold_start_s

@@ -20,10 +20,11 @@ A CR without ``spec.autoscaling`` is never scaled here, so HPA or KEDA can own i
 the reconcile clears the ``status.autoscaling`` and ``MetricsAvailable`` it had before.
 State (the stabilization windows, router totals, demand meters; the cost policy's in
 ``by_cost``) lives in memory; after a restart each starts from the current replicas, so a
-restart never scales anything down at once. What the cost policy has learned (a replica's
-measured capacity, the providers' limit and the bursts past it, how soon demand came back) is
-kept in ``status.autoscaling.learned`` too (``remembering``), so a new process or a new leader
-starts from it, not from the priors.
+restart never scales anything down at once: a new demand meter reads the demand as it is from
+its first tick, and the cost policy gives nothing back before it has measured a minute. What
+the cost policy has learned (a replica's measured capacity, the providers' limit and the bursts
+past it, how soon demand came back) is kept in ``status.autoscaling.learned`` too
+(``remembering``), so a new process or a new leader starts from it, not from the priors.
 """
 
 from __future__ import annotations

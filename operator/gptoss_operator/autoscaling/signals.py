@@ -23,6 +23,8 @@ from gptoss_operator.autoscaling.spill import RouterSpill, finite_count
 
 __all__ = ["DemandMeter", "PodQueue", "parse_vllm", "read_pod", "read_text"]
 
+_SETTLED = 1.0 - math.exp(-1.0)  # the weight a whole window of measured ticks carries
+
 
 @dataclass(frozen=True)
 class PodQueue:
@@ -103,6 +105,13 @@ class DemandMeter:
     readings it would be measured between, so its demand would read as a drop, and what it
     counted while silent as one tick's burst. The rates stay as the last complete pair of
     readings left them, and ``fresh`` is False: nothing is learnt from such a tick.
+
+    The rates start from the first measured tick, not from zero: each is the average of the
+    ticks measured so far as the window weighs them (an exponential average with its start-up
+    bias divided out, as Adam's moments are: Kingma and Ba, 2015). A new meter (an operator
+    restarted, a new leader) so reads the demand as it is, not as a rise from nothing that
+    would look like demand falling away. Until one window has been measured its figures are
+    short of a window's evidence, and ``settled`` is False.
     ``pods_counted`` is how many replicas the last tick's local rate covers (those read in both
     readings, their counters not gone back).
     """
@@ -124,6 +133,12 @@ class DemandMeter:
     _spilled: RouterSpill | None = None
     _last: float | None = None
     _complete: bool = False  # whether the last reading had every source
+    _covered: float = 0.0  # the weight the measured ticks carry: 1 - prod(1 - weight)
+
+    @property
+    def settled(self) -> bool:
+        """Whether a whole window of ticks has been measured."""
+        return self._covered >= _SETTLED
 
     @property
     def tokens_per_s(self) -> float:
@@ -169,6 +184,8 @@ class DemandMeter:
         self.fresh = True
         elapsed = now - last
         weight = 1.0 - math.exp(-elapsed / self.window_s)
+        self._covered += weight * (1.0 - self._covered)
+        step = weight / self._covered  # the rates' step, their start-up bias divided out
         deltas = [
             (
                 q.generation_tokens - p.generation_tokens,
@@ -188,13 +205,13 @@ class DemandMeter:
         if before is not None and router.unserved >= before.unserved:
             unserved = router.unserved - before.unserved
         self.unserved_per_s = unserved / elapsed
-        self.unserved_minute_per_s += weight * (self.unserved_per_s - self.unserved_minute_per_s)
+        self.unserved_minute_per_s += step * (self.unserved_per_s - self.unserved_minute_per_s)
         self.local_tick_tokens_per_s = generated / elapsed
-        self.local_tokens_per_s += weight * (generated / elapsed - self.local_tokens_per_s)
+        self.local_tokens_per_s += step * (generated / elapsed - self.local_tokens_per_s)
         self.spilled_tick_per_s = (spilled + unserved) / elapsed
-        self.spilled_per_s += weight * (self.spilled_tick_per_s - self.spilled_per_s)
+        self.spilled_per_s += step * (self.spilled_tick_per_s - self.spilled_per_s)
         self.hosted_tick_per_s = spilled / elapsed
-        self.hosted_per_s += weight * (self.hosted_tick_per_s - self.hosted_per_s)
+        self.hosted_per_s += step * (self.hosted_tick_per_s - self.hosted_per_s)
         if not (finished > 0 and generated > 0) and before is not None:
             finished = max(0.0, router.hosted_requests - before.hosted_requests)
             generated = max(0.0, router.hosted_output_tokens - before.hosted_output_tokens)
