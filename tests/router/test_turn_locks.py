@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -186,10 +187,101 @@ async def test_a_turn_that_ends_while_its_lock_is_renewed_gives_back_the_renewed
         del held["version"]
         return True
 
-    lock = TurnLock(put, drop, 1, "conversation conv_1")
+    async def ours() -> int | None:
+        return held.get("version")
+
+    lock = TurnLock(put, drop, ours, 1, "conversation conv_1", taken_at=time.monotonic())
     await asyncio.wait_for(applied.wait(), 10)
     releasing = asyncio.create_task(lock.release())
     await asyncio.sleep(0)  # the release begins while the renewal's answer is awaited
     answer.set()
     await asyncio.wait_for(releasing, 10)
     assert held == {}  # given back at the version the renewal wrote, not left to expire
+
+
+class OneLock:
+    """A conversation's lock as the store keeps it: its version and the turn it names."""
+
+    def __init__(self, owner: str) -> None:
+        self.held: dict[str, object] = {"version": 1, "owner": owner}
+        self.lose_next_answer = False  # the next renewal is applied, its answer lost
+
+    def for_turn(self, owner: str) -> tuple[Any, Any, Any]:
+        async def put(expected: int, ttl_s: float) -> int | None:
+            if self.held.get("version") != expected:
+                return None
+            self.held = {"version": expected + 1, "owner": owner}
+            if self.lose_next_answer:
+                self.lose_next_answer = False
+                raise StoreUnavailable("The shared store did not answer.")
+            return expected + 1
+
+        async def drop(expected: int) -> bool:
+            if self.held.get("version") != expected:
+                return False
+            self.held = {}
+            return True
+
+        async def ours() -> int | None:
+            mine = self.held.get("owner") == owner
+            version = self.held.get("version")
+            return version if mine and isinstance(version, int) else None
+
+        return put, drop, ours
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_renewal_whose_answer_was_lost_keeps_the_lock_its_turn_holds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(turn_locks, "RENEW_S", 0.01)
+    store = OneLock("resp_1")
+    store.lose_next_answer = True
+    lock = TurnLock(*store.for_turn("resp_1"), 1, "conversation conv_1", taken_at=time.monotonic())
+
+    async def renewed_after() -> bool:
+        version = store.held.get("version")
+        return isinstance(version, int) and version >= 4
+
+    await eventually(renewed_after, what="renewals after the lost answer", within=10.0)
+    assert lock.held  # not given up while its turn runs
+    await lock.release()
+    assert store.held == {}  # given back, not left locked for LOCK_TTL_S
+
+
+async def test_a_lock_expired_and_taken_at_the_same_version_is_neither_renewed_nor_given_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(turn_locks, "RENEW_S", 0.01)
+    store, clock = OneLock("resp_1"), Clock()
+    renewing = TurnLock(
+        *store.for_turn("resp_1"), 1, "conversation conv_1", taken_at=clock.now, clock=clock
+    )
+    # the store was away past the lock's life: it expired, and another turn took it anew
+    clock.now += turn_locks.LOCK_TTL_S + 1
+    store.held = {"version": 1, "owner": "resp_2"}
+
+    async def gave_up() -> bool:
+        return not renewing.held
+
+    await eventually(gave_up, what="the first turn to see the lock is not its own", within=10.0)
+    await renewing.release()
+    assert store.held == {"version": 1, "owner": "resp_2"}
+
+
+async def test_a_lock_that_may_have_expired_is_given_back_only_if_it_names_its_turn() -> None:
+    store, clock = OneLock("resp_1"), Clock()
+    lock = TurnLock(
+        *store.for_turn("resp_1"), 1, "conversation conv_1", taken_at=clock.now, clock=clock
+    )
+    clock.now += turn_locks.LOCK_TTL_S + 1  # not renewed since (the store was away)
+    store.held = {"version": 1, "owner": "resp_2"}  # expired, and taken by another turn
+    await lock.release()
+    assert store.held == {"version": 1, "owner": "resp_2"}

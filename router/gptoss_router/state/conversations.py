@@ -23,6 +23,7 @@ Reads, deletes and the store's failures are handled as for stored responses
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -137,6 +138,11 @@ class ConversationRecords(AppDocuments[Conversation]):
         async def drop(expected: int) -> bool:
             return await self._call(self._store.delete_document(key, expected=expected))
 
+        async def ours() -> int | None:
+            found = await self._call(self._store.get_document(key))
+            return found.version if found is not None and found.value == value else None
+
+        sent = time.monotonic()
         taken = self._store.put_then_get(
             key, value, LOCK_TTL_S, expected=ABSENT, then=self._key(app, conversation_id)
         )
@@ -147,7 +153,7 @@ class ConversationRecords(AppDocuments[Conversation]):
             raise
         if version is None:
             raise ConversationLocked()
-        lock = TurnLock(put, drop, version, f"conversation {conversation_id}")
+        lock = TurnLock(put, drop, ours, version, f"conversation {conversation_id}", taken_at=sent)
         conversation = self._decoded(found)
         if conversation is None:  # nothing to guard
             await lock.release()

@@ -13,12 +13,21 @@ so a replica that dies mid-turn locks its conversation for at most ``LOCK_TTL_S`
 whose end was somehow never seen, for at most ``MAX_HELD_S``). It is given
 back by deleting it at the version it holds, so a lock that expired and was taken by another
 turn is never given back by the first.
+
+The lock's value names its turn (a response id), so a turn can tell its own lock apart from
+another's at the same version. A renewal the store applied but whose answer was lost (a
+timeout) leaves the turn a version behind: the next renewal, refused, finds the lock still its
+own and goes on from the version it holds, instead of giving it up while the turn runs. And a
+lock not renewed for ``LOCK_TTL_S`` (the store was away) may have expired and been taken
+again, at the same version, by another turn: it is renewed or given back only if it still
+names this turn.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from gptoss_router.errors import RouterError
@@ -35,16 +44,31 @@ MAX_HELD_S = 3600.0  # renewed no longer than this: a turn that never ended free
 Put = Callable[[int, float], Awaitable[int | None]]
 # (the version expected) -> whether it was there and is gone
 Drop = Callable[[int], Awaitable[bool]]
+# () -> the version of the lock if it names this turn, else None
+Ours = Callable[[], Awaitable[int | None]]
 
 
 class TurnLock:
     """A conversation's lock, held by one turn until ``release``."""
 
-    def __init__(self, put: Put, drop: Drop, version: int, what: str) -> None:
+    def __init__(
+        self,
+        put: Put,
+        drop: Drop,
+        ours: Ours,
+        version: int,
+        what: str,
+        *,
+        taken_at: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._put = put
         self._drop = drop
+        self._ours = ours
         self._version = version
         self._what = what
+        self._clock = clock
+        self._renewed_at = taken_at  # when the last write that took was sent
         self._released = False
         self._putting = False  # a renewal is waiting for the store's answer
         self._lost = False  # another turn took it after it expired
@@ -71,16 +95,29 @@ class TurnLock:
         if ended or self._lost:
             return
         try:
-            await self._drop(self._version)
+            await self._give_back()
         except RouterError as err:
             log.warning("%s stays locked until it expires: %s", self._what, err.message)
+
+    async def _give_back(self) -> None:
+        version: int | None = self._version
+        if self._may_have_expired():
+            version = await self._ours()
+        if version is None or await self._drop(version):
+            return
+        version = await self._ours()  # a renewal applied whose answer was lost
+        if version is not None:
+            await self._drop(version)
+
+    def _may_have_expired(self) -> bool:
+        return self._clock() - self._renewed_at >= LOCK_TTL_S
 
     async def _renew(self) -> None:
         for _ in range(int(MAX_HELD_S / RENEW_S)):
             await asyncio.sleep(RENEW_S)
             self._putting = True
             try:
-                version = await self._put(self._version, LOCK_TTL_S)
+                version = await self._renewed()
             except RouterError:
                 if self._released:
                     return
@@ -94,3 +131,17 @@ class TurnLock:
             self._version = version
             if self._released:
                 return
+
+    async def _renewed(self) -> int | None:
+        """The lock renewed: the version written, or None if it is no longer this turn's."""
+        sent = self._clock()
+        expected: int | None = self._version
+        if self._may_have_expired():  # another turn may hold it now, at the same version
+            expected = await self._ours()
+        version = None if expected is None else await self._put(expected, LOCK_TTL_S)
+        if version is None and expected is not None:
+            expected = await self._ours()  # still ours: a renewal applied, its answer lost
+            version = None if expected is None else await self._put(expected, LOCK_TTL_S)
+        if version is not None:
+            self._renewed_at = sent
+        return version
