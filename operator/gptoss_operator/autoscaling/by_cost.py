@@ -10,6 +10,7 @@ what the policy has learned stays here, by the CR's uid, until the CR is gone.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,6 +100,9 @@ class CostScaling:
         current = spec.replicas
         subject = Subject.of(spec.model, policy)
         state = self.state_for(cr, subject, now, wall, logger)
+        # The hysteresis as it was: a move whose write fails did not happen, so its evidence and
+        # the release it would mark (kept in status, read back after a restart) stand as they were.
+        before = copy.deepcopy(state.governor)
         tick = state.decide(
             now,
             meter,
@@ -128,11 +132,10 @@ class CostScaling:
                 providers_tokens_per_s=state.bursts.providers,
             ),
         )
-        await self.remembering.keep(cr, state, subject, now=now, wall=wall)
         if replicas == current:
+            await self.remembering.keep(cr, state, subject, now=now, wall=wall)
             await self.telling.cost_reason(cr, wish, economics)
             return None
-        self.telling.scaled(meta["uid"])
         decision = Decision(
             meta["namespace"],
             meta["name"],
@@ -142,5 +145,11 @@ class CostScaling:
             wish.message,
             economics,
         )
-        await asyncio.to_thread(write_decision, self.kube, cr, decision)
+        try:
+            await asyncio.to_thread(write_decision, self.kube, cr, decision)
+        except BaseException:
+            state.governor = before  # the next tick tries the move again on the same evidence
+            raise
+        self.telling.scaled(meta["uid"])
+        await self.remembering.keep(cr, state, subject, now=now, wall=wall)
         return decision
