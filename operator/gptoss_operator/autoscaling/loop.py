@@ -117,8 +117,16 @@ class Autoscaler:
         if not crs:
             return []
         routers = await self._routers.read()
-        decisions = await asyncio.gather(*(self._one(cr, routers, logger) for cr in crs))
-        done = [d for d in decisions if d is not None]
+        # Each deployment's reads and writes end within its tick, whatever another's do: one
+        # that fails (a pod list refused, a scale the API server did not take) is logged, and
+        # does not leave the others' reads running into the next tick.
+        outcomes = await asyncio.gather(
+            *(self._one(cr, routers, logger) for cr in crs), return_exceptions=True
+        )
+        done = [d for d in outcomes if isinstance(d, Decision)]
+        for cr, outcome in zip(crs, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                _failed(cr, outcome, logger)
         for decision in done:
             self.metrics.scaled(
                 decision.namespace,
@@ -272,3 +280,14 @@ class Autoscaler:
         )
         await asyncio.to_thread(write_decision, self.kube, cr, decision)
         return decision
+
+
+def _failed(cr: dict[str, Any], error: BaseException, logger: Logger) -> None:
+    """Log why one deployment's tick failed; a cancellation or an exit goes on."""
+    if not isinstance(error, Exception):
+        raise error
+    where = f"{cr['metadata']['namespace']}/{cr['metadata']['name']}"
+    if isinstance(error, KubeError):
+        logger.warning("autoscaler could not read or scale %s: %s", where, error)
+    else:  # a bug must not stop the other deployments' scaling
+        logger.error("autoscaler tick of %s failed", where, exc_info=error)
