@@ -111,6 +111,9 @@ async def relay_stream(
     except (asyncio.CancelledError, GeneratorExit):
         outcome = "cancelled"
         raise
+    except Exception:  # a fault of the router's own: the stream is cut short, not "ok"
+        outcome = "upstream_error"
+        raise
     finally:
         ledger.close(outcome, state.usage)
         if outcome == "ok":

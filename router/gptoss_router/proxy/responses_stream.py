@@ -207,6 +207,9 @@ async def answer_stream(
     except (asyncio.CancelledError, GeneratorExit):
         outcome = "cancelled"
         raise
+    except Exception:  # a fault of the router's own: the stream is cut short, not "ok"
+        outcome = "upstream_error"
+        raise
     finally:
         ledger.close(outcome, relay.usage)
         if outcome == "ok":
