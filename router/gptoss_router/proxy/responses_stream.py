@@ -198,12 +198,10 @@ async def answer_stream(
         if not relay.finished:
             outcome = "interrupted"
             yield await relay.fail("The upstream ended the stream early.")
-    except TimeoutError:
+    except (TimeoutError, aiohttp.ClientError) as err:
         outcome = "interrupted"
-        yield await relay.fail("The upstream stopped sending.")
-    except aiohttp.ClientError:
-        outcome = "interrupted"
-        yield await relay.fail("The upstream connection broke.")
+        broke = "stopped sending" if isinstance(err, TimeoutError) else "connection broke"
+        yield await relay.fail(f"The upstream {broke}.")
     except (asyncio.CancelledError, GeneratorExit):
         outcome = "cancelled"
         raise
