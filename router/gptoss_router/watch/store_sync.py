@@ -8,11 +8,11 @@ active check brought back. In: the other replicas' in-flight requests per pod (a
 replica's when it picks a pod), the apps' spend totals, and every replica's benches, applied
 here for as long as they last. A bench reaches every replica within one interval.
 
-When a sync fails, nothing is lost or guessed: spend and benches go with the next one, and the
-other replicas' in-flight counts are dropped once they are older than ``stale_after_s`` (this
-replica then sees only its own load, as a single router would). A sync fails by its timeout
-even when the store applied it; sending totals rather than increments makes the next one add
-only what is new, so no dollar is counted twice.
+When a sync fails, nothing is lost or guessed: spend, benches and readmissions go with the next
+one, and the other replicas' in-flight counts are dropped once they are older than
+``stale_after_s`` (this replica then sees only its own load, as a single router would). A sync
+fails by its timeout even when the store applied it; sending totals rather than increments
+makes the next one add only what is new, so no dollar is counted twice.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ class StoreSync:
     _published: dict[tuple[str, str], float] = field(default_factory=dict)
     _spent: dict[tuple[str, str], int] = field(default_factory=dict)  # (app, period) -> micros
     _unconfirmed: set[tuple[str, str]] = field(default_factory=set)  # totals not yet stored
+    _readmitted: set[tuple[str, str]] = field(default_factory=set)  # benches to lift, unsent
     _last_ok: float = float("-inf")
 
     async def run(self) -> None:
@@ -88,6 +89,7 @@ class StoreSync:
             return False
         self.health.succeeded()
         self._last_ok = self.clock()
+        self._readmitted.difference_update(out.readmitted)
         self._stored(sent_at)
         self._apply(incoming, sent_at)
         return True
@@ -117,7 +119,10 @@ class StoreSync:
             if self._published.get((kind, key), 0.0) < until:
                 self._published[(kind, key)] = until
                 benches.append(Bench(kind, key, wall + until - mono))
-        readmitted = tuple((_EJECTED, key) for key in self.backends.health.drain_readmitted())
+        # A readmission goes with every sync until one reaches the store: lost with a failed
+        # one, the others' copy of the bench would eject the backend here again.
+        self._readmitted.update((_EJECTED, k) for k in self.backends.health.drain_readmitted())
+        readmitted = tuple(sorted(self._readmitted))
         for gone in readmitted:
             self._published.pop(gone, None)
         return Outgoing(
