@@ -285,3 +285,34 @@ async def test_a_lock_that_may_have_expired_is_given_back_only_if_it_names_its_t
     store.held = {"version": 1, "owner": "resp_2"}  # expired, and taken by another turn
     await lock.release()
     assert store.held == {"version": 1, "owner": "resp_2"}
+
+
+async def test_a_turn_that_starts_while_items_are_changed_is_refused(store: Store) -> None:
+    locks = Locks(store)
+    await (await locks.lock("shop", "conv_1", "resp_0")).release()  # creates the conversation
+    taken = await locks.conversations.edit_lock("shop", "conv_1")
+    assert taken is not None
+    editing, _ = taken
+    with pytest.raises(ConversationLocked):
+        await locks.conversations.lock("shop", "conv_1", "resp_1")
+    await editing.release()
+    turn = await locks.lock("shop", "conv_1", "resp_1")
+    with pytest.raises(ConversationLocked):  # and items wait for no turn
+        await locks.conversations.edit_lock("shop", "conv_1")
+    await turn.release()
+
+
+async def test_items_changes_wait_for_each_other(store: Store) -> None:
+    locks = Locks(store)
+    await (await locks.lock("shop", "conv_1", "resp_0")).release()
+    first = await locks.conversations.edit_lock("shop", "conv_1")
+    assert first is not None
+    second = asyncio.create_task(locks.conversations.edit_lock("shop", "conv_1"))
+    for _ in range(3):  # it meets the lock the first change holds
+        await asyncio.sleep(0)
+    assert not second.done()
+    await first[0].release()
+    taken = await asyncio.wait_for(second, 10)
+    assert taken is not None
+    await taken[0].release()
+    assert await store.get_document(KEY) is None

@@ -122,8 +122,9 @@ async def _delete(request: Request, app: App) -> Response:
 async def _add(request: Request, app: App) -> Response:
     body = await _body(request)
     items = new_items(body.get("items"), required=True)
-    await _unless_a_turn_runs(request, app)
-    await _change(request, app, lambda conversation: add_items(conversation.items, items))
+    await _change_between_turns(
+        request, app, lambda conversation: add_items(conversation.items, items)
+    )
     return JSONResponse(item_list(visible(items, strip_reasoning=app.strip_reasoning)))
 
 
@@ -144,16 +145,29 @@ async def _delete_item(request: Request, app: App) -> Response:
     def change(conversation: Conversation) -> None:
         del conversation.items[_index(request, app, conversation)]
 
-    await _unless_a_turn_runs(request, app)
-    conversation, _ = await _change(request, app, change, bounded=False)
+    conversation, _ = await _change_between_turns(request, app, change, bounded=False)
     return JSONResponse(conversation.meta)
 
 
-async def _unless_a_turn_runs(request: Request, app: App) -> None:
-    """400 ``conversation_locked`` while a turn of the conversation runs, as for a second turn:
-    the turn appends its items after those it was answered with, so none may come or go
-    meanwhile."""
-    await _records(request).check_unlocked(app.name, request.path_params["conversation_id"])
+async def _change_between_turns(
+    request: Request, app: App, change: Callable[[Conversation], T], *, bounded: bool = True
+) -> tuple[Conversation, T]:
+    """``change`` the conversation's items under its lock, as a turn does: 400
+    ``conversation_locked`` while a turn runs (a turn appends its items after those it was
+    answered with, so none may come or go meanwhile), and a turn that starts during the change
+    is refused the same way. Taking the lock reads the conversation in the same round trip."""
+    records, conversation_id = _records(request), request.path_params["conversation_id"]
+    taken = await records.edit_lock(app.name, conversation_id)
+    if taken is None:
+        raise no_conversation(conversation_id)
+    lock, read = taken
+    try:
+        done = await records.update(app.name, conversation_id, change, bounded=bounded, known=read)
+    finally:
+        await lock.release()
+    if done is None:
+        raise no_conversation(conversation_id)
+    return done
 
 
 def _index(request: Request, app: App, conversation: Conversation) -> int:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -31,11 +32,13 @@ from typing import Any, TypeVar
 from gptoss_router import codec
 from gptoss_router.errors import BadRequest, ConversationLocked, StoreUnavailable
 from gptoss_router.state.app_documents import AppDocuments, valid_id
-from gptoss_router.state.optimistic import change_document
+from gptoss_router.state.optimistic import ATTEMPTS, change_document, pause
 from gptoss_router.state.store import ABSENT, StoreFailed, Versioned
 from gptoss_router.state.turn_locks import LOCK_TTL_S, TurnLock
 
 __all__ = ["Conversation", "ConversationRecords"]
+
+_EDIT = "edit_"  # the owner of a lock taken for a change of items, not a turn (a response id)
 
 T = TypeVar("T")
 
@@ -168,14 +171,25 @@ class ConversationRecords(AppDocuments[Conversation]):
             if found is not None and found.value == owner:
                 await self._store.delete_document(key, expected=found.version)
 
-    async def check_unlocked(self, app: str, conversation_id: str) -> None:
-        """``ConversationLocked`` while a turn of ``conversation_id`` runs (its items must not
-        change under it); other changes of its items do not lock each other out."""
-        self.check_usable()
-        if not valid_id(conversation_id):
-            return
-        if await self._call(self._store.get_document(self._lock_key(app, conversation_id))):
-            raise ConversationLocked()
+    async def edit_lock(
+        self, app: str, conversation_id: str
+    ) -> tuple[TurnLock, Versioned[Conversation]] | None:
+        """The lock of ``conversation_id`` for a change of its items, and the conversation as
+        read once it was taken (as ``lock``): ``ConversationLocked`` while a turn holds it (its
+        items must not change under it); another change holding it is waited for, as it holds
+        it for two round trips only."""
+        owner = f"{_EDIT}{uuid.uuid4().hex}"
+        for attempt in range(ATTEMPTS):
+            if attempt:
+                await pause(attempt)
+            try:
+                return await self.lock(app, conversation_id, owner)
+            except ConversationLocked:
+                key = self._lock_key(app, conversation_id)
+                holder = await self._call(self._store.get_document(key))
+                if holder is not None and not holder.value.startswith(_EDIT.encode()):
+                    raise  # a turn runs
+        raise ConversationLocked()
 
     def _lock_key(self, app: str, conversation_id: str) -> str:
         return f"{self.prefix}-lock:{app}:{conversation_id}"

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from gptoss_router.state.store import Versioned
 
-__all__ = ["ATTEMPTS", "change_document"]
+__all__ = ["ATTEMPTS", "change_document", "pause"]
 
 D = TypeVar("D")
 R = TypeVar("R")
@@ -39,8 +39,7 @@ async def change_document(
     first without a read (a round trip saved when nobody wrote it since)."""
     for attempt in range(attempts):
         if attempt:
-            ceiling = min(MAX_PAUSE_S, 0.001 * 2 ** (attempt - 1))
-            await asyncio.sleep(random.uniform(0.0, ceiling))  # noqa: S311 - jitter, not secrets
+            await pause(attempt)
         found = known if attempt == 0 and known is not None else await read()
         if found is None:
             return None
@@ -50,3 +49,10 @@ async def change_document(
         if await write(changed[0], found.version):
             return changed
     raise busy()
+
+
+async def pause(attempt: int) -> None:
+    """The random wait before round ``attempt`` (from 1): up to 1, 2, 4… ms, at most
+    ``MAX_PAUSE_S``."""
+    ceiling = min(MAX_PAUSE_S, 0.001 * 2 ** (attempt - 1))
+    await asyncio.sleep(random.uniform(0.0, ceiling))  # noqa: S311 - jitter, not secrets
