@@ -125,6 +125,7 @@ class Backends:
         self.health.forget(key)
         self.tool_quality.forget(key)
         self.tails.forget(key)
+        self.speed.forget(key)
 
     def plan_for(self, inbound: Inbound, model: ModelConfig, limits: Limits) -> Plan:
         """Candidates for ``inbound`` (for ``model``, configured thus) under ``limits``.

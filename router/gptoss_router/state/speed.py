@@ -48,5 +48,10 @@ class SpeedBook:
         if tokens > 1 and seconds > 0:
             self._tps[key] = self._blend(self._tps.get(key), tokens / seconds)
 
+    def forget(self, key: str) -> None:
+        """``key`` is gone (a pod that left): its figures go with it."""
+        self._ttft.pop(key, None)
+        self._tps.pop(key, None)
+
     def _blend(self, old: float | None, sample: float) -> float:
         return sample if old is None else old + self._alpha * (sample - old)
