@@ -374,3 +374,29 @@ async def test_units_a_take_got_for_a_minute_that_ended_meanwhile_stay_in_that_m
         while (granted := await replica.acquire(1, 119.9, fail_open=True)) and granted.ok:
             admitted += 1
     assert admitted <= 100
+
+
+async def test_a_time_read_before_the_lease_moved_on_counts_in_the_new_minute() -> None:
+    """A request read the time at 59.99 s, then waited (for its requests lease) while another
+    moved the tokens lease to minute 1: its tokens count in minute 1, not in the minute that
+    ended, and the lease does not go back."""
+    store, metrics = MemoryStore(), RouterMetrics(CollectorRegistry())
+    tasks: list[asyncio.Future[None]] = []
+    lease = Lease(
+        "web:tpm",
+        100,
+        window_s=60.0,
+        fraction=0.1,
+        store=store,
+        health=StoreHealth(metrics, clock=Clock(0.0)),
+        fallback=MemoryStore(),
+        replicas=lambda: 1,
+        spawn=lambda work: tasks.append(asyncio.ensure_future(work)),
+    )
+    moved = await lease.acquire(1, 60.01, fail_open=True)
+    stale = await lease.acquire(50, 59.99, fail_open=True)
+    await asyncio.gather(*tasks)
+    assert moved is not None and stale is not None
+    assert moved.window == stale.window == 1
+    minute_1 = await store.take("web:tpm", 100, 0, 60.0, 61.0)
+    assert minute_1.used >= 51

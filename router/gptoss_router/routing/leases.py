@@ -75,7 +75,10 @@ class Lease:
         self._refilling = False
 
     async def acquire(self, want: int, now: float, *, fail_open: bool) -> Granted | None:
-        """Take ``want`` units now; None when the store is down and this limit fails closed."""
+        """Take ``want`` units now; None when the store is down and this limit fails closed.
+        A ``now`` read before another request moved the lease to a later window (the caller
+        awaited meanwhile) counts in that window: a lease never goes back."""
+        now = max(now, self._window * self._window_s)
         self._roll(now)
         window = self._window
         if self._held < want <= self.limit:  # more than the limit is never granted: take none
