@@ -400,3 +400,38 @@ async def test_a_time_read_before_the_lease_moved_on_counts_in_the_new_minute() 
     assert moved.window == stale.window == 1
     minute_1 = await store.take("web:tpm", 100, 0, 60.0, 61.0)
     assert minute_1.used >= 51
+
+
+async def test_tokens_used_past_a_reservation_while_the_store_is_down_count_in_the_share() -> None:
+    """With the store down a replica admits from its own share of the limit; a request that
+    used more than it reserved takes the rest from that share too, so the outage does not let
+    an app past its tokens per minute."""
+
+    class Down(MemoryStore):
+        async def take(
+            self, name: str, limit: int, want: int, window_s: float, now: float
+        ) -> Taken:
+            raise StoreFailed("ConnectionError: connection refused")
+
+        async def charge(self, name: str, amount: int, window_s: float, window: int) -> None:
+            raise StoreFailed("ConnectionError: connection refused")
+
+    metrics = RouterMetrics(CollectorRegistry())
+    tasks: list[asyncio.Future[None]] = []
+    lease = Lease(
+        "web:tpm",
+        1000,
+        window_s=60.0,
+        fraction=0.01,
+        store=Down(),
+        health=StoreHealth(metrics, clock=Clock(0.0)),
+        fallback=MemoryStore(),
+        replicas=lambda: 1,
+        spawn=lambda work: tasks.append(asyncio.ensure_future(work)),
+    )
+    first = await lease.acquire(100, 1.0, fail_open=True)
+    assert first is not None and first.ok
+    lease.settle(first.window, 100, 900)  # reserved 100, used 900
+    await asyncio.gather(*tasks)
+    second = await lease.acquire(200, 2.0, fail_open=True)
+    assert second is not None and not second.ok  # 900 of 1000 used: 200 more would pass it

@@ -184,12 +184,19 @@ class Lease:
         return units - lent
 
     async def _charge(self, amount: int, window: int) -> None:
-        if not self._health.usable():
-            return
-        try:
-            await self._store.charge(self.name, amount, self._window_s, window)
-        except StoreFailed as err:
-            self._health.failed("charge", str(err))
+        """Count ``amount`` more units (fewer, if negative) in ``window``. What the store could
+        not count of a request's use beyond its reservation counts in this replica's own share
+        (the fallback), as the units it lends while the store is down do; what goes back is
+        not lent again until the store counts it."""
+        if self._health.usable():
+            try:
+                await self._store.charge(self.name, amount, self._window_s, window)
+            except StoreFailed as err:
+                self._health.failed("charge", str(err))
+            else:
+                return
+        if amount > 0:
+            await self._fallback.charge(self.name, amount, self._window_s, window)
 
     def _remaining(self) -> int:
         return max(0, min(self.limit, self.limit - self._used + self._held))
