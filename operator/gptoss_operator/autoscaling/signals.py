@@ -112,6 +112,7 @@ class DemandMeter:
     restarted, a new leader) so reads the demand as it is, not as a rise from nothing that
     would look like demand falling away. Until one window has been measured its figures are
     short of a window's evidence, and ``settled`` is False.
+
     ``pods_counted`` is how many replicas the last tick's local rate covers (those read in both
     readings, their counters not gone back).
     """
