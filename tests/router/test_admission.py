@@ -376,23 +376,31 @@ async def test_units_a_take_got_for_a_minute_that_ended_meanwhile_stay_in_that_m
     assert admitted <= 100
 
 
-async def test_a_time_read_before_the_lease_moved_on_counts_in_the_new_minute() -> None:
-    """A request read the time at 59.99 s, then waited (for its requests lease) while another
-    moved the tokens lease to minute 1: its tokens count in minute 1, not in the minute that
-    ended, and the lease does not go back."""
-    store, metrics = MemoryStore(), RouterMetrics(CollectorRegistry())
-    tasks: list[asyncio.Future[None]] = []
-    lease = Lease(
+def _one_replicas_lease(
+    store: MemoryStore, limit: int, *, fraction: float, tasks: list[asyncio.Future[None]]
+) -> Lease:
+    """The tokens-per-minute lease of the only router replica, its background work in
+    ``tasks``."""
+    metrics = RouterMetrics(CollectorRegistry())
+    return Lease(
         "web:tpm",
-        100,
+        limit,
         window_s=60.0,
-        fraction=0.1,
+        fraction=fraction,
         store=store,
         health=StoreHealth(metrics, clock=Clock(0.0)),
         fallback=MemoryStore(),
         replicas=lambda: 1,
         spawn=lambda work: tasks.append(asyncio.ensure_future(work)),
     )
+
+
+async def test_a_time_read_before_the_lease_moved_on_counts_in_the_new_minute() -> None:
+    """A request read the time at 59.99 s, then waited (for its requests lease) while another
+    moved the tokens lease to minute 1: its tokens count in minute 1, not in the minute that
+    ended, and the lease does not go back."""
+    store, tasks = MemoryStore(), list[asyncio.Future[None]]()
+    lease = _one_replicas_lease(store, 100, fraction=0.1, tasks=tasks)
     moved = await lease.acquire(1, 60.01, fail_open=True)
     stale = await lease.acquire(50, 59.99, fail_open=True)
     await asyncio.gather(*tasks)
@@ -416,19 +424,8 @@ async def test_tokens_used_past_a_reservation_while_the_store_is_down_count_in_t
         async def charge(self, name: str, amount: int, window_s: float, window: int) -> None:
             raise StoreFailed("ConnectionError: connection refused")
 
-    metrics = RouterMetrics(CollectorRegistry())
-    tasks: list[asyncio.Future[None]] = []
-    lease = Lease(
-        "web:tpm",
-        1000,
-        window_s=60.0,
-        fraction=0.01,
-        store=Down(),
-        health=StoreHealth(metrics, clock=Clock(0.0)),
-        fallback=MemoryStore(),
-        replicas=lambda: 1,
-        spawn=lambda work: tasks.append(asyncio.ensure_future(work)),
-    )
+    tasks = list[asyncio.Future[None]]()
+    lease = _one_replicas_lease(Down(), 1000, fraction=0.01, tasks=tasks)
     first = await lease.acquire(100, 1.0, fail_open=True)
     assert first is not None and first.ok
     lease.settle(first.window, 100, 900)  # reserved 100, used 900

@@ -35,13 +35,12 @@ from gptoss_router.proxy.accounting import Ledger, Trial
 from gptoss_router.proxy.attempt import Failure, Opened, Rejected
 from gptoss_router.proxy.gather import first_event, rest_of
 from gptoss_router.proxy.responses import Wire
+from gptoss_router.proxy.running import Result, Running, abandon, reached, settle_first
 from gptoss_router.routing.backends import Target
 from gptoss_router.routing.policy import Candidate
 from gptoss_router.state.ttft_tail import TailBook
 
 __all__ = ["Answered", "Attempts", "Exhausted"]
-
-Result = Opened | Failure | Rejected
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,17 +59,6 @@ class Exhausted:
     """No attempt answered: the last failure, if any attempt was made."""
 
     last: tuple[Target, Failure] | None
-
-
-@dataclass(eq=False, slots=True)
-class _Running:
-    trial: Trial
-    wire: Wire
-    first: asyncio.Future[Result] | None  # up to its first output; None: it never races
-    task: asyncio.Future[Result]  # its whole answer (a gathered one assembled)
-    began: float
-    hedge: bool
-    timed: bool  # its first event is still to be told to the tail book (only if it may race)
 
 
 class Attempts:
@@ -105,7 +93,7 @@ class Attempts:
 
     async def run(self) -> Answered | Exhausted | None:
         """The answer, or what ended the attempts; None if the caller left first."""
-        running: list[_Running] = []
+        running: list[Running] = []
         last: tuple[Target, Failure] | None = None
         try:
             while True:
@@ -132,7 +120,7 @@ class Attempts:
                 if not done:  # the lone attempt is past its backend's tail
                     self._hedge(running)
                     continue
-                for ended in [r for r in running if _reached(r)]:
+                for ended in [r for r in running if reached(r)]:
                     outcome = self._ended(ended, more=len(running) > 1 or self._more())
                     if outcome is None or isinstance(outcome, Failure):
                         running.remove(ended)
@@ -152,7 +140,7 @@ class Attempts:
             if running:
                 await self._cancel_all(running)
 
-    def _start(self, *, hedge: bool, budget: Callable[[], bool] | None = None) -> _Running | None:
+    def _start(self, *, hedge: bool, budget: Callable[[], bool] | None = None) -> Running | None:
         """The next candidate that can take the request, started; None when none is left, or
         when ``budget`` (a retry's or a hedge's draw on the retry budget, made only once there
         is a candidate to send it to) refuses."""
@@ -173,9 +161,9 @@ class Attempts:
             first = asyncio.get_running_loop().create_future()
         task = asyncio.ensure_future(self._attempt(target, wire, trial, first))
         if first is not None:
-            task.add_done_callback(functools.partial(_settle, first))
+            task.add_done_callback(functools.partial(settle_first, first))
         began = time.perf_counter()
-        return _Running(trial, wire, first, task, began, hedge, timed=first is not None)
+        return Running(trial, wire, first, task, began, hedge, timed=first is not None)
 
     async def _attempt(
         self, target: Target, wire: Wire, trial: Trial, first: asyncio.Future[Result] | None
@@ -208,7 +196,7 @@ class Attempts:
     def _more(self) -> bool:
         return self._next < len(self._candidates)
 
-    def _hedge_in(self, running: list[_Running]) -> float | None:
+    def _hedge_in(self, running: list[Running]) -> float | None:
         """Seconds until the lone attempt under way is slow enough to hedge; None: never."""
         if not self._hedging or len(running) != 1 or not running[0].timed or not self._more():
             return None
@@ -218,7 +206,7 @@ class Attempts:
         due = max(after, self._tuning.hedge_min_s)
         return max(0.0, due - (time.perf_counter() - running[0].began))
 
-    def _hedge(self, running: list[_Running]) -> None:
+    def _hedge(self, running: list[Running]) -> None:
         """The lone attempt is slow: told so to the tail book, and hedged if the budget
         allows."""
         slow = running[0]
@@ -230,7 +218,7 @@ class Attempts:
         if hedge is not None:
             running.append(hedge)
 
-    def _ended(self, ended: _Running, *, more: bool) -> Opened | Rejected | Failure | None:
+    def _ended(self, ended: Running, *, more: bool) -> Opened | Rejected | Failure | None:
         """An attempt's first event (or its failure) came; None when it is set aside for
         another (the backend has not the model, and another candidate may)."""
         # A task that ended without telling its first output raised or was cancelled: so does
@@ -252,7 +240,7 @@ class Attempts:
         return result
 
     async def _finish(
-        self, ended: _Running, result: Opened | Rejected, *, failed: bool
+        self, ended: Running, result: Opened | Rejected, *, failed: bool
     ) -> Answered | Failure | None:
         """The rest of the answer before it starts (a gathered one whole), or its failure;
         None if the caller left first."""
@@ -268,7 +256,7 @@ class Attempts:
             result = whole
         return Answered(ended.trial, ended.wire, result, failed, ended.hedge)
 
-    async def _cancel_all(self, running: list[_Running]) -> None:
+    async def _cancel_all(self, running: list[Running]) -> None:
         """Cancel the attempts under way; each ends before this returns (a result one reached
         meanwhile is closed), with no mark against its backend."""
         for r in running:
@@ -278,31 +266,9 @@ class Attempts:
         now = time.perf_counter()
         for r in running:
             if not r.task.cancelled() and r.task.exception() is None:
-                _abandon(r.task.result())
+                abandon(r.task.result())
             after = self._tails.after(r.trial.target.key)
             if r.timed and after is not None and now - r.began >= after:
                 self._tails.overdue(r.trial.target.key)  # it was slow, whenever it would answer
             self._ledger.failed_quietly(r.trial)
         running.clear()
-
-
-def _reached(running: _Running) -> bool:
-    """Whether an attempt under way has its first output (or its end)."""
-    return running.task.done() or (running.first is not None and running.first.done())
-
-
-def _settle(first: asyncio.Future[Result], task: asyncio.Future[Result]) -> None:
-    """An attempt's task ended before it told its first output (it raised, or was cancelled):
-    ``first`` ends the same way."""
-    if first.done():
-        return
-    if task.cancelled():
-        first.cancel()
-    elif (error := task.exception()) is not None:
-        first.set_exception(error)
-
-
-def _abandon(result: Result) -> None:
-    """Close the upstream answer of an attempt nobody will read any more."""
-    if isinstance(result, Opened):
-        result.response.close()
