@@ -147,6 +147,29 @@ def test_the_api_server_refuses_extra_args_the_operator_would_refuse_as_overridi
     assert sizing_overrides(GptOssDeploymentSpec.model_validate(spec)) is not None
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--port", "9000"],
+        ["--host=127.0.0.1"],
+        ["--uds", "/tmp/vllm.sock"],
+        ["--ssl_keyfile", "/k.pem"],
+        ["--api-key", "sk-local"],
+        ["--served-model-name", "chat"],
+    ],
+)
+def test_the_api_server_refuses_extra_args_that_would_unwire_the_pod_as_the_operator_does(
+    api_client: client.ApiClient, namespace: str, extra: list[str]
+) -> None:
+    spec = {"model": "gpt-oss-20b", "gpu": {"product": "H100-80GB"}}
+    spec["serving"] = {"extraArgs": ["--enable-expert-parallel", *extra]}
+    said = _server_verdict(client.CustomObjectsApi(api_client), namespace, spec)
+    flag = extra[0].split("=")[0]
+    assert f"spec.serving.extraArgs sets {flag}, but the probes, the Service" in said
+    assert "sk-local" not in said
+    assert sizing_overrides(GptOssDeploymentSpec.model_validate(spec)) is not None
+
+
 def test_extra_args_the_operator_does_not_size_pass_and_abbreviations_are_left_to_it(
     api_client: client.ApiClient, namespace: str
 ) -> None:

@@ -168,6 +168,40 @@ def test_extra_args_that_override_the_sizing_are_refused_naming_what_to_set(
     assert decided.serving_args_error == said
 
 
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (["--port", "9000"], "at the pod's IP on port 8000; remove it"),
+        (["--host=127.0.0.1"], "at the pod's IP on port 8000; remove it"),
+        (["--uds", "/tmp/vllm.sock"], "reach vLLM over plain HTTP"),
+        (["--ssl-keyfile", "/k.pem", "--ssl-certfile", "/c.pem"], "over plain HTTP"),
+        (["--served_model_name", "chat"], "set spec.servedModelName instead"),
+        (["--api-key", "sk-local-123"], "the router calls vLLM without a key"),
+    ],
+)
+def test_extra_args_that_would_unwire_the_pod_are_refused_naming_why_and_what_to_do(
+    extra: list[str], words: str
+) -> None:
+    """vLLM takes the last of a flag given twice: these, after the operator's own, would move
+    vLLM off the port the probes, the Service and the router use, or rename the model."""
+    said = sizing_overrides(_spec(extraArgs=extra))
+    assert said is not None and words in said
+    assert said.startswith(
+        f"spec.serving.extraArgs sets {extra[0].split('=')[0].replace('_', '-')}"
+    )
+    assert "sk-local-123" not in said and "9000" not in said
+    # run as the operator would have, vLLM's own parser keeps the extraArgs' value, not its own
+    decided = plan(
+        _body({"model": "gpt-oss-20b", "gpu": {"product": "H100-80GB"}}), OperatorSettings()
+    )
+    assert decided.sizing is not None and decided.weights is not None
+    args = vllm_args(decided.spec, decided.sizing, decided.weights)
+    flag, _, value = extra[0].partition("=")
+    given = value or extra[1]
+    kept = load_cli("0.17.0").parse([*args, *extra]).get(flag)
+    assert kept == given or kept == [given]
+
+
 def test_a_newer_images_own_flag_beside_an_override_does_not_hide_the_override() -> None:
     """extraArgs are read with the image's vLLM: read with an older one, the flag only the newer
     one has made the whole line unreadable, and the override passed unchecked."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from gptoss_operator import names
 from gptoss_operator.api.redaction import redacted
 from gptoss_operator.api.spec import GptOssDeploymentSpec
 from gptoss_operator.placement.gpus import product_named
@@ -50,6 +51,26 @@ _SIZED_BY = {
 }
 # Flags that set the KV cache's size themselves, which the sizing cannot check.
 _CACHE_SIZED = ("--kv-cache-memory-bytes", "--num-gpu-blocks-override")
+# Flags the operator sets because the rest of the cluster depends on them: the probes, the
+# Service and the router reach vLLM over plain HTTP at the pod's IP on port 8000, without a
+# key, and ask for the model by the name in status.servedModelName. Taken over from
+# extraArgs, the pod would never turn Ready (and be restarted past its start-up budget), or
+# answer every request 401 or 404.
+_REACHED = (
+    f"the probes, the Service and the router reach vLLM over plain HTTP at the pod's IP on "
+    f"port {names.VLLM_PORT}; remove it"
+)
+_WIRED = {
+    "--host": _REACHED,
+    "--port": _REACHED,
+    "--uds": _REACHED,
+    "--ssl-keyfile": _REACHED,
+    "--ssl-certfile": _REACHED,
+    "--api-key": "the router calls vLLM without a key (its own app keys guard the endpoint); "
+    "remove it",
+    "--served-model-name": "the router asks for the model by the name in "
+    "status.servedModelName; set spec.servedModelName instead",
+}
 
 
 def vllm_version_of(image: str) -> str | None:
@@ -80,7 +101,8 @@ def check_serving_args(image: str, args: Sequence[str]) -> str | None:
 
 def sizing_overrides(spec: GptOssDeploymentSpec) -> str | None:
     """Why ``spec.serving.extraArgs`` may not carry what it does, if it sets a flag the
-    operator sizes (in any spelling vLLM accepts: ``-tp 2``, ``--max_model_len=8192``)."""
+    operator sizes or wires the pod with (in any spelling vLLM accepts: ``-tp 2``,
+    ``--max_model_len=8192``)."""
     given = _extra_args(spec)
     if given is None:
         return None
@@ -90,6 +112,9 @@ def sizing_overrides(spec: GptOssDeploymentSpec) -> str | None:
                 f"spec.serving.extraArgs sets {flag} {given.get(flag)}, which would replace the "
                 f"operator's sizing that checked the replica fits its GPUs; set {field} instead"
             )
+    for flag, instead in _WIRED.items():
+        if given.get(flag) is not None:
+            return f"spec.serving.extraArgs sets {flag}, but {instead}"  # no value: a key
     for flag in _CACHE_SIZED:
         if given.get(flag) is not None:
             return redacted(
