@@ -64,6 +64,22 @@ def test_a_replica_requests_its_gpus_and_is_pinned_to_the_product_label() -> Non
     ]
 
 
+def test_a_custom_gpu_resource_still_tolerates_the_vendors_gpu_taint() -> None:
+    """Time-sliced or MIG resources live on nodes tainted with the vendor's key (the GPU
+    operator's and GKE's nvidia.com/gpu): tolerating only the custom name leaves pods Pending."""
+    shared = _spec(
+        model="gpt-oss-20b", gpu={"product": "H100-80GB", "resourceName": "nvidia.com/gpu.shared"}
+    )
+    deployment = _deployment(shared)
+    pod = deployment["spec"]["template"]["spec"]
+    assert _container(deployment)["resources"]["limits"]["nvidia.com/gpu.shared"] == "1"
+    keys = [t["key"] for t in pod["tolerations"] if t["effect"] == "NoSchedule"]
+    assert keys == ["nvidia.com/gpu", "nvidia.com/gpu.shared"]
+    assert [
+        t["key"] for t in _deployment(H100_120B)["spec"]["template"]["spec"]["tolerations"]
+    ] == ["nvidia.com/gpu"]
+
+
 def test_rollouts_never_need_a_spare_gpu() -> None:
     strategy = _deployment(H100_120B)["spec"]["strategy"]
     assert strategy == {

@@ -159,8 +159,11 @@ def _pod_spec(
     }
     if spec.source and spec.source.secret_name:
         container["envFrom"] = [{"secretRef": {"name": spec.source.secret_name}}]
+    # The vendor's GPU taint is tolerated whatever resource the pod asks for (a shared or MIG
+    # resource runs on nodes that carry it too), and a resource of its own name as well.
     tolerations: list[dict[str, Any]] = [
-        {"key": resource, "operator": "Exists", "effect": "NoSchedule"}
+        {"key": key, "operator": "Exists", "effect": "NoSchedule"}
+        for key in dict.fromkeys((product.resource_name, resource))
     ]
     tolerations += [
         t.model_dump(by_alias=True, exclude_none=True) for t in spec.gpu.tolerations or []
