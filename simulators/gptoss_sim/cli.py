@@ -163,6 +163,13 @@ def _env_true(env: Mapping[str, str], name: str) -> bool:
     return env.get(name, "0").strip().lower() in ("1", "true")
 
 
+def _hub_offline(env: Mapping[str, str]) -> bool:
+    # huggingface_hub/constants.py: HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) read by _is_true,
+    # one of "1", "ON", "YES", "TRUE" in any case.
+    value = env.get("HF_HUB_OFFLINE") or env.get("TRANSFORMERS_OFFLINE") or ""
+    return value.upper() in ("1", "ON", "YES", "TRUE")
+
+
 def _max_model_len(args: argparse.Namespace) -> int:
     if args.max_model_len is not None:
         return int(args.max_model_len)
@@ -216,6 +223,7 @@ def vllm_config(args: argparse.Namespace, env: Mapping[str, str]) -> VllmConfig:
         max_lora_rank=args.max_lora_rank,
         modules=tuple(parse_module(text) for text in args.lora_modules),
         runtime_updating=_env_true(env, RUNTIME_UPDATING_ENV),
+        hub_offline=_hub_offline(env),
     )
     return VllmConfig(
         model=args.model,

@@ -26,9 +26,16 @@ What vLLM does (paths inside the wheel, docs/sources.md "vLLM LoRA"):
   ``waiting_lora_adapters``, comma-joined names; value the time it was set, every step) is how a
   scraper sees which adapters are busy (``vllm/v1/metrics/loggers.py``).
 
+- A path that is neither absolute nor found locally is a Hugging Face repository id, which vLLM
+  downloads (``get_adapter_absolute_path``, ``vllm/lora/utils.py``). With ``HF_HUB_OFFLINE``
+  set the hub makes no call and the download fails (``LocalEntryNotFoundError``); vLLM then tries
+  the id as a path and finds nothing: "No adapter found" (``vllm/lora/worker_manager.py``,
+  ``_load_adapter``, whose comment names offline mode), a 404 at run time, and a server that
+  stops at startup for a ``--lora-modules`` entry.
+
 An adapter's rank is read from its ``adapter_config.json`` (``r``), as vLLM's ``PEFTHelper``
-reads it; a path that is not a local directory (a Hugging Face id, a URI the simulator cannot
-download) is taken as an adapter of rank ``--max-lora-rank``'s default that fits.
+reads it; a path that is not a local directory (an absolute path inside the pod, a Hugging Face
+id the hub may serve) is taken as an adapter of rank ``--max-lora-rank``'s default that fits.
 """
 
 from __future__ import annotations
@@ -65,6 +72,7 @@ class LoraConfig:
     max_lora_rank: int = DEFAULT_MAX_LORA_RANK
     modules: tuple[LoraModule, ...] = ()
     runtime_updating: bool = False
+    hub_offline: bool = False  # HF_HUB_OFFLINE: a Hugging Face id cannot be downloaded
 
     def __post_init__(self) -> None:
         if self.max_lora_rank not in MAX_LORA_RANKS:
@@ -88,6 +96,12 @@ def parse_module(text: str) -> LoraModule:
     if not sep:
         raise ValueError(f"Invalid format for --lora-modules: {text}")
     return LoraModule(name, path)
+
+
+def from_hub(path: str) -> bool:
+    """Whether vLLM takes ``path`` for a Hugging Face repository id to download: not absolute,
+    not under ``~``, and not found from the working directory (``get_adapter_absolute_path``)."""
+    return not (path.startswith(("/", "~")) or Path(path).exists())
 
 
 def adapter_rank(path: str) -> int | None:
@@ -162,6 +176,8 @@ class LoraRegistry:
                 type_="InvalidUserInput",
             )
         try:
+            if self.config.hub_offline and from_hub(path):
+                raise FileNotFoundError(path)
             rank = adapter_rank(path)
         except FileNotFoundError:
             raise SimError(

@@ -29,6 +29,9 @@ from gptoss_operator.placement.weights import plan_weights
 from gptoss_operator.reconciling.observe import Observed, view_pod
 from gptoss_operator.reconciling.status import compute_status
 from gptoss_router.watch.cluster_state import served_name as router_served_name
+from gptoss_sim import cli as sim_cli
+from gptoss_sim.vllm_app import VllmSim
+from gptoss_sim.vllm_shim import simulator_args
 from gptoss_vllmspec import load_cli
 
 OWNER = Owner(name="support", namespace="team-a", uid="0000-1111")
@@ -162,6 +165,47 @@ def test_an_hf_adapter_naming_the_replicas_own_token_is_served_with_it() -> None
     adapters = [{"name": "sql", "uri": "hf://acme/lora", "rank": 8, "secretName": "hub"}]
     built = spec(adapters=adapters, source={"uri": "hf://openai/gpt-oss-20b", "secretName": "hub"})
     assert "sql=acme/lora" in plan_adapters(OWNER.name, built).args
+
+
+@pytest.mark.parametrize(
+    "weights",
+    [
+        {"source": {"uri": "pvc://finetunes/gpt-oss-20b-support"}},
+        {"cache": {"pvc": {"size": "200Gi"}}},
+        {"source": {"uri": "s3://models/gpt-oss-20b"}},
+    ],
+    ids=["pvc", "cache-claim", "s3"],
+)
+def test_an_hf_adapter_beside_local_weights_keeps_the_hub_reachable_and_vllm_loads_it(
+    weights: dict[str, Any],
+) -> None:
+    """Local weights switch the hub off, but vLLM downloads an hf:// adapter itself: with
+    HF_HUB_OFFLINE its download fails and the server stops at startup."""
+    adapters = [{"name": "sql", "uri": "hf://acme/gpt-oss-20b-sql-lora", "rank": 16}]
+    built = deployment(spec(**weights, adapters=adapters, servedModelName="support"))
+    container = built["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert "HF_HUB_OFFLINE" not in env
+    assert plan_weights(OWNER.name, spec(**weights), image=IMAGE).env["HF_HUB_OFFLINE"] == "1"
+    argv = simulator_args(["serve", *container["args"]], env)
+    vllm = sim_cli.build(sim_cli.parser().parse_args(argv), env)
+    assert isinstance(vllm, VllmSim)
+    vllm.loras.load_static()  # as the server does before it listens
+    assert vllm.loras.names() == ("sql",)
+    offline = sim_cli.build(sim_cli.parser().parse_args(argv), {**env, "HF_HUB_OFFLINE": "1"})
+    assert isinstance(offline, VllmSim)
+    with pytest.raises(ValueError, match="No adapter found for acme/gpt-oss-20b-sql-lora"):
+        offline.loras.load_static()
+
+
+def test_loading_adapters_at_run_time_keeps_the_hub_reachable_for_later_hf_adapters() -> None:
+    runtime = spec(
+        source={"uri": "pvc://finetunes/gpt-oss-20b-support"},
+        servedModelName="support",
+        adapterLoading="Runtime",
+        adapters=[{"name": "legal", "uri": "pvc://adapters/legal", "rank": 16}],
+    )
+    assert "HF_HUB_OFFLINE" not in plan_weights(OWNER.name, runtime, image=IMAGE).env
 
 
 def test_without_adapters_no_lora_flag_or_annotation_is_added() -> None:

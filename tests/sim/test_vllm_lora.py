@@ -149,6 +149,57 @@ def test_a_path_without_an_adapter_is_a_404_naming_name_and_path(
     assert message == f"Loading lora empty failed: No adapter found for {tmp_path}"
 
 
+def test_with_the_hub_offline_a_hugging_face_id_is_a_404_and_a_local_path_still_loads(
+    tmp_path: Path,
+) -> None:
+    """vLLM downloads an id that is not a path; HF_HUB_OFFLINE makes the download fail, and the
+    id, tried as a path, holds no adapter. Absolute paths (a mounted claim) never go to the hub."""
+    sim = build(
+        parser().parse_args(["vllm", "--enable-lora", "--max-loras", "2"]),
+        {RUNTIME: "1", "HF_HUB_OFFLINE": "1"},
+    )
+    assert isinstance(sim, VllmSim)
+    lora = sim.config.lora
+    assert lora.hub_offline and lora.runtime_updating
+    local = adapter_dir(tmp_path, "sql", 8)
+    with running(VllmSim(vllm_config(lora=lora))) as server:
+        load = f"{server.base_url}/v1/load_lora_adapter"
+        refused = httpx.post(load, json={"lora_name": "hub", "lora_path": "acme/sql-lora"})
+        assert refused.status_code == 404
+        said = refused.json()["error"]["message"]
+        assert said == "Loading lora hub failed: No adapter found for acme/sql-lora"
+        assert httpx.post(load, json={"lora_name": "sql", "lora_path": local}).status_code == 200
+    online = build(parser().parse_args(["vllm", "--enable-lora"]), {RUNTIME: "1"})
+    assert isinstance(online, VllmSim) and not online.config.lora.hub_offline
+
+
+@pytest.mark.parametrize(
+    ("env", "offline"),
+    [
+        ({"HF_HUB_OFFLINE": "1"}, True),
+        ({"HF_HUB_OFFLINE": "yes"}, True),
+        ({"TRANSFORMERS_OFFLINE": "ON"}, True),
+        ({"HF_HUB_OFFLINE": "0"}, False),
+        ({}, False),
+    ],
+)
+def test_the_hub_is_offline_for_what_huggingface_hub_reads_as_true(
+    env: dict[str, str], offline: bool
+) -> None:
+    sim = build(parser().parse_args(["vllm", "--enable-lora"]), env)
+    assert isinstance(sim, VllmSim)
+    assert sim.config.lora.hub_offline is offline
+
+
+def test_a_startup_hugging_face_adapter_with_the_hub_offline_stops_the_server() -> None:
+    command = [sys.executable, "-m", "gptoss_sim", "vllm", "--port", str(free_port())]
+    command += ["--startup-seconds", "0", "--enable-lora", "--lora-modules", "sql=acme/sql-lora"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env, check=False)
+    assert done.returncode != 0
+    assert "Loading lora sql failed: No adapter found for acme/sql-lora" in done.stderr
+
+
 def test_without_runtime_updating_the_load_route_does_not_exist(tmp_path: Path) -> None:
     lora = LoraConfig(enabled=True, modules=(LoraModule("sql", adapter_dir(tmp_path, "s", 8)),))
     with running(VllmSim(vllm_config(lora=lora))) as server:

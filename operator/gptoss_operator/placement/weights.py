@@ -6,7 +6,9 @@
   start from 15-20 min to ~1 min); the download skips the ``original/*`` and ``metal/*``
   folders vLLM does not read, as Dynamo's gpt-oss download does (docs/sources.md, vLLM recipe).
 * ``pvc://claim/path``: a checkpoint already on a volume (a fine-tune, say), mounted read-only;
-  nothing is downloaded and the hub is switched off (``HF_HUB_OFFLINE=1``).
+  nothing is downloaded and the hub is switched off (``HF_HUB_OFFLINE=1``), unless vLLM must
+  download an ``hf://`` LoRA adapter (or may, loading adapters at run time): the switch is for
+  the whole process, and would make that download fail.
 * ``s3://`` / ``gs://``: with ``spec.cache.pvc`` the download Job syncs the prefix into the
   claim once; without, an init container copies it into each replica's own volume.
 * ``spec.source.revision`` pins a Hugging Face commit, branch or tag: the download Job passes
@@ -31,7 +33,7 @@ from typing import Any
 
 from gptoss_operator import names
 from gptoss_operator.api.spec import GptOssDeploymentSpec
-from gptoss_operator.placement.adapters import plan_adapters
+from gptoss_operator.placement.adapters import from_hub, plan_adapters
 from gptoss_operator.placement.architectures import model_named
 
 __all__ = ["Download", "WeightsPlan", "download_container", "plan_weights"]
@@ -163,7 +165,6 @@ def plan_weights(cr_name: str, spec: GptOssDeploymentSpec, *, image: str) -> Wei
         )
         mounts.append({"name": "weights", "mountPath": MOUNTED_DIR, "readOnly": True})
         model_arg = f"{MOUNTED_DIR}/{sub}".rstrip("/")
-        env["HF_HUB_OFFLINE"] = "1"
     elif claim is not None:
         claim_name = claim.name or names.weights_claim_name(cr_name)
         plan_claim = claim_name if claim.create else None
@@ -171,7 +172,6 @@ def plan_weights(cr_name: str, spec: GptOssDeploymentSpec, *, image: str) -> Wei
         mounts.append({"name": "weights", "mountPath": MODELS_DIR})
         target = f"{MODELS_DIR}/{scheme}/{path}" + (f"@{revision}" if revision else "")
         model_arg = target
-        env["HF_HUB_OFFLINE"] = "1"
         if scheme == "hf":
             download = _hub_download(path, target, revision, image=image, secret=secret)
         else:
@@ -190,8 +190,10 @@ def plan_weights(cr_name: str, spec: GptOssDeploymentSpec, *, image: str) -> Wei
         fetch = _object_store_download(scheme, path, target, secret)
         init.append(download_container(fetch, mount="model-cache"))
         model_arg = target
-        env["HF_HUB_OFFLINE"] = "1"
 
+    # Weights on a volume need no hub, unless vLLM downloads hf:// adapters itself.
+    if (scheme != "hf" or claim is not None) and not from_hub(spec):
+        env["HF_HUB_OFFLINE"] = "1"
     if spec.cache and spec.cache.tiktoken_encodings_url:
         volumes.append({"name": "tiktoken", "emptyDir": {}})
         mounts.append({"name": "tiktoken", "mountPath": TIKTOKEN_DIR, "readOnly": True})
