@@ -138,6 +138,35 @@ async def test_requests_past_the_limit_get_openais_429_with_rate_limit_headers()
     )
 
 
+@pytest.mark.parametrize(
+    ("limits", "tokens", "into"),
+    [
+        ({"requests_per_minute": 60}, 100, 0.5),
+        ({"tokens_per_minute": 400_000}, 2_000, 0.2),
+        ({"requests_per_minute": 600}, 100, 0.05),
+    ],
+)
+async def test_a_lone_replica_admits_the_first_request_of_a_minute_after_a_quiet_one(
+    limits: dict[str, object], tokens: int, into: float
+) -> None:
+    """A lone replica leases the whole limit; the units the last minute left unused go back to
+    the store before the new minute takes, or the store, weighing the last minute into this
+    one, would find the limit spent by units nobody used."""
+    clock = Clock()
+    gate, _ = admission(limits, clock=clock)
+    for _ in range(10):
+        ticket = await gate.admit("web", tokens)
+        gate.settle(ticket, input_tokens=tokens // 2, output_tokens=tokens // 2, dollars=0.0)
+    clock.now = NOW + 20.0 + into  # the next minute has just begun
+    ticket = await gate.admit("web", tokens)
+    kind, per = ("requests", 1) if "requests_per_minute" in limits else ("tokens", tokens)
+    limit = int(str(next(iter(limits.values()))))
+    # the last minute's ten, weighed by how much of it still overlaps, and this one
+    used = 10 * per * (1 - into / 60) + per
+    remaining = int(ticket.headers[f"x-ratelimit-remaining-{kind}"])
+    assert remaining == pytest.approx(limit - used, abs=1)
+
+
 async def test_tokens_reserved_on_admission_come_back_when_usage_is_lower() -> None:
     gate, _ = admission({"tokens_per_minute": 1000})
     first = await gate.admit("web", 600)

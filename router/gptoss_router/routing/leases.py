@@ -16,6 +16,7 @@ nothing. Tokens settled above their reservation are charged without a cap (docs/
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Callable, Coroutine
@@ -73,6 +74,7 @@ class Lease:
         self._borrowed = 0  # of this window's units, how many came from the fallback
         self._used = 0  # the store's count of this window after our last take
         self._refilling = False
+        self._giving_back: asyncio.Event | None = None  # set once the last window's units are back
 
     async def acquire(self, want: int, now: float, *, fail_open: bool) -> Granted | None:
         """Take ``want`` units now; None when the store is down and this limit fails closed.
@@ -134,10 +136,22 @@ class Lease:
         if window == self._window:
             return
         if self._held and self._window >= 0 and (owed := self._owed(self._held)):
-            self._spawn(self._charge(-owed, self._window))
+            self._giving_back = asyncio.Event()
+            self._spawn(self._give_back(owed, self._window, self._giving_back))
         self._window, self._held, self._used, self._borrowed = window, 0, 0, 0
 
+    async def _give_back(self, owed: int, window: int, done: asyncio.Event) -> None:
+        try:
+            await self._charge(-owed, window)
+        finally:
+            done.set()
+
     async def _take(self, need: int, now: float, *, fail_open: bool) -> Taken | None:
+        # The last window's unused units go back before this one takes: the store weighs the
+        # last window's count into this one's, and a lone replica leases the whole limit, so a
+        # take that ran first would find the limit spent by units nobody used.
+        if self._giving_back is not None and not self._giving_back.is_set():
+            await self._giving_back.wait()
         want = max(need, self._size)
         if self._health.usable():
             try:
