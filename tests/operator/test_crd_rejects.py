@@ -192,6 +192,28 @@ def test_the_model_cannot_change_in_place(kubectl: Kubectl, namespace: str) -> N
     assert stored.stdout == "gpt-oss-20b"
 
 
+def test_a_created_claims_access_mode_changes_only_with_a_new_claim(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    def spec(pvc: dict[str, Any]) -> dict[str, Any]:
+        return {"model": "gpt-oss-20b", "gpu": {"product": "H100-80GB"}, "cache": {"pvc": pvc}}
+
+    first = kubectl.apply(namespace, manifest("cached", spec({"size": "100Gi"})))
+    assert first.returncode == 0, first.stderr
+    rwx = {"size": "100Gi", "accessMode": "ReadWriteMany"}
+    changed = kubectl.apply(namespace, manifest("cached", spec(rwx)))
+    assert changed.returncode != 0
+    said = " ".join(changed.stderr.split())
+    assert "spec.cache.pvc.accessMode cannot change from ReadWriteOnce to ReadWriteMany" in said
+    assert "name a new claim in spec.cache.pvc.name" in said
+    renamed = kubectl.apply(namespace, manifest("cached", spec({**rwx, "name": "cached-rwx"})))
+    assert renamed.returncode == 0, renamed.stderr
+    grown = kubectl.apply(
+        namespace, manifest("cached", spec({**rwx, "name": "cached-rwx", "size": "200Gi"}))
+    )
+    assert grown.returncode == 0, grown.stderr
+
+
 @pytest.mark.parametrize(
     ("name", "expected"),
     [

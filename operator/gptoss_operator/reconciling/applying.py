@@ -1,6 +1,6 @@
-"""Applying a child only when it would change (``ensure``), the vLLM Deployment within the
-operator-upgrade budget (``upgrades``), and the optional children that depend on what the
-cluster serves (the InferencePool)."""
+"""Applying a child only when it would change (``ensure``) or only once (``create_once``), the
+vLLM Deployment within the operator-upgrade budget (``upgrades``), and the optional children
+that depend on what the cluster serves (the InferencePool)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from gptoss_operator.reconciling.drift import needs_apply, stamp
 from gptoss_operator.reconciling.status import PoolState
 from gptoss_operator.reconciling.upgrades import operator_caused, with_live_template
 
-__all__ = ["apply_deployment", "ensure", "ensure_inference_pool"]
+__all__ = ["apply_deployment", "create_once", "ensure", "ensure_inference_pool"]
 
 
 def ensure(kube: Kube, desired: dict[str, Any]) -> dict[str, Any]:
@@ -31,6 +31,18 @@ def ensure(kube: Kube, desired: dict[str, Any]) -> dict[str, Any]:
         return kube.apply(stamped)
     assert live is not None
     return live
+
+
+def create_once(kube: Kube, desired: dict[str, Any]) -> dict[str, Any]:
+    """Create ``desired`` if it does not exist; the live object, untouched, if it does. For a
+    child whose spec Kubernetes fixes once it is created (a PersistentVolumeClaim's access
+    modes, class and, but for growing, size): applied again with another spec it would be
+    refused, and the refusal would stop every child after it."""
+    meta = desired["metadata"]
+    live = kube.get(desired["apiVersion"], desired["kind"], meta.get("namespace"), meta["name"])
+    if live is None:
+        return kube.apply(stamp(desired))
+    return dict(live)
 
 
 def ensure_inference_pool(kube: Kube, owner: Owner, spec: GptOssDeploymentSpec) -> PoolState | None:

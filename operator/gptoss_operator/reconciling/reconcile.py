@@ -23,7 +23,12 @@ from gptoss_operator.errors import KubeError, KubeRejected
 from gptoss_operator.kube.client import Kube
 from gptoss_operator.placement.adapters import served_model_name
 from gptoss_operator.placement.name_claims import claimed_names, name_taken
-from gptoss_operator.reconciling.applying import apply_deployment, ensure, ensure_inference_pool
+from gptoss_operator.reconciling.applying import (
+    apply_deployment,
+    create_once,
+    ensure,
+    ensure_inference_pool,
+)
 from gptoss_operator.reconciling.cluster_reads import (
     gpu_nodes,
     node_limit,
@@ -188,7 +193,7 @@ def _apply_children(
     wanted = replicas_wanted(spec)
     job_body: dict[str, Any] | None = None
     if weights.claim_name is not None and spec.cache and spec.cache.pvc:
-        ensure(kube, build_weights_claim(owner, spec.model, spec.cache.pvc))
+        create_once(kube, build_weights_claim(owner, spec.model, spec.cache.pvc))
     if weights.download is not None:
         claim = (
             weights.claim_name
