@@ -115,3 +115,24 @@ def test_a_deployment_says_whether_the_source_its_pods_load_is_downloaded() -> N
     assert weights_ready(deployment({}, 2))
     assert not weights_ready(deployment({}, 0))
     assert not weights_ready(None)
+
+
+def test_a_failed_download_says_how_to_run_it_again_and_runs_again_once_its_job_is_gone() -> None:
+    """A Job out of retries stays failed, and the operator makes one per source: fixing the
+    Secret alone would never download. The status names the Job to delete, and the operator
+    starts the download again once it is gone."""
+    api = MemoryApi()
+    reconciled(api, _cr("v1"))
+    job = api.one("Job")
+    _finish(job, failed=True)
+    status = reconciled(api, _cr("v1"))
+    said = _conditions(status)
+    name = job["metadata"]["name"]
+    assert said["Ready"][:2] == ("False", "DownloadFailed")
+    assert f"delete Job {name} and the operator runs the download again" in said["Ready"][2]
+    assert api.one("Deployment")["spec"]["replicas"] == 0
+    del api.objects[("batch/v1", "Job", "ml", name)]
+    status = reconciled(api, _cr("v1"))
+    again = api.one("Job")
+    assert again["metadata"]["name"] == name and "status" not in again
+    assert _conditions(status)["Ready"][1] == "DownloadingWeights"

@@ -26,7 +26,7 @@ Three ``metav1.Condition`` types (docs/sources.md, Conditions):
 from __future__ import annotations
 
 from gptoss_operator.reconciling.not_ready import Verdict, why_not_ready
-from gptoss_operator.reconciling.observe import DeploymentView, Observed
+from gptoss_operator.reconciling.observe import DeploymentView, JobView, Observed
 from gptoss_operator.reconciling.reasons import ConditionType, Reason
 
 __all__ = ["Verdict", "judge"]
@@ -71,7 +71,7 @@ def _ready(
             "False",
             Reason.DOWNLOAD_FAILED,
             f"weights download failed: {job.message}; no replica starts before a source is "
-            "downloaded",
+            f"downloaded. {_retry(job)}",
         )
     if job is not None and not job.succeeded and first:
         return Verdict(
@@ -110,6 +110,15 @@ def _progressing(
     return Verdict("False", Reason.COMPLETE, f"{wanted} replicas updated and ready")
 
 
+def _retry(job: JobView) -> str:
+    """How a failed download runs again: a Job that ran out of retries stays failed (Kubernetes
+    never runs it again), and one per source is all the operator makes."""
+    return (
+        f"Once the cause is fixed (the Secret's token, the source's address), delete Job "
+        f"{job.name} and the operator runs the download again"
+    )
+
+
 def _degraded(wanted: int, ready_count: int, ready: Verdict, observed: Observed) -> Verdict:
     deployment = observed.deployment
     not_ready = why_not_ready(observed, wanted) if wanted > 0 else None
@@ -124,7 +133,8 @@ def _degraded(wanted: int, ready_count: int, ready: Verdict, observed: Observed)
         return Verdict(
             "True",
             Reason.DOWNLOAD_FAILED,
-            f"downloading the new source failed: {observed.job.message}; {kept}",
+            f"downloading the new source failed: {observed.job.message}; {kept}. "
+            f"{_retry(observed.job)}",
         )
     if not_ready is not None and not_ready.reason in _STUCK and ready_count < wanted:
         return Verdict("True", not_ready.reason, not_ready.message)

@@ -84,6 +84,7 @@ class JobView:
     succeeded: bool
     failed: bool
     message: str | None
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -230,4 +231,5 @@ def view_job(job: dict[str, Any]) -> JobView:
         succeeded=conditions.get("Complete", {}).get("status") == "True",
         failed=failed.get("status") == "True",
         message=failed.get("message"),
+        name=str(job.get("metadata", {}).get("name", "")),
     )
