@@ -331,3 +331,15 @@ def test_a_fine_tune_name_an_older_cr_serves_is_refused_naming_field_and_owner()
 def test_custom_weights_under_a_base_models_name_are_refused() -> None:
     with pytest.raises(InvalidSpec, match=r"spec.servedModelName 'gpt-oss-20b' is a base model"):
         plan_adapters(OWNER.name, spec(**TUNED, servedModelName="gpt-oss-20b"))
+
+
+def test_the_base_checkpoint_under_the_other_base_models_name_is_refused() -> None:
+    """Served as gpt-oss-20b, a gpt-oss-120b replica would answer the 20b's clients, and the
+    router would spill them to the hosted 20b: two models under one name."""
+    big = GptOssDeploymentSpec.model_validate(
+        {"model": "gpt-oss-120b", "gpu": {"product": "H100-80GB"}, "servedModelName": "gpt-oss-20b"}
+    )
+    with pytest.raises(InvalidSpec, match=r"'gpt-oss-20b' is the other base model's name"):
+        plan_adapters(OWNER.name, big)
+    same = big.model_copy(update={"served_model_name": "gpt-oss-120b"})
+    assert plan_adapters(OWNER.name, same).served_model_name == "gpt-oss-120b"

@@ -154,6 +154,18 @@ def test_120b_on_one_h100_at_full_context_is_refused_with_two_ways_out(
             ["spec.cache.pvc", "name is required when spec.cache.pvc.create is false"],
             id="existing-claim-without-a-name",
         ),
+        pytest.param(
+            {
+                "model": "gpt-oss-120b",
+                "gpu": {"product": "H100-80GB"},
+                "servedModelName": "gpt-oss-20b",
+            },
+            [
+                "spec.servedModelName",
+                "gpt-oss-20b is the name of the other base model, but spec.model is gpt-oss-120b",
+            ],
+            id="one-base-model-under-the-others-name",
+        ),
     ],
 )
 def test_invalid_objects_are_refused_naming_the_field_and_the_numbers(

@@ -176,15 +176,29 @@ def from_hub(spec: GptOssDeploymentSpec) -> bool:
     return any(_split(adapter.uri)[0] == "hf" for adapter in spec.adapters or [])
 
 
-def plan_adapters(cr_name: str, spec: GptOssDeploymentSpec) -> AdapterPlan:
-    """The served name and LoRA flags, volumes and init containers of the CR's replicas."""
-    served = served_model_name(cr_name, spec)
-    if custom_weights(spec) and served in BASE_MODELS:
+def _check_served_name(served: str, spec: GptOssDeploymentSpec) -> None:
+    """Refuse a base model's name for anything but that base model's own weights."""
+    if served not in BASE_MODELS:
+        return
+    if custom_weights(spec):
         raise InvalidAdapters(
             f"spec.servedModelName {served!r} is a base model's name, but spec.source holds "
             "custom weights: clients and the router would take them for the base model; "
             "choose a name of their own"
         )
+    if served != spec.model:
+        raise InvalidAdapters(
+            f"spec.servedModelName {served!r} is the other base model's name, but the "
+            f"replicas serve {spec.model}: clients and the router would take one model for "
+            f"the other; leave it unset (the name is then {spec.model}) or choose a name of "
+            "its own"
+        )
+
+
+def plan_adapters(cr_name: str, spec: GptOssDeploymentSpec) -> AdapterPlan:
+    """The served name and LoRA flags, volumes and init containers of the CR's replicas."""
+    served = served_model_name(cr_name, spec)
+    _check_served_name(served, spec)
     adapters = spec.adapters or []
     runtime = spec.adapter_loading == RUNTIME_LOADING
     if not adapters and not runtime:
