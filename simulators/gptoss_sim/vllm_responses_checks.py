@@ -4,13 +4,19 @@ serving}.py``); which function gpt-oss calls for a request's tools."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gptoss_sim.errors import SimError
 from gptoss_sim.reply import EFFORTS
 from gptoss_sim.request_shapes import check_responses_shapes
-from gptoss_sim.vllm_protocol import Dialect, invalid_body, literal_error, value_error
+from gptoss_sim.vllm_protocol import (
+    Dialect,
+    invalid_body,
+    literal_error,
+    value_error,
+    vllm_error,
+)
 
 __all__ = [
     "OPENAI_EFFORTS",
@@ -18,6 +24,7 @@ __all__ = [
     "check_body",
     "check_prompt",
     "check_serving",
+    "check_tool_outputs",
     "not_found",
     "pick_function",
     "store_refusal",
@@ -76,6 +83,30 @@ def check_prompt(body: Mapping[str, Any], dialect: Dialect) -> None:
     effort = (body.get("reasoning") or {}).get("effort")
     if effort is not None and effort not in EFFORTS:
         raise SimError(500, repr(effort), type_="InternalServerError")
+
+
+def check_tool_outputs(body: Mapping[str, Any], previous_output: Sequence[Any]) -> None:
+    """A ``function_call_output`` is rendered as the tool's message under the call's name, which
+    harmony finds among the previous response's output and the ``function_call`` items before
+    it in the input; none found is a ``ValueError``, a 400
+    (``parse_response_input`` in vllm/entrypoints/openai/parser/harmony_utils.py, called by
+    ``_construct_input_messages_with_harmony``)."""
+    items = body.get("input")
+    if not isinstance(items, list):
+        return
+    calls = {
+        str(item.get("call_id"))
+        for item in previous_output
+        if isinstance(item, Mapping) and item.get("type") == "function_call"
+    }
+    for item in items:
+        if not isinstance(item, Mapping):
+            continue
+        call = str(item.get("call_id"))
+        if item.get("type") == "function_call":
+            calls.add(call)
+        elif item.get("type") == "function_call_output" and call not in calls:
+            raise vllm_error(f"No call message found for {call}")
 
 
 def store_refusal(body: Mapping[str, Any], enabled: bool) -> None:

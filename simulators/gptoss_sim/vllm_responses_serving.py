@@ -45,6 +45,8 @@ def responses_request(
     if previous is not None and kept is None:
         raise vllm_responses_checks.not_found(str(previous))
     vllm_responses_checks.check_prompt(body, dialect)
+    before = kept.get("output") if kept is not None else None
+    vllm_responses_checks.check_tool_outputs(body, before if isinstance(before, list) else [])
     req = parse_responses(dict(body), require_model=False)
     prompt = render(
         body,

@@ -169,9 +169,14 @@ def test_turns_of_one_conversation_alternate_between_the_local_pod_and_a_provide
         second = raw.parse()
         assert raw.headers["x-gptoss-backend"] != "local"
         assert second.output_text
-        # The provider was sent the conversation's items, not only the function call's output.
+        # The provider was sent the conversation's items, not only the function call and its
+        # output.
+        call = next(item for item in first.output if item.type == "function_call")
         alone = client.responses.create(
-            model=MODEL, input=[_call_output(first)], store=False, extra_headers=HOSTED
+            model=MODEL,
+            input=[call.model_dump(exclude_none=True), _call_output(first)],
+            store=False,
+            extra_headers=HOSTED,
         )
         assert second.usage is not None and alone.usage is not None
         assert second.usage.input_tokens > alone.usage.input_tokens + 10

@@ -106,6 +106,47 @@ def test_a_tool_call_chain_alternates_between_the_local_pod_and_a_provider() -> 
         assert [item.type for item in items.data] == ["function_call_output"]
 
 
+def test_a_tool_output_for_a_call_nobody_made_is_refused_and_nothing_is_kept() -> None:
+    """OpenAI answers 400 for a function_call_output whose call_id no earlier function_call has
+    (vLLM could not render it either); a typo'd id must not be served, or kept to be replayed."""
+    with fleet() as found, router_in_thread(router_settings(found, apps=APPS)) as (url, _):
+        client = _client(url)
+        first = client.responses.create(
+            model=MODEL, input="What is the weather in Paris?", tools=[WEATHER], extra_headers=LOCAL
+        )
+        stray = {"type": "function_call_output", "call_id": "call_typo", "output": "sunny"}
+        for headers in (LOCAL, HOSTED):
+            with pytest.raises(openai.BadRequestError) as refused:
+                client.responses.create(
+                    model=MODEL,
+                    previous_response_id=first.id,
+                    input=[stray],
+                    tools=[WEATHER],
+                    extra_headers=headers,
+                )
+            error = refused.value.body
+            assert isinstance(error, dict) and error["param"] == "input"
+            assert error["message"] == (
+                "No tool call found for function call output with call_id call_typo."
+            )
+        # stateless: the call must be in the input itself, before or beside its output
+        call = next(item for item in first.output if item.type == "function_call")
+        answered = client.responses.create(
+            model=MODEL,
+            store=False,
+            input=[call.model_dump(exclude_none=True), _call_output(first)],
+            tools=[WEATHER],
+            extra_headers=LOCAL,
+        )
+        assert answered.output_text
+        conversation = client.conversations.create()
+        with pytest.raises(openai.BadRequestError):
+            client.responses.create(
+                model=MODEL, conversation=conversation.id, input=[stray], extra_headers=LOCAL
+            )
+        assert client.conversations.items.list(conversation.id).data == []
+
+
 def test_retrieve_delete_and_input_items_answer_for_the_app_that_stored_the_response() -> None:
     with fleet() as found, router_in_thread(router_settings(found, apps=APPS)) as (url, _):
         shop, blog = _client(url), _client(url, "blog-key-2")

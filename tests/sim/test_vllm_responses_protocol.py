@@ -260,6 +260,24 @@ def test_vllm_017_renders_instructions_beside_the_function_tools(vllm: Running) 
     assert with_them == _prompt_tokens(vllm, tools=[TOOL]) + tokens.count_text(INSTRUCTIONS)
 
 
+def test_a_tool_output_answers_only_a_call_harmony_can_find(stored: Running) -> None:
+    """harmony renders a tool's answer under the call's name, found among the previous
+    response's output and the calls before it in the input; none found is vLLM's 400."""
+    first = create(stored, input="weather?", tools=[TOOL]).json()
+    call = next(item for item in first["output"] if item["type"] == "function_call")
+    output = {"type": "function_call_output", "call_id": call["call_id"], "output": "sunny"}
+    follow = create(stored, input=[output], tools=[TOOL], previous_response_id=first["id"])
+    assert follow.status_code == 200
+    stray = {**output, "call_id": "call_typo"}
+    refused = create(stored, input=[stray], tools=[TOOL], previous_response_id=first["id"])
+    assert refused.status_code == 400
+    assert refused.json()["error"]["message"] == "No call message found for call_typo"
+    assert refused.json()["error"]["type"] == "BadRequestError"
+    # stateless: the call must come before its output in the input
+    assert create(stored, input=[call, output], tools=[TOOL], store=False).status_code == 200
+    assert create(stored, input=[output, call], tools=[TOOL], store=False).status_code == 400
+
+
 def test_vllm_017_renders_a_developer_item_as_instructions(vllm: Running) -> None:
     developer = {"role": "developer", "content": INSTRUCTIONS}
     user = {"role": "user", "content": "Why is checkout slow?"}

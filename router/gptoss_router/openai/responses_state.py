@@ -17,6 +17,7 @@ from typing import Any
 from gptoss_router.errors import BadRequest
 
 __all__ = [
+    "answered_calls",
     "client_response",
     "item_page",
     "new_item_id",
@@ -99,6 +100,30 @@ def unique_ids(
                 param=param,
             )
         seen.add(item_id)
+
+
+def answered_calls(
+    items: Sequence[Mapping[str, Any]], earlier: Sequence[Mapping[str, Any]] = (), *, param: str
+) -> None:
+    """Refuse ``items`` (400, in OpenAI's words) when a ``function_call_output`` answers a call
+    that neither they nor the ``earlier`` items hold: the backend could not tell which tool
+    answered (vLLM renders a tool's answer under the call's name and refuses one it cannot
+    find, "No call message found": ``parse_response_input``), and kept in a conversation the
+    stray output would be sent again with every later turn."""
+    calls = {
+        call
+        for item in (*earlier, *items)
+        if item.get("type") == "function_call" and isinstance(call := item.get("call_id"), str)
+    }
+    for item in items:
+        call = item.get("call_id")  # one of another type is the shape checks' to refuse
+        if item.get("type") != "function_call_output" or not isinstance(call, str):
+            continue
+        if call not in calls:
+            raise BadRequest(
+                f"No tool call found for function call output with call_id {call}.",
+                param=param,
+            )
 
 
 _ROLES = ("assistant", "developer", "system", "user")

@@ -39,6 +39,7 @@ from gptoss_router.openai.responses_objects import (
     response_object,
 )
 from gptoss_router.openai.responses_state import (
+    answered_calls,
     stateless_payload,
     stored_items,
     unique_ids,
@@ -154,6 +155,7 @@ class Turns:
             )
         items = stored_items(payload.get("input"))
         unique_ids(items, prior, param="input")
+        answered_calls(items, prior, param="input")
         stateless = stateless_payload(payload, prior, items)
         native_body = _json(stateless)
         chat = ChatForm.of(stateless)
