@@ -147,6 +147,27 @@ def test_a_tool_output_for_a_call_nobody_made_is_refused_and_nothing_is_kept() -
         assert client.conversations.items.list(conversation.id).data == []
 
 
+def test_a_response_repeats_the_requests_metadata_and_settings_whoever_served_it() -> None:
+    """The stored response is the router's: a provider whose Responses API does not echo
+    metadata or sampling settings must not make the client's metadata vanish."""
+    with fleet() as found, router_in_thread(router_settings(found, apps=APPS)) as (url, _):
+        client = _client(url)
+        for headers in (LOCAL, HOSTED):
+            made = client.responses.create(
+                model=MODEL,
+                input="hi",
+                metadata={"order": "42"},
+                temperature=0.3,
+                max_output_tokens=500,
+                extra_headers=headers,
+            )
+            kept = client.responses.retrieve(made.id)
+            for response in (made, kept):
+                assert response.metadata == {"order": "42"}
+                assert response.temperature == pytest.approx(0.3)
+                assert response.max_output_tokens == 500
+
+
 def test_retrieve_delete_and_input_items_answer_for_the_app_that_stored_the_response() -> None:
     with fleet() as found, router_in_thread(router_settings(found, apps=APPS)) as (url, _):
         shop, blog = _client(url), _client(url, "blog-key-2")

@@ -52,8 +52,15 @@ def own(turn: Turn, response: dict[str, Any]) -> dict[str, Any]:
         previous_id=turn.previous_id,
     )
     response["background"] = turn.background
-    # The request's own: a backend may have been sent them another way (outbound.py).
+    # The request's own: a backend may have been sent them another way (outbound.py), or not
+    # at all (metadata is the client's, for the client).
     response["instructions"] = turn.echo.get("instructions")
+    response["metadata"] = turn.echo.get("metadata") or {}
+    # What the request set and the backend did not repeat (a backend that echoes no sampling
+    # parameters): as the request set it. What it repeats is what it ran with.
+    for name, value in turn.echo.items():
+        if response.get(name) is None and value is not None:
+            response[name] = value
     if turn.conversation is not None:
         response["conversation"] = {"id": turn.conversation}
     return response
