@@ -8,13 +8,14 @@ the store's health. An id that could not have been made here is never looked up.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable
 from typing import ClassVar, Generic, TypeVar
 
 from gptoss_router.errors import Conflict, StoreUnavailable
-from gptoss_router.state.store import Document, Store, Versioned
+from gptoss_router.state.store import Document, Store, StoreFailed, Versioned
 from gptoss_router.state.store_health import StoreHealth
 
 __all__ = ["AppDocuments", "valid_id"]
@@ -62,6 +63,28 @@ class AppDocuments(ABC, Generic[D]):
         if not valid_id(doc_id):
             return False
         return await self._call(self._store.delete_document(self._key(app, doc_id)))
+
+    async def _put_at(self, key: str, data: bytes, version: int) -> bool:
+        """Write ``data`` at ``key`` if the document there is still at ``version`` (a
+        compare-and-set); whether it was. A write whose answer was lost may have landed all the
+        same: it counts as written when the document now holds exactly ``data`` at the version
+        that write makes, or the caller, told it failed, would change the document again (a
+        conversation turn's items appended twice). Otherwise ``StoreUnavailable``."""
+        try:
+            return (
+                await self._call(self._store.put_document(key, data, self.ttl_s, expected=version))
+                is not None
+            )
+        except StoreUnavailable:
+            with contextlib.suppress(StoreFailed):
+                found = await self._store.get_document(key)
+                if (
+                    found is not None
+                    and found.version == max(1, version + 1)
+                    and found.value == data
+                ):
+                    return True
+            raise
 
     async def _read(self, app: str, doc_id: str) -> Versioned[D] | None:
         self.check_usable()

@@ -106,8 +106,7 @@ class ConversationRecords(AppDocuments[Conversation]):
             data = conversation.encode()
             if bounded:
                 self._bounded(data)
-            put = self._store.put_document(key, data, self.ttl_s, expected=version)
-            return await self._call(put) is not None
+            return await self._put_at(key, data, version)
 
         return await change_document(
             lambda: self._read(app, conversation_id),

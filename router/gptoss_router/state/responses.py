@@ -82,8 +82,7 @@ class ResponseRecords(AppDocuments[Record]):
         key = self._key(app, response_id)
 
         async def write(record: Record, version: int) -> bool:
-            put = self._store.put_document(key, record.encode(), self.ttl_s, expected=version)
-            return await self._call(put) is not None
+            return await self._put_at(key, record.encode(), version)
 
         def step(record: Record) -> tuple[Record, None] | None:
             changed = change(record)
