@@ -225,9 +225,9 @@ class RouterMetrics:
             Gauge(
                 "gptoss_router_benched_backends",
                 "Backends out of rotation now, by backend (a provider, or local for pods) and why "
-                "(spent: the provider said it is out of quota; ejected: outlier detection, "
-                "whichever router replica benched them; tool_calls: kept off requests with tools "
-                "by this replica for invalid tool calls, counted per model).",
+                "(spent: the provider said it is out of quota, counted per model; ejected: "
+                "outlier detection, whichever router replica benched them; tool_calls: kept off "
+                "requests with tools by this replica for invalid tool calls, counted per model).",
                 ["backend", "why"],
                 registry=registry,
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import httpx
@@ -17,6 +18,8 @@ from router_fakes import (
     settings,
     sse,
 )
+
+from gptoss_router.settings import RouterSettings
 
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
 
@@ -139,6 +142,50 @@ async def test_a_provider_that_said_it_is_spent_is_not_tried_again_until_its_res
     assert upstreams.hosts() == ["groq.test", "fireworks.test", "fireworks.test"]
     assert 'gptoss_router_benched_backends{backend="groq",why="spent"} 1.0' in metrics
     assert 'gptoss_router_benched_backends{backend="fireworks",why="spent"} 0.0' in metrics
+
+
+async def test_a_providers_429_for_one_model_leaves_it_serving_the_others() -> None:
+    """Providers publish their rate limits per model: a 429 for gpt-oss-20b says nothing of
+    gpt-oss-120b, which the provider keeps serving."""
+    small = "gpt-oss-20b"
+
+    def groq(request: httpx.Request) -> httpx.Response:
+        asked = json.loads(request.content)["model"]
+        if asked == "openai/gpt-oss-20b":
+            return refuse(429, **{"retry-after": "60"})
+        return chat_reply(asked)
+
+    groq_models = {
+        MODEL: {"id": "openai/gpt-oss-120b", "price": {"input": 0.15, "output": 0.6}},
+        small: {"id": "openai/gpt-oss-20b", "price": {"input": 0.1, "output": 0.5}},
+    }
+    one = settings(pods=[])
+    config = RouterSettings.model_validate(
+        {
+            **one.model_dump(mode="json", exclude={"providers", "models"}),
+            "models": {name: {"local": {"pods": []}} for name in (MODEL, small)},
+            "providers": [
+                {
+                    "name": "groq",
+                    "kind": "groq",
+                    "base_url": "http://groq.test/v1",
+                    "key": GROQ_KEY,
+                    "models": groq_models,
+                }
+            ],
+        }
+    )
+    upstreams = Upstreams({"groq.test": groq})
+    async with running_router(config, upstreams) as client:
+        refused = await client.post("/v1/chat/completions", json={**CHAT, "model": small})
+        again = await client.post("/v1/chat/completions", json={**CHAT, "model": small})
+        served = await client.post("/v1/chat/completions", json=CHAT)
+        metrics = (await client.get("/metrics")).text
+    assert refused.status_code == 429 and again.status_code == 429
+    assert served.status_code == 200
+    asked = [body["model"] for _host, _path, body, _headers in upstreams.seen]
+    assert asked == ["openai/gpt-oss-20b", "openai/gpt-oss-120b"]  # the 20b not asked again
+    assert 'gptoss_router_benched_backends{backend="groq",why="spent"} 1.0' in metrics
 
 
 async def test_connect_errors_everywhere_give_502_in_openai_shape() -> None:

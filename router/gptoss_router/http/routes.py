@@ -14,6 +14,7 @@ from gptoss_router.http.state import State
 from gptoss_router.metrics import RouterMetrics
 from gptoss_router.openai.error_bodies import error_body
 from gptoss_router.routing.access import AppKeys, may_see
+from gptoss_router.state.provider_limits import provider_of
 from gptoss_router.state.store_health import StoreHealth
 
 __all__ = ["info_routes", "model_card"]
@@ -136,8 +137,8 @@ def _refresh_gauges(state: State, metrics: RouterMetrics) -> None:
         ("ejected", backends.health.ejected_until()),
     ):
         counts = dict.fromkeys(backends.provider_names(), 0) | {"local": 0}
-        for key in keys:
-            label = "local" if key in local else key
+        for key in keys:  # a provider's limits are kept per model: counted per model
+            label = "local" if key in local else provider_of(key)
             if label in counts:
                 counts[label] += 1
         for label, count in counts.items():

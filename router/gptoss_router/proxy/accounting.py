@@ -31,6 +31,7 @@ from gptoss_router.routing.admission import Admission, Ticket
 from gptoss_router.routing.backends import Backends, Target
 from gptoss_router.routing.retry_budget import RetryBudget
 from gptoss_router.state.pools import Pod
+from gptoss_router.state.provider_limits import limit_key
 
 __all__ = ["Ledger", "Shared", "Trial"]
 
@@ -125,7 +126,7 @@ class Ledger:
         target = trial.target
         backends = self._shared.backends
         if failure.spent_s is not None and target.kind == "hosted":
-            backends.limits.note(target.key, failure.spent_s)
+            backends.limits.note(limit_key(target.key, target.model_id), failure.spent_s)
         if backends.health.record_failure(target.key):
             self._shared.metrics.ejections.labels(target.label).inc()
 

@@ -35,7 +35,7 @@ from gptoss_router.settings import RouterSettings
 from gptoss_router.state.hot_prefixes import HotPrefixes, WarmRoute
 from gptoss_router.state.outliers import OutlierDetector
 from gptoss_router.state.pools import LocalPools, Pod
-from gptoss_router.state.provider_limits import RateLimitBook
+from gptoss_router.state.provider_limits import RateLimitBook, limit_key
 from gptoss_router.state.speed import SpeedBook, SpeedEstimate
 from gptoss_router.state.tool_quality import ToolCallQuality
 from gptoss_router.state.ttft_tail import TailBook
@@ -225,7 +225,8 @@ class Backends:
 
     def _provider_view(self, provider: ProviderConfig, model: str) -> ProviderView:
         prior = SpeedEstimate(provider.expected_ttft_s, provider.expected_tokens_per_s)
-        spent = self.limits.is_spent(provider.name)
+        limits = limit_key(provider.name, provider.models[model].id)
+        spent = self.limits.is_spent(limits)
         return ProviderView(
             key=provider.name,
             price=provider.models[model].price,
@@ -233,7 +234,7 @@ class Backends:
             capabilities=self._dialects[provider.name].capabilities,
             ejected=self.health.is_ejected(provider.name),
             spent=spent,
-            back_in_s=self.limits.back_in(provider.name) if spent else 0.0,  # only then read
+            back_in_s=self.limits.back_in(limits) if spent else 0.0,  # only then read
         )
 
     def target(self, candidate: Candidate, model: str) -> Target | None:

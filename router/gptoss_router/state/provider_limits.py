@@ -6,6 +6,10 @@
 - Together: ``x-ratelimit-remaining`` with ``x-ratelimit-reset`` in seconds.
 
 The providers' docs for these headers are listed in docs/sources.md, Providers.
+
+A provider's limits are per model (Groq, Together and OpenAI publish them per model; Together's
+change per model with load), so what a 429 says benches that provider for that model only: the
+book's keys are ``limit_key(provider, model id)``.
 """
 
 from __future__ import annotations
@@ -15,9 +19,28 @@ import re
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 
-__all__ = ["MAX_SPENT_S", "RateLimitBook", "parse_duration", "retry_after_seconds", "spent_for"]
+__all__ = [
+    "MAX_SPENT_S",
+    "RateLimitBook",
+    "limit_key",
+    "parse_duration",
+    "provider_of",
+    "retry_after_seconds",
+    "spent_for",
+]
 
 MAX_SPENT_S = 3600.0  # the longest a provider's own word benches it on one replica
+
+
+def limit_key(provider: str, model_id: str) -> str:
+    """The key of ``provider``'s limits for the model it calls ``model_id``."""
+    return f"{provider}|{model_id}"
+
+
+def provider_of(key: str) -> str:
+    """The provider a ``limit_key`` is of."""
+    return key.partition("|")[0]
+
 
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
