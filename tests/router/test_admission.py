@@ -225,6 +225,32 @@ async def test_a_spent_daily_budget_refuses_with_insufficient_quota_until_midnig
     await gate.admit("web", 10)
 
 
+async def test_every_refusal_carries_the_headers_of_every_per_minute_limit() -> None:
+    """OpenAI's answers carry each limit's x-ratelimit headers, refusals included: a client
+    pacing itself by them sees where every limit stands on the answers where it matters."""
+    clock = Clock()
+    limits = {"requests_per_minute": 2, "tokens_per_minute": 1000, "dollars_per_day": 0.01}
+    gate, _ = admission(limits, clock=clock)
+    first = await gate.admit("web", 100)
+    gate.settle(first, input_tokens=50, output_tokens=50, dollars=0.0)
+    await gate.admit("web", 100)
+    with pytest.raises(RateLimited) as over_requests:
+        await gate.admit("web", 100)
+    said = over_requests.value.headers
+    assert said["x-ratelimit-remaining-requests"] == "0"
+    assert said["x-ratelimit-limit-tokens"] == "1000"
+    assert int(said["x-ratelimit-remaining-tokens"]) == 1000 - 100 - 100
+    gate.settle(first, input_tokens=10, output_tokens=10, dollars=0.02)
+    clock.now += 60.0  # a new minute: the budget, not the minute, refuses
+    with pytest.raises(QuotaExceeded) as over_budget:
+        await gate.admit("web", 100)
+    said = over_budget.value.headers
+    assert said["retry-after"] == str(math.ceil(86400 - clock.now % 86400))
+    assert said["x-ratelimit-limit-requests"] == "2"
+    assert said["x-ratelimit-limit-tokens"] == "1000"
+    assert "x-ratelimit-reset-tokens" in said and "x-ratelimit-remaining-requests" in said
+
+
 async def test_spend_on_its_way_to_the_store_still_counts_against_the_budget_and_once() -> None:
     """A sync the store applied but answered too late (a timeout) is sent again; meanwhile its
     spend still counts here, and the store counts it once."""

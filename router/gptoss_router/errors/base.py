@@ -63,6 +63,10 @@ class RetryLater(RouterError):
     def headers(self) -> dict[str, str]:
         return {**self._extra, "retry-after": retry_after_header(self.retry_after)}
 
+    def add_headers(self, headers: dict[str, str]) -> None:
+        """More headers to answer with (those already set win)."""
+        self._extra = {**headers, **self._extra}
+
 
 class ConfigError(ValueError):
     """The router's configuration is unusable; raised once, at start-up."""

@@ -106,7 +106,7 @@ class BackgroundRuns:
         if live is not None:
             return Streamed(live.follow(-1), dict(ticket.headers))
         shown = without_reasoning(queued) if request.app.strip_reasoning else queued
-        return Whole(200, json.dumps(shown, separators=(",", ":")).encode(), {})
+        return Whole(200, json.dumps(shown, separators=(",", ":")).encode(), dict(ticket.headers))
 
     async def _run(
         self, route: Route, request: Request, turn: Turn, ticket: Ticket, live: LiveLog | None

@@ -133,13 +133,19 @@ class Admission:
             self._metrics.app_requests.labels(app).inc()
             return Ticket(app)
         now = self._wall()
-        self._check_budget(quota, now)
         ticket = Ticket(app)
+        try:
+            self._check_budget(quota, now)
+        except QuotaExceeded as refused:  # the per-minute limits still say where they stand
+            self._peek_headers(ticket, quota, now, "requests", "tokens")
+            refused.add_headers(ticket.headers)
+            raise
         fail_open = quota.app.limits.on_store_loss == "open"
         if quota.requests is not None:
             got = await quota.requests.acquire(1, now, fail_open=fail_open)
             self._add_headers(ticket, "requests", quota.requests, got)
             if got is None or not got.ok:
+                self._peek_headers(ticket, quota, now, "tokens")
                 self._refuse(quota, quota.requests, "requests", 1, got, ticket)
         if quota.tokens is not None:
             try:
@@ -246,6 +252,14 @@ class Admission:
         if got is not None:
             ticket.headers[f"x-ratelimit-remaining-{kind}"] = str(got.remaining)
             ticket.headers[f"x-ratelimit-reset-{kind}"] = format_reset(got.reset_s)
+
+    def _peek_headers(self, ticket: Ticket, quota: _Quota, now: float, *kinds: str) -> None:
+        """The headers of the limits of ``kinds`` a refusal came before asking, as they stand:
+        OpenAI's answers carry every limit's headers, refusals included."""
+        for kind in kinds:
+            lease = quota.requests if kind == "requests" else quota.tokens
+            if lease is not None:
+                self._add_headers(ticket, kind, lease, lease.peek(now))
 
     def _refuse(
         self,

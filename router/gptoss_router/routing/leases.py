@@ -212,6 +212,14 @@ class Lease:
         if amount > 0:
             await self._fallback.charge(self.name, amount, self._window_s, window)
 
+    def peek(self, now: float) -> Granted:
+        """What the limit's headers say now, without taking a unit: as of this replica's last
+        take in this window (the whole limit when it has none yet)."""
+        now = max(now, self._window * self._window_s)
+        fresh = math.floor(now / self._window_s) != self._window
+        remaining = self.limit if fresh else self._remaining()
+        return Granted(True, self._window, remaining, self._reset(now), 0.0)
+
     def _remaining(self) -> int:
         return max(0, min(self.limit, self.limit - self._used + self._held))
 
