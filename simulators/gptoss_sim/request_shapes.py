@@ -93,6 +93,7 @@ def check_chat_shapes(body: Mapping[str, Any]) -> None:
         raise SimError(400, "Invalid value for 'response_format.type'.", param="response_format")
     if fmt.get("type") == "json_schema":
         schema = _object(fmt.get("json_schema"), "response_format.json_schema", optional=False)
+        _string(schema.get("name"), "response_format.json_schema.name", optional=False)
         _object(schema.get("schema"), "response_format.json_schema.schema")
     _object(body.get("stream_options"), "stream_options")
 
@@ -115,4 +116,5 @@ def check_responses_shapes(body: Mapping[str, Any]) -> None:
     if fmt and not _one_of(fmt.get("type"), _FORMATS):
         raise SimError(400, "Invalid value for 'text.format.type'.", param="text.format")
     if fmt.get("type") == "json_schema":
-        _object(fmt.get("schema"), "text.format.schema")
+        _string(fmt.get("name"), "text.format.name", optional=False)
+        _object(fmt.get("schema"), "text.format.schema", optional=False)

@@ -13,6 +13,7 @@ from typing import Any
 
 from gptoss_sim.request_shapes import check_chat_shapes
 from gptoss_sim.vllm_protocol import invalid_body, literal_error, value_error
+from gptoss_sim.vllm_request_fields import check_chat_fields
 
 EFFORTS = ("low", "medium", "high")
 
@@ -40,6 +41,7 @@ def check_body(body: Mapping[str, Any]) -> None:
             "Stream options can only be defined when `stream=True`.", param="stream_options"
         )
     check_chat_shapes(body)  # before the tool check reads the tools
+    check_chat_fields(body)
     _check_tool_usage(body)
 
 

@@ -17,6 +17,7 @@ from gptoss_sim.vllm_protocol import (
     value_error,
     vllm_error,
 )
+from gptoss_sim.vllm_request_fields import check_responses_fields
 
 __all__ = [
     "OPENAI_EFFORTS",
@@ -41,6 +42,7 @@ def check_body(body: Mapping[str, Any]) -> None:
     if "input" not in body:
         raise invalid_body("Field required", loc=("body", "input"), kind="missing")
     check_responses_shapes(body)
+    check_responses_fields(body)
     if body.get("background") and not body.get("store", True):
         raise value_error("background can only be used when `store` is true", param="background")
     if body.get("prompt") is not None:

@@ -22,6 +22,7 @@ from gptoss_sim.responses_api import ResponsesRequest, parse_responses
 from gptoss_sim.responses_store import ResponsesStore
 from gptoss_sim.streaming import paced, sse
 from gptoss_sim.vllm_protocol import Dialect
+from gptoss_sim.vllm_request_fields import check_sampling, lax_int
 from gptoss_sim.vllm_responses_prompt import HarmonyPrompt, continuing, render
 
 
@@ -61,7 +62,9 @@ def responses_request(
         output = kept.get("output")
         if earlier is not None:
             prompt = continuing(earlier, output if isinstance(output, list) else [], prompt)
-    max_output = dialect.responses_max_tokens(prompt_tokens, body.get("max_output_tokens"))
+    requested = lax_int(body.get("max_output_tokens"), "max_output_tokens")
+    max_output = dialect.responses_max_tokens(prompt_tokens, requested)
+    check_sampling(body)
     items = body.get("input")
     answered = (
         isinstance(items, list)

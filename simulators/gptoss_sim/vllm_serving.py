@@ -26,6 +26,7 @@ from gptoss_sim.reply import ReplyParams
 from gptoss_sim.vllm_chat_request import check_body, tool_choice_of
 from gptoss_sim.vllm_protocol import Dialect, as_mapping, invalid_body, json_media_type, random_uuid
 from gptoss_sim.vllm_protocol import value_error as _value_error
+from gptoss_sim.vllm_request_fields import check_sampling, lax_int
 
 
 async def read_body(request: Request) -> Mapping[str, Any]:
@@ -61,15 +62,24 @@ def chat_request(body: Mapping[str, Any], dialect: Dialect) -> ChatRequest:
     if tool_choice_of(body) == "none" and body.get("tool_choice") == "required":
         body = {k: v for k, v in body.items() if k not in ("tools", "tool_choice")}
     prompt = count_prompt(messages, body.get("tools") or [])
-    requested = body.get("max_completion_tokens")
+    # pydantic's lax mode takes "5" for 5
+    lax = {f: lax_int(body.get(f), f) for f in ("max_completion_tokens", "max_tokens")}
+    body = {**body, **{f: n for f, n in lax.items() if n is not None}}
+    requested = lax["max_completion_tokens"]
     if requested is None:
-        requested = body.get("max_tokens")
+        requested = lax["max_tokens"]
     max_tokens = dialect.chat_max_tokens(prompt, requested)
+    check_sampling(body)  # to_sampling_params, once max_tokens is known
     chat = parse_chat(dict(body), require_model=False)
+    # StreamOptions.include_usage defaults to True (engine/protocol.py), and should_include_usage
+    # (entrypoints/utils.py) takes any stream_options object as asking for usage unless it says no
+    options = body.get("stream_options")
+    usage = isinstance(options, dict) and options.get("include_usage", True) not in (None, False)
     return replace(
         chat,
         model=chat.model or dialect.served_model,
         ask=replace(chat.ask, max_tokens=max_tokens),
+        include_usage=usage,
     )
 
 

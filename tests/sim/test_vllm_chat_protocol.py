@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 import httpx
+import pytest
 
 from gptoss_sim import Running, VllmSim, running
 from tests.sim.conftest import FAST, MODEL, SHORT, vllm_config
@@ -271,3 +272,54 @@ def test_a_tool_call_counts_as_a_stopped_request_in_the_metrics() -> None:
             if sample.name.endswith("_total")
         }
     assert reasons == {"stop": 1.0}
+
+
+# -- what pydantic and SamplingParams refuse (vllm_request_fields) -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"top_p": 0}, "top_p must be in (0, 1], got 0.0. (parameter=top_p, value=0.0)"),
+        ({"temperature": -0.5}, "temperature must be non-negative, got -0.5."),
+        ({"frequency_penalty": 3}, "frequency_penalty must be in [-2, 2], got 3.0."),
+        ({"logprobs": True, "top_logprobs": 21}, "Requested sample logprobs of 21"),
+        ({"top_logprobs": 2}, "when using `top_logprobs`, `logprobs` must be set to true."),
+        ({"seed": 1.5}, "got a number with a fractional part"),
+        ({"stop": 5}, "Input should be a valid string"),
+        ({"user": 5}, "Input should be a valid string"),
+        ({"parallel_tool_calls": "x"}, "Input should be a valid boolean"),
+        ({"logit_bias": {"1": "x"}}, "unable to parse string as a number"),
+        ({"tools": [{**WEATHER, "type": "custom"}]}, "Input should be 'function'"),
+        (
+            {"tools": [{"type": "function", "function": {"name": "f", "parameters": "nope"}}]},
+            "Input should be a valid dictionary",
+        ),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"schema": {}}}},
+            "response_format.json_schema.name",
+        ),
+    ],
+)
+def test_vllm_refuses_a_field_of_another_type_or_out_of_range(
+    vllm: Running, body: dict[str, Any], words: str
+) -> None:
+    refused = chat(vllm, **body)
+    assert refused.status_code == 400, refused.text
+    assert words in refused.json()["error"]["message"]
+
+
+def test_a_numeric_string_for_max_tokens_is_taken_as_pydantic_takes_it(vllm: Running) -> None:
+    served = chat(vllm, max_tokens="5")
+    assert served.status_code == 200
+    assert served.json()["usage"]["completion_tokens"] <= 5
+
+
+def test_stream_options_without_include_usage_still_ask_for_usage(vllm: Running) -> None:
+    for options in ({}, {"continuous_usage_stats": True}):
+        seen = chunks(chat(vllm, stream=True, stream_options=options))
+        assert seen[-1]["choices"] == [] and seen[-1]["usage"]["total_tokens"] > 0
+    quiet = chunks(chat(vllm, stream=True, stream_options={"include_usage": False}))
+    assert all("usage" not in c or c["usage"] is None for c in quiet)
+    plain = chunks(chat(vllm, stream=True))
+    assert all(c.get("usage") is None for c in plain)

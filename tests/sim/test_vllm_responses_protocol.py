@@ -327,3 +327,21 @@ def test_a_cut_response_is_incomplete_and_still_counted(vllm: Running) -> None:
     assert body["status"] == "incomplete"
     assert body["incomplete_details"] == {"reason": "max_output_tokens"}
     assert body["usage"]["output_tokens"] == 3 and body["max_output_tokens"] == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({"text": {"format": {"type": "json_schema", "schema": {}}}}, "text.format.name"),
+        ({"text": {"format": {"type": "json_schema", "name": "x"}}}, "text.format.schema"),
+        ({"top_p": 0}, "top_p must be in (0, 1], got 0.0."),
+        ({"temperature": -1}, "temperature must be non-negative"),
+        ({"seed": 1.5}, "got a number with a fractional part"),
+    ],
+)
+def test_vllm_refuses_a_responses_field_of_another_type_or_out_of_range(
+    vllm: Running, body: dict[str, Any], words: str
+) -> None:
+    refused = create(vllm, input="hello", **body)
+    assert refused.status_code == 400, refused.text
+    assert words in refused.json()["error"]["message"]
