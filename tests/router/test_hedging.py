@@ -14,6 +14,7 @@ import openai
 import pytest
 from tests.router.live import Fleet, fleet, router_in_thread, router_settings
 
+from gptoss_router.routing.retry_budget import RetryBudget
 from gptoss_router.state.ttft_tail import TailBook
 
 MODEL = "gpt-oss-120b"
@@ -188,3 +189,33 @@ def test_a_hedge_the_retry_budget_refuses_is_not_sent() -> None:
     assert raised.value.status_code == 504
     assert hedged == 0
     assert denied == 2  # the hedge, then the retry after the timeout
+
+
+def test_a_hedge_the_budget_refuses_leaves_its_candidate_for_the_failover(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The budget, spent when the pod turned slow, has room again when its attempt times out:
+    the provider the hedge would have used still takes the failover."""
+    asked: list[bool] = []
+    real = RetryBudget.try_retry
+
+    def first_refused(budget: RetryBudget) -> bool:
+        asked.append(True)
+        return len(asked) > 1 and real(budget)
+
+    monkeypatch.setattr(RetryBudget, "try_retry", first_refused)
+    tuning = {"first_byte_timeout_s": 1.5}
+    with fleet() as found:
+        config = _settings(found, **tuning)
+        one_provider = config.model_copy(update={"providers": config.providers[:1]})
+        with router_in_thread(one_provider) as (url, registry):
+            client = _client(url)
+            _learn(client)
+            _hang_next(found)
+            backend, text = _ask(client, stream=True)
+            hedged = _value(registry, "gptoss_router_hedges_total", {"backend": "local"})
+            timeouts = _value(
+                registry, "gptoss_router_retries_total", {"backend": "local", "reason": "timeout"}
+            )
+    assert backend == config.providers[0].name and text
+    assert (len(asked), hedged, timeouts) == (2, 0, 1)

@@ -149,9 +149,11 @@ class Attempts:
             if self._next >= len(self._candidates):
                 return None
             resolved = self._resolve(self._candidates[self._next])
-            self._next += 1
+            if resolved is None:
+                self._next += 1
         if budget is not None and not budget():
-            return None
+            return None  # the candidate stays for an attempt the budget allows later
+        self._next += 1
         target, wire, route = resolved
         trial = self._ledger.attempting(target, route)
         # Only an attempt that may race (a hedge, or one a later candidate could hedge) is told
