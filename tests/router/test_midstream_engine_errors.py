@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 from aiohttp import web
 from engine_errors import ENGINE_ERROR, chat_chunk, streamed
 from paced_upstreams import Paced, event, events, paced_client
 from prometheus_client import CollectorRegistry
-from router_fakes import MODEL, Upstreams, running_router, settings
+from router_fakes import COMPLETED_RESPONSE, MODEL, Upstreams, running_router, settings
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -68,6 +69,28 @@ async def test_an_engine_error_after_the_first_event_counts_as_interrupted_again
     assert registry.get_sample_value("gptoss_router_ejections_total", {"backend": "local"}) == 1
 
 
+async def test_a_pod_that_breaks_every_stream_after_its_first_token_is_ejected_at_defaults() -> (
+    None
+):
+    """Each broken stream had started well: had its start counted as a success, the streak of
+    breaks would end at every request and the pod would never be ejected."""
+    done = {**chat_chunk(""), "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    upstreams = Upstreams(
+        {
+            "pod-a.test": lambda request: streamed(chat_chunk("Hel"), ENGINE_ERROR, "[DONE]"),
+            "pod-b.test": lambda request: streamed(chat_chunk("Hello"), done, "[DONE]"),
+        }
+    )
+    registry = CollectorRegistry()
+    pods = ["http://pod-a.test:8000", "http://pod-b.test:8000"]
+    async with running_router(settings(pods=pods, providers=[]), upstreams, registry) as client:
+        for n in range(40):
+            question = {**STREAM, "messages": [{"role": "user", "content": f"question {n}"}]}
+            await client.post("/v1/chat/completions", json=question)
+    assert registry.get_sample_value("gptoss_router_ejections_total", {"backend": "local"}) == 1
+    assert upstreams.hosts().count("pod-a.test") == 5  # consecutive_failures' default
+
+
 async def test_an_engine_error_that_comes_in_a_later_read_ends_the_stream_the_same_way() -> None:
     async def pod(request: web.BaseRequest, body: dict[str, Any]) -> web.StreamResponse:
         return await events(
@@ -104,3 +127,53 @@ async def test_chunks_that_only_mention_an_error_are_relayed_as_they_are() -> No
     assert _data(answer.text) == mentions
     assert answer.text.endswith("data: [DONE]\n\n")
     assert _requests(registry, "ok") == 1
+
+
+def _responses_event(kind: str, doc: dict[str, Any]) -> bytes:
+    return f"event: {kind}\ndata: ".encode() + json.dumps({"type": kind, **doc}).encode() + b"\n\n"
+
+
+async def test_a_responses_stream_its_backend_ends_failed_counts_as_interrupted() -> None:
+    """A native response.failed after the first output is the backend failing mid-answer, as
+    an in-band error is on chat: counted against it, not as an answer that ended well."""
+    started = {**COMPLETED_RESPONSE, "status": "in_progress", "output": [], "usage": None}
+    item = {"type": "message", "id": "msg_1", "role": "assistant", "status": "in_progress",
+            "content": []}  # fmt: skip
+    failed = {**COMPLETED_RESPONSE, "status": "failed", "output": [],
+              "error": {"code": "server_error", "message": "engine died"}}  # fmt: skip
+    body = (
+        _responses_event("response.created", {"sequence_number": 0, "response": started})
+        + _responses_event(
+            "response.output_item.added", {"sequence_number": 1, "output_index": 0, "item": item}
+        )
+        + _responses_event(
+            "response.output_text.delta",
+            {
+                "sequence_number": 2,
+                "output_index": 0,
+                "content_index": 0,
+                "item_id": "msg_1",
+                "delta": "Hel",
+            },
+        )
+        + _responses_event("response.failed", {"sequence_number": 3, "response": failed})
+    )
+    upstreams = Upstreams(
+        {
+            "pod-a.test": lambda request: httpx.Response(
+                200, content=body, headers={"content-type": "text/event-stream"}
+            )
+        }
+    )
+    registry = CollectorRegistry()
+    config = settings(providers=[], tuning={"consecutive_failures": 1})
+    async with running_router(config, upstreams, registry) as client:
+        answer = await client.post(
+            "/v1/responses", json={"model": MODEL, "input": "hi", "stream": True}
+        )
+    assert answer.status_code == 200 and "response.failed" in answer.text
+    labels = {"route": "responses", "model": MODEL, "backend": "local"}
+    sample = registry.get_sample_value
+    assert sample("gptoss_router_requests_total", {**labels, "outcome": "interrupted"}) == 1
+    assert sample("gptoss_router_requests_total", {**labels, "outcome": "ok"}) is None
+    assert sample("gptoss_router_ejections_total", {"backend": "local"}) == 1

@@ -135,7 +135,8 @@ class Ledger:
         shared, target = self._shared, trial.target
         self._commit(trial)
         self._first_byte_at = time.perf_counter() if stream else None
-        shared.backends.health.record_success(target.key)
+        if not stream:  # a stream succeeds once it ends whole (``close``), not at its start
+            shared.backends.health.record_success(target.key)
         shared.metrics.ttft.labels(target.label).observe(time.perf_counter() - self._started)
         if stream:
             shared.backends.speed.observe_ttft(target.key, ttft_s)
@@ -173,7 +174,10 @@ class Ledger:
             self._give_back_pod()
             if self._spilled:
                 shared.metrics.spilled_inflight.labels(self._model, self._owner).dec()
-            if outcome == "interrupted" and shared.backends.health.record_failure(target.key):
+            health = shared.backends.health
+            if outcome == "ok" and self._first_byte_at is not None:
+                health.record_success(target.key)  # a stream, ended whole
+            elif outcome == "interrupted" and health.record_failure(target.key):
                 shared.metrics.ejections.labels(target.label).inc()
             measured = usage is not None
             usage = usage if usage is not None else _estimate(self.generated, self._input_tokens)

@@ -60,6 +60,7 @@ class _Relay:
         )
         self.usage: Usage | None = None
         self.finished = False
+        self.failed = False  # the backend ended it with response.failed (its own, or in-band)
         self.mend = StreamFix() if mend and self.translator is None else None
         self.latest: dict[str, Any] | None = None  # the last response object the stream showed
         self.events = 0  # relayed so far: the next one's sequence number, counted from 0
@@ -133,6 +134,7 @@ class _Relay:
                     self.usage = usage
             if isinstance(response, dict) and terminal(doc.get("type")):
                 self.finished = True
+                self.failed = doc.get("type") == "response.failed"
                 out.extend(await self._kept(doc, response))
                 continue
             out.append(doc)
@@ -195,8 +197,9 @@ async def answer_stream(
             if not chunk:
                 break
             events = splitter.feed(chunk)
+        # a backend that ends its answer failed counts against it, as on chat
+        outcome = "ok" if relay.finished and not relay.failed else "interrupted"
         if not relay.finished:
-            outcome = "interrupted"
             yield await relay.fail("The upstream ended the stream early.")
     except (TimeoutError, aiohttp.ClientError) as err:
         outcome = "interrupted"
