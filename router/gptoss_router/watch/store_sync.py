@@ -127,12 +127,21 @@ class StoreSync:
             self._published.pop(gone, None)
         return Outgoing(
             replica=self.replica,
-            inflight={pod.url: pod.inflight for pod in self.backends.pools if pod.inflight},
+            inflight=self._inflight(),
             spend=self._totals(sent_at),
             benches=tuple(benches),
             readmitted=readmitted,
             budget_apps=self.admission.budget_apps,
         )
+
+    def _inflight(self) -> dict[str, int]:
+        """Requests in flight per pod URL: a pod serving a base model and its adapters is in
+        one pool per model, and its requests add up over them."""
+        out: dict[str, int] = {}
+        for pod in self.backends.pools:
+            if pod.inflight:
+                out[pod.url] = out.get(pod.url, 0) + pod.inflight
+        return out
 
     def _apply(self, incoming: Incoming, sent_at: float) -> None:
         """What the store answered to a sync sent at wall time ``sent_at``: its spend totals
