@@ -91,13 +91,17 @@ class Backends:
             max_gate_s=tuning.tool_call_max_gate_s,
             clock=clock,
         )
-        # A pod that leaves takes its outlier and tool-call records with it (pod URLs are not
-        # reused soon, but a record of a pod that is gone would be kept forever).
+        # A pod that leaves takes its outlier, tool-call, tail and speed records with it, and a
+        # pod that joins starts with none (an address may be reused).
         # The beginnings of prompts new pods are warmed with (watch.warming).
         self.hot = HotPrefixes()
         self._warm_prefixes = tuning.warm_prefixes
         self.pools = LocalPools(
-            clock, on_change=self.wakeup.fire, on_leave=self._forget, warm=self._worth_warming
+            clock,
+            on_change=self.wakeup.fire,
+            on_leave=self._forget,
+            on_join=self._sweep,
+            warm=self._worth_warming,
         )
         self.limits = RateLimitBook(clock)
         self.speed = SpeedBook(alpha=tuning.ewma_alpha)
@@ -126,6 +130,15 @@ class Backends:
         self.tool_quality.forget(key)
         self.tails.forget(key)
         self.speed.forget(key)
+
+    def _sweep(self, joined: str) -> None:
+        """A pod joined at ``joined``: nothing learnt of an earlier pod at that address is
+        its (an address reused after a pod left), and nothing is kept of pods no pool holds (a
+        stream that ended after its pod left wrote its health and speed back)."""
+        books = (self.health, self.tool_quality, self.tails, self.speed)
+        gone = {key for book in books for key in book.backends() if "://" in key}
+        for key in (gone - self.pools.urls()) | {joined}:
+            self._forget(key)
 
     def plan_for(self, inbound: Inbound, model: ModelConfig, limits: Limits) -> Plan:
         """Candidates for ``inbound`` (for ``model``, configured thus) under ``limits``.

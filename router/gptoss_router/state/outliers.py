@@ -123,3 +123,7 @@ class OutlierDetector:
     def forget(self, key: str) -> None:
         """``key`` no longer exists (a pod went away)."""
         self._records.pop(key, None)
+
+    def backends(self) -> set[str]:
+        """The backends it holds a record of."""
+        return set(self._records)

@@ -44,11 +44,13 @@ class LocalPools:
         clock: Callable[[], float],
         on_change: Callable[[], None] = lambda: None,
         on_leave: Callable[[str], None] = lambda url: None,
+        on_join: Callable[[str], None] = lambda url: None,
         warm: Callable[[str], bool] = lambda model: False,
     ) -> None:
         self._clock = clock
         self._on_change = on_change
         self._on_leave = on_leave
+        self._on_join = on_join
         self._warm = warm
         self._by_model: dict[str, dict[str, Pod]] = {}
 
@@ -64,6 +66,7 @@ class LocalPools:
         known pods' state; return removed URLs. A new pod starts ``warming`` when ``warm``
         says its model has prefixes worth caching on it first."""
         old = self._by_model.get(model, {})
+        held = self.urls()
         new: dict[str, Pod] = {}
         where = namespaces or {}
         warm: bool | None = None
@@ -75,10 +78,20 @@ class LocalPools:
             new[url] = known
         self._by_model[model] = new
         removed = [url for url in old if url not in new]
+        # A pod that serves other models too (a base model and its adapters) has not left:
+        # what was learnt of it (its health, its speed) is kept while any pool holds it.
         for url in removed:
-            self._on_leave(url)
+            if not any(url in pods for pods in self._by_model.values()):
+                self._on_leave(url)
+        for url in new:
+            if url not in held:  # an address no pool held: a pod new to every pool
+                self._on_join(url)
         self._on_change()
         return removed
+
+    def urls(self) -> set[str]:
+        """The addresses of every known pod, whatever models it serves."""
+        return {url for pods in self._by_model.values() for url in pods}
 
     def pods(self, model: str) -> list[Pod]:
         """Pods of ``model`` (empty when scaled to zero or unknown)."""

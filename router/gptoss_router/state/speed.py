@@ -53,5 +53,9 @@ class SpeedBook:
         self._ttft.pop(key, None)
         self._tps.pop(key, None)
 
+    def backends(self) -> set[str]:
+        """The backends it holds figures of."""
+        return set(self._ttft) | set(self._tps)
+
     def _blend(self, old: float | None, sample: float) -> float:
         return sample if old is None else old + self._alpha * (sample - old)

@@ -120,3 +120,7 @@ class ToolCallQuality:
         """``key`` no longer exists (a pod went away)."""
         for pair in [p for p in self._records if p[0] == key]:
             del self._records[pair]
+
+    def backends(self) -> set[str]:
+        """The backends it holds verdicts of."""
+        return {key for key, _model in self._records}

@@ -71,6 +71,10 @@ class TailBook:
         """``key`` is gone (a pod that left)."""
         self._tails.pop(key, None)
 
+    def backends(self) -> set[str]:
+        """The backends it holds a tail of."""
+        return set(self._tails)
+
     def _move(self, tail: _Tail, *, late: bool) -> None:
         q = self._quantile
         tail.log_s += _STEP * q if late else -_STEP * (1.0 - q)
