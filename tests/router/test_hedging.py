@@ -114,6 +114,14 @@ def _value(registry: Any, name: str, labels: dict[str, str] | None = None) -> fl
     return registry.get_sample_value(name, labels or {}) or 0.0
 
 
+def _hedged_and_timed_out(registry: Any) -> tuple[float, float]:
+    """The pod's attempts hedged, and those waited out to the first-byte timeout."""
+    return (
+        _value(registry, "gptoss_router_hedges_total", {"backend": "local"}),
+        _value(registry, "gptoss_router_retries_total", {"backend": "local", "reason": "timeout"}),
+    )
+
+
 def _ask(client: openai.OpenAI, *, stream: bool) -> tuple[str, str]:
     """The backend that answered and the text it answered."""
     messages: Any = [{"role": "user", "content": "Hi"}]
@@ -168,10 +176,7 @@ def test_without_hedging_the_request_waits_for_the_first_byte_timeout() -> None:
         _learn(client)
         _hang_next(found)
         backend, _ = _ask(client, stream=True)
-        hedged = _value(registry, "gptoss_router_hedges_total", {"backend": "local"})
-        timeouts = _value(
-            registry, "gptoss_router_retries_total", {"backend": "local", "reason": "timeout"}
-        )
+        hedged, timeouts = _hedged_and_timed_out(registry)
     assert backend != "local"
     assert (hedged, timeouts) == (0, 1)
 
@@ -213,9 +218,6 @@ def test_a_hedge_the_budget_refuses_leaves_its_candidate_for_the_failover(
             _learn(client)
             _hang_next(found)
             backend, text = _ask(client, stream=True)
-            hedged = _value(registry, "gptoss_router_hedges_total", {"backend": "local"})
-            timeouts = _value(
-                registry, "gptoss_router_retries_total", {"backend": "local", "reason": "timeout"}
-            )
+            hedged, timeouts = _hedged_and_timed_out(registry)
     assert backend == config.providers[0].name and text
     assert (len(asked), hedged, timeouts) == (2, 0, 1)
