@@ -17,6 +17,7 @@ nothing. Tokens settled above their reservation are charged without a cap (docs/
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 from collections.abc import Callable, Coroutine
@@ -30,6 +31,8 @@ from gptoss_router.state.store_health import StoreHealth
 __all__ = ["Granted", "Lease"]
 
 log = logging.getLogger(__name__)
+
+_GIVE_BACK_WAIT_S = 1.0  # the longest a take waits for the last window's units to go back
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +154,10 @@ class Lease:
         # last window's count into this one's, and a lone replica leases the whole limit, so a
         # take that ran first would find the limit spent by units nobody used.
         if self._giving_back is not None and not self._giving_back.is_set():
-            await self._giving_back.wait()
+            # bounded: a give-back that never ran (cancelled at shutdown) must not hold takes
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_GIVE_BACK_WAIT_S):
+                    await self._giving_back.wait()
         want = max(need, self._size)
         if self._health.usable():
             try:
