@@ -46,7 +46,6 @@ __all__ = [
     "AdapterPlan",
     "adapter_paths",
     "custom_weights",
-    "from_hub",
     "lora_limits",
     "plan_adapters",
     "served_model_name",
@@ -165,15 +164,6 @@ def _check_secret(index: int, scheme: str, secret: str | None, spec: GptOssDeplo
             else "spec.source.secretName; set it to this Secret"
         )
     )
-
-
-def from_hub(spec: GptOssDeploymentSpec) -> bool:
-    """Whether vLLM may have to download an adapter from Hugging Face: an ``hf://`` adapter, or
-    run-time loading, which may load one later without a restart. ``HF_HUB_OFFLINE`` would make
-    that download fail ("No adapter found": ``vllm/lora/worker_manager.py``)."""
-    if spec.adapter_loading == RUNTIME_LOADING:
-        return True
-    return any(_split(adapter.uri)[0] == "hf" for adapter in spec.adapters or [])
 
 
 def _check_served_name(served: str, spec: GptOssDeploymentSpec) -> None:

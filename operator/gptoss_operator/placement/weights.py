@@ -33,7 +33,7 @@ from typing import Any
 
 from gptoss_operator import names
 from gptoss_operator.api.spec import GptOssDeploymentSpec
-from gptoss_operator.placement.adapters import from_hub, plan_adapters
+from gptoss_operator.placement.adapters import RUNTIME_LOADING, plan_adapters
 from gptoss_operator.placement.architectures import model_named
 
 __all__ = ["Download", "WeightsPlan", "download_container", "plan_weights"]
@@ -140,6 +140,15 @@ def download_container(download: Download, *, mount: str) -> dict[str, Any]:
     return container
 
 
+def _adapters_from_hub(spec: GptOssDeploymentSpec) -> bool:
+    """Whether vLLM may have to download an adapter from Hugging Face: an ``hf://`` adapter, or
+    run-time loading, which may load one later without a restart. ``HF_HUB_OFFLINE`` would make
+    that download fail ("No adapter found": ``vllm/lora/worker_manager.py``)."""
+    if spec.adapter_loading == RUNTIME_LOADING:
+        return True
+    return any(_split(adapter.uri)[0] == "hf" for adapter in spec.adapters or [])
+
+
 def plan_weights(cr_name: str, spec: GptOssDeploymentSpec, *, image: str) -> WeightsPlan:
     """The weights plan for ``spec``; ``image`` is the vLLM image (it carries the ``hf`` CLI)."""
     model = model_named(spec.model)
@@ -192,7 +201,7 @@ def plan_weights(cr_name: str, spec: GptOssDeploymentSpec, *, image: str) -> Wei
         model_arg = target
 
     # Weights on a volume need no hub, unless vLLM downloads hf:// adapters itself.
-    if (scheme != "hf" or claim is not None) and not from_hub(spec):
+    if (scheme != "hf" or claim is not None) and not _adapters_from_hub(spec):
         env["HF_HUB_OFFLINE"] = "1"
     if spec.cache and spec.cache.tiktoken_encodings_url:
         volumes.append({"name": "tiktoken", "emptyDir": {}})

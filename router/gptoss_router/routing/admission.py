@@ -15,7 +15,6 @@ refuses with 503, ``open`` lets each replica spend its share of what was left at
 from __future__ import annotations
 
 import asyncio
-import calendar
 import math
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -26,6 +25,7 @@ from gptoss_router.config.apps import AppConfig
 from gptoss_router.config.store import StoreConfig
 from gptoss_router.errors import QuotaExceeded, RateLimited, StoreUnavailable
 from gptoss_router.metrics import RouterMetrics
+from gptoss_router.routing.budget_periods import to_midnight, to_month_end
 from gptoss_router.routing.leases import Granted, Lease
 from gptoss_router.state.memory_store import MemoryStore
 from gptoss_router.state.store import Store, spend_periods
@@ -228,8 +228,8 @@ class Admission:
         spent_day = quota.spent[0] if quota.period[0] == day else 0
         spent_month = quota.spent[1] if quota.period[1] == month else 0
         for budget, spent, name, reset in (
-            (limits.dollars_per_day, spent_day, "dollars_per_day", _to_midnight(now)),
-            (limits.dollars_per_month, spent_month, "dollars_per_month", _to_month_end(now)),
+            (limits.dollars_per_day, spent_day, "dollars_per_day", to_midnight(now)),
+            (limits.dollars_per_month, spent_month, "dollars_per_month", to_month_end(now)),
         ):
             if budget is None or spent + quota.unsynced * share < budget * _MICROS:
                 continue
@@ -294,13 +294,3 @@ class Admission:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-def _to_midnight(now: float) -> float:
-    return 86400 - now % 86400
-
-
-def _to_month_end(now: float) -> float:
-    year, month = time.gmtime(now)[:2]
-    year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return max(1.0, calendar.timegm((year, month, 1, 0, 0, 0)) - now)
