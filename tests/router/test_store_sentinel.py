@@ -24,6 +24,8 @@ pytestmark = pytest.mark.timeout(90)
 
 _FAILOVER_S = 45.0  # the Sentinel notices in 0.5 s and promotes within seconds on a busy machine
 _RING_S = 20.0
+_SYNC_S = 30.0  # a primary starts a replica's first sync after repl-diskless-sync-delay (5 s)
+_CALL_S = 15.0  # the test's own clients: longer than the 10 s a WAIT may take
 LOG = "events:shop:resp_failover"
 
 
@@ -52,8 +54,16 @@ async def test_the_store_follows_its_primary_through_a_failover_the_sentinel_mak
         timeout_s=2.0,
     )
     store = connect(config)
-    on_primary = aioredis.Redis.from_url(primary.url, password=primary.password)
-    on_replica = aioredis.Redis.from_url(replica.url, password=replica.password)
+    on_primary = aioredis.Redis.from_url(
+        primary.url, password=primary.password, socket_timeout=_CALL_S
+    )
+    on_replica = aioredis.Redis.from_url(
+        replica.url, password=replica.password, socket_timeout=_CALL_S
+    )
+
+    async def in_sync() -> bool:
+        info = await on_replica.info("replication")
+        return bool(info.get("master_link_status") == "up")
 
     async def promoted() -> bool:
         try:
@@ -73,6 +83,7 @@ async def test_the_store_follows_its_primary_through_a_failover_the_sentinel_mak
             return None  # the old primary is gone and the Sentinel has not promoted yet
 
     try:
+        await eventually(in_sync, what="the replica's first sync", within=_SYNC_S)
         assert await store.put_document("conv:shop:c1", b"before", 600) == 1
         assert await on_primary.wait(1, 10_000) == 1  # the replica has it
         async with store.watch_log(LOG) as bell:
