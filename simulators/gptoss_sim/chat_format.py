@@ -3,14 +3,18 @@
 The chunk sequence follows OpenAI's streaming contract (docs/sources.md, OpenAI API): a first chunk
 with the role, deltas, a last chunk with ``finish_reason``; with ``stream_options.include_usage``
 every chunk carries ``usage: null`` and one extra chunk with ``choices: []`` and the usage comes
-before ``data: [DONE]``.
+before ``data: [DONE]``. A request for ``n`` choices gets one choice per sampled reply, each
+streamed under its ``index``; usage counts them all. ``logprobs`` cover the tokens of the
+message's ``content`` (OpenAI: "each output token returned in the content of message").
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gptoss_sim import logprobs
 from gptoss_sim.reply import Channel, Reply
 
 
@@ -53,7 +57,7 @@ def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, Any]:
 
 
 def completion(
-    reply: Reply,
+    replies: Sequence[Reply],
     *,
     rid: str,
     model: str,
@@ -61,10 +65,31 @@ def completion(
     prompt_tokens: int,
     style: ChatStyle,
     tool_call_id: str,
+    top_logprobs: int | None = None,
+    logprobs_key: str = "",
 ) -> dict[str, Any]:
-    """A whole ``chat.completion`` object."""
+    """A whole ``chat.completion`` object, a choice per reply."""
+    choices = [
+        _choice(reply, index, style, tool_call_id, f"{logprobs_key}:{index}", top_logprobs)
+        for index, reply in enumerate(replies)
+    ]
+    generated = sum(reply.completion_tokens for reply in replies)
+    return {
+        "id": rid,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": choices,
+        "usage": usage(prompt_tokens, generated),
+    }
+
+
+def _choice(
+    reply: Reply, index: int, style: ChatStyle, tool_call_id: str, key: str, top: int | None
+) -> dict[str, Any]:
     shown = visible(reply.pieces(), style)
-    content = "".join(t for c, t in shown if c == "content")
+    said = [t for c, t in shown if c == "content"]
+    content = "".join(said)
     reasoning = "".join(t for c, t in shown if c == "reasoning")
     message: dict[str, Any] = {"role": "assistant", "content": content or None}
     if reply.tool_call is not None:
@@ -77,20 +102,18 @@ def completion(
         ]
     if style.reasoning_field is not None and not style.raw_reasoning:
         message[style.reasoning_field] = reasoning or None
-    choice: dict[str, Any] = {
-        "index": 0,
+    return {
+        "index": index,
         "message": message,
-        "logprobs": None,
+        "logprobs": _logprobs(key, said, top),
         "finish_reason": reply.finish_reason,
     }
-    return {
-        "id": rid,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [choice],
-        "usage": usage(prompt_tokens, reply.completion_tokens),
-    }
+
+
+def _logprobs(key: str, said: list[str], top: int | None, start: int = 0) -> dict[str, Any] | None:
+    if top is None:
+        return None
+    return {"content": logprobs.entries(key, said, top, start=start), "refusal": None}
 
 
 @dataclass
@@ -104,7 +127,11 @@ class ChunkWriter:
     include_usage: bool
     tool_call_id: str
     tool_name: str | None = None
+    index: int = 0
+    top_logprobs: int | None = None  # None: no logprobs
+    logprobs_key: str = ""  # what the logprobs' figures are drawn from (the request's seed)
     _tool_started: bool = False
+    _said: int = 0  # content tokens sent so far
 
     def _chunk(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
         chunk: dict[str, Any] = {
@@ -118,8 +145,18 @@ class ChunkWriter:
             chunk["usage"] = None
         return chunk
 
-    def _delta(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+    def _delta(
+        self,
+        delta: dict[str, Any],
+        finish_reason: str | None = None,
+        token_logprobs: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        choice = {
+            "index": self.index,
+            "delta": delta,
+            "logprobs": token_logprobs,
+            "finish_reason": finish_reason,
+        }
         return self._chunk([choice])
 
     def opening(self) -> dict[str, Any]:
@@ -128,15 +165,19 @@ class ChunkWriter:
     def deltas(self, pieces: list[tuple[Channel, str]]) -> list[dict[str, Any]]:
         """One chunk per run of same-channel pieces."""
         chunks: list[dict[str, Any]] = []
-        runs: list[tuple[Channel, str]] = []
+        runs: list[tuple[Channel, list[str]]] = []
         for channel, text in visible(pieces, self.style):
             if runs and runs[-1][0] == channel:
-                runs[-1] = (channel, runs[-1][1] + text)
+                runs[-1][1].append(text)
             else:
-                runs.append((channel, text))
-        for channel, text in runs:
+                runs.append((channel, [text]))
+        for channel, texts in runs:
+            text = "".join(texts)
             if channel == "content":
-                chunks.append(self._delta({"content": text}))
+                key = f"{self.logprobs_key}:{self.index}"
+                said = _logprobs(key, texts, self.top_logprobs, start=self._said)
+                self._said += len(texts)
+                chunks.append(self._delta({"content": text}, token_logprobs=said))
             elif channel == "reasoning" and self.style.reasoning_field is not None:
                 chunks.append(self._delta({self.style.reasoning_field: text}))
             elif channel == "tool":

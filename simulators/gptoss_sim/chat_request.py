@@ -26,6 +26,10 @@ class ChatRequest:
     ask: Ask
     prompt_tokens: int
     body: Mapping[str, Any]
+    # Choices to sample (``n``), and how many top tokens each token's logprobs list (None: no
+    # logprobs are returned).
+    n: int = 1
+    top_logprobs: int | None = None
 
 
 def message_text(message: Mapping[str, Any]) -> str:
@@ -98,7 +102,10 @@ def parse_chat(
         "max_tokens must be at least 1",
         "max_tokens",
     )
-    _require(body.get("n", 1) == 1, "only n=1 is simulated", "n")
+    n = body.get("n")
+    n = 1 if n is None else n
+    _require(isinstance(n, int) and not isinstance(n, bool), "n must be an integer", "n")
+    _require(n >= 1, f"n must be at least 1, got {n}.", "n")
     fmt = body.get("response_format") or {}
     schema = fmt.get("json_schema", {}).get("schema") if fmt.get("type") == "json_schema" else None
     stream_options = body.get("stream_options") or {}
@@ -119,4 +126,16 @@ def parse_chat(
         ask=ask,
         prompt_tokens=count_prompt(messages, body.get("tools") or []),
         body=body,
+        n=n,
+        top_logprobs=wanted_logprobs(body),
     )
+
+
+def wanted_logprobs(body: Mapping[str, Any]) -> int | None:
+    """How many top tokens each token's logprobs list, or None when no logprobs are returned:
+    vLLM returns them when ``logprobs`` is set and ``top_logprobs`` is not null (its default
+    is 0; ``chat_completion/serving.py``)."""
+    if not body.get("logprobs"):
+        return None
+    top = body.get("top_logprobs", 0)
+    return None if top is None else int(top)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from gptoss_sim import schema_fill, tokens
@@ -72,6 +72,16 @@ class Reply:
         out += [("content", t) for t in self.content]
         out += [("tool", t) for t in self.tool_pieces]
         return out
+
+
+def plan_choices(ask: Ask, params: ReplyParams, n: int) -> list[Reply]:
+    """The replies of ``n`` choices: the first is ``plan(ask)``, each other one is sampled
+    afresh (its words drawn from a seed of its own), as vLLM samples each of a request's ``n``
+    sequences independently."""
+    return [
+        plan(ask if i == 0 else replace(ask, seed=f"{ask.seed}#choice{i}"), params)
+        for i in range(n)
+    ]
 
 
 def plan(ask: Ask, params: ReplyParams) -> Reply:

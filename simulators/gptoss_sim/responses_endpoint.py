@@ -80,5 +80,5 @@ async def response_events(
     def error(exc: Exception) -> bytes:
         return sse({"type": "error", "message": str(exc), "code": None, "param": None}, "error")
 
-    async for chunk in guarded(events(), serving, reply, error=error, last=None):
+    async for chunk in guarded(events(), serving, [reply], error=error, last=None):
         yield chunk

@@ -60,6 +60,59 @@ async def paced(
         await stream.aclose()  # type: ignore[attr-defined]
 
 
+async def paced_choices(
+    pacer: Pacer, prompt_tokens: int, choices: list[list[tuple[Channel, str]]]
+) -> AsyncIterator[tuple[int, list[tuple[Channel, str]]]]:
+    """Each choice's pieces in the groups the pacer releases them in, with the choice's index,
+    as they come: a request for ``n`` choices runs as ``n`` requests side by side, as vLLM
+    fans it out (``vllm/v1/engine/parallel_sampling.py``)."""
+    if len(choices) == 1:
+        async for group in paced(pacer, prompt_tokens, choices[0]):
+            yield 0, group
+        return
+    queue: asyncio.Queue[tuple[int, list[tuple[Channel, str]]] | Exception | None]
+    queue = asyncio.Queue()
+
+    async def run(index: int) -> None:
+        try:
+            async for group in paced(pacer, prompt_tokens, choices[index]):
+                queue.put_nowait((index, group))
+        except Exception as exc:  # the engine failing: the merged stream raises it
+            queue.put_nowait(exc)
+        finally:
+            queue.put_nowait(None)
+
+    tasks = [asyncio.create_task(run(i)) for i in range(len(choices))]
+    try:
+        running = len(tasks)
+        while running:
+            item = await queue.get()
+            if item is None:
+                running -= 1
+            elif isinstance(item, Exception):
+                raise item
+            else:
+                yield item
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def drain_all(pacer: Pacer, prompt_tokens: int, completion_tokens: list[int]) -> None:
+    """Pace every choice's reply to its end, side by side; the first failure stops all and is
+    raised as it came."""
+    if len(completion_tokens) == 1:
+        await drain(pacer, prompt_tokens, completion_tokens[0])
+        return
+    try:
+        async with asyncio.TaskGroup() as group:
+            for count in completion_tokens:
+                group.create_task(drain(pacer, prompt_tokens, count))
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+
+
 async def drain(pacer: Pacer, prompt_tokens: int, completion_tokens: int) -> None:
     stream = pacer(prompt_tokens, completion_tokens)
     try:

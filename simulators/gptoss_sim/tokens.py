@@ -17,7 +17,7 @@ CHARS_PER_TOKEN = 4
 MESSAGE_FRAMING_TOKENS = 4
 REPLY_PRIMING_TOKENS = 3
 
-_VOCABULARY = (
+VOCABULARY = (
     "the", "model", "answer", "request", "token", "cluster", "router", "queue", "latency",
     "simulated", "reply", "batch", "prompt", "engine", "cache", "result", "value", "signal",
     "pod", "provider", "reasoning", "check", "step", "so", "then", "we", "it", "is", "a",
@@ -32,7 +32,7 @@ def count_text(text: str) -> int:
 def words(seed: str, count: int) -> list[str]:
     """``count`` word tokens (each with its leading space but the first), fixed by ``seed``."""
     rng = random.Random(hashlib.sha256(seed.encode()).digest())  # noqa: S311 - not crypto
-    picked = [rng.choice(_VOCABULARY) for _ in range(count)]
+    picked = [rng.choice(VOCABULARY) for _ in range(count)]
     return [w if i == 0 else f" {w}" for i, w in enumerate(picked)]
 
 

@@ -4,13 +4,19 @@ Followed from vLLM 0.17.0 ``vllm/entrypoints/openai/chat_completion/{protocol,se
 0.32.0 ``vllm/entrypoints/openai/chat_completion/serving.py``: the whole response is
 ``model_dump()``, every field, ``null`` included. 0.32 drops an empty ``tool_calls`` from the
 message (``ChatMessage._serialize``); 0.17 keeps ``[]``. What the message shows of the reply is
-the request's ``gptoss_sim.vllm_chat_view.View``.
+the request's ``gptoss_sim.vllm_chat_view.View``. A request for ``n`` choices gets one choice per
+sampled sequence, and usage counts the tokens of all of them
+(``chat_completion_full_generator``). With logprobs, each choice lists every token the model
+generated, the reasoning's and the call's too: harmony parses the text from the token ids, and
+the logprobs are taken over all of them (``_create_chat_logprobs(token_ids=output.token_ids)``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from gptoss_sim import logprobs
 from gptoss_sim.reply import Reply
 from gptoss_sim.vllm_chat_view import View, raw_text
 from gptoss_sim.vllm_protocol import tool_call_id
@@ -19,7 +25,7 @@ from gptoss_sim.vllm_protocol import tool_call_id
 def usage(
     view: View,
     prompt_tokens: int,
-    reply: Reply,
+    replies: Sequence[Reply],
     *,
     chunk: bool = False,
     details: dict[str, int] | None = None,
@@ -27,15 +33,15 @@ def usage(
     """``UsageInfo``: whole (every field) or in the last chunk (``exclude_none``). ``details`` is
     ``prompt_tokens_details`` (cached tokens, with ``--enable-prompt-tokens-details``); 0.32
     adds ``completion_tokens_details.reasoning_tokens`` when a reasoning parser is on."""
+    generated = sum(reply.completion_tokens for reply in replies)
     body: dict[str, Any] = {
         "prompt_tokens": prompt_tokens,
-        "total_tokens": prompt_tokens + reply.completion_tokens,
-        "completion_tokens": reply.completion_tokens,
+        "total_tokens": prompt_tokens + generated,
+        "completion_tokens": generated,
     }
     d = view.dialect
-    reasoning = (
-        {"reasoning_tokens": len(reply.reasoning)} if d.newer and d.reasoning_parser else None
-    )
+    thought = sum(len(reply.reasoning) for reply in replies)
+    reasoning = {"reasoning_tokens": thought} if d.newer and d.reasoning_parser else None
     if not chunk:
         body["prompt_tokens_details"] = details
         if d.newer:
@@ -48,17 +54,55 @@ def usage(
     return body
 
 
+def logprobs_of(key: str, reply: Reply, top: int | None) -> dict[str, Any] | None:
+    """A choice's ``logprobs``: every generated token's (None: the request asked for none)."""
+    if top is None:
+        return None
+    return {"content": logprobs.entries(key, [t for _, t in reply.pieces()], top)}
+
+
 def completion(
     view: View,
-    reply: Reply,
+    replies: Sequence[Reply],
     *,
     rid: str,
     model: str,
     created: int,
     prompt_tokens: int,
     details: dict[str, int] | None = None,
+    top_logprobs: int | None = None,
+    logprobs_key: str = "",
 ) -> dict[str, Any]:
     """A whole ``chat.completion`` (``ChatCompletionResponse.model_dump()``)."""
+    d = view.dialect
+    choices = [
+        _choice(view, reply, index, logprobs_of(f"{logprobs_key}:{index}", reply, top_logprobs))
+        for index, reply in enumerate(replies)
+    ]
+    body: dict[str, Any] = {
+        "id": rid,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": choices,
+        "service_tier": None,
+        "system_fingerprint": None,
+        "usage": usage(view, prompt_tokens, replies, details=details),
+        "prompt_logprobs": None,
+        "prompt_token_ids": None,
+    }
+    if d.newer:
+        body["prompt_text"] = None
+    body["kv_transfer_params"] = None
+    if d.newer:
+        body["ec_transfer_params"] = None
+        body["metrics"] = None
+    return body
+
+
+def _choice(
+    view: View, reply: Reply, index: int, token_logprobs: dict[str, Any] | None
+) -> dict[str, Any]:
     d = view.dialect
     pieces = raw_text(reply) if view.raw else reply.pieces()
     content = "".join(t for c, t in pieces if c == "content") or None
@@ -87,31 +131,13 @@ def completion(
     if d.newer and not calls:
         del message["tool_calls"]
     choice: dict[str, Any] = {
-        "index": 0,
+        "index": index,
         "message": message,
-        "logprobs": None,
+        "logprobs": token_logprobs,
         "finish_reason": view.finish_reason(reply),
         "stop_reason": View.stop_reason(reply),
         "token_ids": None,
     }
     if d.newer:
         choice["routed_experts"] = None
-    body: dict[str, Any] = {
-        "id": rid,
-        "object": "chat.completion",
-        "created": created,
-        "model": model,
-        "choices": [choice],
-        "service_tier": None,
-        "system_fingerprint": None,
-        "usage": usage(view, prompt_tokens, reply, details=details),
-        "prompt_logprobs": None,
-        "prompt_token_ids": None,
-    }
-    if d.newer:
-        body["prompt_text"] = None
-    body["kv_transfer_params"] = None
-    if d.newer:
-        body["ec_transfer_params"] = None
-        body["metrics"] = None
-    return body
+    return choice

@@ -7,13 +7,21 @@ and 0.32.0 ``vllm/entrypoints/openai/chat_completion/serving.py``: chunks are
 has ``token_ids: null``; the chunk with the last tokens carries ``finish_reason`` and
 ``stop_reason``; one delta may carry reasoning, content and tool calls together. What a delta
 shows of the reply is the request's ``gptoss_sim.vllm_chat_view.View``.
+
+A request for ``n`` choices has one writer per choice: every choice's role chunk goes out with
+the first output, then each choice's chunks as its sequence produces them, under its
+``index``; continuous usage counts the choice's own tokens, the last usage all of them. With
+logprobs, a chunk lists the logprobs of the tokens it was made from; tokens whose chunk is not
+sent (a delta with nothing to show) lose theirs, as in vLLM.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gptoss_sim import logprobs
 from gptoss_sim.reply import Channel, Reply
 from gptoss_sim.vllm_chat_completion import usage
 from gptoss_sim.vllm_chat_view import View, raw_text
@@ -32,6 +40,9 @@ class ChunkWriter:
     reply: Reply
     include_usage: bool
     continuous_usage: bool
+    index: int = 0
+    top_logprobs: int | None = None  # None: no logprobs
+    logprobs_key: str = ""  # what the logprobs' figures are drawn from (the request's seed)
     _call_open: bool = False
     _sent: int = 0
     _shown: list[tuple[Channel, str]] = field(default_factory=list)
@@ -62,18 +73,24 @@ class ChunkWriter:
 
     def opening(self) -> dict[str, Any]:
         delta = {"role": "assistant", "content": ""}
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}
+        choice = {"index": self.index, "delta": delta, "logprobs": None, "finish_reason": None}
         return self._chunk(choice, first=True)
 
     def group(self, count: int) -> dict[str, Any] | None:
         """The chunk for the next ``count`` generated tokens (None: nothing to send)."""
-        pieces = self._shown[self._sent : self._sent + count]
+        start = self._sent
+        pieces = self._shown[start : start + count]
         self._sent += count
         last = self._sent >= len(self._shown)
         delta = self._delta(pieces)
         if not delta and not last:
             return None
-        choice: dict[str, Any] = {"index": 0, "delta": delta, "logprobs": None}
+        choice: dict[str, Any] = {"index": self.index, "delta": delta, "logprobs": None}
+        if self.top_logprobs is not None:
+            generated = [t for _, t in self.reply.pieces()[start : start + count]]
+            key = f"{self.logprobs_key}:{self.index}"
+            entries = logprobs.entries(key, generated, self.top_logprobs, start=start)
+            choice["logprobs"] = {"content": entries}
         if last:
             choice["finish_reason"] = self.view.finish_reason(self.reply)
             choice["stop_reason"] = View.stop_reason(self.reply)
@@ -106,13 +123,16 @@ class ChunkWriter:
             delta["tool_calls"] = calls
         return delta
 
-    def usage_chunk(self, details: dict[str, int] | None = None) -> dict[str, Any]:
-        """``exclude_unset=True, exclude_none=True``: ``null`` fields left out."""
+    def usage_chunk(
+        self, replies: Sequence[Reply], details: dict[str, int] | None = None
+    ) -> dict[str, Any]:
+        """The last chunk, with the usage of every choice's ``replies``
+        (``exclude_unset=True, exclude_none=True``: ``null`` fields left out)."""
         return {
             "id": self.rid,
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.model,
             "choices": [],
-            "usage": usage(self.view, self.prompt_tokens, self.reply, chunk=True, details=details),
+            "usage": usage(self.view, self.prompt_tokens, replies, chunk=True, details=details),
         }

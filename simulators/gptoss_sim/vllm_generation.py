@@ -17,14 +17,20 @@ from dataclasses import replace
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gptoss_sim import endpoints, rendered_prompt, vllm_responses_serving, vllm_serving
+from gptoss_sim import (
+    chat_endpoint,
+    endpoints,
+    rendered_prompt,
+    vllm_responses_serving,
+    vllm_serving,
+)
 from gptoss_sim.chat_format import ChatStyle
 from gptoss_sim.engine import EngineDead, RequestStats
 from gptoss_sim.errors import SimError, vllm_envelope
 from gptoss_sim.lora import LoraRegistry
 from gptoss_sim.metrics import VllmMetrics
 from gptoss_sim.prefix_cache import BlockHash
-from gptoss_sim.reply import plan
+from gptoss_sim.reply import plan, plan_choices
 from gptoss_sim.responses_store import ResponsesStore
 from gptoss_sim.streaming import Pacer, stream_interval
 from gptoss_sim.vllm_config import VllmConfig
@@ -125,8 +131,8 @@ class Generation:
                 chat.model,
             )
         )
-        reply = plan(chat.ask, self.config.reply)
-        return await endpoints.chat(request, chat, reply, serving)
+        replies = plan_choices(chat.ask, self.config.reply, chat.n)
+        return await chat_endpoint.chat(request, chat, replies, serving)
 
     async def completions(self, request: Request) -> Response:
         self.lifecycle.ready_engine()

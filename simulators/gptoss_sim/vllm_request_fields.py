@@ -5,17 +5,20 @@ once the request is turned into sampling parameters.
 - Types: the fields of ``ChatCompletionRequest`` and ``ResponsesRequest``
   (vllm/entrypoints/openai/chat_completion/protocol.py, responses/protocol.py) as pydantic's lax
   mode reads them: ``seed`` an integer (a number with a fraction is refused, a numeric string is
-  taken), ``stop`` a string or a list of strings, ``user`` a string, ``parallel_tool_calls`` a
-  boolean, ``logit_bias`` numbers by token, ``max_tokens`` an integer (``"5"`` is taken as 5).
+  taken; ``n`` and ``top_logprobs`` alike), ``stop`` a string or a list of strings, ``user`` a
+  string, ``parallel_tool_calls`` a boolean, ``logit_bias`` numbers by token, ``max_tokens`` an
+  integer (``"5"`` is taken as 5).
 - Chat tools: ``ChatCompletionToolsParam.type`` is ``Literal["function"]`` and
   ``FunctionDefinition.parameters`` an object or null (engine/protocol.py).
 - ``check_logprobs`` (chat, a ``mode="before"`` validator): ``top_logprobs`` needs
   ``logprobs``.
-- ``SamplingParams._verify_args`` and ``_validate_logprobs`` (vllm/sampling_params.py): the
-  penalties within [-2, 2], ``temperature`` not negative, ``top_p`` within (0, 1] (checked
-  before a zero temperature resets it, so ``top_p: 0`` is refused even then), ``min_p`` within
-  [0, 1], at most 20 logprobs (``max_logprobs``' default). A ``ValueError`` there is a plain
-  400 ``BadRequestError``; a ``VLLMValidationError`` names its parameter and value.
+- ``SamplingParams._verify_args``, ``_verify_greedy_sampling`` and ``_validate_logprobs``
+  (vllm/sampling_params.py): ``n`` at least 1, and 1 when sampling greedily (a temperature
+  below 1e-5), the penalties within [-2, 2], ``temperature`` not negative, ``top_p`` within
+  (0, 1] (checked before a zero temperature resets it, so ``top_p: 0`` is refused even then),
+  ``min_p`` within [0, 1], at most 20 logprobs (``max_logprobs``' default). A ``ValueError``
+  there is a plain 400 ``BadRequestError``; a ``VLLMValidationError`` names its parameter and
+  value.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from gptoss_sim.vllm_protocol import invalid_body, literal_error, value_error, v
 
 __all__ = ["check_chat_fields", "check_responses_fields", "check_sampling", "lax_int"]
 
+_SAMPLING_EPS = 1e-5  # a temperature below it samples greedily (sampling_params.py)
 MAX_LOGPROBS = 20  # ModelConfig.max_logprobs (vllm/config/model.py)
 _INT = re.compile(r"^\s*[-+]?\d+\s*$")
 _TRUE = ("1", "on", "t", "true", "y", "yes")
@@ -110,7 +114,7 @@ def check_chat_fields(body: Mapping[str, Any]) -> None:
     """The 400 for a chat body whose fields have a type ``ChatCompletionRequest`` refuses, a
     tool that is not a function, or ``top_logprobs`` without ``logprobs``."""
     _check_common(body)
-    for field in ("max_tokens", "max_completion_tokens", "top_logprobs"):
+    for field in ("max_tokens", "max_completion_tokens", "top_logprobs", "n"):
         lax_int(body.get(field), field)
     stop = body.get("stop")
     words = isinstance(stop, list) and all(isinstance(s, str) for s in stop)
@@ -167,6 +171,9 @@ def _number(body: Mapping[str, Any], field: str) -> float | None:
 
 def check_sampling(body: Mapping[str, Any]) -> None:
     """``SamplingParams``' refusals of what the request set (after the type checks)."""
+    n = _number(body, "n")
+    if n is not None and n < 1:
+        raise SimError(400, f"n must be at least 1, got {int(n)}.")
     for field in ("presence_penalty", "frequency_penalty"):
         penalty = _number(body, field)
         if penalty is not None and not -2.0 <= penalty <= 2.0:
@@ -196,3 +203,6 @@ def check_sampling(body: Mapping[str, Any]) -> None:
             param="logprobs",
             value=count,
         )
+    # after _verify_args (sampling_params.py, __post_init__)
+    if temperature is not None and temperature < _SAMPLING_EPS and n is not None and n > 1:
+        raise SimError(400, f"n must be 1 when using greedy sampling, got {int(n)}.")

@@ -63,7 +63,10 @@ def chat_request(body: Mapping[str, Any], dialect: Dialect) -> ChatRequest:
         body = {k: v for k, v in body.items() if k not in ("tools", "tool_choice")}
     prompt = count_prompt(messages, body.get("tools") or [])
     # pydantic's lax mode takes "5" for 5
-    lax = {f: lax_int(body.get(f), f) for f in ("max_completion_tokens", "max_tokens")}
+    lax = {
+        f: lax_int(body.get(f), f)
+        for f in ("max_completion_tokens", "max_tokens", "n", "top_logprobs")
+    }
     body = {**body, **{f: n for f, n in lax.items() if n is not None}}
     requested = lax["max_completion_tokens"]
     if requested is None:

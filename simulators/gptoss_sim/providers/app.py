@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from gptoss_sim import endpoints, responses_endpoint
+from gptoss_sim import chat_endpoint, endpoints, responses_endpoint
 from gptoss_sim.chat_format import ChatStyle
 from gptoss_sim.chat_request import parse_chat
 from gptoss_sim.clock import Clock, MonotonicClock
@@ -37,7 +37,7 @@ from gptoss_sim.fault_middleware import FaultInjector, FaultMiddleware
 from gptoss_sim.faults import FaultRule, FaultSchedule
 from gptoss_sim.providers import limits, rules
 from gptoss_sim.providers.profiles import Limits, ProviderProfile
-from gptoss_sim.reply import ReplyParams, plan
+from gptoss_sim.reply import ReplyParams, plan, plan_choices
 from gptoss_sim.responses_api import parse_responses
 from gptoss_sim.routing import faults_handler, guarded, json_body
 
@@ -173,11 +173,12 @@ class ProviderSim:
         chat = parse_chat(body)
         self._check_model(chat.model)
         rules.check_chat(self.profile.kind, chat.body)
-        reply = plan(chat.ask, self.config.reply)
+        replies = plan_choices(chat.ask, self.config.reply, chat.n)
         flex = chat.body.get("service_tier") == "flex"
-        headers = self._admit(chat.prompt_tokens + reply.completion_tokens, flex=flex)
+        generated = sum(reply.completion_tokens for reply in replies)
+        headers = self._admit(chat.prompt_tokens + generated, flex=flex)
         serving = self._serving(headers, self._style(body))
-        return await endpoints.chat(request, chat, reply, serving)
+        return await chat_endpoint.chat(request, chat, replies, serving)
 
     async def completions(self, request: Request) -> Response:
         self._authorize(request)

@@ -13,9 +13,32 @@ def _json_mode(body: Mapping[str, Any]) -> bool:
     return (body.get("response_format") or {}).get("type") in ("json_object", "json_schema")
 
 
+# Groq: "The following fields are currently not supported and will result in a 400 error if
+# they are supplied: logprobs, logit_bias, top_logprobs, messages[].name. If N is supplied, it
+# must be equal to 1." (docs/sources.md, Providers: Groq's OpenAI compatibility page).
+_GROQ_UNSUPPORTED = ("logprobs", "logit_bias", "top_logprobs")
+
+
 def check_chat(kind: Kind, body: Mapping[str, Any]) -> None:
     if kind != "groq":
         return
+    for field in _GROQ_UNSUPPORTED:
+        if body.get(field) is not None:
+            raise SimError(
+                400, f"'{field}' : not supported", param=field, type_="invalid_request_error"
+            )
+    if body.get("n") not in (None, 1):
+        raise SimError(
+            400, "'n' : number must be at most 1", param="n", type_="invalid_request_error"
+        )
+    for i, message in enumerate(body.get("messages") or []):
+        if isinstance(message, dict) and "name" in message:
+            raise SimError(
+                400,
+                f"'messages.{i}' : property 'name' is unsupported",
+                param=f"messages.{i}.name",
+                type_="invalid_request_error",
+            )
     for message in body.get("messages") or []:
         if isinstance(message, dict) and "reasoning_content" in message:
             # Groq: 400 "property 'reasoning_content' is unsupported" on input messages
