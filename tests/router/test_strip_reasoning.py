@@ -240,11 +240,11 @@ def _backend(form: str = "skipped") -> Any:
 
 def _config() -> Any:
     chat_only = {
-        "name": "groq",
-        "kind": "groq",
-        "base_url": "http://groq.test/v1",
+        "name": "together",
+        "kind": "together",
+        "base_url": "http://together.test/v1",
         "key": "k",
-        "capabilities": ["chat"],
+        "capabilities": ["chat", "logprobs"],
         "models": {MODEL: {"id": "openai/gpt-oss-120b", "price": {"input": 0.1, "output": 0.5}}},
     }
     return settings(apps=APPS, providers=[chat_only])
@@ -274,7 +274,7 @@ ROUTES = {
 }
 
 
-# The chat-only provider serves no completions: that pair is not a case.
+# The provider serves chat only (with logprobs), no completions: that pair is not a case.
 CASES = [
     (route, stream, where)
     for route in ("chat", "completions", "responses")
@@ -286,14 +286,14 @@ CASES = [
 
 @pytest.mark.parametrize(("route", "stream", "where"), CASES)
 async def test_no_reasoning_reaches_a_stripping_app(route: str, stream: bool, where: str) -> None:
-    upstreams = Upstreams({"pod-a.test": _backend(), "groq.test": _backend()})
+    upstreams = Upstreams({"pod-a.test": _backend(), "together.test": _backend()})
     path, extra = ROUTES[route]
     body = {"model": MODEL, **extra, **({"stream": True} if stream else {})}
     headers = {**AUTH, "x-gptoss-route": where}
     async with running_router(_config(), upstreams) as client:
         response = await client.post(path, json=body, headers=headers)
     assert response.status_code == 200, response.text
-    assert response.headers["x-gptoss-backend"] == ("local" if where == "local" else "groq")
+    assert response.headers["x-gptoss-backend"] == ("local" if where == "local" else "together")
     for leak in ("SECRET", "THOUGHT", "analysis", "reasoning_text", '"reasoning"'):
         assert leak not in response.text
     if stream:

@@ -10,6 +10,15 @@ for the backend to be a candidate. Feature names:
     tools_with_json                  tools and a JSON response format together
     responses_stateful               ``previous_response_id`` or ``conversation``
     responses_stream_tools           a streamed Responses request with function tools
+    choices                          ``n`` above 1 (chat, completions)
+    logprobs                         token logprobs (chat ``logprobs``/``top_logprobs``,
+                                     completions ``logprobs``)
+    logit_bias                       a non-empty ``logit_bias``
+    penalties                        a non-zero ``frequency_penalty`` or ``presence_penalty``
+
+What a backend refuses only by its presence, when it asks for nothing (``logprobs: false``,
+``logit_bias: {}``), is removed instead (``drop_unset``), and so is a message's ``name`` where it
+is refused (``message_names``): neither changes what the model does.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ __all__ = ["Dialect", "dialect_for"]
 _BASE = frozenset(
     {"chat", "tools", "json_object", "json_schema", "json_schema_strict", "tools_with_json"}
 )
+_SAMPLING = frozenset({"choices", "logprobs", "logit_bias", "penalties"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +54,10 @@ class Dialect:
     # A native Responses stream the openai SDK cannot read as it is: content parts numbered
     # over the response, function call ids that change (vLLM; ``vllm_stream``).
     mend_responses_stream: bool = False
+    # Parameters the backend refuses even when they ask for nothing: removed when falsy.
+    drop_unset: frozenset[str] = frozenset()
+    # Whether the backend takes a chat message's ``name`` (else it is removed).
+    message_names: bool = True
 
 
 _DIALECTS: dict[ProviderKind, Dialect] = {
@@ -56,7 +70,7 @@ _DIALECTS: dict[ProviderKind, Dialect] = {
     # the developer message a function tool brings (responses/serving.py,
     # _construct_input_messages_with_harmony; docs/simulator.md, What gptoss changed).
     ProviderKind.VLLM: Dialect(
-        capabilities=_BASE | {"completions", "responses", "responses_stream_tools"},
+        capabilities=_BASE | _SAMPLING | {"completions", "responses", "responses_stream_tools"},
         reasoning_out="reasoning",
         reasoning_in="reasoning",
         drop_params=frozenset({"suffix"}),
@@ -66,17 +80,20 @@ _DIALECTS: dict[ProviderKind, Dialect] = {
     ),
     # Groq: `message.reasoning`, rejects `reasoning_content` on input; strict json_schema
     # on gpt-oss; JSON mode with tools rejected; Responses is stateless; 498 capacity_exceeded
-    # on the flex tier. No legacy completions endpoint is documented.
+    # on the flex tier. No legacy completions endpoint is documented. 400 for `logprobs`,
+    # `top_logprobs`, `logit_bias` and a message's `name` if supplied, and for `n` other than 1.
     ProviderKind.GROQ: Dialect(
-        capabilities=(_BASE - {"tools_with_json"}) | {"responses"},
+        capabilities=(_BASE - {"tools_with_json"}) | {"responses", "penalties"},
         reasoning_out="reasoning",
         reasoning_in=None,
         drop_params=frozenset(),
         overload_statuses=frozenset({498}),
+        drop_unset=frozenset({"logprobs", "top_logprobs", "logit_bias"}),
+        message_names=False,
     ),
     # Fireworks: `reasoning_content`; stateful Responses (previous_response_id); 503 overload.
     ProviderKind.FIREWORKS: Dialect(
-        capabilities=_BASE | {"completions", "responses", "responses_stateful"},
+        capabilities=_BASE | _SAMPLING | {"completions", "responses", "responses_stateful"},
         reasoning_out="reasoning_content",
         reasoning_in="reasoning_content",
         drop_params=frozenset(),
@@ -85,23 +102,25 @@ _DIALECTS: dict[ProviderKind, Dialect] = {
     # Together: `reasoning`; Responses without stored responses; 503 at capacity, 429 above
     # the dynamic rate.
     ProviderKind.TOGETHER: Dialect(
-        capabilities=_BASE | {"completions", "responses"},
+        capabilities=_BASE | _SAMPLING | {"completions", "responses"},
         reasoning_out="reasoning",
         reasoning_in="reasoning",
         drop_params=frozenset(),
         overload_statuses=frozenset(),
     ),
     # Cerebras: no strict tools, json_object or strict json_schema; rejects
-    # `parallel_tool_calls: false`; flat error envelope.
+    # `parallel_tool_calls: false`; 400 for `frequency_penalty`, `presence_penalty` and
+    # `logit_bias`; `n` and logprobs not documented; flat error envelope.
     ProviderKind.CEREBRAS: Dialect(
         capabilities=frozenset({"chat", "tools", "json_schema"}),
         reasoning_out="reasoning",
         reasoning_in="reasoning",
         drop_params=frozenset({"parallel_tool_calls"}),
         overload_statuses=frozenset(),
+        drop_unset=frozenset({"frequency_penalty", "presence_penalty", "logit_bias"}),
     ),
     ProviderKind.OPENAI: Dialect(
-        capabilities=_BASE | {"completions", "responses", "responses_tool_choice"},
+        capabilities=_BASE | _SAMPLING | {"completions", "responses", "responses_tool_choice"},
         reasoning_out="reasoning",
         reasoning_in="reasoning",
         drop_params=frozenset(),

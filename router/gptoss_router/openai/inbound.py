@@ -178,6 +178,8 @@ def _features(route: Route, payload: dict[str, Any], stream: bool) -> frozenset[
             found.add("responses_tool_choice")
     else:
         fmt = payload.get("response_format")
+    if route != "responses":
+        found |= _sampling_features(route, payload)
     if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
         found.add(str(fmt["type"]))
         schema = fmt.get("json_schema", fmt) if route != "responses" else fmt
@@ -186,3 +188,36 @@ def _features(route: Route, payload: dict[str, Any], stream: bool) -> frozenset[
         if has_tools:
             found.add("tools_with_json")
     return frozenset(found)
+
+
+def _sampling_features(route: Route, payload: dict[str, Any]) -> set[str]:
+    """What a chat or completions request asks of sampling that not every backend serves:
+    several choices, token logprobs, a logit bias, repetition penalties."""
+    found: set[str] = set()
+    n = _number(payload.get("n"))
+    if n is not None and n > 1:
+        found.add("choices")
+    logprobs = payload.get("logprobs")
+    wants = logprobs is not None and logprobs is not False if route == "completions" else logprobs
+    if wants or (route == "chat" and (_number(payload.get("top_logprobs")) or 0) != 0):
+        found.add("logprobs")
+    bias = payload.get("logit_bias")
+    if isinstance(bias, dict) and bias:
+        found.add("logit_bias")
+    if any(_number(payload.get(name)) for name in ("frequency_penalty", "presence_penalty")):
+        found.add("penalties")
+    return found
+
+
+def _number(value: object) -> float | None:
+    """A number a backend would read from ``value`` (a numeric string too, as pydantic does)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None

@@ -4,7 +4,9 @@
 - ``reasoning_effort`` outside gpt-oss's low/medium/high maps to the nearest it knows;
 - reasoning on earlier assistant turns is renamed to the field the backend accepts, or dropped
   where it is rejected (Groq answers 400 to ``reasoning_content``);
-- parameters the backend rejects are removed;
+- parameters the backend rejects are removed, and those it rejects only by their presence
+  when they ask for nothing (Groq's ``logprobs: false``); a message's ``name`` is removed
+  where it is rejected (Groq);
 - streamed chat and completions always ask for usage, so tokens and dollars are counted
   (``stream_options.include_usage`` adds a final usage chunk);
 - ``gather``: a request for a whole answer asks for a stream instead, which the router
@@ -58,11 +60,16 @@ def outbound_body(
         changed["model"] = model_id
     for name in dialect.drop_params & payload.keys():
         del changed[name]
+    for name in dialect.drop_unset & payload.keys():
+        if not payload[name]:
+            del changed[name]
     _map_effort(changed, inbound)
     if inbound.route == "responses" and dialect.instructions_need_tools:
         _instructions_as_input(changed)
     if inbound.route == "chat":
-        messages = _messages_for(payload.get("messages"), dialect.reasoning_in)
+        messages = _messages_for(
+            payload.get("messages"), dialect.reasoning_in, names=dialect.message_names
+        )
         if messages is not None:
             changed["messages"] = messages
     if streamed and inbound.route != "responses" and not inbound.wants_usage:
@@ -122,13 +129,16 @@ def _map_effort(changed: dict[str, Any], inbound: Inbound) -> None:
         changed["reasoning_effort"] = GPT_OSS_EFFORT[effort]
 
 
-def _messages_for(messages: Any, accepted: str | None) -> list[Any] | None:
-    """Messages with reasoning fields renamed to ``accepted`` (or dropped); None if unchanged."""
+def _messages_for(messages: Any, accepted: str | None, *, names: bool) -> list[Any] | None:
+    """Messages with reasoning fields renamed to ``accepted`` (or dropped), and without their
+    ``name`` unless ``names``; None if unchanged."""
     if not isinstance(messages, list):
         return None
     out: list[Any] = []
     touched = False
     for message in messages:
+        if not names and isinstance(message, dict) and "name" in message:
+            message, touched = {k: v for k, v in message.items() if k != "name"}, True
         if isinstance(message, dict) and any(f in message for f in _REASONING_FIELDS):
             fields = [f for f in _REASONING_FIELDS if f in message]
             if fields != [accepted]:

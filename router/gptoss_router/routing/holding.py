@@ -132,9 +132,15 @@ class Holds:
             self._metrics.holds.labels(model, outcome).inc()
         if latest is not None and latest.back_in_s is not None:
             return replace(latest, hold=False)
+        unserved = ", ".join(sorted(_SAID.get(f, f) for f in first.unserved)) if first else ""
+        spill = (
+            f"no provider it may spill to serves {unserved}"
+            if unserved
+            else "the model may not spill to a provider"
+        )
         raise NotHeld(
             f"No local replica of '{model}' could take the request within "
-            f"{self._timeout_s:g} s, and the model may not spill to a provider.",
+            f"{self._timeout_s:g} s, and {spill}.",
             model=model,
             retry_after=self._retry_after_s,
         )
@@ -142,6 +148,10 @@ class Holds:
     def _count(self, model: str, delta: int) -> None:
         self._held[model] = self.held(model) + delta
         self._metrics.held.labels(model).inc(delta)
+
+
+# How a held request's unserved features are named to the caller (else by their own names).
+_SAID = {"choices": "n above 1", "penalties": "frequency_penalty or presence_penalty"}
 
 
 async def _disconnected(receive: Receive) -> None:

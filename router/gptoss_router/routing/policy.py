@@ -133,6 +133,8 @@ class Plan:
     prefix: int | None = None  # the conversation's key, when affinity chose the local order
     # An empty plan that only spent providers could take: seconds until the first is back.
     back_in_s: float | None = None
+    # What the request asks that no provider it may spill to serves (a held plan's reason).
+    unserved: frozenset[str] = frozenset()
 
 
 def expected_cost(price: Price, demand: Demand) -> float:
@@ -181,7 +183,8 @@ def plan(
     if not order:
         hosted_may = may_spill and limits.hosted
         if limits.local and capable and not (hosted_may and _permitted(providers, demand, limits)):
-            return Plan(candidates=(), spill=None, hold=True)
+            unserved = _unserved(providers, demand, limits) if hosted_may else frozenset()
+            return Plan(candidates=(), spill=None, hold=True, unserved=unserved)
         back = _first_back(providers, demand, limits) if hosted_may else None
         hold = back is not None and spent_wait_s > 0 and back <= spent_wait_s
         return Plan(candidates=(), spill=None, hold=hold, back_in_s=back)
@@ -198,6 +201,20 @@ def _first_back(providers: list[ProviderView], demand: Demand, limits: Limits) -
         if p.spent and not p.ejected and _permitted([p], demand, limits)
     ]
     return min(backs, default=None)
+
+
+def _unserved(providers: list[ProviderView], demand: Demand, limits: Limits) -> frozenset[str]:
+    """The request's features that keep the providers it may otherwise use from serving it
+    (each provider lacks one of them at least)."""
+    allowed = [
+        p
+        for p in providers
+        if (limits.providers is None or p.key in limits.providers)
+        and limits.max_price.admits(p.price)
+    ]
+    if not allowed:
+        return frozenset()
+    return frozenset.union(*(demand.features - p.capabilities for p in allowed))
 
 
 def _permitted(providers: list[ProviderView], demand: Demand, limits: Limits) -> bool:
