@@ -2,7 +2,15 @@
 
 vLLM serves it for gpt-oss (docs/sources.md, vLLM recipe, recipe "APIs"); reasoning is parsed out
 only on chat completions (docs/sources.md, OpenAI API, "Reasoning appears only on
-/v1/chat/completions"). Like OpenAI's, the default ``max_tokens`` is 16.
+/v1/chat/completions"). Like OpenAI's, the default ``max_tokens`` is 16. A request for ``n``
+choices gets a reply per choice, each sampled afresh.
+
+``logprobs: N`` lists each token with its logprob, its text offset and a dict of the position's
+first N + 1 tokens, the sampled one first (vLLM 0.17.0
+``vllm/entrypoints/openai/completion/serving.py``, ``_create_completion_logprobs``): the engine
+is asked for N, and the sampled token, the simulated model's most likely one, is among them, so
+the dict holds N tokens (one for N = 0). A stream's chunk lists its own tokens, their offsets
+counted from the text sent before.
 """
 
 from __future__ import annotations
@@ -10,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from gptoss_sim import tokens
+from gptoss_sim import logprobs, tokens
 from gptoss_sim.errors import SimError
 from gptoss_sim.reply import Reply, ReplyParams
 
@@ -24,7 +32,13 @@ class CompletionRequest:
     prompt_tokens: int
     stream: bool
     include_usage: bool
-    reply: Reply
+    replies: tuple[Reply, ...]  # one per choice
+    logprobs: int | None = None  # top tokens per position (None: no logprobs)
+
+    @property
+    def reply(self) -> Reply:
+        """The first choice's reply."""
+        return self.replies[0]
 
 
 def prompt_of(body: Any) -> str:
@@ -45,25 +59,63 @@ def parse_completion(
     prompt = prompt_of(body)
     if max_tokens is None:
         max_tokens = body.get("max_tokens") or DEFAULT_MAX_TOKENS
-    words = tokens.words(prompt, min(max_tokens, params.answer_tokens))
+    n = body.get("n")
+    n = 1 if n is None else n
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise SimError(400, f"n must be at least 1, got {n}.", param="n")
+    wanted = body.get("logprobs")
+    if wanted is not None and (isinstance(wanted, bool) or not isinstance(wanted, int)):
+        raise SimError(400, "logprobs must be an integer", param="logprobs")
+    count = min(max_tokens, params.answer_tokens)
     finish: Literal["stop", "length"] = "length" if max_tokens < params.answer_tokens else "stop"
+    seeds = [prompt, *(f"{prompt}#choice{i}" for i in range(1, n))]
     return CompletionRequest(
         model=str(body.get("model") or ""),
         prompt=prompt,
         prompt_tokens=tokens.count_text(prompt),
         stream=bool(body.get("stream", False)),
         include_usage=bool((body.get("stream_options") or {}).get("include_usage", False)),
-        reply=Reply((), tuple(words), None, (), finish),
+        replies=tuple(
+            Reply((), tuple(tokens.words(seed, count)), None, (), finish) for seed in seeds
+        ),
+        logprobs=wanted,
     )
 
 
-def vllm_choice(text: str, finish_reason: str | None, *, stream: bool) -> dict[str, Any]:
+def text_logprobs(
+    key: str, texts: list[str], top: int | None, *, start: int = 0, offset: int = 0
+) -> dict[str, Any] | None:
+    """``CompletionLogProbs`` of ``texts``, generated from token ``start`` on, whose text
+    begins at character ``offset`` (None: no logprobs asked)."""
+    if top is None:
+        return None
+    found = logprobs.entries(key, texts, max(top, 1), start=start)
+    offsets: list[int] = []
+    for text in texts:
+        offsets.append(offset)
+        offset += len(text)
+    return {
+        "text_offset": offsets,
+        "token_logprobs": [e["logprob"] for e in found],
+        "tokens": [e["token"] for e in found],
+        "top_logprobs": [{t["token"]: t["logprob"] for t in e["top_logprobs"]} for e in found],
+    }
+
+
+def vllm_choice(
+    text: str,
+    finish_reason: str | None,
+    *,
+    stream: bool,
+    index: int = 0,
+    token_logprobs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """vLLM's ``CompletionResponseChoice`` / ``CompletionResponseStreamChoice``, every field
     (vllm/entrypoints/openai/completion/protocol.py, 0.17)."""
     out: dict[str, Any] = {
-        "index": 0,
+        "index": index,
         "text": text,
-        "logprobs": None,
+        "logprobs": token_logprobs,
         "finish_reason": finish_reason,
         "stop_reason": None,
     }
@@ -96,8 +148,19 @@ def vllm_object(
     return body
 
 
-def choice(text: str, finish_reason: str | None) -> dict[str, Any]:
-    return {"index": 0, "text": text, "logprobs": None, "finish_reason": finish_reason}
+def choice(
+    text: str,
+    finish_reason: str | None,
+    *,
+    index: int = 0,
+    token_logprobs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "index": index,
+        "text": text,
+        "logprobs": token_logprobs,
+        "finish_reason": finish_reason,
+    }
 
 
 def completion_object(

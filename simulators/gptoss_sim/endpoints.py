@@ -1,30 +1,27 @@
-"""How a simulator serves, and the completions endpoint shared by every simulator.
+"""How a simulator serves: what every endpoint shares.
 
-An endpoint takes a parsed request and its planned reply, paces the reply with the simulator's
-pacer (the engine for vLLM, a latency model for providers) and writes it whole or as SSE. A
-``Serving`` with a vLLM ``dialect`` writes vLLM's shapes (``gptoss_sim.completions.vllm_object``
-here, the chat shapes in ``gptoss_sim.chat_endpoint``); without one, OpenAI's. The chat and
-Responses endpoints (``gptoss_sim.responses_endpoint``) serve with the same ``Serving``, waiting
-(:func:`wait_for_replies`) and streaming (:func:`sse_response`).
+An endpoint (``gptoss_sim.chat_endpoint``, ``completion_endpoint``, ``responses_endpoint``)
+takes a parsed request and its planned replies, paces them with the simulator's pacer (the
+engine for vLLM, a latency model for providers), waiting (:func:`wait_for_replies`) or
+streaming (:func:`sse_response`), and writes them whole or as SSE. A ``Serving`` with a vLLM
+``dialect`` writes vLLM's shapes; without one, OpenAI's.
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
-from gptoss_sim import chat_format, completions
-from gptoss_sim.completions import CompletionRequest
+from gptoss_sim import chat_format
 from gptoss_sim.errors import SimError
 from gptoss_sim.reply import Reply
-from gptoss_sim.streaming import DONE, ClientGone, Pacer, drain_all, paced, sse, until_disconnect
-from gptoss_sim.vllm_protocol import Dialect, random_uuid
+from gptoss_sim.streaming import DONE, ClientGone, Pacer, drain_all, sse, until_disconnect
+from gptoss_sim.vllm_protocol import Dialect
 
 SSE_HEADERS = {"cache-control": "no-cache"}
 
@@ -127,64 +124,3 @@ def sse_response(gen: AsyncIterator[bytes], serving: Serving) -> StreamingRespon
     return StreamingResponse(
         gen, media_type="text/event-stream", headers={**SSE_HEADERS, **serving.headers()}
     )
-
-
-async def completion(request: Request, req: CompletionRequest, serving: Serving) -> Response:
-    if serving.dialect is not None:
-        return await _vllm_completion(request, req, serving, serving.dialect)
-    rid, created, reply = rid_of("cmpl"), int(time.time()), req.reply
-    usage = chat_format.usage(req.prompt_tokens, reply.completion_tokens)
-    if not req.stream:
-        gone = await wait_for_reply(request, serving, req.prompt_tokens, reply)
-        if gone is not None:
-            return gone
-        text = "".join(reply.content)
-        choices = [completions.choice(text, reply.finish_reason)]
-        body = completions.completion_object(rid, req.model, created, choices, usage)
-        return JSONResponse(body, headers=serving.headers())
-
-    async def events() -> AsyncGenerator[bytes, None]:
-        no_usage: Any = None if req.include_usage else ...
-        async for group in paced(serving.pacer, req.prompt_tokens, reply.pieces()):
-            choices = [completions.choice("".join(t for _, t in group), None)]
-            yield sse(completions.completion_object(rid, req.model, created, choices, no_usage))
-        choices = [completions.choice("", reply.finish_reason)]
-        yield sse(completions.completion_object(rid, req.model, created, choices, no_usage))
-        if req.include_usage:
-            yield sse(completions.completion_object(rid, req.model, created, [], usage))
-
-    return sse_response(guarded_sse(events(), serving, reply), serving)
-
-
-async def _vllm_completion(
-    request: Request, req: CompletionRequest, serving: Serving, dialect: Dialect
-) -> Response:
-    rid = f"cmpl-{request.headers.get('x-request-id') or random_uuid()}"
-    created, reply, model = int(time.time()), req.reply, req.model or dialect.served_model
-    usage = chat_format.usage(req.prompt_tokens, reply.completion_tokens)
-    if not req.stream:
-        gone = await wait_for_reply(request, serving, req.prompt_tokens, reply)
-        if gone is not None:
-            return gone
-        text = "".join(reply.content)
-        choices = [completions.vllm_choice(text, reply.finish_reason, stream=False)]
-        details = serving.prompt_details()
-        body = completions.vllm_object(
-            rid, model, created, choices, usage | {"prompt_tokens_details": details}, stream=False
-        )
-        return JSONResponse(body, headers=serving.headers())
-
-    async def events() -> AsyncGenerator[bytes, None]:
-        sent, total = 0, len(reply.pieces())
-        async for group in paced(serving.pacer, req.prompt_tokens, reply.pieces()):
-            sent += len(group)
-            finish = reply.finish_reason if sent >= total else None
-            text = "".join(t for _, t in group)
-            choices = [completions.vllm_choice(text, finish, stream=True)]
-            yield sse(completions.vllm_object(rid, model, created, choices, None, stream=True))
-        if req.include_usage:
-            details = serving.prompt_details()
-            final = usage | ({"prompt_tokens_details": details} if details else {})
-            yield sse(completions.vllm_object(rid, model, created, [], final, stream=True))
-
-    return sse_response(guarded_sse(events(), serving, reply), serving)

@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from gptoss_sim import (
     chat_endpoint,
+    completion_endpoint,
     endpoints,
     rendered_prompt,
     vllm_responses_serving,
@@ -144,7 +145,7 @@ class Generation:
                 serving, lambda size: rendered_prompt.completion_hashes(req, size), req.model
             )
         )
-        return await endpoints.completion(request, req, serving)
+        return await completion_endpoint.completion(request, req, serving)
 
     async def responses(self, request: Request) -> Response:
         self.lifecycle.ready_engine()

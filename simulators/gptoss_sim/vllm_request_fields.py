@@ -169,8 +169,10 @@ def _number(body: Mapping[str, Any], field: str) -> float | None:
     return float(value) if isinstance(value, (int, float, str)) and value != "" else None
 
 
-def check_sampling(body: Mapping[str, Any]) -> None:
-    """``SamplingParams``' refusals of what the request set (after the type checks)."""
+def check_sampling(body: Mapping[str, Any], *, logprobs: float | bool | None = True) -> None:
+    """``SamplingParams``' refusals of what the request set (after the type checks);
+    ``logprobs`` is the number of logprobs asked (True: chat's ``top_logprobs``, when
+    ``logprobs`` is not false)."""
     n = _number(body, "n")
     if n is not None and n < 1:
         raise SimError(400, f"n must be at least 1, got {int(n)}.")
@@ -194,7 +196,8 @@ def check_sampling(body: Mapping[str, Any]) -> None:
     min_p = _number(body, "min_p")
     if min_p is not None and not 0.0 <= min_p <= 1.0:
         raise SimError(400, f"min_p must be in [0, 1], got {min_p}.")
-    logprobs = _number(body, "top_logprobs") if body.get("logprobs") is not False else None
+    if logprobs is True:
+        logprobs = _number(body, "top_logprobs") if body.get("logprobs") is not False else None
     if logprobs is not None and logprobs > MAX_LOGPROBS:
         count = int(logprobs)
         raise vllm_error(

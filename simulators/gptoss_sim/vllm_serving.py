@@ -24,7 +24,14 @@ from gptoss_sim.completions import CompletionRequest, parse_completion, prompt_o
 from gptoss_sim.errors import SimError
 from gptoss_sim.reply import ReplyParams
 from gptoss_sim.vllm_chat_request import check_body, tool_choice_of
-from gptoss_sim.vllm_protocol import Dialect, as_mapping, invalid_body, json_media_type, random_uuid
+from gptoss_sim.vllm_protocol import (
+    Dialect,
+    as_mapping,
+    invalid_body,
+    json_media_type,
+    random_uuid,
+    vllm_error,
+)
 from gptoss_sim.vllm_protocol import value_error as _value_error
 from gptoss_sim.vllm_request_fields import check_sampling, lax_int
 
@@ -90,9 +97,15 @@ def completion_request(
     body: Mapping[str, Any], dialect: Dialect, params: ReplyParams
 ) -> CompletionRequest:
     _stream_options(body)
+    lax = {f: lax_int(body.get(f), f) for f in ("n", "logprobs")}
+    body = {**body, **{f: n for f, n in lax.items() if n is not None}}
+    logprobs = lax["logprobs"]
+    if logprobs is not None and logprobs < 0:  # CompletionRequest.check_logprobs
+        raise vllm_error("`logprobs` must be a positive value.", param="logprobs", value=logprobs)
     dialect.check_model(body.get("model"))
     prompt = prompt_of(body)
     max_tokens = dialect.completion_max_tokens(tokens.count_text(prompt), body.get("max_tokens"))
+    check_sampling(body, logprobs=logprobs)  # to_sampling_params, once max_tokens is known
     req = parse_completion(dict(body), params, max_tokens=max_tokens, require_model=False)
     return replace(req, model=req.model or dialect.served_model)
 

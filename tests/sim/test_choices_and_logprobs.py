@@ -199,3 +199,53 @@ def test_groq_serves_n_of_one() -> None:
         )
     assert isinstance(answer, openai.types.chat.ChatCompletion)
     assert len(answer.choices) == 1
+
+
+def _complete(server: Any, **body: Any) -> httpx.Response:
+    payload = {"model": "openai/gpt-oss-120b", "prompt": "2+2=", "max_tokens": 8, **body}
+    return httpx.post(f"{server.base_url}/v1/completions", json=payload, timeout=30)
+
+
+def test_vllm_completions_answer_n_choices_with_logprobs_and_offsets() -> None:
+    with serve() as vllm:
+        body = _complete(vllm, n=2, logprobs=2).json()
+    assert [c["index"] for c in body["choices"]] == [0, 1]
+    total = 0
+    for choice in body["choices"]:
+        found = choice["logprobs"]
+        assert "".join(found["tokens"]) == choice["text"]
+        lengths = [len(t) for t in found["tokens"]]
+        assert found["text_offset"] == [sum(lengths[:i]) for i in range(len(lengths))]
+        for token, logprob, top in zip(
+            found["tokens"], found["token_logprobs"], found["top_logprobs"], strict=True
+        ):
+            assert len(top) == 2 and next(iter(top.items())) == (token, logprob)
+        total += len(found["tokens"])
+    assert body["usage"]["completion_tokens"] == total
+
+
+def test_vllm_completions_stream_each_choices_logprobs_with_running_offsets() -> None:
+    with serve() as vllm:
+        whole = _complete(vllm, n=2, logprobs=0).json()["choices"]
+        seen = chunks(_complete(vllm, n=2, logprobs=0, stream=True))
+    for index in (0, 1):
+        mine = [c for chunk in seen for c in chunk["choices"] if c["index"] == index]
+        tokens = [t for c in mine for t in c["logprobs"]["tokens"]]
+        offsets = [o for c in mine for o in c["logprobs"]["text_offset"]]
+        assert tokens == whole[index]["logprobs"]["tokens"]
+        assert offsets == whole[index]["logprobs"]["text_offset"]
+        assert all(len(top) == 1 for c in mine for top in c["logprobs"]["top_logprobs"])
+
+
+@pytest.mark.parametrize(
+    ("logprobs", "message"),
+    [
+        (-1, "`logprobs` must be a positive value."),
+        (21, "Requested sample logprobs of 21, which is greater than max allowed: 20"),
+    ],
+)
+def test_vllm_completions_refuse_logprobs_out_of_range(logprobs: int, message: str) -> None:
+    with serve() as vllm:
+        answer = _complete(vllm, logprobs=logprobs)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["message"].startswith(message)

@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from gptoss_sim import chat_endpoint, endpoints, responses_endpoint
+from gptoss_sim import chat_endpoint, completion_endpoint, endpoints, responses_endpoint
 from gptoss_sim.chat_format import ChatStyle
 from gptoss_sim.chat_request import parse_chat
 from gptoss_sim.clock import Clock, MonotonicClock
@@ -184,9 +184,10 @@ class ProviderSim:
         self._authorize(request)
         req = parse_completion(await json_body(request), self.config.reply)
         self._check_model(req.model)
-        headers = self._admit(req.prompt_tokens + req.reply.completion_tokens, flex=False)
+        generated = sum(reply.completion_tokens for reply in req.replies)
+        headers = self._admit(req.prompt_tokens + generated, flex=False)
         serving = self._serving(headers, ChatStyle())
-        return await endpoints.completion(request, req, serving)
+        return await completion_endpoint.completion(request, req, serving)
 
     async def responses(self, request: Request) -> Response:
         self._authorize(request)
