@@ -230,7 +230,8 @@ class Backends:
             key=pod.url,
             waiting=stats.waiting if stats and scraped else 0,
             running=stats.running if stats and scraped else 0,
-            inflight=pod.inflight + pod.peer_inflight,
+            # the pod's whole load: its requests for every model it serves, here and elsewhere
+            inflight=self.pools.inflight_at(pod.url) + pod.peer_inflight,
             fresh=fresh,
             ejected=self.health.is_ejected(pod.url),
             warming=pod.warming,

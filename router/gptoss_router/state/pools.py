@@ -97,6 +97,11 @@ class LocalPools:
         """Pods of ``model`` (empty when scaled to zero or unknown)."""
         return list(self._by_model.get(model, {}).values())
 
+    def inflight_at(self, url: str) -> int:
+        """This replica's requests in flight on the pod at ``url``, over every model it serves
+        (a pod serving a base model and adapters is in each of their pools)."""
+        return sum(pod.inflight for pods in self._by_model.values() if (pod := pods.get(url)))
+
     def get(self, model: str, url: str) -> Pod | None:
         """The pod at ``url`` serving ``model``, if it is still known."""
         return self._by_model.get(model, {}).get(url)
