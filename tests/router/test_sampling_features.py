@@ -13,6 +13,9 @@ from typing import Any
 import openai
 import pytest
 from live import LiveRouter, fleet, live_router, router_settings
+from router_fakes import MODEL as MODEL_ID
+from router_fakes import Upstreams, chat_reply, running_router
+from router_fakes import settings as fake_settings
 from test_end_to_end import client_for, wait_until_local_ready
 
 from gptoss_router.config.providers import ProviderKind
@@ -157,3 +160,26 @@ async def test_a_request_only_the_pods_serve_waits_for_one_and_says_why_it_did_n
         "and no provider it may spill to serves logprobs, n above 1."
     )
     assert timeouts == 1
+
+
+async def test_an_app_limit_reserves_the_tokens_of_every_choice() -> None:
+    """Each of ``n`` choices may generate ``max_tokens``: admission reserves them all, so a
+    request for more than the app's tokens per minute is told so before anything runs."""
+    apps = [{"name": "app", "key": "app-key-1", "limits": {"tokens_per_minute": 1000}}]
+    upstreams = Upstreams({"pod-a.test": lambda request: chat_reply(MODEL_ID)})
+    body = {"model": MODEL_ID, "messages": MESSAGES, "max_tokens": 400}
+    auth = {"authorization": "Bearer app-key-1"}
+    async with running_router(fake_settings(apps=apps, providers=[]), upstreams) as client:
+        one = await client.post("/v1/chat/completions", json=body, headers=auth)
+        three = await client.post("/v1/chat/completions", json={**body, "n": 3}, headers=auth)
+    assert one.status_code == 200
+    assert three.status_code == 429
+    assert "Request too large" in three.json()["error"]["message"]
+    assert upstreams.hosts() == ["pod-a.test"]
+
+
+def test_the_most_a_request_may_generate_is_max_tokens_for_each_choice() -> None:
+    body = {"model": "m", "messages": MESSAGES, "n": 3}
+    assert inbound_of("chat", {**body, "max_tokens": 100}, 100).most_output(50) == 300
+    assert inbound_of("chat", body, 100).most_output(50) == 150
+    assert inbound_of("chat", {**body, "n": "x"}, 100).most_output(50) == 50

@@ -47,6 +47,13 @@ class Inbound:
     # What a backend needs to serve the request another way (a Responses request through
     # Chat Completions); None: there is no other way.
     fallback_features: frozenset[str] | None = None
+    # Choices asked for (``n``): each may generate up to ``output_tokens``.
+    choices: int = 1
+
+    def most_output(self, default: int) -> int:
+        """The most tokens the answer may generate: ``max_tokens`` (else ``default``) for each
+        choice."""
+        return self.choices * (self.output_tokens or default)
 
 
 def read_inbound(route: Route, body: bytes) -> Inbound:
@@ -90,6 +97,7 @@ def inbound_of(route: Route, payload: dict[str, Any], size: int) -> Inbound:
         input_tokens=max(1, size // _BYTES_PER_TOKEN),
         output_tokens=_max_tokens(route, payload),
         payload=payload,
+        choices=_choices(route, payload),
     )
 
 
@@ -190,12 +198,19 @@ def _features(route: Route, payload: dict[str, Any], stream: bool) -> frozenset[
     return frozenset(found)
 
 
+def _choices(route: Route, payload: dict[str, Any]) -> int:
+    """``n`` as a backend reads it (1 when absent, unreadable or below 1)."""
+    if route == "responses":
+        return 1
+    n = _number(payload.get("n"))
+    return int(n) if n is not None and n >= 1 and n == int(n) else 1
+
+
 def _sampling_features(route: Route, payload: dict[str, Any]) -> set[str]:
     """What a chat or completions request asks of sampling that not every backend serves:
     several choices, token logprobs, a logit bias, repetition penalties."""
     found: set[str] = set()
-    n = _number(payload.get("n"))
-    if n is not None and n > 1:
+    if _choices(route, payload) > 1:
         found.add("choices")
     logprobs = payload.get("logprobs")
     wants = logprobs is not None and logprobs is not False if route == "completions" else logprobs

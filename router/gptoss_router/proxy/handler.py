@@ -140,7 +140,7 @@ class Proxy:
         if route == "responses":
             turn = await self._turns.begin(app.name, inbound, body)
             inbound, body = turn.native, turn.native_body
-        reserve = inbound.input_tokens + (inbound.output_tokens or model.default_output_tokens)
+        reserve = inbound.input_tokens + inbound.most_output(model.default_output_tokens)
         return Request(app, headers, body, inbound, model, limits, reserve, turn)
 
     async def _prepare(self, request: Request, ticket: Ticket, receive: Receive) -> Call:

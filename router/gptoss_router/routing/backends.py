@@ -174,7 +174,7 @@ class Backends:
         demand = Demand(
             features=inbound.features,
             input_tokens=inbound.input_tokens,
-            output_tokens=inbound.output_tokens or model.default_output_tokens,
+            output_tokens=inbound.most_output(model.default_output_tokens),
             fallback=inbound.fallback_features,
             prefix=prefix,
             pinned=self._moved.get(prefix) if prefix is not None else None,
